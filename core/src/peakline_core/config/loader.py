@@ -1,0 +1,257 @@
+"""Load and validate a configuration directory.
+
+    programme.yaml            Programme: cities and districts
+    sites.yaml                sites: [Site]
+    devices.yaml              devices: [Device]
+    agents.yaml               agents: [Agent]
+    profiles/*.yaml           one device profile (register map) per file
+    emission-factors/*.yaml   one emission factor set per file
+
+Every problem found is collected (not only the first) and raised as one ConfigError naming the
+file, the path inside it and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from peakline_core.config.platform import Agent, Device, Programme, Site
+from peakline_core.config.profiles import DeviceProfile, ModbusProfile, MqttProfile
+from peakline_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from peakline_core.emissions.factors import EmissionFactorSet
+
+Issue = tuple[str, str, str]
+M = TypeVar("M", bound=BaseModel)
+
+
+class SitesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sites: list[Site] = Field(min_length=1)
+
+
+class DevicesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    devices: list[Device] = Field(default_factory=list)
+
+
+class AgentsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agents: list[Agent] = Field(default_factory=list)
+
+
+PROFILE_ADAPTER: TypeAdapter[ModbusProfile | MqttProfile] = TypeAdapter(DeviceProfile)
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """A validated configuration directory, indexed by id."""
+
+    root: Path
+    programme: Programme
+    sites: dict[str, Site]
+    devices: dict[str, Device]
+    agents: dict[str, Agent]
+    profiles: dict[str, ModbusProfile | MqttProfile]
+    factor_sets: dict[str, EmissionFactorSet] = field(default_factory=dict)
+
+    def devices_of(self, agent: str) -> list[Device]:
+        return [d for d in self.devices.values() if d.agent == agent and d.enabled]
+
+    def profile_of(self, device: Device) -> ModbusProfile | MqttProfile:
+        return self.profiles[device.profile]
+
+    def sites_in(self, city: str) -> list[Site]:
+        return [s for s in self.sites.values() if s.city == city]
+
+
+def format_loc(loc: Iterable[int | str]) -> str:
+    """Render a pydantic error location as `devices[3].connection.port`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _issues_from(file: str, exc: ValidationError) -> Iterator[Issue]:
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if p not in ("modbus", "mqtt", "modbus-tcp", "modbus-rtu")]
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        yield file, format_loc(loc), err["msg"] + shown
+
+
+def _read_yaml(path: Path, rel: str, issues: list[Issue]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        issues.append((rel, "", f"cannot read: {exc.strerror}"))
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        issues.append((rel, where, f"not valid YAML: {problem}"))
+        return None
+
+
+def _validate(model: type[M], data: Any, rel: str, issues: list[Issue]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_issues_from(rel, exc))
+        return None
+
+
+def _unique(items: list[Any], attr: str, rel: str, list_name: str, issues: list[Issue]) -> None:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        key = getattr(item, attr)
+        if key in seen:
+            issues.append((rel, f"{list_name}[{i}].{attr}", f"duplicate id {key!r}"))
+        seen[key] = i
+
+
+def load_config(root: str | Path) -> PlatformConfig:
+    """Load and cross-check a configuration directory; raises ConfigError listing every issue."""
+    root = Path(root)
+    issues: list[Issue] = []
+    if not root.is_dir():
+        raise ConfigError([(str(root), "", "not a directory")])
+
+    def load(name: str, model: type[M]) -> M | None:
+        path = root / name
+        if not path.exists():
+            issues.append((name, "", "missing file"))
+            return None
+        data = _read_yaml(path, name, issues)
+        return None if data is None and issues else _validate(model, data, name, issues)
+
+    programme = load("programme.yaml", Programme)
+    sites_file = load("sites.yaml", SitesFile)
+    devices_file = (
+        load("devices.yaml", DevicesFile) if (root / "devices.yaml").exists() else DevicesFile()
+    )
+    agents_file = (
+        load("agents.yaml", AgentsFile) if (root / "agents.yaml").exists() else AgentsFile()
+    )
+
+    profiles: dict[str, ModbusProfile | MqttProfile] = {}
+    for path in sorted((root / "profiles").glob("*.y*ml")):
+        rel = f"profiles/{path.name}"
+        data = _read_yaml(path, rel, issues)
+        if data is None:
+            continue
+        try:
+            profile = PROFILE_ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            issues.extend(_issues_from(rel, exc))
+            continue
+        if profile.name in profiles:
+            issues.append((rel, "name", f"duplicate profile name {profile.name!r}"))
+        profiles[profile.name] = profile
+
+    # Imported here: emissions models import config models, so a top-level import would cycle.
+    from peakline_core.emissions.factors import EmissionFactorSet
+
+    factor_sets: dict[str, EmissionFactorSet] = {}
+    for path in sorted((root / "emission-factors").glob("*.y*ml")):
+        rel = f"emission-factors/{path.name}"
+        data = _read_yaml(path, rel, issues)
+        factor_set = None if data is None else _validate(EmissionFactorSet, data, rel, issues)
+        if factor_set is not None:
+            factor_sets[factor_set.id] = factor_set
+
+    if programme is None or sites_file is None or devices_file is None or agents_file is None:
+        raise ConfigError(issues)
+
+    _cross_check(programme, sites_file, devices_file, agents_file, profiles, issues)
+    if issues:
+        raise ConfigError(issues)
+    return PlatformConfig(
+        root=root,
+        programme=programme,
+        sites={s.id: s for s in sites_file.sites},
+        devices={d.id: d for d in devices_file.devices},
+        agents={a.id: a for a in agents_file.agents},
+        profiles=profiles,
+        factor_sets=factor_sets,
+    )
+
+
+def _cross_check(
+    programme: Programme,
+    sites_file: SitesFile,
+    devices_file: DevicesFile,
+    agents_file: AgentsFile,
+    profiles: dict[str, ModbusProfile | MqttProfile],
+    issues: list[Issue],
+) -> None:
+    _unique(programme.cities, "id", "programme.yaml", "cities", issues)
+    _unique(programme.districts, "id", "programme.yaml", "districts", issues)
+    _unique(sites_file.sites, "id", "sites.yaml", "sites", issues)
+    _unique(devices_file.devices, "id", "devices.yaml", "devices", issues)
+    _unique(agents_file.agents, "id", "agents.yaml", "agents", issues)
+    cities = {c.id for c in programme.cities}
+    districts = {d.id: d.city for d in programme.districts}
+    for i, s in enumerate(sites_file.sites):
+        if s.city not in cities:
+            issues.append(("sites.yaml", f"sites[{i}].city", f"unknown city {s.city!r}"))
+        elif districts.get(s.district) != s.city:
+            issues.append(
+                ("sites.yaml", f"sites[{i}].district", f"no district {s.district!r} in {s.city!r}")
+            )
+    sites = {s.id for s in sites_file.sites}
+    agents = {a.id for a in agents_file.agents}
+    for i, a in enumerate(agents_file.agents):
+        if a.site is not None and a.site not in sites:
+            issues.append(("agents.yaml", f"agents[{i}].site", f"unknown site {a.site!r}"))
+    endpoints: dict[tuple[str, ...], int] = {}
+    for i, d in enumerate(devices_file.devices):
+        where = f"devices[{i}]"
+        if d.site not in sites:
+            issues.append(("devices.yaml", f"{where}.site", f"unknown site {d.site!r}"))
+        if d.agent not in agents:
+            issues.append(("devices.yaml", f"{where}.agent", f"unknown agent {d.agent!r}"))
+        profile = profiles.get(d.profile)
+        if profile is None:
+            issues.append(("devices.yaml", f"{where}.profile", f"unknown profile {d.profile!r}"))
+            continue
+        wants = "mqtt" if d.connection.driver == "mqtt" else "modbus"
+        if profile.protocol != wants:
+            issues.append(
+                (
+                    "devices.yaml",
+                    f"{where}.connection.driver",
+                    f"driver {d.connection.driver!r} cannot use {profile.protocol} profile "
+                    f"{profile.name!r}",
+                )
+            )
+        conn = d.connection
+        key: tuple[str, ...] | None = None
+        if conn.driver == "modbus-tcp":
+            key = ("tcp", conn.host, str(conn.port), str(conn.unit_id))
+        elif conn.driver == "modbus-rtu":
+            key = ("rtu", conn.port, str(conn.unit_id))
+        if key is not None:
+            if key in endpoints:
+                issues.append(
+                    (
+                        "devices.yaml",
+                        f"{where}.connection",
+                        f"same bus address as devices[{endpoints[key]}] ({'/'.join(key)})",
+                    )
+                )
+            endpoints[key] = i

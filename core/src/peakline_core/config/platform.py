@@ -1,0 +1,142 @@
+"""Programme, city, district, site, device and edge-agent configuration models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from peakline_core.wire.ids import ID_PATTERN
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class City(Strict):
+    id: Id
+    name: str
+    country: str = Field(default="", description="ISO 3166-1 alpha-2")
+    population: int | None = Field(default=None, ge=0)
+    public: bool = Field(default=True, description="programme-wide viewers may see its reports")
+
+
+class District(Strict):
+    id: Id
+    city: Id
+    name: str
+
+
+class Site(Strict):
+    """A building or grid asset with its own meters."""
+
+    id: Id
+    name: str
+    city: Id
+    district: Id
+    floor_area_m2: float = Field(gt=0, description="gross floor area, m2")
+    occupants: int = Field(default=0, ge=0)
+    grid_region: str = Field(min_length=1, description="id of the grid region in the factor sets")
+    timezone: str = "UTC"
+    kind: str = Field(default="building", description="building, feeder, ...")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+
+class ModbusTcp(Strict):
+    driver: Literal["modbus-tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=0, le=255)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=10)
+
+
+class ModbusRtu(Strict):
+    driver: Literal["modbus-rtu"]
+    port: str = Field(min_length=1, description="serial device, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=9600, ge=300, le=921600)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    unit_id: int = Field(default=1, ge=1, le=247)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=10)
+
+
+class MqttSource(Strict):
+    driver: Literal["mqtt"]
+    topic: str = Field(min_length=1, description="topic the sensor publishes its JSON on")
+    broker: str | None = Field(
+        default=None, description="mqtt://host:port of the sensors' broker; default: uplink's"
+    )
+
+
+Connection = Annotated[ModbusTcp | ModbusRtu | MqttSource, Field(discriminator="driver")]
+
+
+class Device(Strict):
+    id: Id
+    site: Id
+    agent: Id = Field(description="the edge agent that polls this device")
+    profile: Id
+    connection: Connection
+    name: str = ""
+    poll_interval_s: float = Field(default=10.0, gt=0, le=86400)
+    read_only: bool = Field(default=False, description="never written, whatever its profile says")
+    enabled: bool = True
+
+
+class SpoolConfig(Strict):
+    path: str = Field(default="spool.db", description="relative to the agent's state dir")
+    max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    max_age_s: float = Field(default=7 * 86400, gt=0)
+
+
+class UplinkConfig(Strict):
+    broker: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://")
+    topic_prefix: str = "peakline"
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    batch_max_readings: int = Field(default=500, ge=1, le=20000)
+    batch_max_delay_s: float = Field(default=1.0, gt=0, le=60)
+
+
+class Agent(Strict):
+    """An edge agent: one gateway, its spool and its uplink."""
+
+    id: Id
+    site: Id | None = Field(default=None, description="site the gateway stands in, if any")
+    read_only: bool = Field(default=False, description="this agent never writes to any device")
+    spool: SpoolConfig = SpoolConfig()
+    uplink: UplinkConfig = UplinkConfig()
+
+
+class Programme(Strict):
+    """The top file, programme.yaml: the partnership and its cities and districts."""
+
+    id: Id
+    name: str
+    cities: list[City] = Field(min_length=1)
+    districts: list[District] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _districts_in_cities(self) -> Self:
+        cities = {c.id for c in self.cities}
+        for d in self.districts:
+            if d.city not in cities:
+                raise ValueError(f"district {d.id!r} names unknown city {d.city!r}")
+        return self

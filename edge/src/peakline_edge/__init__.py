@@ -1,0 +1,1 @@
+"""peakline_edge."""
