@@ -1,0 +1,299 @@
+"""Throwaway local servers for tests, benchmarks and the demo: mosquitto, influxd and socat
+pseudo-terminal pairs, each on free loopback ports with its own temporary directory.
+
+Never the system services, never fixed ports. Each server can be stopped, killed and started
+again on the same port (outage tests), and is waited for with a deadline, not a sleep.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+
+class ServerError(RuntimeError):
+    """A local server could not be found, started or reached in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition` until it is true; raise ServerError naming `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ServerError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def find_binary(name: str, *extra_dirs: str) -> str:
+    """Path of an installed program, or ServerError saying which Debian package provides it."""
+    path = shutil.which(name) or next(
+        (str(Path(d) / name) for d in extra_dirs if (Path(d) / name).exists()), None
+    )
+    if path is None:
+        raise ServerError(f"{name} is not installed (apt-get install {_PACKAGE.get(name, name)})")
+    return path
+
+
+_PACKAGE = {"mosquitto": "mosquitto", "influxd": "influxdb", "socat": "socat", "mbpoll": "mbpoll"}
+
+
+@dataclass
+class _Process:
+    """A child process with a log file, restartable with the same command."""
+
+    name: str
+    workdir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _owns_dir: bool = field(default=False, repr=False)
+
+    def command(self) -> list[str]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        return _port_open(self.host, self.port)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        if self.running:
+            return
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+            start_new_session=True,
+        )
+        log.close()
+        try:
+            wait_until(lambda: self.ready() or not self.running, timeout_s, f"{self.name} ready")
+        except ServerError:
+            self.stop()
+            raise ServerError(f"{self.name} did not start: {self.log_tail()}") from None
+        if not self.running:
+            raise ServerError(f"{self.name} exited at start: {self.log_tail()}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop gracefully (SIGTERM), killing after the deadline."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        wait_until(lambda: not _port_open(self.host, self.port), timeout_s, f"{self.name} down")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
+
+    def close(self) -> None:
+        self.stop()
+        if self._owns_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+@dataclass
+class Mosquitto(_Process):
+    """A mosquitto 2 broker on a free loopback port, persistence in its own directory."""
+
+    extra_config: str = ""
+
+    @classmethod
+    def create(cls, workdir: Path | None = None, extra_config: str = "", **kw: int) -> Mosquitto:
+        owns = workdir is None
+        path = Path(workdir or tempfile.mkdtemp(prefix="peakline-mosquitto-"))
+        path.mkdir(parents=True, exist_ok=True)
+        server = cls(
+            name="mosquitto", workdir=path, port=kw.get("port") or free_port(),
+            extra_config=extra_config,
+        )
+        server._owns_dir = owns
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "mosquitto.conf"
+
+    def command(self) -> list[str]:
+        listener = "" if "listener " in self.extra_config else (
+            f"listener {self.port} {self.host}\nallow_anonymous true\n"
+        )
+        self.config_path.write_text(
+            f"{listener}"
+            f"user {getpass.getuser()}\n"
+            f"persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            # Tests hold QoS 1 sessions across outages: never drop queued messages silently.
+            "max_queued_messages 0\n"
+            "max_inflight_messages 0\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            f"{self.extra_config}\n"
+        )
+        return [find_binary("mosquitto", "/usr/sbin"), "-c", str(self.config_path)]
+
+
+@dataclass
+class Influxd(_Process):
+    """An InfluxDB 1.x `influxd` on free loopback ports with its own data directories."""
+
+    rpc_port: int = 0
+
+    @classmethod
+    def create(cls, workdir: Path | None = None) -> Influxd:
+        owns = workdir is None
+        path = Path(workdir or tempfile.mkdtemp(prefix="peakline-influxd-"))
+        path.mkdir(parents=True, exist_ok=True)
+        server = cls(name="influxd", workdir=path, port=free_port(), rpc_port=free_port())
+        server._owns_dir = owns
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as resp:
+                return int(resp.status) == 204
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def command(self) -> list[str]:
+        cfg = self.workdir / "influxdb.conf"
+        cfg.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "{self.host}:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{self.workdir}/meta"\n  logging-enabled = false\n'
+            f'[data]\n  dir = "{self.workdir}/data"\n  wal-dir = "{self.workdir}/wal"\n'
+            "  query-log-enabled = false\n  trace-logging-enabled = false\n"
+            "[monitor]\n  store-enabled = false\n"
+            "[subscriber]\n  enabled = false\n"
+            f'[http]\n  enabled = true\n  bind-address = "{self.host}:{self.port}"\n'
+            "  log-enabled = false\n  max-body-size = 0\n  max-concurrent-write-limit = 0\n"
+            "[continuous_queries]\n  enabled = false\n"
+        )
+        return [find_binary("influxd"), "-config", str(cfg)]
+
+    def query(self, q: str, db: str | None = None) -> dict[str, object]:
+        """Run an InfluxQL statement over HTTP (POST), returning the decoded JSON."""
+        import json
+        from urllib.parse import urlencode
+
+        params = {"q": q} | ({"db": db} if db else {})
+        req = urllib.request.Request(
+            f"{self.url}/query", data=urlencode(params).encode(), method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            result: dict[str, object] = json.loads(resp.read())
+        return result
+
+
+@dataclass
+class SerialPair:
+    """Two pseudo-terminals joined by socat: a Modbus RTU line without hardware."""
+
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def a(self) -> str:
+        return str(self.workdir / "ttyA")
+
+    @property
+    def b(self) -> str:
+        return str(self.workdir / "ttyB")
+
+    @classmethod
+    def create(cls) -> SerialPair:
+        return cls(workdir=Path(tempfile.mkdtemp(prefix="peakline-serial-")))
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.proc = subprocess.Popen(
+            [
+                find_binary("socat"), "-d", "-d",
+                f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_until(
+            lambda: os.path.exists(self.a) and os.path.exists(self.b), timeout_s, "socat ptys"
+        )
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

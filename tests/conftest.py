@@ -1,0 +1,80 @@
+"""Shared fixtures: real mosquitto and influxd on free loopback ports, socat serial pairs.
+
+Session-scoped servers are shared; tests isolate themselves with a unique topic prefix and a
+fresh database. Tests that stop or restart a server take the function-scoped `fresh_*` ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from peakline_cli.servers import Influxd, Mosquitto, SerialPair
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[Mosquitto]:
+    with Mosquitto.create() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_mosquitto() -> Iterator[Mosquitto]:
+    with Mosquitto.create() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def influxd() -> Iterator[Influxd]:
+    with Influxd.create() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_influxd() -> Iterator[Influxd]:
+    with Influxd.create() as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class InfluxDatabase:
+    server: Influxd
+    database: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def query(self, q: str) -> dict[str, object]:
+        return self.server.query(q, db=self.database)
+
+
+@pytest.fixture
+def influx_db(influxd: Influxd) -> Iterator[InfluxDatabase]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    influxd.query(f'CREATE DATABASE "{name}"')
+    yield InfluxDatabase(influxd, name)
+    if influxd.running:
+        influxd.query(f'DROP DATABASE "{name}"')
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def serial_pair() -> Iterator[SerialPair]:
+    with SerialPair.create() as pair:
+        yield pair
