@@ -97,7 +97,10 @@ class _Process:
             return
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
             start_new_session=True,
         )
         log.close()
@@ -163,7 +166,9 @@ class Mosquitto(_Process):
         path = Path(workdir or tempfile.mkdtemp(prefix="peakline-mosquitto-"))
         path.mkdir(parents=True, exist_ok=True)
         server = cls(
-            name="mosquitto", workdir=path, port=kw.get("port") or free_port(),
+            name="mosquitto",
+            workdir=path,
+            port=kw.get("port") or free_port(),
             extra_config=extra_config,
         )
         server._owns_dir = owns
@@ -178,8 +183,10 @@ class Mosquitto(_Process):
         return self.workdir / "mosquitto.conf"
 
     def command(self) -> list[str]:
-        listener = "" if "listener " in self.extra_config else (
-            f"listener {self.port} {self.host}\nallow_anonymous true\n"
+        listener = (
+            ""
+            if "listener " in self.extra_config
+            else (f"listener {self.port} {self.host}\nallow_anonymous true\n")
         )
         self.config_path.write_text(
             f"{listener}"
@@ -274,10 +281,15 @@ class SerialPair:
     def start(self, timeout_s: float = 10.0) -> None:
         self.proc = subprocess.Popen(
             [
-                find_binary("socat"), "-d", "-d",
-                f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}",
+                find_binary("socat"),
+                "-d",
+                "-d",
+                f"pty,raw,echo=0,link={self.a}",
+                f"pty,raw,echo=0,link={self.b}",
             ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_until(
             lambda: os.path.exists(self.a) and os.path.exists(self.b), timeout_s, "socat ptys"

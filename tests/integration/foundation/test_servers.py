@@ -23,7 +23,11 @@ pytestmark = pytest.mark.integration
 async def test_publish_through_real_mosquitto(mosquitto, topic_prefix):
     topics = Topics(topic_prefix)
     batch = TelemetryBatch(
-        agent="gw", site="s1", device="d1", seq=7, sent=1,
+        agent="gw",
+        site="s1",
+        device="d1",
+        seq=7,
+        sent=1,
         readings=[Reading("power", 1_700_000_000_000_000_000, 1234.5, unit="W")],
     )
     async with aiomqtt.Client(mosquitto.host, mosquitto.port) as sub:
@@ -43,7 +47,7 @@ def test_write_and_read_real_influxd(influx_db):
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 204
-    result = influx_db.query('SELECT value FROM reading WHERE site = \'s1\'')
+    result = influx_db.query("SELECT value FROM reading WHERE site = 's1'")
     series = result["results"][0]["series"][0]
     assert series["values"] == [["2023-11-14T22:13:20Z", 42.5]]
 

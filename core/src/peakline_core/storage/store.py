@@ -6,8 +6,9 @@ embedded SQLite store; one contract test suite runs against both.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -64,7 +65,7 @@ class SeriesQuery:
     field: str
     start_ns: int
     end_ns: int
-    where: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    where: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     every_ns: int | None = None
     aggregate: Aggregate = Aggregate.MEAN
     limit: int | None = None

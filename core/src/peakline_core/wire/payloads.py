@@ -36,6 +36,10 @@ class Quality(StrEnum):
     ERROR = "error"  # the read failed; value is null
 
 
+class _Message(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+    """Base of top-level messages: each carries `"v": 1` first."""
+
+
 class Reading(msgspec.Struct, frozen=True, omit_defaults=True):
     """One point's value at its source timestamp (the time its request was sent)."""
 
@@ -46,7 +50,9 @@ class Reading(msgspec.Struct, frozen=True, omit_defaults=True):
     unit: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
-class TelemetryBatch(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class TelemetryBatch(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION
+):
     """Readings of one device, sent by one agent. `seq` rises by one per batch per agent."""
 
     agent: Id
@@ -59,7 +65,7 @@ class TelemetryBatch(msgspec.Struct, frozen=True, omit_defaults=True, tag_field=
     ]
 
 
-class AgentState(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class AgentState(_Message):
     """Retained on the agent topic: `online` as birth, `offline` as last will or on shutdown."""
 
     agent: Id
@@ -68,7 +74,9 @@ class AgentState(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v",
     version: Text = ""
 
 
-class DeviceStatus(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class DeviceStatus(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION
+):
     """Retained on the status topic; published on change only (one message per transition)."""
 
     agent: Id
@@ -94,7 +102,7 @@ class CommandState(StrEnum):
         return self not in (CommandState.ACCEPTED, CommandState.SENT)
 
 
-class Command(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class Command(_Message):
     """Write one point of one device. The edge validates it again against the profile."""
 
     id: Id
@@ -111,7 +119,7 @@ class Command(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", ta
     origin: Text | None = None  # e.g. "dr:<event id>" for demand-response actions
 
 
-class CommandAck(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class CommandAck(_Message):
     """The edge's report of a command's outcome (or of a revert)."""
 
     id: Id
@@ -126,7 +134,9 @@ class CommandAck(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v",
     previous: Value = None
 
 
-class AnomalyEventMessage(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class AnomalyEventMessage(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION
+):
     """An anomaly event opened or closed by the platform's detectors."""
 
     event_id: Id
@@ -140,7 +150,7 @@ class AnomalyEventMessage(msgspec.Struct, frozen=True, omit_defaults=True, tag_f
     end: UtcNs | None = None
 
 
-class DeadLetter(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=WIRE_VERSION):
+class DeadLetter(_Message):
     """Rejected input, parked with its reason so that nothing is lost silently."""
 
     component: Id
@@ -166,8 +176,7 @@ def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
 
 
 _DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
-    kind: _decoder(kind)
-    for kind in (TelemetryBatch, AgentState, DeviceStatus, Command, CommandAck)
+    kind: _decoder(kind) for kind in (TelemetryBatch, AgentState, DeviceStatus, Command, CommandAck)
 }
 
 

@@ -1,0 +1,25 @@
+"""The `peakline` command: one entry point for operators and developers.
+
+Sub-commands are registered explicitly here (no discovery by name).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from peakline_cli import config_cmd
+
+app = typer.Typer(
+    name="peakline",
+    help="peakline: measure, understand and cut the emissions of a city's buildings and grid.",
+    no_args_is_help=True,
+)
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
