@@ -65,7 +65,7 @@ class TelemetryBatch(
     ]
 
 
-class AgentState(_Message):
+class AgentState(_Message, frozen=True):
     """Retained on the agent topic: `online` as birth, `offline` as last will or on shutdown."""
 
     agent: Id
@@ -102,7 +102,7 @@ class CommandState(StrEnum):
         return self not in (CommandState.ACCEPTED, CommandState.SENT)
 
 
-class Command(_Message):
+class Command(_Message, frozen=True):
     """Write one point of one device. The edge validates it again against the profile."""
 
     id: Id
@@ -119,7 +119,7 @@ class Command(_Message):
     origin: Text | None = None  # e.g. "dr:<event id>" for demand-response actions
 
 
-class CommandAck(_Message):
+class CommandAck(_Message, frozen=True):
     """The edge's report of a command's outcome (or of a revert)."""
 
     id: Id
@@ -150,7 +150,7 @@ class AnomalyEventMessage(
     end: UtcNs | None = None
 
 
-class DeadLetter(_Message):
+class DeadLetter(_Message, frozen=True):
     """Rejected input, parked with its reason so that nothing is lost silently."""
 
     component: Id
