@@ -95,12 +95,19 @@ class Device(Strict):
     poll_interval_s: float = Field(default=10.0, gt=0, le=86400)
     read_only: bool = Field(default=False, description="never written, whatever its profile says")
     enabled: bool = True
+    max_block_registers: int | None = Field(
+        default=None, ge=1, le=125, description="edge: smaller reads than the model"
+    )
+    max_gap: int | None = Field(default=None, ge=0, le=124, description="edge: overrides profile's")
 
 
 class SpoolConfig(Strict):
     path: str = Field(default="spool.db", description="relative to the agent's state dir")
     max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     max_age_s: float = Field(default=7 * 86400, gt=0)
+    synchronous: Literal["normal", "full"] = Field(
+        default="normal", description="SQLite fsync: normal survives kill -9, full power loss"
+    )
 
 
 class UplinkConfig(Strict):
