@@ -1,0 +1,47 @@
+"""The edge agent's error tree. Third-party errors (pymodbus, aiomqtt, sqlite3) are translated
+into these at the boundary, so callers (the scheduler, the command executor) handle ours only."""
+
+from __future__ import annotations
+
+
+class EdgeError(Exception):
+    """Base of every error raised by peakline_edge."""
+
+
+class DeviceError(EdgeError):
+    """A device did not give a usable answer."""
+
+    def __init__(self, device: str, detail: str) -> None:
+        super().__init__(f"{device}: {detail}")
+        self.device = device
+        self.detail = detail
+
+
+class DeviceTimeout(DeviceError):
+    """No answer in time, or the connection could not be made (retryable)."""
+
+
+class ExceptionReply(DeviceError):
+    """The device answered with a Modbus exception code (1 illegal function, 2 illegal data
+    address, 3 illegal data value, 4 device failure, 6 busy, ...)."""
+
+    def __init__(self, device: str, code: int, detail: str) -> None:
+        super().__init__(device, f"exception code {code}: {detail}")
+        self.code = code
+
+
+class IllegalAddress(ExceptionReply):
+    """Exception code 2: the block covers a register the device does not implement."""
+
+
+class WriteRefused(EdgeError):
+    """A write was refused before reaching the wire (read-only device, unknown or unwritable
+    point, value outside the profile's limits)."""
+
+
+class SpoolError(EdgeError):
+    """The on-disk spool cannot be opened or written."""
+
+
+class SourcePayloadError(EdgeError):
+    """An MQTT sensor's payload is not the JSON its profile describes."""
