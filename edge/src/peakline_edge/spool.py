@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from peakline_core.wire import Reading, TelemetryBatch, encode
-
 from peakline_edge.errors import SpoolError
 
 _SCHEMA = """
@@ -222,7 +221,9 @@ class Spool:
         if self._bytes > self.max_bytes:
             victims = []
             excess = self._bytes - self.max_bytes
-            cursor = self._db.execute("SELECT seq, length(payload), readings FROM batch ORDER BY seq")
+            cursor = self._db.execute(
+                "SELECT seq, length(payload), readings FROM batch ORDER BY seq"
+            )
             for row in cursor:
                 if excess <= 0:
                     break
