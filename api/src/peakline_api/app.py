@@ -1,0 +1,120 @@
+"""The application factory: `create_app(settings)` builds a FastAPI app whose lifespan owns the
+config registry, the store, the key database and the broker follower."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from peakline_api.errors import install_problem_handlers
+from peakline_api.keys import KeyStore
+from peakline_api.live import LiveHub, follow_broker
+from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
+from peakline_api.registry import Registry
+from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
+from peakline_api.settings import ApiSettings
+from peakline_api.state import AppState
+from peakline_api.stores import open_store
+from peakline_core.config import PlatformConfig, load_config
+from peakline_core.storage import Store
+from peakline_core.wire.topics import Topics
+
+try:  # The control issue adds routers/commands.py (POST/GET /api/v1/commands).
+    from peakline_api.routers import commands as _commands  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - until it lands
+    _commands = None
+
+DESCRIPTION = """
+The peakline control API: the programme's cities, districts, sites and devices with live status,
+readings and time series, anomaly events, energy and emissions reports, and live streams.
+
+**Authentication**: every `/api/v1` endpoint needs an API key (`Authorization: Bearer plk_...`
+or `X-API-Key`). Keys have a role (viewer < operator < admin; writes need operator) and a scope
+(cities, or `*`), created with `peakline-api keys create`.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`).
+
+**Filters** are the same on every list: `site`, `district`, `city`, `device`, `point`
+(repeatable), `start`/`end` (ISO 8601 or relative: `-1h`, `now-7d`), `limit`/`offset`.
+"""
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    store: Store | None = None,
+    config: PlatformConfig | None = None,
+    clock_ns: Callable[[], int] | None = None,
+) -> FastAPI:
+    """Build the API. `store`/`config`/`clock_ns` replace what settings name (tests only)."""
+    metrics = ApiMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = Registry.from_config(config or load_config(settings.config_dir))
+        hub = LiveHub(
+            Topics(settings.topic_prefix),
+            queue_size=settings.stream_queue,
+            on_drop=metrics.stream_dropped.inc,
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            the_store = store if store is not None else open_store(settings.store_url)
+            if store is None:
+                stack.push_async_callback(the_store.aclose)
+            keys = stack.enter_context(KeyStore(settings.keys_db))
+            state = AppState(settings, registry, the_store, keys, hub, metrics)
+            if clock_ns is not None:
+                state.clock_ns = clock_ns
+            app.state.peakline = state
+            if settings.broker_url:
+                client_id = f"peakline-api-{os.getpid()}-{id(app):x}"
+                task = asyncio.create_task(follow_broker(hub, settings.broker_url, client_id))
+                stack.push_async_callback(_stop, task)
+            yield
+
+    app = FastAPI(
+        title="peakline API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    for module in (catalog, readings, anomalies, reports, stream, ops):
+        app.include_router(module.router)
+    if _commands is not None:
+        app.include_router(_commands.router)
+    if settings.dashboard:
+        static = files("peakline_api") / "static"
+        app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse("/dashboard/")
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    )
+    return app

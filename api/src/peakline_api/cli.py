@@ -1,0 +1,125 @@
+"""`peakline-api`: run the API, and create, list and revoke API keys."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+
+from peakline_api.keys import ALL_CITIES, KeyStore, KeyStoreError, Role
+
+app = typer.Typer(help="peakline control API and dashboard", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed)", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+KeysDb = Annotated[
+    Path,
+    typer.Option("--keys-db", envvar="PEAKLINE_API_KEYS_DB", help="SQLite file holding the keys"),
+]
+_DEFAULT_KEYS = Path("var/api-keys.db")
+
+
+def configure_logging(json_logs: bool) -> None:
+    """structlog to stderr: JSON lines in production, readable lines on a terminal."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+    )
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option(envvar="PEAKLINE_CONFIG", help="config directory")] = Path(
+        "config"
+    ),
+    store: Annotated[
+        str,
+        typer.Option(envvar="PEAKLINE_STORE", help="sqlite:///path.db or http://influx:8086?db=x"),
+    ] = "sqlite:///var/peakline.db",
+    broker: Annotated[
+        str | None, typer.Option(envvar="PEAKLINE_BROKER", help="mqtt://host:port (none: no live)")
+    ] = None,
+    topic_prefix: Annotated[str, typer.Option(envvar="PEAKLINE_TOPIC_PREFIX")] = "peakline",
+    keys_db: KeysDb = _DEFAULT_KEYS,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="allowed CORS origin (repeatable); off by default")
+    ] = None,
+    json_logs: Annotated[bool, typer.Option(help="JSON log lines")] = True,
+) -> None:
+    """Serve the API and the dashboard."""
+    import uvicorn
+
+    from peakline_api.app import create_app
+    from peakline_api.settings import ApiSettings
+
+    configure_logging(json_logs)
+    settings = ApiSettings(
+        config_dir=config,
+        store_url=store,
+        keys_db=keys_db,
+        broker_url=broker,
+        topic_prefix=topic_prefix,
+        cors_origins=tuple(cors_origin or ()),
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="who or what uses the key")],
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "viewer",
+    city: Annotated[
+        list[str] | None, typer.Option(help=f"city id in scope (repeatable), or '{ALL_CITIES}'")
+    ] = None,
+    keys_db: KeysDb = _DEFAULT_KEYS,
+) -> None:
+    """Create a key and print its secret once (it is stored hashed and cannot be shown again)."""
+    try:
+        with KeyStore(keys_db) as keys:
+            record, token = keys.create(name, Role.parse(role), list(city or []))
+    except KeyStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"created key {record.id} ({record.role.name.lower()}, cities: "
+        f"{','.join(record.cities)}); the secret is shown only now:",
+        err=True,
+    )
+    typer.echo(token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, keys_db: KeysDb = _DEFAULT_KEYS) -> None:
+    """Revoke a key by id; it stops working on the next request."""
+    try:
+        with KeyStore(keys_db) as keys:
+            keys.revoke(key_id)
+    except KeyStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list(keys_db: KeysDb = _DEFAULT_KEYS) -> None:
+    """List keys (never their secrets)."""
+    with KeyStore(keys_db) as keys:
+        for k in keys.list():
+            state = "revoked" if k.revoked_at else "active"
+            typer.echo(f"{k.id}\t{k.role.name.lower()}\t{','.join(k.cities)}\t{state}\t{k.name}")
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,151 @@
+"""The API's error tree and its rendering as RFC 9457 problem details.
+
+Every error leaves the API as `application/problem+json` with `type`, `title`, `status`,
+`detail` and `instance`; validation errors add `errors` (where and what). Nothing else
+reaches a client: unexpected exceptions become a bare 500 problem and are logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from peakline_core.storage import StoreRejected, StoreUnavailable
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "urn:peakline:problem:"
+
+
+class ApiError(Exception):
+    """Base of errors the API reports to its caller as a problem document."""
+
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class Unauthenticated(ApiError):
+    status, code, title = 401, "unauthenticated", "Missing or invalid API key"
+
+
+class Forbidden(ApiError):
+    status, code, title = 403, "forbidden", "Not allowed for this key"
+
+
+class UnknownId(ApiError):
+    """An id that is not in the registry, or not visible to the caller (same answer: no leak)."""
+
+    status, code, title = 404, "unknown-id", "No such resource"
+
+
+class InvalidQuery(ApiError):
+    status, code, title = 422, "invalid-query", "Invalid query"
+
+
+class TooLarge(ApiError):
+    status, code, title = 413, "too-large", "Request too large"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+) -> JSONResponse:
+    """A problem details response (RFC 9457)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extra,
+    }
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="peakline"'
+    retry = extra.get("retry_after_s")
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, round(retry)))
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value if not isinstance(value, str) else value[:200]
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return str(value)[:200]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error the API can meet to a problem document."""
+    log = structlog.get_logger("peakline.api")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": _json_safe(list(e.get("loc", ()))), "msg": str(e.get("msg", ""))[:200]}
+            for e in exc.errors()
+        ]
+        return problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            "the request failed validation",
+            request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        code = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
+            exc.status_code, "http-error"
+        )
+        return problem(exc.status_code, code, detail, detail, request.url.path)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("store_unavailable", detail=str(exc), path=request.url.path)
+        return problem(
+            503,
+            "store-unavailable",
+            "Time-series store unavailable",
+            "the time-series store cannot serve requests; retry later",
+            request.url.path,
+            retry_after_s=exc.retry_after_s or 5,
+        )
+
+    @app.exception_handler(StoreRejected)
+    async def _store_rejected(request: Request, exc: StoreRejected) -> JSONResponse:
+        log.error("store_rejected_query", detail=str(exc), path=request.url.path)
+        return problem(
+            502,
+            "store-rejected",
+            "Query rejected by the store",
+            "the store refused the query",
+            request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return problem(
+            500,
+            "internal",
+            "Internal error",
+            "unexpected error; it has been logged",
+            request.url.path,
+        )

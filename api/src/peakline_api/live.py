@@ -1,0 +1,219 @@
+"""Live state from the broker: device status, agent state, last telemetry, and stream fan-out.
+
+The hub is fed raw MQTT messages (topic, payload) and keeps only small per-device records;
+subscribers (SSE clients) get their own bounded queue, and a slow client loses its oldest
+messages (counted) instead of holding memory or slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import structlog
+
+from peakline_core.errors import PayloadError, TopicError
+from peakline_core.wire import payloads as wire
+from peakline_core.wire.topics import TopicKind, Topics
+
+
+@dataclass(slots=True)
+class DeviceLive:
+    """What the API knows about one device from the broker."""
+
+    state: str = "unknown"  # online | unavailable | offline | unknown (nothing retained yet)
+    since_ns: int | None = None
+    reason: str | None = None
+    last_seen_ns: int | None = None  # newest reading timestamp seen
+    quality: str | None = None  # worst quality in the newest batch
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One stream client: the sites and devices it asked for and its bounded queue."""
+
+    sites: frozenset[str]
+    devices: frozenset[str] | None
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]]
+    dropped: int = 0
+
+    def wants(self, site: str, device: str) -> bool:
+        return site in self.sites and (self.devices is None or device in self.devices)
+
+    def offer(self, event: str, data: dict[str, Any]) -> bool:
+        """Queue an event; when full drop the oldest. True when something was dropped."""
+        dropped = False
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+                self.dropped += 1
+                dropped = True
+        self.queue.put_nowait((event, data))
+        return dropped
+
+
+@dataclass
+class LiveHub:
+    """Device and agent state plus stream subscribers, fed by `feed(topic, payload)`."""
+
+    topics: Topics
+    queue_size: int = 1000
+    on_drop: Callable[[], None] = lambda: None
+    devices: dict[tuple[str, str], DeviceLive] = field(default_factory=dict)
+    agents: dict[str, str] = field(default_factory=dict)
+    subscribers: set[Subscriber] = field(default_factory=set)
+    connected: bool = False
+    client: aiomqtt.Client | None = None
+    """The connected client, for publishing (commands); None while disconnected."""
+
+    def device(self, site: str, device: str) -> DeviceLive:
+        return self.devices.get((site, device)) or DeviceLive()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, sites: frozenset[str], devices: frozenset[str] | None
+    ) -> AsyncIterator[Subscriber]:
+        sub = Subscriber(sites, devices, asyncio.Queue(self.queue_size))
+        self.subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self.subscribers.discard(sub)
+
+    def _publish(self, site: str, device: str, event: str, data: dict[str, Any]) -> None:
+        for sub in self.subscribers:
+            if sub.wants(site, device) and sub.offer(event, data):
+                self.on_drop()
+
+    def feed(self, topic: str, payload: bytes) -> None:
+        """Handle one broker message; bad topics and payloads are ignored (ingest dead-letters)."""
+        try:
+            parsed = self.topics.parse(topic)
+            if parsed.kind is TopicKind.TELEMETRY:
+                self._telemetry(wire.decode_telemetry(payload))
+            elif parsed.kind is TopicKind.STATUS:
+                self._status(wire.decode_device_status(payload))
+            elif parsed.kind is TopicKind.AGENT:
+                state = wire.decode_agent_state(payload)
+                self.agents[state.agent] = state.state
+            elif parsed.kind is TopicKind.EVENT and parsed.site and parsed.device:
+                self._event(parsed.site, parsed.device, payload)
+            elif parsed.kind is TopicKind.ACK and parsed.site and parsed.device:
+                ack = wire.decode_ack(payload)
+                self._publish(ack.site, ack.device, "ack", _ack_dict(ack))
+        except (TopicError, PayloadError):
+            return
+
+    def _telemetry(self, batch: wire.TelemetryBatch) -> None:
+        rec = self.devices.setdefault((batch.site, batch.device), DeviceLive())
+        newest = max(r.ts for r in batch.readings)
+        if rec.last_seen_ns is None or newest >= rec.last_seen_ns:
+            rec.last_seen_ns = newest
+            order = ("good", "stale", "error")
+            rec.quality = max((r.quality.value for r in batch.readings), key=order.index)
+        if rec.state in ("unknown", "offline", "unavailable") and rec.since_ns is None:
+            rec.state = "online"
+        if any(s.wants(batch.site, batch.device) for s in self.subscribers):
+            self._publish(
+                batch.site,
+                batch.device,
+                "readings",
+                {
+                    "site": batch.site,
+                    "device": batch.device,
+                    "readings": [
+                        {
+                            "point": r.point,
+                            "t_ms": r.ts // 1_000_000,
+                            "value": r.value,
+                            "quality": r.quality.value,
+                        }
+                        for r in batch.readings
+                    ],
+                },
+            )
+
+    def _status(self, status: wire.DeviceStatus) -> None:
+        rec = self.devices.setdefault((status.site, status.device), DeviceLive())
+        rec.state, rec.since_ns, rec.reason = status.state, status.ts, status.reason
+        if status.last_ok and (rec.last_seen_ns is None or status.last_ok > rec.last_seen_ns):
+            rec.last_seen_ns = status.last_ok
+        self._publish(
+            status.site,
+            status.device,
+            "status",
+            {
+                "site": status.site,
+                "device": status.device,
+                "state": status.state,
+                "reason": status.reason,
+                "t_ms": status.ts // 1_000_000,
+            },
+        )
+
+    def _event(self, site: str, device: str, payload: bytes) -> None:
+        import msgspec
+
+        try:
+            event = msgspec.json.decode(
+                payload[: wire.MAX_PAYLOAD_BYTES], type=wire.AnomalyEventMessage
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if event.site == site and event.device == device:
+            self._publish(site, device, "anomaly", msgspec.to_builtins(event))
+
+
+def _ack_dict(ack: wire.CommandAck) -> dict[str, Any]:
+    return {
+        "id": ack.id,
+        "site": ack.site,
+        "device": ack.device,
+        "point": ack.point,
+        "state": ack.state.value,
+        "reason": ack.reason,
+        "readback": ack.readback,
+        "t_ms": ack.ts // 1_000_000,
+    }
+
+
+def broker_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"broker URL must be mqtt://host:port, got {url!r}")
+    return parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+
+async def follow_broker(hub: LiveHub, url: str, client_id: str) -> None:
+    """Keep a subscription to the status/agent/telemetry/event/ack topics; reconnect forever.
+
+    Retained status and agent messages arrive on every (re)connect, which rebuilds the state.
+    """
+    log = structlog.get_logger("peakline.api.live")
+    host, port = broker_address(url)
+    kinds = (TopicKind.STATUS, TopicKind.AGENT, TopicKind.TELEMETRY, TopicKind.EVENT, TopicKind.ACK)
+    delay = 0.5
+    while True:
+        try:
+            async with aiomqtt.Client(
+                host, port, identifier=client_id, keepalive=30, clean_session=True
+            ) as client:
+                for kind in kinds:
+                    await client.subscribe(hub.topics.filter(kind), qos=0)
+                hub.client, hub.connected, delay = client, True, 0.5
+                log.info("broker_connected", host=host, port=port)
+                async for message in client.messages:
+                    hub.feed(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+        except aiomqtt.MqttError as exc:
+            if hub.connected:
+                log.warning("broker_lost", error=str(exc))
+            hub.client, hub.connected = None, False
+        # Backoff with jitter so a restarted broker is not hit by every API at once.
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 30.0)

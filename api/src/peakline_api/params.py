@@ -1,0 +1,96 @@
+"""Query parameters shared by every list endpoint: the same names, meanings and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from peakline_api.errors import InvalidQuery
+from peakline_api.state import AppState, app_state
+from peakline_api.timespec import TimeSpecError, parse_range
+
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+_POINT = r"^[A-Za-z0-9_.-]{1,64}$"
+_TIME_DOC = "ISO 8601 (`2025-03-01T08:00:00Z`) or relative to now (`now`, `-1h`, `now-7d`)"
+
+IdList = list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Standard id filters (repeatable; OR within a name, AND across names)."""
+
+    site: list[str]
+    district: list[str]
+    city: list[str]
+    device: list[str]
+    point: list[str]
+
+
+def filters(
+    site: Annotated[
+        list[str], Query(max_length=100, description="site id (repeatable)", examples=["rt-school"])
+    ] = [],  # noqa: B006 - FastAPI copies defaults per request
+    district: Annotated[list[str], Query(max_length=100, description="district id")] = [],  # noqa: B006
+    city: Annotated[list[str], Query(max_length=100, description="city id")] = [],  # noqa: B006
+    device: Annotated[list[str], Query(max_length=200, description="device id")] = [],  # noqa: B006
+    point: Annotated[
+        list[str], Query(max_length=100, description="point name", examples=["power_total"])
+    ] = [],  # noqa: B006
+) -> Filters:
+    for name, values in (
+        ("site", site),
+        ("district", district),
+        ("city", city),
+        ("device", device),
+        ("point", point),
+    ):
+        for v in values:
+            if len(v) > 64:
+                raise InvalidQuery(f"{name} ids are at most 64 characters", param=name)
+    return Filters(site, district, city, device, point)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start_ns: int
+    end_ns: int
+
+
+def time_range(
+    state: Annotated[AppState, Depends(app_state)],
+    start: Annotated[
+        str | None,
+        Query(
+            max_length=64, description=f"range start: {_TIME_DOC}; default -1h", examples=["-1h"]
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, Query(max_length=64, description=f"range end: {_TIME_DOC}; default now")
+    ] = None,
+) -> TimeRange:
+    try:
+        start_ns, end_ns = parse_range(start, end, state.clock_ns())
+    except TimeSpecError as exc:
+        raise InvalidQuery(str(exc), param="start/end") from None
+    return TimeRange(start_ns, end_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")] = 0,
+) -> Paging:
+    return Paging(limit, offset)
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
+RangeDep = Annotated[TimeRange, Depends(time_range)]
+PagingDep = Annotated[Paging, Depends(paging)]

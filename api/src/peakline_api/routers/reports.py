@@ -1,0 +1,311 @@
+"""Energy and emissions reports per site, district or city, carbon intensity, city overview.
+
+Reports are sums of what ingest's emissions stage stored (`energy.kwh` by flow,
+`emissions.kgco2e` by scope and method) over the period, divided by the registry's floor
+areas, occupants and populations for intensity metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from peakline_api.access import Access
+from peakline_api.errors import InvalidQuery
+from peakline_api.params import FiltersDep, TimeRange
+from peakline_api.routers.anomalies import anomaly_events
+from peakline_api.state import AppState, Caller, State, app_state
+from peakline_api.timespec import NS, TimeSpecError, iso, parse_range
+from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.storage.schema import CARBON_INTENSITY, EMISSIONS, ENERGY, READING
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+POWER_POINT = "power_total"
+"""The point a site's main meters report net demand on (W)."""
+MAIN_METER_KINDS = frozenset({"meter", "feeder"})
+
+
+def report_range(
+    state: Annotated[AppState, Depends(app_state)],
+    start: Annotated[str | None, Query(max_length=64, description="default -30d")] = None,
+    end: Annotated[str | None, Query(max_length=64, description="default now")] = None,
+) -> TimeRange:
+    try:
+        return TimeRange(*parse_range(start, end, state.clock_ns(), default="-30d"))
+    except TimeSpecError as exc:
+        raise InvalidQuery(str(exc), param="start/end") from None
+
+
+class Intensity(BaseModel):
+    kwh_per_m2: float | None
+    kgco2e_per_m2: float | None = Field(description="location-based")
+    kgco2e_per_occupant: float | None
+    kgco2e_per_capita: float | None = Field(description="cities only")
+
+
+class ReportRow(BaseModel):
+    level: str
+    id: str
+    name: str
+    sites: int
+    energy_kwh: dict[str, float] = Field(description="by flow (import, export, pv, ...)")
+    emissions_kgco2e: dict[str, dict[str, float]] = Field(
+        description="by method (location, market) then scope"
+    )
+    intensity: Intensity
+
+
+class Report(BaseModel):
+    start: str
+    end: str
+    level: str
+    items: list[ReportRow]
+
+
+async def _sums(
+    state: AppState, measurement: str, field: str, sites: Sequence[str], start_ns: int, end_ns: int
+) -> list[tuple[dict[str, str], float]]:
+    """(tags, sum over the range) per stored series of the sites."""
+    if not sites:
+        return []
+    series = await state.store.query(
+        SeriesQuery(
+            measurement,
+            field,
+            start_ns,
+            end_ns,
+            where={"site": list(sites)},
+            every_ns=max(end_ns - start_ns, NS),
+            aggregate=Aggregate.SUM,
+        )
+    )
+    return [
+        (dict(s.tags), float(sum(v for v in s.values if isinstance(v, int | float))))
+        for s in series
+    ]
+
+
+@router.get("/reports/emissions", response_model=Report, summary="Energy and emissions report")
+async def emissions_report(
+    caller: Caller,
+    state: State,
+    f: FiltersDep,
+    tr: Annotated[TimeRange, Depends(report_range)],
+    level: Annotated[Literal["site", "district", "city"], Query()] = "site",
+) -> dict[str, Any]:
+    """Energy by flow, location- and market-based emissions by scope, and intensities."""
+    sites = _report_sites(caller, f.site, f.district, f.city, level)
+    ids = [s.id for s in sites]
+    energy, emissions = await asyncio.gather(
+        _sums(state, ENERGY, "kwh", ids, tr.start_ns, tr.end_ns),
+        _sums(state, EMISSIONS, "kgco2e", ids, tr.start_ns, tr.end_ns),
+    )
+    reg = caller.registry
+    group_of = {"site": lambda s: s.id, "district": lambda s: s.district, "city": lambda s: s.city}[
+        level
+    ]
+    rows: dict[str, dict[str, Any]] = {}
+    for s in sites:
+        row = rows.setdefault(
+            group_of(s),
+            {
+                "sites": [],
+                "energy": defaultdict(float),
+                "emissions": defaultdict(lambda: defaultdict(float)),
+            },
+        )
+        row["sites"].append(s)
+    site_group = {s.id: group_of(s) for s in sites}
+    for tags, kwh in energy:
+        if tags.get("site") in site_group:
+            rows[site_group[tags["site"]]]["energy"][tags.get("flow", "")] += kwh
+    for tags, kg in emissions:
+        if tags.get("site") in site_group:
+            row = rows[site_group[tags["site"]]]
+            row["emissions"][tags.get("method", "")][tags.get("scope", "")] += kg
+    items = []
+    for gid, row in rows.items():
+        area = sum(s.floor_area_m2 for s in row["sites"])
+        occupants = sum(s.occupants for s in row["sites"])
+        location = sum(row["emissions"].get("location", {}).values())
+        imported = row["energy"].get("import", sum(row["energy"].values()))
+        population = reg.cities[gid].population if level == "city" else None
+        names: dict[str, Any] = {"site": reg.sites, "district": reg.districts, "city": reg.cities}
+        name = names[level][gid].name
+        items.append(
+            {
+                "level": level,
+                "id": gid,
+                "name": name,
+                "sites": len(row["sites"]),
+                "energy_kwh": dict(row["energy"]),
+                "emissions_kgco2e": {m: dict(v) for m, v in row["emissions"].items()},
+                "intensity": {
+                    "kwh_per_m2": imported / area if area else None,
+                    "kgco2e_per_m2": location / area if area else None,
+                    "kgco2e_per_occupant": location / occupants if occupants else None,
+                    "kgco2e_per_capita": location / population if population else None,
+                },
+            }
+        )
+    items.sort(key=lambda r: r["id"])
+    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "level": level, "items": items}
+
+
+def _report_sites(
+    caller: Access,
+    sites: Sequence[str],
+    districts: Sequence[str],
+    cities: Sequence[str],
+    level: str,
+) -> list[Any]:
+    """Sites a report may cover: the caller's own, plus whole public cities for city reports."""
+    if level == "city":
+        wanted = [caller.city(c, report=True).id for c in cities] or [
+            c.id for c in caller.registry.cities.values() if caller.may_report_city(c.id)
+        ]
+        if sites or districts:
+            raise InvalidQuery("city reports filter by city only")
+        return [s for s in caller.registry.sites.values() if s.city in wanted]
+    return caller.sites_matching(sites, districts, cities)
+
+
+class IntensityNow(BaseModel):
+    region: str
+    g_per_kwh: float | None
+    time: str | None
+
+
+@router.get(
+    "/carbon-intensity",
+    response_model=list[IntensityNow],
+    summary="Grid carbon intensity in force per region (gCO2e/kWh)",
+)
+async def carbon_intensity(caller: Caller, state: State, f: FiltersDep) -> list[dict[str, Any]]:
+    regions = caller.regions(caller.sites_matching(f.site, f.district, f.city))
+    if not regions:
+        return []
+    latest = await state.store.latest(CARBON_INTENSITY, "g_per_kwh", {"region": regions})
+    found = {s.tags.get("region"): s for s in latest if s.times}
+    return [
+        {
+            "region": r,
+            "g_per_kwh": found[r].values[-1] if r in found else None,
+            "time": iso(found[r].times[-1]) if r in found else None,
+        }
+        for r in regions
+    ]
+
+
+class SiteOverview(BaseModel):
+    id: str
+    name: str
+    city: str
+    district: str
+    power_kw: float | None = Field(description="sum of the main meters' latest power, kW")
+    power_time: str | None
+    energy_today_kwh: float | None = Field(description="since local midnight, imported")
+    emissions_today_kgco2e: float | None = Field(description="since local midnight, location-based")
+    devices: int
+    online: int
+    open_anomalies: int
+    carbon_intensity_g_per_kwh: float | None
+
+
+def _local_midnight_ns(tz: str, now_ns: int) -> int:
+    now = datetime.fromtimestamp(now_ns / NS, tz=ZoneInfo(tz))
+    return int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()) * NS
+
+
+@router.get("/overview", response_model=list[SiteOverview], summary="City overview per site")
+async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str, Any]]:
+    """Every visible site: power now, today's energy and emissions, status, open anomalies."""
+    reg = caller.registry
+    sites = caller.sites_matching(f.site, f.district, f.city)
+    if not sites:
+        return []
+    ids = [s.id for s in sites]
+    now = state.clock_ns()
+    meters = [
+        d.id
+        for s in sites
+        for d in reg.devices_of_site(s.id)
+        if d.enabled
+        and reg.config.profile_of(d).kind in MAIN_METER_KINDS
+        and POWER_POINT in reg.points[d.id]
+    ]
+    midnight = {s.id: _local_midnight_ns(s.timezone, now) for s in sites}
+    earliest = min(midnight.values())
+    power_q = (
+        state.store.latest(
+            READING, "value", {"site": ids, "device": meters, "point": [POWER_POINT]}
+        )
+        if meters
+        else asyncio.sleep(0, [])
+    )
+    energy_q = state.store.query(SeriesQuery(ENERGY, "kwh", earliest, now, where={"site": ids}))
+    emis_q = state.store.query(
+        SeriesQuery(EMISSIONS, "kgco2e", earliest, now, where={"site": ids, "method": ["location"]})
+    )
+    power, energy, emis, ci = await asyncio.gather(
+        power_q,
+        energy_q,
+        emis_q,
+        state.store.latest(CARBON_INTENSITY, "g_per_kwh", {"region": caller.regions(sites)}),
+    )
+    events = await anomaly_events(caller, state, f, now - 30 * 86400 * NS, now)
+    power_kw: dict[str, float] = defaultdict(float)
+    power_t: dict[str, int] = {}
+    for s in power:
+        site = s.tags.get("site", "")
+        if s.values and isinstance(s.values[-1], int | float) and s.tags.get("device") in meters:
+            power_kw[site] += float(s.values[-1]) / 1000
+            power_t[site] = max(power_t.get(site, 0), s.times[-1])
+
+    def today(series: list[Any], flow: str | None) -> dict[str, float]:
+        out: dict[str, float] = defaultdict(float)
+        for s in series:
+            site = s.tags.get("site", "")
+            if site not in midnight or (flow and s.tags.get("flow") not in (flow, None)):
+                continue
+            out[site] += sum(
+                v
+                for t, v in zip(s.times, s.values, strict=True)
+                if t >= midnight[site] and isinstance(v, int | float)
+            )
+        return out
+
+    energy_today, emis_today = today(energy, "import"), today(emis, None)
+    intensity = {s.tags.get("region"): s.values[-1] for s in ci if s.values}
+    open_by_site: dict[str, int] = defaultdict(int)
+    for e in events:
+        if e["state"] == "open":
+            open_by_site[e["site"]] += 1
+    out = []
+    for s in sites:
+        devices = [d for d in reg.devices_of_site(s.id) if d.enabled]
+        out.append(
+            {
+                "id": s.id,
+                "name": s.name,
+                "city": s.city,
+                "district": s.district,
+                "power_kw": power_kw.get(s.id),
+                "power_time": iso(power_t[s.id]) if s.id in power_t else None,
+                "energy_today_kwh": energy_today.get(s.id),
+                "emissions_today_kgco2e": emis_today.get(s.id),
+                "devices": len(devices),
+                "online": sum(1 for d in devices if state.hub.device(s.id, d.id).state == "online"),
+                "open_anomalies": open_by_site.get(s.id, 0),
+                "carbon_intensity_g_per_kwh": intensity.get(s.grid_region),
+            }
+        )
+    return out

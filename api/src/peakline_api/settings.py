@@ -1,0 +1,33 @@
+"""API settings: built by the CLI (or a test) and handed to `create_app`; never read at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Everything the API needs to start.
+
+    `store_url` is `sqlite:///path/to/file.db` or `http://host:8086?db=name` (InfluxDB 1.x API;
+    `&token=` for 2.x v1-compatibility auth). `broker_url` None runs without live status and
+    streams (the store still serves every query). `cors_origins` empty keeps CORS off.
+    """
+
+    config_dir: Path
+    store_url: str
+    keys_db: Path
+    broker_url: str | None = None
+    topic_prefix: str = "peakline"
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted (bytes); larger bodies get 413."""
+    max_points_per_series: int = 2000
+    """Automatic downsampling keeps each returned series at or under this many points."""
+    max_series: int = 500
+    stream_queue: int = 1000
+    """Per-client live stream buffer (messages); a slow client loses its oldest messages."""
+    stream_heartbeat_s: float = 15.0
+    dashboard: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
