@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from peakline_core.wire.ids import ID_PATTERN
+from peakline_core.wire.ids import ID_PATTERN, POINT_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -30,6 +30,33 @@ class District(Strict):
     name: str
 
 
+class Flexibility(Strict):
+    """One load a demand-response event may act on at a site (issue 8, control).
+
+    `setpoint_offset`: move `point` by up to `offset` (point units, signed: +2 degC raises a
+    cooling setpoint) for `kw_per_unit` kW shed per unit of offset. `power_limit` and
+    `deferrable`: write `value` (a limit, or off) to shed about `kw` kW.
+    """
+
+    device: Id
+    point: Annotated[str, Field(pattern=POINT_PATTERN)]
+    kind: Literal["setpoint_offset", "power_limit", "deferrable"]
+    offset: float | None = Field(default=None, description="setpoint_offset: largest offset")
+    kw_per_unit: float | None = Field(default=None, gt=0, description="kW shed per unit")
+    value: float | bool | None = Field(default=None, description="power_limit/deferrable")
+    kw: float | None = Field(default=None, gt=0, description="kW shed when applied")
+    priority: int = Field(default=0, description="lower first")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.kind == "setpoint_offset":
+            if self.offset is None or self.offset == 0 or self.kw_per_unit is None:
+                raise ValueError("setpoint_offset needs a non-zero `offset` and `kw_per_unit`")
+        elif self.value is None or self.kw is None:
+            raise ValueError(f"{self.kind} needs `value` and `kw`")
+        return self
+
+
 class Site(Strict):
     """A building or grid asset with its own meters."""
 
@@ -42,6 +69,15 @@ class Site(Strict):
     grid_region: str = Field(min_length=1, description="id of the grid region in the factor sets")
     timezone: str = "UTC"
     kind: str = Field(default="building", description="building, feeder, ...")
+    flexibility: list[Flexibility] = Field(
+        default_factory=list, description="loads demand response may act on"
+    )
+    meter: Id | None = Field(
+        default=None, description="device metering the site's net load (DR verification)"
+    )
+    meter_point: Annotated[str, Field(pattern=POINT_PATTERN)] = Field(
+        default="power_total", description="the meter's load point, in W"
+    )
 
     @field_validator("timezone")
     @classmethod
