@@ -18,11 +18,13 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
-from peakline_api.errors import InvalidQuery
-from peakline_api.params import FiltersDep, TimeRange
+from peakline_api.errors import InvalidQuery, UnknownId
+from peakline_api.models import SeriesResponse
+from peakline_api.params import FiltersDep, RangeDep, TimeRange
 from peakline_api.routers.anomalies import anomaly_events
+from peakline_api.routers.readings import MAX_BUCKETS, AggParam, WindowParam
 from peakline_api.state import AppState, Caller, State, app_state
-from peakline_api.timespec import NS, TimeSpecError, iso, parse_range
+from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_range, parse_window
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import CARBON_INTENSITY, EMISSIONS, ENERGY, READING
 
@@ -309,3 +311,70 @@ async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str
             }
         )
     return out
+
+
+@router.get(
+    "/carbon-intensity/series",
+    response_model=SeriesResponse,
+    summary="Grid carbon intensity over time (gCO2e/kWh)",
+)
+async def carbon_intensity_series(
+    caller: Caller,
+    state: State,
+    tr: RangeDep,
+    region: Annotated[list[str], Query(max_length=20, description="grid region id")] = [],  # noqa: B006
+    window: WindowParam = None,
+    agg: AggParam = Aggregate.MEAN,
+) -> dict[str, Any]:
+    """One series per region of the caller's sites (regions outside them are 404)."""
+    known = caller.regions(caller.visible_sites())
+    for r in region:
+        if r not in known:
+            raise UnknownId(f"no grid region {r[:64]!r}")
+    regions = region or known
+    every_ns = None
+    if window:
+        try:
+            every_ns = parse_window(window)
+        except TimeSpecError as exc:
+            raise InvalidQuery(str(exc), param="window") from None
+        if (tr.end_ns - tr.start_ns) // every_ns > MAX_BUCKETS:
+            raise InvalidQuery(f"more than {MAX_BUCKETS} windows per series: widen the window")
+    else:
+        chosen = auto_window(tr.start_ns, tr.end_ns, state.settings.max_points_per_series, 300 * NS)
+        if chosen:
+            window, every_ns = chosen
+    series = (
+        await state.store.query(
+            SeriesQuery(
+                CARBON_INTENSITY,
+                "g_per_kwh",
+                tr.start_ns,
+                tr.end_ns,
+                where={"region": regions},
+                every_ns=every_ns,
+                aggregate=agg,
+            )
+        )
+        if regions
+        else []
+    )
+    return {
+        "start": iso(tr.start_ns),
+        "end": iso(tr.end_ns),
+        "window": window,
+        "aggregate": agg.value if window else None,
+        "downsampled": window is not None,
+        "series": [
+            {
+                "site": "",
+                "device": "",
+                "point": s.tags.get("region", ""),
+                "unit": "gCO2e/kWh",
+                "t_ms": [t // 1_000_000 for t in s.times],
+                "values": list(s.values),
+            }
+            for s in series
+            if s.tags.get("region") in regions
+        ],
+    }
