@@ -100,3 +100,15 @@ async def test_programme_wide_viewer_does_not_see_private_city(api: Api, platfor
     assert "lk-townhall" in {s.id for s in admin.visible_sites()}
     assert "lk-townhall" in {s.id for s in own.visible_sites()}
     assert not viewer.may_report_city("lakeside")
+
+
+async def test_operator_role_gate(api: Api) -> None:
+    from peakline_api.access import Access
+    from peakline_api.errors import Forbidden
+    from peakline_api.keys import Role
+
+    state = api.client._transport.app.state.peakline  # type: ignore[attr-defined]
+    viewer = Access(state.keys.verify(api.tokens["viewer_rt"]), state.registry)
+    with pytest.raises(Forbidden):
+        viewer.require(Role.OPERATOR)
+    Access(state.keys.verify(api.tokens["operator_rt"]), state.registry).require(Role.OPERATOR)
