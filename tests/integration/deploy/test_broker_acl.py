@@ -1,0 +1,169 @@
+"""The generated password and ACL files, loaded by a real mosquitto: a gateway can publish and
+read only its own devices' topics, never another device's or another city's.
+
+mosquitto drops a denied publish silently (QoS 0/1), so refusal is proven by a subscriber with
+full read rights: it gets a marker published after the forbidden message on the same
+connection, and never the forbidden one. A denied subscription gets a failure reason code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+
+from peakline_cli.provision import API_USER, INGEST_USER, Provisioned, provision
+from peakline_cli.servers import Mosquitto, free_port
+from peakline_core.wire.topics import TopicKind, Topics
+
+pytestmark = pytest.mark.integration
+
+T = Topics("peakline")
+DEADLINE_S = 20.0
+
+
+@pytest.fixture
+def provisioned(district, tmp_path: Path) -> Provisioned:  # type: ignore[no-untyped-def]
+    return provision(district, tmp_path / "out")
+
+
+@pytest.fixture
+def broker(provisioned: Provisioned, tmp_path: Path) -> Iterator[Mosquitto]:
+    port = free_port()
+    config = (
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous false\n"
+        f"password_file {provisioned.passwd_file}\n"
+        f"acl_file {provisioned.acl_file}\n"
+        # mosquitto 2.0.11 with max_queued_messages 0 (the fixture default) drops a client
+        # right after refusing its QoS 1 publish; production brokers set a finite queue.
+        "max_queued_messages 100000\n"
+    )
+    with Mosquitto.create(workdir=tmp_path / "broker", extra_config=config, port=port) as server:
+        yield server
+
+
+def _client(
+    broker: Mosquitto,
+    provisioned: Provisioned,
+    user: str,
+    protocol: aiomqtt.ProtocolVersion = aiomqtt.ProtocolVersion.V5,
+) -> aiomqtt.Client:
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        identifier=f"{user}-test",
+        username=user,
+        password=provisioned.passwords[user],
+        protocol=protocol,
+    )
+
+
+async def _first_with(client: aiomqtt.Client, marker: bytes) -> list[tuple[str, bytes]]:
+    """Every message received up to and including the one whose payload is `marker`."""
+    seen: list[tuple[str, bytes]] = []
+    async with asyncio.timeout(DEADLINE_S):
+        async for msg in client.messages:
+            seen.append((str(msg.topic), bytes(msg.payload)))  # type: ignore[arg-type]
+            if msg.payload == marker:
+                return seen
+    raise AssertionError("message stream ended")
+
+
+@pytest.fixture
+async def watcher(broker: Mosquitto, provisioned: Provisioned) -> AsyncIterator[aiomqtt.Client]:
+    """The API service account: reads everything under the prefix."""
+    async with _client(broker, provisioned, API_USER) as client:
+        await client.subscribe("peakline/v1/#", qos=1)
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("protocol", "qos"),
+    # MQTT 5 answers a denied QoS 1 publish with PUBACK 0x87, MQTT 3.1.1 with a plain PUBACK;
+    # both drop the message.
+    [
+        (aiomqtt.ProtocolVersion.V311, 1),
+        (aiomqtt.ProtocolVersion.V5, 1),
+        (aiomqtt.ProtocolVersion.V5, 0),
+    ],
+)
+async def test_gateway_cannot_publish_as_another_device(
+    broker: Mosquitto,
+    provisioned: Provisioned,
+    watcher: aiomqtt.Client,
+    protocol: aiomqtt.ProtocolVersion,
+    qos: int,
+) -> None:
+    forbidden = [
+        T.telemetry("lk-hall", "hall-meter"),  # another city's device
+        T.status("lk-hall", "hall-meter"),
+        T.agent("gw-lake"),  # another gateway's birth/will
+        T.command("rt-school", "school-meter"),  # commands come from the platform only
+        T.telemetry("lk-hall", "school-meter"),  # own device id under a foreign site
+    ]
+    own = T.telemetry("rt-school", "school-meter")
+    async with _client(broker, provisioned, "gw-river", protocol) as river:
+        await river.publish(own, b"own", qos=1)
+        for topic in forbidden:
+            await river.publish(topic, b"forged", qos=qos)
+        await river.publish(T.ack("rt-school", "school-pv"), b"marker", qos=1)
+    seen = await _first_with(watcher, b"marker")
+    assert (own, b"own") in seen
+    assert [s for s in seen if s[1] == b"forged"] == []
+
+
+async def test_gateway_reads_only_its_own_commands(
+    broker: Mosquitto, provisioned: Provisioned
+) -> None:
+    async with (
+        _client(broker, provisioned, "gw-river") as river,
+        _client(broker, provisioned, API_USER) as api,
+    ):
+        # mosquitto 2.0 grants any subscription and checks read access per delivered message
+        # (newer brokers may refuse it at SUBACK): either way nothing foreign must arrive.
+        await river.subscribe(T.command("lk-hall", "hall-meter"), qos=1)
+        await river.subscribe("peakline/v1/cmd/#", qos=1)
+        granted = await river.subscribe(T.command("rt-school", "school-meter"), qos=1)
+        assert not _failed(granted), granted
+        await api.publish(T.command("lk-hall", "hall-meter"), b"theirs", qos=1)
+        await api.publish(T.command("rt-school", "school-pv"), b"own-other", qos=1)
+        await api.publish(T.command("rt-school", "school-meter"), b"marker", qos=1)
+        seen = await _first_with(river, b"marker")
+    payloads = [payload for _, payload in seen]
+    assert b"theirs" not in payloads
+    assert b"own-other" in payloads  # its other device's commands do arrive
+
+
+async def test_ingest_shared_subscription_receives_telemetry(
+    broker: Mosquitto, provisioned: Provisioned
+) -> None:
+    async with (
+        _client(broker, provisioned, INGEST_USER) as ingest,
+        _client(broker, provisioned, "gw-lake") as lake,
+    ):
+        codes = await ingest.subscribe(T.shared("ingest", T.filter(TopicKind.TELEMETRY)), qos=1)
+        assert not _failed(codes), codes
+        await lake.publish(T.telemetry("lk-hall", "hall-meter"), b"marker", qos=1)
+        seen = await _first_with(ingest, b"marker")
+    assert seen[-1][0] == T.telemetry("lk-hall", "hall-meter")
+
+
+@pytest.mark.parametrize("password", ["wrong", None])
+async def test_wrong_or_missing_password_is_refused(
+    broker: Mosquitto, password: str | None
+) -> None:
+    client = aiomqtt.Client(
+        broker.host, broker.port, username="gw-river" if password else None, password=password
+    )
+    with pytest.raises(aiomqtt.MqttError):
+        async with client:
+            pass
+
+
+def _failed(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
+    return any((c.is_failure if isinstance(c, ReasonCode) else c >= 0x80) for c in codes)
