@@ -112,6 +112,10 @@ class Spool:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def pending_readings(self) -> int:
+        return self._readings
+
     def append(self, batches: Sequence[PendingBatch]) -> list[Dropped]:
         """Spool batches in one transaction (one fsync at most); returns what the bounds dropped."""
         now = self._clock()
@@ -260,10 +264,17 @@ class Spool:
 class AsyncSpool:
     """The spool on one dedicated worker thread: every call is serialized, none blocks the loop."""
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: Spool, full_at_readings: int = 500) -> None:
         self.spool = spool
+        self.full_at_readings = full_at_readings
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self.changed = asyncio.Event()  # set on append; the uplink clears it when it wakes
+        self.full = asyncio.Event()  # set when a full uplink batch is waiting
+
+    @property
+    def pending_readings(self) -> int:
+        """Readings spooled and not yet acknowledged (a plain int read: no thread hop)."""
+        return self.spool.pending_readings
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -271,6 +282,8 @@ class AsyncSpool:
     async def append(self, batches: Sequence[PendingBatch]) -> list[Dropped]:
         dropped = await self._run(lambda: self.spool.append(batches))
         self.changed.set()
+        if self.spool.pending_readings >= self.full_at_readings:
+            self.full.set()
         return dropped
 
     async def expire(self) -> list[Dropped]:
@@ -281,6 +294,8 @@ class AsyncSpool:
 
     async def ack(self, seqs: Sequence[int]) -> None:
         await self._run(lambda: self.spool.ack(seqs))
+        if self.spool.pending_readings < self.full_at_readings:
+            self.full.clear()
 
     async def release(self, seqs: Sequence[int]) -> None:
         await self._run(lambda: self.spool.release(seqs))

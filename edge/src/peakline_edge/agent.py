@@ -1,0 +1,243 @@
+"""The edge agent: wires pollers, MQTT sensors, the spool writer, the uplink, metrics and the
+health file for one agent id, and shuts down cleanly (stop polling, spool what is held, flush
+to the broker within a deadline, publish `offline`).
+
+The command executor (peakline_edge.control) plugs in through `devices` (each has
+`write_point`/`read_point`) and `uplink.subscribe` / `uplink.publish`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from peakline_core.config import PlatformConfig
+from peakline_core.config.platform import ModbusRtu, ModbusTcp, MqttSource
+from peakline_core.config.profiles import ModbusProfile, MqttProfile
+from peakline_edge.bus import BusKey, ModbusBus, bus_key
+from peakline_edge.device import ModbusDevice
+from peakline_edge.errors import EdgeError, SpoolError
+from peakline_edge.metrics import EdgeMetrics, write_health
+from peakline_edge.mqtt_source import MqttSourceDevice
+from peakline_edge.poller import DevicePoller
+from peakline_edge.schedule import Availability
+from peakline_edge.spool import AsyncSpool, PendingBatch, Spool
+from peakline_edge.uplink import Uplink
+
+VERSION = "0.1.0"
+
+
+class EdgeAgent:
+    """One agent's devices and connections. `await agent.run(stop)` until `stop` is set."""
+
+    def __init__(
+        self,
+        config: PlatformConfig,
+        agent_id: str,
+        state_dir: Path,
+        *,
+        metrics: EdgeMetrics | None = None,
+        health_interval_s: float = 2.0,
+        queue_size: int = 2000,
+        fail_after: int = 3,
+        probe_min_s: float = 5.0,
+    ) -> None:
+        if agent_id not in config.agents:
+            raise EdgeError(f"agent {agent_id!r} is not in {config.root}/agents.yaml")
+        self.config = config
+        self.agent = config.agents[agent_id]
+        self.state_dir = state_dir
+        self.metrics = metrics or EdgeMetrics()
+        self.health_interval_s = health_interval_s
+        self._log = structlog.get_logger("peakline.edge.agent").bind(agent=agent_id)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        spool_cfg = self.agent.spool
+        self.spool = AsyncSpool(
+            Spool(
+                state_dir / spool_cfg.path,
+                agent_id,
+                max_bytes=spool_cfg.max_bytes,
+                max_age_s=spool_cfg.max_age_s,
+                synchronous=spool_cfg.synchronous,
+            ),
+            full_at_readings=self.agent.uplink.batch_max_readings,
+        )
+        self.uplink = Uplink(
+            self.agent, self.spool, self.metrics, version=VERSION, config_dir=config.root
+        )
+        self.queue: asyncio.Queue[PendingBatch] = asyncio.Queue(queue_size)
+        self.buses: dict[BusKey, ModbusBus] = {}
+        self.devices: dict[str, ModbusDevice] = {}
+        self.pollers: list[DevicePoller] = []
+        self.sources: list[MqttSourceDevice] = []
+        self._build(fail_after, probe_min_s)
+        self.started_ns = time.time_ns()
+
+    def _build(self, fail_after: int, probe_min_s: float) -> None:
+        devices = self.config.devices_of(self.agent.id)
+        timeouts: dict[BusKey, float] = {}
+        for d in devices:
+            if isinstance(d.connection, ModbusTcp | ModbusRtu):
+                key = bus_key(d.connection)
+                timeouts[key] = max(timeouts.get(key, 0.0), d.connection.timeout_s)
+        for d in devices:
+            profile = self.config.profile_of(d)
+            if isinstance(d.connection, ModbusTcp | ModbusRtu):
+                if not isinstance(profile, ModbusProfile):
+                    raise EdgeError(f"{d.id}: a Modbus device needs a modbus profile")
+                key = bus_key(d.connection)
+                bus = self.buses.get(key) or self.buses.setdefault(
+                    key, ModbusBus(d.connection, timeouts[key])
+                )
+                device = ModbusDevice(d, profile, bus)
+                self.devices[d.id] = device
+                availability = Availability(fail_after=fail_after, probe_min_s=probe_min_s)
+                self.pollers.append(
+                    DevicePoller(
+                        device,
+                        self.agent.id,
+                        self.submit,
+                        self.uplink.set_status,
+                        self.metrics,
+                        availability=availability,
+                    )
+                )
+            elif isinstance(d.connection, MqttSource):
+                if not isinstance(profile, MqttProfile):
+                    raise EdgeError(f"{d.id}: an MQTT device needs an mqtt profile")
+                source = MqttSourceDevice(d, profile, self.submit, self._source_error(d.id))
+                self.sources.append(source)
+                if source.broker is None:
+                    self.uplink.subscribe(source.topic, source.handle)
+
+    def _source_error(self, device: str) -> Callable[[str], None]:
+        return lambda kind: self.metrics.errors.labels(device, kind).inc()
+
+    async def submit(self, batch: PendingBatch) -> None:
+        """Hand a batch to the spool writer (waits when the writer is behind: backpressure)."""
+        await self.queue.put(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with AsyncExitStack() as stack:
+            for bus in self.buses.values():
+                await stack.enter_async_context(bus)
+            uplink = asyncio.create_task(self.uplink.run(), name="uplink")
+            writer = asyncio.create_task(self._write_spool(), name="spool-writer")
+            aux = [
+                asyncio.create_task(self._housekeeping(), name="housekeeping"),
+                *(asyncio.create_task(s.run_own_broker()) for s in self.sources if s.broker),
+            ]
+            pollers = [
+                asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers
+            ]
+            self._log.info(
+                "agent started",
+                devices=len(self.devices) + len(self.sources),
+                buses=len(self.buses),
+            )
+            stopper = asyncio.create_task(stop.wait())
+            everything = {stopper, uplink, writer, *aux, *pollers}
+            done, _ = await asyncio.wait(everything, return_when=asyncio.FIRST_COMPLETED)
+            crashed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
+            for t in crashed:
+                self._log.error("task failed", task=t.get_name(), error=repr(t.exception()))
+            self._log.info("stopping: spooling what is held, flushing the uplink")
+            for t in pollers:
+                t.cancel()
+            await asyncio.gather(*pollers, return_exceptions=True)
+            await self._drain_queue()
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            self.uplink.stop.set()
+            try:
+                await asyncio.wait_for(uplink, self.uplink.flush_timeout_s + 5)
+            except (TimeoutError, asyncio.CancelledError):
+                self._log.warning(
+                    "uplink did not finish its flush in time; the spool keeps the rest"
+                )
+            for t in (*aux, stopper):
+                t.cancel()
+            await asyncio.gather(*aux, stopper, return_exceptions=True)
+            await self._refresh()
+            await self.spool.aclose()
+            self._log.info("agent stopped")
+            if crashed:
+                raise EdgeError(f"task {crashed[0].get_name()} failed") from crashed[0].exception()
+
+    async def _drain_queue(self) -> None:
+        """Spool whatever the pollers already handed over (nothing produced is left in memory)."""
+        while not self.queue.empty():
+            await asyncio.sleep(0.01)  # the writer task is consuming; let it run
+            if self.queue.empty():
+                break
+        await self.queue.join()
+
+    async def _write_spool(self) -> None:
+        """Group commit: everything queued goes to disk in one transaction."""
+        delay = 0.5
+        while True:
+            items = [await self.queue.get()]
+            while not self.queue.empty() and len(items) < 1000:
+                items.append(self.queue.get_nowait())
+            while True:
+                try:
+                    dropped = await self.spool.append(items)
+                    break
+                except SpoolError as exc:
+                    self._log.error("spool write failed; retrying", error=str(exc))
+                    await asyncio.sleep(delay)  # backoff while the disk is failing
+                    delay = min(delay * 2, 30.0)
+            delay = 0.5
+            for _ in items:
+                self.queue.task_done()
+            self._report_drops(dropped)
+
+    def _report_drops(self, dropped: list[Any]) -> None:
+        for d in dropped:
+            self._log.warning(
+                "spool over its bound: dropped oldest batches",
+                reason=d.reason,
+                batches=d.batches,
+                readings=d.readings,
+            )
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval_s)  # periodic, not synchronisation
+            self._report_drops(await self.spool.expire())
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        """Spool gauges and the health file."""
+        stats = await self.spool.stats()
+        now = time.time_ns()
+        m = self.metrics
+        m.spool_batches.set(stats.batches)
+        m.spool_readings.set(stats.readings)
+        m.spool_bytes.set(stats.bytes)
+        age = 0.0 if stats.oldest_ns is None else max(0.0, (now - stats.oldest_ns) / 1e9)
+        m.spool_oldest_age.set(age)
+        m.dropped_readings.set(stats.dropped_readings)
+        m.dropped_batches.set(stats.dropped_batches)
+        health = {
+            "agent": self.agent.id,
+            "ts": now,
+            "uptime_s": round((now - self.started_ns) / 1e9, 1),
+            "uplink_connected": self.uplink.connected.is_set(),
+            "devices": {p.device.id: p.availability.state.value for p in self.pollers},
+            "spool": {
+                "batches": stats.batches,
+                "readings": stats.readings,
+                "bytes": stats.bytes,
+                "oldest_age_s": round(age, 3),
+                "dropped_batches": stats.dropped_batches,
+                "dropped_readings": stats.dropped_readings,
+            },
+        }
+        await asyncio.to_thread(write_health, self.state_dir / "health.json", health)

@@ -1,0 +1,145 @@
+"""MQTT-native sensors: map the JSON an off-the-shelf sensor publishes to readings.
+
+`map_payload` is pure (bytes in, readings out); `MqttSourceDevice` subscribes through the
+uplink (or its own broker connection when the device names another broker) and hands batches
+to the spool writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import msgspec
+import structlog
+
+from peakline_core.config.platform import Device, MqttSource
+from peakline_core.config.profiles import MqttField, MqttProfile
+from peakline_core.wire import Quality, Reading
+from peakline_edge.errors import SourcePayloadError
+from peakline_edge.spool import PendingBatch
+
+Sink = Callable[[PendingBatch], Awaitable[None]]
+
+
+def _lookup(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            raise KeyError(path)
+        obj = obj[part]
+    return obj
+
+
+def _timestamp_ns(raw: Any) -> int:
+    """ISO 8601 (naive means UTC) or epoch seconds -> UTC ns."""
+    if isinstance(raw, bool):
+        raise SourcePayloadError(f"timestamp {raw!r} is not a time")
+    if isinstance(raw, int | float):
+        if not math.isfinite(raw) or raw < 0:
+            raise SourcePayloadError(f"timestamp {raw!r} is not a time")
+        return round(raw * 1e9)
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise SourcePayloadError(f"timestamp {raw!r}: {exc}") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return int(parsed.timestamp() * 1e6) * 1000
+    raise SourcePayloadError(f"timestamp {raw!r} is not a time")
+
+
+def _value(f: MqttField, raw: Any) -> float | bool | str:
+    if f.dtype == "bool":
+        if not isinstance(raw, bool | int) or isinstance(raw, float):
+            raise TypeError
+        return bool(raw)
+    if f.dtype == "string":
+        return str(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise TypeError
+    return float(raw) * f.scale + f.offset
+
+
+def map_payload(profile: MqttProfile, payload: bytes, received_ns: int) -> list[Reading]:
+    """Readings for every configured field present in the JSON object.
+
+    A field that is missing is skipped; one of the wrong type becomes an `error` reading. The
+    timestamp is the payload's `timestamp_field` when configured, else `received_ns`.
+    Raises SourcePayloadError when the payload is not a JSON object or its time is unreadable.
+    """
+    try:
+        data = msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise SourcePayloadError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SourcePayloadError("payload is not a JSON object")
+    ts = received_ns
+    if profile.timestamp_field is not None:
+        try:
+            ts = _timestamp_ns(_lookup(data, profile.timestamp_field))
+        except KeyError:
+            pass  # no source time in this message: use the arrival time
+    out = []
+    for f in profile.fields:
+        try:
+            raw = _lookup(data, f.field)
+        except KeyError:
+            continue
+        unit = f.unit or None
+        try:
+            out.append(Reading(f.name, ts, _value(f, raw), Quality.GOOD, unit))
+        except TypeError:
+            out.append(Reading(f.name, ts, None, Quality.ERROR, unit))
+    return out
+
+
+class MqttSourceDevice:
+    """One MQTT sensor: each message on its topic becomes one batch for the spool."""
+
+    def __init__(
+        self, device: Device, profile: MqttProfile, sink: Sink, on_error: Callable[[str], None]
+    ) -> None:
+        if not isinstance(device.connection, MqttSource):
+            raise TypeError(f"{device.id} is not an MQTT device")
+        self.device = device
+        self.profile = profile
+        self.topic = device.connection.topic
+        self.broker = device.connection.broker
+        self._sink = sink
+        self._on_error = on_error
+        self._log = structlog.get_logger("peakline.edge.mqtt_source").bind(device=device.id)
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        try:
+            readings = map_payload(self.profile, payload, time.time_ns())
+        except SourcePayloadError as exc:
+            self._on_error("payload")
+            self._log.warning("sensor payload rejected", topic=topic, error=str(exc))
+            return
+        if readings:
+            await self._sink(PendingBatch(self.device.site, self.device.id, tuple(readings)))
+
+    async def run_own_broker(self) -> None:
+        """When the sensor lives on another broker: subscribe there, reconnecting with backoff."""
+        url = urlsplit(self.broker or "")
+        backoff = 1.0
+        while True:
+            try:
+                async with aiomqtt.Client(url.hostname or "127.0.0.1", url.port or 1883) as client:
+                    await client.subscribe(self.topic, qos=1)
+                    backoff = 1.0
+                    async for message in client.messages:
+                        payload = message.payload
+                        data = payload if isinstance(payload, bytes) else str(payload).encode()
+                        await self.handle(message.topic.value, data)
+            except aiomqtt.MqttError as exc:
+                self._log.warning("sensor broker unreachable", broker=self.broker, error=str(exc))
+                await asyncio.sleep(backoff)  # reconnect backoff
+                backoff = min(backoff * 2, 60.0)
