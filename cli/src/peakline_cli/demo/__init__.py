@@ -1,0 +1,1 @@
+"""`peakline demo`: the whole platform on one machine, from one command."""
