@@ -14,23 +14,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from peakline_api.control_wiring import start_control  # control (issue 8)
 from peakline_api.errors import install_problem_handlers
 from peakline_api.keys import KeyStore
 from peakline_api.live import LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
+from peakline_api.routers import commands as _commands
+from peakline_api.routers import demand_response as _demand_response
 from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
 from peakline_api.stores import open_store
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.storage import Store
 from peakline_core.wire.topics import Topics
-
-try:  # The control issue adds routers/commands.py (POST/GET /api/v1/commands).
-    from peakline_api.routers import commands as _commands  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until it lands
-    _commands = None
 
 DESCRIPTION = """
 The peakline control API: the programme's cities, districts, sites and devices with live status,
@@ -80,6 +78,7 @@ def create_app(
             if clock_ns is not None:
                 state.clock_ns = clock_ns
             app.state.peakline = state
+            await start_control(app, state, stack)
             if settings.broker_url:
                 client_id = f"peakline-api-{os.getpid()}-{id(app):x}"
                 task = asyncio.create_task(follow_broker(hub, settings.broker_url, client_id))
@@ -97,8 +96,8 @@ def create_app(
     install_problem_handlers(app)
     for module in (catalog, readings, anomalies, reports, stream, ops):
         app.include_router(module.router)
-    if _commands is not None:
-        app.include_router(_commands.router)
+    app.include_router(_commands.router)
+    app.include_router(_demand_response.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")

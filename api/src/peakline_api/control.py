@@ -1,0 +1,249 @@
+"""The API side of verified control: accept, validate, record, publish, follow acks, expire.
+
+`CommandService` is owned by the app's lifespan (`app.state.control`). It runs one MQTT
+client of its own (QoS 1 both ways, so an ack published while the API restarts is still
+delivered to its persistent session): commands go down on each device's command topic, acks
+come up and move the ledger. A sweeper expires commands the edge never answered and
+re-publishes accepted commands that could not be sent while the broker was away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiomqtt
+import structlog
+
+from peakline_api.errors import ApiError, UnknownId
+from peakline_api.ledger import CommandLedger, LedgerEntry
+from peakline_api.live import broker_address
+from peakline_api.registry import Registry
+from peakline_core.control import CommandRate, CommandRejected, expires_at_ns, validate_command
+from peakline_core.errors import PayloadError, TopicError
+from peakline_core.wire import Command, CommandState, Topics, decode_ack, encode
+from peakline_core.wire.topics import TopicKind
+
+
+class CommandRefused(ApiError):
+    """Validation refused the command; it is in the ledger as `rejected`."""
+
+    status, code, title = 422, "command-rejected", "Command rejected"
+
+
+class CommandConflict(ApiError):
+    status, code, title = 409, "idempotency-conflict", "Idempotency key reused"
+
+
+class CommandRateLimited(ApiError):
+    status, code, title = 429, "rate-limited", "Too many commands for this device"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """What an operator asks for (the POST body, validated by the router)."""
+
+    site: str
+    device: str
+    point: str
+    value: float | int | bool
+    expires_in_s: float = 60.0
+    idempotency_key: str | None = None
+    dry_run: bool = False
+    revert_after_s: float | None = None
+
+
+class CommandService:
+    """Accepts commands and keeps the ledger in step with the edge's acks."""
+
+    def __init__(
+        self,
+        ledger: CommandLedger,
+        registry: Registry,
+        topics: Topics,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        max_commands_per_min: int = 30,
+        expiry_grace_s: float = 5.0,
+        sweep_every_s: float = 1.0,
+    ) -> None:
+        self.ledger = ledger
+        self.registry = registry
+        self.topics = topics
+        self.clock_ns = clock_ns
+        self.rate = CommandRate(max_commands_per_min)
+        self.grace_ns = int(expiry_grace_s * 1e9)
+        self.sweep_every_s = sweep_every_s
+        self.client: aiomqtt.Client | None = None
+        self._log = structlog.get_logger("peakline.api.control")
+
+    # -- accepting
+    def submit(self, spec: CommandSpec, issuer: str, origin: str | None = None) -> LedgerEntry:
+        """Validate and record a command (publishing happens in `publish_pending`).
+
+        Raises CommandRefused (recorded as rejected), CommandConflict, CommandRateLimited.
+        A repeated idempotency key from the same issuer returns the first command.
+        """
+        if spec.idempotency_key is not None:
+            earlier = self.ledger.by_idempotency_key(issuer, spec.idempotency_key)
+            if earlier is not None:
+                same = (earlier.device, earlier.point, earlier.value) == (
+                    spec.device,
+                    spec.point,
+                    spec.value,
+                )
+                if not same:
+                    raise CommandConflict("this idempotency key was used for another command")
+                return earlier
+        device = self.registry.devices.get(spec.device)
+        if device is None or device.site != spec.site:
+            raise UnknownId(f"no device {spec.device!r} at site {spec.site!r}")
+        config = self.registry.config
+        now = self.clock_ns()
+        try:
+            expires = expires_at_ns(now, spec.expires_in_s)
+        except CommandRejected as exc:
+            raise CommandRefused(exc.detail, reason=exc.reason) from None
+        command = Command(
+            id=uuid.uuid4().hex,
+            site=spec.site,
+            device=spec.device,
+            point=spec.point,
+            value=spec.value,
+            issued_at=now,
+            expires_at=expires,
+            issuer=issuer,
+            idempotency_key=spec.idempotency_key,
+            dry_run=spec.dry_run,
+            revert_after_s=spec.revert_after_s,
+            origin=origin,
+        )
+        try:
+            validate_command(
+                command,
+                device=device,
+                profile=config.profile_of(device),
+                agent=config.agents.get(device.agent),
+                now_ns=now,
+            )
+        except CommandRejected as exc:
+            self.ledger.record(command, CommandState.REJECTED, str(exc), now)
+            raise CommandRefused(exc.detail, reason=exc.reason, command_id=command.id) from None
+        try:
+            self.rate.admit(device.id, now)
+        except CommandRejected as exc:
+            raise CommandRateLimited(exc.detail) from None
+        return self.ledger.record(command, CommandState.ACCEPTED, None, now)
+
+    async def send(self, entry: LedgerEntry) -> LedgerEntry:
+        """Publish an accepted command now if the broker is there (else the sweeper will)."""
+        if entry.state is CommandState.ACCEPTED:
+            await self._publish(entry)
+        return self.ledger.get(entry.id)
+
+    async def _publish(self, entry: LedgerEntry) -> None:
+        client = self.client
+        if client is None:
+            return
+        command = Command(
+            id=entry.id,
+            site=entry.site,
+            device=entry.device,
+            point=entry.point,
+            value=entry.value,
+            issued_at=entry.issued_at,
+            expires_at=entry.expires_at,
+            issuer=entry.issuer,
+            idempotency_key=entry.idempotency_key,
+            dry_run=entry.dry_run,
+            revert_after_s=entry.revert_after_s,
+            origin=entry.origin,
+        )
+        try:
+            await client.publish(
+                self.topics.command(entry.site, entry.device), encode(command), qos=1
+            )
+        except aiomqtt.MqttError as exc:
+            self._log.warning("command publish failed; will retry", id=entry.id, error=str(exc))
+            return
+        self.ledger.transition(entry.id, CommandState.SENT, self.clock_ns(), source="api")
+
+    # -- following the edge
+    def on_ack(self, topic: str, payload: bytes) -> None:
+        """Record one ack from the broker (bad ones are logged and dropped)."""
+        try:
+            parsed = self.topics.parse(topic)
+            ack = decode_ack(payload)
+        except (TopicError, PayloadError) as exc:
+            self._log.warning("bad ack", topic=topic, error=str(exc))
+            return
+        if (parsed.site, parsed.device) != (ack.site, ack.device):
+            self._log.warning("ack on another device's topic", topic=topic, id=ack.id)
+            return
+        self.ledger.transition(
+            ack.id,
+            ack.state,
+            ack.ts,
+            source=f"edge:{ack.agent}",
+            reason=ack.reason,
+            readback=ack.readback,
+            previous=ack.previous,
+        )
+
+    async def sweep(self) -> None:
+        """Expire unanswered commands past expiry + grace; publish accepted ones not sent."""
+        now = self.clock_ns()
+        for entry in self.ledger.pending():
+            if now >= entry.expires_at + self.grace_ns:
+                self.ledger.transition(
+                    entry.id,
+                    CommandState.EXPIRED,
+                    now,
+                    source="sweeper",
+                    reason="no outcome from the edge before expiry",
+                )
+            elif entry.state is CommandState.ACCEPTED:
+                await self._publish(entry)
+
+    async def run(self, broker_url: str | None, client_id: str) -> None:
+        """Sweep forever; with a broker, also keep the command/ack connection (reconnecting)."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._sweep_loop())
+            if broker_url is not None:
+                group.create_task(self._follow(broker_url, client_id))
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await self.sweep()
+            await asyncio.sleep(self.sweep_every_s)
+
+    async def _follow(self, url: str, client_id: str) -> None:
+        host, port = broker_address(url)
+        delay = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    host, port, identifier=client_id, keepalive=30, clean_session=False
+                ) as client:
+                    await client.subscribe(self.topics.filter(TopicKind.ACK), qos=1)
+                    self.client, delay = client, 0.5
+                    self._log.info("control connected", host=host, port=port)
+                    async for message in client.messages:
+                        self.on_ack(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+            except aiomqtt.MqttError as exc:
+                self._log.warning("control connection lost", error=str(exc))
+            finally:
+                self.client = None
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 30.0)
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

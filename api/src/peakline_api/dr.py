@@ -1,0 +1,297 @@
+"""Demand-response events: plan from site flexibility, issue and revert, verify from meters.
+
+An event asks for N kW (or N %) less at some sites from `start` to `end`. When it starts, the
+plan's commands are issued through `CommandService` with `origin="dr:<id>"` and
+`revert_after_s` ending at `end`, so the edge restores every value on time even if the
+platform is down by then (holds are durable on the gateway). Verification reads each site's
+meter from the store and compares the event window with a baseline (see docs/control.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import structlog
+
+from peakline_api.control import CommandService, CommandSpec
+from peakline_api.errors import ApiError
+from peakline_api.ledger import CommandLedger
+from peakline_api.registry import Registry
+from peakline_core.config import ModbusProfile, Site, WriteLimits
+from peakline_core.control import (
+    plan_event,
+    pre_event_baseline,
+    resample_mean,
+    similar_days_baseline,
+    site_target_kw,
+    verify,
+)
+from peakline_core.errors import PeaklineError
+from peakline_core.storage import SeriesQuery, Store, StoreError
+from peakline_core.storage.schema import READING
+
+NS = 1_000_000_000
+DAY_NS = 86_400 * NS
+SIMILAR_DAYS = 10
+MIN_SIMILAR_DAYS = 3
+
+
+class EventRefused(ApiError):
+    status, code, title = 422, "dr-event-rejected", "Demand-response event rejected"
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class DemandResponse:
+    """Creates, runs and verifies DR events; documents live in the ledger database."""
+
+    def __init__(
+        self,
+        ledger: CommandLedger,
+        registry: Registry,
+        store: Store,
+        commands: CommandService,
+        clock_ns: Callable[[], int],
+        *,
+        slot_s: float = 60.0,
+        pre_window_s: float = 900.0,
+    ) -> None:
+        self.ledger = ledger
+        self.registry = registry
+        self.store = store
+        self.commands = commands
+        self.clock_ns = clock_ns
+        self.slot_ns = int(slot_s * NS)
+        self.pre_window_ns = int(pre_window_s * NS)
+        self._log = structlog.get_logger("peakline.api.dr")
+
+    # -- reading the store
+    async def _series(self, device: str, point: str, start: int, end: int) -> tuple[Any, Any]:
+        found = await self.store.query(
+            SeriesQuery(READING, "value", start, end, where={"device": [device], "point": [point]})
+        )
+        times = np.array([t for s in found for t in s.times], dtype=np.int64)
+        values = np.array(
+            [np.nan if v is None else float(v) for s in found for v in s.values],  # type: ignore[arg-type]
+            dtype=np.float64,
+        )
+        return times, values
+
+    async def _latest(self, device: str, point: str) -> float | None:
+        try:
+            found = await self.store.latest(
+                READING, "value", {"device": [device], "point": [point]}
+            )
+        except StoreError:
+            return None
+        for series in found:
+            if series.values:
+                return _as_float(series.values[-1])
+        return None
+
+    async def _mean_kw(self, site: Site, start: int, end: int) -> float | None:
+        if site.meter is None:
+            return None
+        _, values = await self._series(site.meter, site.meter_point, start, end)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) / 1000.0 if values.size else None
+
+    # -- creating
+    async def create(self, body: dict[str, Any], sites: list[Site], issuer: str) -> dict[str, Any]:
+        """Plan and store an event. `body`: reduce_kw | reduce_pct, start_ns, end_ns, name,
+        marginal_g_per_kwh (avoided-emissions factor, gCO2e/kWh; optional)."""
+        now = self.clock_ns()
+        start, end = body["start_ns"], body["end_ns"]
+        if end <= start or end <= now:
+            raise EventRefused("the event must end after it starts and after now")
+        current: dict[tuple[str, str], float | bool] = {}
+        limits: dict[tuple[str, str], WriteLimits | None] = {}
+        targets: dict[str, float] = {}
+        for site in sites:
+            for flex in site.flexibility:
+                device = self.registry.devices.get(flex.device)
+                if device is None:
+                    continue
+                profile = self.registry.config.profile_of(device)
+                if isinstance(profile, ModbusProfile):
+                    limits[(flex.device, flex.point)] = profile.point(flex.point).writable
+                value = await self._latest(flex.device, flex.point)
+                if value is not None:
+                    current[(flex.device, flex.point)] = value
+            baseline = await self._mean_kw(site, now - self.pre_window_ns, now)
+            try:
+                targets[site.id] = site_target_kw(
+                    body.get("reduce_kw"), body.get("reduce_pct"), baseline
+                )
+            except ValueError as exc:
+                raise EventRefused(f"site {site.id}: {exc}") from None
+        plan = plan_event(sites, targets, current, limits)
+        event = {
+            "id": uuid.uuid4().hex,
+            "name": body.get("name") or "",
+            "sites": [s.id for s in sites],
+            "reduce_kw": body.get("reduce_kw"),
+            "reduce_pct": body.get("reduce_pct"),
+            "start_ns": start,
+            "end_ns": end,
+            "marginal_g_per_kwh": body.get("marginal_g_per_kwh"),
+            "state": "scheduled",
+            "created_by": issuer,
+            "created_ns": now,
+            "plan": [
+                {
+                    "site": sp.site,
+                    "target_kw": sp.target_kw,
+                    "expected_kw": sp.expected_kw,
+                    "shortfall_kw": sp.shortfall_kw,
+                    "skipped": list(sp.skipped),
+                    "actions": [
+                        {
+                            "device": a.device,
+                            "point": a.point,
+                            "kind": a.kind,
+                            "value": a.value,
+                            "previous": a.previous,
+                            "expected_kw": a.expected_kw,
+                        }
+                        for a in sp.actions
+                    ],
+                }
+                for sp in plan.sites
+            ],
+            "commands": [],
+        }
+        self.ledger.put_event(event["id"], now, event)
+        await self.tick()
+        return self.ledger.event(event["id"])
+
+    # -- running
+    async def tick(self) -> None:
+        """Start due events (issue their commands); mark ended ones completed."""
+        now = self.clock_ns()
+        for event in self.ledger.events():
+            if event["state"] == "scheduled" and now >= event["start_ns"]:
+                await self._start(event, now)
+            elif event["state"] == "active" and now >= event["end_ns"]:
+                event["state"] = "completed"
+                self.ledger.put_event(event["id"], event["created_ns"], event)
+
+    async def _start(self, event: dict[str, Any], now: int) -> None:
+        hold_s = (event["end_ns"] - now) / NS
+        ids: list[dict[str, Any]] = []
+        for site_plan in event["plan"]:
+            for action in site_plan["actions"]:
+                spec = CommandSpec(
+                    site=site_plan["site"],
+                    device=action["device"],
+                    point=action["point"],
+                    value=action["value"],
+                    expires_in_s=min(max(hold_s, 1.0), 60.0),
+                    idempotency_key=f"dr:{event['id']}:{action['device']}:{action['point']}",
+                    revert_after_s=max(hold_s, 0.001),
+                )
+                try:
+                    entry = self.commands.submit(spec, event["created_by"], f"dr:{event['id']}")
+                    entry = await self.commands.send(entry)
+                    ids.append({"id": entry.id, "device": entry.device, "point": entry.point})
+                except (ApiError, PeaklineError) as exc:
+                    ids.append({"id": None, "device": action["device"], "error": str(exc)})
+        event["commands"] = ids
+        event["state"] = "active"
+        self.ledger.put_event(event["id"], event["created_ns"], event)
+        self._log.info("dr event started", id=event["id"], commands=len(ids))
+
+    # -- verifying
+    async def verification(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Baseline vs metered load per site over the event so far (None before it starts)."""
+        now = self.clock_ns()
+        start, end = event["start_ns"], min(event["end_ns"], now)
+        if end <= start:
+            return None
+        slots = max(1, -(-(end - start) // self.slot_ns))
+        sites = [self.registry.sites[s] for s in event["sites"]]
+        actual = np.full((len(sites), slots), np.nan)
+        baseline = np.full((len(sites), slots), np.nan)
+        methods: list[str] = []
+        for i, site in enumerate(sites):
+            if site.meter is None:
+                methods.append("no meter")
+                continue
+            t, v = await self._series(site.meter, site.meter_point, start, end)
+            actual[i] = resample_mean(t, v / 1000.0, start, self.slot_ns, slots)
+            row, method = await self._baseline(site, start, slots)
+            baseline[i] = row
+            methods.append(method)
+        factor = event.get("marginal_g_per_kwh")
+        result = verify(baseline, actual, self.slot_ns / NS, float(factor or 0.0))
+        return {
+            "window_start_ns": start,
+            "window_end_ns": end,
+            "slot_s": self.slot_ns / NS,
+            "complete": now >= event["end_ns"],
+            "sites": [
+                {
+                    "site": site.id,
+                    "baseline_method": methods[i],
+                    "baseline_kw": _num(result.baseline_kw[i]),
+                    "actual_kw": _num(result.actual_kw[i]),
+                    "shed_kw": _num(result.shed_kw[i]),
+                    "shed_kwh": _num(result.shed_kwh[i]),
+                    "avoided_kg_co2e": _num(result.avoided_kg[i]) if factor else None,
+                    "coverage": _num(result.coverage[i]),
+                }
+                for i, site in enumerate(sites)
+            ],
+            "total_shed_kwh": _num(result.shed_kwh.sum()),
+            "total_avoided_kg_co2e": _num(result.avoided_kg.sum()) if factor else None,
+        }
+
+    async def _baseline(self, site: Site, start: int, slots: int) -> tuple[Any, str]:
+        assert site.meter is not None
+        days = []
+        weekend = _weekend(start)
+        day = 1
+        while len(days) < SIMILAR_DAYS and day <= 3 * SIMILAR_DAYS:
+            day_start = start - day * DAY_NS
+            day += 1
+            if _weekend(day_start) != weekend:
+                continue
+            t, v = await self._series(
+                site.meter, site.meter_point, day_start, day_start + slots * self.slot_ns
+            )
+            if t.size:
+                days.append(resample_mean(t, v / 1000.0, day_start, self.slot_ns, slots))
+        if len(days) >= MIN_SIMILAR_DAYS:
+            history = np.stack(days)[None, :, :]
+            return similar_days_baseline(history)[0], f"similar_days({len(days)})"
+        t, v = await self._series(site.meter, site.meter_point, start - self.pre_window_ns, start)
+        pre = (v / 1000.0)[None, :] if v.size else np.full((1, 1), np.nan)
+        return pre_event_baseline(pre, slots)[0], f"pre_event({self.pre_window_ns // NS}s)"
+
+
+def _weekend(ts_ns: int) -> bool:
+    # 1970-01-01 was a Thursday: day index 2 and 3 (mod 7) are Saturday and Sunday (UTC).
+    return (ts_ns // DAY_NS) % 7 in (2, 3)
+
+
+def _num(x: Any) -> float | None:
+    value = float(x)
+    return value if np.isfinite(value) else None
+
+
+async def run_events(dr: DemandResponse, every_s: float = 1.0) -> None:
+    """Start and complete events on time, forever (a store outage only delays a tick)."""
+    while True:
+        try:
+            await dr.tick()
+        except (StoreError, PeaklineError) as exc:
+            dr._log.warning("dr tick failed", error=str(exc))
+        await asyncio.sleep(every_s)

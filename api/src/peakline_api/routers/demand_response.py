@@ -1,0 +1,117 @@
+"""Demand-response events: create (operator), list, and read with plan, state and results."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field, model_validator
+
+from peakline_api.dr import DemandResponse
+from peakline_api.errors import InvalidQuery, UnknownId
+from peakline_api.routers.commands import issuer_of
+from peakline_api.state import Caller, OperatorCaller
+from peakline_api.timespec import iso, parse_time
+
+router = APIRouter(prefix="/api/v1", tags=["demand response"])
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class DrEventIn(BaseModel):
+    name: str = Field(default="", max_length=200)
+    sites: list[str] = Field(min_length=1, max_length=200)
+    reduce_kw: float | None = Field(default=None, gt=0, description="kW less at each site")
+    reduce_pct: float | None = Field(
+        default=None, gt=0, le=100, description="% less than each site's recent load"
+    )
+    start: str = Field(default="now", max_length=64, description="ISO 8601 or relative (`now`)")
+    end: str = Field(max_length=64, description="ISO 8601 or relative (`now+1h`)")
+    marginal_g_per_kwh: float | None = Field(
+        default=None, ge=0, description="marginal emission factor for avoided emissions"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.reduce_kw is None) == (self.reduce_pct is None):
+            raise ValueError("give exactly one of reduce_kw and reduce_pct")
+        return self
+
+
+def dr_service(request: Request) -> DemandResponse:
+    service: DemandResponse = request.app.state.dr
+    return service
+
+
+async def event_out(dr: DemandResponse, event: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in event.items() if not k.endswith("_ns")}
+    out["start"] = iso(event["start_ns"])
+    out["end"] = iso(event["end_ns"])
+    out["created"] = iso(event["created_ns"])
+    commands = []
+    for ref in event.get("commands", []):
+        if ref.get("id"):
+            entry = dr.ledger.get(ref["id"])
+            ref = {**ref, "state": entry.state.value, "reason": entry.reason}
+            ref["readback"] = entry.readback
+        commands.append(ref)
+    out["commands"] = commands
+    results = await dr.verification(event)
+    if results is not None:
+        for key in ("window_start_ns", "window_end_ns"):
+            results[key.removesuffix("_ns")] = iso(results.pop(key))
+    out["results"] = results
+    return out
+
+
+@router.post("/dr-events", status_code=201, summary="Create a demand-response event (operator)")
+async def create_event(body: DrEventIn, caller: OperatorCaller, request: Request) -> Any:
+    """Plan the event from each site's configured flexibility now; its commands are issued
+    at `start` and reverted by the edge at `end`."""
+    dr = dr_service(request)
+    sites = [caller.site(s) for s in dict.fromkeys(body.sites)]
+    now = dr.clock_ns()
+    try:
+        start_ns = parse_time(body.start, now)
+        end_ns = parse_time(body.end, now)
+    except ValueError as exc:
+        raise InvalidQuery(str(exc), param="start/end") from None
+    event = await dr.create(
+        {
+            "name": body.name,
+            "reduce_kw": body.reduce_kw,
+            "reduce_pct": body.reduce_pct,
+            "start_ns": start_ns,
+            "end_ns": end_ns,
+            "marginal_g_per_kwh": body.marginal_g_per_kwh,
+        },
+        sites,
+        issuer_of(caller),
+    )
+    return await event_out(dr, event)
+
+
+def _visible(caller: Caller, event: dict[str, Any]) -> bool:
+    try:
+        for s in event["sites"]:
+            caller.site(s)
+    except UnknownId:
+        return False
+    return True
+
+
+@router.get("/dr-events", summary="Demand-response events, newest first")
+async def list_events(caller: Caller, request: Request) -> Any:
+    dr = dr_service(request)
+    return {"items": [await event_out(dr, e) for e in dr.ledger.events() if _visible(caller, e)]}
+
+
+@router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
+async def get_event(event_id: str, caller: Caller, request: Request) -> Any:
+    dr = dr_service(request)
+    try:
+        event = dr.ledger.event(event_id)
+    except KeyError:
+        raise UnknownId(f"no demand-response event {event_id!r}") from None
+    if not _visible(caller, event):
+        raise UnknownId(f"no demand-response event {event_id!r}")
+    return await event_out(dr, event)

@@ -1,0 +1,179 @@
+"""Commands, the ledger and DR events through the real app (in-memory store, no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from api_fakes import MemoryStore
+from api_support import KEYS, NOW_NS, Api, example_config
+
+from peakline_api.app import create_app
+from peakline_api.keys import KeyStore
+from peakline_api.settings import ApiSettings
+from peakline_core.storage import Row
+from peakline_core.storage.schema import READING
+
+S = 1_000_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.ns = NOW_NS
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def api(tmp_path: Path, repo_root: Path, clock: Clock) -> AsyncIterator[Api]:
+    config = example_config(repo_root / "config")
+    store = MemoryStore()
+    rows = []
+    for i in range(30):  # the last 30 minutes: school at 100 kW, setpoint 22 degC
+        ts = NOW_NS - (30 - i) * 60 * S
+        for device, point, value in (
+            ("school-meter", "power_total", 100_000.0),
+            ("school-hvac", "setpoint", 22.0),
+            ("office-meter", "power_total", 200_000.0),
+            ("office-hvac", "setpoint", 23.0),
+        ):
+            site = config.devices[device].site
+            tags = {"site": site, "device": device, "point": point}
+            rows.append(Row(READING, tags, {"value": value}, ts))
+    await store.write(rows)
+    keys_db = tmp_path / "keys.db"
+    tokens = {}
+    with KeyStore(keys_db) as keys:
+        for name, (role, cities) in KEYS.items():
+            tokens[name] = keys.create(name, role, cities)[1]
+    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db)
+    app = create_app(settings, store=store, config=config, clock_ns=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            api = Api(client, store, tokens)
+            api.app = app  # type: ignore[attr-defined]
+            yield api
+
+
+def body(**kw: object) -> dict[str, object]:
+    out: dict[str, object] = {
+        "site": "rt-school",
+        "device": "school-hvac",
+        "point": "setpoint",
+        "value": 23.0,
+        "expires_in_s": 30,
+    }
+    out.update(kw)
+    return out
+
+
+async def post(api: Api, who: str, data: dict[str, object], url: str = "/api/v1/commands"):
+    return await api.client.post(url, json=data, headers=api.headers(who))
+
+
+async def test_operator_command_accepted_and_readable(api: Api) -> None:
+    r = await post(api, "operator_rt", body(idempotency_key="k1"))
+    assert r.status_code == 202, r.text
+    cmd = r.json()
+    assert cmd["state"] == "accepted" and cmd["value"] == 23.0  # no broker: not sent yet
+    again = await post(api, "operator_rt", body(idempotency_key="k1"))
+    assert again.json()["id"] == cmd["id"]
+    conflict = await post(api, "operator_rt", body(idempotency_key="k1", value=24.0))
+    assert conflict.status_code == 409
+    got = await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")
+    assert got.status_code == 200 and got.json()["history"][0]["state"] == "accepted"
+    hidden = await api.get("operator_lk", f"/api/v1/commands/{cmd['id']}")
+    assert hidden.status_code == 404
+
+
+async def test_only_operators_write(api: Api) -> None:
+    assert (await post(api, "viewer_rt", body())).status_code == 403
+    assert (await post(api, "operator_lk", body())).status_code == 404  # not in its scope
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (body(value=35.0), "out_of_range"),
+        (body(value=22.3), "off_step"),
+        (body(point="zone_temp"), "not_writable"),
+        (body(site="rt-library", device="library-meter", point="power_total"), "read_only"),
+    ],
+)
+async def test_rejected_at_the_api_and_in_the_ledger(
+    api: Api, data: dict[str, object], reason: str
+) -> None:
+    r = await post(api, "operator_rt", data)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["reason"] == reason
+    ledger = await api.get("viewer_rt", "/api/v1/commands", params={"state": "rejected"})
+    items = ledger.json()["items"]
+    assert [i["id"] for i in items] == [problem["command_id"]]
+    assert items[0]["reason"].startswith(reason)
+
+
+async def test_unanswered_command_expires(api: Api, clock: Clock) -> None:
+    cmd = (await post(api, "operator_rt", body(expires_in_s=10))).json()
+    service = api.app.state.control  # type: ignore[attr-defined]
+    clock.ns += 12 * S
+    await service.sweep()
+    assert (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()[
+        "state"
+    ] == "accepted"
+    clock.ns += 4 * S  # past expiry + 5 s grace
+    await service.sweep()
+    got = (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()
+    assert got["state"] == "expired" and got["history"][-1]["source"] == "sweeper"
+
+
+async def test_dr_event_plans_from_flexibility(api: Api, clock: Clock) -> None:
+    data = {"sites": ["rt-school", "rt-office"], "reduce_pct": 10, "end": "now+30m",
+            "marginal_g_per_kwh": 800}  # fmt: skip
+    r = await post(api, "operator_rt", data, "/api/v1/dr-events")
+    assert r.status_code == 201, r.text
+    event = r.json()
+    assert event["state"] == "active"
+    plans = {p["site"]: p for p in event["plan"]}
+    school = plans["rt-school"]  # 10 % of 100 kW = 10 kW at 6 kW/degC -> +2 degC (the max)
+    assert school["target_kw"] == pytest.approx(10.0)
+    assert school["actions"][0]["value"] == 24.0 and school["expected_kw"] == pytest.approx(12.0)
+    office = plans["rt-office"]  # 20 kW: 2 degC x 9 kW = 18, then the deferrable 20 kW
+    assert [a["point"] for a in office["actions"]] == ["setpoint", "running"]
+    assert len(event["commands"]) == 3 and all(c["id"] for c in event["commands"])
+    ledger = await api.get("viewer_rt", "/api/v1/commands", params={"origin": f"dr:{event['id']}"})
+    assert ledger.json()["total"] == 3
+    assert all(c["revert_after_s"] == pytest.approx(1800) for c in ledger.json()["items"])
+    # the meters show the shed: school 90 kW, office 170 kW for 10 minutes
+    rows = []
+    for i in range(10):
+        ts = NOW_NS + i * 60 * S + S
+        rows.append(Row(READING, {"site": "rt-school", "device": "school-meter",
+                                  "point": "power_total"}, {"value": 90_000.0}, ts))  # fmt: skip
+        rows.append(Row(READING, {"site": "rt-office", "device": "office-meter",
+                                  "point": "power_total"}, {"value": 170_000.0}, ts))  # fmt: skip
+    await api.store.write(rows)
+    clock.ns += 10 * 60 * S
+    got = (await api.get("viewer_rt", f"/api/v1/dr-events/{event['id']}")).json()
+    results = {s["site"]: s for s in got["results"]["sites"]}
+    assert results["rt-school"]["shed_kw"] == pytest.approx(10.0)
+    assert results["rt-school"]["shed_kwh"] == pytest.approx(10.0 * 10 / 60)
+    assert results["rt-office"]["shed_kw"] == pytest.approx(30.0)
+    assert results["rt-school"]["baseline_method"].startswith("pre_event")
+    assert got["results"]["total_avoided_kg_co2e"] == pytest.approx(40 * 10 / 60 * 0.8)
+
+
+async def test_dr_needs_operator_and_one_target(api: Api) -> None:
+    data = {"sites": ["rt-school"], "reduce_kw": 5, "end": "now+1h"}
+    assert (await post(api, "viewer_rt", data, "/api/v1/dr-events")).status_code == 403
+    both = {**data, "reduce_pct": 5}
+    assert (await post(api, "operator_rt", both, "/api/v1/dr-events")).status_code == 422
