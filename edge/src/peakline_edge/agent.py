@@ -20,7 +20,9 @@ import structlog
 from peakline_core.config import PlatformConfig
 from peakline_core.config.platform import ModbusRtu, ModbusTcp, MqttSource
 from peakline_core.config.profiles import ModbusProfile, MqttProfile
+from peakline_core.wire import Topics
 from peakline_edge.bus import BusKey, ModbusBus, bus_key
+from peakline_edge.control import CommandExecutor, HoldStore, Target
 from peakline_edge.device import ModbusDevice
 from peakline_edge.errors import EdgeError, SpoolError
 from peakline_edge.metrics import EdgeMetrics, write_health
@@ -77,7 +79,25 @@ class EdgeAgent:
         self.pollers: list[DevicePoller] = []
         self.sources: list[MqttSourceDevice] = []
         self._build(fail_after, probe_min_s)
+        self.executor = self._build_executor(state_dir)
         self.started_ns = time.time_ns()
+
+    def _build_executor(self, state_dir: Path) -> CommandExecutor:
+        """The command executor (issue 8): its holds live in the state dir's control.db."""
+        executor = CommandExecutor(
+            self.agent,
+            {i: Target(d.device, d.profile, d) for i, d in self.devices.items()},
+            self.uplink.publish,
+            Topics(self.agent.uplink.topic_prefix),
+            HoldStore(state_dir / "control.db"),
+        )
+
+        async def on_command(_topic: str, payload: bytes) -> None:
+            executor.submit(payload)
+
+        for topic in executor.subscriptions():
+            self.uplink.subscribe(topic, on_command)
+        return executor
 
     def _build(self, fail_after: int, probe_min_s: float) -> None:
         devices = self.config.devices_of(self.agent.id)
@@ -131,6 +151,7 @@ class EdgeAgent:
             writer = asyncio.create_task(self._write_spool(), name="spool-writer")
             aux = [
                 asyncio.create_task(self._housekeeping(), name="housekeeping"),
+                asyncio.create_task(self.executor.run(), name="commands"),
                 *(asyncio.create_task(s.run_own_broker()) for s in self.sources if s.broker),
             ]
             pollers = [
@@ -166,6 +187,7 @@ class EdgeAgent:
             await asyncio.gather(*aux, stopper, return_exceptions=True)
             await self._refresh()
             await self.spool.aclose()
+            self.executor.holds.close()
             self._log.info("agent stopped")
             if crashed:
                 raise EdgeError(f"task {crashed[0].get_name()} failed") from crashed[0].exception()

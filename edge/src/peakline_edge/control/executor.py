@@ -36,7 +36,7 @@ from peakline_core.control import (
 from peakline_core.errors import PayloadError
 from peakline_core.wire import Command, CommandAck, CommandState, Topics, decode_command, encode
 from peakline_edge.control.holds import Hold, HoldStore
-from peakline_edge.errors import DeviceError, WriteRefused
+from peakline_edge.errors import DeviceError, EdgeError, WriteRefused
 
 Value = float | int | bool | str | None
 Publish = Callable[[str, bytes], Awaitable[None]]
@@ -133,7 +133,13 @@ class CommandExecutor:
             group.create_task(self._revert_loop())
             while True:
                 payload = await self._queue.get()
-                group.create_task(self.execute(payload))
+                group.create_task(self._guarded(payload))
+
+    async def _guarded(self, payload: bytes) -> None:
+        try:
+            await self.execute(payload)
+        except EdgeError as exc:  # e.g. the state file failed: log, keep serving others
+            self._log.error("command execution failed", error=str(exc))
 
     # -- one command
     async def execute(self, payload: bytes) -> CommandAck | None:
