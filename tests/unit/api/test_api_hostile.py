@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import Api
+from api_support import Api
 from typer.testing import CliRunner
 
 from peakline_api.cli import app as cli_app

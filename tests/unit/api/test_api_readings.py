@@ -6,7 +6,7 @@ import csv
 import io
 
 import pytest
-from conftest import HOUR, NOW_NS, Api
+from api_support import HOUR, NOW_NS, Api
 
 from peakline_core.storage import SeriesQuery
 

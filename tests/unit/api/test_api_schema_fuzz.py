@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from api_fakes import MemoryStore
-from conftest import HOUR, NOW_NS
+from api_support import HOUR, NOW_NS
 from hypothesis import HealthCheck, given, settings
 
 from peakline_api.app import create_app
@@ -45,7 +45,7 @@ def test_no_server_errors(fuzz_schema: schemathesis.BaseSchema) -> None:
         operation = result.ok()
 
         @settings(
-            max_examples=25,
+            max_examples=30,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),

@@ -1,0 +1,123 @@
+"""Helpers for the API's integration tests: seeded apps on real stores, uvicorn on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from peakline_api.app import create_app
+from peakline_api.demo_data import reading_rows, report_rows
+from peakline_api.keys import KeyStore, Role
+from peakline_api.registry import Registry
+from peakline_api.settings import ApiSettings
+from peakline_api.stores import open_store
+from peakline_core.config import PlatformConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "api"))
+from api_support import HOUR, KEYS, NOW_NS, example_config
+
+__all__ = ["HOUR", "NOW_NS", "example_config"]
+
+
+def stores_available() -> bool:
+    try:
+        import peakline_ingest.store.influx
+        import peakline_ingest.store.sqlite  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+requires_stores = pytest.mark.skipif(
+    not stores_available(), reason="peakline_ingest.store (issue 5) has not landed yet"
+)
+
+
+@dataclass
+class LiveApi:
+    client: httpx.AsyncClient
+    tokens: dict[str, str]
+    app: object
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def get(self, who: str, url: str, **kw: object) -> httpx.Response:
+        return await self.client.get(url, headers=self.headers(who), **kw)  # type: ignore[arg-type]
+
+
+async def build(
+    tmp_path: Path,
+    config: PlatformConfig,
+    store_url: str,
+    broker_url: str | None = None,
+    topic_prefix: str = "peakline",
+    seed: bool = True,
+) -> tuple[object, dict[str, str]]:
+    registry = Registry.from_config(config)
+    if seed:
+        store = open_store(store_url)
+        try:
+            await store.write(list(reading_rows(registry, NOW_NS - 2 * HOUR, NOW_NS, 60)))
+            await store.write(list(report_rows(registry, NOW_NS - 48 * HOUR, NOW_NS)))
+        finally:
+            await store.aclose()
+    keys_db = tmp_path / "keys.db"
+    tokens = {}
+    with KeyStore(keys_db) as keys:
+        for name, (role, cities) in KEYS.items():
+            tokens[name] = keys.create(name, role, cities)[1]
+    settings = ApiSettings(
+        config_dir=config.root,
+        store_url=store_url,
+        keys_db=keys_db,
+        broker_url=broker_url,
+        topic_prefix=topic_prefix,
+        stream_heartbeat_s=0.5,
+    )
+    return create_app(settings, config=config, clock_ns=lambda: NOW_NS), tokens
+
+
+__all__ += ["KEYS", "Role", "build", "requires_stores"]
+
+
+@contextlib.asynccontextmanager
+async def serve(app: object) -> AsyncIterator[str]:
+    """Run the app under uvicorn on a free loopback port (real HTTP, streaming); yields its URL."""
+    import uvicorn
+
+    from peakline_cli.servers import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_config=None,  # type: ignore[arg-type]
+            access_log=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+__all__ += ["serve"]
