@@ -1,5 +1,11 @@
 """Storage schema and the store contract shared by ingest (writes) and the API (reads)."""
 
+from peakline_core.storage.lineprotocol import (
+    LineProtocolError,
+    RowBlock,
+    encode_block,
+    encode_rows,
+)
 from peakline_core.storage.schema import MEASUREMENTS, SERIES_TAGS, QualityCode
 from peakline_core.storage.store import (
     Aggregate,
@@ -16,12 +22,16 @@ __all__ = [
     "MEASUREMENTS",
     "SERIES_TAGS",
     "Aggregate",
+    "LineProtocolError",
     "QualityCode",
     "Row",
+    "RowBlock",
     "Series",
     "SeriesQuery",
     "Store",
     "StoreError",
     "StoreRejected",
     "StoreUnavailable",
+    "encode_block",
+    "encode_rows",
 ]

@@ -1,0 +1,206 @@
+"""InfluxDB store over httpx: line protocol to /write, InfluxQL to /query.
+
+Those two endpoints are the API shared by InfluxDB 1.x, 2.x (v1 compatibility: token auth,
+database = bucket mapping) and 3.x. One keep-alive connection pool serves concurrent writes
+and reads. Failures are translated here, at the boundary: connection errors, 5xx and 429
+become StoreUnavailable (retry, do not acknowledge; 429's Retry-After is carried), 400/413/422
+become StoreRejected (the data is bad: dead-letter it, do not retry).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from peakline_core.storage import (
+    LineProtocolError,
+    Row,
+    RowBlock,
+    Series,
+    SeriesQuery,
+    StoreRejected,
+    StoreUnavailable,
+    encode_block,
+    encode_rows,
+)
+from peakline_core.storage.schema import MEASUREMENTS, SERIES_TAGS
+from peakline_ingest.store.influxql import check_duration, latest_query, quote_ident, range_query
+
+_REJECTED = frozenset({400, 413, 422})
+
+
+def auth_headers(
+    token: str | None = None, username: str | None = None, password: str | None = None
+) -> dict[str, str]:
+    """Authorization header: `Token <t>` (2.x/3.x) or HTTP basic (1.x users, 2.x v1 auth)."""
+    if token:
+        return {"Authorization": f"Token {token}"}
+    if username is not None:
+        raw = f"{username}:{password or ''}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+    return {}
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form), None when absent or a date."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class InfluxStore:
+    """Store backed by an InfluxDB server, e.g. `InfluxStore("http://127.0.0.1:8086", "peakline")`.
+
+    `token` or `username`/`password` authenticate; `retention_policy` targets a named RP.
+    Constructing it does no I/O; call `aclose()`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout_s: float = 30.0,
+        max_connections: int = 16,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.retention_policy = retention_policy
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            headers=auth_headers(token, username, password),
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(f"influxdb at {self.url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code < 300:
+            return response
+        detail = f"influxdb {path} answered {response.status_code}: {response.text[:500]}"
+        if response.status_code == 429:
+            raise StoreUnavailable(detail, retry_after_s=retry_after(response))
+        if response.status_code in _REJECTED:
+            raise StoreRejected(detail)
+        # 5xx, and 401/403/404 (credentials, missing database): an operator can fix these,
+        # so the data is held back and retried, never dead-lettered.
+        raise StoreUnavailable(detail, retry_after_s=retry_after(response))
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def write_lines(self, body: bytes) -> None:
+        """POST line protocol (ns precision) to /write."""
+        if not body:
+            return
+        params = {"db": self.database, "precision": "ns"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        await self._request(
+            "POST",
+            "/write",
+            params=params,
+            content=body,
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+
+    async def write(self, rows: Sequence[Row]) -> None:
+        """Write rows; same series and UTC ns timestamp overwrite (idempotent)."""
+        for row in rows:
+            if row.measurement not in MEASUREMENTS:
+                raise StoreRejected(f"unknown measurement {row.measurement!r}")
+        try:
+            body = encode_rows(rows)
+        except LineProtocolError as exc:
+            raise StoreRejected(str(exc)) from None
+        await self.write_lines(body)
+
+    async def write_blocks(self, blocks: Sequence[RowBlock]) -> None:
+        """Write columnar blocks in one request (the ingest hot path)."""
+        for block in blocks:
+            if block.measurement not in MEASUREMENTS:
+                raise StoreRejected(f"unknown measurement {block.measurement!r}")
+        try:
+            body = b"".join(encode_block(b) for b in blocks)
+        except LineProtocolError as exc:
+            raise StoreRejected(str(exc)) from None
+        await self.write_lines(body)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def influxql(self, statement: str, *, database: bool = True) -> list[dict[str, Any]]:
+        """Run InfluxQL (POST /query, epoch=ns); returns the first result's series list."""
+        data: dict[str, str] = {"q": statement}
+        params = {"epoch": "ns"} | ({"db": self.database} if database else {})
+        if self.retention_policy and database:
+            params["rp"] = self.retention_policy
+        response = await self._request("POST", "/query", params=params, data=data)
+        results = response.json().get("results") or [{}]
+        first: dict[str, Any] = results[0]
+        error = first.get("error")
+        if error:
+            if str(error).startswith("database not found"):
+                return []
+            raise StoreRejected(f"influxql: {error}")
+        series: list[dict[str, Any]] = first.get("series") or []
+        return series
+
+    def _to_series(self, measurement: str, raw: list[dict[str, Any]]) -> list[Series]:
+        keys = SERIES_TAGS.get(measurement, ())
+        out = []
+        for item in raw:
+            tags = {k: v for k, v in (item.get("tags") or {}).items() if v != ""}
+            values = item.get("values") or []
+            points = [(int(v[0]), v[1]) for v in values if v[1] is not None]
+            if points:
+                out.append(Series(tags, [t for t, _ in points], [v for _, v in points]))
+        out.sort(key=lambda s: tuple(s.tags.get(k, "") for k in keys))
+        return out
+
+    async def query(self, query: SeriesQuery) -> list[Series]:
+        """Raw points or epoch-aligned bucket aggregates, one Series per tag set."""
+        if any(not v for v in query.where.values()):
+            return []
+        raw = await self.influxql(range_query(query))
+        return self._to_series(query.measurement, raw)
+
+    async def latest(
+        self, measurement: str, field: str, where: Mapping[str, Sequence[str]]
+    ) -> list[Series]:
+        """The newest value of `field` in each matching series."""
+        if any(not v for v in where.values()):
+            return []
+        raw = await self.influxql(latest_query(measurement, field, where))
+        return self._to_series(measurement, raw)
+
+    async def ping(self) -> None:
+        await self._request("GET", "/ping")
+
+    async def ensure_database(self, retention: str | None = None) -> None:
+        """CREATE DATABASE (idempotent) and, when given, a default retention policy (e.g. "90d")."""
+        await self.influxql(f"CREATE DATABASE {quote_ident(self.database)}", database=False)
+        if retention:
+            rp = self.retention_policy or "peakline"
+            await self.influxql(
+                f"CREATE RETENTION POLICY {quote_ident(rp)} ON {quote_ident(self.database)}"
+                f" DURATION {check_duration(retention)} REPLICATION 1 DEFAULT",
+                database=False,
+            )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,82 @@
+"""InfluxQL statements for the store's reads (pure: query in, text out).
+
+Every identifier is double-quoted and every tag value single-quoted with escaping, so ids
+that slipped past validation still cannot change the statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.storage.schema import SERIES_TAGS
+
+_DURATION = re.compile(r"^(INF|[1-9][0-9]*(ns|u|ms|s|m|h|d|w))$")
+_FUNCTION = {
+    Aggregate.MEAN: "mean",
+    Aggregate.MIN: "min",
+    Aggregate.MAX: "max",
+    Aggregate.SUM: "sum",
+    Aggregate.LAST: "last",
+    Aggregate.COUNT: "count",
+}
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted InfluxQL identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(value: str) -> str:
+    """A single-quoted InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def check_duration(text: str) -> str:
+    """An InfluxQL duration literal such as `90d` or `INF`; raises ValueError otherwise."""
+    if not _DURATION.match(text):
+        raise ValueError(f"invalid InfluxQL duration {text!r}: expected e.g. 90d, 12h, INF")
+    return text
+
+
+def where_tags(where: Mapping[str, Sequence[str]]) -> list[str]:
+    """One `("k" = 'a' OR "k" = 'b')` condition per key (callers skip empty value lists)."""
+    out = []
+    for key, values in sorted(where.items()):
+        alternatives = " OR ".join(f"{quote_ident(key)} = {quote_string(v)}" for v in values)
+        out.append(f"({alternatives})")
+    return out
+
+
+def _group_by(measurement: str) -> str:
+    return ", ".join(quote_ident(k) for k in SERIES_TAGS.get(measurement, ())) or "*"
+
+
+def range_query(query: SeriesQuery) -> str:
+    """SELECT over [start_ns, end_ns), raw or aggregated per epoch-aligned bucket."""
+    conditions = [f"time >= {int(query.start_ns)}", f"time < {int(query.end_ns)}"]
+    conditions += where_tags(query.where)
+    field = quote_ident(query.field)
+    group = _group_by(query.measurement)
+    if query.every_ns is None:
+        select = f"SELECT {field}"
+        group_by = f"GROUP BY {group}"
+    else:
+        select = f"SELECT {_FUNCTION[query.aggregate]}({field})"
+        group_by = f"GROUP BY time({int(query.every_ns)}ns), {group} fill(none)"
+    limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
+    return (
+        f"{select} FROM {quote_ident(query.measurement)} WHERE {' AND '.join(conditions)}"
+        f" {group_by}{limit}"
+    )
+
+
+def latest_query(measurement: str, field: str, where: Mapping[str, Sequence[str]]) -> str:
+    """The newest value of `field` per series (last() keeps the point's own time)."""
+    conditions = where_tags(where)
+    where_clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (
+        f"SELECT last({quote_ident(field)}) FROM {quote_ident(measurement)}{where_clause}"
+        f" GROUP BY {_group_by(measurement)}"
+    )
