@@ -10,7 +10,7 @@ devices and holds one password. Its ACL grants exactly
 
 and nothing else (mosquitto denies whatever the ACL file does not grant), so a gateway of one
 city can never publish or read another city's topics. Service accounts (ingest, API) get the
-platform-side rights. Secrets are kept in `<out>/secrets/` (mode 0600) and reused on the next
+platform-side rights. Secrets are kept in `<out>/passwords/` (mode 0600) and reused on the next
 run, so re-provisioning after adding a device changes the ACL, not the passwords (`--rotate`
 issues new ones). The mosquitto password file uses its `$7$` PBKDF2-SHA512 format.
 """
@@ -185,11 +185,11 @@ class Provisioned:
     """(name, key id, token) of operator keys created in this run."""
 
     def secret_file(self, username: str) -> Path:
-        return self.out / "secrets" / f"{username}.password"
+        return self.out / "passwords" / f"{username}.password"
 
 
 def provision(config: PlatformConfig, out: Path, rotate: bool = False) -> Provisioned:
-    """Write `<out>/mosquitto/{passwd,acl}`, `<out>/secrets/<user>.password` and
+    """Write `<out>/mosquitto/{passwd,acl}`, `<out>/passwords/<user>.password` and
     `<out>/gateways/<agent>/` (what to copy to each gateway). Existing secrets are kept
     unless `rotate`."""
     accounts = all_accounts(config)
@@ -308,7 +308,7 @@ def _print_summary(result: Provisioned) -> None:
             echo(f"  {' ' * len(acc.username)}  merge {folder}/uplink.yaml into agents.yaml")
     echo(
         f"\nservices: PEAKLINE_MQTT_USERNAME={INGEST_USER} / {API_USER}, passwords in "
-        f"{result.out / 'secrets'}/"
+        f"{result.out / 'passwords'}/"
     )
     for name, key_id, token in result.api_keys:
         echo(f"API key for {name} ({key_id}), shown once: {token}")

@@ -1,0 +1,228 @@
+"""docker-compose.yml and deploy/, checked without a Docker engine: structure and every
+cross-reference (build files, scripts, variables, volumes, mounts, secrets, ports, the broker,
+InfluxDB and Grafana provisioning against the storage schema and `peakline provision`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from peakline_cli.provision import provision
+from peakline_core.config import PlatformConfig
+from peakline_core.config.loader import AgentsFile, DevicesFile, SitesFile
+from peakline_core.config.platform import Programme
+from peakline_core.storage.schema import MEASUREMENTS, SERIES_TAGS
+
+REPO = Path(__file__).resolve().parents[3]
+DEPLOY = REPO / "deploy"
+VAR = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?])?([^}]*)\}")
+SECRETISH = re.compile(r"PASSWORD|TOKEN|SECRET")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(compose["services"])
+
+
+def _load(name: str) -> Any:
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `peakline provision config --out deploy/secrets` writes for the example district."""
+    config = PlatformConfig(
+        root=REPO / "config",
+        programme=Programme.model_validate(_load("programme.yaml")),
+        sites={s.id: s for s in SitesFile.model_validate(_load("sites.yaml")).sites},
+        devices={d.id: d for d in DevicesFile.model_validate(_load("devices.yaml")).devices},
+        agents={a.id: a for a in AgentsFile.model_validate(_load("agents.yaml")).agents},
+        profiles={},
+    )
+    out = tmp_path_factory.mktemp("secrets")
+    provision(config, out)
+    return out
+
+
+def _scripts() -> dict[str, tuple[str, set[str]]]:
+    """Workspace package name -> (its folder, its console scripts)."""
+    out = {}
+    for pyproject in REPO.glob("*/pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        out[project["name"]] = (pyproject.parent.name, set(project.get("scripts", {})))
+    return out
+
+
+def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    return [tuple(v.split(":")[:2]) for v in service.get("volumes", [])]  # type: ignore[misc]
+
+
+def _in_secrets(source: str, provisioned: Path) -> Path:
+    return provisioned / Path(source).relative_to("deploy/secrets")
+
+
+def test_built_services_have_dockerfiles_that_copy_existing_paths(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    scripts = _scripts()
+    built = {name: s for name, s in services.items() if "build" in s}
+    assert set(built) == {"api", "ingest", "edge", "firmware-sim"}
+    for name, svc in built.items():
+        context = REPO / svc["build"]["context"]
+        dockerfile = context / svc["build"]["dockerfile"]
+        assert dockerfile.is_file(), name
+        text = dockerfile.read_text()
+        for line in text.splitlines():
+            if line.startswith("COPY") and "--from" not in line:
+                for src in line.split()[1:-1]:
+                    assert (context / src).exists(), f"{name}: COPY {src} missing"
+        package = re.search(r"--package (\S+)", text)
+        assert package and package.group(1) in scripts, f"{name}: unknown package"
+        _, entry_points = scripts[package.group(1)]
+        cmd = svc.get("command") or json.loads(re.search(r"^CMD (.+)$", text, re.M)[1])  # type: ignore[index]
+        assert cmd[0] in entry_points, f"{name}: {cmd[0]} is not a script of {package.group(1)}"
+        assert re.search(r"^USER (?!root)\S+", text, re.M), f"{name}: runs as root"
+
+
+def test_variables_are_documented_and_secrets_required() -> None:
+    lines = (REPO / "docker-compose.yml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    example = (DEPLOY / "env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", example, re.M))
+    required_in_example = set(re.findall(r"^([A-Z0-9_]+)=", example, re.M))
+    required: set[str] = set()
+    for name, op, _ in VAR.findall(text):
+        assert name in documented, f"${{{name}}} is not in deploy/env.example"
+        if SECRETISH.search(name):
+            assert op == ":?", f"secret ${{{name}}} must be required (${{{name}:?...}})"
+        if op == ":?":
+            required.add(name)
+        else:
+            assert op == ":-", f"${{{name}}} needs a default or :?"
+    assert required == required_in_example
+
+
+def test_volumes_declared_and_bind_mounts_exist(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], provisioned: Path
+) -> None:
+    declared = set(compose["volumes"])
+    used: set[str] = set()
+    for name, svc in services.items():
+        for source, _target in _mounts(svc):
+            if source.startswith("./deploy/secrets/tls"):
+                continue  # the operator's certificates (docs/deployment.md)
+            if source.startswith("./deploy/secrets/"):
+                assert _in_secrets(source[2:], provisioned).exists(), f"{name}: {source}"
+            elif source.startswith("./"):
+                assert (REPO / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in declared, f"{name}: volume {source} not declared"
+                used.add(source)
+    assert used == declared
+
+
+def test_secrets_are_what_provision_writes(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], provisioned: Path
+) -> None:
+    files = {k: v["file"][2:] for k, v in compose["secrets"].items()}
+    for path in files.values():
+        assert _in_secrets(path, provisioned).is_file(), path
+    for name, svc in services.items():
+        for secret in svc.get("secrets", []):
+            assert secret in files, f"{name}: secret {secret} not declared"
+            # The login the service uses is the account whose password the secret holds.
+            user = svc["environment"]["PEAKLINE_MQTT_USERNAME"]
+            path = Path(files[secret])
+            owner = path.parent.name if path.name == "mqtt.password" else path.stem
+            assert user == owner, f"{name}: logs in as {user} with {owner}'s password"
+            passwd = (provisioned / "mosquitto/passwd").read_text()
+            assert f"\n{user}:" in f"\n{passwd}"
+    edge = services["edge"]
+    agent = edge["command"][edge["command"].index("--agent") + 1]
+    assert agent in {a["id"] for a in _load("agents.yaml")["agents"]}
+
+
+def test_healthchecks_and_dependencies(services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        assert "test" in svc.get("healthcheck", {}), f"{name} has no healthcheck"
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            assert dep in services and cond == {"condition": "service_healthy"}, (name, dep)
+    host_ports = [p.split(":")[-2] for s in services.values() for p in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports))
+
+
+def test_broker_config_matches_the_mounts(
+    services: dict[str, dict[str, Any]], provisioned: Path
+) -> None:
+    conf = (DEPLOY / "mosquitto/mosquitto.conf").read_text()
+    mounts = {t: s for s, t in _mounts(services["mosquitto"])}
+    assert "allow_anonymous false" in conf
+    listeners = set(re.findall(r"^listener (\d+)", conf, re.M))
+    published = {p.split(":")[-1] for p in services["mosquitto"]["ports"]}
+    assert published <= listeners
+    for path in re.findall(
+        r"^(?:password_file|acl_file|cafile|certfile|keyfile) (\S+)", conf, re.M
+    ):
+        folder = str(Path(path).parent)
+        assert folder in mounts, f"{path} is not mounted"
+        if mounts[folder] == "./deploy/secrets/mosquitto":
+            assert (provisioned / "mosquitto" / Path(path).name).is_file()
+    urls = [s.get("environment", {}).get("PEAKLINE_BROKER") for s in services.values()]
+    assert {u for u in urls if u} == {"mqtt://mosquitto:1883"}
+
+
+def test_influx_v1_mapping_serves_the_store_urls(services: dict[str, dict[str, Any]]) -> None:
+    script = (DEPLOY / "influxdb/init/10-peakline-v1.sh").read_text()
+    env = services["influxdb"]["environment"]
+    for name in set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", script)):
+        assert name in env, f"init script uses ${name}, not set for influxdb"
+    logins = set(re.findall(r"--username (\S+)", script))
+    for name in ("ingest", "api"):
+        url = services[name]["environment"]["PEAKLINE_STORE"]
+        match = re.match(r"http://influxdb:8086\?db=(\w+)&token=([\w-]+):", url)
+        assert match, url
+        assert match[1] == env["PEAKLINE_INFLUX_DB"] and match[2] in logins
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/peakline.yaml").read_text()
+    )
+    header = datasource["datasources"][0]["secureJsonData"]["httpHeaderValue1"]
+    assert header.split()[1].split(":")[0] in logins
+
+
+def test_grafana_dashboards_query_the_storage_schema(services: dict[str, dict[str, Any]]) -> None:
+    prov = DEPLOY / "grafana/provisioning"
+    datasource = yaml.safe_load((prov / "datasources/peakline.yaml").read_text())["datasources"][0]
+    provider = yaml.safe_load((prov / "dashboards/peakline.yaml").read_text())["providers"][0]
+    mounts = {t: s for s, t in _mounts(services["grafana"])}
+    folder = REPO / mounts[provider["options"]["path"]]
+    boards = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    assert {b["title"] for b in boards} >= {
+        "peakline - city overview",
+        "peakline - site energy and emissions",
+    }
+    assert len({b["uid"] for b in boards}) == len(boards)
+    for board in boards:
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] == datasource["uid"]
+            for target in panel["targets"]:
+                query = target["query"]
+                measurement = re.search(r'FROM "(\w+)"', query)[1]  # type: ignore[index]
+                assert measurement in MEASUREMENTS, query
+                tags = (
+                    re.findall(r'"(\w+)"', query.split("GROUP BY")[1])
+                    if "GROUP BY" in query
+                    else []
+                )
+                assert set(tags) <= set(SERIES_TAGS[measurement]), query
