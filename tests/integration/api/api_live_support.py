@@ -61,13 +61,16 @@ async def build(
     broker_url: str | None = None,
     topic_prefix: str = "peakline",
     seed: bool = True,
+    now_ns: int | None = NOW_NS,
 ) -> tuple[object, dict[str, str]]:
+    """An app on `store_url` seeded up to `now_ns` (None: the real clock, for live pages)."""
     registry = Registry.from_config(config)
+    now = now_ns if now_ns is not None else time.time_ns() // 60_000_000_000 * 60_000_000_000
     if seed:
         store = open_store(store_url)
         try:
-            await store.write(list(reading_rows(registry, NOW_NS - 2 * HOUR, NOW_NS, 60)))
-            await store.write(list(report_rows(registry, NOW_NS - 48 * HOUR, NOW_NS)))
+            await store.write(list(reading_rows(registry, now - 2 * HOUR, now, 60)))
+            await store.write(list(report_rows(registry, now - 48 * HOUR, now)))
         finally:
             await store.aclose()
     keys_db = tmp_path / "keys.db"
@@ -83,7 +86,8 @@ async def build(
         topic_prefix=topic_prefix,
         stream_heartbeat_s=0.5,
     )
-    return create_app(settings, config=config, clock_ns=lambda: NOW_NS), tokens
+    clock = None if now_ns is None else (lambda: now_ns)
+    return create_app(settings, config=config, clock_ns=clock), tokens
 
 
 __all__ += ["KEYS", "Role", "build", "requires_stores"]
