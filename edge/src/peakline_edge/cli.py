@@ -10,7 +10,7 @@ import structlog
 import typer
 from prometheus_client import start_http_server
 
-from peakline_core.config import load_config
+from peakline_core.config import PlatformConfig, load_config
 from peakline_core.errors import ConfigError
 from peakline_edge.agent import EdgeAgent
 from peakline_edge.logs import configure_logging
@@ -48,13 +48,16 @@ def run(
         server, _ = start_http_server(metrics_port, metrics_host, registry=metrics.registry)
         log.info("metrics served", url=f"http://{metrics_host}:{metrics_port}/metrics")
     try:
-        asyncio.run(_serve(EdgeAgent(platform, agent, state_dir, metrics=metrics)))
+        asyncio.run(_serve(platform, agent, state_dir, metrics))
     finally:
         if server is not None:
             server.shutdown()
 
 
-async def _serve(agent: EdgeAgent) -> None:
+async def _serve(
+    platform: PlatformConfig, agent_id: str, state_dir: Path, metrics: EdgeMetrics
+) -> None:
+    agent = EdgeAgent(platform, agent_id, state_dir, metrics=metrics)  # clients need the loop
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

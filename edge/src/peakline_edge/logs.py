@@ -30,3 +30,5 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # pymodbus logs every timeout as an error; the device layer reports them once, in context
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # aiomqtt warns on every publish beyond ten in flight; the uplink keeps many in flight
+    logging.getLogger("mqtt").setLevel(logging.ERROR)

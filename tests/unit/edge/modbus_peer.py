@@ -20,6 +20,8 @@ class Unit:
     coil: dict[int, int] = field(default_factory=dict)
     discrete: dict[int, int] = field(default_factory=dict)
     silent: bool = False
+    counters: set[int] = field(default_factory=set)  # holding uint32s that count their reads
+    reads: int = 0  # read requests answered
 
 
 @dataclass
@@ -42,8 +44,13 @@ class Peer:
             address, count = struct.unpack(">HH", pdu[1:5])
             self.requests.append((unit_id, fc, address, count))
             table = self._table(unit, fc)
+            for c in unit.counters:
+                if fc == 3 and address <= c < address + count:
+                    n = (table[c] << 16 | table[c + 1]) + 1
+                    table[c], table[c + 1] = n >> 16, n & 0xFFFF
             if any(a not in table for a in range(address, address + count)):
                 return bytes([fc | 0x80, ILLEGAL_ADDRESS])
+            unit.reads += 1
             values = [table[a] for a in range(address, address + count)]
             if fc in (1, 2):
                 data = bytearray((count + 7) // 8)

@@ -1,0 +1,8 @@
+"""Edge integration tests share the unit tests' Modbus TCP peer until firmware-sim lands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "edge"))

@@ -1,0 +1,198 @@
+"""Helpers for process-level edge tests: a config directory on free ports, the agent as a real
+subprocess (so SIGKILL is real), and a QoS 1 persistent-session collector of telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import yaml
+
+from peakline_core.wire import TelemetryBatch, decode_telemetry
+
+PROFILE: dict[str, Any] = {
+    "protocol": "modbus",
+    "name": "test-meter",
+    "kind": "meter",
+    "points": [
+        {"name": "count", "table": "holding", "address": 0, "dtype": "uint32", "counter": True},
+        {"name": "power", "unit": "W", "table": "holding", "address": 2, "dtype": "float32"},
+        {
+            "name": "temp",
+            "unit": "C",
+            "table": "holding",
+            "address": 4,
+            "dtype": "int16",
+            "scale": 0.1,
+        },
+        {"name": "status", "table": "holding", "address": 10, "dtype": "uint16"},
+    ],
+}
+
+
+def write_config(root: Path, broker: str, prefix: str, devices: list[dict[str, Any]]) -> Path:
+    """A configuration directory with one agent `gw1`, site `s1` and the given devices."""
+    (root / "profiles").mkdir(parents=True, exist_ok=True)
+    files = {
+        "programme.yaml": {
+            "id": "p1",
+            "name": "P",
+            "cities": [{"id": "c1", "name": "C"}],
+            "districts": [{"id": "d1", "city": "c1", "name": "D"}],
+        },
+        "sites.yaml": {
+            "sites": [
+                {
+                    "id": "s1",
+                    "name": "S",
+                    "city": "c1",
+                    "district": "d1",
+                    "floor_area_m2": 100,
+                    "grid_region": "R1",
+                }
+            ]
+        },
+        "agents.yaml": {
+            "agents": [
+                {
+                    "id": "gw1",
+                    "site": "s1",
+                    "uplink": {"broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2},
+                }
+            ]
+        },
+        "devices.yaml": {"devices": devices},
+        "profiles/test-meter.yaml": PROFILE,
+    }
+    for name, data in files.items():
+        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
+    return root
+
+
+def modbus_device(
+    name: str,
+    port: int,
+    unit_id: int = 1,
+    interval: float = 0.5,
+    timeout: float = 0.5,
+    retries: int = 1,
+) -> dict[str, Any]:
+    return {
+        "id": name,
+        "site": "s1",
+        "agent": "gw1",
+        "profile": "test-meter",
+        "poll_interval_s": interval,
+        "connection": {
+            "driver": "modbus-tcp",
+            "host": "127.0.0.1",
+            "port": port,
+            "unit_id": unit_id,
+            "timeout_s": timeout,
+            "retries": retries,
+        },
+    }
+
+
+# The command's entry point; until core's emissions.factors lands (another issue) a stand-in
+# module lets load_config import it (the test configs have no emission factor files).
+_BOOT = """
+import importlib.util, sys, types
+if importlib.util.find_spec("peakline_core.emissions.factors") is None:
+    stub = types.ModuleType("peakline_core.emissions.factors")
+    stub.EmissionFactorSet = object
+    sys.modules[stub.__name__] = stub
+from peakline_edge.cli import main
+sys.argv[0] = "peakline-edge"
+main()
+"""
+
+
+@dataclass
+class AgentProcess:
+    config: Path
+    state: Path
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _BOOT,
+                    "run",
+                    "--config",
+                    str(self.config),
+                    "--agent",
+                    "gw1",
+                    "--state-dir",
+                    str(self.state),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    async def terminate(self, timeout_s: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.proc.wait, timeout_s)
+
+    def stop_quietly(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Collector:
+    """Telemetry received by a QoS 1 subscriber whose session survives broker restarts."""
+
+    host: str
+    port: int
+    prefix: str
+    batches: list[TelemetryBatch] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host, self.port, identifier=f"c-{self.prefix}", clean_session=False
+                ) as client:
+                    await client.subscribe(f"{self.prefix}/v1/tele/#", qos=1)
+                    self.connected.set()
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        self.batches.append(decode_telemetry(message.payload))
+            except aiomqtt.MqttError:
+                self.connected.clear()
+                await asyncio.sleep(0.2)  # reconnect backoff
+
+    def of(self, device: str) -> list[TelemetryBatch]:
+        return [b for b in self.batches if b.device == device]
+
+
+async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Wait for `condition` with a deadline (checking every 50 ms)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
