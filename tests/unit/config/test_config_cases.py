@@ -66,7 +66,10 @@ def test_every_issue_is_reported_not_only_the_first(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as info:
         load_config(root)
-    assert len(info.value.issues) == 1 and info.value.issues[0][1] == "sites[0].city"
+    assert {(file, where) for file, where, _ in info.value.issues} == {
+        ("sites.yaml", "sites[0].city"),
+        ("devices.yaml", "devices[0].site"),
+    }
 
 
 def test_example_config_passes_the_real_command() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from peakline_core.wire.ids import ID_PATTERN, POINT_PATTERN
 
@@ -240,5 +240,15 @@ class MqttProfile(Strict):
         return self
 
 
-DeviceProfile = Annotated[ModbusProfile | MqttProfile, Field(discriminator="protocol")]
+def _protocol(value: object) -> str:
+    """The profile variant: `protocol` when given, Modbus by default."""
+    if isinstance(value, dict):
+        return str(value.get("protocol", "modbus"))
+    return str(getattr(value, "protocol", "modbus"))
+
+
+DeviceProfile = Annotated[
+    Annotated[ModbusProfile, Tag("modbus")] | Annotated[MqttProfile, Tag("mqtt")],
+    Discriminator(_protocol),
+]
 ModbusProfile.model_rebuild()
