@@ -5,6 +5,7 @@ never answers. firmware-sim replaces it in the integration tests."""
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -116,3 +117,56 @@ async def modbus_peer(units: dict[int, Unit]) -> AsyncIterator[Peer]:
         server.close()
         await peer.disconnect_all()
         await server.wait_closed()
+
+
+def crc16(frame: bytes) -> bytes:
+    """Modbus RTU CRC (polynomial 0xA001, little-endian on the wire)."""
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return struct.pack("<H", crc)
+
+
+def _rtu_length(buffer: bytes) -> int | None:
+    """Length of the request frame at the head of `buffer`, if enough bytes are there."""
+    if len(buffer) < 2:
+        return None
+    if buffer[1] in (1, 2, 3, 4, 5, 6):
+        return 8
+    if buffer[1] in (15, 16):
+        return 9 + buffer[6] if len(buffer) >= 7 else None
+    return 4
+
+
+@asynccontextmanager
+async def rtu_peer(path: str, units: dict[int, Unit]) -> AsyncIterator[Peer]:
+    """Serve `units` as Modbus RTU slaves on a pseudo-terminal (one end of a socat pair)."""
+    peer = Peer(units)
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    buffer = bytearray()
+
+    def readable() -> None:
+        try:
+            buffer.extend(os.read(fd, 4096))
+        except BlockingIOError:
+            return
+        while (n := _rtu_length(bytes(buffer))) is not None and len(buffer) >= n:
+            frame, rest = bytes(buffer[:n]), buffer[n:]
+            buffer[:] = rest
+            if crc16(frame[:-2]) != frame[-2:]:
+                buffer.clear()  # line noise: resynchronise on the next frame
+                return
+            reply = peer.answer(frame[0], frame[1:-2])
+            if reply is not None:
+                out = bytes([frame[0]]) + reply
+                os.write(fd, out + crc16(out))
+
+    loop = asyncio.get_running_loop()
+    loop.add_reader(fd, readable)
+    try:
+        yield peer
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
