@@ -1,17 +1,18 @@
 """The dashboard in headless Chromium (Debian's /usr/bin/chromium) against a running stack.
 
-What runs: mosquitto (real, free port), the API under uvicorn with the SQLite store seeded
-with two hours of readings, and a telemetry publisher standing in for the edge on the broker
-(until the demo stack is assembled) so the site chart receives live points over SSE. The
-command round trip needs the control endpoints (issue 8) and an edge agent executing on
-firmware-sim; it is skipped, saying which part is missing, until those exist.
-A screenshot of each page is saved under tests/browser/artifacts/.
+Overview and live chart: mosquitto (real, free port), the API under uvicorn on the SQLite store
+seeded with two hours of readings, and a telemetry publisher on the broker standing in for the
+school meter's gateway, so the site chart receives live points over SSE. Command: the real edge
+agent (subprocess) polls school-hvac from a Modbus TCP peer; the page sends a setpoint and
+waits for `applied` (written, read back, acked). firmware-sim and ingest are not in this loop
+yet (the demo stack assembles them). Screenshots are saved under tests/browser/artifacts/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
 from api_live_support import build, example_config, serve, stores_available
@@ -136,31 +138,86 @@ async def test_overview_and_live_site_chart(
         await page.screenshot(path=str(ARTIFACTS / "site.png"), full_page=True)
 
 
+def command_config(root: Path, repo_root: Path, broker: str, prefix: str, port: int) -> Path:
+    """The example district, with school-hvac polled by agent `gw1` from a Modbus peer."""
+    shutil.copytree(repo_root / "config", root)
+    devices = yaml.safe_load((root / "devices.yaml").read_text())
+    for d in devices["devices"]:
+        if d["id"] == "school-hvac":
+            d["agent"] = "gw1"
+            d["poll_interval_s"] = 0.5
+            d["connection"] = {
+                "driver": "modbus-tcp",
+                "host": "127.0.0.1",
+                "port": port,
+                "timeout_s": 0.5,
+                "retries": 0,
+            }
+    (root / "devices.yaml").write_text(yaml.safe_dump(devices, sort_keys=False))
+    agents = yaml.safe_load((root / "agents.yaml").read_text())
+    agents["agents"].append(
+        {
+            "id": "gw1",
+            "site": "rt-school",
+            "uplink": {"broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2},
+        }
+    )
+    (root / "agents.yaml").write_text(yaml.safe_dump(agents, sort_keys=False))
+    return root
+
+
 async def test_command_from_the_page_comes_back_applied(
     tmp_path: Path, repo_root: Path, mosquitto, topic_prefix: str
 ) -> None:
-    try:
-        from peakline_api.routers import commands  # noqa: F401
-    except ImportError:
-        pytest.skip("POST /api/v1/commands (issue 8, routers/commands.py) has not landed")
-    try:
-        from peakline_cli.demo import DemoStack  # noqa: F401  # the demo engineer's stack
-    except ImportError:
-        pytest.skip("no demo stack (firmware-sim -> edge executing commands) to apply it")
+    """Operator sets school-hvac's setpoint from the site page; the real edge agent writes it
+    to a Modbus TCP peer, reads it back, and the page shows `applied`."""
+    if not stores_available():
+        pytest.skip("peakline_ingest.store (issue 5) has not landed: no SQLite store to run on")
+    sys.path[:0] = [str(repo_root / "tests/unit/edge"), str(repo_root / "tests/integration/edge")]
+    from edge_harness import AgentProcess
+    from modbus_peer import Unit, modbus_peer
+
     ARTIFACTS.mkdir(exist_ok=True)
-    async with (
-        stack(tmp_path, repo_root, mosquitto, topic_prefix) as (url, tokens),
-        browser_page(url, tokens["operator_rt"]) as page,
-    ):
-        await page.goto(url + "/dashboard/site.html?site=rt-school")
-        await page.locator("#cmd-target option").first.wait_for(state="attached")
-        await page.select_option("#cmd-target", "school-hvac/setpoint")
-        await page.fill("#cmd-value", "22.5")
-        await page.click("#cmd-send")
-        await page.wait_for_function(
-            "() => ['applied', 'rejected', 'failed', 'expired', 'error']"
-            ".includes(document.getElementById('cmd-state').textContent)",
-            timeout=60_000,
+    hvac = Unit(holding={100: 210}, input={0: 215, 1: 1200}, coil={0: 1})
+    async with modbus_peer({1: hvac}) as peer:
+        root = command_config(
+            tmp_path / "config", repo_root, mosquitto.url, topic_prefix, peer.port
         )
-        await page.screenshot(path=str(ARTIFACTS / "command.png"), full_page=True)
-        assert await page.locator("#cmd-state").inner_text() == "applied"
+        agent = AgentProcess(root, tmp_path / "state", tmp_path / "agent.log")
+        agent.start()
+        try:
+            config = example_config(root)
+            app, tokens = await build(
+                tmp_path,
+                config,
+                f"sqlite:///{tmp_path / 'store.db'}",
+                mosquitto.url,
+                topic_prefix,
+                now_ns=None,
+            )
+            async with serve(app) as url, browser_page(url, tokens["operator_rt"]) as page:
+                await page.goto(url + "/dashboard/site.html?site=rt-school")
+                await page.locator('#cmd-target option[value="school-hvac/setpoint"]').wait_for(
+                    state="attached", timeout=15_000
+                )
+                # The agent must be polling (it subscribed to commands) before we send.
+                await page.wait_for_function(
+                    '() => document.querySelector(\'#devices-table tr[data-device="school-hvac"]'
+                    " td:nth-child(3)')?.textContent === 'online'",
+                    timeout=30_000,
+                )
+                await page.select_option("#cmd-target", "school-hvac/setpoint")
+                await page.fill("#cmd-value", "22.5")
+                await page.click("#cmd-send")
+                await page.wait_for_function(
+                    "() => ['applied', 'rejected', 'failed', 'expired', 'error']"
+                    ".includes(document.getElementById('cmd-state').textContent)",
+                    timeout=60_000,
+                )
+                await page.screenshot(path=str(ARTIFACTS / "command.png"), full_page=True)
+                state = await page.locator("#cmd-state").inner_text()
+                detail = await page.locator("#cmd-detail").inner_text()
+                assert state == "applied", (state, detail, agent.log.read_text()[-2000:])
+            assert hvac.holding[100] == 225  # 22.5 degC at scale 0.1 on the wire
+        finally:
+            agent.stop_quietly()
