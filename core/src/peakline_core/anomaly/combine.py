@@ -1,0 +1,58 @@
+"""From detector evidence to one calibrated score per reading and the detector behind it.
+
+Every detector's evidence is first put on one scale, a Gaussian-equivalent z (flatline
+surprise S nats -> sqrt(2 S), since -ln P(|Z| > z) ~ z^2 / 2), then mapped by
+
+    score = 1 - 2 ** (-(z - z_zero) / (z_half - z_zero))   for z > z_zero, else 0
+
+so a reading scores 0 up to `z_zero`, 0.5 at `z_half` and tends to 1. The combined score is
+the maximum over detectors (the strongest single piece of evidence), the detector is the one
+that gave it; hard verdicts (limits, resets) score directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from peakline_core.anomaly.config import DRIFT, FLATLINE, GAP, NONE, SEASONAL, SPIKE, AnomalyConfig
+from peakline_core.anomaly.kernel import Evidence
+from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.state import Array
+
+
+def z_to_score(z: Array, cfg: AnomalyConfig) -> Array:
+    """Calibrated map of a Gaussian-equivalent z (>= 0) to a score in [0, 1] (float32)."""
+    excess = np.maximum(np.asarray(z, dtype=np.float32) - np.float32(cfg.z_zero), 0)
+    score: Array = np.float32(1.0) - np.exp2(-excess / np.float32(cfg.z_half - cfg.z_zero))
+    return score
+
+
+def combine(ev: Evidence, p: Prepared, cfg: AnomalyConfig) -> tuple[Array, Array, Array]:
+    """Combined score (float32, NaN where no reading), detector code (int8) and onset time
+    (int64 UTC ns: when the evidence started, e.g. the start of a run or of a gap), [T, S]."""
+    flat_z = np.sqrt(np.float32(2.0) * ev.flat_nats)
+    # most specific first: a clear spike is called a spike even if the seasonal residual
+    # of the same reading is larger
+    ranked = (
+        (FLATLINE, flat_z),
+        (GAP, ev.gap),
+        (SPIKE, ev.spike),
+        (SEASONAL, ev.seasonal),
+        (DRIFT, ev.drift),
+    )
+    best = np.maximum.reduce([z for _, z in ranked])
+    name_at = np.minimum(best, np.float32(cfg.z_half))
+    det = np.full(best.shape, NONE, dtype=np.int8)
+    for code, z in reversed(ranked):
+        det[z >= name_at] = code
+    score = z_to_score(best, cfg)
+    det[score <= 0] = NONE
+    hard = p.hard_score >= score
+    hard &= p.hard_det != NONE
+    score = np.where(hard, p.hard_score, score)
+    det = np.where(hard, p.hard_det, det).astype(np.int8)
+    score = np.where(p.valid, score, np.float32(np.nan)).astype(np.float32)
+    det = np.where(p.valid, det, np.int8(NONE)).astype(np.int8)
+    onset = np.where(det == GAP, p.prev_ts, p.ts)
+    onset = np.where(det == FLATLINE, p.change_ts, onset)
+    return score, det, onset

@@ -1,0 +1,87 @@
+"""Settings of the anomaly engine: every default works untuned on any series.
+
+Time constants are in seconds (UTC) or in readings; scores are in [0, 1]. Each knob is a
+property of the method, not of a particular series: per-series scale, tail weight, seasonal
+shape, sampling interval and change rate are all learnt online from the series itself.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DETECTORS: tuple[str, ...] = (
+    "none",
+    "spike",
+    "seasonal",
+    "drift",
+    "flatline",
+    "gap",
+    "limit",
+    "rate",
+    "counter_reset",
+    "rollover",
+)
+"""Detector names; `ScoreBatch.detector` holds indices into this tuple (int8)."""
+
+NONE, SPIKE, SEASONAL, DRIFT, FLATLINE, GAP, LIMIT, RATE, COUNTER_RESET, ROLLOVER = range(10)
+
+
+class AnomalyConfig(BaseModel):
+    """Method constants of the anomaly engine (no per-series tuning needed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # robust level / spread (spikes)
+    level_alpha: float = Field(
+        default=0.3, gt=0, le=1, description="weight of a new reading in the robust level"
+    )
+    scale_halflife_s: float = Field(
+        default=2 * 86400.0, gt=0, description="memory of the innovation spread (seconds)"
+    )
+    scale_halflife_readings: float = Field(
+        default=50.0, gt=0, description="...but never shorter than this many readings"
+    )
+    huber_c: float = Field(default=3.0, gt=0, description="robust clip, in spreads")
+    warmup_readings: int = Field(default=10, ge=2, description="readings before spikes score")
+    tail_p: float = Field(
+        default=0.01, gt=0, lt=0.5, description="tail probability the z-scores calibrate to"
+    )
+    tail_rate: float = Field(default=0.05, gt=0, lt=1, description="tail tracker step")
+    # seasonal profile: 24 hours x {weekday, weekend}
+    season_memory_visits: float = Field(
+        default=6.0, ge=1, description="profile bins average over about this many visits"
+    )
+    season_warmup_visits: float = Field(
+        default=2.0, gt=0, description="visits of a bin before it scores"
+    )
+    # drift: EWMA chart on seasonal residuals with empirically calibrated limits
+    drift_halflife_s: float = Field(default=2 * 3600.0, gt=0)
+    drift_cap_z: float = Field(
+        default=8.0, gt=0, description="the chart is held within this many sd (fast recovery)"
+    )
+    drift_var_halflife_s: float = Field(default=7 * 86400.0, gt=0)
+    drift_warmup_s: float = Field(default=86400.0, ge=0)
+    # flatline: surprise of a run of unchanged values given the bin's change probability
+    flat_q_min: float = Field(default=0.01, gt=0, lt=1)
+    # gaps
+    gap_halflife_readings: float = Field(default=50.0, gt=0)
+    gap_warmup_readings: int = Field(default=5, ge=2)
+    # calibrated mapping z -> score: 0 below z_zero, 0.5 at z_half
+    z_zero: float = Field(default=4.0, ge=0)
+    z_half: float = Field(default=6.0, gt=0)
+    rollover_score: float = Field(default=0.5, ge=0, le=1)
+    # events with hysteresis
+    event_open: float = Field(default=0.5, gt=0, le=1, description="score that opens an event")
+    event_close: float = Field(default=0.25, ge=0, le=1, description="score that keeps it open")
+    event_quiet_readings: int = Field(default=5, ge=1)
+    event_quiet_s: float = Field(default=900.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.z_half <= self.z_zero:
+            raise ValueError("z_half must be above z_zero")
+        if self.event_close > self.event_open:
+            raise ValueError("event_close must not exceed event_open")
+        return self

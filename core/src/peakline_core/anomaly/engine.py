@@ -1,0 +1,246 @@
+"""The anomaly engine: causal, stateful scoring of many series at once.
+
+Ingest calls `score` (a [series, time] block) or `score_flat` (readings in any order) on every
+batch; state per series is carried between calls and survives restarts through
+`save`/`load`. Scoring a stream in one call or in any split into batches gives the same
+scores and events.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from peakline_core.anomaly import events as event_mod
+from peakline_core.anomaly import kernel
+from peakline_core.anomaly.combine import combine
+from peakline_core.anomaly.config import DETECTORS, AnomalyConfig
+from peakline_core.anomaly.errors import AnomalyError
+from peakline_core.anomaly.events import AnomalyEvent
+from peakline_core.anomaly.prepare import NS_PER_S, prepare
+from peakline_core.anomaly.state import FIELDS, Array, SeriesState, bytes_per_series
+
+STATE_FORMAT = 1
+CHUNK_READINGS = 1 << 18
+"""Readings per internal time chunk (series x columns), sized for the CPU cache."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBatch:
+    """Scores of one batch, aligned with its input.
+
+    `score` is float32 in [0, 1] (NaN where there was no usable reading); `detector` holds
+    int8 indices into `DETECTORS` ("none" where the score is 0); `events` lists the events
+    opened or closed by this batch.
+    """
+
+    score: Array
+    detector: Array
+    events: list[AnomalyEvent]
+
+    def detector_names(self) -> Array:
+        """`detector` as an array of names (str)."""
+        return np.asarray(DETECTORS)[self.detector]
+
+
+class AnomalyEngine:
+    """Scores readings of many series; unseen series get fresh state automatically."""
+
+    def __init__(self, config: AnomalyConfig | None = None) -> None:
+        self.config = config or AnomalyConfig()
+        self._keys: list[str] = []
+        self._index: dict[str, int] = {}
+        self._state = SeriesState.empty()
+
+    @property
+    def keys(self) -> list[str]:
+        """Series known to the engine, in registration order."""
+        return list(self._keys)
+
+    @staticmethod
+    def state_bytes_per_series() -> int:
+        """Carried state per series, in bytes."""
+        return bytes_per_series()
+
+    def register_series(
+        self,
+        key: str,
+        lower: float | None = None,
+        upper: float | None = None,
+        counter: bool = False,
+        rollover: float | None = None,
+        max_rate: float | None = None,
+        utc_offset_s: int = 0,
+    ) -> None:
+        """Declare what a series physically is (from its device profile); optional.
+
+        `lower`/`upper` are physical limits in the series' units; `counter` marks a cumulative
+        register (energy), `rollover` the raw value it wraps at; `max_rate` is the largest
+        possible change in units per second; `utc_offset_s` shifts the seasonal profile to
+        local time. Learnt state is kept when a known series is registered again.
+        """
+        if rollover is not None and not counter:
+            raise AnomalyError(f"{key}: rollover is only for counters")
+        if lower is not None and upper is not None and lower > upper:
+            raise AnomalyError(f"{key}: lower {lower} is above upper {upper}")
+        row = int(self._rows([key])[0])
+        arrays = self._state.arrays
+        arrays["lower"][row] = -np.inf if lower is None else lower
+        arrays["upper"][row] = np.inf if upper is None else upper
+        arrays["counter"][row] = counter
+        arrays["rollover"][row] = np.nan if rollover is None else rollover
+        arrays["max_rate"][row] = np.inf if max_rate is None else max_rate
+        arrays["utc_offset_ns"][row] = int(utc_offset_s) * NS_PER_S
+
+    def score(
+        self,
+        keys: Sequence[str],
+        ts: Array,
+        values: Array,
+        valid: Array | None = None,
+    ) -> ScoreBatch:
+        """Score a [series, time] block: `ts` int64 UTC ns, `values` float64, NaN-padded rows
+        allowed (ragged batches), `valid` an optional extra bool mask. Rows need increasing
+        timestamps; readings not newer than the series' last one are ignored (NaN score)."""
+        ts = np.asarray(ts)
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or ts.shape != values.shape:
+            raise AnomalyError(f"ts {ts.shape} and values {values.shape} must be one (S, T) shape")
+        if len(keys) != values.shape[0]:
+            raise AnomalyError(f"{len(keys)} keys for {values.shape[0]} rows")
+        if valid is not None and np.shape(valid) != values.shape:
+            raise AnomalyError(f"valid {np.shape(valid)} does not match values {values.shape}")
+        if len(set(keys)) != len(keys):
+            raise AnomalyError("a series key appears twice in one batch")
+        if not np.issubdtype(ts.dtype, np.integer):
+            raise AnomalyError(f"ts must be int64 UTC ns, not {ts.dtype}")
+        rows = self._rows(keys)
+        st = self._state.take(rows)
+        mask = None if valid is None else np.asarray(valid, dtype=bool)
+        n_s, n_t = values.shape
+        score = np.empty((n_s, n_t), np.float32)
+        det = np.empty((n_s, n_t), np.int8)
+        found: list[AnomalyEvent] = []
+        # time chunks keep temporaries in cache; carried state makes the split invisible
+        step = max(1, CHUNK_READINGS // max(n_s, 1))
+        for lo in range(0, n_t, step):
+            hi = min(n_t, lo + step)
+            part = None if mask is None else mask[:, lo:hi]
+            sc, dt, evs = self._score_chunk(st, keys, ts[:, lo:hi], values[:, lo:hi], part)
+            score[:, lo:hi] = sc.T
+            det[:, lo:hi] = dt.T
+            found.extend(evs)
+        self._state.put(rows, st)
+        closed = {(e.series, e.start_ns) for e in found if e.state == "closed"}
+        found = [e for e in found if e.state == "closed" or (e.series, e.start_ns) not in closed]
+        return ScoreBatch(score, det, found)
+
+    def _score_chunk(
+        self,
+        st: dict[str, Array],
+        keys: Sequence[str],
+        ts: Array,
+        values: Array,
+        valid: Array | None,
+    ) -> tuple[Array, Array, list[AnomalyEvent]]:
+        cfg = self.config
+        prepared = prepare(st, ts, values, valid, cfg.rollover_score)
+        evidence = kernel.run(st, prepared, cfg)
+        score, det, onset = combine(evidence, prepared, cfg)
+        events = event_mod.track(
+            st, list(keys), score, det, onset, prepared.ts, prepared.valid, cfg
+        )
+        return score, det, events
+
+    def score_flat(self, keys_per_reading: Sequence[str], ts: Array, values: Array) -> ScoreBatch:
+        """Score readings given as three flat, equally long sequences in any order; `score`
+        and `detector` come back in the input order. Readings of one series are scored in
+        timestamp order."""
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        key_arr = np.asarray(keys_per_reading, dtype=str)
+        if not (key_arr.shape == ts.shape == values.shape) or ts.ndim != 1:
+            raise AnomalyError("keys, ts and values must be flat and equally long")
+        if ts.size == 0:
+            return ScoreBatch(np.zeros(0, np.float32), np.zeros(0, np.int8), [])
+        uniq, inv = np.unique(key_arr, return_inverse=True)
+        order = np.lexsort((ts, inv))
+        row = inv[order]
+        counts = np.bincount(inv, minlength=uniq.size)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        col = np.arange(ts.size) - first[row]
+        shape = (uniq.size, int(counts.max()))
+        ts2 = np.zeros(shape, np.int64)
+        val2 = np.full(shape, np.nan)
+        ok2 = np.zeros(shape, bool)
+        ts2[row, col] = ts[order]
+        val2[row, col] = values[order]
+        ok2[row, col] = True
+        batch = self.score([str(k) for k in uniq], ts2, val2, ok2)
+        score = np.empty(ts.size, np.float32)
+        det = np.empty(ts.size, np.int8)
+        score[order] = batch.score[row, col]
+        det[order] = batch.detector[row, col]
+        return ScoreBatch(score, det, batch.events)
+
+    def open_events(self) -> list[AnomalyEvent]:
+        """Events open right now (end_ns None)."""
+        a = self._state.arrays
+        return [
+            AnomalyEvent(
+                self._keys[i],
+                DETECTORS[int(a["ev_kind"][i])],
+                int(a["ev_start"][i]),
+                None,
+                float(a["ev_peak"][i]),
+                "open",
+            )
+            for i in np.flatnonzero(a["ev_open"])
+        ]
+
+    def save(self) -> bytes:
+        """All carried state as `.npz` bytes (no pickle), with the config and series keys."""
+        buf = io.BytesIO()
+        meta = {"format": STATE_FORMAT, "config": self.config.model_dump(mode="json")}
+        arrays: dict[str, Array] = {
+            "__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            "__keys__": np.asarray(self._keys, dtype=str),
+            **self._state.arrays,
+        }
+        np.savez_compressed(buf, allow_pickle=False, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def load(cls, data: bytes) -> AnomalyEngine:
+        """Rebuild an engine from `save()` output; raises AnomalyError if unreadable."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                meta = json.loads(npz["__meta__"].tobytes().decode())
+                if meta.get("format") != STATE_FORMAT:
+                    raise AnomalyError(f"unknown anomaly state format {meta.get('format')}")
+                engine = cls(AnomalyConfig.model_validate(meta["config"]))
+                keys = [str(k) for k in npz["__keys__"]]
+                arrays = {name: npz[name] for name in FIELDS}
+        except (OSError, ValueError, KeyError) as exc:
+            raise AnomalyError(f"unreadable anomaly state: {exc}") from exc
+        for name, (dtype, bins, _) in FIELDS.items():
+            want = (len(keys), bins) if bins else (len(keys),)
+            if arrays[name].shape != want or arrays[name].dtype != np.dtype(dtype):
+                raise AnomalyError(f"anomaly state field {name} has the wrong shape or type")
+        engine._keys = keys
+        engine._index = {k: i for i, k in enumerate(keys)}
+        engine._state = SeriesState(arrays)
+        return engine
+
+    def _rows(self, keys: Sequence[str]) -> Array:
+        new = [k for k in dict.fromkeys(keys) if k not in self._index]
+        if new:
+            start = len(self._keys)
+            self._keys.extend(new)
+            self._index.update({k: start + i for i, k in enumerate(new)})
+            self._state.grow(len(new))
+        return np.fromiter((self._index[k] for k in keys), dtype=np.int64, count=len(keys))

@@ -1,0 +1,148 @@
+"""The recursive detectors: one pass over time, each step vectorized across all series.
+
+Each detector yields a z-like evidence per reading, computed *before* the reading updates the
+state (so the score at t uses data up to t-1 for the model and t for the residual):
+
+- spike: |x - level| / spread, with a Huber-robust exponentially weighted level and mean
+  absolute innovation (clipped updates: an outlier cannot drag the model it is judged by);
+- seasonal: residual against a learnt profile of 24 hours x {weekday, weekend} bins, each a
+  robust running mean and mean absolute residual that turns into an exponential average after
+  `season_memory_visits` visits; silent until a bin has `season_warmup_visits` visits;
+- drift: EWMA control chart on the clipped seasonal residuals, its limits calibrated from the
+  chart's own long-run variance (never below the independent-noise variance), so
+  autocorrelated series do not alarm all the time;
+- flatline: surprise (nats) of the current run of unchanged values, each repeat costing
+  -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
+- gap: interval since the previous reading against the learnt mean and deviation of intervals.
+
+Spike and seasonal z are self-calibrated to the series' own tails: a tracked `tail_p`
+quantile of |z| is mapped onto the Gaussian one, so heavy-tailed series are not flagged more
+often than light-tailed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from peakline_core.anomaly.config import AnomalyConfig
+from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.state import Array
+
+MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
+LN2 = 0.6931471805599453
+
+
+@dataclass(slots=True)
+class Evidence:
+    """Per-reading evidence from the recursive detectors, each [time, series] float32."""
+
+    spike: Array
+    seasonal: Array
+    drift: Array
+    flat_nats: Array
+    gap: Array
+
+
+def _halflife_rate(dt_s: Array, halflife_s: float) -> Array:
+    """Exponential-forgetting weight of a reading arriving dt_s after the previous one."""
+    return -np.expm1(-LN2 * np.nan_to_num(dt_s) / halflife_s)
+
+
+def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
+    """Advance every recursion over the batch, updating the state rows `st` in place."""
+    n_t, n_s = p.x.shape
+    out = Evidence(*(np.zeros((n_t, n_s), dtype=np.float32) for _ in range(5)))
+    if n_t == 0:
+        return out
+    zq = NormalDist().inv_cdf(1 - cfg.tail_p / 2)
+    c = cfg.huber_c
+    beta_n = -np.expm1(-LN2 / cfg.scale_halflife_readings)
+    gap_rate = -np.expm1(-LN2 / cfg.gap_halflife_readings)
+    # per-reading rates that depend only on the interval: vectorized up front
+    beta = np.minimum(_halflife_rate(p.dt_s, cfg.scale_halflife_s), beta_n)
+    lam = _halflife_rate(p.dt_s, cfg.drift_halflife_s)
+    var_rate = _halflife_rate(p.dt_s, cfg.drift_var_halflife_s)
+    dtz = np.nan_to_num(p.dt_s)
+    has_dt = ~np.isnan(p.dt_s)
+    mvf = p.model_valid.astype(np.float64)
+    keep_run = p.unchanged | ~p.valid
+
+    n, mu, s = st["n"], st["mu"], st["s"]
+    q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
+    q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
+    e, ve, age = st["e"], st["ve"], st["drift_age_s"]
+    flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
+    pm, pd_, pv, pst = (st[k].reshape(-1) for k in ("p_mean", "p_dev", "p_visits", "p_still"))
+    inf = np.inf
+
+    for t in range(n_t):
+        x, v, vf = p.x[t], p.model_valid[t], mvf[t]
+        # --- spike: robust level and spread ---
+        sig = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
+        warm = v & (n >= cfg.warmup_readings)
+        r = x - mu
+        z = np.abs(r) / sig
+        out.spike[t] = np.where(warm, z * (zq / np.maximum(q_sp, zq)), 0.0)
+        q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
+        bound = np.where(warm, c * sig, inf)
+        n += vf
+        mu += np.maximum(cfg.level_alpha, 1.0 / np.maximum(n, 1.0)) * vf * np.clip(r, -bound, bound)
+        b = np.where(n >= 2, np.maximum(beta[t], 1.0 / np.maximum(n - 1.0, 1.0)), 0.0) * vf
+        s += b * (np.minimum(np.abs(r), bound) - s)
+
+        # --- seasonal profile ---
+        bi = p.bin_index[t]
+        m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
+        sig_b = MAD_TO_SD * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
+        res = x - m_b
+        zs = res / sig_b
+        swarm = v & (v_b >= cfg.season_warmup_visits)
+        azs = np.abs(zs)
+        out.seasonal[t] = np.where(swarm, azs * (zq / np.maximum(q_se, zq)), 0.0)
+        q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
+        w = p.visits[t]
+        v_new = np.minimum(v_b + w, cfg.season_memory_visits)
+        lr = w / np.maximum(v_new, 1e-9)
+        bnd = np.where(v_b >= cfg.season_warmup_visits, c * sig_b, inf)
+        pm[bi] = m_b + lr * np.clip(res, -bnd, bnd)
+        pd_[bi] = d_b + np.where(v_b > 0, lr, 0.0) * (np.minimum(np.abs(res), bnd) - d_b)
+        pv[bi] = v_new
+        pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
+
+        # --- drift: EWMA chart on clipped seasonal residuals ---
+        sw = swarm.astype(np.float64)
+        lam_t = lam[t] * sw
+        e += lam_t * (np.clip(zs, -c, c) - e)
+        age += dtz[t] * sw
+        var = np.maximum(ve, np.maximum(lam[t] / (2.0 - lam[t]), 1e-12))
+        sd = np.sqrt(var)
+        # a capped chart forgets a big incident within about one halflife once it ends
+        np.clip(e, -cfg.drift_cap_z * sd, cfg.drift_cap_z * sd, out=e)
+        out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
+        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9)) * sw
+        ve += rv * (np.minimum(e * e, c * c * var) - ve)
+
+        # --- flatline: surprise of the run of unchanged values ---
+        still = np.clip(st_b, cfg.flat_q_min, 1.0)
+        ready = p.unchanged[t] & (v_b >= 0.25)
+        flat += np.where(ready, -np.log(still), 0.0)
+        flat *= keep_run[t]
+        out.flat_nats[t] = flat
+
+        # --- gap: interval against the learnt interval ---
+        hd = has_dt[t]
+        dtt = dtz[t]
+        out.gap[t] = np.where(
+            hd & (ndt >= cfg.gap_warmup_readings), (dtt - dm) / np.maximum(dd, dm + 1e-9), 0.0
+        )
+        ndt += hd
+        g = np.maximum(gap_rate, 1.0 / np.maximum(ndt, 1.0)) * hd
+        dtc = np.where(ndt > cfg.gap_warmup_readings, np.minimum(dtt, 3.0 * dm), dtt)
+        dd += g * (np.abs(dtc - dm) - dd)
+        dm += g * (dtc - dm)
+
+    st["q_spike"], st["q_season"] = q_sp, q_se
+    return out
