@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import typer
 
-from peakline_cli import config_cmd
+from peakline_cli import config_cmd, provision
+from peakline_cli.demo import demo_command
 
 app = typer.Typer(
     name="peakline",
@@ -15,6 +16,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(config_cmd.app, name="config")
+app.command("demo")(demo_command)
+app.command("provision")(provision.provision_command)
 
 
 def main() -> None:

@@ -1,0 +1,161 @@
+"""The platform's own components, started in-process for the demo: the simulated district
+(firmware-sim), the ingest service, the edge agents and the API. Each is an `async with`
+lifetime that reports its state into the demo status; this is the one module that knows how
+each component is constructed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from starlette.types import ASGIApp
+
+from peakline_cli.demo.plan import DemoError, DemoOptions
+from peakline_cli.demo.status import DemoStatus, State
+from peakline_core.config import PlatformConfig
+
+SCENARIO_NAMES = ("demo.yaml", "district.yaml", "example-district.yaml")
+
+
+def find_scenario(options: DemoOptions) -> Path:
+    """--scenario, else the example district's scenario in <config>/scenarios/."""
+    if options.scenario is not None:
+        return options.scenario
+    folder = options.config_dir / "scenarios"
+    for name in SCENARIO_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.glob("*.y*ml"))
+    if not found:
+        raise DemoError(f"no scenario in {folder}/ (give --scenario FILE)")
+    return found[0]
+
+
+@contextlib.asynccontextmanager
+async def simulators(
+    options: DemoOptions, config: PlatformConfig, broker_url: str, status: DemoStatus
+) -> AsyncIterator[dict[str, tuple[str, int]]]:
+    """Run the scenario's simulated devices; yields device id -> (host, port) of Modbus TCP."""
+    scenario_path = find_scenario(options)
+    status.add("firmware-sim", str(scenario_path))
+    try:
+        from firmware_sim import run as sim_run  # type: ignore[attr-defined]
+    except ImportError:
+        raise DemoError("firmware-sim offers no runner (firmware_sim.run) yet") from None
+    async with sim_run(  # pragma: no cover - wired when firmware-sim's runner lands
+        scenario_path, profiles_dir=options.config_dir / "profiles", broker=broker_url
+    ) as sim:
+        endpoints = dict(sim.endpoints)
+        status.set("firmware-sim", State.RUNNING, f"{len(endpoints)} Modbus devices")
+        yield endpoints
+    status.set("firmware-sim", State.STOPPED)
+
+
+async def prepare_store(store_url: str) -> None:
+    """InfluxDB 1.x needs its database created; 2.x maps it (deploy/influxdb/init)."""
+    parts = urlsplit(store_url)
+    if parts.scheme not in ("http", "https"):
+        return
+    query = parse_qs(parts.query)
+    if "token" in query:
+        return
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    database = query["db"][0]
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            resp = await client.post(f"{base}/query", data={"q": f'CREATE DATABASE "{database}"'})
+    except httpx.HTTPError as exc:
+        raise DemoError(f"cannot reach InfluxDB at {base}: {exc!r}") from None
+    if resp.status_code != 200:
+        raise DemoError(f"InfluxDB at {base} refused CREATE DATABASE: {resp.text[:200]}")
+
+
+@contextlib.asynccontextmanager
+async def ingest(
+    config: PlatformConfig, broker_url: str, prefix: str, store_url: str, status: DemoStatus
+) -> AsyncIterator[None]:
+    try:
+        from peakline_ingest import service  # type: ignore[attr-defined]
+    except ImportError:
+        raise DemoError("peakline_ingest offers no service (peakline_ingest.service) yet") from None
+    async with service.run_ingest(  # pragma: no cover - wired when ingest's service lands
+        config, broker_url=broker_url, topic_prefix=prefix, store_url=store_url
+    ):
+        status.set("ingest", State.RUNNING)
+        yield
+    status.set("ingest", State.STOPPED)
+
+
+def create_demo_key(keys_db: Path) -> str:
+    """An admin key for the demo's operator (printed once on the status screen)."""
+    from peakline_api.keys import KeyStore, Role
+
+    with KeyStore(keys_db) as keys:
+        _, token = keys.create("demo operator", Role.ADMIN, ["*"])
+    return token
+
+
+def api_app(
+    options: DemoOptions, config: PlatformConfig, store_url: str, broker_url: str, state_dir: Path
+) -> ASGIApp:
+    from peakline_api.app import create_app
+    from peakline_api.settings import ApiSettings
+
+    settings = ApiSettings(
+        config_dir=options.config_dir,
+        store_url=store_url,
+        keys_db=state_dir / "api-keys.db",
+        broker_url=broker_url,
+        topic_prefix=options.topic_prefix,
+    )
+    return create_app(settings, config=config)
+
+
+@contextlib.asynccontextmanager
+async def edge_agents(
+    config: PlatformConfig, state_dir: Path, status: DemoStatus
+) -> AsyncIterator[None]:
+    """One edge agent per agent in the config with enabled devices, each with its own spool."""
+    from peakline_edge.agent import EdgeAgent
+
+    stop = asyncio.Event()
+    tasks: dict[str, asyncio.Task[None]] = {}
+    for agent_id in sorted(config.agents):
+        devices = config.devices_of(agent_id)
+        if not devices:
+            continue
+        name = f"edge {agent_id}"
+        status.add(name, f"{len(devices)} devices -> {config.agents[agent_id].uplink.broker}")
+        agent = EdgeAgent(config, agent_id, state_dir / "edge" / agent_id)
+        tasks[name] = asyncio.create_task(agent.run(stop), name=name)
+        status.set(name, State.RUNNING, ", ".join(d.id for d in devices))
+    watch = asyncio.create_task(_watch(tasks, status), name="edge-watch")
+    try:
+        yield
+    finally:
+        stop.set()
+        for name in tasks:
+            status.set(name, State.STOPPING, "flushing its spool")
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+        for name, task in tasks.items():
+            if not task.cancelled() and task.exception() is not None:
+                status.set(name, State.FAILED, repr(task.exception()))
+            else:
+                status.set(name, State.STOPPED)
+
+
+async def _watch(tasks: dict[str, asyncio.Task[None]], status: DemoStatus) -> None:
+    """Mark an agent failed as soon as its task ends on its own."""
+    pending = set(tasks.values())
+    names = {task: name for name, task in tasks.items()}
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                status.set(names[task], State.FAILED, repr(task.exception()))

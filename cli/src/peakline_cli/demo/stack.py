@@ -1,0 +1,210 @@
+"""The demo's orchestration: simulators -> edge agents -> broker -> ingest -> store -> API, in
+one event loop, each an `async with` lifetime, stopped in reverse order on one event.
+
+Started: broker, simulators, ingest, API, edge agents, then two observers: a tap on the
+broker (telemetry batches seen) and a store/API probe (readings stored, points served).
+Stopped: edge agents first (they flush their spools), then ingest (it acks what it wrote),
+then the API, simulators and broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiomqtt
+import httpx
+
+from peakline_cli.demo import services
+from peakline_cli.demo.api_server import serve_api
+from peakline_cli.demo.broker import embedded_broker
+from peakline_cli.demo.plan import DemoError, DemoOptions, describe_store, rewire, store_url
+from peakline_cli.demo.status import DemoStatus, State
+from peakline_cli.servers import free_port
+from peakline_core.config import load_config
+from peakline_core.errors import ConfigError
+from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.storage.schema import READING
+from peakline_core.wire.topics import TopicKind, Topics
+
+PROBE_INTERVAL_S = 2.0
+DAY_NS = 86_400 * 10**9
+
+
+async def run_demo(
+    options: DemoOptions, state_dir: Path, status: DemoStatus, stop: asyncio.Event
+) -> None:
+    """Run everything until `stop` is set (Ctrl-C, or the end of --duration)."""
+    options.check()
+    try:
+        config = load_config(options.config_dir)
+    except ConfigError as exc:
+        raise DemoError(str(exc)) from None
+    started_ns = time.time_ns()
+    async with contextlib.AsyncExitStack() as stack:
+        broker_url = await stack.enter_async_context(_broker(options, status))
+        endpoints = await stack.enter_async_context(
+            services.simulators(options, config, broker_url, status)
+        )
+        demo_config = rewire(config, broker_url, options.topic_prefix, endpoints)
+        store = store_url(options, state_dir)
+        await services.prepare_store(store)
+        status.add("ingest", describe_store(store))
+        await stack.enter_async_context(
+            services.ingest(demo_config, broker_url, options.topic_prefix, store, status)
+        )
+        key = services.create_demo_key(state_dir / "api-keys.db")
+        status.api_key = key
+        app = services.api_app(options, demo_config, store, broker_url, state_dir)
+        scheme = "https" if options.tls else "http"
+        status.add("api", f"{scheme}://{options.host}:{options.port}")
+        base = await stack.enter_async_context(
+            serve_api(app, options.host, options.port, options.tls)
+        )
+        status.set("api", State.RUNNING, "dashboard, REST API, live stream")
+        status.dashboard_url = f"{base}/"
+        await stack.enter_async_context(services.edge_agents(demo_config, state_dir, status))
+        await stack.enter_async_context(_tap(broker_url, options.topic_prefix, status))
+        await stack.enter_async_context(
+            _probe(store, base, key, started_ns - DAY_NS // 24, options, status)
+        )
+        await stop.wait()
+        for name in status.components:
+            if status.components[name].state is State.RUNNING:
+                status.set(name, State.STOPPING)
+
+
+@contextlib.asynccontextmanager
+async def _broker(options: DemoOptions, status: DemoStatus) -> AsyncIterator[str]:
+    if options.broker is not None:
+        status.add("broker", options.broker)
+        await _check_broker(options.broker)
+        status.set("broker", State.RUNNING, "external")
+        yield options.broker
+        status.set("broker", State.STOPPED)
+        return
+    port = free_port(options.host)
+    comp = status.add("broker", f"mqtt://{options.host}:{port}")
+    async with embedded_broker(options.host, port) as url:
+        status.set("broker", State.RUNNING, "embedded amqtt (MQTT 3.1.1, anonymous)")
+        yield url
+    comp.state = State.STOPPED
+
+
+async def _check_broker(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        async with aiomqtt.Client(
+            parts.hostname or "127.0.0.1",
+            parts.port or 1883,
+            username=parts.username,
+            password=parts.password,
+            timeout=10,
+        ):
+            pass
+    except aiomqtt.MqttError as exc:
+        raise DemoError(f"cannot connect to the broker {url}: {exc}") from None
+
+
+@contextlib.asynccontextmanager
+async def _tap(broker_url: str, prefix: str, status: DemoStatus) -> AsyncIterator[None]:
+    """Count telemetry batches crossing the broker (tells an edge fault from an ingest one)."""
+    parts = urlsplit(broker_url)
+    topics = Topics(prefix)
+    status.add("tap", f"{broker_url} {topics.filter(TopicKind.TELEMETRY)}")
+
+    async def follow() -> None:
+        async with aiomqtt.Client(
+            parts.hostname or "127.0.0.1",
+            parts.port or 1883,
+            identifier=f"peakline-demo-tap-{id(status):x}",
+        ) as client:
+            await client.subscribe(topics.filter(TopicKind.TELEMETRY), qos=0)
+            status.set("tap", State.RUNNING, "0 telemetry batches seen")
+            seen = 0
+            async for _ in client.messages:
+                seen += 1
+                status.components["tap"].detail = f"{seen} telemetry batches seen"
+
+    task = asyncio.create_task(follow(), name="demo-tap")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        status.set("tap", State.STOPPED)
+
+
+@contextlib.asynccontextmanager
+async def _probe(
+    store_url_: str,
+    api_base: str,
+    key: str,
+    since_ns: int,
+    options: DemoOptions,
+    status: DemoStatus,
+) -> AsyncIterator[None]:
+    """Every few seconds: how many readings are stored, and does the API serve them."""
+    from peakline_api.stores import open_store
+
+    store = open_store(store_url_)
+    verify: bool | str = True
+    if options.tls is not None:
+        verify = False  # our own loopback server; its certificate is the operator's
+    client = httpx.AsyncClient(
+        base_url=api_base, headers={"Authorization": f"Bearer {key}"}, verify=verify, timeout=10
+    )
+
+    async def probe_once() -> None:
+        end_ns = time.time_ns() + DAY_NS
+        count_query = SeriesQuery(
+            READING, "value", since_ns, end_ns, every_ns=DAY_NS, aggregate=Aggregate.COUNT
+        )
+        series = await store.query(count_query)
+        count = sum(int(v) for s in series for v in s.values if v is not None)
+        status.record_stored(count, len(series))
+        resp = await client.get("/api/v1/readings/latest", params={"limit": 1})
+        if resp.status_code == 200:
+            status.api_readings = int(resp.json().get("total", 0))
+        else:
+            status.problems.append(f"API /api/v1/readings/latest answered {resp.status_code}")
+
+    async def loop() -> None:
+        while True:
+            try:
+                await probe_once()
+            except (httpx.HTTPError, OSError) as exc:
+                status.problems.append(f"probe: {exc!r}")
+            await asyncio.sleep(PROBE_INTERVAL_S)
+
+    task = asyncio.create_task(loop(), name="demo-probe")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            await probe_once()  # the final count, after the edge flushed
+        await client.aclose()
+        await store.aclose()
+
+
+def flow_verdict(status: DemoStatus) -> str | None:
+    """None when data flowed end to end, else the first stage where it stopped."""
+    failed = status.failed()
+    if failed:
+        return "; ".join(f"{c.name} failed: {c.detail}" for c in failed)
+    tap = status.components.get("tap")
+    if status.readings_stored == 0:
+        if tap is not None and tap.detail.startswith("0 "):
+            return "no telemetry reached the broker: the edge agents published nothing"
+        return "telemetry crossed the broker but no reading reached the store (ingest)"
+    if status.api_readings == 0:
+        return "readings are stored but the API served none of them"
+    return None
