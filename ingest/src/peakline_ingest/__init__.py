@@ -1,1 +1,1 @@
-"""peakline_ingest."""
+"""peakline_ingest: MQTT telemetry to InfluxDB or SQLite, acknowledged after a durable write."""

@@ -1,0 +1,103 @@
+"""`peakline-ingest run`: the ingest worker's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+
+from peakline_core.config import load_config
+from peakline_core.errors import ConfigError
+from peakline_ingest.pipeline import BatchPolicy
+from peakline_ingest.service import IngestService, IngestSettings
+from peakline_ingest.store.influx import InfluxStore
+from peakline_ingest.store.open import StoreUrlError, open_store
+from peakline_ingest.validate import DeviceIdentity, Limits
+
+app = typer.Typer(add_completion=False, help="peakline ingest: MQTT telemetry to the store.")
+log = structlog.get_logger("peakline.ingest")
+
+
+@app.callback()
+def _root() -> None:
+    """peakline ingest worker."""
+
+
+@app.command()
+def run(
+    broker: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    store: Annotated[
+        str, typer.Option(help="sqlite:///path.db or http://host:8086?db=peakline[&token=...]")
+    ] = "sqlite:///var/lib/peakline/store.db",
+    config: Annotated[Path | None, typer.Option(help="config dir: reject unknown devices")] = None,
+    topic_prefix: Annotated[str, typer.Option()] = "peakline",
+    group: Annotated[str, typer.Option(help="shared subscription group; '' for none")] = "ingest",
+    client_id: Annotated[str, typer.Option(help="stable per worker")] = "peakline-ingest-1",
+    username: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_USERNAME")] = None,
+    password: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_PASSWORD")] = None,
+    state_dir: Annotated[Path, typer.Option(help="parked dead letters")] = Path(
+        "/var/lib/peakline/ingest"
+    ),
+    health_port: Annotated[int | None, typer.Option(help="/healthz /readyz /metrics")] = None,
+    max_in_flight: Annotated[int, typer.Option()] = 2000,
+    batch_readings: Annotated[int, typer.Option()] = 10_000,
+    batch_delay_s: Annotated[float, typer.Option()] = 0.2,
+    writes_in_flight: Annotated[int, typer.Option()] = 4,
+    max_future_s: Annotated[float, typer.Option()] = 300.0,
+    max_past_s: Annotated[float, typer.Option()] = 90 * 86400.0,
+    create_database: Annotated[bool, typer.Option(help="CREATE DATABASE on start")] = False,
+    retention: Annotated[str | None, typer.Option(help="with --create-database, e.g. 90d")] = None,
+) -> None:
+    """Consume telemetry and store it; SIGTERM/SIGINT flush and exit."""
+    devices = None
+    if config is not None:
+        try:
+            platform = load_config(config)
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        devices = {d.id: DeviceIdentity(d.site, d.agent) for d in platform.devices.values()}
+    settings = IngestSettings(
+        broker_url=broker,
+        username=username,
+        password=password,
+        topic_prefix=topic_prefix,
+        share_group=group or None,
+        client_id=client_id,
+        max_in_flight=max_in_flight,
+        policy=BatchPolicy(
+            batch_readings=batch_readings,
+            batch_delay_s=batch_delay_s,
+            writes_in_flight=writes_in_flight,
+        ),
+        limits=Limits(max_future_s=max_future_s, max_past_s=max_past_s),
+        state_dir=state_dir,
+        health_port=health_port,
+    )
+    try:
+        opened = open_store(store)
+    except StoreUrlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(_serve(settings, opened, devices, create_database, retention))
+
+
+async def _serve(settings, store, devices, create_database: bool, retention: str | None) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if create_database and isinstance(store, InfluxStore):
+            await store.ensure_database(retention)
+        await IngestService(settings, store, devices).run(stop)
+    finally:
+        await store.aclose()
+
+
+def main() -> None:
+    app()

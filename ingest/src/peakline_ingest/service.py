@@ -1,0 +1,205 @@
+"""The ingest service: an MQTT 5 subscriber feeding the pipeline, reconnecting with backoff.
+
+The subscriber uses a stable client id, `clean_start=False` and a session expiry, so the
+broker keeps its subscription and unacknowledged messages while the worker is down; QoS 1
+with manual acknowledgement, so a message is acknowledged only after the pipeline says it
+was stored or dead-lettered; MQTT 5 Receive Maximum caps the messages in flight; an optional
+shared subscription (`$share/<group>/...`) splits the stream among several workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiomqtt
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from peakline_core.storage import StoreError
+from peakline_core.wire import TopicKind, Topics
+from peakline_ingest.acks import OrderedAcks
+from peakline_ingest.deadletters import DeadLetters
+from peakline_ingest.health import HealthServer
+from peakline_ingest.metrics import IngestMetrics
+from peakline_ingest.pipeline import BatchPolicy, BlockStore, Pipeline
+from peakline_ingest.processors import BatchProcessor, Publication
+from peakline_ingest.validate import DeviceIdentity, Limits, Validator
+
+log = structlog.get_logger("peakline.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = "peakline"
+    share_group: str | None = "ingest"  # None: a plain subscription (single worker)
+    client_id: str = "peakline-ingest-1"  # stable per worker: the broker keeps its session
+    session_expiry_s: int = 7 * 86400
+    max_in_flight: int = 2000  # messages received and not yet acknowledged
+    policy: BatchPolicy = field(default_factory=BatchPolicy)
+    limits: Limits = field(default_factory=Limits)
+    state_dir: Path = Path("/var/lib/peakline/ingest")
+    health_host: str = "127.0.0.1"
+    health_port: int | None = None
+    shutdown_timeout_s: float = 30.0
+    reconnect_max_s: float = 10.0
+
+
+class IngestService:
+    """`await IngestService(settings, store).run(stop)` until `stop` is set; flushes on exit."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store: BlockStore,
+        devices: Mapping[str, DeviceIdentity] | None = None,
+        processors: Sequence[BatchProcessor] = (),
+        metrics: IngestMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.topics = Topics(settings.topic_prefix)
+        self.metrics = metrics or IngestMetrics()
+        self.acks = OrderedAcks()
+        self.dead_letters = DeadLetters(self.topics, settings.state_dir / "dead-letters.jsonl")
+        self.validator = Validator(self.topics, devices, settings.limits)
+        self._client: aiomqtt.Client | None = None
+        self.pipeline = Pipeline(
+            store,
+            self.validator,
+            self.dead_letters,
+            self.acks,
+            self.metrics,
+            settings.policy,
+            processors,
+            publish=self._publish,
+        )
+
+    @property
+    def subscription(self) -> str:
+        topic_filter = self.topics.filter(TopicKind.TELEMETRY)
+        group = self.settings.share_group
+        return self.topics.shared(group, topic_filter) if group else topic_filter
+
+    async def ready(self) -> tuple[bool, str]:
+        if self._client is None:
+            return False, "not connected to the broker"
+        try:
+            await self.store.ping()
+        except StoreError as exc:
+            return False, f"store unavailable: {exc}"
+        return True, "ready"
+
+    async def _publish(self, publication: Publication) -> None:
+        if self._client is None:
+            raise aiomqtt.MqttError("not connected")
+        await self._client.publish(
+            publication.topic, publication.payload, qos=1, retain=publication.retain
+        )
+
+    def _mqtt_client(self) -> aiomqtt.Client:
+        url = urlsplit(self.settings.broker_url)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = max(1, min(65535, self.settings.max_in_flight))
+        client = aiomqtt.Client(
+            url.hostname or "127.0.0.1",
+            url.port or 1883,
+            identifier=self.settings.client_id,
+            username=self.settings.username,
+            password=self.settings.password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            keepalive=30,
+        )
+        # aiomqtt 2.5 has no manual_ack option; paho-mqtt 2 underneath does.
+        client._client.manual_ack_set(True)
+        return client
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then flush what is held and acknowledge it."""
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.health_port is not None:
+            async with HealthServer(
+                self.settings.health_host,
+                self.settings.health_port,
+                self.metrics.registry,
+                self.ready,
+            ) as server:
+                self.health_port = server.port
+                await self._connect_loop(stop)
+        else:
+            await self._connect_loop(stop)
+
+    async def _connect_loop(self, stop: asyncio.Event) -> None:
+        delay = 0.1
+        while not stop.is_set():
+            try:
+                client = self._mqtt_client()
+                async with client:
+                    delay = 0.1
+                    await self._session(client, stop)
+                return
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost", error=str(exc), retry_s=round(delay, 2))
+            finally:
+                self._client = None
+                self.acks.disconnected()
+                self.dead_letters.connected(None)
+                self.metrics.connected.set(0)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.5, 1.0))
+            except TimeoutError:
+                pass
+            delay = min(self.settings.reconnect_max_s, delay * 2)
+        await self.pipeline.drain(self.settings.shutdown_timeout_s)
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        paho = client._client
+        self.acks.connected(lambda mid, qos: paho.ack(mid, qos))
+        self.dead_letters.connected(
+            lambda topic, body: client.publish(topic, body, qos=1)  # type: ignore[arg-type,return-value]
+        )
+        await client.subscribe(self.subscription, qos=1)
+        self._client = client
+        self.metrics.connected.set(1)
+        await self.dead_letters.replay()
+        log.info("subscribed", subscription=self.subscription, client_id=self.settings.client_id)
+        consumer = asyncio.create_task(self._consume(client))
+        ticker = asyncio.create_task(self._tick())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ticker.cancel()
+            stopper.cancel()
+            if not consumer.done():
+                consumer.cancel()
+        if consumer.done() and not consumer.cancelled() and consumer.exception() is not None:
+            raise consumer.exception()  # type: ignore[misc]
+        # Clean shutdown: write what is held and acknowledge it on this connection.
+        flushed = await self.pipeline.drain(self.settings.shutdown_timeout_s)
+        log.info("ingest stopped", flushed=flushed)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            token = self.acks.register(message.mid, message.qos)
+            payload = message.payload
+            data = payload if isinstance(payload, bytes) else str(payload).encode()
+            await self.pipeline.handle(message.topic.value, data, token)
+
+    async def _tick(self) -> None:
+        period = max(0.01, self.settings.policy.batch_delay_s / 4)
+        while True:
+            await asyncio.sleep(period)  # the batch-age clock, not a wait on a condition
+            if self.pipeline.due():
+                await self.pipeline.flush()
