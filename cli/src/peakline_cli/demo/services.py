@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import aiomqtt
 import httpx
 from starlette.types import ASGIApp
 
@@ -76,18 +78,73 @@ async def prepare_store(store_url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def ingest(
-    config: PlatformConfig, broker_url: str, prefix: str, store_url: str, status: DemoStatus
+    config: PlatformConfig,
+    broker_url: str,
+    prefix: str,
+    store_url: str,
+    state_dir: Path,
+    status: DemoStatus,
+    *,
+    mqtt5: bool,
 ) -> AsyncIterator[None]:
+    """One ingest worker in-process, writing to the demo's store; flushes on the way out.
+
+    `mqtt5` False (the embedded amqtt broker speaks MQTT 3.1.1 only): a plain subscription
+    with a persistent 3.1.1 session instead of MQTT 5 session expiry and shared groups.
+    """
+    from peakline_api.stores import open_store
+    from peakline_ingest.service import IngestService, IngestSettings
+    from peakline_ingest.validate import DeviceIdentity
+
+    settings = IngestSettings(
+        broker_url=broker_url,
+        topic_prefix=prefix,
+        share_group="ingest" if mqtt5 else None,
+        client_id=f"peakline-demo-ingest-{os.getpid()}",
+        state_dir=state_dir / "ingest",
+    )
+    devices = {d.id: DeviceIdentity(d.site, d.agent) for d in config.devices.values()}
+    store = open_store(store_url)
+    service_cls = IngestService if mqtt5 else _mqtt311_ingest_class()
+    service = service_cls(settings, store, devices)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop), name="ingest")
+    status.set("ingest", State.RUNNING, "validating, batching, writing")
     try:
-        from peakline_ingest import service  # type: ignore[attr-defined]
-    except ImportError:
-        raise DemoError("peakline_ingest offers no service (peakline_ingest.service) yet") from None
-    async with service.run_ingest(  # pragma: no cover - wired when ingest's service lands
-        config, broker_url=broker_url, topic_prefix=prefix, store_url=store_url
-    ):
-        status.set("ingest", State.RUNNING)
         yield
-    status.set("ingest", State.STOPPED)
+    finally:
+        status.set("ingest", State.STOPPING, "flushing")
+        stop.set()
+        try:
+            await task
+            status.set("ingest", State.STOPPED)
+        except Exception as exc:  # reported on the status screen and in the exit reason
+            status.set("ingest", State.FAILED, repr(exc))
+        finally:
+            await store.aclose()
+
+
+def _mqtt311_ingest_class() -> type:
+    from peakline_ingest.service import IngestService
+
+    class Mqtt311Ingest(IngestService):
+        """IngestService on an MQTT 3.1.1 broker (the embedded one): same manual
+        acknowledgement after the durable write, persistent session via clean_session=False."""
+
+        def _mqtt_client(self) -> aiomqtt.Client:
+            url = urlsplit(self.settings.broker_url)
+            client = aiomqtt.Client(
+                url.hostname or "127.0.0.1",
+                url.port or 1883,
+                identifier=self.settings.client_id,
+                clean_session=False,
+                keepalive=30,
+                max_inflight_messages=min(65535, self.settings.max_in_flight),
+            )
+            client._client.manual_ack_set(True)
+            return client
+
+    return Mqtt311Ingest
 
 
 def create_demo_key(keys_db: Path) -> str:

@@ -55,7 +55,15 @@ async def run_demo(
         await services.prepare_store(store)
         status.add("ingest", describe_store(store))
         await stack.enter_async_context(
-            services.ingest(demo_config, broker_url, options.topic_prefix, store, status)
+            services.ingest(
+                demo_config,
+                broker_url,
+                options.topic_prefix,
+                store,
+                state_dir,
+                status,
+                mqtt5=options.broker is not None,
+            )
         )
         key = services.create_demo_key(state_dir / "api-keys.db")
         status.api_key = key
