@@ -1,0 +1,158 @@
+"""peakline-ingest against real mosquitto and influxd: what was published is what is stored."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from support import (
+    IngestProcess,
+    Publisher,
+    expected_values,
+    influx_count,
+    influx_values,
+    ingest_args,
+    make_batch,
+    telemetry,
+    wait_for,
+)
+
+from peakline_cli.servers import free_port
+from peakline_core.wire import Topics
+
+T0 = 1_700_000_000 * 1_000_000_000
+pytestmark = pytest.mark.timeout(300)
+
+
+def metric(port: int, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    total = 0.0
+    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
+        total += float(m.group(1))
+    return total
+
+
+def start(args: list[str], tmp: Path, name: str) -> tuple[IngestProcess, int]:
+    port = free_port()
+    (tmp / name).mkdir(exist_ok=True)
+    proc = IngestProcess([*args, "--health-port", str(port)], tmp / name)
+    proc.start()
+    wait_for(
+        lambda: _ready(port) or proc.proc.poll() is not None,  # type: ignore[union-attr]
+        60,
+        f"{name} ready",
+    )
+    assert proc.proc.poll() is None, proc.log  # type: ignore[union-attr]
+    return proc, port
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def store_url(db: object) -> str:
+    return f"{db.url}?db={db.database}"  # type: ignore[attr-defined]
+
+
+def test_published_is_stored_exactly(mosquitto, influx_db, topic_prefix, tmp_path) -> None:
+    topics = Topics(topic_prefix)
+    batches = [
+        make_batch("a1", "s1", f"d{d}", seq * 3 + d, 50, T0) for seq in range(40) for d in range(3)
+    ]
+    args = ingest_args(mosquitto.url, store_url(influx_db), topic_prefix, tmp_path / "state")
+    proc, port = start(args, tmp_path, "w1")
+    pub = Publisher(mosquitto.url)
+    try:
+        pub.publish(telemetry(topics, batches))
+        wait_for(lambda: influx_count(influx_db) >= 6000, 120, "6000 readings stored")
+        assert influx_values(influx_db) == expected_values(batches)
+        assert metric(port, "peakline_ingest_readings_total") == 6000
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        pub.close()
+        assert proc.terminate() == 0, proc.log
+
+
+def test_sigkill_mid_stream_loses_nothing(mosquitto, influx_db, topic_prefix, tmp_path) -> None:
+    topics = Topics(topic_prefix)
+    batches = [make_batch("a1", "s1", "m1", seq, 100, T0) for seq in range(600)]
+    items = telemetry(topics, batches)
+    args = ingest_args(mosquitto.url, store_url(influx_db), topic_prefix, tmp_path / "state")
+    # Register the persistent session first, so the broker queues for it while it is dead.
+    proc, _ = start(args, tmp_path, "w1")
+    pub = Publisher(mosquitto.url)
+    sender = threading.Thread(target=pub.publish, args=(items,))
+    try:
+        sender.start()
+        wait_for(lambda: influx_count(influx_db) >= 5000, 120, "some readings stored")
+        proc.kill()  # SIGKILL: no flush, no acks for what it held
+        assert influx_count(influx_db) < 60_000
+        sender.join(120)
+        proc, _ = start(args, tmp_path, "w1-again")
+        wait_for(lambda: influx_count(influx_db) >= 60_000, 180, "all readings stored")
+        assert influx_values(influx_db) == expected_values(batches)
+    finally:
+        sender.join(120)
+        pub.close()
+        proc.terminate()
+
+
+def test_influxd_outage_holds_and_then_stores_everything(
+    mosquitto, fresh_influxd, topic_prefix, tmp_path
+) -> None:
+    fresh_influxd.query('CREATE DATABASE "out"')
+
+    class Db:
+        url = fresh_influxd.url
+        database = "out"
+
+    topics = Topics(topic_prefix)
+    before = [make_batch("a1", "s1", "m1", seq, 20, T0) for seq in range(50)]
+    during = [make_batch("a1", "s1", "m1", seq, 20, T0) for seq in range(50, 300)]
+    args = ingest_args(mosquitto.url, store_url(Db), topic_prefix, tmp_path / "state")
+    proc, port = start(args, tmp_path, "w1")
+    pub = Publisher(mosquitto.url)
+    try:
+        pub.publish(telemetry(topics, before))
+        wait_for(lambda: influx_count(Db) >= 1000, 60, "first readings stored")
+        fresh_influxd.stop()
+        pub.publish(telemetry(topics, during))
+        # Seven retries with backoff capped at 15 s: the database stays down for over 30 s.
+        wait_for(lambda: metric(port, "peakline_ingest_write_retries_total") >= 7, 120, "retries")
+        assert proc.proc.poll() is None  # type: ignore[union-attr]
+        assert not _ready(port)
+        fresh_influxd.start()
+        wait_for(lambda: influx_count(Db) >= 6000, 120, "all readings stored")
+        assert influx_values(Db) == expected_values(before + during)
+    finally:
+        pub.close()
+        assert proc.terminate() == 0, proc.log
+
+
+def test_two_workers_on_a_shared_subscription_store_each_reading_once(
+    mosquitto, influx_db, topic_prefix, tmp_path
+) -> None:
+    topics = Topics(topic_prefix)
+    batches = [make_batch("a1", "s1", f"d{seq % 7}", seq, 25, T0) for seq in range(800)]
+    args = ingest_args(mosquitto.url, store_url(influx_db), topic_prefix, tmp_path / "state")
+    w1, p1 = start([*args, "--client-id", f"{topic_prefix}-w1"], tmp_path, "w1")
+    w2, p2 = start([*args, "--client-id", f"{topic_prefix}-w2"], tmp_path, "w2")
+    pub = Publisher(mosquitto.url)
+    try:
+        pub.publish(telemetry(topics, batches))
+        wait_for(lambda: influx_count(influx_db) >= 20_000, 120, "all readings stored")
+        assert influx_values(influx_db) == expected_values(batches)
+        r1 = metric(p1, "peakline_ingest_readings_total")
+        r2 = metric(p2, "peakline_ingest_readings_total")
+        assert r1 > 0 and r2 > 0
+        assert r1 + r2 == 20_000  # each message handled by exactly one worker
+    finally:
+        pub.close()
+        w1.terminate()
+        w2.terminate()
