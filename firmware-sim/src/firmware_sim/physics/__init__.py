@@ -1,0 +1,1 @@
+"""Vectorized device physics: numpy over devices and over simulated time steps."""
