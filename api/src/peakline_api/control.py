@@ -234,7 +234,7 @@ class CommandService:
                     self.client, delay = client, 0.5
                     self._log.info("control connected", host=host, port=port)
                     async for message in client.messages:
-                        self.on_ack(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+                        self.on_ack(str(message.topic), bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
             except aiomqtt.MqttError as exc:
                 self._log.warning("control connection lost", error=str(exc))
             finally:

@@ -80,7 +80,7 @@ class DemandResponse:
         )
         times = np.array([t for s in found for t in s.times], dtype=np.int64)
         values = np.array(
-            [np.nan if v is None else float(v) for s in found for v in s.values],  # type: ignore[arg-type]
+            [np.nan if v is None else float(v) for s in found for v in s.values],
             dtype=np.float64,
         )
         return times, values
@@ -256,7 +256,7 @@ class DemandResponse:
 
     async def _baseline(self, site: Site, start: int, slots: int) -> tuple[Any, str]:
         assert site.meter is not None
-        days = []
+        days: list[Any] = []
         weekend = _weekend(start)
         day = 1
         while len(days) < SIMILAR_DAYS and day <= 3 * SIMILAR_DAYS:

@@ -9,6 +9,7 @@ import asyncio
 import struct
 from dataclasses import dataclass
 
+from control_rig import hvac_unit
 from modbus_peer import Peer, Unit
 
 from peakline_core.storage import Row
@@ -51,10 +52,7 @@ class Building:
 
 
 def building_units(setpoint_c: float) -> dict[int, Unit]:
-    return {
-        1: Unit(holding={100: round(setpoint_c * 10)}, input={0: 240, 1: 1500}, coil={0: 1}),
-        2: Unit(input={0: 0, 1: 0}),
-    }
+    return {1: hvac_unit(setpoint_c), 2: Unit(input={0: 0, 1: 0})}
 
 
 async def run_physics(buildings: list[Building], every_s: float = 0.05) -> None:

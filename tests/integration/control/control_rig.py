@@ -31,11 +31,18 @@ SETPOINT, RUNNING = 100, 0  # holding / coil addresses in config/profiles/hvac-c
 
 
 def hvac_unit(setpoint_c: float = 21.0) -> Unit:
-    return Unit(
-        holding={SETPOINT: round(setpoint_c * 10)},
-        input={0: 215, 1: 1200},
-        coil={RUNNING: 1},
-    )
+    """A peer unit implementing every register of the repository's hvac-controller map."""
+    profile = yaml.safe_load((REPO / "config/profiles/hvac-controller.yaml").read_text())
+    unit = Unit()
+    for point in profile["points"]:
+        table = getattr(unit, point["table"])
+        width = {"int32": 2, "uint32": 2, "float32": 2}.get(point["dtype"], 1)
+        for address in range(point["address"], point["address"] + width):
+            table.setdefault(address, 0)
+    unit.holding[SETPOINT] = round(setpoint_c * 10)
+    unit.input[0], unit.input[1] = 215, 1200
+    unit.coil[RUNNING] = 1
+    return unit
 
 
 def closed_port() -> int:

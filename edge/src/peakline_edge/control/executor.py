@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import random
 import time
@@ -293,7 +294,7 @@ class CommandExecutor:
             except DeviceError as exc:
                 self._log.warning("revert failed; retrying", hold=hold, error=str(exc))
                 self.holds.put_hold(
-                    Hold(**{**_fields(hold), "revert_at": self.clock_ns() + 5_000_000_000})
+                    dataclasses.replace(hold, revert_at=self.clock_ns() + 5_000_000_000)
                 )
                 return
         wanted = hold.previous if isinstance(hold.previous, bool) else float(hold.previous)
@@ -350,7 +351,3 @@ class CommandExecutor:
 
     def _count(self, state: CommandState) -> None:
         self.stats.outcomes[state.value] = self.stats.outcomes.get(state.value, 0) + 1
-
-
-def _fields(hold: Hold) -> dict[str, object]:
-    return {name: getattr(hold, name) for name in Hold.__slots__}
