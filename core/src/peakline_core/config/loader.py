@@ -255,3 +255,34 @@ def _cross_check(
                     )
                 )
             endpoints[key] = i
+    _check_flexibility(sites_file, devices_file, profiles, issues)
+
+
+def _check_flexibility(
+    sites_file: SitesFile,
+    devices_file: DevicesFile,
+    profiles: dict[str, ModbusProfile | MqttProfile],
+    issues: list[Issue],
+) -> None:
+    """A site's meter and flexibility (control, issue 8) name its own devices and points;
+    flexibility points must be writable."""
+    devices = {d.id: d for d in devices_file.devices}
+    for i, s in enumerate(sites_file.sites):
+        if s.meter is not None:
+            meter = devices.get(s.meter)
+            if meter is None or meter.site != s.id:
+                issues.append(("sites.yaml", f"sites[{i}].meter", f"no device {s.meter!r} here"))
+        for j, flex in enumerate(s.flexibility):
+            where = f"sites[{i}].flexibility[{j}]"
+            device = devices.get(flex.device)
+            if device is None or device.site != s.id:
+                issues.append(("sites.yaml", f"{where}.device", f"no device {flex.device!r} here"))
+                continue
+            profile = profiles.get(device.profile)
+            if not isinstance(profile, ModbusProfile):
+                continue  # the device check reports the profile
+            point = next((p for p in profile.points if p.name == flex.point), None)
+            if point is None or point.writable is None or device.read_only or profile.read_only:
+                issues.append(
+                    ("sites.yaml", f"{where}.point", f"{flex.device}.{flex.point} is not writable")
+                )

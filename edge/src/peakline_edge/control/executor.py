@@ -151,7 +151,7 @@ class CommandExecutor:
             self.stats.undecodable += 1
             self._log.warning("undecodable command", reason=exc.reason, detail=exc.detail)
             return None
-        previous_ack = self.holds.outcome(command.id, command.idempotency_key)
+        previous_ack = self.holds.outcome(command.id)
         if previous_ack is not None:  # QoS 1 redelivery or a retried POST: same answer
             await self._publish_raw(command, previous_ack)
             return None

@@ -120,12 +120,11 @@ class HoldStore:
         self._execute("DELETE FROM holds WHERE device = ? AND point = ?", (device, point))
 
     # -- outcomes (idempotency)
-    def outcome(self, command_id: str, idem_key: str | None) -> bytes | None:
-        """The ack already sent for this command id (or idempotency key), if any."""
+    def outcome(self, command_id: str) -> bytes | None:
+        """The ack already sent for this command id, if any. (Idempotency keys are resolved
+        by the API, per issuer; the edge only sees ids, which are unique.)"""
         row = self._db.execute(
-            "SELECT ack FROM outcomes WHERE command_id = ? "
-            "OR (idem_key IS NOT NULL AND idem_key = ?)",
-            (command_id, idem_key),
+            "SELECT ack FROM outcomes WHERE command_id = ?", (command_id,)
         ).fetchone()
         return None if row is None else bytes(row[0])
 
