@@ -141,7 +141,9 @@ class Validator:
         try:
             batch = decode_telemetry(payload)
         except PayloadError as exc:
-            raise Rejected(exc.reason, exc.detail) from None
+            # msgspec refuses 1e999 and friends (JSON has no inf/NaN): name it for what it is.
+            reason = "non_finite" if "Number out of range" in exc.detail else exc.reason
+            raise Rejected(reason, exc.detail) from None
         if (batch.site, batch.device) != (parsed.site, parsed.device):
             raise Rejected(
                 "topic_mismatch",

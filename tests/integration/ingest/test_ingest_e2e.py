@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from pathlib import Path
 
 import httpx
+import msgspec
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from support import (
     IngestProcess,
     Publisher,
@@ -21,7 +25,7 @@ from support import (
 )
 
 from peakline_cli.servers import free_port
-from peakline_core.wire import Topics
+from peakline_core.wire import DeadLetter, Topics, encode
 
 T0 = 1_700_000_000 * 1_000_000_000
 pytestmark = pytest.mark.timeout(300)
@@ -156,3 +160,75 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(
         pub.close()
         w1.terminate()
         w2.terminate()
+
+
+def hostile_payloads(topics: Topics, n: int) -> list[tuple[str, bytes, str]]:
+    """(topic, payload, expected reason) for n bad messages of many kinds."""
+    good = make_batch("a1", "s1", "m1", 0, 3, T0)
+    raw = encode(good)
+    tele = topics.telemetry("s1", "m1")
+    far = 10**19 // 2  # year 2128
+    kinds = [
+        (tele, b"\x00\xff not json", "malformed"),
+        (tele, raw[: len(raw) // 2], "malformed"),
+        (tele, b'{"v":1,"agent":"a1"}', "schema"),
+        (tele, raw.replace(b'"v":1', b'"v":2'), "unsupported_version"),
+        (tele, raw.replace(b'"p0"', b'"p 0,=\\""'), "schema"),
+        (tele, raw.replace(b"0.25", b"1e999", 1), "non_finite"),
+        (tele, raw.replace(str(T0).encode(), str(far).encode()), "timestamp_future"),
+        (topics.telemetry("s1", "other"), raw, "topic_mismatch"),
+        (tele, b"[" * 100_000, "schema"),
+        (tele, b"{" * 100_000, "malformed"),
+        (tele, b" " * (1 << 20) + b"{}", "oversize"),
+        (tele, '{"v":1,"agent":"ü\\n\'"}'.encode(), "schema"),
+    ]
+    return [kinds[i % len(kinds)] for i in range(n)]
+
+
+def test_hostile_payloads_are_dead_lettered_and_valid_ones_stored(
+    mosquitto, influx_db, topic_prefix, tmp_path
+) -> None:
+    topics = Topics(topic_prefix)
+    host, port = mosquitto.host, mosquitto.port
+    dead: list[DeadLetter] = []
+    got_all = threading.Event()
+    bad = hostile_payloads(topics, 2200)
+    valid = [make_batch("a1", "s1", "m1", seq, 10, T0) for seq in range(1, 301)]
+    dups = valid[:100]
+
+    def on_message(client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        dead.append(msgspec.json.decode(message.payload, type=DeadLetter))
+        if len(dead) >= len(bad) + len(dups):
+            got_all.set()
+
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_message = on_message
+    listener.connect(host, port)
+    listener.subscribe(topics.dead_letter("ingest"), qos=1)
+    listener.loop_start()
+    args = ingest_args(mosquitto.url, store_url(influx_db), topic_prefix, tmp_path / "state")
+    proc, hport = start(args, tmp_path, "w1")
+    pub = Publisher(mosquitto.url)
+    try:
+        mixed = telemetry(topics, valid)
+        items: list[tuple[str, bytes]] = []
+        for i, (topic, payload, _) in enumerate(bad):
+            items.append((topic, payload))
+            if i % 8 == 0 and mixed:
+                items.append(mixed.pop())
+        items.extend(mixed)
+        pub.publish(items)
+        wait_for(lambda: influx_count(influx_db) >= 3000, 120, "valid readings stored")
+        pub.publish(telemetry(topics, dups))  # already stored: duplicates
+        wait_for(got_all.is_set, 120, "every dead letter")
+        assert influx_values(influx_db) == expected_values(valid)
+        reasons = Counter(d.reason for d in dead)
+        assert reasons == Counter([r for _, _, r in bad] + ["duplicate"] * len(dups))
+        assert all(d.detail and d.component == "ingest" for d in dead)
+        assert metric(hport, "peakline_ingest_rejects_total") == len(bad) + len(dups)
+        assert proc.proc.poll() is None and _ready(hport)  # type: ignore[union-attr]
+    finally:
+        pub.close()
+        listener.loop_stop()
+        listener.disconnect()
+        assert proc.terminate() == 0, proc.log
