@@ -56,6 +56,9 @@ def run(
         list[str] | None, typer.Option(help="allowed CORS origin (repeatable); off by default")
     ] = None,
     json_logs: Annotated[bool, typer.Option(help="JSON log lines")] = True,
+    latest_cache_s: Annotated[
+        float, typer.Option(help="reuse latest-readings answers this long (s); 0: off")
+    ] = 1.0,
 ) -> None:
     """Serve the API and the dashboard."""
     import uvicorn
@@ -71,6 +74,7 @@ def run(
         broker_url=broker,
         topic_prefix=topic_prefix,
         cors_origins=tuple(cors_origin or ()),
+        latest_cache_s=latest_cache_s,
     )
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
 

@@ -29,5 +29,7 @@ class ApiSettings:
     stream_queue: int = 1000
     """Per-client live stream buffer (messages); a slow client loses its oldest messages."""
     stream_heartbeat_s: float = 15.0
+    latest_cache_s: float = 1.0
+    """How long a latest-readings answer is reused (s); 0 turns the cache off."""
     dashboard: bool = True
     extra: dict[str, str] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from peakline_api.access import Access
+from peakline_api.cache import LatestCache
 from peakline_api.errors import Unauthenticated
 from peakline_api.keys import KeyStore, Role
 from peakline_api.live import LiveHub
@@ -32,6 +33,11 @@ class AppState:
     metrics: ApiMetrics
     clock_ns: Callable[[], int] = field(default=time.time_ns)
     """Wall clock in UTC ns; tests pass a fixed one."""
+    latest: LatestCache = field(init=False)
+    """`store.latest` behind a short cache with request coalescing (see cache.py)."""
+
+    def __post_init__(self) -> None:
+        self.latest = LatestCache(self.store, self.settings.latest_cache_s)
 
 
 def app_state(request: Request) -> AppState:

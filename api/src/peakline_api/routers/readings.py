@@ -67,8 +67,8 @@ async def latest_readings(
             "next_offset": None,
         }
     values, qualities = await asyncio.gather(
-        state.store.latest(READING, "value", sel.where),
-        state.store.latest(READING, "quality", sel.where),
+        state.latest.latest(READING, "value", sel.where),
+        state.latest.latest(READING, "quality", sel.where),
     )
     quality: dict[tuple[str, str, str], Any] = {}
     for s in qualities:

@@ -195,7 +195,7 @@ async def carbon_intensity(caller: Caller, state: State, f: FiltersDep) -> list[
     regions = caller.regions(caller.sites_matching(f.site, f.district, f.city))
     if not regions:
         return []
-    latest = await state.store.latest(CARBON_INTENSITY, "g_per_kwh", {"region": regions})
+    latest = await state.latest.latest(CARBON_INTENSITY, "g_per_kwh", {"region": regions})
     found = {s.tags.get("region"): s for s in latest if s.times}
     return [
         {
@@ -247,7 +247,7 @@ async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str
     midnight = {s.id: _local_midnight_ns(s.timezone, now) for s in sites}
     earliest = min(midnight.values())
     power_q = (
-        state.store.latest(
+        state.latest.latest(
             READING, "value", {"site": ids, "device": meters, "point": [POWER_POINT]}
         )
         if meters
@@ -261,7 +261,7 @@ async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str
         power_q,
         energy_q,
         emis_q,
-        state.store.latest(CARBON_INTENSITY, "g_per_kwh", {"region": caller.regions(sites)}),
+        state.latest.latest(CARBON_INTENSITY, "g_per_kwh", {"region": caller.regions(sites)}),
     )
     events = await anomaly_events(caller, state, f, now - 30 * 86400 * NS, now)
     power_kw: dict[str, float] = defaultdict(float)

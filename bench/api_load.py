@@ -1,0 +1,265 @@
+"""API load benchmark: latest readings and 1-day range queries under concurrent load.
+
+The API runs as its own process (`peakline-api run`, uvicorn, one worker) over a store seeded
+with one day of 1-minute readings for the example district plus three extra meters; this
+process drives it over loopback HTTP with an open-loop schedule (latency is measured from each
+request's scheduled start, so a stalled server cannot hide its queue).
+
+Figures: p50/p99 latency and achieved requests/s for
+  - latest readings of one device (`/api/v1/readings/latest?device=...`) at --rate req/s;
+  - a 1-day 1-minute aggregate over 100 series (`/api/v1/series?...&start=-1d&window=1m`);
+  - baseline, same run: `/health` at the same rate (framework + HTTP cost, no store), and the
+    store's own `latest()` / `query()` called directly in-process (no HTTP, no API).
+Targets: latest p99 < 50 ms at 200 req/s; the 100-series day query < 300 ms.
+
+    uv run --frozen python bench/api_load.py [--store sqlite|influx] [--seconds 10] [--rate 200]
+
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from peakline_api.demo_data import reading_rows
+from peakline_api.keys import KeyStore, Role
+from peakline_api.registry import Registry
+from peakline_api.stores import open_store
+from peakline_cli.servers import Influxd, free_port, wait_until
+from peakline_core.config import load_config
+from peakline_core.storage import Aggregate, SeriesQuery
+
+REPO = Path(__file__).resolve().parent.parent
+EXTRA_METERS = ("bench-meter-1", "bench-meter-2", "bench-meter-3")
+METERS = ("school-meter", *EXTRA_METERS)
+POINTS_PER_METER = 25  # 4 meters x 25 points = 100 series
+
+
+def bench_config(root: Path) -> Path:
+    shutil.copytree(REPO / "config", root)
+    devices = yaml.safe_load((root / "devices.yaml").read_text())
+    for i, name in enumerate(EXTRA_METERS):
+        devices["devices"].append({
+            "id": name, "site": "rt-school", "agent": "gw-oldtown", "profile": "sdm630",
+            "poll_interval_s": 60,
+            "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": 25000 + i},
+        })  # fmt: skip
+    (root / "devices.yaml").write_text(yaml.safe_dump(devices, sort_keys=False))
+    return root
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def summary(latencies_s: list[float], wall_s: float, errors: int) -> dict[str, Any]:
+    ms = [x * 1000 for x in latencies_s]
+    return {
+        "requests": len(ms),
+        "errors": errors,
+        "p50_ms": round(pct(ms, 0.50), 2),
+        "p99_ms": round(pct(ms, 0.99), 2),
+        "max_ms": round(max(ms), 2) if ms else None,
+        "rps": round(len(ms) / wall_s, 1),
+    }
+
+
+async def open_loop(
+    client: httpx.AsyncClient,
+    url: str,
+    rate: float,
+    seconds: float,
+    headers: dict[str, str],
+    devices: list[str] | None = None,
+) -> dict[str, Any]:
+    """Send `rate` req/s for `seconds`, each at its scheduled time; latency from schedule.
+
+    With `devices`, request i asks for devices[i % len] (`{device}` in the URL), so the load
+    spreads over every device like a dashboard fleet instead of repeating one query."""
+    latencies: list[float] = []
+    errors = 0
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the schedule itself, not a synchronisation
+        target = url.format(device=devices[i % len(devices)]) if devices else url
+        r = await client.get(target, headers=headers)
+        if r.status_code != 200:
+            errors += 1
+        latencies.append(time.perf_counter() - due)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return summary(latencies, time.perf_counter() - start, errors)
+
+
+async def sequential(
+    client: httpx.AsyncClient, url: str, count: int, headers: dict[str, str]
+) -> dict[str, Any]:
+    latencies = []
+    errors = 0
+    t0 = time.perf_counter()
+    for _ in range(count):
+        s = time.perf_counter()
+        r = await client.get(url, headers=headers)
+        errors += r.status_code != 200
+        latencies.append(time.perf_counter() - s)
+    return summary(latencies, time.perf_counter() - t0, errors)
+
+
+async def direct_store(store_url: str, config_dir: Path, now_ns: int, points: list[str]) -> dict:
+    """Baseline: the store's own cost for the same two reads, no HTTP, no API."""
+    store = open_store(store_url)
+    try:
+        lat: list[float] = []
+        for _ in range(50):
+            s = time.perf_counter()
+            await store.latest(
+                "reading", "value", {"site": ["rt-school"], "device": ["school-meter"]}
+            )
+            lat.append(time.perf_counter() - s)
+        q = SeriesQuery(
+            "reading",
+            "value",
+            now_ns - 86400 * 10**9,
+            now_ns,
+            where={"site": ["rt-school"], "device": list(METERS), "point": points},
+            every_ns=60 * 10**9,
+            aggregate=Aggregate.MEAN,
+        )
+        day: list[float] = []
+        for _ in range(5):
+            s = time.perf_counter()
+            series = await store.query(q)
+            day.append(time.perf_counter() - s)
+        return {
+            "latest_p50_ms": round(statistics.median(lat) * 1000, 2),
+            "day_100_series_p50_ms": round(statistics.median(day) * 1000, 1),
+            "day_series_returned": len(series),
+        }
+    finally:
+        await store.aclose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "influx"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--latest-cache-s", type=float, default=1.0, help="0: API cache off")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="peakline-bench-api-") as tmp_:
+        tmp = Path(tmp_)
+        config_dir = bench_config(tmp / "config")
+        registry = Registry.from_config(load_config(config_dir))
+        influxd = None
+        if args.store == "influx":
+            influxd = Influxd.create(tmp / "influx")
+            influxd.__enter__()
+            influxd.query('CREATE DATABASE "bench"')
+            store_url = f"{influxd.url}?db=bench"
+        else:
+            store_url = f"sqlite:///{tmp / 'store.db'}"
+        try:
+            now_ns = time.time_ns() // 60_000_000_000 * 60_000_000_000
+            store = open_store(store_url)
+            t0 = time.perf_counter()
+            rows = list(reading_rows(registry, now_ns - 86400 * 10**9, now_ns, 60))
+            for i in range(0, len(rows), 20_000):
+                await store.write(rows[i : i + 20_000])
+            await store.aclose()
+            seed_s = time.perf_counter() - t0
+            print(f"seeded {len(rows)} readings in {seed_s:.1f}s ({args.store})", file=sys.stderr)
+
+            with KeyStore(tmp / "keys.db") as keys:
+                token = keys.create("bench", Role.VIEWER, ["*"])[1]
+            port = free_port()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "from peakline_api.cli import main; main()", "run",
+                "--config", str(config_dir), "--store", store_url, "--keys-db",
+                str(tmp / "keys.db"), "--port", str(port),
+                "--latest-cache-s", str(args.latest_cache_s),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+            try:
+                base = f"http://127.0.0.1:{port}"
+
+                def up() -> bool:
+                    try:
+                        return httpx.get(base + "/health", timeout=0.5).status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                wait_until(up, 60, "the API process")
+                headers = {"Authorization": f"Bearer {token}"}
+                points = [p for p in registry.points["school-meter"]][:POINTS_PER_METER]
+                day_url = "/api/v1/series?start=-1d&window=1m&agg=mean&" + "&".join(
+                    [f"device={d}" for d in METERS] + [f"point={p}" for p in points]
+                )
+                limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+                async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+                    check = await client.get(day_url, headers=headers)
+                    n_series = len(check.json()["series"])
+                    await open_loop(client, "/health", args.rate, 1, headers)  # warm up
+                    health = await open_loop(client, "/health", args.rate, args.seconds, headers)
+                    latest = await open_loop(
+                        client,
+                        "/api/v1/readings/latest?device=school-meter",
+                        args.rate,
+                        args.seconds,
+                        headers,
+                    )
+                    day = await sequential(client, day_url, 10, headers)
+                    day_concurrent = await open_loop(client, day_url, 2, 5, headers)
+            finally:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 30)
+            baseline = await direct_store(store_url, config_dir, now_ns, points)
+        finally:
+            if influxd is not None:
+                influxd.__exit__(None, None, None)
+
+    result = {
+        "bench": "api_load",
+        "store": args.store,
+        "rate_req_s": args.rate,
+        "latest_cache_s": args.latest_cache_s,
+        "seconds": args.seconds,
+        "seeded_readings": len(rows),
+        "latest_readings": latest,
+        "day_1m_100_series": {**day, "series": n_series},
+        "day_1m_100_series_at_2_req_s": day_concurrent,
+        "baseline_health": health,
+        "baseline_store_direct": baseline,
+        "targets": {
+            "latest_p99_under_50ms_at_200rps": latest["p99_ms"] < 50
+            and latest["rps"] >= 0.95 * args.rate,
+            "day_query_under_300ms": day["p50_ms"] < 300,
+        },
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
