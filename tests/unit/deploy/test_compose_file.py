@@ -69,6 +69,24 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
     return [tuple(v.split(":")[:2]) for v in service.get("volumes", [])]  # type: ignore[misc]
 
 
+def _program(svc: dict[str, Any], dockerfile: str) -> str:
+    """The console script a service runs: after `exec` in a shell entrypoint, else the
+    command's first word, else the Dockerfile's CMD."""
+    if "entrypoint" in svc:
+        return re.search(r"exec (\S+)", " ".join(svc["entrypoint"]))[1]  # type: ignore[index]
+    if "command" in svc:
+        return str(svc["command"][0])
+    return str(json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M)[1])[0])  # type: ignore[index]
+
+
+def _option(svc: dict[str, Any], option: str, env: str) -> str:
+    """A setting given as `--option=value` in the command or as an environment variable."""
+    for arg in svc.get("command", []):
+        if arg.startswith(f"--{option}="):
+            return str(arg.split("=", 1)[1])
+    return str(svc["environment"][env])
+
+
 def _in_secrets(source: str, provisioned: Path) -> Path:
     return provisioned / Path(source).relative_to("deploy/secrets")
 
@@ -91,8 +109,8 @@ def test_built_services_have_dockerfiles_that_copy_existing_paths(
         package = re.search(r"--package (\S+)", text)
         assert package and package.group(1) in scripts, f"{name}: unknown package"
         _, entry_points = scripts[package.group(1)]
-        cmd = svc.get("command") or json.loads(re.search(r"^CMD (.+)$", text, re.M)[1])  # type: ignore[index]
-        assert cmd[0] in entry_points, f"{name}: {cmd[0]} is not a script of {package.group(1)}"
+        program = _program(svc, text)
+        assert program in entry_points, f"{name}: {program} is not a script of {package.group(1)}"
         assert re.search(r"^USER (?!root)\S+", text, re.M), f"{name}: runs as root"
 
 
@@ -150,8 +168,15 @@ def test_secrets_are_what_provision_writes(
             passwd = (provisioned / "mosquitto/passwd").read_text()
             assert f"\n{user}:" in f"\n{passwd}"
     edge = services["edge"]
-    agent = edge["command"][edge["command"].index("--agent") + 1]
+    agent = _option(edge, "agent", "PEAKLINE_AGENT")
     assert agent in {a["id"] for a in _load("agents.yaml")["agents"]}
+    # The trial agents.yaml mounted over the config: same agents, the compose broker, the
+    # login and password file the edge service is given.
+    trial = AgentsFile.model_validate(yaml.safe_load((DEPLOY / "trial/agents.yaml").read_text()))
+    assert {a.id for a in trial.agents} == {a["id"] for a in _load("agents.yaml")["agents"]}
+    uplink = next(a.uplink for a in trial.agents if a.id == agent)
+    assert uplink.broker == "mqtt://mosquitto:1883" and uplink.username == agent
+    assert uplink.password_file == f"/run/secrets/{edge['secrets'][0]}"
 
 
 def test_healthchecks_and_dependencies(services: dict[str, dict[str, Any]]) -> None:
@@ -190,7 +215,7 @@ def test_influx_v1_mapping_serves_the_store_urls(services: dict[str, dict[str, A
         assert name in env, f"init script uses ${name}, not set for influxdb"
     logins = set(re.findall(r"--username (\S+)", script))
     for name in ("ingest", "api"):
-        url = services[name]["environment"]["PEAKLINE_STORE"]
+        url = _option(services[name], "store", "PEAKLINE_STORE")
         match = re.match(r"http://influxdb:8086\?db=(\w+)&token=([\w-]+):", url)
         assert match, url
         assert match[1] == env["PEAKLINE_INFLUX_DB"] and match[2] in logins
