@@ -9,11 +9,13 @@ from firmware_sim.errors import ClockError, ScenarioError, ServeError, SimError
 from firmware_sim.faults import Fault, read_ground_truth, write_ground_truth
 from firmware_sim.profiles import load_profiles
 from firmware_sim.render import Rendered, render
+from firmware_sim.runtime import Endpoint, Simulation, run
 from firmware_sim.scenario import DeviceSpec, FaultKind, FaultSpec, Physics, Scenario
 
 __all__ = [
     "ClockError",
     "DeviceSpec",
+    "Endpoint",
     "Fault",
     "FaultKind",
     "FaultSpec",
@@ -23,8 +25,10 @@ __all__ = [
     "ScenarioError",
     "ServeError",
     "SimError",
+    "Simulation",
     "load_profiles",
     "read_ground_truth",
     "render",
+    "run",
     "write_ground_truth",
 ]

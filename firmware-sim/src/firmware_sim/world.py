@@ -8,6 +8,7 @@ moves forward; live servers call `advance` with the current simulated time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class World:
         self.env = Environment(scenario)
         self.faults: list[Injected] = []
         self.captured: dict[int, float] = {}
+        self.write_log: list[Any] = []  # device.WriteRecord, in arrival order
         self.k_next = 0  # first step not computed yet
         self.last: dict[str, Chunk] = {}  # the column of step k_next - 1, per kind
         self.where: dict[str, tuple[str, int]] = {}  # device -> (kind, row)
@@ -141,6 +143,28 @@ class World:
             }
         )
         return out
+
+    def controls(self, device: str) -> dict[str, float]:
+        """Current writable settings (HVAC setpoint, mode, running); empty for other kinds."""
+        kind, row = self.where[device]
+        fleet = self.fleets[kind]
+        if not isinstance(fleet, HvacFleet):
+            return {}
+        return {
+            "setpoint": float(fleet.setpoint[row]),
+            "mode": float(fleet.mode[row]),
+            "running": float(fleet.running[row]),
+        }
+
+    def set_controls(self, device: str, updates: dict[str, float], t_ns: int) -> None:
+        """Apply written settings from the step after t (the steps up to t keep the old ones)."""
+        kind, row = self.where[device]
+        fleet = self.fleets[kind]
+        self.advance(self.step_of(t_ns))
+        if isinstance(fleet, HvacFleet):
+            for name, value in updates.items():
+                if name in ("setpoint", "mode", "running"):
+                    getattr(fleet, name)[row] = value
 
     def constants(self, device: str) -> dict[str, float | str]:
         kind, row = self.where[device]

@@ -1,0 +1,51 @@
+"""`firmware-sim SCENARIO.yaml`: serve a scenario and print where each device listens."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from firmware_sim.profiles import load_profiles
+from firmware_sim.runtime import run
+from firmware_sim.scenario import Scenario
+
+app = typer.Typer(add_completion=False, help="Simulated Modbus and MQTT devices.")
+
+
+@app.command()
+def serve(
+    scenario: Path = typer.Argument(..., help="scenario YAML (config/scenarios/*.yaml)"),
+    profiles: Path = typer.Option(Path("config/profiles"), help="device profiles directory"),
+    mqtt: str | None = typer.Option(None, help="mqtt://host:port for the MQTT sensors"),
+    speed: float | None = typer.Option(None, help="override the scenario's time acceleration"),
+    seed: int | None = typer.Option(None, help="override the scenario's seed"),
+    ground_truth: Path | None = typer.Option(None, help="write injected faults here on exit"),
+) -> None:
+    """Run SCENARIO until interrupted."""
+    sc = Scenario.from_yaml(scenario)
+    if speed is not None:
+        sc.speed = speed
+    if seed is not None:
+        sc.seed = seed
+
+    async def main() -> None:
+        async with run(sc, load_profiles(profiles), mqtt_url=mqtt) as sim:
+            for ep in sim.endpoints.values():
+                typer.echo(ep.describe())
+            typer.echo(f"serving {len(sim.endpoints)} devices; Ctrl-C to stop", err=True)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                if ground_truth is not None:
+                    sim.write_ground_truth(ground_truth)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    app()

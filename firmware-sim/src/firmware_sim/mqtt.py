@@ -1,0 +1,110 @@
+"""MQTT-native sensors: every sensor publishes a JSON object on its own topic every interval
+(simulated seconds), like off-the-shelf devices do: {"time": ISO 8601 UTC, <field>: value}.
+A dropout fault (whole sensor or one field) suppresses the message or leaves the field out."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import math
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+import aiomqtt
+import numpy as np
+
+from firmware_sim.clock import SimClock
+from firmware_sim.errors import ServeError
+from firmware_sim.measure import apply_faults
+from firmware_sim.scenario import DeviceSpec, MqttListen
+from firmware_sim.timeparse import NS
+from firmware_sim.world import World
+from peakline_core.config import MqttProfile
+
+DIGITS = {"co2": 0, "occupancy": 0, "battery": 0}
+
+
+def topic_of(spec: DeviceSpec) -> str:
+    listen = spec.listen
+    assert isinstance(listen, MqttListen)
+    return listen.topic or f"sensors/{spec.id}"
+
+
+def payload(profile: MqttProfile, values: dict[str, float], t_ns: int) -> dict[str, object] | None:
+    """The sensor's JSON object, or None when every field is missing (the sensor is silent)."""
+    out: dict[str, object] = {}
+    if profile.timestamp_field:
+        stamp = datetime.fromtimestamp(t_ns / NS, tz=UTC).isoformat(timespec="milliseconds")
+        out[profile.timestamp_field] = stamp.replace("+00:00", "Z")
+    present = 0
+    for f in profile.fields:
+        v = values.get(f.name, math.nan)
+        if math.isnan(v):
+            continue
+        raw = (v - f.offset) / f.scale
+        node = out
+        *parents, leaf = f.field.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        digits = DIGITS.get(f.name, 1)
+        node[leaf] = round(raw) if digits == 0 else round(raw, digits)
+        present += 1
+    return out if present else None
+
+
+class SensorPublisher:
+    """Publishes every MQTT sensor of a scenario through one client connection."""
+
+    def __init__(
+        self, url: str, world: World, clock: SimClock, sensors: list[tuple[DeviceSpec, MqttProfile]]
+    ) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+            raise ServeError(f"not an mqtt:// url: {url!r}")
+        self.host, self.port = parsed.hostname, parsed.port or 1883
+        self.world, self.clock, self.sensors = world, clock, sensors
+        self.published = 0
+
+    def sample(self, spec: DeviceSpec, profile: MqttProfile, t_ns: int) -> dict[str, object] | None:
+        raw = self.world.values_at(spec.id, t_ns)
+        series = {f.name: np.array([raw.get(f.name, math.nan)]) for f in profile.fields}
+        mine = [f for f in self.world.faults if f.fault.device == spec.id]
+        ts = np.array([t_ns], dtype=np.int64)
+        rep = apply_faults(mine, self.world.captured, profile, {}, ts, series)
+        return payload(profile, {k: float(v[0]) for k, v in rep.items()}, t_ns)
+
+    async def run(self) -> None:
+        """Publish until cancelled; reconnects with backoff if the broker goes away."""
+        backoff = 0.2
+        while True:
+            try:
+                async with aiomqtt.Client(self.host, self.port, identifier=None) as client:
+                    backoff = 0.2
+                    await self._loop(client)
+            except aiomqtt.MqttError:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _loop(self, client: aiomqtt.Client) -> None:
+        now = self.clock.now()
+        queue: list[tuple[int, int]] = []
+        for i, (spec, _) in enumerate(self.sensors):
+            assert isinstance(spec.listen, MqttListen)
+            interval = round(spec.listen.interval_s * NS)
+            heapq.heappush(queue, (now + (i * 7919 * NS) % interval, i))  # staggered
+        while True:
+            due, i = queue[0]
+            now = self.clock.now()
+            if due > now:
+                wait = self.clock.wall_seconds((due - now) / NS)
+                await asyncio.sleep(min(wait, 0.5))
+                continue
+            heapq.heappop(queue)
+            spec, profile = self.sensors[i]
+            assert isinstance(spec.listen, MqttListen)
+            body = self.sample(spec, profile, now)
+            if body is not None:
+                await client.publish(topic_of(spec), json.dumps(body).encode(), qos=0)
+                self.published += 1
+            heapq.heappush(queue, (due + round(spec.listen.interval_s * NS), i))
