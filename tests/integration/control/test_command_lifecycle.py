@@ -75,6 +75,20 @@ async def test_unreachable_device_expires(rig: Rig) -> None:
     assert r.status_code == 202
     done = await rig.until_state(r.json()["id"], {"applied", "rejected", "failed", "expired"})
     assert done["state"] == "expired", done
+    # A command that reaches a reachable device after its expiry is not executed either.
+    now = time.time_ns()
+    late = Command(
+        id="late-1", site="s1", device="hvac1", point="setpoint", value=22.0,
+        issued_at=now - 20_000_000_000, expires_at=now - 1, issuer="op",
+    )  # fmt: skip
+    await rig.mqtt.publish(f"{rig.prefix}/v1/cmd/s1/hvac1", encode(late), qos=1)
+
+    def acked() -> bool:
+        return any(decode_ack(p).id == "late-1" for p in rig.heard_on("ack", "hvac1"))
+
+    await until(acked, 30, "the edge's ack of the late command")
+    ack = next(a for a in map(decode_ack, rig.heard_on("ack", "hvac1")) if a.id == "late-1")
+    assert ack.state is CommandState.EXPIRED and rig.peers["hvac1"].writes == []
 
 
 async def test_dry_run_validates_without_writing(rig: Rig) -> None:
