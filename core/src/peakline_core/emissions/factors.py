@@ -10,6 +10,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from peakline_core.emissions.errors import UnitError
+from peakline_core.emissions.units import gas_of
 from peakline_core.wire.ids import ID_PATTERN
 
 Gas = Literal["CO2", "CH4", "N2O", "CO2e"]
@@ -47,6 +49,30 @@ class Factor(Strict):
     year: int | None = Field(default=None, ge=1990, le=2100)
     provenance: Provenance | None = Field(default=None, description="default: the set's")
 
+    @model_validator(mode="after")
+    def _unit_names_gas(self) -> Self:
+        try:
+            unit_gas = gas_of(self.unit)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+        if unit_gas != self.gas:
+            raise ValueError(f"unit {self.unit!r} is for {unit_gas}, but gas is {self.gas}")
+        return self
+
+
+class HeatingValue(Strict):
+    """Net calorific value of a fuel, to turn metered volume into energy."""
+
+    fuel: str = Field(min_length=1, description="fuel name, e.g. natural_gas")
+    value: float = Field(gt=0)
+    unit: Literal["MJ/m3", "GJ/10^4Nm3", "kWh/m3"]
+    provenance: Provenance | None = Field(default=None, description="default: the set's")
+
+    def kwh_per_m3(self) -> float:
+        """kWh of net energy per m3 of fuel."""
+        per_m3 = {"MJ/m3": 1.0 / 3.6, "GJ/10^4Nm3": 1e3 / 3.6 / 1e4, "kWh/m3": 1.0}
+        return self.value * per_m3[self.unit]
+
 
 class EmissionFactorSet(Strict):
     """A published set of factors (one publication, or one consistent collection)."""
@@ -58,6 +84,7 @@ class EmissionFactorSet(Strict):
         default=None, description="GWP set used for any CO2e figures in this set"
     )
     factors: list[Factor] = Field(min_length=1)
+    heating_values: list[HeatingValue] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Self:

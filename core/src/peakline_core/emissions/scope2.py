@@ -1,0 +1,167 @@
+"""Scope 2 emissions, location- and market-based (GHG Protocol Scope 2 Guidance, 2015).
+
+Location-based: every kWh imported from the grid times the grid's carbon intensity for that
+interval (an hourly or finer series where available, else the region's annual average).
+Exports are never subtracted; self-consumed PV is not imported, so counts zero.
+
+Market-based: contractual instruments (green power contracts, certificates, supplier-
+specific rates) cover imports at their own factor until their volume is used up, in the
+order given, consumed chronologically; the rest is at the residual mix. Self-consumed PV
+counts zero only when the site keeps its certificates; when they are sold, that energy is
+reported at the residual mix (Scope 2 Guidance, section 5.x on on-site generation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from peakline_core.emissions._arrays import F64, as_2d, per_site
+from peakline_core.emissions.errors import ShapeError
+
+
+class MarketInstrument(BaseModel):
+    """A contractual instrument covering part of a site's grid imports."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["green_power_contract", "certificate", "supplier_specific"]
+    mwh: float = Field(gt=0, description="volume covered, MWh")
+    factor_kg_per_kwh: float = Field(
+        default=0.0, ge=0, description="emission rate of the instrument, kgCO2e/kWh"
+    )
+    year: int = Field(ge=1990, le=2100, description="vintage: the reporting year it covers")
+    name: str = ""
+
+
+class SiteMarket(BaseModel):
+    """A site's market-based inputs (referenced by `Site.market`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruments: list[MarketInstrument] = Field(default_factory=list)
+    pv_certificates_retained: bool = Field(
+        default=True, description="the site keeps (retires) the certificates of its own PV"
+    )
+    residual_mix_kg_per_kwh: float | None = Field(
+        default=None, ge=0, description="overrides the factor book's residual mix"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentBlock:
+    """Instruments of many sites as arrays: [sites, k] kWh volumes and kgCO2e/kWh factors,
+    in the order they are to be used (zero-volume padding for sites with fewer)."""
+
+    kwh: F64
+    factor: F64
+
+    @classmethod
+    def from_markets(cls, markets: Sequence[SiteMarket | None], year: int) -> InstrumentBlock:
+        """Arrays from each site's instruments of vintage `year` (None: no instruments)."""
+        lists = [[i for i in (m.instruments if m else []) if i.year == year] for m in markets]
+        k = max((len(x) for x in lists), default=0)
+        kwh = np.zeros((len(lists), k))
+        factor = np.zeros((len(lists), k))
+        for s, items in enumerate(lists):
+            for j, inst in enumerate(items):
+                kwh[s, j] = inst.mwh * 1000.0
+                factor[s, j] = inst.factor_kg_per_kwh
+        return cls(kwh, factor)
+
+    @classmethod
+    def none(cls, sites: int) -> InstrumentBlock:
+        return cls(np.zeros((sites, 0)), np.zeros((sites, 0)))
+
+
+def scope2_location(import_kwh: Any, intensity: Any) -> F64:
+    """Location-based Scope 2, kgCO2e per interval, [sites, time].
+
+    `import_kwh`: grid import per interval, kWh. `intensity`: kgCO2e/kWh, a scalar, a
+    [sites] annual factor per site, a [time] series shared by all sites, or [sites, time].
+    """
+    imp = as_2d("import_kwh", import_kwh)
+    return imp * _broadcast_intensity(intensity, imp.shape)
+
+
+def _broadcast_intensity(intensity: Any, shape: tuple[int, ...]) -> F64:
+    arr = np.asarray(intensity, dtype=np.float64)
+    sites, steps = shape
+    if arr.ndim == 1 and arr.shape[0] == sites and sites != steps:
+        return arr[:, np.newaxis]
+    if arr.ndim == 1 and arr.shape[0] == steps:
+        return arr[np.newaxis, :]
+    if arr.ndim == 1 and arr.shape[0] == sites:
+        return arr[:, np.newaxis]
+    if arr.ndim in (0, 2):
+        try:
+            np.broadcast_shapes(arr.shape, shape)
+        except ValueError:
+            raise ShapeError(f"intensity {arr.shape} does not fit {shape}") from None
+        return arr
+    raise ShapeError(f"intensity {arr.shape} does not fit {shape}")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResult:
+    """Market-based Scope 2 per interval and what the instruments covered."""
+
+    kg: F64
+    """kgCO2e per interval, [sites, time]."""
+    covered_kwh: F64
+    """Imports matched to instruments per interval, kWh, [sites, time]."""
+    matched_after: F64
+    """Instrument volume used up to the end of this block, kWh, [sites]: carry it into the
+    next block of the same year."""
+
+
+def scope2_market(
+    import_kwh: Any,
+    instruments: InstrumentBlock,
+    residual: Any,
+    *,
+    matched_before: Any = 0.0,
+    pv_self_kwh: Any = None,
+    pv_certificates_retained: Any = True,
+) -> MarketResult:
+    """Market-based Scope 2, kgCO2e per interval, [sites, time].
+
+    `import_kwh` [sites, time] kWh; `instruments` as `InstrumentBlock`; `residual` residual-
+    mix factor, kgCO2e/kWh (scalar, [sites] or [sites, time]). `matched_before` [sites] kWh of
+    instrument volume already used earlier in the year (0 at the start of the year).
+    `pv_self_kwh` [sites, time] and `pv_certificates_retained` (bool or [sites]): self-consumed
+    PV of sites that sold its certificates is added at the residual mix.
+    """
+    raw = as_2d("import_kwh", import_kwh)
+    missing = ~np.isfinite(raw)
+    imp = np.where(missing, 0.0, raw)
+    sites = imp.shape[0]
+    if instruments.kwh.shape[0] != sites:
+        raise ShapeError(f"instruments for {instruments.kwh.shape[0]} sites, imports {sites}")
+    res = _broadcast_intensity(residual, imp.shape)
+    before = per_site("matched_before", matched_before, sites)
+    # cumulative import (plus what earlier blocks matched) at the end of each interval
+    cum_end = before + np.cumsum(imp, axis=1)
+    cum_start = cum_end - imp
+    bounds = np.concatenate([np.zeros((sites, 1)), np.cumsum(instruments.kwh, axis=1)], axis=1)
+    covered = np.zeros_like(imp)
+    covered_kg = np.zeros_like(imp)
+    for j in range(instruments.kwh.shape[1]):  # a handful of instruments, not time steps
+        lo = bounds[:, j : j + 1]
+        hi = bounds[:, j + 1 : j + 2]
+        part = np.clip(cum_end, lo, hi) - np.clip(cum_start, lo, hi)
+        covered += part
+        covered_kg += part * instruments.factor[:, j : j + 1]
+    kg = covered_kg + (imp - covered) * res
+    if pv_self_kwh is not None:
+        pv = np.nan_to_num(as_2d("pv_self_kwh", pv_self_kwh), nan=0.0)
+        sold = ~np.broadcast_to(np.asarray(pv_certificates_retained, dtype=bool), (sites,))
+        kg = kg + pv * res * sold[:, np.newaxis]
+    kg[missing] = np.nan
+    total = np.minimum(cum_end[:, -1] if imp.shape[1] else before[:, 0], bounds[:, -1])
+    matched_after = np.maximum(total, np.minimum(before[:, 0], bounds[:, -1]))
+    return MarketResult(kg, covered, matched_after)
