@@ -37,6 +37,9 @@ class AnomalyConfig(BaseModel):
     level_alpha: float = Field(
         default=0.3, gt=0, le=1, description="weight of a new reading in the robust level"
     )
+    trend_gamma: float = Field(
+        default=0.1, ge=0, le=1, description="trend share of a level correction (robust Holt)"
+    )
     scale_halflife_s: float = Field(
         default=2 * 86400.0, gt=0, description="memory of the innovation spread (seconds)"
     )
@@ -44,7 +47,7 @@ class AnomalyConfig(BaseModel):
         default=50.0, gt=0, description="...but never shorter than this many readings"
     )
     huber_c: float = Field(default=3.0, gt=0, description="robust clip, in spreads")
-    warmup_readings: int = Field(default=10, ge=2, description="readings before spikes score")
+    warmup_readings: int = Field(default=10, ge=2, description="changes seen before spikes score")
     tail_p: float = Field(
         default=0.01, gt=0, lt=0.5, description="tail probability the z-scores calibrate to"
     )
@@ -67,7 +70,7 @@ class AnomalyConfig(BaseModel):
     flat_q_min: float = Field(default=0.01, gt=0, lt=1)
     # gaps
     gap_halflife_readings: float = Field(default=50.0, gt=0)
-    gap_warmup_readings: int = Field(default=5, ge=2)
+    gap_warmup_readings: int = Field(default=10, ge=2)
     # calibrated mapping z -> score: 0 below z_zero, 0.5 at z_half
     z_zero: float = Field(default=4.0, ge=0)
     z_half: float = Field(default=6.0, gt=0)

@@ -13,7 +13,9 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
   autocorrelated series do not alarm all the time;
 - flatline: surprise (nats) of the current run of unchanged values, each repeat costing
   -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
-- gap: interval since the previous reading against the learnt mean and deviation of intervals.
+- gap: interval since the previous reading against the learnt mean and deviation of
+  intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
+  strictly periodic polls are both judged by their own regularity).
 
 Spike and seasonal z are self-calibrated to the series' own tails: a tracked `tail_p`
 quantile of |z| is mapped onto the Gaussian one, so heavy-tailed series are not flagged more
@@ -51,6 +53,12 @@ def _halflife_rate(dt_s: Array, halflife_s: float) -> Array:
     return -np.expm1(-LN2 * np.nan_to_num(dt_s) / halflife_s)
 
 
+def t_to_z(t: Array, dof: Array) -> Array:
+    """Gaussian-equivalent of a Student-t statistic |t| with `dof` degrees of freedom
+    (Wallace 1959): a spread estimated from few samples must not look like a known one."""
+    return np.sqrt(dof * np.log1p(t * t / dof)) * ((8.0 * dof + 1.0) / (8.0 * dof + 3.0))
+
+
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     """Advance every recursion over the batch, updating the state rows `st` in place."""
     n_t, n_s = p.x.shape
@@ -70,7 +78,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     mvf = p.model_valid.astype(np.float64)
     keep_run = p.unchanged | ~p.valid
 
-    n, mu, s = st["n"], st["mu"], st["s"]
+    n, moves, mu, trend, s = st["n"], st["moves"], st["mu"], st["trend"], st["s"]
     q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
@@ -82,33 +90,47 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
         # --- spike: robust level and spread ---
         sig = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
-        warm = v & (n >= cfg.warmup_readings)
-        r = x - mu
+        # a spread is only known once the series has moved: constant so far means no scale
+        warm = v & (moves >= cfg.warmup_readings)
+        r = x - mu - trend
         z = np.abs(r) / sig
-        out.spike[t] = np.where(warm, z * (zq / np.maximum(q_sp, zq)), 0.0)
+        zt = t_to_z(z * (zq / np.maximum(q_sp, zq)), np.maximum(moves - 2.0, 1.0))
+        out.spike[t] = np.where(warm, zt, 0.0)
         q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
         bound = np.where(warm, c * sig, inf)
         n += vf
-        mu += np.maximum(cfg.level_alpha, 1.0 / np.maximum(n, 1.0)) * vf * np.clip(r, -bound, bound)
+        moves += vf * (r != 0)
+        step = (
+            np.maximum(cfg.level_alpha, 1.0 / np.maximum(n, 1.0)) * vf * np.clip(r, -bound, bound)
+        )
+        mu += trend * vf + step
+        trend += (n >= 2) * cfg.trend_gamma * step
         b = np.where(n >= 2, np.maximum(beta[t], 1.0 / np.maximum(n - 1.0, 1.0)), 0.0) * vf
         s += b * (np.minimum(np.abs(r), bound) - s)
 
         # --- seasonal profile ---
         bi = p.bin_index[t]
         m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
-        sig_b = MAD_TO_SD * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
+        # out-of-sample spread, widened for a mean learnt from few visits
+        infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
+        sig_b = MAD_TO_SD * infl * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
         res = x - m_b
         zs = res / sig_b
         swarm = v & (v_b >= cfg.season_warmup_visits)
         azs = np.abs(zs)
-        out.seasonal[t] = np.where(swarm, azs * (zq / np.maximum(q_se, zq)), 0.0)
+        zt = t_to_z(azs * (zq / np.maximum(q_se, zq)), np.maximum(v_b - 1.0, 0.5))
+        out.seasonal[t] = np.where(swarm, zt, 0.0)
         q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
         w = p.visits[t]
-        v_new = np.minimum(v_b + w, cfg.season_memory_visits)
-        lr = w / np.maximum(v_new, 1e-9)
+        v_new = v_b + w  # visits ever seen; the averages remember at most the memory
+        lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
         bnd = np.where(v_b >= cfg.season_warmup_visits, c * sig_b, inf)
         pm[bi] = m_b + lr * np.clip(res, -bnd, bnd)
-        pd_[bi] = d_b + np.where(v_b > 0, lr, 0.0) * (np.minimum(np.abs(res), bnd) - d_b)
+        # the spread only learns from readings the bin mean had not seen (after visit one)
+        lr_dev = np.where(
+            v_b >= 1.0, w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9), 0.0
+        )
+        pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         pv[bi] = v_new
         pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
 
@@ -135,9 +157,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         # --- gap: interval against the learnt interval ---
         hd = has_dt[t]
         dtt = dtz[t]
-        out.gap[t] = np.where(
-            hd & (ndt >= cfg.gap_warmup_readings), (dtt - dm) / np.maximum(dd, dm + 1e-9), 0.0
-        )
+        # exponential tail beyond the mean interval, never steeper than 3 nats per interval
+        nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
+        out.gap[t] = np.where(hd & (ndt >= cfg.gap_warmup_readings), np.sqrt(2.0 * nats), 0.0)
         ndt += hd
         g = np.maximum(gap_rate, 1.0 / np.maximum(ndt, 1.0)) * hd
         dtc = np.where(ndt > cfg.gap_warmup_readings, np.minimum(dtt, 3.0 * dm), dtt)

@@ -34,8 +34,10 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "last_raw": (np.float64, 0, np.nan),
     "last_change_ts": (np.int64, 0, NO_TIME),
     "n": (np.float64, 0, 0.0),
+    "moves": (np.float64, 0, 0.0),
     # robust level / spread and its tail calibration
     "mu": (np.float64, 0, 0.0),
+    "trend": (np.float64, 0, 0.0),
     "s": (np.float64, 0, 0.0),
     "q_spike": (np.float64, 0, 0.0),
     # seasonal tail calibration, drift chart
