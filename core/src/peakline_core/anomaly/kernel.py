@@ -56,7 +56,8 @@ def _halflife_rate(dt_s: Array, halflife_s: float) -> Array:
 def t_to_z(t: Array, dof: Array) -> Array:
     """Gaussian-equivalent of a Student-t statistic |t| with `dof` degrees of freedom
     (Wallace 1959): a spread estimated from few samples must not look like a known one."""
-    return np.sqrt(dof * np.log1p(t * t / dof)) * ((8.0 * dof + 1.0) / (8.0 * dof + 3.0))
+    z: Array = np.sqrt(dof * np.log1p(t * t / dof)) * ((8.0 * dof + 1.0) / (8.0 * dof + 3.0))
+    return z
 
 
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
