@@ -90,6 +90,7 @@ class EdgeAgent:
             self.uplink.publish,
             Topics(self.agent.uplink.topic_prefix),
             HoldStore(state_dir / "control.db"),
+            on_outcome=lambda device, state: self.metrics.commands.labels(device, state).inc(),
         )
 
         async def on_command(_topic: str, payload: bytes) -> None:

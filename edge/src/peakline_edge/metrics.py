@@ -57,6 +57,12 @@ class EdgeMetrics:
         self.uplink_connected = Gauge(
             "peakline_edge_uplink_connected", "1 while connected to the broker", registry=r
         )
+        self.commands = Counter(
+            "peakline_edge_commands",
+            "Command outcomes acknowledged (applied, rejected, failed, expired, reverted)",
+            ["device", "state"],
+            registry=r,
+        )
 
 
 def write_health(path: Path, health: dict[str, Any]) -> None:

@@ -116,6 +116,7 @@ async def test_applied_with_readback_and_redelivery(tmp_path: Path) -> None:
     assert sent[0][0] == "t/v1/ack/s1/hvac1"
     assert await ex.execute(command()) is None  # redelivered: same ack again, no second write
     assert len(fake.writes) == 1 and sent[1][1] == sent[0][1]
+    assert ex.stats.outcomes == {"applied": 1}  # the redelivery is not a second outcome
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,7 @@ class CommandExecutor:
         retry_delay_s: float = 0.5,
         max_commands_per_min: int = 30,
         queue_size: int = 100,
+        on_outcome: Callable[[str, CommandState], None] = lambda device, state: None,
     ) -> None:
         self.agent = agent
         self.targets = dict(targets)
@@ -107,6 +108,8 @@ class CommandExecutor:
         self.rate = CommandRate(max_commands_per_min)
         self.changes = ChangeWindow()
         self.stats = ExecutorStats()
+        self.on_outcome = on_outcome
+        """Called with (device, state) for every ack sent (the agent counts them in metrics)."""
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(queue_size)
         self._locks = {d: asyncio.Lock() for d in self.targets}
         self._holds_changed = asyncio.Event()
@@ -313,7 +316,7 @@ class CommandExecutor:
             readback=readback,
             previous=hold.held,
         )
-        self._count(ack.state)
+        self._count(hold.device, ack.state)
         await self.publish(self.topics.ack(hold.site, hold.device), encode(ack))
 
     # -- acks
@@ -339,7 +342,7 @@ class CommandExecutor:
         )
         data = encode(ack)
         self.holds.put_outcome(command.id, command.idempotency_key, data, ack.ts)
-        self._count(state)
+        self._count(command.device, state)
         self._log.info(
             "command", id=command.id, device=command.device, state=state.value, reason=reason
         )
@@ -349,5 +352,6 @@ class CommandExecutor:
     async def _publish_raw(self, command: Command, data: bytes) -> None:
         await self.publish(self.topics.ack(command.site, command.device), data)
 
-    def _count(self, state: CommandState) -> None:
+    def _count(self, device: str, state: CommandState) -> None:
         self.stats.outcomes[state.value] = self.stats.outcomes.get(state.value, 0) + 1
+        self.on_outcome(device, state)
