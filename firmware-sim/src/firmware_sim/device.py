@@ -65,14 +65,18 @@ class ModbusDevice:
         quiet = (FaultKind.TIMEOUT, FaultKind.REBOOT)
         return any(f.kind in quiet and f.fault.point is None for f in self.faults(t_ns))
 
-    def values(self, t_ns: int) -> dict[str, float]:
-        """Engineering values the device reports at t (after measurement faults)."""
+    def values(self, t_ns: int, wire: bool = False) -> dict[str, float]:
+        """Engineering values the device reports at t (after measurement faults); wire=True
+        leaves wrong-endian encoding to the register encoder."""
         raw = self.world.values_at(self.id, t_ns)
         raw.update(self.world.controls(self.id))
         ts = np.array([t_ns], dtype=np.int64)
         series = {p.name: np.array([raw.get(p.name, 0.0)]) for p in self.profile.points}
+        consts = self.world.constants(self.id)
         mine = [f for f in self.world.faults if f.fault.device == self.id]
-        out = apply_faults(mine, self.world.captured, self.profile, {}, ts, series)
+        out = apply_faults(
+            mine, self.world.captured, self.profile, consts, ts, series, garble_endian=not wire
+        )
         return {k: float(v[0]) for k, v in out.items()}
 
     def _check(self, table: str, address: int, count: int, t_ns: int) -> ExcCodes | None:
@@ -94,7 +98,7 @@ class ModbusDevice:
         err = self._check(table, address, count, t_ns)
         if err is not None:
             return err
-        values = self.values(t_ns)
+        values = self.values(t_ns, wire=True)
         consts = self.world.constants(self.id)
         active = self.faults(t_ns)
         regs = [0] * count

@@ -69,8 +69,11 @@ def apply_faults(
     consts: dict[str, float | str],
     ts: npt.NDArray[np.int64],
     values: dict[str, F64],
+    garble_endian: bool = True,
 ) -> dict[str, F64]:
-    """Reported values of one device's points at times ts, with its faults applied."""
+    """Reported values of one device's points at times ts, with its faults applied.
+
+    garble_endian=False leaves wrong_endian out: the wire encoder applies it itself."""
     points = {p.name: p for p in profile.points} if isinstance(profile, ModbusProfile) else {}
     out = dict(values)
     for inj in faults:
@@ -81,7 +84,7 @@ def apply_faults(
             if not covers(inj, point, name):
                 continue
             if inj.kind is FaultKind.WRONG_ENDIAN:
-                if point is None:
+                if point is None or not garble_endian:
                     continue
                 win = inj.window(ts)
                 sf = int(float(consts.get(point.scale_factor or "", 0)))
