@@ -21,7 +21,6 @@ arrays; escaping is done once per series and per field key, values are formatted
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -120,32 +119,60 @@ class RowBlock:
         return int(self.ts.shape[0])
 
 
-def _float_column(prefix: str, column: npt.NDArray[np.generic]) -> list[str]:
-    values = np.asarray(column, dtype=np.float64)
-    absent = np.isnan(values)
+def _float_texts(values: npt.NDArray[np.float64]) -> list[str]:
+    """Shortest round-trip text of each (finite) float, integral ones without `.0`."""
     if np.isinf(values).any():
-        raise LineProtocolError(f"non-finite float in field {prefix[1:-1]!r}")
-    texts = list(map(float.__repr__, values.tolist()))
-    out = [prefix + (t[:-2] if t.endswith(".0") else t) for t in texts]
-    if absent.any():
-        for i in np.flatnonzero(absent).tolist():
-            out[i] = ""
-    return out
+        raise LineProtocolError("non-finite float")
+    negative_zero = (values == 0) & np.signbit(values)
+    integral = (values == np.trunc(values)) & (np.abs(values) < 1e16) & ~negative_zero
+    if integral.all():
+        return list(map(str, values.astype(np.int64).tolist()))
+    out = np.array(list(map(float.__repr__, values.tolist())), dtype=object)
+    if integral.any():
+        out[integral] = list(map(str, values[integral].astype(np.int64).tolist()))
+    out[negative_zero] = "-0"
+    texts: list[str] = out.tolist()
+    return texts
 
 
-def _field_column(key: str, column: npt.NDArray[np.generic]) -> list[str]:
-    """`,key=value` per row, or "" where the field is absent."""
-    prefix = "," + escape_key(key, "field key") + "="
+def _int_texts(values: npt.NDArray[np.generic], suffix: str = "") -> list[str]:
+    """Decimal text of each integer; few distinct values (quality codes, the timestamps of one
+    batch) are formatted once each and gathered."""
+    n = values.shape[0]
+    if n > 64:
+        uniques, inverse = np.unique(values, return_inverse=True)
+        if uniques.shape[0] * 4 < n:
+            texts = np.array([f"{v}{suffix}" for v in uniques.tolist()], dtype=object)
+            gathered: list[str] = texts[inverse.reshape(-1)].tolist()
+            return gathered
+    if suffix:
+        return [f"{v}{suffix}" for v in values.tolist()]
+    return list(map(str, values.tolist()))
+
+
+def _value_texts(column: npt.NDArray[np.generic]) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """Per-row value text (no key) and the mask of rows where the field is present."""
     kind = column.dtype.kind
+    n = column.shape[0]
     if kind == "f":
-        return _float_column(prefix, column)
+        values = np.asarray(column, dtype=np.float64)
+        present = ~np.isnan(values)
+        texts = [""] * n
+        if present.all():
+            return _float_texts(values), present
+        sel = np.flatnonzero(present)
+        for i, t in zip(sel.tolist(), _float_texts(values[sel]), strict=True):
+            texts[i] = t
+        return texts, present
     if kind == "b":
-        return [prefix + ("true" if v else "false") for v in column.tolist()]
+        return ["true" if v else "false" for v in column.tolist()], np.ones(n, dtype=bool)
     if kind in "iu":
-        return [f"{prefix}{v}i" for v in column.tolist()]
+        return _int_texts(column, "i"), np.ones(n, dtype=bool)
     if kind == "O":
-        return ["" if v is None else prefix + escape_string(str(v)) for v in column.tolist()]
-    raise LineProtocolError(f"unsupported column dtype {column.dtype} for field {key!r}")
+        items = column.tolist()
+        present = np.array([v is not None for v in items], dtype=bool)
+        return ["" if v is None else escape_string(str(v)) for v in items], present
+    raise LineProtocolError(f"unsupported column dtype {column.dtype}")
 
 
 def encode_block(block: RowBlock) -> bytes:
@@ -153,18 +180,29 @@ def encode_block(block: RowBlock) -> bytes:
     n = len(block)
     if n == 0:
         return b""
-    keys = [series_key(block.measurement, tags) + " " for tags in block.series]
-    prefixes = [keys[i] for i in np.asarray(block.series_index).tolist()]
-    columns = [_field_column(k, block.fields[k]) for k in sorted(block.fields)]
-    if not columns:
+    keys = np.array(
+        [series_key(block.measurement, tags) + " " for tags in block.series], dtype=object
+    )
+    prefixes: list[str] = keys[np.asarray(block.series_index)].tolist()
+    names = sorted(block.fields)
+    if not names:
         raise LineProtocolError(f"{block.measurement!r}: a line needs at least one field")
-    fields = columns[0]
-    for column in columns[1:]:
-        fields = list(map(operator.add, fields, column))
+    escaped = [escape_key(k, "field key") for k in names]
+    columns = [_value_texts(block.fields[k]) for k in names]
+    stamps = _int_texts(np.asarray(block.ts, dtype=np.int64))
+    if all(present.all() for _, present in columns):
+        # Every row has every field: one format call per line, no per-field joins.
+        pattern = ",".join(k.replace("{", "{{").replace("}", "}}") + "={}" for k in escaped)
+        fmt = "{}" + pattern + " {}\n"
+        body = "".join(map(fmt.format, prefixes, *(texts for texts, _ in columns), stamps))
+        return body.encode()
+    fields = [""] * n
+    for key, (texts, present) in zip(escaped, columns, strict=True):
+        head = "," + key + "="
+        for i in np.flatnonzero(present).tolist():
+            fields[i] += head + texts[i]
     if not all(fields):
-        row = fields.index("")
-        raise LineProtocolError(f"{block.measurement!r}: row {row} has no field")
-    stamps = map(str, np.asarray(block.ts, dtype=np.int64).tolist())
+        raise LineProtocolError(f"{block.measurement!r}: row {fields.index('')} has no field")
     body = "".join(map("{}{} {}\n".format, prefixes, (f[1:] for f in fields), stamps))
     return body.encode()
 

@@ -1,0 +1,147 @@
+"""Line-protocol encoder: cross-checked against influxdb-client's Point, and on hostile strings."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peakline_core.storage import LineProtocolError, Row, RowBlock, encode_block, encode_rows
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from influxdb_client import Point
+
+
+def reference(measurement: str, tags: dict[str, str], fields: dict[str, object], ts: int) -> str:
+    p = Point(measurement)
+    for k, v in tags.items():
+        p.tag(k, v)
+    for k, v in fields.items():
+        p.field(k, v)
+    return p.time(ts).to_line_protocol()
+
+
+# Names with an exact encoding: no line breaks, not empty, no trailing backslash.
+name = st.text(min_size=1, max_size=20).filter(
+    lambda s: "\n" not in s and "\r" not in s and not s.endswith("\\")
+)
+# influxdb-client rewrites a tab in names to the two characters `\t` (which InfluxDB then
+# stores as such); we keep the tab (exact, checked against influxd in the integration tests).
+ref_name = name.filter(lambda s: "\t" not in s)
+measurement = name.filter(lambda s: not s.startswith("#"))
+field_value = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    measurement.filter(lambda s: "\t" not in s),
+    st.dictionaries(ref_name, ref_name, max_size=4),
+    st.dictionaries(ref_name, field_value, min_size=1, max_size=4),
+    st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_rows_match_influxdb_client(m, tags, fields, ts) -> None:
+    # influxdb-client drops empty tag values; ours never sees them (tags are required ids).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = reference(m, tags, fields, ts)
+    assert encode_rows([Row(m, tags, fields, ts)]).decode() == expected + "\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(name, name), min_size=1, max_size=5, unique=True),
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=4),
+            st.floats(allow_infinity=False),
+            st.integers(min_value=-(2**63), max_value=2**63 - 1),
+            st.one_of(st.none(), st.text(max_size=10)),
+            st.integers(min_value=0, max_value=2**63 - 1),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_block_matches_rows(series, rows) -> None:
+    tags = [{"device": d, "point": p} for d, p in series]
+    rows = [(i % len(series), v, q, t, ts) for i, v, q, t, ts in rows]
+    block = RowBlock(
+        "reading",
+        tags,
+        np.array([r[0] for r in rows], dtype=np.intp),
+        {
+            "value": np.array([r[1] for r in rows], dtype=np.float64),
+            "quality": np.array([r[2] for r in rows], dtype=np.int64),
+            "text": np.array([r[3] for r in rows], dtype=object),
+        },
+        np.array([r[4] for r in rows], dtype=np.int64),
+    )
+    as_rows = [
+        Row(
+            "reading",
+            tags[s],
+            {"quality": q}
+            | ({} if math.isnan(v) else {"value": v})
+            | ({} if t is None else {"text": t}),
+            ts,
+        )
+        for s, v, q, t, ts in rows
+    ]
+    assert encode_block(block) == encode_rows(as_rows)
+
+
+def test_examples() -> None:
+    row = Row(
+        "my meas,x",
+        {"tag key": "a=b,c d", "b": 'q"\\u'},
+        {"f,1": 1.0, "i": 3, "s": 'he said "hi"\\', "ok": True},
+        5,
+    )
+    assert encode_rows([row]) == (
+        b'my\\ meas\\,x,b=q"\\u,tag\\ key=a\\=b\\,c\\ d f\\,1=1,i=3i,ok=true,s="he said \\"hi\\"\\\\" 5\n'
+    )
+    assert (
+        encode_rows([Row("m", {"t": "ü€"}, {"v": 1e300, "w": 0.1}, 1)])
+        == "m,t=ü€ v=1e+300,w=0.1 1\n".encode()
+    )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        Row("m", {"t": "a\nb"}, {"v": 1.0}, 1),
+        Row("m", {"t": "trailing\\"}, {"v": 1.0}, 1),
+        Row("m", {"t": ""}, {"v": 1.0}, 1),
+        Row("#comment", {}, {"v": 1.0}, 1),
+        Row("m", {}, {"v": math.inf}, 1),
+        Row("m", {}, {}, 1),
+        Row("m", {}, {"v": math.nan}, 1),
+    ],
+)
+def test_unrepresentable_input_raises(row: Row) -> None:
+    with pytest.raises(LineProtocolError):
+        encode_rows([row])
+
+
+def test_block_rejects_infinity_and_rows_without_fields() -> None:
+    def block(values: list[float]) -> RowBlock:
+        return RowBlock(
+            "m", [{"t": "a"}], np.zeros(len(values), dtype=np.intp),
+            {"v": np.array(values)}, np.arange(len(values), dtype=np.int64),
+        )  # fmt: skip
+
+    with pytest.raises(LineProtocolError):
+        encode_block(block([1.0, math.inf]))
+    with pytest.raises(LineProtocolError):
+        encode_block(block([1.0, math.nan]))
+    assert encode_block(block([1.5, 2.0])) == b"m,t=a v=1.5 0\nm,t=a v=2 1\n"
