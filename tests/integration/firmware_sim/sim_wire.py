@@ -86,7 +86,9 @@ def decode_all(profile: ModbusProfile, image: dict[tuple[str, int], int]) -> dic
     return out
 
 
-def assert_matches(profile: ModbusProfile, decoded: dict[str, object], expected: dict[str, float]) -> int:
+def assert_matches(
+    profile: ModbusProfile, decoded: dict[str, object], expected: dict[str, float]
+) -> int:
     """Every numeric point decoded from the wire equals the simulator's value, within the
     register's resolution; returns how many points were compared."""
     compared = 0

@@ -17,9 +17,21 @@ T0 = 1736121600 * 10**9
 def scenario() -> Scenario:
     faults = [
         {"kind": "spike", "device": "m1", "point": "power_total", "start": "1h", "duration": "10s"},
-        {"kind": "flatline", "device": "m1", "point": "voltage_l1", "start": "2h", "duration": "1h"},
+        {
+            "kind": "flatline",
+            "device": "m1",
+            "point": "voltage_l1",
+            "start": "2h",
+            "duration": "1h",
+        },
         {"kind": "drift", "device": "m2", "point": "voltage_l2", "start": "1h"},
-        {"kind": "dropout", "device": "m2", "point": "power_total", "start": "3h", "duration": "5m"},
+        {
+            "kind": "dropout",
+            "device": "m2",
+            "point": "power_total",
+            "start": "3h",
+            "duration": "5m",
+        },
         {"kind": "counter_reset", "device": "m1", "point": "import_energy", "start": "5h"},
         {"kind": "exception", "device": "busy", "code": 6, "start": "0s"},
         {"kind": "exception", "device": "holes", "code": 2, "first": 52, "last": 53},

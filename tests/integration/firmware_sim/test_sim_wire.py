@@ -9,12 +9,22 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from firmware_sim import Simulation
 from peakline_cli.servers import SerialPair
 
-from sim_wire import assert_matches, decode_all, mbpoll, mbpoll_rtu, mbpoll_tcp, pymodbus_read, spans
+from sim_wire import (
+    assert_matches,
+    decode_all,
+    mbpoll,
+    mbpoll_rtu,
+    mbpoll_tcp,
+    pymodbus_read,
+    spans,
+)
 
 
 def expected(sim: Simulation, device: str) -> dict[str, float]:
     dev = sim.devices[device]
-    return {p.name: sim.value(device, p.name) for p in dev.profile.points if p.dtype.value != "string"}
+    return {
+        p.name: sim.value(device, p.name) for p in dev.profile.points if p.dtype.value != "string"
+    }
 
 
 async def test_mbpoll_reads_every_device_over_tcp_and_rtu(
@@ -27,7 +37,9 @@ async def test_mbpoll_reads_every_device_over_tcp_and_rtu(
         for table, start, count in spans(dev.profile):
             words = await mbpoll(target, table, start, count, ep.unit_id or 1)
             image.update({(table, start + i): w for i, w in enumerate(words)})
-        compared = assert_matches(dev.profile, decode_all(dev.profile, image), expected(sim, device))
+        compared = assert_matches(
+            dev.profile, decode_all(dev.profile, image), expected(sim, device)
+        )
         assert compared >= 12, device
 
 
