@@ -127,9 +127,12 @@ def test_lower_heating_setpoint_means_less_power(profiles) -> None:
 
 
 def test_retrofit_lowers_heating_demand(profiles) -> None:
-    sc = scenario()
-    sc.devices[0].physics.retrofit = {"from": "2025-01-07T00:00:00Z", "heating_reduction": 0.5}  # type: ignore[assignment]
-    sc = Scenario.model_validate(sc.model_dump(by_alias=True))
+    data = scenario().model_dump(by_alias=True)
+    data["devices"][0]["physics"]["retrofit"] = {
+        "from": "2025-01-07T00:00:00Z",
+        "heating_reduction": 0.5,
+    }
+    sc = Scenario.model_validate(data)
     base = render(scenario(), profiles, T0, T0 + 48 * H, 600).values[("m", "power_total")]
     retro = render(sc, profiles, T0, T0 + 48 * H, 600).values[("m", "power_total")]
     assert np.array_equal(base[:144], retro[:144])
