@@ -177,3 +177,28 @@ async def test_dr_needs_operator_and_one_target(api: Api) -> None:
     assert (await post(api, "viewer_rt", data, "/api/v1/dr-events")).status_code == 403
     both = {**data, "reduce_pct": 5}
     assert (await post(api, "operator_rt", both, "/api/v1/dr-events")).status_code == 422
+
+
+async def test_dr_baseline_from_similar_days(api: Api, clock: Clock) -> None:
+    """With history on at least 3 similar days, those days are the baseline, not the
+    pre-event window (2025-03-01 is a Saturday: the similar days are earlier weekends)."""
+    day = 86_400 * S
+    rows = []
+    for back in (7, 13, 14):  # two Saturdays and a Sunday, like the event's weekend day
+        for i in range(20):
+            ts = NOW_NS - back * day + i * 60 * S
+            tags = {"site": "rt-school", "device": "school-meter", "point": "power_total"}
+            rows.append(Row(READING, tags, {"value": 130_000.0}, ts))
+    for i in range(5):  # the event: 124 kW
+        ts = NOW_NS + i * 60 * S + S
+        tags = {"site": "rt-school", "device": "school-meter", "point": "power_total"}
+        rows.append(Row(READING, tags, {"value": 124_000.0}, ts))
+    await api.store.write(rows)
+    data = {"sites": ["rt-school"], "reduce_kw": 6, "end": "now+10m"}
+    event = (await post(api, "operator_rt", data, "/api/v1/dr-events")).json()
+    clock.ns += 5 * 60 * S
+    got = (await api.get("viewer_rt", f"/api/v1/dr-events/{event['id']}")).json()
+    (site,) = got["results"]["sites"]
+    assert site["baseline_method"] == "similar_days(3)"
+    assert site["baseline_kw"] == pytest.approx(130.0)
+    assert site["shed_kw"] == pytest.approx(6.0) and site["coverage"] == pytest.approx(1.0)

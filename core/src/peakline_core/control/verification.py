@@ -88,7 +88,8 @@ def verify(
     and price the shed energy at the marginal `factor_g_per_kwh` (scalar or `[site]`)."""
     both = np.isfinite(baseline_kw) & np.isfinite(actual_kw)
     shed = np.where(both, baseline_kw - actual_kw, 0.0)
-    n = np.maximum(both.sum(axis=1), 1)
+    count = both.sum(axis=1)
+    n = np.where(count > 0, count, np.nan)  # no overlapping slot: means are NaN, not 0
     shed_kwh = shed.sum(axis=1) * slot_s / 3600.0
     factor = np.broadcast_to(np.asarray(factor_g_per_kwh, dtype=np.float64), shed_kwh.shape)
     return Verification(
@@ -97,7 +98,7 @@ def verify(
         shed_kw=shed.sum(axis=1) / n,
         shed_kwh=shed_kwh,
         avoided_kg=shed_kwh * factor / 1000.0,
-        coverage=both.sum(axis=1) / max(baseline_kw.shape[1], 1),
+        coverage=count / max(baseline_kw.shape[1], 1),
     )
 
 
