@@ -1,0 +1,186 @@
+"""End-to-end ingest throughput: publishers -> mosquitto -> peakline-ingest -> influxd.
+
+Starts a throwaway mosquitto and influxd on free loopback ports, one `peakline-ingest`
+worker, and P publisher processes sending QoS 1 telemetry batches. Reports sustained
+readings/s from the first publish to the last reading stored (checked by count: zero loss),
+the raw line-protocol write rate of the same influxd in the same run (the ceiling: bodies
+pre-encoded, 4 writes in flight), their ratio, and p50/p99 lag from the agent's `sent` stamp
+to stored (from the worker's histogram). Last line: a JSON object.
+
+    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from peakline_cli.servers import Influxd, Mosquitto, free_port, wait_until
+from peakline_core.storage import RowBlock, encode_block
+from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
+
+T0 = 1_700_000_000_000_000_000
+BIN = Path(sys.executable).parent / "peakline-ingest"
+
+
+def publisher(url: str, prefix: str, worker: int, messages: int, per_message: int) -> None:
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
+    client.connect(host, int(port))
+    client.loop_start()
+    topics = Topics(prefix)
+    device = f"d{worker}"
+    topic = topics.telemetry("s1", device)
+    infos = []
+    for seq in range(messages):
+        ts = T0 + seq * 1_000_000_000
+        readings = [Reading(f"p{i}", ts, float(seq) + i * 0.001) for i in range(per_message)]
+        batch = TelemetryBatch(f"a{worker}", "s1", device, seq, time.time_ns(), readings)
+        infos.append(client.publish(topic, encode(batch), qos=1))
+    for info in infos:
+        info.wait_for_publish(timeout=600)
+    client.loop_stop()
+    client.disconnect()
+
+
+def count(url: str, db: str) -> int:
+    r = httpx.post(
+        f"{url}/query", params={"db": db}, data={"q": 'SELECT count("value") FROM reading'}
+    )
+    series = r.json()["results"][0].get("series")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+async def ceiling(url: str, db: str, readings: int, per_body: int = 10_000) -> float:
+    """Raw /write rate of pre-encoded line protocol, 4 requests in flight (readings/s)."""
+    series = [{"site": "s1", "device": f"d{i % 8}", "point": f"p{i}"} for i in range(200)]
+    bodies = []
+    for start in range(0, readings, per_body):
+        n = min(per_body, readings - start)
+        idx = np.arange(start, start + n)
+        bodies.append(
+            encode_block(
+                RowBlock(
+                    "reading", series, (idx % 200).astype(np.intp),
+                    {"value": idx * 0.001, "quality": np.zeros(n, dtype=np.int64)},
+                    (T0 + (idx // 200) * 1_000_000_000).astype(np.int64),
+                )
+            )
+        )  # fmt: skip
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                r = await client.post("/write", params={"db": db, "precision": "ns"}, content=body)
+                r.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(4)))
+        return readings / (time.perf_counter() - start)
+
+
+def quantiles(metrics_text: str, name: str) -> tuple[float, float]:
+    buckets = [
+        (float(m.group(1)), float(m.group(2)))
+        for m in re.finditer(rf'^{name}_bucket{{le="([^"]+)"}} ([0-9.e+]+)$', metrics_text, re.M)
+        if m.group(1) != "+Inf"
+    ]
+    total = float(re.search(rf"^{name}_count ([0-9.e+]+)$", metrics_text, re.M).group(1))  # type: ignore[union-attr]
+
+    def q(p: float) -> float:
+        for le, c in buckets:
+            if c >= p * total:
+                return le
+        return float("inf")
+
+    return q(0.5), q(0.99)
+
+
+def main() -> None:
+    readings = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
+    pubs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    per_message = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+    messages = readings // (pubs * per_message)
+    readings = messages * pubs * per_message
+    work = Path(tempfile.mkdtemp(prefix="peakline-bench-"))
+    with Mosquitto.create(work / "mq") as broker, Influxd.create(work / "influx") as influxd:
+        influxd.query('CREATE DATABASE "bench"')
+        influxd.query('CREATE DATABASE "ceiling"')
+        raw = asyncio.run(ceiling(influxd.url, "ceiling", readings))
+        health = free_port()
+        ingest = subprocess.Popen(
+            [
+                str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db=bench",
+                "--topic-prefix", "bench", "--client-id", "bench-w1", "--state-dir", str(work / "st"),
+                "--health-port", str(health), "--max-past-s", str(10 * 365 * 86400),
+                "--max-future-s", str(10 * 365 * 86400), "--batch-readings", "10000",
+                "--writes-in-flight", "4", "--max-in-flight", "2000",
+            ],
+            stdout=subprocess.DEVNULL, stderr=open(work / "ingest.log", "wb"),  # noqa: SIM115
+        )  # fmt: skip
+        try:
+            wait_until(lambda: _ready(health), 60, "ingest ready")
+            start = time.perf_counter()
+            procs = [
+                multiprocessing.Process(
+                    target=publisher, args=(broker.url, "bench", w, messages, per_message)
+                )
+                for w in range(pubs)
+            ]
+            for p in procs:
+                p.start()
+            wait_until(lambda: count(influxd.url, "bench") >= readings, 600, "all readings stored")
+            elapsed = time.perf_counter() - start
+            for p in procs:
+                p.join()
+            text = httpx.get(f"http://127.0.0.1:{health}/metrics").text
+            p50, p99 = quantiles(text, "peakline_ingest_lag_seconds")
+        finally:
+            ingest.terminate()
+            ingest.wait(60)
+        stored = count(influxd.url, "bench")
+    e2e = readings / elapsed
+    result = {
+        "readings": readings,
+        "stored": stored,
+        "lost": readings - stored,
+        "publishers": pubs,
+        "readings_per_message": per_message,
+        "e2e_readings_per_s": round(e2e),
+        "influxd_raw_write_readings_per_s": round(raw),
+        "ratio": round(e2e / raw, 3),
+        "lag_p50_s_upper_bound": p50,
+        "lag_p99_s_upper_bound": p99,
+    }
+    for k, v in result.items():
+        print(f"{k:36s} {v}")
+    print(json.dumps(result))
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
