@@ -95,7 +95,7 @@ def _run_in(options: DemoOptions, state_dir: Path, console: Console) -> int:
     try:
         code = asyncio.run(_main(options, state_dir, status, console))
     except (DemoError, ApiServerError, EmbeddedBrokerError) as exc:
-        console.print(f"[bold red]peakline demo could not start:[/] {exc}")
+        console.print(f"[bold red]peakline demo could not start:[/] {exc}", soft_wrap=True)
         if options.state_dir is not None:
             console.print(f"logs: {state_dir / 'demo.log'}")
         return 2
@@ -127,18 +127,19 @@ async def _main(options: DemoOptions, state_dir: Path, status: DemoStatus, conso
         display.cancel()
         await asyncio.gather(display, return_exceptions=True)
         loop.remove_signal_handler(signal.SIGTERM)
-    console.print(summary_line(status))
+    console.print(summary_line(status), soft_wrap=True)
     verdict = flow_verdict(status)
     if verdict is None:
         console.print(
             f"[bold green]data flowed end to end:[/] {status.readings_stored} readings stored "
-            f"in {status.series_stored} series, {status.api_readings} points served by the API"
+            f"in {status.series_stored} series, {status.api_readings} points served by the API",
+            soft_wrap=True,
         )
         return 0
     if interrupted.is_set() and options.duration_s is None:
-        console.print(f"stopped; {verdict}")
+        console.print(f"stopped; {verdict}", soft_wrap=True)
         return 0
-    console.print(f"[bold red]no end-to-end data flow:[/] {verdict}")
+    console.print(f"[bold red]no end-to-end data flow:[/] {verdict}", soft_wrap=True)
     return 1
 
 
@@ -151,7 +152,7 @@ async def _display(status: DemoStatus, console: Console, demo: asyncio.Task[None
                 await asyncio.sleep(0.25)
         return
     while not demo.done():
-        console.print(summary_line(status))
+        console.print(summary_line(status), soft_wrap=True)
         await asyncio.sleep(PLAIN_EVERY_S)
 
 

@@ -20,7 +20,7 @@ from peakline_cli.demo.plan import DemoError, DemoOptions
 from peakline_cli.demo.status import DemoStatus, State
 from peakline_core.config import PlatformConfig
 
-SCENARIO_NAMES = ("demo.yaml", "district.yaml", "example-district.yaml")
+SCENARIO_NAMES = ("demo.yaml", "district.yaml", "district-small.yaml")
 
 
 def find_scenario(options: DemoOptions) -> Path:
@@ -37,22 +37,51 @@ def find_scenario(options: DemoOptions) -> Path:
     return found[0]
 
 
+def demo_faults() -> list[dict[str, object]]:
+    """Two faults for the demo to find when the scenario brings none: a meter spike, a PV
+    inverter that stops answering for a while (simulated seconds from the scenario start)."""
+    return [
+        {"kind": "spike", "device": "office-meter", "start": "45s", "duration": "30s"},
+        {"kind": "dropout", "device": "school-pv", "start": "20s", "duration": "40s"},
+    ]
+
+
 @contextlib.asynccontextmanager
 async def simulators(
     options: DemoOptions, config: PlatformConfig, broker_url: str, status: DemoStatus
 ) -> AsyncIterator[dict[str, tuple[str, int]]]:
     """Run the scenario's simulated devices; yields device id -> (host, port) of Modbus TCP."""
-    scenario_path = find_scenario(options)
-    status.add("firmware-sim", str(scenario_path))
+    from firmware_sim.errors import SimError
+    from firmware_sim.profiles import load_profiles
+    from firmware_sim.runtime import run as run_simulation
+    from firmware_sim.scenario import Scenario
+
+    path = find_scenario(options)
+    status.add("firmware-sim", str(path))
     try:
-        from firmware_sim import run as sim_run  # type: ignore[attr-defined]
-    except ImportError:
-        raise DemoError("firmware-sim offers no runner (firmware_sim.run) yet") from None
-    async with sim_run(  # pragma: no cover - wired when firmware-sim's runner lands
-        scenario_path, profiles_dir=options.config_dir / "profiles", broker=broker_url
-    ) as sim:
-        endpoints = dict(sim.endpoints)
-        status.set("firmware-sim", State.RUNNING, f"{len(endpoints)} Modbus devices")
+        scenario = Scenario.from_yaml(path)
+        known = {d.id for d in scenario.devices}
+        if not scenario.faults:
+            faults = [f for f in demo_faults() if f["device"] in known]
+            scenario = Scenario.model_validate(
+                scenario.model_dump(by_alias=True) | {"faults": faults}
+            )
+        profiles = load_profiles(options.config_dir / "profiles")
+    except SimError as exc:
+        raise DemoError(f"scenario {path}: {exc}") from None
+    async with run_simulation(scenario, profiles, mqtt_url=broker_url) as sim:
+        endpoints = {
+            dev: (ep.host or "127.0.0.1", ep.port)
+            for dev, ep in sim.endpoints.items()
+            if ep.driver == "modbus-tcp" and ep.port is not None
+        }
+        sensors = len(sim.endpoints) - len(endpoints)
+        faults = ", ".join(f"{f.kind} {f.device}" for f in scenario.faults) or "none"
+        status.set(
+            "firmware-sim",
+            State.RUNNING,
+            f"{len(endpoints)} Modbus devices, {sensors} MQTT sensors; faults: {faults}",
+        )
         yield endpoints
     status.set("firmware-sim", State.STOPPED)
 

@@ -70,6 +70,7 @@ async def run_demo(
         app = services.api_app(options, demo_config, store, broker_url, state_dir)
         scheme = "https" if options.tls else "http"
         status.add("api", f"{scheme}://{options.host}:{options.port}")
+        stack.callback(status.set, "api", State.STOPPED)
         base = await stack.enter_async_context(
             serve_api(app, options.host, options.port, options.tls)
         )
