@@ -15,19 +15,6 @@ import numpy as np
 from peakline_core.emissions._arrays import F64, as_2d, as_ts
 
 
-def _prev_valid_index(valid: Any) -> Any:
-    """For each column, the index of the last valid column at or before it (-1: none)."""
-    idx = np.where(valid, np.arange(valid.shape[1])[np.newaxis, :], -1)
-    return np.maximum.accumulate(idx, axis=1)
-
-
-def _next_valid_index(valid: Any) -> Any:
-    """For each column, the index of the first valid column at or after it (n: none)."""
-    n = valid.shape[1]
-    idx = np.where(valid, np.arange(n)[np.newaxis, :], n)
-    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
-
-
 def interval_energy_from_counter(
     ts: Any,
     counter: Any,
@@ -57,37 +44,41 @@ def interval_energy_from_counter(
     t = as_ts(ts, c.shape[1])
     if c.shape[1] < 2:
         return np.empty((c.shape[0], 0))
+    n_sites, n = c.shape
     valid = np.isfinite(c)
-    prev = _prev_valid_index(valid)
-    # delta at each valid reading j from the previous valid reading p < j
-    p = np.concatenate([np.full((c.shape[0], 1), -1), prev[:, :-1]], axis=1)
-    has_prev = valid & (p >= 0)
-    c_prev = np.take_along_axis(c, np.maximum(p, 0), axis=1)
-    delta = np.where(has_prev, c - c_prev, np.nan)
-    fell = has_prev & (delta < 0)
+    # work on the valid readings only, flattened row-major: consecutive valid readings of
+    # the same row are a span whose energy is spread over the intervals between them
+    pos = np.flatnonzero(valid)
+    vals = c.reshape(-1)[pos]
+    row, col = np.divmod(pos, n)
+    same = row[1:] == row[:-1]
+    delta = np.diff(vals)
+    span = np.diff(col)
+    end = vals[1:]
+    fell = same & (delta < 0)
     if rollover is not None:
         wrapped = delta + rollover
         is_wrap = fell & (wrapped >= 0) & (wrapped < rollover / 2)
         delta = np.where(is_wrap, wrapped, delta)
-        fell = fell & ~is_wrap
+        fell &= ~is_wrap
     restart = fell
     if breaks is not None:
-        restart = restart | (np.asarray(breaks, dtype=bool) & has_prev)
-    if on_reset == "zero_start":
-        delta = np.where(restart, np.maximum(c, 0.0), delta)
-    else:
-        delta = np.where(restart, np.nan, delta)
-    span = np.where(has_prev, np.arange(c.shape[1])[np.newaxis, :] - p, 1)
+        restart = restart | (np.asarray(breaks, dtype=bool).reshape(-1)[pos[1:]] & same)
+    if restart.any():
+        delta = np.where(
+            restart, np.maximum(end, 0.0) if on_reset == "zero_start" else np.nan, delta
+        )
     if max_kw is not None:
-        span_h = (t[np.arange(c.shape[1])] - t[np.maximum(p, 0)]) / 3.6e12
+        span_h = (t[col[1:]] - t[col[:-1]]) / 3.6e12
         delta = np.where(delta > max_kw * span_h, np.nan, delta)
-    per_interval = delta / span
-    # interval i (between readings i and i+1) takes its share of the span ending at the
-    # first valid reading after i
-    nxt = _next_valid_index(valid)[:, 1:]
-    ok = nxt < c.shape[1]
-    share = np.take_along_axis(per_interval, np.minimum(nxt, c.shape[1] - 1), axis=1)
-    out: F64 = np.where(ok, share, np.nan)
+    per_interval = (delta / span)[same]
+    out: F64 = np.full((n_sites, n - 1), np.nan)
+    has = valid.any(axis=1)
+    first = np.where(has, valid.argmax(axis=1), 0)
+    last = np.where(has, n - 1 - valid[:, ::-1].argmax(axis=1), 0)
+    cols = np.arange(n - 1)[np.newaxis, :]
+    covered = (cols >= first[:, np.newaxis]) & (cols < last[:, np.newaxis])
+    out[covered] = np.repeat(per_interval, span[same])
     return out
 
 
