@@ -13,6 +13,7 @@ import aiomqtt
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from peakline_cli.demo.api_server import ApiServerError, TlsFiles, serve_api
 from peakline_cli.servers import Mosquitto, free_port
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from conftest import ThrowawayCa
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -112,10 +115,23 @@ def _app() -> FastAPI:
     return app
 
 
-async def test_api_serves_https_with_the_ca(throwaway_ca: ThrowawayCa) -> None:
+def _peakline_api(tmp_path: Path) -> ASGIApp:
+    """The real API on the example district's config and an empty SQLite store."""
+    from peakline_api.app import create_app
+    from peakline_api.settings import ApiSettings
+
+    settings = ApiSettings(
+        config_dir=REPO / "config",
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        keys_db=tmp_path / "keys.db",
+    )
+    return create_app(settings)
+
+
+async def test_api_serves_https_with_the_ca(throwaway_ca: ThrowawayCa, tmp_path: Path) -> None:
     tls = TlsFiles(throwaway_ca.server_cert, throwaway_ca.server_key)
     port = free_port()
-    async with serve_api(_app(), port=port, tls=tls) as url:
+    async with serve_api(_peakline_api(tmp_path), port=port, tls=tls) as url:
         assert url == f"https://127.0.0.1:{port}"
         trusted = ssl.create_default_context(cafile=str(throwaway_ca.ca_cert))
         async with httpx.AsyncClient(verify=trusted) as client:
