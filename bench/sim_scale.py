@@ -52,7 +52,9 @@ async def measure(n_modbus: int, n_mqtt: int, mqtt_url: str) -> dict[str, float]
             client = AsyncModbusTcpClient("127.0.0.1", port=ep.port, timeout=5)
             await client.connect()
             table = "holding" if sim.devices[ep.device].profile.kind == "pv_inverter" else "input"
-            fn = client.read_holding_registers if table == "holding" else client.read_input_registers
+            fn = (
+                client.read_holding_registers if table == "holding" else client.read_input_registers
+            )
             address = 40083 if table == "holding" else 0
             rr = await fn(address, count=2, device_id=1)
             client.close()

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import pytest
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-
-from firmware_sim import Simulation
-from peakline_cli.servers import SerialPair
-
 from sim_wire import (
     assert_matches,
     decode_all,
@@ -18,6 +14,9 @@ from sim_wire import (
     pymodbus_read,
     spans,
 )
+
+from firmware_sim import Simulation
+from peakline_cli.servers import SerialPair
 
 
 def expected(sim: Simulation, device: str) -> dict[str, float]:
