@@ -142,6 +142,10 @@ def _iso(t_ns: int) -> str:
     return datetime.fromtimestamp(t_ns / 1e9, tz=UTC).isoformat()
 
 
+def _exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 async def _start(sim: Simulation, mqtt_url: str | None) -> None:
     sc = sim.scenario
     tcp_groups: dict[tuple[str, int], dict[int, ModbusDevice]] = {}
@@ -182,7 +186,7 @@ async def _start(sim: Simulation, mqtt_url: str | None) -> None:
         for unit, dev in units.items():
             sim.endpoints[dev.id] = Endpoint(dev.id, "modbus-tcp", unit, host, server.port)
     for path, (listen, units) in rtu_groups.items():
-        if not Path(path).exists():
+        if not _exists(path):
             raise ServeError(f"serial port {path} does not exist")
         bus = DeviceBus(units, sim.clock.now, any_unit=False)
         serial = SimSerialServer(bus, path, listen.baudrate, listen.parity, listen.stopbits)
