@@ -108,7 +108,7 @@ def test_examples() -> None:
         5,
     )
     assert encode_rows([row]) == (
-        b'my\\ meas\\,x,b=q"\\u,tag\\ key=a\\=b\\,c\\ d f\\,1=1,i=3i,ok=true,s="he said \\"hi\\"\\\\" 5\n'
+        b'my\\ meas\\,x,b=q"\\u,tag\\ key=a\\=b\\,c\\ d f\\,1=1,i=3i,ok=true,s="he said \\"hi\\"\\\\" 5\n'  # noqa: E501
     )
     assert (
         encode_rows([Row("m", {"t": "ü€"}, {"v": 1e300, "w": 0.1}, 1)])

@@ -45,7 +45,7 @@ def test_columns_and_duplicates_after_commit() -> None:
     body = encode(
         TelemetryBatch(
             "a1", "s1", "m1", 7, NOW,
-            [Reading("a", NOW, 2), Reading("b", NOW, True), Reading("c", NOW, "on"), Reading("d", NOW, None)],
+            [Reading("a", NOW, 2), Reading("b", NOW, True), Reading("c", NOW, "on"), Reading("d", NOW, None)],  # noqa: E501
         )
     )  # fmt: skip
     ok = v.validate("t/v1/tele/s1/m1", body, NOW)
