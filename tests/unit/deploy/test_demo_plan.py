@@ -32,7 +32,7 @@ def test_rewire_points_agents_at_the_demo_broker_and_devices_at_the_simulators(
 
 
 def test_store_url_defaults_to_sqlite_in_the_state_dir(tmp_path: Path) -> None:
-    assert store_url(DemoOptions(), tmp_path) == f"sqlite:///{tmp_path.resolve()}/store.db"
+    assert store_url(DemoOptions(), tmp_path) == f"sqlite://{tmp_path.resolve()}/store.db"
     influx = DemoOptions(influx="http://127.0.0.1:8086/", influx_db="d", influx_token="u:p")
     assert store_url(influx, tmp_path) == "http://127.0.0.1:8086?db=d&token=u%3Ap"
 

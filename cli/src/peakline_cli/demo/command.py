@@ -132,7 +132,8 @@ async def _main(options: DemoOptions, state_dir: Path, status: DemoStatus, conso
     if verdict is None:
         console.print(
             f"[bold green]data flowed end to end:[/] {status.readings_stored} readings stored "
-            f"in {status.series_stored} series, {status.api_readings} points served by the API",
+            f"in {status.series_stored} series, {status.api_readings} points served by the API; "
+            f"first reading stored {status.first_reading_after_s or 0:.1f} s after start",
             soft_wrap=True,
         )
         return 0
@@ -147,9 +148,12 @@ async def _display(status: DemoStatus, console: Console, demo: asyncio.Task[None
     """A live panel on a terminal; a status line every few seconds otherwise (CI, pipes)."""
     if console.is_terminal:
         with Live(render(status), console=console, refresh_per_second=4, transient=False) as live:
-            while not demo.done():
-                live.update(render(status))
-                await asyncio.sleep(0.25)
+            try:
+                while not demo.done():
+                    live.update(render(status))
+                    await asyncio.sleep(0.25)
+            finally:
+                live.update(render(status), refresh=True)  # the final states stay on screen
         return
     while not demo.done():
         console.print(summary_line(status), soft_wrap=True)

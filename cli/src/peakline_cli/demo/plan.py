@@ -50,7 +50,7 @@ class DemoOptions:
 def store_url(options: DemoOptions, state_dir: Path) -> str:
     """The store the demo's ingest writes and its API reads (`open_store` URL syntax)."""
     if options.influx is None:
-        return f"sqlite:///{(state_dir / 'store.db').resolve()}"
+        return f"sqlite://{(state_dir / 'store.db').resolve()}"
     query = {"db": options.influx_db} | (
         {"token": options.influx_token} if options.influx_token else {}
     )

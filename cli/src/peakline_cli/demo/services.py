@@ -146,7 +146,7 @@ async def ingest(
         stop.set()
         try:
             await task
-            status.set("ingest", State.STOPPED)
+            status.set("ingest", State.STOPPED, "flushed and acknowledged")
         except Exception as exc:  # reported on the status screen and in the exit reason
             status.set("ingest", State.FAILED, repr(exc))
         finally:
@@ -233,7 +233,7 @@ async def edge_agents(
             if not task.cancelled() and task.exception() is not None:
                 status.set(name, State.FAILED, repr(task.exception()))
             else:
-                status.set(name, State.STOPPED)
+                status.set(name, State.STOPPED, "spool flushed")
 
 
 async def _watch(tasks: dict[str, asyncio.Task[None]], status: DemoStatus) -> None:
