@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from peakline_cli import config_cmd, provision
+from peakline_cli import anomaly_cmd, config_cmd, provision
 from peakline_cli.demo import demo_command
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(anomaly_cmd.app, name="anomaly")
 app.command("demo")(demo_command)
 app.command("provision")(provision.provision_command)
 

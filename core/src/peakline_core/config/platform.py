@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from peakline_core.emissions.scope2 import SiteMarket
+from peakline_core.emissions.targets import TargetTrajectory
 from peakline_core.wire.ids import ID_PATTERN, POINT_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -22,6 +24,7 @@ class City(Strict):
     country: str = Field(default="", description="ISO 3166-1 alpha-2")
     population: int | None = Field(default=None, ge=0)
     public: bool = Field(default=True, description="programme-wide viewers may see its reports")
+    target: TargetTrajectory | None = Field(default=None, description="the city's peaking path")
 
 
 class District(Strict):
@@ -69,6 +72,10 @@ class Site(Strict):
     grid_region: str = Field(min_length=1, description="id of the grid region in the factor sets")
     timezone: str = "UTC"
     kind: str = Field(default="building", description="building, feeder, ...")
+    market: SiteMarket | None = Field(
+        default=None, description="contractual instruments for market-based Scope 2"
+    )
+    target: TargetTrajectory | None = Field(default=None, description="the site's emissions path")
     flexibility: list[Flexibility] = Field(
         default_factory=list, description="loads demand response may act on"
     )
