@@ -155,7 +155,12 @@ async def _display(status: DemoStatus, console: Console, demo: asyncio.Task[None
             finally:
                 live.update(render(status), refresh=True)  # the final states stay on screen
         return
+    announced = False
     while not demo.done():
+        if not announced and status.dashboard_url:
+            console.print(f"dashboard: {status.dashboard_url}", soft_wrap=True)
+            console.print(f"API key (paste into the dashboard): {status.api_key}", soft_wrap=True)
+            announced = True
         console.print(summary_line(status), soft_wrap=True)
         await asyncio.sleep(PLAIN_EVERY_S)
 
