@@ -231,7 +231,9 @@ class DemandResponse:
             baseline[i] = row
             methods.append(method)
         factor = event.get("marginal_g_per_kwh")
-        result = verify(baseline, actual, self.slot_ns / NS, float(factor or 0.0))
+        edges = start + np.arange(slots + 1, dtype=np.int64) * self.slot_ns
+        durations = (np.minimum(edges[1:], end) - edges[:-1]) / NS  # the last slot may be cut
+        result = verify(baseline, actual, durations, float(factor or 0.0))
         return {
             "window_start_ns": start,
             "window_end_ns": end,

@@ -167,6 +167,7 @@ async def test_event_sheds_load_and_is_verified(district: Any) -> None:
         assert got["baseline_kw"] == pytest.approx(before[site], rel=0.02)
         # the event window includes the moments before the write landed: at most all of it
         assert 0.5 * physical < got["shed_kw"] <= physical * 1.02
+        assert got["shed_kwh"] == pytest.approx(got["shed_kw"] * EVENT_S / 3600, rel=0.01)
         assert got["shed_kwh"] > 0 and got["avoided_kg_co2e"] == pytest.approx(
             got["shed_kwh"] * 0.7
         )

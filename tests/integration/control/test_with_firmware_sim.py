@@ -225,3 +225,5 @@ async def test_demand_response_sheds_simulated_load(district: District) -> None:
         assert not math.isnan(site["shed_kw"])
         assert 0.4 * physical_kw < site["shed_kw"] < 1.5 * physical_kw, (site, physical_kw)
         assert site["avoided_kg_co2e"] == pytest.approx(site["shed_kwh"] * 0.6)
+        # energy over exactly the event's duration (the last 60 s slot is cut at its end)
+        assert site["shed_kwh"] == pytest.approx(site["shed_kw"] * EVENT_S / 3600, rel=0.01)

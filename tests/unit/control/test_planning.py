@@ -99,6 +99,8 @@ def test_verify_shed_energy_and_emissions() -> None:
     np.testing.assert_allclose(v.shed_kwh, [20.0, 5.0])  # 4 x 15 min x 20 kW; 2 x 15 min x 10
     np.testing.assert_allclose(v.avoided_kg, [10.0, 5.0])
     np.testing.assert_allclose(v.coverage, [1.0, 0.75])
+    cut = verify(base[:1], actual[:1], np.array([900.0, 900.0, 900.0, 300.0]), 500.0)
+    np.testing.assert_allclose(cut.shed_kwh, [20.0 * 3000 / 3600])  # 3 x 15 min + 5 min
     empty = verify(base[:1], np.full((1, 4), np.nan), 900.0, 500.0)
     assert np.isnan(empty.shed_kw[0]) and empty.shed_kwh[0] == 0 and empty.coverage[0] == 0
 

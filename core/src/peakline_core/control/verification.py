@@ -82,23 +82,29 @@ class Verification:
 
 
 def verify(
-    baseline_kw: F64, actual_kw: F64, slot_s: float, factor_g_per_kwh: F64 | float
+    baseline_kw: F64, actual_kw: F64, slot_s: float | F64, factor_g_per_kwh: F64 | float
 ) -> Verification:
-    """Compare `actual_kw` with `baseline_kw` (both `[site, slot]`, kW; slots of `slot_s` s)
-    and price the shed energy at the marginal `factor_g_per_kwh` (scalar or `[site]`)."""
+    """Compare `actual_kw` with `baseline_kw` (both `[site, slot]`, kW) and price the shed
+    energy at the marginal `factor_g_per_kwh` (scalar or `[site]`). `slot_s` is the slot
+    length in s, or `[slot]` lengths when the last slot is cut by the event's end; means are
+    weighted by it."""
     both = np.isfinite(baseline_kw) & np.isfinite(actual_kw)
-    shed = np.where(both, baseline_kw - actual_kw, 0.0)
-    count = both.sum(axis=1)
-    n = np.where(count > 0, count, np.nan)  # no overlapping slot: means are NaN, not 0
-    shed_kwh = shed.sum(axis=1) * slot_s / 3600.0
+    dur = np.broadcast_to(np.asarray(slot_s, dtype=np.float64), baseline_kw.shape[-1:])
+    w = np.where(both, dur[None, :], 0.0)
+    weight = w.sum(axis=1)
+    n = np.where(weight > 0, weight, np.nan)  # no overlapping slot: means are NaN, not 0
+    base = np.where(both, baseline_kw, 0.0)
+    act = np.where(both, actual_kw, 0.0)
+    shed_kwh = ((base - act) * w).sum(axis=1) / 3600.0
     factor = np.broadcast_to(np.asarray(factor_g_per_kwh, dtype=np.float64), shed_kwh.shape)
+    total = float(dur.sum())
     return Verification(
-        baseline_kw=np.where(both, baseline_kw, 0.0).sum(axis=1) / n,
-        actual_kw=np.where(both, actual_kw, 0.0).sum(axis=1) / n,
-        shed_kw=shed.sum(axis=1) / n,
+        baseline_kw=(base * w).sum(axis=1) / n,
+        actual_kw=(act * w).sum(axis=1) / n,
+        shed_kw=((base - act) * w).sum(axis=1) / n,
         shed_kwh=shed_kwh,
         avoided_kg=shed_kwh * factor / 1000.0,
-        coverage=count / max(baseline_kw.shape[1], 1),
+        coverage=weight / total if total > 0 else np.zeros_like(weight),
     )
 
 
