@@ -76,11 +76,11 @@ async def simulators(
             if ep.driver == "modbus-tcp" and ep.port is not None
         }
         sensors = len(sim.endpoints) - len(endpoints)
-        faults = ", ".join(f"{f.kind} {f.device}" for f in scenario.faults) or "none"
+        injected = ", ".join(f"{f.kind} {f.device}" for f in scenario.faults) or "none"
         status.set(
             "firmware-sim",
             State.RUNNING,
-            f"{len(endpoints)} Modbus devices, {sensors} MQTT sensors; faults: {faults}",
+            f"{len(endpoints)} Modbus devices, {sensors} MQTT sensors; faults: {injected}",
         )
         yield endpoints
     status.set("firmware-sim", State.STOPPED)
@@ -135,7 +135,7 @@ async def ingest(
     devices = {d.id: DeviceIdentity(d.site, d.agent) for d in config.devices.values()}
     store = open_store(store_url)
     service_cls = IngestService if mqtt5 else _mqtt311_ingest_class()
-    service = service_cls(settings, store, devices)  # type: ignore[arg-type]
+    service = service_cls(settings, store, devices)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name="ingest")
     status.set("ingest", State.RUNNING, "validating, batching, writing")
