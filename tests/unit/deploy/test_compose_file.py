@@ -179,6 +179,30 @@ def test_secrets_are_what_provision_writes(
     assert uplink.password_file == f"/run/secrets/{edge['secrets'][0]}"
 
 
+def test_trial_simulators_listen_where_the_trial_edge_polls(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from firmware_sim.scenario import Scenario, TcpListen
+
+    mounts = {t: s for s, t in _mounts(services["firmware-sim"])}
+    scenario_in_container = services["firmware-sim"]["command"][1]
+    folder = str(Path(scenario_in_container).parent)
+    scenario = Scenario.from_yaml(REPO / mounts[folder] / Path(scenario_in_container).name)
+    devices = {d["id"]: d for d in _load("devices.yaml")["devices"]}
+    agent = _option(services["edge"], "agent", "PEAKLINE_AGENT")
+    polled = {i for i, d in devices.items() if d["agent"] == agent}
+    simulated = 0
+    for spec in scenario.devices:
+        assert spec.id in polled, f"{spec.id} is simulated but {agent} does not poll it"
+        conn = devices[spec.id]["connection"]
+        if isinstance(spec.listen, TcpListen):
+            assert (spec.listen.port, spec.listen.unit_id) == (conn["port"], conn["unit_id"])
+            simulated += 1
+    assert simulated >= 3
+    healthcheck = " ".join(services["firmware-sim"]["healthcheck"]["test"])
+    assert str(devices[scenario.devices[0].id]["connection"]["port"]) in healthcheck
+
+
 def test_healthchecks_and_dependencies(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in services.items():
         assert "test" in svc.get("healthcheck", {}), f"{name} has no healthcheck"
