@@ -30,6 +30,7 @@ from peakline_core.control import (
     site_target_kw,
     verify,
 )
+from peakline_core.emissions import FactorBook, FactorNotFound
 from peakline_core.errors import PeaklineError
 from peakline_core.storage import SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import READING
@@ -71,6 +72,7 @@ class DemandResponse:
         self.clock_ns = clock_ns
         self.slot_ns = int(slot_s * NS)
         self.pre_window_ns = int(pre_window_s * NS)
+        self.factors = FactorBook(registry.config.factor_sets.values())
         self._log = structlog.get_logger("peakline.api.dr")
 
     # -- reading the store
@@ -230,10 +232,10 @@ class DemandResponse:
             row, method = await self._baseline(site, start, slots)
             baseline[i] = row
             methods.append(method)
-        factor = event.get("marginal_g_per_kwh")
+        factors, sources = self._marginal_factors(event, sites, start)
         edges = start + np.arange(slots + 1, dtype=np.int64) * self.slot_ns
         durations = (np.minimum(edges[1:], end) - edges[:-1]) / NS  # the last slot may be cut
-        result = verify(baseline, actual, durations, float(factor or 0.0))
+        result = verify(baseline, actual, durations, np.nan_to_num(factors))
         return {
             "window_start_ns": start,
             "window_end_ns": end,
@@ -247,14 +249,44 @@ class DemandResponse:
                     "actual_kw": _num(result.actual_kw[i]),
                     "shed_kw": _num(result.shed_kw[i]),
                     "shed_kwh": _num(result.shed_kwh[i]),
-                    "avoided_kg_co2e": _num(result.avoided_kg[i]) if factor else None,
+                    "avoided_kg_co2e": _num(result.avoided_kg[i])
+                    if np.isfinite(factors[i])
+                    else None,
+                    "marginal_g_per_kwh": _num(factors[i]),
+                    "factor_source": sources[i],
                     "coverage": _num(result.coverage[i]),
                 }
                 for i, site in enumerate(sites)
             ],
             "total_shed_kwh": _num(result.shed_kwh.sum()),
-            "total_avoided_kg_co2e": _num(result.avoided_kg.sum()) if factor else None,
+            "total_avoided_kg_co2e": _num(result.avoided_kg.sum())
+            if np.isfinite(factors).any()
+            else None,
         }
+
+    def _marginal_factors(
+        self, event: dict[str, Any], sites: list[Site], start_ns: int
+    ) -> tuple[Any, list[str | None]]:
+        """Per site gCO2e/kWh (NaN: unknown) and where it came from: the event's own factor,
+        else the site's grid region's marginal factor from the configured factor sets."""
+        given = event.get("marginal_g_per_kwh")
+        factors = np.full(len(sites), np.nan)
+        sources: list[str | None] = []
+        year = int(1970 + start_ns / NS / 86_400 / 365.2425)
+        for i, site in enumerate(sites):
+            if given is not None:
+                factors[i] = float(given)
+                sources.append("event")
+                continue
+            try:
+                found = self.factors.marginal_detail(site.grid_region, year)
+            except FactorNotFound:
+                sources.append(None)
+                continue
+            factors[i] = found.value * 1000.0
+            kind = found.kind if not found.fallback else f"{found.fallback} (no marginal)"
+            sources.append(f"{found.set_id}: {found.region} {kind} {found.year}")
+        return factors, sources
 
     async def _baseline(self, site: Site, start: int, slots: int) -> tuple[Any, str]:
         assert site.meter is not None

@@ -202,3 +202,8 @@ async def test_dr_baseline_from_similar_days(api: Api, clock: Clock) -> None:
     assert site["baseline_method"] == "similar_days(3)"
     assert site["baseline_kw"] == pytest.approx(130.0)
     assert site["shed_kw"] == pytest.approx(6.0) and site["coverage"] == pytest.approx(1.0)
+    # no factor in the event: the region's marginal factor from config/emission-factors
+    assert site["factor_source"].startswith("cn-mee-") and site["marginal_g_per_kwh"] > 0
+    assert site["avoided_kg_co2e"] == pytest.approx(
+        site["shed_kwh"] * site["marginal_g_per_kwh"] / 1000
+    )
