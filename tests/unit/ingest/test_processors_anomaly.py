@@ -1,0 +1,88 @@
+"""AnomalyProcessor on columnar blocks: score rows, event rows, event messages, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from peakline_core.storage import RowBlock
+from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE, READING
+from peakline_core.wire import AnomalyEventMessage, Topics
+from peakline_ingest.processors_anomaly import AnomalyProcessor, event_id
+
+S = 1_000_000_000
+T0 = 1_736_121_600 * S
+
+
+def series_values(n: int, spike_at: int | None, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = 20_000 + 2_000 * np.sin(np.arange(n) / 40) + rng.normal(0, 150, n)
+    if spike_at is not None:
+        v[spike_at : spike_at + 3] *= 5
+    return v
+
+
+def block(values: dict[str, np.ndarray], t0: int, step_s: int = 10) -> RowBlock:
+    series = [{"site": "s1", "device": d, "point": "power_total"} for d in values]
+    idx = np.concatenate([np.full(len(v), i, np.intp) for i, v in enumerate(values.values())])
+    ts = np.concatenate(
+        [t0 + np.arange(len(v), dtype=np.int64) * step_s * S for v in values.values()]
+    )
+    value = np.concatenate(list(values.values()))
+    return RowBlock(
+        READING, series, idx, {"value": value, "quality": np.zeros(len(value), np.int64)}, ts
+    )
+
+
+def test_spike_becomes_event_rows_and_message() -> None:
+    topics = Topics("pl")
+    proc = AnomalyProcessor(topics)
+    quiet, spiky = series_values(600, None, 2), series_values(600, 500)
+    out = proc.process([], block({"m1": quiet, "m2": spiky}, T0))
+    scores = [r for r in out.rows if r.measurement == ANOMALY_SCORE]
+    assert len(scores) == 1200
+    assert all(0.0 <= r.fields["score"] <= 1.0 for r in scores)
+    events = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    on_m2 = [r for r in events if r.tags["device"] == "m2"]
+    assert on_m2 and not [r for r in events if r.tags["device"] == "m1"]
+    spike_ts = T0 + 500 * 10 * S
+    first = min(on_m2, key=lambda r: abs(r.ts - spike_ts))
+    assert abs(first.ts - spike_ts) <= 30 * S
+    assert first.fields["event_id"] == event_id("s1", "m2", "power_total", first.ts)
+    assert first.fields["state"] in ("open", "closed")
+    msgs = [msgspec.json.decode(p.payload, type=AnomalyEventMessage) for p in out.publications]
+    assert {p.topic for p in out.publications} == {topics.event("s1", "m2")}
+    assert {m.event_id for m in msgs} == {r.fields["event_id"] for r in on_m2}
+
+
+def test_error_and_nan_readings_are_not_scored() -> None:
+    proc = AnomalyProcessor(Topics("pl"))
+    b = block({"m1": series_values(50, None)}, T0)
+    b.fields["value"][:10] = np.nan
+    b.fields["quality"][10:20] = 2
+    out = proc.process([], b)
+    assert len([r for r in out.rows if r.measurement == ANOMALY_SCORE]) == 30
+
+
+def test_restart_resumes_from_saved_state(tmp_path: Path) -> None:
+    values = series_values(800, 650)
+    whole = AnomalyProcessor(Topics("pl"))
+    want = whole.process([], block({"m2": values}, T0)).rows
+    first = AnomalyProcessor.restore(Topics("pl"), tmp_path)
+    got = list(first.process([], block({"m2": values[:400]}, T0)).rows)
+    first.close()
+    assert (tmp_path / "anomaly-state.npz").exists()
+    second = AnomalyProcessor.restore(Topics("pl"), tmp_path)
+    got += second.process([], block({"m2": values[400:]}, T0 + 400 * 10 * S)).rows
+
+    def scores(rows: list) -> list[tuple[int, float]]:
+        return [(r.ts, r.fields["score"]) for r in rows if r.measurement == ANOMALY_SCORE]
+
+    assert scores(got) == scores(want)
+
+    def ev(rows: list) -> list[tuple[int, str]]:
+        return sorted((r.ts, r.fields["state"]) for r in rows if r.measurement == ANOMALY_EVENT)
+
+    assert ev(got)[-1] == ev(want)[-1]
