@@ -1,0 +1,11 @@
+"""Two-city tenancy tests reuse the API tests' in-memory store and example-config helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_TESTS = Path(__file__).resolve().parents[2]
+for extra in (_TESTS / "unit" / "api", _TESTS / "integration" / "deploy"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
