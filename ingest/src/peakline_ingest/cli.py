@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
 
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
+from peakline_core.wire import Topics
 from peakline_ingest.pipeline import BatchPolicy
+from peakline_ingest.processors_anomaly import AnomalyProcessor
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.store.open import StoreUrlError, open_store
@@ -39,7 +41,7 @@ def run(
     client_id: Annotated[str, typer.Option(help="stable per worker")] = "peakline-ingest-1",
     username: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_USERNAME")] = None,
     password: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_PASSWORD")] = None,
-    state_dir: Annotated[Path, typer.Option(help="parked dead letters")] = Path(
+    state_dir: Annotated[Path, typer.Option(help="parked dead letters, anomaly state")] = Path(
         "/var/lib/peakline/ingest"
     ),
     health_port: Annotated[int | None, typer.Option(help="/healthz /readyz /metrics")] = None,
@@ -51,9 +53,13 @@ def run(
     max_past_s: Annotated[float, typer.Option()] = 90 * 86400.0,
     create_database: Annotated[bool, typer.Option(help="CREATE DATABASE on start")] = False,
     retention: Annotated[str | None, typer.Option(help="with --create-database, e.g. 90d")] = None,
+    anomaly: Annotated[
+        bool, typer.Option(help="score every batch; state kept in --state-dir")
+    ] = True,
 ) -> None:
     """Consume telemetry and store it; SIGTERM/SIGINT flush and exit."""
     devices = None
+    platform = None
     if config is not None:
         try:
             platform = load_config(config)
@@ -83,10 +89,17 @@ def run(
     except StoreUrlError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    asyncio.run(_serve(settings, opened, devices, create_database, retention))
+    processors: list[Any] = []
+    if anomaly:
+        processors.append(
+            AnomalyProcessor.restore(Topics(topic_prefix), state_dir / "anomaly", platform)
+        )
+    asyncio.run(_serve(settings, opened, devices, create_database, retention, processors))
 
 
-async def _serve(settings, store, devices, create_database: bool, retention: str | None) -> None:  # type: ignore[no-untyped-def]
+async def _serve(  # type: ignore[no-untyped-def]
+    settings, store, devices, create_database: bool, retention: str | None, processors: list[Any]
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -94,8 +107,10 @@ async def _serve(settings, store, devices, create_database: bool, retention: str
     try:
         if create_database and isinstance(store, InfluxStore):
             await store.ensure_database(retention)
-        await IngestService(settings, store, devices).run(stop)
+        await IngestService(settings, store, devices, processors=processors).run(stop)
     finally:
+        for processor in processors:
+            processor.close()
         await store.aclose()
 
 
