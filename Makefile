@@ -35,3 +35,4 @@ fmt:
 
 schema:
 	.venv/bin/peakline config schema --out config/schema
+	.venv/bin/peakline config reference --out docs/configuration.md

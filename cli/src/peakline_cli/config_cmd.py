@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from peakline_cli.reference import render_reference
 from peakline_core.config import load_config
 from peakline_core.config.schema import config_schemas, render
 from peakline_core.errors import ConfigError
@@ -44,3 +45,14 @@ def schema(
     for name, body in config_schemas().items():
         (out / name).write_text(render(body), encoding="utf-8")
         typer.echo(f"wrote {out / name}")
+
+
+@app.command("reference")
+def reference(
+    out: Annotated[Path, typer.Option(help="Markdown file to write")] = Path(
+        "docs/configuration.md"
+    ),
+) -> None:
+    """Write the configuration reference generated from the models."""
+    out.write_text(render_reference(), encoding="utf-8")
+    typer.echo(f"wrote {out}")

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from peakline_cli.main import app
+from peakline_cli.reference import render_reference
 from peakline_core.config import load_config
 from peakline_core.config.schema import config_schemas, render
 from peakline_core.errors import ConfigError
@@ -95,3 +96,9 @@ def test_json_schema_in_config_schema_is_current() -> None:
         path = REPO / "config" / "schema" / name
         assert path.exists(), f"{path} missing: run make schema"
         assert path.read_text() == render(schema), f"{path} is stale: run make schema"
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/configuration.md is generated from the models (make schema regenerates it)."""
+    path = REPO / "docs" / "configuration.md"
+    assert path.read_text() == render_reference(), f"{path} is stale: run make schema"
