@@ -23,6 +23,7 @@ from peakline_api.registry import Registry
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
+from peakline_api.routers import retrofits as _retrofits  # retrofit M&V (issue 12)
 from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
 from peakline_api.stores import open_store
@@ -98,6 +99,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(_commands.router)
     app.include_router(_demand_response.router)
+    app.include_router(_retrofits.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")

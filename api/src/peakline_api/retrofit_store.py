@@ -1,0 +1,141 @@
+"""Recorded retrofits: a small SQLite table next to the key database (`retrofits.db`), or
+where `settings.extra["retrofits_db"]` says.
+
+A retrofit is what an operator did to a site (date, measures, cost); M&V reads it to split the
+metered history into a baseline and a reporting period. Opened per request: each call is one
+short transaction, so no connection outlives the request that made it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS retrofit (
+    id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    day TEXT NOT NULL,
+    measures TEXT NOT NULL,
+    cost REAL,
+    currency TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    recorded_by TEXT NOT NULL,
+    recorded_at_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS retrofit_site ON retrofit (site, day);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Retrofit:
+    """One retrofit: `day` is the first day of the reporting period (site local date)."""
+
+    id: str
+    site: str
+    day: date
+    measures: tuple[str, ...]
+    cost: float | None
+    currency: str | None
+    note: str
+    recorded_by: str
+    recorded_at_ns: int
+
+
+class RetrofitStore:
+    """`with RetrofitStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> Self:
+        self._db = sqlite3.connect(self._path, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("RetrofitStore used outside its `with` block")
+        return self._db
+
+    def add(
+        self,
+        site: str,
+        day: date,
+        measures: Sequence[str],
+        cost: float | None,
+        currency: str | None,
+        note: str,
+        recorded_by: str,
+        now_ns: int,
+    ) -> Retrofit:
+        r = Retrofit(
+            uuid.uuid4().hex, site, day, tuple(measures), cost, currency, note, recorded_by, now_ns
+        )
+        with self.db:
+            self.db.execute(
+                "INSERT INTO retrofit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.id,
+                    r.site,
+                    r.day.isoformat(),
+                    json.dumps(list(r.measures)),
+                    r.cost,
+                    r.currency,
+                    r.note,
+                    r.recorded_by,
+                    r.recorded_at_ns,
+                ),
+            )
+        return r
+
+    def get(self, retrofit_id: str) -> Retrofit | None:
+        row = self.db.execute("SELECT * FROM retrofit WHERE id = ?", (retrofit_id,)).fetchone()
+        return None if row is None else _row(row)
+
+    def of_sites(self, sites: Sequence[str]) -> list[Retrofit]:
+        """Retrofits of the given sites, oldest first."""
+        if not sites:
+            return []
+        marks = ",".join("?" * len(sites))
+        rows = self.db.execute(
+            f"SELECT * FROM retrofit WHERE site IN ({marks}) ORDER BY day, recorded_at_ns",
+            tuple(sites),
+        )
+        return [_row(r) for r in rows]
+
+    def __iter__(self) -> Iterator[Retrofit]:
+        return iter(_row(r) for r in self.db.execute("SELECT * FROM retrofit ORDER BY day"))
+
+
+def _row(row: tuple[object, ...]) -> Retrofit:
+    rid, site, day, measures, cost, currency, note, by, at = row
+    return Retrofit(
+        str(rid),
+        str(site),
+        date.fromisoformat(str(day)),
+        tuple(json.loads(str(measures))),
+        None if cost is None else float(cost),  # type: ignore[arg-type]
+        None if currency is None else str(currency),
+        str(note),
+        str(by),
+        int(at),  # type: ignore[call-overload]
+    )

@@ -1,0 +1,154 @@
+"""The retrofits API end to end over the in-memory store: a firmware-sim building whose heating
+demand drops on the retrofit date is stored as hourly energy and outdoor temperature; the
+savings report finds the injected reduction within its stated uncertainty, with its fit
+statistics and the grid factor used. Cross-city access is refused like every other id."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from api_fakes import MemoryStore
+from api_support import example_config
+
+from firmware_sim import Scenario, load_profiles, render
+from peakline_api.app import create_app
+from peakline_api.keys import KeyStore, Role
+from peakline_core.storage import Row
+
+REPO = Path(__file__).resolve().parents[3]
+START = datetime(2025, 1, 6, tzinfo=UTC)
+RETROFIT = START + timedelta(days=120)
+END = RETROFIT + timedelta(days=45)
+NS = 10**9
+HOUR_NS = 3600 * NS
+
+
+def _render(retrofit: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    physics: dict = {"base_kw": 10.0, "peak_kw": 60.0}
+    if retrofit:
+        physics["retrofit"] = {"from": RETROFIT.isoformat(), "heating_reduction": 0.4}
+    sc = Scenario.model_validate(
+        {"seed": 11, "start": START.isoformat(), "physics_step_s": 600, "utc_offset_h": 0,
+         "devices": [{"id": "m", "profile": "sdm630", "physics": physics},
+                     {"id": "h", "profile": "hvac-controller"}]}
+    )  # fmt: skip
+    t0, t1 = int(START.timestamp()) * NS, int(END.timestamp()) * NS
+    r = render(sc, load_profiles(REPO / "config" / "profiles"), t0, t1, 900)
+    hourly_kwh = r.values[("m", "power_total")].reshape(-1, 4).mean(axis=1) / 1000.0
+    hourly_temp = r.values[("h", "outdoor_temp")].reshape(-1, 4).mean(axis=1)
+    return r.timestamps[::4], hourly_kwh, hourly_temp
+
+
+@pytest.fixture(scope="module")
+def buildings() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    return {"retrofit": _render(True), "unchanged": _render(False)}
+
+
+def _rows(ts: np.ndarray, kwh: np.ndarray, temp: np.ndarray) -> list[Row]:
+    rows = [
+        Row("energy", {"site": "rt-school", "flow": "import"}, {"kwh": float(e)}, int(t))
+        for t, e in zip(ts, kwh, strict=True)
+    ]
+    tags = {"site": "rt-school", "device": "school-hvac", "point": "outdoor_temp"}
+    rows += [
+        Row("reading", tags, {"value": float(v)}, int(t)) for t, v in zip(ts, temp, strict=True)
+    ]
+    return rows
+
+
+async def _api(tmp_path: Path, rows: list[Row]) -> AsyncIterator[tuple[httpx.AsyncClient, dict]]:
+    from peakline_api.settings import ApiSettings
+
+    config = example_config(REPO / "config")
+    store = MemoryStore()
+    await store.write(rows)
+    keys_db = tmp_path / "keys.db"
+    with KeyStore(keys_db) as keys:
+        tokens = {
+            n: keys.create(n, role, cities)[1]
+            for n, (role, cities) in {
+                "op_rt": (Role.OPERATOR, ["riverton"]),
+                "op_lk": (Role.OPERATOR, ["lakeside"]),
+                "viewer_rt": (Role.VIEWER, ["riverton"]),
+            }.items()
+        }
+    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
+                           dashboard=False)  # fmt: skip
+    now = int(END.timestamp()) * NS + HOUR_NS
+    app = create_app(settings, store=store, config=config, clock_ns=lambda: now)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client, {n: {"Authorization": f"Bearer {t}"} for n, t in tokens.items()}
+
+
+RECORD = {
+    "site": "rt-school",
+    "date": RETROFIT.date().isoformat(),
+    "measures": ["roof insulation", "double glazing"],
+    "cost": 180000,
+    "currency": "CNY",
+}
+
+
+async def test_retrofit_savings_found_within_uncertainty(tmp_path: Path, buildings) -> None:
+    ts, kwh, temp = buildings["retrofit"]
+    _, untouched, _ = buildings["unchanged"]
+    after = ts >= int(RETROFIT.timestamp()) * NS
+    true_kwh = float(untouched[after].sum() - kwh[after].sum())
+    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+        r = await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        listed = await client.get("/api/v1/retrofits?city=riverton", headers=auth["viewer_rt"])
+        assert [x["id"] for x in listed.json()] == [rid]
+        s = await client.get(
+            f"/api/v1/retrofits/{rid}/savings?baseline_days=120", headers=auth["viewer_rt"]
+        )
+        assert s.status_code == 200, s.text
+        body = s.json()
+    assert body["baseline"]["fit_for_purpose"] and body["baseline"]["warnings"] == []
+    assert body["baseline"]["cv_rmse"] < 0.2 and abs(body["baseline"]["nmbe"]) < 0.005
+    assert body["significant"]
+    assert abs(body["avoided_kwh"] - true_kwh) <= body["uncertainty_kwh"]
+    assert body["reporting"]["days_used"] == 45
+    f = body["factor"]
+    assert f["region"] and f["set_id"] and f["kgco2e_per_kwh"] > 0
+    assert body["avoided_tco2e"] == pytest.approx(body["avoided_kwh"] * f["kgco2e_per_kwh"] / 1000)
+    assert body["inputs"]["temperature"]["devices"] == ["school-hvac"]
+
+
+async def test_no_change_is_not_significant(tmp_path: Path, buildings) -> None:
+    ts, kwh, temp = buildings["unchanged"]
+    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+        rid = (await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])).json()[
+            "id"
+        ]
+        body = (
+            await client.get(f"/api/v1/retrofits/{rid}/savings?baseline_days=120",
+                             headers=auth["op_rt"])
+        ).json()  # fmt: skip
+    assert not body["significant"]
+    assert abs(body["avoided_kwh"]) <= body["uncertainty_kwh"]
+
+
+async def test_retrofits_are_scoped_to_the_city(tmp_path: Path) -> None:
+    async for client, auth in _api(tmp_path, []):
+        r = await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])
+        rid = r.json()["id"]
+        for url in (f"/api/v1/retrofits/{rid}", f"/api/v1/retrofits/{rid}/savings"):
+            assert (await client.get(url, headers=auth["op_lk"])).status_code == 404
+        assert (await client.get("/api/v1/retrofits", headers=auth["op_lk"])).json() == []
+        # Lakeside cannot record a retrofit on a riverton site; a viewer cannot record at all.
+        bad = await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_lk"])
+        assert bad.status_code == 404
+        ro = await client.post("/api/v1/retrofits", json=RECORD, headers=auth["viewer_rt"])
+        assert ro.status_code == 403
+        # No weather data: a clear refusal, not a made-up number.
+        s = await client.get(f"/api/v1/retrofits/{rid}/savings", headers=auth["op_rt"])
+        assert s.status_code == 422 and "outdoor_temp" in s.json()["detail"]
