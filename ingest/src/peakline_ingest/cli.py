@@ -15,6 +15,7 @@ from peakline_core.errors import ConfigError
 from peakline_core.wire import Topics
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
+from peakline_ingest.processors_energy import EnergyProcessor
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.store.open import StoreUrlError, open_store
@@ -56,6 +57,9 @@ def run(
     anomaly: Annotated[
         bool, typer.Option(help="score every batch; state kept in --state-dir")
     ] = True,
+    energy: Annotated[
+        bool, typer.Option(help="derive energy and Scope 2 emissions (needs --config)")
+    ] = True,
 ) -> None:
     """Consume telemetry and store it; SIGTERM/SIGINT flush and exit."""
     devices = None
@@ -94,6 +98,8 @@ def run(
         processors.append(
             AnomalyProcessor.restore(Topics(topic_prefix), state_dir / "anomaly", platform)
         )
+    if energy and platform is not None:
+        processors.append(EnergyProcessor.from_config(platform))
     asyncio.run(_serve(settings, opened, devices, create_database, retention, processors))
 
 
@@ -110,7 +116,8 @@ async def _serve(  # type: ignore[no-untyped-def]
         await IngestService(settings, store, devices, processors=processors).run(stop)
     finally:
         for processor in processors:
-            processor.close()
+            if isinstance(processor, AnomalyProcessor):
+                processor.close()
         await store.aclose()
 
 
