@@ -209,6 +209,19 @@ async def retrofit_savings(
     """Avoided energy since the retrofit (kWh, tCO2e) with its uncertainty and the baseline's
     goodness of fit; reporting runs to the last complete UTC day unless `reporting_days`."""
     r, site = visible_retrofit(caller, state, retrofit_id)
+    return await measured_savings(state, r, site, baseline_days, reporting_days, confidence)
+
+
+async def measured_savings(
+    state: AppState,
+    r: Retrofit,
+    site: Site,
+    baseline_days: int = 365,
+    reporting_days: int | None = None,
+    confidence: str = "0.9",
+) -> dict[str, Any]:
+    """The savings report of one retrofit (see `retrofit_savings`); raises InvalidQuery when
+    the data cannot support one (no weather, too few baseline days, no reporting day)."""
     today = datetime.fromtimestamp(state.clock_ns() / NS, tz=UTC).date()
     available = (today - r.day).days
     days_after = min(reporting_days or available, available)

@@ -1,0 +1,271 @@
+"""Programme benchmarking: every city (or district) with the same definitions, as JSON or CSV.
+
+Each figure carries its inputs: the sites summed, their imported kWh, and the grid factor used
+for each (factor set id, region, year, kgCO2e/kWh), so a reader can recompute it by hand.
+Emissions here are location-based Scope 2 of metered grid imports (the one definition every
+partner city can apply); definitions are in `peakline_core.programme.benchmark`.
+
+City rows of public cities are readable by every key (partners benchmark each other); their
+per-site inputs only by keys that see the city. District rows need the city in scope.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from peakline_api.access import Access
+from peakline_api.errors import InvalidQuery
+from peakline_api.params import TimeRange
+from peakline_api.retrofit_store import RetrofitStore
+from peakline_api.routers.reports import _sums, report_range
+from peakline_api.routers.retrofits import measured_savings, retrofits_db
+from peakline_api.state import AppState, Caller, State
+from peakline_api.timespec import NS, iso
+from peakline_core.config import Site
+from peakline_core.emissions import FactorBook, FactorNotFound, track
+from peakline_core.programme import benchmark, combine_uncertainty
+from peakline_core.storage.schema import ENERGY
+
+router = APIRouter(prefix="/api/v1", tags=["programme"])
+FLOW = "import"
+Level = Literal["city", "district"]
+
+
+def _sites(caller: Access, level: str) -> list[Site]:
+    if level == "city":
+        cities = {c for c in caller.registry.cities if caller.may_report_city(c)}
+        return [s for s in caller.registry.sites.values() if s.city in cities]
+    return caller.visible_sites()
+
+
+def _factor(book: FactorBook, site: Site, year: int) -> dict[str, Any] | None:
+    try:
+        f = book.lookup(site.grid_region, "location", year)
+    except FactorNotFound:
+        return None
+    return {"set_id": f.set_id, "region": f.region, "year": f.year,
+            "kgco2e_per_kwh": f.value, "gas": f.gas}  # fmt: skip
+
+
+async def _site_kwh(state: AppState, sites: list[Site], start: int, end: int) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for tags, kwh in await _sums(state, ENERGY, "kwh", [s.id for s in sites], start, end):
+        if tags.get("flow") == FLOW:
+            out[tags["site"]] += kwh
+    return out
+
+
+async def _retrofit_savings(state: AppState, sites: list[Site]) -> dict[str, list[dict[str, Any]]]:
+    """Per site, each retrofit's measured savings to date (or why there are none)."""
+    by_id = {s.id: s for s in sites}
+    with RetrofitStore(retrofits_db(state)) as store:
+        retrofits = store.of_sites(list(by_id))
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in retrofits:
+        try:
+            rep = await measured_savings(state, r, by_id[r.site])
+        except InvalidQuery as exc:
+            out[r.site].append({"id": r.id, "counted": False, "reason": exc.detail})
+            continue
+        counted = rep["baseline"]["fit_for_purpose"]
+        out[r.site].append(
+            {"id": r.id, "counted": counted,
+             "reason": None if counted else "; ".join(rep["baseline"]["warnings"]),
+             "avoided_kwh": rep["avoided_kwh"], "uncertainty_kwh": rep["uncertainty_kwh"],
+             "avoided_tco2e": rep["avoided_tco2e"], "significant": rep["significant"]}
+        )  # fmt: skip
+    return out
+
+
+async def programme_report(
+    caller: Access, state: AppState, tr: TimeRange, level: str
+) -> dict[str, Any]:
+    """The benchmark rows and the definitions they use."""
+    reg = caller.registry
+    sites = _sites(caller, level)
+    span = tr.end_ns - tr.start_ns
+    now, before = (
+        await _site_kwh(state, sites, tr.start_ns, tr.end_ns),
+        await _site_kwh(state, sites, tr.start_ns - span, tr.start_ns),
+    )
+    year = datetime.fromtimestamp(tr.start_ns / NS, tz=UTC).year
+    book = FactorBook(reg.config.factor_sets.values())
+    factors = {s.id: _factor(book, s, year) for s in sites}
+    savings = await _retrofit_savings(state, sites)
+    group = (lambda s: s.city) if level == "city" else (lambda s: s.district)
+    groups: dict[str, list[Site]] = defaultdict(list)
+    for s in sites:
+        groups[group(s)].append(s)
+    ids = sorted(groups)
+
+    def kg(kwh: dict[str, float], s: Site) -> float:
+        f = factors[s.id]
+        return kwh.get(s.id, 0.0) * f["kgco2e_per_kwh"] if f else float("nan")
+
+    def total(values: list[float]) -> float:
+        return float(np.nansum(values)) if values else 0.0
+
+    energy = np.array([total([now.get(s.id, 0.0) for s in groups[g]]) for g in ids])
+    emissions = np.array([total([kg(now, s) for s in groups[g]]) for g in ids])
+    previous = np.array([total([kg(before, s) for s in groups[g]]) for g in ids])
+    has_previous = np.array([any(s.id in before for s in groups[g]) for g in ids])
+    previous = np.where(has_previous, previous, np.nan)
+    area = np.array([sum(s.floor_area_m2 for s in groups[g]) for g in ids], dtype=np.float64)
+    population = np.array(
+        [float(reg.cities[g].population or np.nan) if level == "city" else np.nan for g in ids]
+    )
+    b = benchmark(energy, emissions, previous, area, population)
+    items = []
+    for i, g in enumerate(ids):
+        members = groups[g]
+        city = members[0].city
+        detailed = caller.sees_city(city)
+        done = [x for s in members for x in savings.get(s.id, []) if x["counted"]]
+        item: dict[str, Any] = {
+            "level": level,
+            "id": g,
+            "name": (reg.cities[g] if level == "city" else reg.districts[g]).name,
+            "city": city,
+            "sites": len(members),
+            "floor_area_m2": float(area[i]),
+            "population": None if np.isnan(population[i]) else int(population[i]),
+            "energy_kwh": float(b.energy_kwh[i]),
+            "emissions_kgco2e": float(b.emissions_kgco2e[i]),
+            "previous_emissions_kgco2e": _num(previous[i]),
+            "trend": _num(b.trend[i]),
+            "intensity": {
+                "kgco2e_per_capita": _num(b.kgco2e_per_capita[i]),
+                "kgco2e_per_m2": _num(b.kgco2e_per_m2[i]),
+                "kwh_per_m2": _num(b.kwh_per_m2[i]),
+                "kgco2e_per_kwh": _num(b.kgco2e_per_kwh[i]),
+            },
+            "trajectory": _trajectory(reg.cities[city], tr, float(emissions[i]))
+            if level == "city"
+            else None,
+            "retrofits": {
+                "counted": len(done),
+                "avoided_kwh": sum(x["avoided_kwh"] for x in done),
+                "uncertainty_kwh": combine_uncertainty(
+                    np.array([x["uncertainty_kwh"] for x in done])
+                ),
+                "avoided_tco2e": sum(x["avoided_tco2e"] or 0.0 for x in done),
+            },
+            "factors": _distinct_factors([factors[s.id] for s in members]),
+        }
+        if detailed:
+            item["inputs"] = [
+                {"site": s.id, "district": s.district, "floor_area_m2": s.floor_area_m2,
+                 "energy_kwh": now.get(s.id, 0.0), "previous_energy_kwh": before.get(s.id),
+                 "factor": factors[s.id], "emissions_kgco2e": _num(kg(now, s)),
+                 "retrofits": savings.get(s.id, [])}
+                for s in members
+            ]  # fmt: skip
+        items.append(item)
+    return {
+        "programme": reg.config.programme.id,
+        "start": iso(tr.start_ns),
+        "end": iso(tr.end_ns),
+        "level": level,
+        "definitions": {
+            "energy_kwh": f"metered grid electricity, energy flow {FLOW!r}, summed over sites",
+            "emissions_kgco2e": "energy_kwh x location-based grid factor of each site's region "
+            "in force for the period's start year (Scope 2, location-based)",
+            "trend": "(emissions - previous period of the same length) / previous",
+            "trajectory": "the city's target cap for the year against metered emissions "
+            "projected to year end (metered sites only)",
+            "retrofits": "measured savings to date of retrofits with fit-for-purpose baselines "
+            "(IPMVP Option C); uncertainty is the root sum of squares at 90 %",
+        },
+        "items": items,
+    }
+
+
+def _distinct_factors(found: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    keys = sorted({(f["set_id"], f["region"], f["year"], f["kgco2e_per_kwh"]) for f in found if f})
+    return [{"set_id": a, "region": r, "year": y, "kgco2e_per_kwh": v} for a, r, y, v in keys]
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | None:
+    if city.target is None:
+        return None
+    end = datetime.fromtimestamp(tr.end_ns / NS, tz=UTC)
+    jan1 = datetime(end.year, 1, 1, tzinfo=UTC)
+    year_s = (datetime(end.year + 1, 1, 1, tzinfo=UTC) - jan1).total_seconds()
+    elapsed = min(1.0, max((tr.end_ns - tr.start_ns) / NS / year_s, 1e-9))
+    status = track(city.target, end.year, kgco2e, elapsed)
+    return {
+        "year": status.year,
+        "peak_year": city.target.peak_year,
+        "cap_kgco2e": status.target_kgco2e,
+        "projected_kgco2e": status.projected_kgco2e,
+        "on_track": status.on_track,
+        "past_peak": end.year >= city.target.peak_year,
+    }
+
+
+RangeParam = Annotated[TimeRange, Depends(report_range)]
+LevelParam = Annotated[Level, Query(description="city or district rows")]
+
+
+@router.get("/programme/benchmark", summary="Benchmark cities or districts (same definitions)")
+async def programme_benchmark(
+    caller: Caller, state: State, tr: RangeParam, level: LevelParam = "city"
+) -> dict[str, Any]:
+    return await programme_report(caller, state, tr, level)
+
+
+CSV_COLUMNS = [
+    "level", "id", "name", "city", "sites", "floor_area_m2", "population", "energy_kwh",
+    "emissions_kgco2e", "previous_emissions_kgco2e", "trend", "kgco2e_per_capita",
+    "kgco2e_per_m2", "kwh_per_m2", "kgco2e_per_kwh", "target_year", "cap_kgco2e",
+    "projected_kgco2e", "on_track", "retrofits_counted", "retrofit_avoided_kwh",
+    "retrofit_uncertainty_kwh", "retrofit_avoided_tco2e", "factors", "start", "end",
+]  # fmt: skip
+
+
+@router.get(
+    "/programme/benchmark.csv",
+    summary="The benchmark as CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def programme_benchmark_csv(
+    caller: Caller, state: State, tr: RangeParam, level: LevelParam = "city"
+) -> Response:
+    report = await programme_report(caller, state, tr, level)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for it in report["items"]:
+        t = it["trajectory"] or {}
+        w.writerow(
+            [it["level"], it["id"], it["name"], it["city"], it["sites"], it["floor_area_m2"],
+             it["population"], it["energy_kwh"], it["emissions_kgco2e"],
+             it["previous_emissions_kgco2e"], it["trend"],
+             *(it["intensity"][k] for k in ("kgco2e_per_capita", "kgco2e_per_m2", "kwh_per_m2",
+                                            "kgco2e_per_kwh")),
+             t.get("year"), t.get("cap_kgco2e"), t.get("projected_kgco2e"), t.get("on_track"),
+             it["retrofits"]["counted"], it["retrofits"]["avoided_kwh"],
+             it["retrofits"]["uncertainty_kwh"], it["retrofits"]["avoided_tco2e"],
+             ";".join(f"{f['set_id']}/{f['region']}/{f['year']}={f['kgco2e_per_kwh']}"
+                      for f in it["factors"]),
+             report["start"], report["end"]]
+        )  # fmt: skip
+    name = f"peakline-benchmark-{level}.csv"
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
