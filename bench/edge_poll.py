@@ -232,11 +232,17 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             after, cpu1, t1 = scrape(metrics_port), proc.cpu_times(), time.monotonic()
             stop.set()
         finally:
-            agent.terminate()
-            agent.wait(30)
             sim.kill()
             sim.wait()
             collector.cancel()
+            agent.terminate()
+            try:
+                stopped = agent.wait(60)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                stopped = None
+            print(f"agent exit status {stopped}; log tail:", file=sys.stderr)
+            print((workdir / "agent.log").read_text()[-2000:], file=sys.stderr)
     cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / (t1 - t0)
     cycles = after["peakline_edge_cycles_total"] - before["peakline_edge_cycles_total"]
     requests = after["peakline_edge_requests_total"] - before["peakline_edge_requests_total"]

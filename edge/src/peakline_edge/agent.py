@@ -35,6 +35,20 @@ from peakline_edge.uplink import Uplink
 VERSION = "0.1.0"
 
 
+async def _finish(tasks: list[asyncio.Task[Any]], grace_s: float) -> bool:
+    """Let `tasks` end within `grace_s`, then cancel the rest; never hangs (a task that swallows
+    its cancellation, as Python 3.11's wait_for can, is abandoned after a second).
+    Returns whether all ended on their own."""
+    if not tasks:
+        return True
+    _, pending = await asyncio.wait(tasks, timeout=grace_s) if grace_s > 0 else (set(), set(tasks))
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1.0)
+    return not pending
+
+
 class EdgeAgent:
     """One agent's devices and connections. `await agent.run(stop)` until `stop` is set."""
 
@@ -57,6 +71,7 @@ class EdgeAgent:
         self.state_dir = state_dir
         self.metrics = metrics or EdgeMetrics()
         self.health_interval_s = health_interval_s
+        self.cycle_grace_s = 5.0  # how long a stop waits for poll cycles in progress
         self._log = structlog.get_logger("peakline.edge.agent").bind(agent=agent_id)
         state_dir.mkdir(parents=True, exist_ok=True)
         spool_cfg = self.agent.spool
@@ -145,6 +160,7 @@ class EdgeAgent:
         await self.queue.put(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
+        polling = asyncio.Event()  # set: pollers finish their cycle and return
         async with AsyncExitStack() as stack:
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
@@ -156,7 +172,8 @@ class EdgeAgent:
                 *(asyncio.create_task(s.run_own_broker()) for s in self.sources if s.broker),
             ]
             pollers = [
-                asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers
+                asyncio.create_task(p.run(polling), name=f"poll-{p.device.id}")
+                for p in self.pollers
             ]
             self._log.info(
                 "agent started",
@@ -170,22 +187,17 @@ class EdgeAgent:
             for t in crashed:
                 self._log.error("task failed", task=t.get_name(), error=repr(t.exception()))
             self._log.info("stopping: spooling what is held, flushing the uplink")
-            for t in pollers:
-                t.cancel()
-            await asyncio.gather(*pollers, return_exceptions=True)
+            # pollers finish the cycle in progress (its readings are spooled, not lost)
+            polling.set()
+            await _finish(pollers, self.cycle_grace_s)
             await self._drain_queue()
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            await _finish([writer], 0)
             self.uplink.stop.set()
-            try:
-                await asyncio.wait_for(uplink, self.uplink.flush_timeout_s + 5)
-            except (TimeoutError, asyncio.CancelledError):
+            if not await _finish([uplink], self.uplink.flush_timeout_s + 5):
                 self._log.warning(
                     "uplink did not finish its flush in time; the spool keeps the rest"
                 )
-            for t in (*aux, stopper):
-                t.cancel()
-            await asyncio.gather(*aux, stopper, return_exceptions=True)
+            await _finish([*aux, stopper], 0)
             await self._refresh()
             await self.spool.aclose()
             self.executor.holds.close()
@@ -195,10 +207,6 @@ class EdgeAgent:
 
     async def _drain_queue(self) -> None:
         """Spool whatever the pollers already handed over (nothing produced is left in memory)."""
-        while not self.queue.empty():
-            await asyncio.sleep(0.01)  # the writer task is consuming; let it run
-            if self.queue.empty():
-                break
         await self.queue.join()
 
     async def _write_spool(self) -> None:

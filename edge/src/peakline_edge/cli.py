@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import signal
+import sys
 from pathlib import Path
 
 import structlog
@@ -36,6 +38,7 @@ def run(
 ) -> None:
     """Run the agent until SIGTERM or SIGINT, then flush and exit."""
     configure_logging(log_level, log_format)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
     log = structlog.get_logger("peakline.edge")
     try:
         platform = load_config(config)
@@ -62,7 +65,13 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR2, _dump_tasks)  # `kill -USR2 PID`: where is it stuck
     await agent.run(stop)
+
+
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=8, file=sys.stderr)
 
 
 def main() -> None:

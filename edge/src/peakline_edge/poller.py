@@ -5,6 +5,7 @@ published as a retained DeviceStatus), and probes an unavailable device with bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -51,9 +52,10 @@ class DevicePoller:
         self._log = structlog.get_logger("peakline.edge.poller").bind(device=device.id)
         metrics.available.labels(device.id).set(1)
 
-    async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll until `stop` is set (the cycle in progress is finished) or until cancelled."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             now = self._clock()
             tick, due = next_tick(now, self.groups, self.offset_ns)
             if not self.availability.available:
@@ -61,7 +63,11 @@ class DevicePoller:
                 tick, due = next_tick(
                     max(now, self.availability.next_probe_ns), self.groups, self.offset_ns
                 )
-            await asyncio.sleep(max(0.0, (tick - self._clock()) / NS))  # wall-clock schedule
+            delay = max(0.0, (tick - self._clock()) / NS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)  # the wall-clock schedule
+            if stop.is_set():
+                return
             points = [p for interval in sorted(due) for p in self.groups[interval]]
             await self.cycle(points)
 
