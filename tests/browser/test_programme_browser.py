@@ -1,0 +1,73 @@
+"""The programme benchmark page in headless Chromium against the real API under uvicorn on the
+SQLite store (seeded with 48 h of energy): both cities are compared with figures equal to the
+API's, and the CSV download carries the same rows. Screenshot: artifacts/programme.png."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
+from api_live_support import build, example_config, serve, stores_available
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+async def test_programme_page_compares_cities_and_exports_csv(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    if not stores_available():
+        pytest.skip("no SQLite store to run on")
+    from playwright.async_api import async_playwright
+
+    config = example_config(repo_root / "config")
+    app, tokens = await build(tmp_path, config, f"sqlite:///{tmp_path / 'store.db'}", now_ns=None)
+    token = tokens["viewer_all"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with serve(app) as url, async_playwright() as pw:
+        async with httpx.AsyncClient(base_url=url) as http:
+            r = await http.get(
+                "/api/v1/programme/benchmark?level=city&start=-30d",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        expected = {it["id"]: it for it in r.json()["items"]}
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url + "/dashboard/programme.html")
+            await page.fill("#key-input", token)
+            await page.click("#key-form button")
+            rows = page.locator("#benchmark-table tbody tr")
+            await rows.nth(1).wait_for(timeout=15_000)
+            ids = await rows.evaluate_all("rs => rs.map(r => r.dataset.id)")
+            assert set(ids) == set(expected) == {"riverton", "lakeside"}
+            for city, it in expected.items():
+                shown = await page.locator(f'tr[data-id="{city}"] td.emissions').inner_text()
+                assert float(shown) == pytest.approx(round(it["emissions_kgco2e"]), abs=0.5)
+                assert it["emissions_kgco2e"] > 0
+            await page.screenshot(path=str(ARTIFACTS / "programme.png"), full_page=True)
+            async with page.expect_download() as info:
+                await page.click("#csv")
+            download = await info.value
+            saved = tmp_path / "benchmark.csv"
+            await download.save_as(saved)
+            text = saved.read_text()
+            got = {row["id"]: row for row in csv.DictReader(io.StringIO(text))}
+            assert set(got) == set(expected)
+            for city, it in expected.items():
+                assert float(got[city]["emissions_kgco2e"]) == pytest.approx(it["emissions_kgco2e"])
+            assert not errors, errors
+        finally:
+            await browser.close()
