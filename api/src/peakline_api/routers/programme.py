@@ -31,8 +31,9 @@ from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_core.config import Site
 from peakline_core.emissions import FactorBook, FactorNotFound, track
-from peakline_core.programme import benchmark, combine_uncertainty
-from peakline_core.storage.schema import ENERGY
+from peakline_core.programme import THRESHOLDS, benchmark, combine_uncertainty, summarise
+from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.storage.schema import ENERGY, READING
 
 router = APIRouter(prefix="/api/v1", tags=["programme"])
 FLOW = "import"
@@ -269,3 +270,60 @@ async def programme_benchmark_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+AIR_POINTS = ("co2", "pm25")
+HOUR_NS = 3600 * NS
+
+
+@router.get("/programme/air-quality", summary="Air-quality sensors summarised per district")
+async def air_quality(caller: Caller, state: State, tr: RangeParam) -> dict[str, Any]:
+    """Per visible district and point (co2 ppm, pm25 ug/m3): hours of data, mean, 95th
+    percentile and max of hourly means, and the share of hours above the threshold."""
+    reg = caller.registry
+    districts = sorted(d.id for d in caller.visible_districts())
+    index = {d: i for i, d in enumerate(districts)}
+    out: dict[str, dict[str, Any]] = {
+        d: {"district": d, "city": reg.districts[d].city, "name": reg.districts[d].name,
+            "sensors": [], "points": {}}
+        for d in districts
+    }  # fmt: skip
+    sites = {s.id: s for s in caller.visible_sites()}
+    span = max(1, (tr.end_ns - tr.start_ns + HOUR_NS - 1) // HOUR_NS)
+    for point in AIR_POINTS:
+        devices = [
+            d
+            for d in caller.visible_devices()
+            if point in reg.points.get(d.id, {}) and d.site in sites
+        ]
+        if not devices:
+            continue
+        series = await state.store.query(
+            SeriesQuery(READING, "value", tr.start_ns, tr.end_ns,
+                        {"site": sorted({d.site for d in devices}),
+                         "device": [d.id for d in devices], "point": [point]},
+                        every_ns=HOUR_NS, aggregate=Aggregate.MEAN)
+        )  # fmt: skip
+        hourly = np.full((len(series), span), np.nan)
+        group = np.zeros(len(series), dtype=np.int64)
+        for i, s in enumerate(series):
+            group[i] = index[sites[s.tags["site"]].district]
+            for ts, v in zip(s.times, s.values, strict=True):
+                if isinstance(v, int | float):
+                    hourly[i, min(span - 1, (ts - tr.start_ns) // HOUR_NS)] = float(v)
+            out[sites[s.tags["site"]].district]["sensors"].append(s.tags["device"])
+        summary = summarise(hourly, group, len(districts), THRESHOLDS[point])
+        for d, k in index.items():
+            if summary.hours[k]:
+                out[d]["points"][point] = {
+                    "unit": reg.points[devices[0].id][point].unit,
+                    "hours": int(summary.hours[k]),
+                    "mean": float(summary.mean[k]),
+                    "p95": float(summary.p95[k]),
+                    "max": float(summary.max[k]),
+                    "threshold": THRESHOLDS[point],
+                    "share_above": float(summary.share_above[k]),
+                }
+    for item in out.values():
+        item["sensors"] = sorted(set(item["sensors"]))
+    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "items": list(out.values())}
