@@ -44,42 +44,78 @@ def interval_energy_from_counter(
     t = as_ts(ts, c.shape[1])
     if c.shape[1] < 2:
         return np.empty((c.shape[0], 0))
-    n_sites, n = c.shape
-    valid = np.isfinite(c)
-    # work on the valid readings only, flattened row-major: consecutive valid readings of
-    # the same row are a span whose energy is spread over the intervals between them
-    pos = np.flatnonzero(valid)
-    vals = c.reshape(-1)[pos]
+    n = c.shape[1]
+    brk = None if breaks is None else np.broadcast_to(np.asarray(breaks, dtype=bool), c.shape)
+    span_h = np.diff(t).astype(np.float64) / 3.6e12
+    # dense pass: consecutive readings (NaN wherever either end is missing), fixed in place
+    out: F64 = np.subtract(c[:, 1:], c[:, :-1])
+    _correct_spans(
+        out,
+        c[:, 1:],
+        None if brk is None else brk[:, 1:],
+        span_h,
+        rollover,
+        on_reset,
+        max_kw,
+    )
+    # sparse pass: each run of missing readings between two valid ones is one span whose
+    # energy is spread evenly over its intervals (gaps are rare: this touches few values)
+    bad = ~np.isfinite(c)
+    if not bad.any():
+        return out
+    pos = np.flatnonzero(bad)
     row, col = np.divmod(pos, n)
-    same = row[1:] == row[:-1]
-    delta = np.diff(vals)
-    span = np.diff(col)
-    end = vals[1:]
-    fell = same & (delta < 0)
-    if rollover is not None:
-        wrapped = delta + rollover
-        is_wrap = fell & (wrapped >= 0) & (wrapped < rollover / 2)
-        delta = np.where(is_wrap, wrapped, delta)
-        fell &= ~is_wrap
-    restart = fell
-    if breaks is not None:
-        restart = restart | (np.asarray(breaks, dtype=bool).reshape(-1)[pos[1:]] & same)
-    if restart.any():
-        delta = np.where(
-            restart, np.maximum(end, 0.0) if on_reset == "zero_start" else np.nan, delta
-        )
-    if max_kw is not None:
-        span_h = (t[col[1:]] - t[col[:-1]]) / 3.6e12
-        delta = np.where(delta > max_kw * span_h, np.nan, delta)
-    per_interval = (delta / span)[same]
-    out: F64 = np.full((n_sites, n - 1), np.nan)
-    has = valid.any(axis=1)
-    first = np.where(has, valid.argmax(axis=1), 0)
-    last = np.where(has, n - 1 - valid[:, ::-1].argmax(axis=1), 0)
-    cols = np.arange(n - 1)[np.newaxis, :]
-    covered = (cols >= first[:, np.newaxis]) & (cols < last[:, np.newaxis])
-    out[covered] = np.repeat(per_interval, span[same])
+    first = np.concatenate([[True], (np.diff(pos) != 1) | (col[1:] == 0)])
+    last = np.concatenate([first[1:], [True]])
+    r, a, b = row[first], col[first], col[last]
+    inner = (a > 0) & (b < n - 1)  # leading and trailing gaps stay NaN
+    r, a, b = r[inner], a[inner], b[inner]
+    if r.size == 0:
+        return out
+    prev, nxt = c[r, a - 1], c[r, b + 1]
+    delta = nxt - prev
+    _correct_spans(
+        delta,
+        nxt,
+        None if brk is None else brk[r, b + 1],
+        (t[b + 1] - t[a - 1]).astype(np.float64) / 3.6e12,
+        rollover,
+        on_reset,
+        max_kw,
+    )
+    span = b - a + 2
+    offsets = np.arange(int(span.sum())) - np.repeat(np.cumsum(span) - span, span)
+    flat = np.repeat(r * (n - 1) + a - 1, span) + offsets
+    out.reshape(-1)[flat] = np.repeat(delta / span, span)
     return out
+
+
+def _correct_spans(
+    delta: F64,
+    end: F64,
+    brk: Any,
+    span_h: Any,
+    rollover: float | None,
+    on_reset: Literal["zero_start", "drop"],
+    max_kw: float | None,
+) -> None:
+    """In place: counter increases over spans (kWh) with rollovers, resets, breaks and
+    implausible jumps handled; `end` is the reading closing each span, `span_h` its hours.
+    Falls and breaks are rare, so they are fixed on their positions only."""
+    hit = None if brk is None else brk & np.isfinite(delta)  # spans with both readings
+    fell = delta < 0  # NaN compares False
+    if fell.any():
+        d = delta[fell]
+        value = np.maximum(end[fell], 0.0) if on_reset == "zero_start" else np.full(d.shape, np.nan)
+        if rollover is not None:
+            wrapped = d + rollover
+            is_wrap = (wrapped >= 0) & (wrapped < rollover / 2)
+            value = np.where(is_wrap, wrapped, value)
+        delta[fell] = value
+    if hit is not None and hit.any():
+        delta[hit] = np.maximum(end[hit], 0.0) if on_reset == "zero_start" else np.nan
+    if max_kw is not None:
+        delta[delta > max_kw * np.asarray(span_h)] = np.nan
 
 
 def integrate_power(
