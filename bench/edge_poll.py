@@ -199,9 +199,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         log = open(workdir / "agent.log", "wb")  # noqa: SIM115, ASYNC230 - the agent's log
         agent = subprocess.Popen(  # noqa: ASYNC220
             [
-                sys.executable,
-                "-c",
-                BOOT,
+                str(Path(sys.executable).parent / "peakline-edge"),
                 "run",
                 "--config",
                 str(config),
@@ -266,18 +264,6 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "batches_received": len(lat),
         "targets": {"cpu_share_of_one_core": 0.30, "rss_mb": 80},
     }
-
-
-BOOT = """
-import importlib.util, sys, types
-if importlib.util.find_spec("peakline_core.emissions.factors") is None:
-    stub = types.ModuleType("peakline_core.emissions.factors")
-    stub.EmissionFactorSet = object
-    sys.modules[stub.__name__] = stub
-from peakline_edge.cli import main
-sys.argv[0] = "peakline-edge"
-main()
-"""
 
 
 def main() -> None:

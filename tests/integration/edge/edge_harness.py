@@ -103,20 +103,6 @@ def modbus_device(
     }
 
 
-# The command's entry point; until core's emissions.factors lands (another issue) a stand-in
-# module lets load_config import it (the test configs have no emission factor files).
-_BOOT = """
-import importlib.util, sys, types
-if importlib.util.find_spec("peakline_core.emissions.factors") is None:
-    stub = types.ModuleType("peakline_core.emissions.factors")
-    stub.EmissionFactorSet = object
-    sys.modules[stub.__name__] = stub
-from peakline_edge.cli import main
-sys.argv[0] = "peakline-edge"
-main()
-"""
-
-
 @dataclass
 class AgentProcess:
     config: Path
@@ -128,9 +114,7 @@ class AgentProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-c",
-                    _BOOT,
+                    str(Path(sys.executable).parent / "peakline-edge"),
                     "run",
                     "--config",
                     str(self.config),
