@@ -83,7 +83,7 @@ def create_app(
             await start_control(app, state, stack)
             if settings.broker_url:
                 client_id = f"peakline-api-{os.getpid()}-{id(app):x}"
-                task = asyncio.create_task(follow_broker(hub, settings.broker_url, client_id))
+                task = asyncio.create_task(follow_broker(hub, settings, client_id))
                 stack.push_async_callback(_stop, task)
             yield
 

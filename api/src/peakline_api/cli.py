@@ -48,6 +48,16 @@ def run(
     broker: Annotated[
         str | None, typer.Option(envvar="PEAKLINE_BROKER", help="mqtt://host:port (none: no live)")
     ] = None,
+    broker_username: Annotated[
+        str | None, typer.Option(envvar="PEAKLINE_MQTT_USERNAME", help="broker login")
+    ] = None,
+    broker_password_file: Annotated[
+        Path | None,
+        typer.Option(envvar="PEAKLINE_MQTT_PASSWORD_FILE", help="file holding the broker password"),
+    ] = None,
+    broker_ca_file: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_MQTT_CA_FILE", help="CA for mqtts:// brokers")
+    ] = None,
     topic_prefix: Annotated[str, typer.Option(envvar="PEAKLINE_TOPIC_PREFIX")] = "peakline",
     keys_db: KeysDb = _DEFAULT_KEYS,
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
@@ -59,6 +69,12 @@ def run(
     latest_cache_s: Annotated[
         float, typer.Option(help="reuse latest-readings answers this long (s); 0: off")
     ] = 1.0,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_API_TLS_CERT", help="serve HTTPS: certificate")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_API_TLS_KEY", help="serve HTTPS: private key")
+    ] = None,
 ) -> None:
     """Serve the API and the dashboard."""
     import uvicorn
@@ -72,11 +88,25 @@ def run(
         store_url=store,
         keys_db=keys_db,
         broker_url=broker,
+        broker_username=broker_username,
+        broker_password_file=broker_password_file,
+        broker_ca_file=broker_ca_file,
         topic_prefix=topic_prefix,
         cors_origins=tuple(cors_origin or ()),
         latest_cache_s=latest_cache_s,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
+        raise typer.Exit(2)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+    )
 
 
 @keys_app.command("create")

@@ -22,8 +22,9 @@ import structlog
 
 from peakline_api.errors import ApiError, UnknownId
 from peakline_api.ledger import CommandLedger, LedgerEntry
-from peakline_api.live import broker_address
+from peakline_api.live import mqtt_client_options
 from peakline_api.registry import Registry
+from peakline_api.settings import ApiSettings
 from peakline_core.control import CommandRate, CommandRejected, expires_at_ns, validate_command
 from peakline_core.errors import PayloadError, TopicError
 from peakline_core.wire import Command, CommandState, Topics, decode_ack, encode
@@ -210,29 +211,31 @@ class CommandService:
             elif entry.state is CommandState.ACCEPTED:
                 await self._publish(entry)
 
-    async def run(self, broker_url: str | None, client_id: str) -> None:
+    async def run(self, settings: ApiSettings, client_id: str) -> None:
         """Sweep forever; with a broker, also keep the command/ack connection (reconnecting)."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._sweep_loop())
-            if broker_url is not None:
-                group.create_task(self._follow(broker_url, client_id))
+            if settings.broker_url is not None:
+                group.create_task(self._follow(settings, client_id))
 
     async def _sweep_loop(self) -> None:
         while True:
             await self.sweep()
             await asyncio.sleep(self.sweep_every_s)
 
-    async def _follow(self, url: str, client_id: str) -> None:
-        host, port = broker_address(url)
+    async def _follow(self, settings: ApiSettings, client_id: str) -> None:
+        options = mqtt_client_options(settings)
         delay = 0.5
         while True:
             try:
                 async with aiomqtt.Client(
-                    host, port, identifier=client_id, keepalive=30, clean_session=False
+                    **options, identifier=client_id, keepalive=30, clean_session=False
                 ) as client:
                     await client.subscribe(self.topics.filter(TopicKind.ACK), qos=1)
                     self.client, delay = client, 0.5
-                    self._log.info("control connected", host=host, port=port)
+                    self._log.info(
+                        "control connected", host=options["hostname"], port=options["port"]
+                    )
                     async for message in client.messages:
                         self.on_ack(str(message.topic), bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
             except aiomqtt.MqttError as exc:

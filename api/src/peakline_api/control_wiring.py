@@ -38,7 +38,7 @@ async def start_control(app: FastAPI, state: AppState, stack: contextlib.AsyncEx
         or ("peakline-api-control-" + re.sub(r"[^A-Za-z0-9_-]", "-", settings.topic_prefix))[:64]
     )
     for task in (
-        asyncio.create_task(commands.run(settings.broker_url, client_id)),
+        asyncio.create_task(commands.run(settings, client_id)),
         asyncio.create_task(run_events(dr)),
     ):
         stack.push_async_callback(stop_task, task)

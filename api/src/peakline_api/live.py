@@ -13,13 +13,14 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 import structlog
 
+from peakline_api.settings import ApiSettings
 from peakline_core.errors import PayloadError, TopicError
 from peakline_core.wire import payloads as wire
+from peakline_core.wire.broker import BrokerAddress
 from peakline_core.wire.topics import TopicKind, Topics
 
 
@@ -183,31 +184,46 @@ def _ack_dict(ack: wire.CommandAck) -> dict[str, Any]:
     }
 
 
-def broker_address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"broker URL must be mqtt://host:port, got {url!r}")
-    return parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+def mqtt_client_options(settings: ApiSettings) -> dict[str, Any]:
+    """aiomqtt.Client keyword arguments for the configured broker: address, login, TLS."""
+    if settings.broker_url is None:
+        raise ValueError("no broker configured")
+    address = BrokerAddress.parse(settings.broker_url)
+    if settings.broker_password_file is not None:
+        password = settings.broker_password_file.read_text(encoding="utf-8").strip()
+        address = address.with_login(settings.broker_username, password)
+    elif settings.broker_username:
+        address = address.with_login(settings.broker_username, None)
+    options: dict[str, Any] = {
+        "hostname": address.host,
+        "port": address.port,
+        "username": address.username,
+        "password": address.password,
+    }
+    if address.tls:
+        ca = str(settings.broker_ca_file) if settings.broker_ca_file else None
+        options["tls_params"] = aiomqtt.TLSParameters(ca_certs=ca)
+    return options
 
 
-async def follow_broker(hub: LiveHub, url: str, client_id: str) -> None:
+async def follow_broker(hub: LiveHub, settings: ApiSettings, client_id: str) -> None:
     """Keep a subscription to the status/agent/telemetry/event/ack topics; reconnect forever.
 
     Retained status and agent messages arrive on every (re)connect, which rebuilds the state.
     """
     log = structlog.get_logger("peakline.api.live")
-    host, port = broker_address(url)
+    options = mqtt_client_options(settings)
     kinds = (TopicKind.STATUS, TopicKind.AGENT, TopicKind.TELEMETRY, TopicKind.EVENT, TopicKind.ACK)
     delay = 0.5
     while True:
         try:
             async with aiomqtt.Client(
-                host, port, identifier=client_id, keepalive=30, clean_session=True
+                **options, identifier=client_id, keepalive=30, clean_session=True
             ) as client:
                 for kind in kinds:
                     await client.subscribe(hub.topics.filter(kind), qos=0)
                 hub.client, hub.connected, delay = client, True, 0.5
-                log.info("broker_connected", host=host, port=port)
+                log.info("broker_connected", host=options["hostname"], port=options["port"])
                 async for message in client.messages:
                     hub.feed(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
         except aiomqtt.MqttError as exc:

@@ -19,6 +19,12 @@ class ApiSettings:
     store_url: str
     keys_db: Path
     broker_url: str | None = None
+    """`mqtt://[user[:password]@]host:port` or `mqtts://...` (TLS)."""
+    broker_username: str | None = None
+    broker_password_file: Path | None = None
+    """File holding the broker password (kept out of the URL, the environment and `ps`)."""
+    broker_ca_file: Path | None = None
+    """CA bundle for `mqtts://` brokers (default: the system's)."""
     topic_prefix: str = "peakline"
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 64 * 1024
