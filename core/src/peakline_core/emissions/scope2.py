@@ -145,18 +145,10 @@ def scope2_market(
     res = _broadcast_intensity(residual, imp.shape)
     before = per_site("matched_before", matched_before, sites)
     # cumulative import (plus what earlier blocks matched) at the end of each interval
-    cum_end = before + np.cumsum(imp, axis=1)
-    cum_start = cum_end - imp
+    cum_end = np.cumsum(imp, axis=1)
+    cum_end += before
     bounds = np.concatenate([np.zeros((sites, 1)), np.cumsum(instruments.kwh, axis=1)], axis=1)
-    covered = np.zeros_like(imp)
-    covered_kg = np.zeros_like(imp)
-    for j in range(instruments.kwh.shape[1]):  # a handful of instruments, not time steps
-        lo = bounds[:, j : j + 1]
-        hi = bounds[:, j + 1 : j + 2]
-        part = np.clip(cum_end, lo, hi) - np.clip(cum_start, lo, hi)
-        covered += part
-        covered_kg += part * instruments.factor[:, j : j + 1]
-    kg = covered_kg + (imp - covered) * res
+    covered, kg = _match_instruments(imp, cum_end, bounds, instruments.factor, res)
     if pv_self_kwh is not None:
         pv = np.nan_to_num(as_2d("pv_self_kwh", pv_self_kwh), nan=0.0)
         sold = ~np.broadcast_to(np.asarray(pv_certificates_retained, dtype=bool), (sites,))
@@ -165,3 +157,53 @@ def scope2_market(
     total = np.minimum(cum_end[:, -1] if imp.shape[1] else before[:, 0], bounds[:, -1])
     matched_after = np.maximum(total, np.minimum(before[:, 0], bounds[:, -1]))
     return MarketResult(kg, covered, matched_after)
+
+
+def _match_instruments(
+    imp: F64, cum_end: F64, bounds: F64, factor: F64, res: F64
+) -> tuple[F64, F64]:
+    """Covered kWh and kgCO2e per interval, [sites, time], in one pass over the time axis.
+
+    Each interval lies within one instrument's volume (or past all of them) except the few
+    where cumulative imports cross a boundary: the rest take that instrument's factor (or
+    the residual mix) directly, the crossings are split exactly on their positions only.
+    """
+    sites, k = factor.shape
+    res_full = np.broadcast_to(res, imp.shape)
+    if k == 0:
+        return np.zeros_like(imp), imp * res_full
+    cum_start = cum_end - imp
+    # segment of each interval end / start: 0..k-1 an instrument, k past them all
+    seg = np.zeros(imp.shape, dtype=np.int8 if k < 127 else np.int32)
+    seg_start = np.zeros_like(seg)
+    for j in range(1, k + 1):  # a handful of instruments, not time steps
+        hi = bounds[:, j : j + 1]
+        seg += cum_end > hi
+        seg_start += cum_start > hi
+    rows = np.arange(sites)[:, np.newaxis]
+    padded = np.concatenate([factor, np.zeros((sites, 1))], axis=1)
+    rate = padded[rows, seg]
+    past = seg == k
+    if res_full.ndim == 2 and res_full.shape == imp.shape:
+        rate[past] = res_full[past]
+    else:
+        rate = np.where(past, res_full, rate)
+    covered = np.where(past, 0.0, imp)
+    kg = np.multiply(imp, rate)
+    crossing = seg != seg_start
+    if imp.size and float(np.nanmin(imp)) < 0.0:  # negative imports: split exactly too
+        crossing |= (cum_start < 0.0) | (cum_end < 0.0)
+    cross = np.nonzero(crossing)
+    if cross[0].size:
+        e, s0 = cum_end[cross], cum_start[cross]
+        r = cross[0]
+        cov = np.zeros(e.shape)
+        cov_kg = np.zeros(e.shape)
+        for j in range(k):
+            lo, hi = bounds[r, j], bounds[r, j + 1]
+            part = np.clip(e, lo, hi) - np.clip(s0, lo, hi)
+            cov += part
+            cov_kg += part * factor[r, j]
+        covered[cross] = cov
+        kg[cross] = cov_kg + (imp[cross] - cov) * res_full[cross]
+    return covered, kg
