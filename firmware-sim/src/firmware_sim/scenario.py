@@ -71,7 +71,7 @@ class Physics(Strict):
     pv_inverter: capacity_kw. hvac: capacity_kw (thermal), ua_kw_per_k, thermal_mass_kwh_per_k,
       cop, fan_kw, setpoint_c, mode, occupants, initial_temp_c, retrofit.
     feeder: feeds (meter ids), losses, unmetered_kw. air_quality: zone (an HVAC id), occupants,
-      volume_m3.
+      volume_m3. ev_charger: max_current_a, open_hour (arrival), close_hour (departure).
     """
 
     base_kw: float = Field(default=8.0, ge=0)
@@ -96,6 +96,7 @@ class Physics(Strict):
     zone: ID | None = None
     volume_m3: float = Field(default=600.0, gt=0)
     retrofit: Retrofit | None = None
+    max_current_a: float = Field(default=32.0, gt=0, description="ev_charger: per phase, A")
 
 
 class DeviceSpec(Strict):

@@ -15,6 +15,7 @@ import numpy as np
 from firmware_sim.errors import ClockError, ScenarioError
 from firmware_sim.faults import CAPTURED, Injected
 from firmware_sim.physics.environment import Environment
+from firmware_sim.physics.ev import EvFleet
 from firmware_sim.physics.fleet import Chunk, Fleet
 from firmware_sim.physics.hvac import AirFleet, HvacFleet
 from firmware_sim.physics.loads import FeederFleet, MeterFleet
@@ -24,7 +25,7 @@ from firmware_sim.scenario import FaultKind, Scenario
 from firmware_sim.timeparse import NS, instant_ns
 from peakline_core.config import ModbusProfile, MqttProfile
 
-ORDER = ("pv_inverter", "hvac", "air_quality", "meter", "feeder")
+ORDER = ("pv_inverter", "hvac", "air_quality", "ev_charger", "meter", "feeder")
 MAX_CHUNK = 2048
 Profile = ModbusProfile | MqttProfile
 
@@ -74,6 +75,7 @@ class World:
                     rows["hvac"].get(d.physics.zone or "", -1) for d in by_kind["air_quality"]
                 ],
             ),
+            "ev_charger": EvFleet(scenario, by_kind["ev_charger"], index),
             "meter": MeterFleet(
                 scenario,
                 meters,
@@ -145,9 +147,12 @@ class World:
         return out
 
     def controls(self, device: str) -> dict[str, float]:
-        """Current writable settings (HVAC setpoint, mode, running); empty for other kinds."""
+        """Current writable settings (HVAC setpoint, mode, running; EV charger current_limit);
+        empty for other kinds."""
         kind, row = self.where[device]
         fleet = self.fleets[kind]
+        if isinstance(fleet, EvFleet):
+            return {"current_limit": float(fleet.current_limit[row])}
         if not isinstance(fleet, HvacFleet):
             return {}
         return {
@@ -165,6 +170,8 @@ class World:
             for name, value in updates.items():
                 if name in ("setpoint", "mode", "running"):
                     getattr(fleet, name)[row] = value
+        if isinstance(fleet, EvFleet) and "current_limit" in updates:
+            fleet.current_limit[row] = updates["current_limit"]
 
     def constants(self, device: str) -> dict[str, float | str]:
         kind, row = self.where[device]
