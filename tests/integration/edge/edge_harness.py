@@ -39,7 +39,13 @@ PROFILE: dict[str, Any] = {
 }
 
 
-def write_config(root: Path, broker: str, prefix: str, devices: list[dict[str, Any]]) -> Path:
+def write_config(
+    root: Path,
+    broker: str,
+    prefix: str,
+    devices: list[dict[str, Any]],
+    spool: dict[str, Any] | None = None,
+) -> Path:
     """A configuration directory with one agent `gw1`, site `s1` and the given devices."""
     (root / "profiles").mkdir(parents=True, exist_ok=True)
     files = {
@@ -67,6 +73,7 @@ def write_config(root: Path, broker: str, prefix: str, devices: list[dict[str, A
                     "id": "gw1",
                     "site": "s1",
                     "uplink": {"broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2},
+                    **({"spool": spool} if spool else {}),
                 }
             ]
         },
