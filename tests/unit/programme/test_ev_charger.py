@@ -68,3 +68,34 @@ def test_lower_limit_defers_the_same_energy(profiles) -> None:
     charged_capped = np.flatnonzero(capped > 0)
     assert charged_capped[-1] > charged_full[-1]
     assert World(scenario(), profiles).controls("ev") == {"current_limit": 32.0}
+
+
+def test_demand_response_plans_the_charger_and_firmware_sim_sheds_it(profiles) -> None:
+    """An EV charger is a `power_limit` flexibility: the DR planner writes its current limit,
+    the API/edge validation accepts it within the profile's limits, and the simulated charger
+    sheds what the plan expects."""
+    from peakline_core.config.platform import Site
+    from peakline_core.control.planning import plan_event
+
+    cfg = load_config(REPO / "config")
+    limits = {("ev", p.name): p.writable for p in cfg.profiles["ev-charger"].points}
+    site = Site.model_validate(
+        {"id": "depot", "name": "Depot", "city": "c", "district": "d", "floor_area_m2": 1,
+         "grid_region": "X",
+         "flexibility": [{"device": "ev", "point": "current_limit", "kind": "power_limit",
+                          "value": 6, "kw": round(3 * 230 * (32 - 6) / 1000, 2)}]}
+    )  # fmt: skip
+    plan = plan_event([site], {"depot": 15.0}, {("ev", "current_limit"): 32.0}, limits)
+    (action,) = plan.actions
+    assert (action.device, action.point, action.value) == ("ev", "current_limit", 6)
+    w = World(scenario(), profiles)
+    t = T0 + 8 * H
+    while (before := w.values_at("ev", t)["power"]) == 0:  # the vehicle arrives 08:00-09:00
+        t += 60 * 10**9
+        assert t < T0 + 10 * H
+    t += 5 * 60 * 10**9  # well inside the session (it needs at least 10 kWh)
+    before = w.values_at("ev", t)["power"]
+    w.set_controls("ev", {"current_limit": float(action.value)}, t)
+    after = w.values_at("ev", t + 120 * 10**9)["power"]
+    assert before == pytest.approx(3 * 230 * 32)
+    assert (before - after) / 1000 == pytest.approx(action.expected_kw, rel=0.01)
