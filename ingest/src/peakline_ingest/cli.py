@@ -16,7 +16,7 @@ from peakline_core.wire import Topics
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
 from peakline_ingest.processors_energy import EnergyProcessor
-from peakline_ingest.service import IngestService, IngestSettings
+from peakline_ingest.service import IngestConfigError, IngestService, IngestSettings
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.store.open import StoreUrlError, open_store
 from peakline_ingest.validate import DeviceIdentity, Limits
@@ -42,6 +42,12 @@ def run(
     client_id: Annotated[str, typer.Option(help="stable per worker")] = "peakline-ingest-1",
     username: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_USERNAME")] = None,
     password: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_PASSWORD")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_MQTT_PASSWORD_FILE", help="wins over --password")
+    ] = None,
+    mqtt_protocol: Annotated[
+        str, typer.Option(help="'5' or '3.1.1' (3.1.1 needs --group '')")
+    ] = "5",
     state_dir: Annotated[Path, typer.Option(help="parked dead letters, anomaly state")] = Path(
         "/var/lib/peakline/ingest"
     ),
@@ -62,6 +68,9 @@ def run(
     ] = True,
 ) -> None:
     """Consume telemetry and store it; SIGTERM/SIGINT flush and exit."""
+    if mqtt_protocol not in ("5", "3.1.1"):
+        typer.echo(f"--mqtt-protocol must be '5' or '3.1.1', not {mqtt_protocol!r}", err=True)
+        raise typer.Exit(2)
     devices = None
     platform = None
     if config is not None:
@@ -75,6 +84,8 @@ def run(
         broker_url=broker,
         username=username,
         password=password,
+        password_file=password_file,
+        mqtt_protocol="3.1.1" if mqtt_protocol == "3.1.1" else "5",
         topic_prefix=topic_prefix,
         share_group=group or None,
         client_id=client_id,
@@ -100,7 +111,11 @@ def run(
         )
     if energy and platform is not None:
         processors.append(EnergyProcessor.from_config(platform))
-    asyncio.run(_serve(settings, opened, devices, create_database, retention, processors))
+    try:
+        asyncio.run(_serve(settings, opened, devices, create_database, retention, processors))
+    except IngestConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 async def _serve(  # type: ignore[no-untyped-def]

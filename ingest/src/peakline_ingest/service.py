@@ -5,6 +5,14 @@ broker keeps its subscription and unacknowledged messages while the worker is do
 with manual acknowledgement, so a message is acknowledged only after the pipeline says it
 was stored or dead-lettered; MQTT 5 Receive Maximum caps the messages in flight; an optional
 shared subscription (`$share/<group>/...`) splits the stream among several workers.
+
+`mqtt_protocol="3.1.1"` (brokers without MQTT 5, such as the demo's embedded amqtt) keeps
+the same guarantees by other means: `clean_session=False` instead of session expiry, and
+paho's `max_inflight_messages` window instead of Receive Maximum. With manual acks, paho
+counts a QoS 1 message in flight until our `ack()` sends its PUBACK, and the broker may not
+send more than the window it allows, so at most `max_in_flight` unacknowledged messages are
+held either way and each is acknowledged only after its durable write. 3.1.1 has no shared
+subscriptions: set `share_group=None` (one worker per topic filter).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -21,6 +30,7 @@ import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from peakline_core.errors import PeaklineError
 from peakline_core.storage import StoreError
 from peakline_core.wire import TopicKind, Topics
 from peakline_ingest.acks import OrderedAcks
@@ -34,11 +44,17 @@ from peakline_ingest.validate import DeviceIdentity, Limits, Validator
 log = structlog.get_logger("peakline.ingest")
 
 
+class IngestConfigError(PeaklineError):
+    """Settings that cannot work (unreadable password file, 3.1.1 with a share group)."""
+
+
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     broker_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
     username: str | None = None
     password: str | None = None
+    password_file: Path | None = None  # read at connect time; wins over `password`
     topic_prefix: str = "peakline"
     share_group: str | None = "ingest"  # None: a plain subscription (single worker)
     client_id: str = "peakline-ingest-1"  # stable per worker: the broker keeps its session
@@ -105,22 +121,46 @@ class IngestService:
             publication.topic, publication.payload, qos=1, retain=publication.retain
         )
 
+    def _password(self) -> str | None:
+        path = self.settings.password_file
+        if path is None:
+            return self.settings.password
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise IngestConfigError(f"cannot read MQTT password file {path}: {exc}") from exc
+
     def _mqtt_client(self) -> aiomqtt.Client:
-        url = urlsplit(self.settings.broker_url)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.session_expiry_s
-        props.ReceiveMaximum = max(1, min(65535, self.settings.max_in_flight))
-        client = aiomqtt.Client(
-            url.hostname or "127.0.0.1",
-            url.port or 1883,
-            identifier=self.settings.client_id,
-            username=self.settings.username,
-            password=self.settings.password,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
-            properties=props,
-            keepalive=30,
-        )
+        settings = self.settings
+        url = urlsplit(settings.broker_url)
+        window = max(1, min(65535, settings.max_in_flight))
+        common = {
+            "hostname": url.hostname or "127.0.0.1",
+            "port": url.port or 1883,
+            "identifier": settings.client_id,
+            "username": settings.username,
+            "password": self._password(),
+            "keepalive": 30,
+            "max_inflight_messages": window,
+        }
+        if settings.mqtt_protocol == "3.1.1":
+            if settings.share_group is not None:
+                raise IngestConfigError("MQTT 3.1.1 has no shared subscriptions: no share group")
+            client = aiomqtt.Client(
+                **common,  # type: ignore[arg-type]
+                protocol=aiomqtt.ProtocolVersion.V311,
+                clean_session=False,
+            )
+        else:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = settings.session_expiry_s
+            props.ReceiveMaximum = window
+            client = aiomqtt.Client(
+                **common,  # type: ignore[arg-type]
+                protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=False,
+                properties=props,
+            )
         # aiomqtt 2.5 has no manual_ack option; paho-mqtt 2 underneath does.
         client._client.manual_ack_set(True)
         return client

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import aiomqtt
 import httpx
 from starlette.types import ASGIApp
 
@@ -130,12 +129,12 @@ async def ingest(
         topic_prefix=prefix,
         share_group="ingest" if mqtt5 else None,
         client_id=f"peakline-demo-ingest-{os.getpid()}",
+        mqtt_protocol="5" if mqtt5 else "3.1.1",
         state_dir=state_dir / "ingest",
     )
     devices = {d.id: DeviceIdentity(d.site, d.agent) for d in config.devices.values()}
     store = open_store(store_url)
-    service_cls = IngestService if mqtt5 else _mqtt311_ingest_class()
-    service = service_cls(settings, store, devices)
+    service = IngestService(settings, store, devices)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name="ingest")
     status.set("ingest", State.RUNNING, "validating, batching, writing")
@@ -151,29 +150,6 @@ async def ingest(
             status.set("ingest", State.FAILED, repr(exc))
         finally:
             await store.aclose()
-
-
-def _mqtt311_ingest_class() -> type:
-    from peakline_ingest.service import IngestService
-
-    class Mqtt311Ingest(IngestService):
-        """IngestService on an MQTT 3.1.1 broker (the embedded one): same manual
-        acknowledgement after the durable write, persistent session via clean_session=False."""
-
-        def _mqtt_client(self) -> aiomqtt.Client:
-            url = urlsplit(self.settings.broker_url)
-            client = aiomqtt.Client(
-                url.hostname or "127.0.0.1",
-                url.port or 1883,
-                identifier=self.settings.client_id,
-                clean_session=False,
-                keepalive=30,
-                max_inflight_messages=min(65535, self.settings.max_in_flight),
-            )
-            client._client.manual_ack_set(True)
-            return client
-
-    return Mqtt311Ingest
 
 
 def create_demo_key(keys_db: Path) -> str:
