@@ -109,14 +109,13 @@ class ModbusBus:
         """Registers (or bits as 0/1) of one block."""
 
         async def call(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> ModbusPDU:
-            kw = {"count": count, "device_id": unit_id}
             if table is RegisterType.HOLDING:
-                return await client.read_holding_registers(address, **kw)
+                return await client.read_holding_registers(address, count=count, device_id=unit_id)
             if table is RegisterType.INPUT:
-                return await client.read_input_registers(address, **kw)
+                return await client.read_input_registers(address, count=count, device_id=unit_id)
             if table is RegisterType.COIL:
-                return await client.read_coils(address, **kw)
-            return await client.read_discrete_inputs(address, **kw)
+                return await client.read_coils(address, count=count, device_id=unit_id)
+            return await client.read_discrete_inputs(address, count=count, device_id=unit_id)
 
         response = await self.transact(device, call)
         if table.is_bit:
