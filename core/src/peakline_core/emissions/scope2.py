@@ -172,31 +172,30 @@ def _match_instruments(
     res_full = np.broadcast_to(res, imp.shape)
     if k == 0:
         return np.zeros_like(imp), imp * res_full
-    cum_start = cum_end - imp
-    # segment of each interval end / start: 0..k-1 an instrument, k past them all
+    # segment of each interval end: 0..k-1 an instrument, k past them all
     seg = np.zeros(imp.shape, dtype=np.int8 if k < 127 else np.int32)
-    seg_start = np.zeros_like(seg)
     for j in range(1, k + 1):  # a handful of instruments, not time steps
-        hi = bounds[:, j : j + 1]
-        seg += cum_end > hi
-        seg_start += cum_start > hi
-    rows = np.arange(sites)[:, np.newaxis]
-    padded = np.concatenate([factor, np.zeros((sites, 1))], axis=1)
-    rate = padded[rows, seg]
+        seg += cum_end > bounds[:, j : j + 1]
+    # an interval starts in the segment the previous one ended in (the block start for the
+    # first): where they differ, cumulative imports crossed a boundary inside the interval
+    before = (cum_end[:, :1] - imp[:, :1] > bounds[:, 1:]).sum(axis=1)
+    crossing = np.empty(imp.shape, dtype=bool)
+    np.not_equal(seg[:, 0], before, out=crossing[:, 0])
+    np.not_equal(seg[:, 1:], seg[:, :-1], out=crossing[:, 1:])
+    if imp.size and float(imp.min()) < 0.0:  # negative imports: split exactly too
+        crossing |= (cum_end < imp) | (cum_end < 0.0)
     past = seg == k
-    if res_full.ndim == 2 and res_full.shape == imp.shape:
-        rate[past] = res_full[past]
-    else:
-        rate = np.where(past, res_full, rate)
-    covered = np.where(past, 0.0, imp)
-    kg = np.multiply(imp, rate)
-    crossing = seg != seg_start
-    if imp.size and float(np.nanmin(imp)) < 0.0:  # negative imports: split exactly too
-        crossing |= (cum_start < 0.0) | (cum_end < 0.0)
+    rows = np.arange(sites)[:, np.newaxis]
+    rate = np.concatenate([factor, np.zeros((sites, 1))], axis=1)[rows, seg]
+    np.copyto(rate, res_full, where=past)
+    kg = np.multiply(imp, rate, out=rate)
+    covered = imp.copy()
+    np.copyto(covered, 0.0, where=past)
     cross = np.nonzero(crossing)
     if cross[0].size:
-        e, s0 = cum_end[cross], cum_start[cross]
         r = cross[0]
+        e = cum_end[cross]
+        s0 = e - imp[cross]
         cov = np.zeros(e.shape)
         cov_kg = np.zeros(e.shape)
         for j in range(k):
