@@ -1,4 +1,13 @@
-"""Worked examples from published methods and factors, each citing its source."""
+"""Worked examples from published methods and factors, each citing its source.
+
+Status of the sources (checked Nov 2026 with the stored public-page and documentation
+search; see docs/emissions.md, "Worked examples"): the GHG Protocol Scope 2 Guidance's own
+example tables (Ch. 6-7) and the eGRID2022 Summary Tables could NOT be reached -- only the
+Guidance's table of contents and chapter summaries were found. The Scope 2 and PV-netting
+examples below therefore use ILLUSTRATIVE inputs of ours worked by the Guidance's stated
+method, not the Guidance's published figures; the eGRID example uses the published CO2e
+formula with rates not verified against the Summary Tables.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +39,8 @@ def test_scope2_dual_reporting_location_and_market(book: FactorBook) -> None:
     """GHG Protocol Scope 2 Guidance (WRI/WBCSD 2015), Ch. 6 (Calculating emissions), 6.5:
     location-based = consumption x grid-average factor; market-based = each instrument's
     MWh x its factor, the remaining MWh x the residual mix (Table 6.3 hierarchy), both
-    reported (Ch. 7.1). The inputs here are ours (the Guidance's own example tables could
-    not be opened in this workplace): 1,000 MWh in East China in 2023, 400 MWh covered by a
+    reported (Ch. 7.1). ILLUSTRATIVE: the inputs are ours, not a published example (the
+    Guidance's example tables could not be reached, see the module docstring): 1,000 MWh in East China in 2023, 400 MWh covered by a
     green power contract at 0 kgCO2/kWh; residual = MEE 2023 national factor excluding
     market-traded non-fossil power, 0.6096 kgCO2/kWh.
 
@@ -52,7 +61,8 @@ def test_pv_netting_never_subtracts_exports() -> None:
     scope 2"): exported electricity is not netted against purchases; self-consumed PV is not
     purchased, so it carries no scope 2 under the location method, and zero under the
     market method only when the site retains its certificates (sold certificates: residual
-    mix). Site: imports 1,000 kWh, PV 600 kWh of which 200 exported; grid 0.5, residual 0.6.
+    mix). ILLUSTRATIVE inputs of ours (the Guidance's own figures could not be reached):
+    site imports 1,000 kWh, PV 600 kWh of which 200 exported; grid 0.5, residual 0.6.
 
     location: 1,000 x 0.5 = 500 kg (not (1,000 - 200) x 0.5 = 400)
     market, certificates kept: 1,000 x 0.6 = 600 kg
