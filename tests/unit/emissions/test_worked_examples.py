@@ -40,9 +40,10 @@ def test_scope2_dual_reporting_location_and_market(book: FactorBook) -> None:
     location-based = consumption x grid-average factor; market-based = each instrument's
     MWh x its factor, the remaining MWh x the residual mix (Table 6.3 hierarchy), both
     reported (Ch. 7.1). ILLUSTRATIVE: the inputs are ours, not a published example (the
-    Guidance's example tables could not be reached, see the module docstring): 1,000 MWh in East China in 2023, 400 MWh covered by a
-    green power contract at 0 kgCO2/kWh; residual = MEE 2023 national factor excluding
-    market-traded non-fossil power, 0.6096 kgCO2/kWh.
+    Guidance's example tables could not be reached, see the module docstring): 1,000 MWh
+    in East China in 2023, 400 MWh covered by a green power contract at 0 kgCO2/kWh;
+    residual = MEE 2023 national factor excluding market-traded non-fossil power,
+    0.6096 kgCO2/kWh.
 
     location: 1,000,000 kWh x 0.5500 = 550,000 kg
     market:   400,000 x 0 + 600,000 x 0.6096 = 365,760 kg
