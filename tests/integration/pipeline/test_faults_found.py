@@ -1,7 +1,9 @@
 """Issue 6's done-when: faults injected into firmware-sim travel through the edge agent (a
 subprocess polling the simulator over Modbus TCP), a real mosquitto and the ingest service
 with its anomaly and energy processors into the store, and come out as anomaly events on the
-right series at the right time, both in storage and listed by the API.
+right series at the right time, both in storage and listed by the API (issue 6); and the
+energy processor's rows add up to the meters' counters and come back in the API's emissions
+report with the site's grid factors (issue 7).
 
 The simulator runs at 60x so its physics moves between the edge's 0.25 s polls; readings are
 stamped by the edge's wall clock, so the injection window is taken in wall time around
@@ -31,11 +33,13 @@ from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profile
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
+from peakline_core.emissions import FactorBook
 from peakline_core.storage import RowBlock, SeriesQuery
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE, ENERGY, READING
 from peakline_core.wire import AnomalyEventMessage, TopicKind, Topics
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
+from peakline_ingest.processors_energy import EnergyProcessor
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
@@ -132,6 +136,8 @@ class Rig:
     store: SqliteStore
     api: httpx.AsyncClient
     heard: list[AnomalyEventMessage]
+    agent: AgentProcess
+    platform: Any
 
 
 @pytest.fixture
@@ -148,13 +154,7 @@ async def rig(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIterato
         topics = Topics(topic_prefix)
         seed_history(topics, tmp_path / "ingest" / "anomaly", platform)
         anomaly = AnomalyProcessor.restore(topics, tmp_path / "ingest" / "anomaly", platform)
-        processors: list[Any] = [anomaly]
-        try:
-            from peakline_ingest.processors_energy import EnergyProcessor
-        except ImportError:
-            pass
-        else:
-            processors.append(EnergyProcessor.from_config(platform))
+        processors: list[Any] = [anomaly, EnergyProcessor.from_config(platform)]
         settings = IngestSettings(
             broker_url=mosquitto.url, topic_prefix=topic_prefix, share_group=None,
             client_id=f"ingest-{topic_prefix}", state_dir=tmp_path / "ingest",
@@ -201,7 +201,7 @@ async def rig(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIterato
                 headers={"Authorization": f"Bearer {token}"},
             )
         )
-        yield Rig(sim, store, api, heard)
+        yield Rig(sim, store, api, heard, agent, platform)
 
 
 async def readings(store: SqliteStore, device: str, point: str) -> list[int]:
@@ -289,6 +289,38 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
         30,
         "event messages",
     )
-    energy = await store.query(SeriesQuery(ENERGY, "kwh", now - 600 * S, now + S))
-    if energy:  # with the energy processor present
-        assert {s.tags["flow"] for s in energy} >= {"import"}
+    await energy_and_emissions(rig)
+
+
+async def energy_and_emissions(rig: Rig) -> None:
+    """Issue 7: the energy processor's rows add up to the meters' counters, and the API's
+    emissions report serves them with the site's grid factors."""
+    store = rig.store
+    assert await rig.agent.terminate() == 0  # no new readings: the store settles
+    now = time.time_ns()
+    span = (now - 600 * S, now + 60 * S)
+    where = {"point": ["import_energy"]}
+    counters: dict[str, float] = {}
+
+    async def settled() -> bool:
+        found = await store.query(SeriesQuery(READING, "value", *span, where=where))
+        counters.clear()
+        counters.update({s.tags["device"]: s.values[-1] - s.values[0] for s in found})
+        energy = await store.query(SeriesQuery(ENERGY, "kwh", *span, where={"flow": ["import"]}))
+        total = sum(v for s in energy for v in s.values)
+        return len(counters) == 2 and total == pytest.approx(sum(counters.values()), rel=1e-9)
+
+    await eventually(settled, 30, "energy rows equal to the import counters' increase")
+    imported = sum(counters.values())
+    assert imported > 0
+    book = FactorBook(rig.platform.factor_sets.values())
+    region = rig.platform.sites["s1"].grid_region
+    year = datetime.now(UTC).year
+    r = await rig.api.get("/api/v1/reports/emissions", params={"site": "s1", "start": "-1h"})
+    assert r.status_code == 200, r.text
+    (item,) = r.json()["items"]
+    assert item["energy_kwh"]["import"] == pytest.approx(imported, rel=1e-6)
+    location = item["emissions_kgco2e"]["location"]["2"]
+    assert location == pytest.approx(imported * book.location_factor(region, year), rel=1e-6)
+    market = item["emissions_kgco2e"]["market"]["2"]
+    assert market == pytest.approx(imported * book.residual_mix(region, year), rel=1e-6)
