@@ -145,3 +145,44 @@ def test_block_rejects_infinity_and_rows_without_fields() -> None:
     with pytest.raises(LineProtocolError):
         encode_block(block([1.0, math.nan]))
     assert encode_block(block([1.5, 2.0])) == b"m,t=a v=1.5 0\nm,t=a v=2 1\n"
+
+
+# Values as meters send them (a few decimal places), where the block encoder writes digits
+# with integer arithmetic instead of repr: each must be repr's text exactly.
+decimal_value = st.builds(
+    lambda x, k, neg: (-1.0 if neg else 1.0) * x / 10.0**k,
+    st.integers(min_value=0, max_value=10**16),
+    st.integers(min_value=0, max_value=9),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(decimal_value, st.floats(allow_nan=False, allow_infinity=False)), min_size=1
+    ),
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), min_size=1, max_size=4),
+    st.integers(min_value=1, max_value=200),
+)
+def test_block_float_text_is_repr_on_long_blocks(values, stamps, run) -> None:
+    # Long blocks with runs of equal stamps and qualities take the run-length path too.
+    n = max(len(values), 65)
+    value = np.resize(np.array(values, dtype=np.float64), n)
+    ts = np.resize(np.repeat(np.array(stamps, dtype=np.int64), run), n)
+    quality = np.resize(np.array(stamps[::-1], dtype=np.int64), n)
+    block = RowBlock(
+        "reading",
+        [{"device": "d"}],
+        np.zeros(n, dtype=np.intp),
+        {"value": value, "quality": quality},
+        ts,
+    )
+    as_rows = [
+        Row("reading", {"device": "d"}, {"value": v, "quality": q}, t)
+        for v, q, t in zip(value.tolist(), quality.tolist(), ts.tolist(), strict=True)
+    ]
+    out = encode_block(block)
+    assert out == encode_rows(as_rows)
+    for line, v in zip(out.decode().splitlines(), value.tolist(), strict=True):
+        assert float(line.split("value=")[1].split(" ")[0]) == v

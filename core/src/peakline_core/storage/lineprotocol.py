@@ -14,8 +14,9 @@ instead of being silently altered. Floats are written as the shortest round-trip
 `true`/`false`. Tags and fields are written sorted by key so equal rows give equal bytes.
 
 The hot path is `encode_block`: one measurement, a table of unique series and per-row column
-arrays; escaping is done once per series and per field key, values are formatted by C-level
-`map` calls over whole columns, never by a Python loop per reading.
+arrays; escaping is done once per series and per field key, numbers are written digit by
+digit into byte matrices by numpy (`lpbytes`) and the lines assembled in one masked copy,
+never by a Python loop per reading.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from peakline_core.errors import PeaklineError
+from peakline_core.storage.lpbytes import Piece, constant, float_piece, int_piece, join, strings
 from peakline_core.storage.store import FieldValue, Row
 
 
@@ -119,59 +121,32 @@ class RowBlock:
         return int(self.ts.shape[0])
 
 
-def _float_texts(values: npt.NDArray[np.float64]) -> list[str]:
-    """Shortest round-trip text of each (finite) float, integral ones without `.0`."""
-    if np.isinf(values).any():
-        raise LineProtocolError("non-finite float")
-    negative_zero = (values == 0) & np.signbit(values)
-    integral = (values == np.trunc(values)) & (np.abs(values) < 1e16) & ~negative_zero
-    if integral.all():
-        return list(map(str, values.astype(np.int64).tolist()))
-    out = np.array(list(map(float.__repr__, values.tolist())), dtype=object)
-    if integral.any():
-        out[integral] = list(map(str, values[integral].astype(np.int64).tolist()))
-    out[negative_zero] = "-0"
-    texts: list[str] = out.tolist()
-    return texts
-
-
-def _int_texts(values: npt.NDArray[np.generic], suffix: str = "") -> list[str]:
-    """Decimal text of each integer; few distinct values (quality codes, the timestamps of one
-    batch) are formatted once each and gathered."""
-    n = values.shape[0]
-    if n > 64:
-        uniques, inverse = np.unique(values, return_inverse=True)
-        if uniques.shape[0] * 4 < n:
-            texts = np.array([f"{v}{suffix}" for v in uniques.tolist()], dtype=object)
-            gathered: list[str] = texts[inverse.reshape(-1)].tolist()
-            return gathered
-    if suffix:
-        return [f"{v}{suffix}" for v in values.tolist()]
-    return list(map(str, values.tolist()))
-
-
-def _value_texts(column: npt.NDArray[np.generic]) -> tuple[list[str], npt.NDArray[np.bool_]]:
-    """Per-row value text (no key) and the mask of rows where the field is present."""
+def _field_piece(column: npt.NDArray[np.generic]) -> tuple[Piece, npt.NDArray[np.bool_]]:
+    """The value bytes of one field column and the mask of rows where it is present."""
     kind = column.dtype.kind
     n = column.shape[0]
     if kind == "f":
         values = np.asarray(column, dtype=np.float64)
+        if np.isinf(values).any():
+            raise LineProtocolError("non-finite float")
         present = ~np.isnan(values)
-        texts = [""] * n
-        if present.all():
-            return _float_texts(values), present
-        sel = np.flatnonzero(present)
-        for i, t in zip(sel.tolist(), _float_texts(values[sel]), strict=True):
-            texts[i] = t
-        return texts, present
+        return float_piece(np.where(present, values, 0.0)), present
+    everywhere = np.ones(n, dtype=bool)
+    if kind == "i":
+        digits = int_piece(np.asarray(column, dtype=np.int64))
+        suffix = constant(b"i", n)
+        return Piece(
+            np.hstack([digits.bytes_, suffix.bytes_]), np.hstack([digits.keep, suffix.keep])
+        ), everywhere
     if kind == "b":
-        return ["true" if v else "false" for v in column.tolist()], np.ones(n, dtype=bool)
-    if kind in "iu":
-        return _int_texts(column, "i"), np.ones(n, dtype=bool)
+        return strings([b"true" if v else b"false" for v in column.tolist()]), everywhere
+    if kind == "u":
+        return strings([f"{v}i".encode() for v in column.tolist()]), everywhere
     if kind == "O":
         items = column.tolist()
         present = np.array([v is not None for v in items], dtype=bool)
-        return ["" if v is None else escape_string(str(v)) for v in items], present
+        texts = [b"" if v is None else escape_string(str(v)).encode() for v in items]
+        return strings(texts, present), present
     raise LineProtocolError(f"unsupported column dtype {column.dtype}")
 
 
@@ -180,31 +155,27 @@ def encode_block(block: RowBlock) -> bytes:
     n = len(block)
     if n == 0:
         return b""
-    keys = np.array(
-        [series_key(block.measurement, tags) + " " for tags in block.series], dtype=object
-    )
-    prefixes: list[str] = keys[np.asarray(block.series_index)].tolist()
     names = sorted(block.fields)
     if not names:
         raise LineProtocolError(f"{block.measurement!r}: a line needs at least one field")
-    escaped = [escape_key(k, "field key") for k in names]
-    columns = [_value_texts(block.fields[k]) for k in names]
-    stamps = _int_texts(np.asarray(block.ts, dtype=np.int64))
-    if all(present.all() for _, present in columns):
-        # Every row has every field: one format call per line, no per-field joins.
-        pattern = ",".join(k.replace("{", "{{").replace("}", "}}") + "={}" for k in escaped)
-        fmt = "{}" + pattern + " {}\n"
-        body = "".join(map(fmt.format, prefixes, *(texts for texts, _ in columns), stamps))
-        return body.encode()
-    fields = [""] * n
-    for key, (texts, present) in zip(escaped, columns, strict=True):
-        head = "," + key + "="
-        for i in np.flatnonzero(present).tolist():
-            fields[i] += head + texts[i]
-    if not all(fields):
-        raise LineProtocolError(f"{block.measurement!r}: row {fields.index('')} has no field")
-    body = "".join(map("{}{} {}\n".format, prefixes, (f[1:] for f in fields), stamps))
-    return body.encode()
+    keys = strings([(series_key(block.measurement, tags) + " ").encode() for tags in block.series])
+    rows = np.asarray(block.series_index)
+    pieces = [Piece(keys.bytes_[rows], keys.keep[rows])]
+    seen = np.zeros(n, dtype=bool)  # rows with a field already written: they need a comma
+    for name in names:
+        value, present = _field_piece(block.fields[name])
+        pieces.append(constant(b",", n, present & seen))
+        pieces.append(constant((escape_key(name, "field key") + "=").encode(), n, present))
+        whole = present.all()
+        pieces.append(value if whole else Piece(value.bytes_, value.keep & present[:, None]))
+        seen |= present
+    if not seen.all():
+        row = int(np.flatnonzero(~seen)[0])
+        raise LineProtocolError(f"{block.measurement!r}: row {row} has no field")
+    pieces.append(constant(b" ", n))
+    pieces.append(int_piece(np.asarray(block.ts, dtype=np.int64)))
+    pieces.append(constant(b"\n", n))
+    return join(pieces)
 
 
 def encode_rows(rows: Sequence[Row]) -> bytes:
