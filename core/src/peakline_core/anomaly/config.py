@@ -48,6 +48,11 @@ class AnomalyConfig(BaseModel):
     )
     huber_c: float = Field(default=3.0, gt=0, description="robust clip, in spreads")
     warmup_readings: int = Field(default=10, ge=2, description="changes seen before spikes score")
+    spread_dof_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="seconds of history worth one degree of freedom of the spike spread",
+    )
     tail_p: float = Field(
         default=0.01, gt=0, lt=0.5, description="tail probability the z-scores calibrate to"
     )

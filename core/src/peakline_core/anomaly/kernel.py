@@ -30,8 +30,8 @@ from statistics import NormalDist
 import numpy as np
 
 from peakline_core.anomaly.config import AnomalyConfig
-from peakline_core.anomaly.prepare import Prepared
-from peakline_core.anomaly.state import Array
+from peakline_core.anomaly.prepare import VISIT_S, Prepared
+from peakline_core.anomaly.state import BINS, Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
 LN2 = 0.6931471805599453
@@ -84,22 +84,36 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
     flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
-    pm, pd_, pv, pst = (st[k].reshape(-1) for k in ("p_mean", "p_dev", "p_visits", "p_still"))
+    pm, pd_, pv, pst, pin = (
+        st[k].reshape(-1) for k in ("p_mean", "p_dev", "p_visits", "p_still", "p_innov")
+    )
+    span, vsq, vw = st["span_s"], st["visit_sq"], st["visit_w"]
+    vbin = st["visit_bin"]
+    base = BINS * np.arange(n_s, dtype=np.int64)
     inf = np.inf
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
         # --- spike: robust level and spread ---
+        bi = p.bin_index[t]
+        m_b, d_b, v_b, st_b, i_b = pm[bi], pd_[bi], pv[bi], pst[bi], pin[bi]
         sig = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
-        # a spread is only known once the series has moved: constant so far means no scale
+        # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
+        # the series-wide one and this bin's RMS innovation (seasonal heteroscedasticity)
+        sig = np.where(v_b >= 1.0, np.maximum(sig, np.sqrt(i_b)), sig)
+        # a spread is only known once the series has moved; readings within one hour are
+        # one regime, so its degrees of freedom grow with hours seen, not readings
         warm = v & (moves >= cfg.warmup_readings)
         r = x - mu - trend
         z = np.abs(r) / sig
-        zt = t_to_z(z * (zq / np.maximum(q_sp, zq)), np.maximum(moves - 2.0, 1.0))
+        dof = np.maximum(np.minimum(moves - 2.0, span / cfg.spread_dof_s), 1.0)
+        zt = t_to_z(z * (zq / np.maximum(q_sp, zq)), dof)
         out.spike[t] = np.where(warm, zt, 0.0)
         q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
         bound = np.where(warm, c * sig, inf)
+        innov_ok = vf * (n >= 1)
         n += vf
+        span += p.visits[t] * VISIT_S
         moves += vf * (r != 0)
         step = (
             np.maximum(cfg.level_alpha, 1.0 / np.maximum(n, 1.0)) * vf * np.clip(r, -bound, bound)
@@ -110,8 +124,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         s += b * (np.minimum(np.abs(r), bound) - s)
 
         # --- seasonal profile ---
-        bi = p.bin_index[t]
-        m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
         # out-of-sample spread, widened for a mean learnt from few visits
         infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
         sig_b = MAD_TO_SD * infl * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
@@ -134,6 +146,21 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         pv[bi] = v_new
         pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
+        # the bin learns one mean square per visit, clipped at c^2 times what it knew: a ramp
+        # that recurs every day is learnt, a fault within one visit cannot mask itself
+        wi = w * innov_ok
+        done = (vbin >= 0) & (bi != vbin + base) & (vw > 0)
+        fi = np.where(done, vbin + base, bi)
+        old, visits = pin[fi], pv[fi]
+        ms = vsq / np.maximum(vw, 1e-12)
+        ms = np.where(visits > vw + 1e-9, np.minimum(ms, c * c * old), ms)
+        lr_v = np.minimum(vw / np.maximum(np.minimum(visits, cfg.season_memory_visits), 1e-9), 1)
+        pin[fi] = np.where(done, old + lr_v * (ms - old), old)
+        vsq *= ~done
+        vw *= ~done
+        vsq += wi * r * r
+        vw += wi
+        vbin = np.where(wi > 0, bi - base, vbin)
 
         # --- drift: EWMA chart on clipped seasonal residuals ---
         sw = swarm.astype(np.float64)
@@ -167,5 +194,5 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         dd += g * (np.abs(dtc - dm) - dd)
         dm += g * (dtc - dm)
 
-    st["q_spike"], st["q_season"] = q_sp, q_se
+    st["q_spike"], st["q_season"], st["visit_bin"] = q_sp, q_se, vbin
     return out

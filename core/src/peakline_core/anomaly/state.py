@@ -35,6 +35,11 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "last_change_ts": (np.int64, 0, NO_TIME),
     "n": (np.float64, 0, 0.0),
     "moves": (np.float64, 0, 0.0),
+    "span_s": (np.float64, 0, 0.0),
+    # the current visit's squared innovations (summed in visits) and its bin (-1: none)
+    "visit_sq": (np.float64, 0, 0.0),
+    "visit_w": (np.float64, 0, 0.0),
+    "visit_bin": (np.int64, 0, -1),
     # robust level / spread and its tail calibration
     "mu": (np.float64, 0, 0.0),
     "trend": (np.float64, 0, 0.0),
@@ -63,6 +68,8 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "p_dev": (np.float32, BINS, 0.0),
     "p_visits": (np.float32, BINS, 0.0),
     "p_still": (np.float32, BINS, 0.0),
+    # mean squared one-step innovation per bin: schedule ramps are routine in their hour
+    "p_innov": (np.float32, BINS, 0.0),
 }
 
 Array = npt.NDArray[Any]
