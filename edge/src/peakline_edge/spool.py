@@ -198,7 +198,9 @@ class Spool:
         self._inflight.difference_update(seqs)
 
     def stats(self) -> SpoolStats:
-        oldest = self._db.execute("SELECT min(oldest) FROM batch").fetchone()[0]
+        # the first row holds (all but always) the oldest reading: no scan of a large backlog
+        first = self._db.execute("SELECT oldest FROM batch ORDER BY seq LIMIT 1").fetchone()
+        oldest = first[0] if first else None
         return SpoolStats(
             batches=self._batches,
             readings=self._readings,
@@ -215,11 +217,19 @@ class Spool:
     def _enforce_bounds(self, now: int) -> list[Dropped]:
         """Inside a transaction: drop the oldest batches not in flight until within bounds."""
         dropped = []
-        old = self._db.execute(
-            "SELECT seq, length(payload), readings FROM batch WHERE created < ? ORDER BY seq",
-            (now - self.max_age_ns,),
-        ).fetchall()
-        victims = [r for r in old if r[0] not in self._inflight]
+        # rows are in seq order, which is spool-time order: stop at the first young row
+        # instead of scanning a large backlog on every write
+        cutoff = now - self.max_age_ns
+        victims = []
+        cursor = self._db.execute(
+            "SELECT seq, length(payload), readings, created FROM batch ORDER BY seq"
+        )
+        for row in cursor:
+            if row[3] >= cutoff:
+                break
+            if row[0] not in self._inflight:
+                victims.append(row[:3])
+        cursor.close()
         if victims:
             dropped.append(self._drop(victims, "age"))
         if self._bytes > self.max_bytes:
