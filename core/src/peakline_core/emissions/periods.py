@@ -18,12 +18,21 @@ _HOUR_NS = 3_600_000_000_000
 
 
 def utc_offsets_ns(ts_ns: I64, tz: str) -> I64:
-    """UTC offset (ns) of `tz` at each timestamp; one zoneinfo call per distinct UTC hour."""
+    """UTC offset (ns) of `tz` at each timestamp, taken per UTC hour (offsets change on hour
+    boundaries). zoneinfo is asked once per UTC day, and hour by hour only on the days
+    whose offset at midnight differs from the next midnight's (DST changes)."""
     if tz == "UTC":
         return np.zeros_like(ts_ns)
     zone = ZoneInfo(tz)
     hours, inverse = np.unique(ts_ns // _HOUR_NS, return_inverse=True)
-    offs = np.array([_offset_s(int(h) * 3600, zone) for h in hours], dtype=np.int64)
+    days = hours // 24
+    edges = np.unique(np.concatenate([days, days + 1]))
+    at_edge = np.array([_offset_s(int(d) * 86_400, zone) for d in edges], dtype=np.int64)
+    start = at_edge[np.searchsorted(edges, days)]
+    changes = start != at_edge[np.searchsorted(edges, days + 1)]
+    offs = start.copy()
+    for i in np.flatnonzero(changes):  # a few days a year: hour by hour
+        offs[i] = _offset_s(int(hours[i]) * 3600, zone)
     out: I64 = offs[inverse.reshape(-1)] * 1_000_000_000
     return out
 
