@@ -57,6 +57,10 @@ async def test_programme_page_compares_cities_and_exports_csv(
                 shown = await page.locator(f'tr[data-id="{city}"] td.emissions').inner_text()
                 assert float(shown) == pytest.approx(round(it["emissions_kgco2e"]), abs=0.5)
                 assert it["emissions_kgco2e"] > 0
+            air = page.locator("#air-table tbody tr")
+            await air.first.wait_for(timeout=15_000)
+            districts = await air.evaluate_all("rs => rs.map(r => r.dataset.id)")
+            assert set(districts) == {"riverton-old-town", "lakeside-harbour"}
             await page.screenshot(path=str(ARTIFACTS / "programme.png"), full_page=True)
             async with page.expect_download() as info:
                 await page.click("#csv")

@@ -9,8 +9,12 @@
 
   async function refresh() {
     try {
-      const report = await api("/api/v1/programme/benchmark?" + query());
+      const [report, air] = await Promise.all([
+        api("/api/v1/programme/benchmark?" + query()),
+        api("/api/v1/programme/air-quality?start=" + encodeURIComponent(period.value)),
+      ]);
       render(report);
+      renderAir(air.items);
       showError("");
     } catch (e) {
       showError(e.status === 401 ? "Enter an API key to see the programme." : e.message);
@@ -49,6 +53,22 @@
     }));
     document.getElementById("definitions").textContent =
       `${report.start} – ${report.end}. Emissions: ${report.definitions.emissions_kgco2e}.`;
+  }
+
+  function renderAir(items) {
+    const pct = (p) => (p ? (p.share_above * 100).toFixed(1) + " %" : "–");
+    document.querySelector("#air-table tbody").replaceChildren(...items.map((it) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = it.district;
+      const co2 = it.points.co2, pm = it.points.pm25;
+      tr.append(
+        text("td", it.name), text("td", it.city), text("td", it.sensors.join(", ") || "–"),
+        text("td", fmt(co2 && co2.mean, 0), "num co2"), text("td", fmt(co2 && co2.p95, 0), "num"),
+        text("td", pct(co2), "num"), text("td", fmt(pm && pm.mean, 1), "num"),
+        text("td", pct(pm), "num"),
+      );
+      return tr;
+    }));
   }
 
   async function downloadCsv() {
