@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from peakline_core.errors import PeaklineError
-from peakline_core.storage.lpbytes import Piece, constant, float_piece, int_piece, join, strings
+from peakline_core.storage.lpbytes import Piece, constant, float_pieces, int_pieces, join, strings
 from peakline_core.storage.store import FieldValue, Row
 
 
@@ -121,7 +121,7 @@ class RowBlock:
         return int(self.ts.shape[0])
 
 
-def _field_piece(column: npt.NDArray[np.generic]) -> tuple[Piece, npt.NDArray[np.bool_]]:
+def _field_pieces(column: npt.NDArray[np.generic]) -> tuple[list[Piece], npt.NDArray[np.bool_]]:
     """The value bytes of one field column and the mask of rows where it is present."""
     kind = column.dtype.kind
     n = column.shape[0]
@@ -130,23 +130,19 @@ def _field_piece(column: npt.NDArray[np.generic]) -> tuple[Piece, npt.NDArray[np
         if np.isinf(values).any():
             raise LineProtocolError("non-finite float")
         present = ~np.isnan(values)
-        return float_piece(np.where(present, values, 0.0)), present
+        return float_pieces(np.where(present, values, 0.0)), present
     everywhere = np.ones(n, dtype=bool)
     if kind == "i":
-        digits = int_piece(np.asarray(column, dtype=np.int64))
-        suffix = constant(b"i", n)
-        return Piece(
-            np.hstack([digits.bytes_, suffix.bytes_]), np.hstack([digits.keep, suffix.keep])
-        ), everywhere
+        return [*int_pieces(np.asarray(column, dtype=np.int64)), constant(b"i", n)], everywhere
     if kind == "b":
-        return strings([b"true" if v else b"false" for v in column.tolist()]), everywhere
+        return [strings([b"true" if v else b"false" for v in column.tolist()])], everywhere
     if kind == "u":
-        return strings([f"{v}i".encode() for v in column.tolist()]), everywhere
+        return [strings([f"{v}i".encode() for v in column.tolist()])], everywhere
     if kind == "O":
         items = column.tolist()
         present = np.array([v is not None for v in items], dtype=bool)
         texts = [b"" if v is None else escape_string(str(v)).encode() for v in items]
-        return strings(texts, present), present
+        return [strings(texts, present)], present
     raise LineProtocolError(f"unsupported column dtype {column.dtype}")
 
 
@@ -163,17 +159,18 @@ def encode_block(block: RowBlock) -> bytes:
     pieces = [Piece(keys.bytes_[rows], keys.keep[rows])]
     seen = np.zeros(n, dtype=bool)  # rows with a field already written: they need a comma
     for name in names:
-        value, present = _field_piece(block.fields[name])
+        values, present = _field_pieces(block.fields[name])
         pieces.append(constant(b",", n, present & seen))
         pieces.append(constant((escape_key(name, "field key") + "=").encode(), n, present))
-        whole = present.all()
-        pieces.append(value if whole else Piece(value.bytes_, value.keep & present[:, None]))
+        if not present.all():
+            values = [Piece(v.bytes_, v.keep & present[:, None]) for v in values]
+        pieces.extend(values)
         seen |= present
     if not seen.all():
         row = int(np.flatnonzero(~seen)[0])
         raise LineProtocolError(f"{block.measurement!r}: row {row} has no field")
     pieces.append(constant(b" ", n))
-    pieces.append(int_piece(np.asarray(block.ts, dtype=np.int64)))
+    pieces.extend(int_pieces(np.asarray(block.ts, dtype=np.int64)))
     pieces.append(constant(b"\n", n))
     return join(pieces)
 

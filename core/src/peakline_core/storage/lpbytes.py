@@ -47,9 +47,7 @@ def strings(items: Sequence[bytes], present: npt.NDArray[np.bool_] | None = None
     rows = len(items)
     lengths = np.fromiter(map(len, items), dtype=np.intp, count=rows)
     width = max(1, int(lengths.max())) if rows else 1
-    matrix = np.frombuffer(np.array(items, dtype=f"S{width}").tobytes(), dtype=np.uint8).reshape(
-        rows, width
-    )
+    matrix = np.array(items, dtype=f"S{width}").view(np.uint8).reshape(rows, width)
     keep = np.arange(width) < lengths[:, None]
     if present is not None:
         keep &= present[:, None]
@@ -85,7 +83,7 @@ def _digits(magnitude: npt.NDArray[np.uint64], width: int | None = None) -> Piec
     return Piece(matrix, keep)
 
 
-def int_piece(values: npt.NDArray[np.int64]) -> Piece:
+def int_pieces(values: npt.NDArray[np.int64]) -> list[Piece]:
     """Decimal text of int64 values (with a `-` sign where negative).
 
     Runs of equal values (the timestamps of one message, quality codes) are written once
@@ -94,16 +92,16 @@ def int_piece(values: npt.NDArray[np.int64]) -> Piece:
     if rows > 64:
         starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
         if starts.shape[0] * 4 < rows:
-            once = int_piece(values[starts])
             counts = np.diff(np.append(starts, rows))
-            return Piece(
-                np.repeat(once.bytes_, counts, axis=0), np.repeat(once.keep, counts, axis=0)
-            )
+            return [
+                Piece(np.repeat(p.bytes_, counts, axis=0), np.repeat(p.keep, counts, axis=0))
+                for p in int_pieces(values[starts])
+            ]
     negative = values < 0
     magnitude = np.abs(values.astype(np.int64)).view(np.uint64)  # abs(int64 min) wraps right
     digits = _digits(magnitude)
     sign = np.full((values.shape[0], 1), ord("-"), dtype=np.uint8)
-    return Piece(np.hstack([sign, digits.bytes_]), np.hstack([negative[:, None], digits.keep]))
+    return [Piece(sign, negative[:, None]), digits]
 
 
 def _plain_decimals(values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], ...]:
@@ -130,7 +128,7 @@ def _plain_decimals(values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int
     return places, scaled
 
 
-def float_piece(values: npt.NDArray[np.float64]) -> Piece:
+def float_pieces(values: npt.NDArray[np.float64]) -> list[Piece]:
     """Shortest round-trip text of finite floats, integral ones without `.0` (repr otherwise).
 
     The fast path covers values with at most 6 decimal places, 15 significant digits and
@@ -160,4 +158,4 @@ def float_piece(values: npt.NDArray[np.float64]) -> Piece:
         for i, v in zip(np.flatnonzero(slow).tolist(), values[slow].tolist(), strict=True):
             texts[i] = repr(v).removesuffix(".0").encode()
         pieces.append(strings(texts, slow))
-    return Piece(np.hstack([p.bytes_ for p in pieces]), np.hstack([p.keep for p in pieces]))
+    return pieces
