@@ -101,6 +101,8 @@ async def test_csv_carries_the_same_numbers(client) -> None:
         row = rows[it["id"]]
         assert float(row["emissions_kgco2e"]) == pytest.approx(it["emissions_kgco2e"])
         assert float(row["kgco2e_per_m2"]) == pytest.approx(it["intensity"]["kgco2e_per_m2"])
+        cap = it["site_targets"]["cap_kgco2e"]
+        assert row["site_targets_cap_kgco2e"] == ("" if cap is None else str(cap))
         for f in it["factors"]:
             assert f"{f['set_id']}/{f['region']}/{f['year']}=" in row["factors"]
 
@@ -115,3 +117,18 @@ async def test_partners_see_city_totals_but_not_each_others_inputs(client) -> No
     ).json()
     assert [it["id"] for it in districts["items"]] == ["lakeside-harbour"]
     assert districts["items"][0]["intensity"]["kgco2e_per_capita"] is None
+
+
+async def test_site_targets_are_tracked_like_for_like(client) -> None:
+    c, auth, config = client
+    body = (await c.get(f"/api/v1/programme/benchmark?{PERIOD}", headers=auth["op_rt"])).json()
+    rt = next(it for it in body["items"] if it["id"] == "riverton")
+    targeted = [s for s in config.sites.values() if s.city == "riverton" and s.target]
+    assert rt["site_targets"]["sites"] == [s.id for s in targeted]
+    site = targeted[0]
+    year = rt["site_targets"]["year"]
+    assert rt["site_targets"]["cap_kgco2e"] == pytest.approx(site.target.cap(year))
+    emitted = next(x for x in rt["inputs"] if x["site"] == site.id)["emissions_kgco2e"]
+    share = 30 * 86400 / (366 if year % 4 == 0 else 365) / 86400
+    assert rt["site_targets"]["projected_kgco2e"] == pytest.approx(emitted / share)
+    assert rt["trajectory"]["basis"].startswith("city inventory")
