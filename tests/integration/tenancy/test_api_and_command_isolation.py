@@ -32,6 +32,8 @@ KEYS = {
     "op_rt": (Role.OPERATOR, ["riverton"]),
     "op_lk": (Role.OPERATOR, ["lakeside"]),
     "viewer_lk": (Role.VIEWER, ["lakeside"]),
+    "op_both": (Role.OPERATOR, ["riverton", "lakeside"]),
+    "viewer_all": (Role.VIEWER, ["*"]),
 }
 DEADLINE_S = 20.0
 
@@ -170,3 +172,22 @@ async def test_cross_city_commands_are_refused_and_never_published(platform: Pla
         f"/api/v1/commands/{command_id}", headers=platform.auth("op_lk")
     )
     assert theirs.status_code == 404
+
+
+async def test_multi_city_and_programme_wide_keys(platform: Platform) -> None:
+    for who in ("op_both", "viewer_all"):
+        for url in ("/api/v1/sites/lk-townhall", "/api/v1/sites/rt-school"):
+            r = await platform.client.get(url, headers=platform.auth(who))
+            assert r.status_code == 200, (who, url, r.text)
+    # A programme-wide viewer reads every public city but commands none.
+    r = await platform.command(
+        "viewer_all", site="rt-school", device="school-hvac", point="setpoint", value=20.0
+    )
+    assert r.status_code == 403
+    ok = await platform.command(
+        "op_both", site="rt-school", device="school-hvac", point="setpoint", value=20.5
+    )
+    assert ok.status_code in (200, 201, 202), ok.text
+    marker = f"{platform.prefix}/v1/cmd/rt-school/school-hvac"
+    await _until(lambda: any(t == marker for t, _ in platform.heard), "the command")
+    assert {t for t, _ in platform.heard} == {marker}
