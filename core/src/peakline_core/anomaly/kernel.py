@@ -60,6 +60,22 @@ def t_to_z(t: Array, dof: Array) -> Array:
     return z
 
 
+def _neighbours(bi: Array, base: Array) -> tuple[Array, Array]:
+    """Flat indices of the bins an hour before and after `bi`, on the same day type."""
+    local = bi - base
+    hour, day = local % 24, base + local - local % 24
+    return day + (hour + 23) % 24, day + (hour + 1) % 24
+
+
+def _routine_innovation(pin: Array, pv: Array, bins: tuple[Array, ...]) -> Array:
+    """Largest learnt mean square innovation among `bins` (flat indices, one per series);
+    bins not yet visited count as 0."""
+    best = np.zeros(bins[0].shape, dtype=np.float64)
+    for nb in bins:
+        np.maximum(best, np.where(pv[nb] >= 1.0, pin[nb], 0.0), out=best)
+    return best
+
+
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     """Advance every recursion over the batch, updating the state rows `st` in place."""
     n_t, n_s = p.x.shape
@@ -96,11 +112,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
         # --- spike: robust level and spread ---
         bi = p.bin_index[t]
-        m_b, d_b, v_b, st_b, i_b = pm[bi], pd_[bi], pv[bi], pst[bi], pin[bi]
+        m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
         sig = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
         # the series-wide one and this bin's RMS innovation (seasonal heteroscedasticity)
-        sig = np.where(v_b >= 1.0, np.maximum(sig, np.sqrt(i_b)), sig)
+        # and its neighbours: schedules and sunrise shift by an hour over days and seasons
+        before, after = _neighbours(bi, base)
+        routine = _routine_innovation(pin, pv, (before, bi, after))
+        sig = np.maximum(sig, np.sqrt(routine))
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
         warm = v & (moves >= cfg.warmup_readings)
@@ -128,8 +147,16 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
         sig_b = MAD_TO_SD * infl * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
         res = x - m_b
-        zs = res / sig_b
+        zs = zs_own = res / sig_b
         swarm = v & (v_b >= cfg.season_warmup_visits)
+        # a value the profile holds an hour earlier or later is a shifted schedule or sunrise,
+        # not an anomaly: judge by the best-fitting of the three neighbouring bins
+        for nb in (before, after):
+            v_n = pv[nb]
+            sig_n = MAD_TO_SD * np.sqrt(1.0 + 1.0 / np.maximum(v_n, 1.0))
+            sig_n = sig_n * np.maximum(pd_[nb], 0.25 * s) + 1e-12 * (np.abs(pm[nb]) + 1.0)
+            z_n = (x - pm[nb]) / sig_n
+            zs = np.where((v_n >= cfg.season_warmup_visits) & (np.abs(z_n) < np.abs(zs)), z_n, zs)
         azs = np.abs(zs)
         zt = t_to_z(azs * (zq / np.maximum(q_se, zq)), np.maximum(v_b - 1.0, 0.5))
         out.seasonal[t] = np.where(swarm, zt, 0.0)
@@ -153,7 +180,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         fi = np.where(done, vbin + base, bi)
         old, visits = pin[fi], pv[fi]
         ms = vsq / np.maximum(vw, 1e-12)
-        ms = np.where(visits > vw + 1e-9, np.minimum(ms, c * c * old), ms)
+        ms = np.where(visits > vw + 1e-9, np.minimum(ms, c * c * np.maximum(old, routine)), ms)
         lr_v = np.minimum(vw / np.maximum(np.minimum(visits, cfg.season_memory_visits), 1e-9), 1)
         pin[fi] = np.where(done, old + lr_v * (ms - old), old)
         vsq *= ~done
@@ -165,7 +192,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         # --- drift: EWMA chart on clipped seasonal residuals ---
         sw = swarm.astype(np.float64)
         lam_t = lam[t] * sw
-        e += lam_t * (np.clip(zs, -c, c) - e)
+        e += lam_t * (np.clip(zs_own, -c, c) - e)
         age += dtz[t] * sw
         var = np.maximum(ve, np.maximum(lam[t] / (2.0 - lam[t]), 1e-12))
         sd = np.sqrt(var)
