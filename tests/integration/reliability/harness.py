@@ -35,6 +35,7 @@ from peakline_cli.servers import Influxd, Mosquitto
 
 REPO = Path(__file__).resolve().parents[3]
 Key = tuple[str, str, int]  # (device, point, ts UTC ns)
+OUTAGE_S = 6.0  # wall seconds a server or link stays down in the suite
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,18 @@ class Pipeline:
         return Tally(name, len(produced), len(rows), len(lost), duplicated,
                      self.redelivered_batches(), sample_lost=tuple(sorted(lost)[:5]),
                      **extra)  # fmt: skip
+
+
+def assert_exact(t: Tally) -> None:
+    """Zero lost, zero duplicated, and something was produced at all."""
+    assert t.produced > 0
+    assert (t.lost, t.duplicated) == (0, 0), t
+    assert t.stored == t.produced, t
+
+
+async def hold(seconds: float) -> None:
+    """Keep a fault in place for a fixed wall time while the edge keeps polling."""
+    await asyncio.sleep(seconds)  # the outage itself, not a synchronisation
 
 
 async def until_async(

@@ -10,25 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Tally, pipeline
+from harness import OUTAGE_S, assert_exact, hold, pipeline
 
 from peakline_cli.servers import Influxd, Mosquitto
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-OUTAGE_S = 6.0  # wall seconds a server stays down
-
-
-def assert_exact(t: Tally) -> None:
-    assert t.produced > 0
-    assert (t.lost, t.duplicated) == (0, 0), t
-    assert t.stored == t.produced, t
-
-
-async def hold(seconds: float) -> None:
-    """Keep a fault in place for a fixed wall time while the edge keeps polling."""
-    import asyncio
-
-    await asyncio.sleep(seconds)  # the outage itself, not a synchronisation
 
 
 SHARED_GROUP_LOSS = (
