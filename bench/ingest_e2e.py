@@ -1,13 +1,15 @@
 """End-to-end ingest throughput: publishers -> mosquitto -> peakline-ingest -> influxd.
 
-Starts a throwaway mosquitto and influxd on free loopback ports, one `peakline-ingest`
-worker, and P publisher processes sending QoS 1 telemetry batches. Reports sustained
+Starts a throwaway mosquitto and influxd on free loopback ports, W `peakline-ingest`
+worker processes (W > 1: one MQTT 5 shared subscription, `$share/ingest/...`, splits the
+stream among them, as in production scale-out), and P publisher processes sending QoS 1
+telemetry batches. Reports sustained
 readings/s from the first publish to the last reading stored (checked by count: zero loss),
 the raw line-protocol write rate of the same influxd in the same run (the ceiling: bodies
 pre-encoded, 4 writes in flight), their ratio, and p50/p99 lag from the agent's `sent` stamp
-to stored (from the worker's histogram). Last line: a JSON object.
+to stored (from the first worker's histogram). Last line: a JSON object.
 
-    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message]
+    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message] [workers]
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def main() -> None:
     readings = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     pubs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     per_message = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+    workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     messages = readings // (pubs * per_message)
     readings = messages * pubs * per_message
     work = Path(tempfile.mkdtemp(prefix="peakline-bench-"))
@@ -125,19 +128,25 @@ def main() -> None:
         influxd.query('CREATE DATABASE "bench"')
         influxd.query('CREATE DATABASE "ceiling"')
         raw = asyncio.run(ceiling(influxd.url, "ceiling", readings))
-        health = free_port()
-        ingest = subprocess.Popen(
-            [
-                str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db=bench",
-                "--topic-prefix", "bench", "--client-id", "bench-w1", "--state-dir", str(work / "st"),
-                "--health-port", str(health), "--max-past-s", str(10 * 365 * 86400),
-                "--max-future-s", str(10 * 365 * 86400), "--batch-readings", "10000",
-                "--writes-in-flight", "4", "--max-in-flight", "2000",
-            ],
-            stdout=subprocess.DEVNULL, stderr=open(work / "ingest.log", "wb"),  # noqa: SIM115
-        )  # fmt: skip
+        healths = [free_port() for _ in range(workers)]
+        ingests = [
+            subprocess.Popen(
+                [
+                    str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db=bench",
+                    "--topic-prefix", "bench", "--client-id", f"bench-w{w}",
+                    "--state-dir", str(work / f"st{w}"), "--health-port", str(healths[w]),
+                    "--max-past-s", str(10 * 365 * 86400), "--max-future-s", str(10 * 365 * 86400),
+                    "--batch-readings", "10000", "--writes-in-flight", "4",
+                    "--max-in-flight", "2000", "--no-anomaly", "--no-energy",
+                ],
+                stdout=subprocess.DEVNULL, stderr=open(work / f"ingest{w}.log", "wb"),  # noqa: SIM115
+            )
+            for w in range(workers)
+        ]  # fmt: skip
+        health = healths[0]
         try:
-            wait_until(lambda: _ready(health), 60, "ingest ready")
+            for port in healths:
+                wait_until(lambda port=port: _ready(port), 60, "ingest ready")  # type: ignore[misc]
             start = time.perf_counter()
             procs = [
                 multiprocessing.Process(
@@ -154,8 +163,10 @@ def main() -> None:
             text = httpx.get(f"http://127.0.0.1:{health}/metrics").text
             p50, p99 = quantiles(text, "peakline_ingest_lag_seconds")
         finally:
-            ingest.terminate()
-            ingest.wait(60)
+            for ingest in ingests:
+                ingest.terminate()
+            for ingest in ingests:
+                ingest.wait(60)
         stored = count(influxd.url, "bench")
     e2e = readings / elapsed
     result = {
@@ -163,6 +174,7 @@ def main() -> None:
         "stored": stored,
         "lost": readings - stored,
         "publishers": pubs,
+        "ingest_workers": workers,
         "readings_per_message": per_message,
         "e2e_readings_per_s": round(e2e),
         "influxd_raw_write_readings_per_s": round(raw),

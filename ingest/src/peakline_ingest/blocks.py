@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from peakline_core.storage import RowBlock
 from peakline_core.storage.schema import READING
@@ -19,28 +20,36 @@ def reading_block(messages: Sequence[Accepted]) -> RowBlock:
     """
     index: dict[tuple[str, str, str], int] = {}
     series: list[dict[str, str]] = []
-    rows: list[int] = []
+    # Messages of one device usually repeat its point list: number it once per block.
+    layouts: dict[tuple[str, str, tuple[str, ...]], npt.NDArray[np.intp]] = {}
+    parts: list[npt.NDArray[np.intp]] = []
     for message in messages:
         site, device = message.batch.site, message.batch.device
-        for point in message.points:
-            key = (site, device, point)
-            i = index.get(key)
-            if i is None:
-                i = index[key] = len(series)
-                series.append({"site": site, "device": device, "point": point})
-            rows.append(i)
+        layout = (site, device, tuple(message.points))
+        rows = layouts.get(layout)
+        if rows is None:
+            numbers = []
+            for point in message.points:
+                key = (site, device, point)
+                i = index.get(key)
+                if i is None:
+                    i = index[key] = len(series)
+                    series.append({"site": site, "device": device, "point": point})
+                numbers.append(i)
+            rows = layouts[layout] = np.array(numbers, dtype=np.intp)
+        parts.append(rows)
     fields = {
         "value": np.concatenate([m.value for m in messages]),
         "quality": np.concatenate([m.quality for m in messages]),
     }
     if any(m.has_text for m in messages):
-        text = np.empty(len(rows), dtype=object)
+        text = np.empty(sum(len(p) for p in parts), dtype=object)
         text[:] = [t for m in messages for t in m.text]
         fields["text"] = text
     return RowBlock(
         measurement=READING,
         series=series,
-        series_index=np.array(rows, dtype=np.intp),
+        series_index=np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp),
         fields=fields,
         ts=np.concatenate([m.ts for m in messages]),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Final
 
 import numpy as np
@@ -54,7 +55,7 @@ class Accepted:
 
     @property
     def has_text(self) -> bool:
-        return any(t is not None for t in self.text)
+        return self.text.count(None) != len(self.text)  # C-level scan, no generator
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,19 @@ class SeqWindow:
             window.popitem(last=False)
 
 
+_VALUE: Final = attrgetter("value")
+_POINT: Final = attrgetter("point")
+_QUALITY: Final = attrgetter("quality")
+_TS: Final = attrgetter("ts")
+
+
 def _columns(batch: TelemetryBatch) -> Accepted:
     readings = batch.readings
-    raw = [r.value for r in readings]
+    n = len(readings)
+    # map/attrgetter keep the per-reading work in C (this runs for every reading stored).
+    raw = list(map(_VALUE, readings))
     text: list[str | None] = [v if type(v) is str else None for v in raw]
-    has_text = any(t is not None for t in text)
+    has_text = text.count(None) != n
     numeric = [None if type(v) is str else v for v in raw] if has_text else raw
     try:
         value = np.array(numeric, dtype=np.float64)  # None -> NaN, bool -> 0/1
@@ -107,11 +116,13 @@ def _columns(batch: TelemetryBatch) -> Accepted:
         raise Rejected("non_finite", "an integer value does not fit a float") from None
     return Accepted(
         batch=batch,
-        points=[r.point for r in readings],
+        points=list(map(_POINT, readings)),
         value=value,
-        quality=np.array([_QUALITY_CODE[r.quality] for r in readings], dtype=np.int64),
+        quality=np.fromiter(
+            map(_QUALITY_CODE.__getitem__, map(_QUALITY, readings)), dtype=np.int64, count=n
+        ),
         text=text,
-        ts=np.array([r.ts for r in readings], dtype=np.int64),
+        ts=np.fromiter(map(_TS, readings), dtype=np.int64, count=n),
     )
 
 
