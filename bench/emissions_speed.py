@@ -6,7 +6,7 @@ location-based (hourly intensity series) and market-based (two instruments + res
 the same steps (simpler gap handling) on a subset of sites, scaled by readings; the output
 says so. Last line: one JSON object.
 
-    uv run --frozen python bench/emissions_speed.py [--sites 10000] [--chunk 250]
+    uv run --frozen python bench/emissions_speed.py [--sites 10000] [--chunk 50]
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def pandas_chunk(ts, counter, intensity, block, residual):
     cap = df["site"].map(pd.Series(block.kwh.sum(axis=1)))
     covered = (cum.clip(upper=cap) - (cum - df["kwh"].fillna(0)).clip(upper=cap)).clip(lower=0)
     df["mkt"] = (df["kwh"] - covered) * residual  # instruments at 0 kgCO2e/kWh
-    df["month"] = df["ts"].dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m")
+    local = df["ts"].dt.tz_convert("Asia/Shanghai")
+    df["month"] = local.dt.year * 100 + local.dt.month  # integer key: no string formatting
     out = df.groupby(["site", "month"])[["loc", "mkt"]].sum()
     return float(out["loc"].sum()), float(out["mkt"].sum())
 
@@ -82,7 +83,7 @@ def pandas_chunk(ts, counter, intensity, block, residual):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sites", type=int, default=10_000)
-    ap.add_argument("--chunk", type=int, default=250)
+    ap.add_argument("--chunk", type=int, default=50)  # ~14 MB arrays: cache-friendlier
     ap.add_argument("--baseline-sites", type=int, default=20)
     args = ap.parse_args()
     readings = 366 * 96 + 1  # 2024 is a leap year; one extra reading closes the last interval
