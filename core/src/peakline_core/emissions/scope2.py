@@ -172,6 +172,8 @@ def _match_instruments(
     res_full = np.broadcast_to(res, imp.shape)
     if k == 0:
         return np.zeros_like(imp), imp * res_full
+    if imp.size and float(imp.min()) >= 0.0:
+        return _match_monotone(imp, cum_end, bounds, factor, res_full)
     # segment of each interval end: 0..k-1 an instrument, k past them all
     seg = np.zeros(imp.shape, dtype=np.int8 if k < 127 else np.int32)
     for j in range(1, k + 1):  # a handful of instruments, not time steps
@@ -205,4 +207,48 @@ def _match_instruments(
             cov_kg += part * factor[r, j]
         covered[cross] = cov
         kg[cross] = cov_kg + (imp[cross] - cov) * res_full[cross]
+    return covered, kg
+
+
+def _match_monotone(
+    imp: F64, cum_end: F64, bounds: F64, factor: F64, res_full: F64
+) -> tuple[F64, F64]:
+    """`_match_instruments` when imports are never negative: cumulative imports only grow,
+    so each instrument covers one contiguous run of intervals per site, found by binary
+    search; the intervals where a boundary is crossed are split exactly."""
+    sites, k = factor.shape
+    n = imp.shape[1]
+    rate = np.empty(imp.shape)
+    covered = imp.copy()
+    cross_rows: list[int] = []
+    cross_cols: list[int] = []
+    for i in range(sites):  # per site, not per reading: k slices each
+        # first interval whose cumulative import passes each instrument's upper bound
+        edges = np.searchsorted(cum_end[i], bounds[i, 1:], side="right")
+        lo = 0
+        for j in range(k):
+            hi = int(edges[j])
+            rate[i, lo:hi] = factor[i, j]
+            lo = max(lo, hi)
+        rate[i, lo:] = res_full[i, lo:]
+        covered[i, lo:] = 0.0
+        cols = np.unique(edges[edges < n])
+        cross_rows.extend([i] * len(cols))
+        cross_cols.extend(cols.tolist())
+    kg = np.multiply(imp, rate, out=rate)
+    if cross_rows:
+        r = np.array(cross_rows)
+        c = np.array(cross_cols)
+        e = cum_end[r, c]
+        s0 = e - imp[r, c]
+        cov = np.zeros(e.shape)
+        cov_kg = np.zeros(e.shape)
+        for j in range(k):
+            part = np.clip(e, bounds[r, j], bounds[r, j + 1]) - np.clip(
+                s0, bounds[r, j], bounds[r, j + 1]
+            )
+            cov += part
+            cov_kg += part * factor[r, j]
+        covered[r, c] = cov
+        kg[r, c] = cov_kg + (imp[r, c] - cov) * res_full[r, c]
     return covered, kg
