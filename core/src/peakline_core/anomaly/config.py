@@ -85,6 +85,12 @@ class AnomalyConfig(BaseModel):
     event_close: float = Field(default=0.25, ge=0, le=1, description="score that keeps it open")
     event_quiet_readings: int = Field(default=5, ge=1)
     event_quiet_s: float = Field(default=900.0, ge=0)
+    event_warmup_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="hours of data (s) before a statistical detector may open an event: its "
+        "model must have seen one cycle of the daily profile; hard verdicts open at once",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -18,7 +18,7 @@ import numpy as np
 from peakline_core.anomaly import events as event_mod
 from peakline_core.anomaly import kernel
 from peakline_core.anomaly.combine import combine
-from peakline_core.anomaly.config import DETECTORS, AnomalyConfig
+from peakline_core.anomaly.config import DETECTORS, LIMIT, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.prepare import NS_PER_S, prepare
@@ -151,8 +151,10 @@ class AnomalyEngine:
         prepared = prepare(st, ts, values, valid, cfg.rollover_score)
         evidence = kernel.run(st, prepared, cfg)
         score, det, onset = combine(evidence, prepared, cfg)
+        # statistical evidence alerts only once its model has seen a daily cycle
+        may_open = evidence.settled | (det >= LIMIT)
         events = event_mod.track(
-            st, list(keys), score, det, onset, prepared.ts, prepared.valid, cfg
+            st, list(keys), score, det, onset, prepared.ts, prepared.valid, may_open, cfg
         )
         return score, det, events
 

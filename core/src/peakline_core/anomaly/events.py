@@ -52,16 +52,18 @@ def track(
     onset: Array,
     ts: Array,
     valid: Array,
+    may_open: Array,
     cfg: AnomalyConfig,
 ) -> list[AnomalyEvent]:
-    """Advance the event state rows `st` over a [T, S] batch; return events opened or closed."""
+    """Advance the event state rows `st` over a [T, S] batch; return events opened or closed.
+    Only readings where `may_open` (bool [T, S]) can open an event; any can keep one open."""
     n_t = score.shape[0]
     if n_t == 0:
         return []
     sc = np.nan_to_num(score, nan=0.0)
     r = st["reads"][None, :] + np.cumsum(valid, axis=0, dtype=np.int64)
     hot = valid & (sc >= cfg.event_close)
-    on = valid & (sc >= cfg.event_open)
+    on = valid & (sc >= cfg.event_open) & may_open
     hot_r = _running_last(hot, r, st["ev_hot_r"])
     hot_ts = _running_last(hot, ts, st["ev_hot_ts"])
     never_hot = hot_ts == NO_TIME

@@ -46,6 +46,7 @@ class Evidence:
     drift: Array
     flat_nats: Array
     gap: Array
+    settled: Array  # bool: the series had `event_warmup_s` of data before this reading
 
 
 def _halflife_rate(dt_s: Array, halflife_s: float) -> Array:
@@ -79,7 +80,8 @@ def _routine_innovation(pin: Array, pv: Array, bins: tuple[Array, ...]) -> Array
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     """Advance every recursion over the batch, updating the state rows `st` in place."""
     n_t, n_s = p.x.shape
-    out = Evidence(*(np.zeros((n_t, n_s), dtype=np.float32) for _ in range(5)))
+    z0, z1, z2, z3, z4 = (np.zeros((n_t, n_s), dtype=np.float32) for _ in range(5))
+    out = Evidence(z0, z1, z2, z3, z4, np.zeros((n_t, n_s), dtype=bool))
     if n_t == 0:
         return out
     zq = NormalDist().inv_cdf(1 - cfg.tail_p / 2)
@@ -131,6 +133,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
         bound = np.where(warm, c * sig, inf)
         innov_ok = vf * (n >= 1)
+        out.settled[t] = span >= cfg.event_warmup_s
         n += vf
         span += p.visits[t] * VISIT_S
         moves += vf * (r != 0)
