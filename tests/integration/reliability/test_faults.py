@@ -1,21 +1,20 @@
 """Fault injection through the whole pipeline (firmware-sim -> edge process -> mosquitto ->
 ingest process -> influxd), each scenario comparing storage with what the edge produced,
-reading by reading: zero lost, zero duplicated. Outages last seconds, not minutes, so the
-suite fits CI; the mechanisms (disk spool, persistent sessions, ack after write) do not
-depend on the outage length."""
+reading by reading: zero lost, zero duplicated, except what a stated policy drops, counted
+exactly. Outages last seconds (harness.OUTAGE_S), not minutes, so the suite fits CI; the
+mechanisms (disk spool, persistent sessions, ack after write) do not depend on the length."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from harness import OUTAGE_S, assert_exact, hold, pipeline
+import scenarios
+from harness import assert_exact
 
 from peakline_cli.servers import Influxd, Mosquitto
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
 
 SHARED_GROUP_LOSS = (
     "found by this suite: after mosquitto 2.0.11 restarts, an ingest worker on a shared "
@@ -32,51 +31,47 @@ SHARED_GROUP_LOSS = (
 async def test_broker_restarted_during_load(
     tmp_path: Path, fresh_mosquitto: Mosquitto, influxd: Influxd, topic_prefix: str, group: str
 ) -> None:
-    async with pipeline(tmp_path, fresh_mosquitto, influxd, topic_prefix, group=group) as p:
-        await p.wait_more_produced(200)
-        fresh_mosquitto.stop()
-        await hold(OUTAGE_S)
-        fresh_mosquitto.start()
-        t0 = time.monotonic()
-        await p.wait_more_produced(200, 60)
-        recovery = time.monotonic() - t0
-        wait_s = 60 if group == "" else 20  # the known-failing variant need not wait long
-        assert_exact(await p.settle("broker restart", timeout_s=wait_s, recovery_s=recovery))
+    assert_exact(
+        await scenarios.broker_restart(tmp_path, fresh_mosquitto, influxd, topic_prefix, group)
+    )
 
 
 async def test_ingest_sigkill_mid_batch_then_restart(
     tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, topic_prefix: str
 ) -> None:
-    async with pipeline(tmp_path, mosquitto, influxd, topic_prefix) as p:
-        await p.wait_stored(set(list(p.produced())[:1]) or set(), 60, "first stored")
-        await p.wait_more_produced(300)
-        p.ingest.kill()
-        await p.wait_more_produced(300)
-        p.restart_ingest()
-        assert_exact(await p.settle("ingest SIGKILL"))
+    assert_exact(await scenarios.ingest_sigkill(tmp_path, mosquitto, influxd, topic_prefix))
 
 
 async def test_influxd_stopped_and_restarted_during_load(
     tmp_path: Path, mosquitto: Mosquitto, fresh_influxd: Influxd, topic_prefix: str
 ) -> None:
-    async with pipeline(tmp_path, mosquitto, fresh_influxd, topic_prefix) as p:
-        await p.wait_more_produced(200)
-        fresh_influxd.stop()
-        await hold(OUTAGE_S)
-        fresh_influxd.start()
-        assert_exact(await p.settle("influxd restart", timeout_s=90))
+    assert_exact(await scenarios.influxd_restart(tmp_path, mosquitto, fresh_influxd, topic_prefix))
 
 
 async def test_edge_sigkill_during_broker_outage_then_restart(
     tmp_path: Path, fresh_mosquitto: Mosquitto, influxd: Influxd, topic_prefix: str
 ) -> None:
-    async with pipeline(tmp_path, fresh_mosquitto, influxd, topic_prefix, group="") as p:
-        await p.wait_more_produced(200)
-        fresh_mosquitto.stop()
-        await hold(OUTAGE_S / 2)  # the agent polls and spools while the broker is down
-        p.agent.kill()
-        p.restart_agent()
-        await hold(OUTAGE_S / 2)
-        fresh_mosquitto.start()
-        await p.wait_more_produced(200, 60)
-        assert_exact(await p.settle("edge SIGKILL in broker outage"))
+    tally = await scenarios.edge_sigkill_in_broker_outage(
+        tmp_path, fresh_mosquitto, influxd, topic_prefix
+    )
+    assert_exact(tally)
+
+
+async def test_spool_full_drops_oldest_and_counts_exactly(
+    tmp_path: Path, fresh_mosquitto: Mosquitto, influxd: Influxd, topic_prefix: str
+) -> None:
+    tally, policy = await scenarios.spool_full(tmp_path, fresh_mosquitto, influxd, topic_prefix)
+    assert policy["readings_per_batch"] > 0  # every batch carries one device's full profile
+    # the policy's count is exact: every sequence gap is a dropped batch and nothing else is
+    assert policy["reported_dropped_batches"] == policy["missing_batches"] > 0
+    assert (
+        policy["reported_dropped_readings"]
+        == policy["missing_batches"] * policy["readings_per_batch"]
+    )
+    assert_exact(tally)  # everything the policy did not drop is stored, once
+
+
+async def test_partition_between_edge_and_broker_heals(
+    tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, topic_prefix: str
+) -> None:
+    assert_exact(await scenarios.partition(tmp_path, mosquitto, influxd, topic_prefix))
