@@ -88,3 +88,24 @@ def test_restart_resumes_from_saved_state(tmp_path: Path) -> None:
         return sorted((r.ts, r.fields["state"]) for r in rows if r.measurement == ANOMALY_EVENT)
 
     assert ev(want) and ev(got)[-1] == ev(want)[-1]
+
+
+def test_event_keeps_its_opening_kind_and_profiles_register(tmp_path: Path) -> None:
+    from peakline_core.anomaly import AnomalyEvent
+    from peakline_core.config import load_config
+    from peakline_ingest.processors import ProcessorOutput
+    from peakline_ingest.processors_anomaly import register_profiles
+
+    proc = AnomalyProcessor(Topics("pl"), state_dir=tmp_path)
+    out = ProcessorOutput()
+    proc._emit(AnomalyEvent("s1/m2/power_total", "spike", T0, None, 0.7, "open"), out)
+    proc.save()  # a restart between opening and closing keeps the kind
+    again = AnomalyProcessor.restore(Topics("pl"), tmp_path)
+    again._emit(AnomalyEvent("s1/m2/power_total", "drift", T0, T0 + 60 * S, 0.9, "closed"), out)
+    opened, closed = (r for r in out.rows if r.measurement == ANOMALY_EVENT)
+    assert opened.tags == closed.tags and opened.tags["kind"] == "spike"
+    assert opened.ts == closed.ts and opened.fields["event_id"] == closed.fields["event_id"]
+    assert (opened.fields["end"], closed.fields["end"]) == (0, T0 + 60 * S)
+    repo = Path(__file__).resolve().parents[3]
+    assert register_profiles(again.engine, load_config(repo / "config")) > 0
+    assert "rt-school/school-hvac/energy" in again.engine.keys
