@@ -84,7 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sites", type=int, default=10_000)
     ap.add_argument("--chunk", type=int, default=50)  # ~14 MB arrays: cache-friendlier
-    ap.add_argument("--baseline-sites", type=int, default=20)
+    ap.add_argument("--baseline-sites", type=int, default=100)
     args = ap.parse_args()
     readings = 366 * 96 + 1  # 2024 is a leap year; one extra reading closes the last interval
     ts = YEAR_START + np.arange(readings, dtype=np.int64) * Q_NS
