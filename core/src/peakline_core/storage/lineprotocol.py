@@ -30,7 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from peakline_core.errors import PeaklineError
-from peakline_core.storage.lpbytes import Piece, constant, float_pieces, int_pieces, join, strings
+from peakline_core.storage.lpbytes import (
+    Piece,
+    constant,
+    float_pieces,
+    int_pieces,
+    join,
+    only,
+    strings,
+)
 from peakline_core.storage.store import FieldValue, Row
 
 
@@ -156,14 +164,14 @@ def encode_block(block: RowBlock) -> bytes:
         raise LineProtocolError(f"{block.measurement!r}: a line needs at least one field")
     keys = strings([(series_key(block.measurement, tags) + " ").encode() for tags in block.series])
     rows = np.asarray(block.series_index)
-    pieces = [Piece(keys.bytes_[rows], keys.keep[rows])]
+    pieces = [Piece(keys.bytes_, keys.keep, rows)]
     seen = np.zeros(n, dtype=bool)  # rows with a field already written: they need a comma
     for name in names:
         values, present = _field_pieces(block.fields[name])
         pieces.append(constant(b",", n, present & seen))
         pieces.append(constant((escape_key(name, "field key") + "=").encode(), n, present))
         if not present.all():
-            values = [Piece(v.bytes_, v.keep & present[:, None]) for v in values]
+            values = [only(v, present) for v in values]
         pieces.extend(values)
         seen |= present
     if not seen.all():

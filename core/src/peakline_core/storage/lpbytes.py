@@ -22,15 +22,39 @@ _MAX_EXACT: Final = 10**15  # decimals of at most 15 significant digits name one
 
 
 class Piece(NamedTuple):
+    """Bytes and kept-mask; with `rows`, row i of the piece is row `rows[i]` of the matrices
+    (a gather done straight into the joined matrix, saving a copy)."""
+
     bytes_: npt.NDArray[np.uint8]
     keep: npt.NDArray[np.bool_]
+    rows: npt.NDArray[np.intp] | None = None
 
 
 def join(pieces: Sequence[Piece]) -> bytes:
     """The kept bytes of every piece, row by row."""
-    matrix = np.hstack([p.bytes_ for p in pieces])
-    keep = np.hstack([p.keep for p in pieces])
+    first = pieces[0]
+    n = first.keep.shape[0] if first.rows is None else first.rows.shape[0]
+    width = sum(p.bytes_.shape[1] for p in pieces)
+    matrix = np.empty((n, width), dtype=np.uint8)
+    keep = np.empty((n, width), dtype=bool)
+    at = 0
+    for p in pieces:
+        end = at + p.bytes_.shape[1]
+        if p.rows is None:
+            matrix[:, at:end] = p.bytes_
+            keep[:, at:end] = p.keep
+        else:
+            matrix[:, at:end] = p.bytes_[p.rows]
+            keep[:, at:end] = p.keep[p.rows]
+        at = end
     return matrix[keep].tobytes()
+
+
+def only(piece: Piece, present: npt.NDArray[np.bool_]) -> Piece:
+    """The piece kept on the `present` rows only."""
+    if piece.rows is not None:
+        piece = Piece(piece.bytes_[piece.rows], piece.keep[piece.rows])
+    return Piece(piece.bytes_, piece.keep & present[:, None])
 
 
 def constant(text: bytes, rows: int, present: npt.NDArray[np.bool_] | None = None) -> Piece:
@@ -90,13 +114,11 @@ def int_pieces(values: npt.NDArray[np.int64]) -> list[Piece]:
     per run and repeated."""
     rows = values.shape[0]
     if rows > 64:
-        starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+        change = np.concatenate([[True], values[1:] != values[:-1]])
+        starts = np.flatnonzero(change)
         if starts.shape[0] * 4 < rows:
-            counts = np.diff(np.append(starts, rows))
-            return [
-                Piece(np.repeat(p.bytes_, counts, axis=0), np.repeat(p.keep, counts, axis=0))
-                for p in int_pieces(values[starts])
-            ]
+            run_of_row = np.cumsum(change) - 1
+            return [Piece(p.bytes_, p.keep, run_of_row) for p in int_pieces(values[starts])]
     negative = values < 0
     magnitude = np.abs(values.astype(np.int64)).view(np.uint64)  # abs(int64 min) wraps right
     digits = _digits(magnitude)
