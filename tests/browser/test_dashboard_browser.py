@@ -4,8 +4,9 @@ Overview and live chart: mosquitto (real, free port), the API under uvicorn on t
 seeded with two hours of readings, and a telemetry publisher on the broker standing in for the
 school meter's gateway, so the site chart receives live points over SSE. Command: the real edge
 agent (subprocess) polls school-hvac from a Modbus TCP peer; the page sends a setpoint and
-waits for `applied` (written, read back, acked). firmware-sim and ingest are not in this loop
-yet (the demo stack assembles them). Screenshots are saved under tests/browser/artifacts/.
+waits for `applied` (written, read back, acked). firmware-sim and ingest are not in this loop;
+test_dashboard_demo_stack.py drives the same pages on the real `peakline demo` stack.
+Screenshots are saved under tests/browser/artifacts/.
 """
 
 from __future__ import annotations
@@ -24,22 +25,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
 from api_live_support import build, example_config, serve, stores_available
+from browser_support import ARTIFACTS, browser_page
 
 from peakline_core.wire.payloads import DeviceStatus, Reading, TelemetryBatch, encode
 from peakline_core.wire.topics import Topics
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 async def publish_telemetry(host: str, port: int, topics: Topics, stop: asyncio.Event) -> None:
@@ -86,25 +77,6 @@ async def stack(
     finally:
         stop.set()
         await publisher
-
-
-@contextlib.asynccontextmanager
-async def browser_page(url: str, token: str) -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(url + "/dashboard/")
-            await page.fill("#key-input", token)
-            await page.click("#key-form button")
-            yield page
-            assert not errors, errors
-        finally:
-            await browser.close()
 
 
 async def test_overview_and_live_site_chart(

@@ -1,0 +1,130 @@
+"""Shared by the browser tests: Debian's Chromium under Playwright, a signed-in dashboard page,
+and `peakline demo` run as a subprocess the way a new user starts it.
+
+Never downloads a browser: Playwright drives /usr/bin/chromium. Screenshots go to
+tests/browser/artifacts/ (ignored by git through tests/browser/.gitignore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.asynccontextmanager
+async def browser_page(url: str, token: str) -> AsyncIterator[Any]:
+    """A headless Chromium page on the dashboard at `url`, signed in with API key `token`.
+    On a clean exit, asserts the page raised no JavaScript errors."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url + "/dashboard/")
+            await page.fill("#key-input", token)
+            await page.click("#key-form button")
+            yield page
+            assert not errors, errors
+        finally:
+            await browser.close()
+
+
+@dataclass
+class RunningDemo:
+    """A `peakline demo` subprocess: its API base URL, the admin key it printed, its output."""
+
+    proc: asyncio.subprocess.Process
+    url: str = ""
+    api_key: str = ""
+    lines: list[str] = field(default_factory=list)
+    state_dir: Path = Path()
+
+    def output(self) -> str:
+        """Everything the demo printed so far, and the tail of its component log."""
+        log = self.state_dir / "demo.log"
+        tail = "\n".join(log.read_text().splitlines()[-40:]) if log.exists() else "<no log>"
+        return "".join(self.lines) + "\n--- demo.log ---\n" + tail
+
+
+DASHBOARD_LINE = re.compile(r"dashboard: (http://\S+?)/?\s*$")
+KEY_LINE = re.compile(r"API key \(paste into the dashboard\): (\S+)")
+
+
+@contextlib.asynccontextmanager
+async def demo_process(
+    repo_root: Path, port: int, state_dir: Path, *, start_timeout_s: float = 60.0
+) -> AsyncIterator[RunningDemo]:
+    """Start `peakline demo --port PORT` (embedded broker, SQLite store) and yield once it has
+    printed its dashboard URL and admin API key (the demo's own announcement, bounded by
+    `start_timeout_s`). On exit: SIGINT, then wait for it to stop; `proc.returncode` tells
+    how. The output is drained all along so the pipe never fills."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "peakline_cli.main",
+        "demo",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        cwd=repo_root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    demo = RunningDemo(proc, state_dir=state_dir)
+    announced = asyncio.Event()
+
+    async def drain() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            demo.lines.append(line)
+            if match := DASHBOARD_LINE.search(line):
+                demo.url = match[1].rstrip("/")
+            if match := KEY_LINE.search(line):
+                demo.api_key = match[1]
+            if demo.url and demo.api_key:
+                announced.set()
+
+    reader = asyncio.create_task(drain())
+    try:
+        waiter = asyncio.create_task(announced.wait())
+        await asyncio.wait(
+            [reader, waiter], timeout=start_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if not announced.is_set():
+            raise AssertionError(f"the demo did not announce its dashboard:\n{demo.output()}")
+        yield demo
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 90)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader, 10)
+        reader.cancel()

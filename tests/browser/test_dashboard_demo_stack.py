@@ -1,0 +1,129 @@
+"""The dashboard in headless Chromium against the real demo stack, started as a user does:
+`peakline demo --port P` (embedded broker, SQLite store; firmware-sim -> edge agent -> broker
+-> ingest -> store -> API). Nothing stands in for any component.
+
+Checks: the overview lists every site the demo simulates with non-zero power; a site chart
+draws; a setpoint sent from the site page's command form goes through the real edge agent to
+firmware-sim's HVAC controller and comes back `applied` with the read-back value. Screenshots:
+artifacts/demo-overview.png, demo-site.png, demo-command.png. The demo is stopped with SIGINT
+and must exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from browser_support import ARTIFACTS, browser_page, demo_process
+
+from peakline_cli.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+
+READY_TIMEOUT_S = 45.0
+SCENARIO = "config/scenarios/district-small.yaml"  # the demo's default scenario
+SETPOINT_MIN, SETPOINT_MAX = 16.0, 28.0  # config/profiles/hvac-controller.yaml
+
+
+def simulated_sites(repo_root: Path) -> set[str]:
+    """Sites hosting a device of the demo's scenario (from the config, not hard-coded)."""
+    scenario = yaml.safe_load((repo_root / SCENARIO).read_text())
+    simulated = {d["id"] for d in scenario["devices"]}
+    devices = yaml.safe_load((repo_root / "config/devices.yaml").read_text())["devices"]
+    return {d["site"] for d in devices if d["id"] in simulated}
+
+
+def next_setpoint(current: float) -> float:
+    """A setpoint within the writable limits, on the 0.5 K grid, 1 K away from `current`."""
+    snapped = round(current * 2) / 2
+    return snapped + 1.0 if snapped + 1.0 <= SETPOINT_MAX else snapped - 1.0
+
+
+async def stored(http: httpx.AsyncClient, sites: set[str]) -> tuple[dict[str, float], float | None]:
+    """Power per simulated site from the overview, and the school HVAC's stored setpoint."""
+    overview = (await http.get("/api/v1/overview")).raise_for_status().json()
+    power = {s["id"]: s["power_kw"] or 0.0 for s in overview if s["id"] in sites}
+    latest = await http.get(
+        "/api/v1/readings/latest",
+        params={"site": "rt-school", "device": "school-hvac", "point": "setpoint"},
+    )
+    items = latest.raise_for_status().json()["items"]
+    return power, (float(items[0]["value"]) if items else None)
+
+
+async def wait_for_readings(
+    http: httpx.AsyncClient, sites: set[str], timeout_s: float
+) -> tuple[dict[str, float], float]:
+    """Until every simulated site has non-zero power in the overview and the school HVAC's
+    setpoint is stored; returns (power per site, current setpoint). No sleeping: the API is
+    asked again each time its live stream delivers an event (a telemetry batch or a heartbeat),
+    under a deadline."""
+    power: dict[str, float] = {}
+    setpoint: float | None = None
+    try:
+        async with (
+            asyncio.timeout(timeout_s),
+            http.stream("GET", "/api/v1/stream", timeout=None) as events,
+        ):
+            events.raise_for_status()
+            async for line in events.aiter_lines():
+                if line.startswith("data:") or line.startswith(":"):
+                    power, setpoint = await stored(http, sites)
+                    if setpoint is not None and len(power) == len(sites) and all(power.values()):
+                        return power, setpoint
+    except TimeoutError:
+        pass
+    raise AssertionError(f"no stored readings in {timeout_s} s: power={power} sp={setpoint}")
+
+
+async def test_dashboard_on_the_running_demo(tmp_path: Path, repo_root: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    sites = simulated_sites(repo_root)
+    assert {"rt-school", "rt-office", "rt-feeder-7"} <= sites
+    async with demo_process(repo_root, free_port(), tmp_path / "state") as demo:
+        headers = {"Authorization": f"Bearer {demo.api_key}"}
+        async with httpx.AsyncClient(base_url=demo.url, headers=headers, timeout=10) as http:
+            _, current = await wait_for_readings(http, sites, READY_TIMEOUT_S)
+        target = next_setpoint(current)
+        assert SETPOINT_MIN <= target <= SETPOINT_MAX and target != current
+
+        async with browser_page(demo.url, demo.api_key) as page:
+            rows = page.locator("#sites-table tbody tr")
+            await rows.first.wait_for(timeout=15_000)
+            listed = set(await rows.evaluate_all("rs => rs.map(r => r.dataset.site)"))
+            assert sites <= listed, (sites, listed)
+            for site in sorted(sites):
+                shown = await page.locator(f'tr[data-site="{site}"] td.power').inner_text()
+                assert float(shown.replace(",", "")) > 0, (site, shown)
+            await page.screenshot(path=str(ARTIFACTS / "demo-overview.png"), full_page=True)
+
+            await page.click('tr[data-site="rt-school"] a')
+            await page.locator("#power-chart canvas").wait_for(timeout=15_000)
+            drawn = await page.locator("#power-chart").get_attribute("data-points")
+            assert int(drawn or 0) > 0
+            await page.screenshot(path=str(ARTIFACTS / "demo-site.png"), full_page=True)
+
+            await page.locator('#cmd-target option[value="school-hvac/setpoint"]').wait_for(
+                state="attached", timeout=15_000
+            )
+            await page.select_option("#cmd-target", "school-hvac/setpoint")
+            await page.fill("#cmd-value", f"{target:g}")
+            await page.click("#cmd-send")
+            await page.wait_for_function(
+                "() => ['applied', 'rejected', 'failed', 'expired', 'error']"
+                ".includes(document.getElementById('cmd-state').textContent)",
+                timeout=30_000,
+            )
+            await page.screenshot(path=str(ARTIFACTS / "demo-command.png"), full_page=True)
+            state = await page.locator("#cmd-state").inner_text()
+            detail = await page.locator("#cmd-detail").inner_text()
+            assert state == "applied", (state, detail, demo.output())
+            readback = re.search(r"read back (-?[\d.]+)", detail)
+            assert readback, detail
+            assert float(readback[1]) == pytest.approx(target)
+    assert demo.proc.returncode == 0, demo.output()
+    assert "data flowed end to end" in "".join(demo.lines)
