@@ -247,19 +247,24 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
     truth = {(f.device, f.point, f.kind) for f in sim.ground_truth}
     assert {("m-spike", "power_total", "spike"), ("m-flat", "power_total", "flatline")} <= truth
 
-    async def stored_events() -> list[tuple[str, int]]:
+    async def stored_events() -> list[tuple[str, str, int]]:
         now = time.time_ns()
         q = SeriesQuery(ANOMALY_EVENT, "state", now - 600 * S, now + 60 * S,
                         where={"point": ["power_total"]})  # fmt: skip
-        return [(s.tags["device"], t) for s in await store.query(q) for t in s.times]
+        return [
+            (s.tags["device"], s.tags["kind"], t) for s in await store.query(q) for t in s.times
+        ]
 
     def in_window(device: str, t: int) -> bool:
         _, start, end = windows[device]
         return start - 2 * S <= t <= end + 2 * S
 
-    async def found() -> bool:
+    async def found() -> bool:  # the right series, the right time and the fault's own kind
         events = await stored_events()
-        return all(any(d == dev and in_window(dev, t) for d, t in events) for dev in windows)
+        return all(
+            any(d == dev and k == windows[dev][0] and in_window(dev, t) for d, k, t in events)
+            for dev in windows
+        )
 
     try:
         await eventually(found, 60, "an event on each faulted series inside its window")
@@ -270,7 +275,13 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
     assert r.status_code == 200, r.text
     listed = r.json()["items"]
     for device in windows:
-        mine = [e for e in listed if e["device"] == device and e["point"] == "power_total"]
+        mine = [
+            e
+            for e in listed
+            if e["device"] == device
+            and e["point"] == "power_total"
+            and e["kind"] == windows[device][0]
+        ]
         starts = [datetime.fromisoformat(e["start"].replace("Z", "+00:00")) for e in mine]
         assert any(in_window(device, int(s.timestamp() * 1e9) // 1000 * 1000) for s in starts), (
             device,
