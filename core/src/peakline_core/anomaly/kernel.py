@@ -11,9 +11,8 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
 - drift: EWMA control chart on the clipped seasonal residuals, its limits calibrated from the
   chart's own long-run variance (never below the independent-noise variance), so
   autocorrelated series do not alarm all the time;
-- flatline: surprise (nats) of the current run of unchanged values, each repeat after the
-  first costing -ln P(unchanged | previous unchanged) learnt per seasonal bin (a PV inverter
-  at 0 W at night or a heater off for hours is not stuck);
+- flatline: surprise (nats) of the current run of unchanged values, each repeat costing
+  -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).
@@ -176,9 +175,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         )
         pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         pv[bi] = v_new
-        # P(unchanged | previous unchanged): runs are judged by how long this series' runs
-        # last, not as independent repeats (a heater off for hours is not stuck)
-        pst[bi] = st_b + lr * (p.valid[t] & p.prev_unchanged[t]) * (p.unchanged[t] - st_b)
+        pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
         # the bin learns one mean square per visit, clipped at c^2 times what it knew: a ramp
         # that recurs every day is learnt, a fault within one visit cannot mask itself
         wi = w * innov_ok
@@ -210,7 +207,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
 
         # --- flatline: surprise of the run of unchanged values ---
         still = np.clip(st_b, cfg.flat_q_min, 1.0)
-        ready = p.unchanged[t] & p.prev_unchanged[t] & (v_b >= 0.25)
+        ready = p.unchanged[t] & (v_b >= 0.25)
         flat += np.where(ready, -np.log(still), 0.0)
         flat *= keep_run[t]
         out.flat_nats[t] = flat

@@ -32,7 +32,6 @@ class Prepared:
     x: Array  # float64: value, or counter rate (units/s)
     dt_s: Array  # float64: seconds since the previous valid reading, NaN if none
     unchanged: Array  # bool: equal to the previous valid reading
-    prev_unchanged: Array  # bool: the previous valid reading was itself unchanged
     bin_index: Array  # int64: flat index into the batch's [series, BINS] profile
     visits: Array  # float64: this reading's weight in its bin, in visits (0 if unusable)
     hard_score: Array  # float32: score of the threshold-free verdicts
@@ -131,8 +130,6 @@ def prepare(
     bin_index = bins + BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
     visits = np.where(model_valid, np.minimum(np.nan_to_num(dt_s), VISIT_S) / VISIT_S, 0.0)
 
-    last_was_repeat = (st["last_ts"] != NO_TIME) & (st["last_change_ts"] < st["last_ts"])
-    prev_unchanged = previous_of(unchanged, valid, last_was_repeat)
     changed_here = valid & ~unchanged
     change_ts = latest_of(ts, changed_here, st["last_change_ts"])
     if len(ts):
@@ -146,7 +143,6 @@ def prepare(
         x=np.where(model_valid, x, 0.0),
         dt_s=dt_s,
         unchanged=unchanged,
-        prev_unchanged=prev_unchanged,
         bin_index=bin_index,
         visits=visits,
         hard_score=hard_score,
