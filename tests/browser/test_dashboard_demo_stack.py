@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
 
 READY_TIMEOUT_S = 45.0
 SCENARIO = "config/scenarios/district-small.yaml"  # the demo's default scenario
-SETPOINT_MIN, SETPOINT_MAX = 16.0, 28.0  # config/profiles/hvac-controller.yaml
 
 
 def simulated_sites(repo_root: Path) -> set[str]:
@@ -37,10 +36,19 @@ def simulated_sites(repo_root: Path) -> set[str]:
     return {d["site"] for d in devices if d["id"] in simulated}
 
 
-def next_setpoint(current: float) -> float:
-    """A setpoint within the writable limits, on the 0.5 K grid, 1 K away from `current`."""
-    snapped = round(current * 2) / 2
-    return snapped + 1.0 if snapped + 1.0 <= SETPOINT_MAX else snapped - 1.0
+def setpoint_limits(repo_root: Path) -> dict[str, float]:
+    """The HVAC setpoint's writable limits (min, max, step in degC) from its device profile."""
+    profile = yaml.safe_load((repo_root / "config/profiles/hvac-controller.yaml").read_text())
+    (point,) = (p for p in profile["points"] if p["name"] == "setpoint")
+    return {k: float(point["writable"][k]) for k in ("min", "max", "step")}
+
+
+def next_setpoint(current: float, limits: dict[str, float]) -> float:
+    """A setpoint on the step grid within the limits, two steps away from `current`."""
+    step = limits["step"]
+    snapped = min(max(round(current / step) * step, limits["min"]), limits["max"])
+    up = snapped + 2 * step
+    return up if up <= limits["max"] else snapped - 2 * step
 
 
 async def stored(http: httpx.AsyncClient, sites: set[str]) -> tuple[dict[str, float], float | None]:
@@ -88,8 +96,10 @@ async def test_dashboard_on_the_running_demo(tmp_path: Path, repo_root: Path) ->
         headers = {"Authorization": f"Bearer {demo.api_key}"}
         async with httpx.AsyncClient(base_url=demo.url, headers=headers, timeout=10) as http:
             _, current = await wait_for_readings(http, sites, READY_TIMEOUT_S)
-        target = next_setpoint(current)
-        assert SETPOINT_MIN <= target <= SETPOINT_MAX and target != current
+        limits = setpoint_limits(repo_root)
+        assert limits == {"min": 16.0, "max": 28.0, "step": 0.5}, limits
+        target = next_setpoint(current, limits)
+        assert limits["min"] <= target <= limits["max"] and target != current
 
         async with browser_page(demo.url, demo.api_key) as page:
             rows = page.locator("#sites-table tbody tr")
