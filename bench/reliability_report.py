@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 for extra in (
@@ -68,35 +65,6 @@ async def run_one(name: str, work: Path) -> dict[str, Any]:
     return {"name": name, **result.row()}
 
 
-async def soak(work: Path, minutes: float, devices: int) -> dict[str, Any]:
-    """N devices polled every 2 s for `minutes`; RSS (MiB) of every process every 5 s."""
-    with Mosquitto.create() as mosquitto, Influxd.create() as influxd:
-        prefix = f"s{uuid.uuid4().hex[:10]}"
-        async with pipeline(
-            work / "soak", mosquitto, influxd, prefix, devices=devices, poll_s=2.0, group=""
-        ) as p:
-            procs = {
-                "edge": p.agent.proc.pid, "ingest": p.ingest.proc.pid,  # type: ignore[union-attr]
-                "mosquitto": mosquitto.proc.pid, "influxd": influxd.proc.pid,  # type: ignore[union-attr]
-                "firmware-sim+harness": psutil.Process().pid,
-            }  # fmt: skip
-            series: dict[str, list[float]] = {k: [] for k in procs}
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < minutes * 60:
-                for k, pid in procs.items():
-                    series[k].append(psutil.Process(pid).memory_info().rss / 2**20)
-                await asyncio.sleep(5)  # the sampling period
-            elapsed = time.monotonic() - t0
-            tally = await p.settle(f"soak {devices} devices {minutes:g} min", timeout_s=120)
-    memory = {}
-    for k, xs in series.items():
-        third = max(1, len(xs) // 3)
-        first, last = statistics.median(xs[:third]), statistics.median(xs[-third:])
-        memory[k] = {"first_third_mib": round(first, 1), "last_third_mib": round(last, 1),
-                     "growth_pct": round(100 * (last - first) / first, 1), "samples": len(xs)}  # fmt: skip
-    return {**tally.row(), "readings_per_s": round(tally.stored / elapsed, 1), "memory": memory}
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     head = f"{'scenario':34} {'produced':>9} {'stored':>9} {'lost':>6} {'dup':>5} {'dropped':>8} {'recovery_s':>10}"
     lines = [head, "-" * len(head)]
@@ -125,7 +93,7 @@ async def main() -> None:
             print(f"  {name}: done in {rows[-1]['wall_s']} s", file=sys.stderr)
         soak_result = None
         if args.soak_minutes > 0:
-            soak_result = await soak(Path(tmp), args.soak_minutes, args.soak_devices)
+            soak_result = await scenarios.soak(Path(tmp), args.soak_minutes, args.soak_devices)
     print(table(rows))
     for r in rows:
         if "policy" in r:

@@ -4,11 +4,16 @@ stop, and a unique topic prefix; outages last `OUTAGE_S` wall seconds."""
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 import time
+import uuid
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import psutil
 from harness import OUTAGE_S, Tally, hold, pipeline, until_async
 from partition_proxy import partition_proxy
 
@@ -124,3 +129,37 @@ async def partition(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: 
         t0 = time.monotonic()
         await until_async(p.spool_drained, 60, "the edge to reconnect and drain")
         return await p.settle("edge-broker partition", recovery_s=time.monotonic() - t0)
+
+
+async def soak(work: Path, minutes: float, devices: int, sample_s: float = 5.0) -> dict[str, Any]:
+    """N devices polled every 2 s for `minutes` on throwaway servers; the RSS (MiB) of every
+    process sampled every `sample_s`, summarised as the median of the first and last thirds."""
+    with Mosquitto.create() as mosquitto, Influxd.create() as influxd:
+        prefix = f"s{uuid.uuid4().hex[:10]}"
+        async with pipeline(
+            work / "soak", mosquitto, influxd, prefix, devices=devices, poll_s=2.0, group=""
+        ) as p:
+            procs = {
+                "edge": p.agent.proc.pid, "ingest": p.ingest.proc.pid,  # type: ignore[union-attr]
+                "mosquitto": mosquitto.proc.pid, "influxd": influxd.proc.pid,  # type: ignore[union-attr]
+                "firmware-sim+harness": psutil.Process().pid,
+            }  # fmt: skip
+            series: dict[str, list[float]] = {k: [] for k in procs}
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < minutes * 60:
+                for k, pid in procs.items():
+                    series[k].append(psutil.Process(pid).memory_info().rss / 2**20)
+                await asyncio.sleep(sample_s)  # the sampling period
+            elapsed = time.monotonic() - t0
+            tally = await p.settle(f"soak {devices} devices {minutes:g} min", timeout_s=120)
+    memory = {}
+    for k, xs in series.items():
+        third = max(1, len(xs) // 3)
+        first, last = statistics.median(xs[:third]), statistics.median(xs[-third:])
+        memory[k] = {
+            "first_third_mib": round(first, 1),
+            "last_third_mib": round(last, 1),
+            "growth_pct": round(100 * (last - first) / first, 1),
+            "samples": len(xs),
+        }
+    return {**tally.row(), "readings_per_s": round(tally.stored / elapsed, 1), "memory": memory}
