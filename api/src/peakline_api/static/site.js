@@ -8,9 +8,12 @@
   const FINAL = new Set(["applied", "rejected", "failed", "expired", "reverted"]);
   let powerPlot = null, powerData = [[], []], meter = null, ciPlot = null, streaming = false;
 
-  function chart(el, label, data, color) {
+  // The x axis always shows the requested window ending now, so a chart with one point (a new
+  // site, a fresh demo) is not stretched by uPlot's automatic range into years.
+  function chart(el, label, data, color, windowS) {
     const opts = {
       width: el.clientWidth || 600, height: 240,
+      scales: { x: { time: true, range: () => { const now = Date.now() / 1000; return [now - windowS, now]; } } },
       series: [{}, { label, stroke: color, width: 2, spanGaps: true }],
       axes: [{}, { size: 60 }],
     };
@@ -44,14 +47,14 @@
     const r = await api(`/api/v1/series?device=${encodeURIComponent(meter)}&point=power_total&start=-1h`);
     const s = r.series[0] || { t_ms: [], values: [] };
     powerData = [s.t_ms.map((t) => t / 1000), s.values.map((v) => (v === null ? null : v / 1000))];
-    powerPlot = chart(el, "kW", powerData, "#0b6bcb");
+    powerPlot = chart(el, "kW", powerData, "#0b6bcb", 3600);
     el.dataset.points = String(powerData[0].length);
   }
 
   async function loadIntensity(region) {
     const r = await api(`/api/v1/carbon-intensity/series?region=${encodeURIComponent(region)}&start=-1d`);
     const s = r.series[0] || { t_ms: [], values: [] };
-    ciPlot = chart(document.getElementById("ci-chart"), "gCO2e/kWh", [s.t_ms.map((t) => t / 1000), s.values], "#b26a00");
+    ciPlot = chart(document.getElementById("ci-chart"), "gCO2e/kWh", [s.t_ms.map((t) => t / 1000), s.values], "#b26a00", 86400);
   }
 
   async function loadEmissions() {
