@@ -7,12 +7,12 @@ was stored or dead-lettered; MQTT 5 Receive Maximum caps the messages in flight;
 shared subscription (`$share/<group>/...`) splits the stream among several workers.
 
 `mqtt_protocol="3.1.1"` (brokers without MQTT 5, such as the demo's embedded amqtt) keeps
-the same guarantees by other means: `clean_session=False` instead of session expiry, and
-paho's `max_inflight_messages` window instead of Receive Maximum. With manual acks, paho
-counts a QoS 1 message in flight until our `ack()` sends its PUBACK, and the broker may not
-send more than the window it allows, so at most `max_in_flight` unacknowledged messages are
-held either way and each is acknowledged only after its durable write. 3.1.1 has no shared
-subscriptions: set `share_group=None` (one worker per topic filter).
+acknowledge-after-write by other means: `clean_session=False` instead of session expiry, and
+no Receive Maximum to announce, so the cap on messages held is the broker's per-client QoS 1
+in-flight window (mosquitto `max_inflight_messages`, default 20): with manual acks a message
+stays unacknowledged until its durable write, and the broker sends no more past that window.
+paho's `max_inflight_messages` (set from `max_in_flight`) bounds only our own publications.
+3.1.1 has no shared subscriptions: set `share_group=None` (one worker per topic filter).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """peakline-ingest over MQTT 3.1.1 (brokers without MQTT 5): same no-loss guarantee.
 
-3.1.1 has no Receive Maximum; the worker bounds what it holds with paho's in-flight window
-and still acknowledges each message only after its durable write, so a SIGKILL loses nothing.
+3.1.1 has no Receive Maximum (the broker's own in-flight window caps what the worker holds);
+each message is still acknowledged only after its durable write, so a SIGKILL loses nothing.
 """
 
 from __future__ import annotations
