@@ -121,6 +121,9 @@ async def ingest(
     with a persistent 3.1.1 session instead of MQTT 5 session expiry and shared groups.
     """
     from peakline_api.stores import open_store
+    from peakline_core.wire import Topics
+    from peakline_ingest.processors_anomaly import AnomalyProcessor
+    from peakline_ingest.processors_energy import EnergyProcessor
     from peakline_ingest.service import IngestService, IngestSettings
     from peakline_ingest.validate import DeviceIdentity
 
@@ -134,7 +137,11 @@ async def ingest(
     )
     devices = {d.id: DeviceIdentity(d.site, d.agent) for d in config.devices.values()}
     store = open_store(store_url)
-    service = IngestService(settings, store, devices)
+    # Score every batch for anomalies, derive energy and Scope 2 emissions, as production does.
+    anomaly = AnomalyProcessor.restore(Topics(prefix), state_dir / "anomaly", config)
+    service = IngestService(
+        settings, store, devices, processors=[anomaly, EnergyProcessor.from_config(config)]
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name="ingest")
     status.set("ingest", State.RUNNING, "validating, batching, writing")
@@ -149,6 +156,7 @@ async def ingest(
         except Exception as exc:  # reported on the status screen and in the exit reason
             status.set("ingest", State.FAILED, repr(exc))
         finally:
+            anomaly.close()  # saves the anomaly state for the next run
             await store.aclose()
 
 
