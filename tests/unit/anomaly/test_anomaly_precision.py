@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from anomaly_synth import NS, START_NS, timestamps
 
@@ -81,3 +83,21 @@ def test_no_statistical_event_before_a_day_of_data_but_limits_alarm_at_once() ->
     first_day = [e for e in batch.events if e.start_ns < START_NS + 24 * HOUR_NS]
     assert [(e.series, e.kind) for e in first_day] == [("s1", "limit")]
     assert batch.score[0, early - 72] >= 0  # scores still flow during the first day
+
+
+def test_state_saved_before_the_routine_fields_existed_still_loads() -> None:
+    ts = timestamps(3, STEP_S)
+    values = step_load(ts, np.full(1, 8.0), np.random.default_rng(25))
+    engine = AnomalyEngine()
+    score(values, ts, engine)
+    added = {"span_s", "visit_sq", "visit_w", "visit_bin", "p_innov"}
+    with np.load(io.BytesIO(engine.save())) as npz:
+        older = {k: npz[k] for k in npz.files if k not in added}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **older)
+    again = AnomalyEngine.load(buf.getvalue())
+    # hours of data are recovered from the reading count, so events are not held back again
+    span = again.save()
+    with np.load(io.BytesIO(span)) as npz:
+        assert npz["span_s"][0] >= 0.99 * 3 * 86400
+        assert npz["visit_bin"][0] == -1

@@ -21,8 +21,14 @@ from peakline_core.anomaly.combine import combine
 from peakline_core.anomaly.config import DETECTORS, LIMIT, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
-from peakline_core.anomaly.prepare import NS_PER_S, prepare
-from peakline_core.anomaly.state import FIELDS, Array, SeriesState, bytes_per_series
+from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
+from peakline_core.anomaly.state import (
+    FIELDS,
+    Array,
+    SeriesState,
+    bytes_per_series,
+    fresh_field,
+)
 
 STATE_FORMAT = 1
 CHUNK_READINGS = 1 << 18
@@ -226,7 +232,13 @@ class AnomalyEngine:
                     raise AnomalyError(f"unknown anomaly state format {meta.get('format')}")
                 engine = cls(AnomalyConfig.model_validate(meta["config"]))
                 keys = [str(k) for k in npz["__keys__"]]
-                arrays = {name: npz[name] for name in FIELDS}
+                # fields added since the state was written start fresh (additive format)
+                arrays = {
+                    name: npz[name] if name in npz.files else fresh_field(name, len(keys))
+                    for name in FIELDS
+                }
+                if "span_s" not in npz.files:  # hours of data seen, as far as it can tell
+                    arrays["span_s"] = arrays["n"] * np.minimum(arrays["dt_mean"], VISIT_S)
         except (OSError, ValueError, KeyError) as exc:
             raise AnomalyError(f"unreadable anomaly state: {exc}") from exc
         for name, (dtype, bins, _) in FIELDS.items():

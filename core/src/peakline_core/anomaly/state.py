@@ -88,7 +88,7 @@ class SeriesState:
 
     @classmethod
     def empty(cls, size: int = 0) -> SeriesState:
-        return cls({name: _fresh(name, size) for name in FIELDS})
+        return cls({name: fresh_field(name, size) for name in FIELDS})
 
     def __len__(self) -> int:
         return int(self.arrays["last_ts"].shape[0])
@@ -96,7 +96,7 @@ class SeriesState:
     def grow(self, extra: int) -> None:
         """Append `extra` fresh series at the end."""
         for name, arr in self.arrays.items():
-            self.arrays[name] = np.concatenate([arr, _fresh(name, extra)])
+            self.arrays[name] = np.concatenate([arr, fresh_field(name, extra)])
 
     def take(self, rows: Array) -> dict[str, Array]:
         """Copies of the rows of every field, for one batch."""
@@ -108,7 +108,8 @@ class SeriesState:
             arr[rows] = values[name]
 
 
-def _fresh(name: str, size: int) -> Array:
+def fresh_field(name: str, size: int) -> Array:
+    """Initial values of one field for `size` new series."""
     dtype, bins, init = FIELDS[name]
     shape = (size, bins) if bins else (size,)
     return np.full(shape, init, dtype=dtype)
