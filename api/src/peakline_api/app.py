@@ -27,10 +27,10 @@ from peakline_api.routers import programme as _programme  # benchmarking (issue 
 from peakline_api.routers import retrofits as _retrofits  # retrofit M&V (issue 12)
 from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
-from peakline_api.stores import open_store
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.storage import Store
 from peakline_core.wire.topics import Topics
+from peakline_ingest.store.open import open_store
 
 DESCRIPTION = """
 The peakline control API: the programme's cities, districts, sites and devices with live status,

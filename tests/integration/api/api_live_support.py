@@ -18,8 +18,8 @@ from peakline_api.demo_data import reading_rows, report_rows
 from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
-from peakline_api.stores import open_store
 from peakline_core.config import PlatformConfig
+from peakline_ingest.store.open import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "api"))
 from api_support import HOUR, KEYS, NOW_NS, example_config

@@ -16,7 +16,7 @@ from test_retrofit_api import END, HOUR_NS, NS, RECORD, _render, _rows
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
-from peakline_api.stores import open_store
+from peakline_ingest.store.open import open_store
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]

@@ -120,11 +120,11 @@ async def ingest(
     `mqtt5` False (the embedded amqtt broker speaks MQTT 3.1.1 only): a plain subscription
     with a persistent 3.1.1 session instead of MQTT 5 session expiry and shared groups.
     """
-    from peakline_api.stores import open_store
     from peakline_core.wire import Topics
     from peakline_ingest.processors_anomaly import AnomalyProcessor
     from peakline_ingest.processors_energy import EnergyProcessor
     from peakline_ingest.service import IngestService, IngestSettings
+    from peakline_ingest.store.open import open_store
     from peakline_ingest.validate import DeviceIdentity
 
     settings = IngestSettings(
