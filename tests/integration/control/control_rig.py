@@ -25,6 +25,7 @@ from modbus_peer import Peer, Unit, modbus_peer
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
+from peakline_core.storage import Store
 
 REPO = Path(__file__).resolve().parents[3]
 SETPOINT, RUNNING = 100, 0  # holding / coil addresses in config/profiles/hvac-controller.yaml
@@ -178,3 +179,33 @@ async def control_rig(
         # Telemetry is drained only after the agent subscribed to its command topics.
         await until(lambda: bool(rig.heard_on("tele", "hvac1")), 30, "hvac1 telemetry")
         yield rig
+
+
+async def operator_api(
+    stack: AsyncExitStack,
+    root: Path,
+    tmp_path: Path,
+    broker_url: str,
+    topic_prefix: str,
+    store: Store,
+) -> httpx.AsyncClient:
+    """The API (lifespan entered on `stack`) over `store` with a city-c1 operator's client,
+    returned once its command connection to the broker is up."""
+    keys_db = tmp_path / "keys.db"
+    with KeyStore(keys_db) as keys:
+        token = keys.create("op", Role.OPERATOR, ["c1"])[1]
+    settings = ApiSettings(
+        config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
+        broker_url=broker_url, topic_prefix=topic_prefix, dashboard=False,
+    )  # fmt: skip
+    app = create_app(settings, store=store, config=example_config(root))
+    await stack.enter_async_context(app.router.lifespan_context(app))
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://api",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    )
+    await until(lambda: app.state.control.client is not None, 30, "API control connection")
+    return client

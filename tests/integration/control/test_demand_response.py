@@ -16,15 +16,11 @@ import aiomqtt
 import httpx
 import pytest
 import yaml
-from api_support import example_config
 from buildings import METER_PROFILE, Building, building_units, run_physics, telemetry_rows
-from control_rig import REPO, eventually
-from edge_harness import AgentProcess, until
+from control_rig import REPO, eventually, operator_api
+from edge_harness import AgentProcess
 from modbus_peer import modbus_peer
 
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
 from peakline_core.wire import decode_telemetry
@@ -100,23 +96,7 @@ async def district(
         agent = AgentProcess(root, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         stack.callback(agent.stop_quietly)
-        keys_db = tmp_path / "keys.db"
-        with KeyStore(keys_db) as keys:
-            token = keys.create("op", Role.OPERATOR, ["c1"])[1]
-        settings = ApiSettings(
-            config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-            broker_url=mosquitto.url, topic_prefix=topic_prefix, dashboard=False,
-        )  # fmt: skip
-        app = create_app(settings, store=store, config=example_config(root))
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        client = await stack.enter_async_context(
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://api",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        )
-        await until(lambda: app.state.control.client is not None, 30, "API control connection")
+        client = await operator_api(stack, root, tmp_path, mosquitto.url, topic_prefix, store)
         yield client, store, buildings
 
 

@@ -20,15 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from api_support import example_config
-from control_rig import REPO, eventually
+from control_rig import REPO, eventually, operator_api
 from edge_harness import AgentProcess, until
 from test_demand_response import ingest
 
 from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profiles, run
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
 from peakline_core.wire import Command, CommandState, decode_ack, encode
@@ -129,23 +125,7 @@ async def district(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIt
         agent = AgentProcess(root, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         stack.callback(agent.stop_quietly)
-        keys_db = tmp_path / "keys.db"
-        with KeyStore(keys_db) as keys:
-            token = keys.create("op", Role.OPERATOR, ["c1"])[1]
-        settings = ApiSettings(
-            config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-            broker_url=mosquitto.url, topic_prefix=topic_prefix, dashboard=False,
-        )  # fmt: skip
-        app = create_app(settings, store=store, config=example_config(root))
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        api = await stack.enter_async_context(
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://api",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        )
-        await until(lambda: app.state.control.client is not None, 30, "API control connection")
+        api = await operator_api(stack, root, tmp_path, mosquitto.url, topic_prefix, store)
 
         async def stored() -> bool:  # every meter and setpoint has a few seconds in the store
             now = time.time_ns()
