@@ -19,13 +19,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 SHARED_GROUP_LOSS = (
     "found by this suite: after mosquitto 2.0.11 restarts, an ingest worker on a shared "
     "subscription ($share/ingest/...) with a persistent session re-subscribes but receives "
-    "nothing more; a plain persistent subscription (--group '') loses nothing"
+    "nothing more; a plain persistent subscription (--group '') loses nothing. Intermittent "
+    "(a race at reconnect): not strict, so a lucky run does not fail CI"
 )
 
 
 @pytest.mark.parametrize(
     "group",
-    ["", pytest.param("ingest", marks=pytest.mark.xfail(strict=True, reason=SHARED_GROUP_LOSS))],
+    ["", pytest.param("ingest", marks=pytest.mark.xfail(strict=False, reason=SHARED_GROUP_LOSS))],
     ids=["plain-subscription", "shared-subscription"],
 )
 async def test_broker_restarted_during_load(
