@@ -38,6 +38,13 @@ class DemoOptions:
     def check(self) -> None:
         if self.broker is not None and urlsplit(self.broker).scheme not in ("mqtt", "mqtts"):
             raise DemoError(f"--broker {self.broker!r}: expected mqtt://host:port")
+        if self.broker is not None and urlsplit(self.broker).username is not None:
+            # Credentials on a command line leak into `ps` and shell history, and the demo's
+            # simulators and tap log in anonymously: refuse rather than half-apply them.
+            raise DemoError(
+                "--broker: credentials are not supported by the demo; give it an anonymous "
+                "loopback listener (production services take username and password_file)"
+            )
         if self.influx is not None and urlsplit(self.influx).scheme not in ("http", "https"):
             raise DemoError(f"--influx {self.influx!r}: expected http://host:8086")
         if self.duration_s is not None and self.duration_s <= 0:
