@@ -44,4 +44,10 @@ class SpoolError(EdgeError):
 
 
 class SourcePayloadError(EdgeError):
-    """An MQTT sensor's payload is not the JSON its profile describes."""
+    """An MQTT sensor's payload is not the JSON its profile describes. `reason` is a stable
+    code (metrics label): oversize, malformed, not_object, bad_timestamp."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -21,11 +21,17 @@ import structlog
 
 from peakline_core.config.platform import Device, MqttSource
 from peakline_core.config.profiles import MqttField, MqttProfile
-from peakline_core.wire import Quality, Reading
+from peakline_core.wire import MAX_PAYLOAD_BYTES, Quality, Reading
 from peakline_edge.errors import SourcePayloadError
 from peakline_edge.spool import PendingBatch
 
 Sink = Callable[[PendingBatch], Awaitable[None]]
+MAX_TEXT_CHARS = 1024
+"""Longest string value taken from a sensor (longer is an `error` reading, not a huge batch)."""
+MAX_FUTURE_S = 300.0
+MAX_AGE_S = 90 * 86400.0
+"""Source timestamps further ahead of / behind the arrival time are rejected (`bad_timestamp`;
+ingest's default bounds): ingest would dead-letter the whole batch they travel in."""
 
 
 def _lookup(obj: Any, path: str) -> Any:
@@ -38,21 +44,22 @@ def _lookup(obj: Any, path: str) -> Any:
 
 def _timestamp_ns(raw: Any) -> int:
     """ISO 8601 (naive means UTC) or epoch seconds -> UTC ns."""
+    bad = f"timestamp {str(raw)[:64]!r} is not a time"
     if isinstance(raw, bool):
-        raise SourcePayloadError(f"timestamp {raw!r} is not a time")
+        raise SourcePayloadError("bad_timestamp", bad)
     if isinstance(raw, int | float):
-        if not math.isfinite(raw) or raw < 0:
-            raise SourcePayloadError(f"timestamp {raw!r} is not a time")
+        if not math.isfinite(raw) or raw < 0 or raw > 1e10:
+            raise SourcePayloadError("bad_timestamp", bad)
         return round(raw * 1e9)
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise SourcePayloadError(f"timestamp {raw!r}: {exc}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp() * 1e6) * 1000
-    raise SourcePayloadError(f"timestamp {raw!r} is not a time")
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return int(parsed.timestamp() * 1e6) * 1000
+        except (ValueError, OverflowError) as exc:
+            raise SourcePayloadError("bad_timestamp", f"{bad}: {exc}") from None
+    raise SourcePayloadError("bad_timestamp", bad)
 
 
 def _value(f: MqttField, raw: Any) -> float | bool | str:
@@ -61,7 +68,9 @@ def _value(f: MqttField, raw: Any) -> float | bool | str:
             raise TypeError
         return bool(raw)
     if f.dtype == "string":
-        return str(raw)
+        if isinstance(raw, dict | list) or len(text := str(raw)) > MAX_TEXT_CHARS:
+            raise TypeError
+        return text
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise TypeError
     return float(raw) * f.scale + f.offset
@@ -72,20 +81,27 @@ def map_payload(profile: MqttProfile, payload: bytes, received_ns: int) -> list[
 
     A field that is missing is skipped; one of the wrong type becomes an `error` reading. The
     timestamp is the payload's `timestamp_field` when configured, else `received_ns`.
-    Raises SourcePayloadError when the payload is not a JSON object or its time is unreadable.
+    Raises SourcePayloadError when the payload is too big, not a JSON object, or its time is
+    unreadable or implausible (see MAX_FUTURE_S, MAX_AGE_S).
     """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise SourcePayloadError("oversize", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
         data = msgspec.json.decode(payload)
-    except msgspec.DecodeError as exc:
-        raise SourcePayloadError(f"not JSON: {exc}") from None
+    except msgspec.DecodeError as exc:  # also numbers out of range (1e400)
+        raise SourcePayloadError("malformed", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise SourcePayloadError("malformed", "JSON nested too deeply") from None
     if not isinstance(data, dict):
-        raise SourcePayloadError("payload is not a JSON object")
+        raise SourcePayloadError("not_object", "payload is not a JSON object")
     ts = received_ns
     if profile.timestamp_field is not None:
         try:
             ts = _timestamp_ns(_lookup(data, profile.timestamp_field))
         except KeyError:
             pass  # no source time in this message: use the arrival time
+        if not received_ns - MAX_AGE_S * 1e9 <= ts <= received_ns + MAX_FUTURE_S * 1e9:
+            raise SourcePayloadError("bad_timestamp", f"source time {ts} ns is implausible")
     out = []
     for f in profile.fields:
         try:
@@ -120,9 +136,12 @@ class MqttSourceDevice:
         try:
             readings = map_payload(self.profile, payload, time.time_ns())
         except SourcePayloadError as exc:
-            self._on_error("payload")
-            self._log.warning("sensor payload rejected", topic=topic, error=str(exc))
+            self._on_error(exc.reason)
+            self._log.warning("sensor payload rejected", topic=topic, error=str(exc)[:300])
             return
+        for r in readings:
+            if r.quality is Quality.ERROR:
+                self._on_error("field_type")
         if readings:
             await self._sink(PendingBatch(self.device.site, self.device.id, tuple(readings)))
 

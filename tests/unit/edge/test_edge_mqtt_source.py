@@ -22,7 +22,7 @@ PROFILE = MqttProfile.model_validate(
         ],
     }
 )
-NOW = 1_700_000_000_000_000_000
+NOW = 1_704_200_000_000_000_000  # 2024-01-02T12:53:20Z
 
 
 def test_fields_map_to_points_with_scale_units_and_source_time() -> None:

@@ -192,6 +192,10 @@ def _decode(kind: type[T], data: bytes | bytearray | memoryview) -> T:
         raise PayloadError("schema", text) from None
     except msgspec.DecodeError as exc:
         raise PayloadError("malformed", str(exc)) from None
+    except RecursionError:
+        # msgspec recurses into unknown fields while skipping them: a deeply nested value
+        # (10k levels of `[`) must be bad input, not a crash of the service decoding it.
+        raise PayloadError("malformed", "JSON nested too deeply") from None
     return message
 
 
