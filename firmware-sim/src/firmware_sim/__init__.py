@@ -1,12 +1,13 @@
 """firmware_sim: simulated Modbus and MQTT devices with physics, faults and ground truth.
 
 Public API: `Scenario` (load with Scenario.from_yaml), `load_profiles(dir)`, `run(...)` (an
-async context manager serving every device), `render(...)` (offline, no network), `Fault`,
-`write_ground_truth`, `read_ground_truth`.
+async context manager serving every device), `MqttLogin` (the MQTT sensors' broker login),
+`render(...)` (offline, no network), `Fault`, `write_ground_truth`, `read_ground_truth`.
 """
 
 from firmware_sim.errors import ClockError, ScenarioError, ServeError, SimError
 from firmware_sim.faults import Fault, read_ground_truth, write_ground_truth
+from firmware_sim.mqtt import MqttLogin
 from firmware_sim.profiles import load_profiles
 from firmware_sim.render import Rendered, render
 from firmware_sim.runtime import Endpoint, Simulation, run
@@ -19,6 +20,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultSpec",
+    "MqttLogin",
     "Physics",
     "Rendered",
     "Scenario",

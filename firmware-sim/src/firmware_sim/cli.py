@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from firmware_sim.errors import ServeError
+from firmware_sim.mqtt import MqttLogin
 from firmware_sim.profiles import load_profiles
 from firmware_sim.runtime import run
 from firmware_sim.scenario import Scenario
@@ -19,6 +21,12 @@ def serve(
     scenario: Path = typer.Argument(..., help="scenario YAML (config/scenarios/*.yaml)"),
     profiles: Path = typer.Option(Path("config/profiles"), help="device profiles directory"),
     mqtt: str | None = typer.Option(None, help="mqtt://host:port for the MQTT sensors"),
+    mqtt_username: str | None = typer.Option(
+        None, envvar="PEAKLINE_MQTT_USERNAME", help="broker login of the MQTT sensors"
+    ),
+    mqtt_password_file: Path | None = typer.Option(
+        None, envvar="PEAKLINE_MQTT_PASSWORD_FILE", help="file holding that login's password"
+    ),
     speed: float | None = typer.Option(None, help="override the scenario's time acceleration"),
     seed: int | None = typer.Option(None, help="override the scenario's seed"),
     ground_truth: Path | None = typer.Option(None, help="write injected faults here on exit"),
@@ -29,9 +37,15 @@ def serve(
         sc.speed = speed
     if seed is not None:
         sc.seed = seed
+    login = None
+    if mqtt_username:
+        try:
+            login = MqttLogin.from_file(mqtt_username, mqtt_password_file)
+        except ServeError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mqtt-password-file") from None
 
     async def main() -> None:
-        async with run(sc, load_profiles(profiles), mqtt_url=mqtt) as sim:
+        async with run(sc, load_profiles(profiles), mqtt_url=mqtt, mqtt_login=login) as sim:
             for ep in sim.endpoints.values():
                 typer.echo(ep.describe())
             typer.echo(f"serving {len(sim.endpoints)} devices; Ctrl-C to stop", err=True)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import logging
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlparse
 
 import aiomqtt
@@ -23,6 +26,28 @@ from firmware_sim.world import World
 from peakline_core.config import MqttProfile
 
 DIGITS = {"co2": 0, "occupancy": 0, "battery": 0}
+
+log = logging.getLogger("firmware_sim.mqtt")
+
+
+@dataclass(frozen=True)
+class MqttLogin:
+    """The broker login the simulated sensors publish with (one for all of them, as a lab
+    bench wired to a production broker would be: give it the account of the sensor whose
+    topic the broker's ACL lets it write)."""
+
+    username: str
+    password: str | None = None
+
+    @classmethod
+    def from_file(cls, username: str, password_file: Path | None) -> MqttLogin:
+        """Read the password from `password_file` (first line); ServeError if unreadable."""
+        if password_file is None:
+            return cls(username)
+        try:
+            return cls(username, password_file.read_text().strip())
+        except OSError as exc:
+            raise ServeError(f"cannot read MQTT password file {password_file}: {exc}") from None
 
 
 def topic_of(spec: DeviceSpec) -> str:
@@ -57,14 +82,23 @@ class SensorPublisher:
     """Publishes every MQTT sensor of a scenario through one client connection."""
 
     def __init__(
-        self, url: str, world: World, clock: SimClock, sensors: list[tuple[DeviceSpec, MqttProfile]]
+        self,
+        url: str,
+        world: World,
+        clock: SimClock,
+        sensors: list[tuple[DeviceSpec, MqttProfile]],
+        login: MqttLogin | None = None,
     ) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
             raise ServeError(f"not an mqtt:// url: {url!r}")
         self.host, self.port = parsed.hostname, parsed.port or 1883
         self.world, self.clock, self.sensors = world, clock, sensors
+        self.login = login
         self.published = 0
+        self.connect_failures = 0  # refused logins included; the last reason in `last_error`
+        self.last_error: str | None = None
+        self.failed = asyncio.Event()  # set on the first failed connection
 
     def sample(self, spec: DeviceSpec, profile: MqttProfile, t_ns: int) -> dict[str, object] | None:
         raw = self.world.values_at(spec.id, t_ns)
@@ -77,12 +111,24 @@ class SensorPublisher:
     async def run(self) -> None:
         """Publish until cancelled; reconnects with backoff if the broker goes away."""
         backoff = 0.2
+        login = self.login or MqttLogin("")
         while True:
             try:
-                async with aiomqtt.Client(self.host, self.port, identifier=None) as client:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    identifier=None,
+                    username=login.username or None,
+                    password=login.password,
+                ) as client:
                     backoff = 0.2
                     await self._loop(client)
-            except aiomqtt.MqttError:
+            except aiomqtt.MqttError as exc:
+                self.connect_failures += 1
+                if str(exc) != self.last_error:  # say it once, not on every retry
+                    log.warning("MQTT sensors cannot publish to %s: %s", self.host, exc)
+                self.last_error = str(exc)
+                self.failed.set()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 

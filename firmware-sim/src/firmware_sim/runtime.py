@@ -18,7 +18,7 @@ from firmware_sim.errors import ScenarioError, ServeError
 from firmware_sim.faults import Fault, Injected, resolve, write_ground_truth
 from firmware_sim.measure import apply_faults
 from firmware_sim.modbus_server import DeviceBus, SimSerialServer, SimTcpServer
-from firmware_sim.mqtt import SensorPublisher, topic_of
+from firmware_sim.mqtt import MqttLogin, SensorPublisher, topic_of
 from firmware_sim.profiles import Profile
 from firmware_sim.render import injected_faults
 from firmware_sim.scenario import FaultKind, FaultSpec, MqttListen, RtuListen, Scenario, TcpListen
@@ -146,7 +146,7 @@ def _exists(path: str) -> bool:
     return Path(path).exists()
 
 
-async def _start(sim: Simulation, mqtt_url: str | None) -> None:
+async def _start(sim: Simulation, mqtt_url: str | None, login: MqttLogin | None) -> None:
     sc = sim.scenario
     tcp_groups: dict[tuple[str, int], dict[int, ModbusDevice]] = {}
     rtu_groups: dict[str, tuple[RtuListen, dict[int, ModbusDevice]]] = {}
@@ -196,7 +196,7 @@ async def _start(sim: Simulation, mqtt_url: str | None) -> None:
         for unit, dev in units.items():
             sim.endpoints[dev.id] = Endpoint(dev.id, "modbus-rtu", unit, path=path)
     if sensors and mqtt_url is not None:
-        sim.publisher = SensorPublisher(mqtt_url, sim.world, sim.clock, sensors)
+        sim.publisher = SensorPublisher(mqtt_url, sim.world, sim.clock, sensors, login)
 
 
 async def _watch_reboots(sim: Simulation) -> None:
@@ -213,13 +213,17 @@ async def _watch_reboots(sim: Simulation) -> None:
 
 @contextlib.asynccontextmanager
 async def run(
-    scenario: Scenario, profiles: dict[str, Profile], mqtt_url: str | None = None
+    scenario: Scenario,
+    profiles: dict[str, Profile],
+    mqtt_url: str | None = None,
+    mqtt_login: MqttLogin | None = None,
 ) -> AsyncIterator[Simulation]:
     """Serve every device of the scenario until the block exits. MQTT sensors publish only when
-    mqtt_url ("mqtt://host:port") is given; their values are available from sim.value anyway."""
+    mqtt_url ("mqtt://host:port") is given, logged in as `mqtt_login` if the broker wants one;
+    their values are available from sim.value anyway."""
     sim = Simulation(scenario, profiles)
     try:
-        await _start(sim, mqtt_url)
+        await _start(sim, mqtt_url, mqtt_login)
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(_watch_reboots(sim))]
             if sim.publisher is not None:

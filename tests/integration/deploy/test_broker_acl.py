@@ -16,6 +16,7 @@ import aiomqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
+from firmware_sim import MqttLogin, Scenario, load_profiles, run
 from peakline_cli.provision import API_USER, INGEST_USER, Provisioned, provision
 from peakline_cli.servers import Mosquitto, free_port
 from peakline_core.wire.topics import TopicKind, Topics
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 T = Topics("peakline")
 DEADLINE_S = 20.0
+PROFILES = Path(__file__).resolve().parents[3] / "config" / "profiles"
 
 
 @pytest.fixture
@@ -167,3 +169,49 @@ async def test_wrong_or_missing_password_is_refused(
 
 def _failed(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
     return any((c.is_failure if isinstance(c, ReasonCode) else c >= 0x80) for c in codes)
+
+
+async def test_simulated_sensor_publishes_with_its_provisioned_login(
+    broker: Mosquitto, provisioned: Provisioned, tmp_path: Path
+) -> None:
+    """firmware-sim's MQTT sensors log in like the real sensor would (the compose trial), and
+    the sensor's gateway, allowed to read that topic, receives them."""
+    user = "sensor-school-air"
+    password_file = tmp_path / "sensor.pw"
+    password_file.write_text(provisioned.passwords[user] + "\n")
+    scenario = Scenario.model_validate(
+        {
+            "speed": 60,
+            "devices": [
+                {
+                    "id": "school-air",
+                    "profile": "air-sensor",
+                    "listen": {"driver": "mqtt", "topic": "sensors/rt-school/air"},
+                }
+            ],
+        }
+    )
+    login = MqttLogin.from_file(user, password_file)
+    async with _client(broker, provisioned, "gw-river") as gateway:
+        await gateway.subscribe("sensors/rt-school/air", qos=1)
+        async with run(scenario, load_profiles(PROFILES), mqtt_url=broker.url, mqtt_login=login):
+            async with asyncio.timeout(DEADLINE_S):
+                msg = await anext(aiter(gateway.messages))
+    assert str(msg.topic) == "sensors/rt-school/air"
+    assert b"co2" in bytes(msg.payload)  # type: ignore[arg-type]
+
+
+async def test_simulated_sensor_with_a_wrong_password_reports_why(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    scenario = Scenario.model_validate(
+        {"devices": [{"id": "school-air", "profile": "air-sensor", "listen": {"driver": "mqtt"}}]}
+    )
+    login = MqttLogin("sensor-school-air", "wrong")
+    async with run(scenario, load_profiles(PROFILES), broker.url, login) as sim:
+        publisher = sim.publisher
+        assert publisher is not None
+        await asyncio.wait_for(publisher.failed.wait(), DEADLINE_S)
+    assert publisher.published == 0
+    reason = (publisher.last_error or "").lower()
+    assert "authori" in reason or "password" in reason, reason

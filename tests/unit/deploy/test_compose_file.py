@@ -182,7 +182,7 @@ def test_secrets_are_what_provision_writes(
 def test_trial_simulators_listen_where_the_trial_edge_polls(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    from firmware_sim.scenario import Scenario, TcpListen
+    from firmware_sim.scenario import MqttListen, Scenario, TcpListen
 
     mounts = {t: s for s, t in _mounts(services["firmware-sim"])}
     scenario_in_container = services["firmware-sim"]["command"][1]
@@ -199,6 +199,15 @@ def test_trial_simulators_listen_where_the_trial_edge_polls(
             assert (spec.listen.port, spec.listen.unit_id) == (conn["port"], conn["unit_id"])
             simulated += 1
     assert simulated >= 3
+    # The MQTT sensors publish to the compose broker as the sensor account whose topic they use,
+    # with that account's password file (provision's ACL lets it write its own topic only).
+    sim = services["firmware-sim"]
+    assert "--mqtt=mqtt://mosquitto:1883" in sim["command"]
+    mqtt_sensors = [s for s in scenario.devices if isinstance(s.listen, MqttListen)]
+    env = sim["environment"]
+    assert [f"sensor-{s.id}" for s in mqtt_sensors] == [env["PEAKLINE_MQTT_USERNAME"]]
+    assert env["PEAKLINE_MQTT_PASSWORD_FILE"] == f"/run/secrets/{sim['secrets'][0]}"
+    assert mqtt_sensors[0].listen.topic == devices[mqtt_sensors[0].id]["connection"]["topic"]
     healthcheck = " ".join(services["firmware-sim"]["healthcheck"]["test"])
     assert str(devices[scenario.devices[0].id]["connection"]["port"]) in healthcheck
 
