@@ -21,8 +21,10 @@ MAX_PAYLOAD_BYTES: Final = 1 << 20
 """Largest payload any peakline service accepts (1 MiB)."""
 MAX_READINGS_PER_BATCH: Final = 20_000
 
-Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
-PointName = Annotated[str, msgspec.Meta(pattern=POINT_PATTERN)]
+# msgspec matches with `re.search`, where `$` also matches before a trailing newline: anchor
+# at the true end (`\Z`) so "m1\n" is not an id (it would reach topics and line protocol).
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN.removesuffix("$") + r"\Z")]
+PointName = Annotated[str, msgspec.Meta(pattern=POINT_PATTERN.removesuffix("$") + r"\Z")]
 UtcNs = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
 """A UTC timestamp in integer nanoseconds since the Unix epoch."""
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
