@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ import typer
 
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
+from peakline_core.storage import StoreUnavailable
 from peakline_core.wire import Topics
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
@@ -128,6 +130,12 @@ async def _serve(  # type: ignore[no-untyped-def]
     try:
         if create_database and isinstance(store, InfluxStore):
             await store.ensure_database(retention)
+        for processor in processors:
+            if isinstance(processor, EnergyProcessor):
+                try:  # instrument volume this year's imports already used (market Scope 2)
+                    await processor.restore_matched(store, time.time_ns())
+                except StoreUnavailable as exc:
+                    log.warning("market instruments not restored", error=str(exc))
         await IngestService(settings, store, devices, processors=processors).run(stop)
     finally:
         for processor in processors:

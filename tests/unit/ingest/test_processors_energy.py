@@ -8,10 +8,17 @@ import numpy as np
 import pytest
 
 from peakline_core.config import load_config
-from peakline_core.emissions import FactorBook
-from peakline_core.storage import RowBlock
+from peakline_core.emissions import (
+    FactorBook,
+    InstrumentBlock,
+    MarketInstrument,
+    SiteMarket,
+    scope2_market,
+)
+from peakline_core.storage import Row, RowBlock
 from peakline_core.storage.schema import EMISSIONS, ENERGY, READING
 from peakline_ingest.processors_energy import EnergyProcessor, EnergySource, sources_from_config
+from peakline_ingest.store.sqlite import SqliteStore
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S  # 2026-01-01 UTC
@@ -86,3 +93,79 @@ def test_sources_from_the_example_district() -> None:
     assert ("school-pv", "pv") in flows
     assert not [s for s in sources if s.device.endswith("hvac")]  # sub-meters are left out
     assert all(s.kind == "counter" for s in sources)
+
+
+def _counter_processor(market: SiteMarket | None) -> tuple[EnergyProcessor, FactorBook]:
+    book = FactorBook(load_config(REPO / "config").factor_sets.values())
+    src = [EnergySource("s1", "m", "import_energy", "import", "counter", 1.0, rollover=1000.0)]
+    return EnergyProcessor(src, {"s1": "CN-EAST"}, book, markets={"s1": market}), book
+
+
+def _market_rows(rows: list) -> list[float]:
+    return [
+        r.fields["kgco2e"]
+        for r in sorted(rows, key=lambda r: r.ts)
+        if r.measurement == EMISSIONS and r.tags["method"] == "market"
+    ]
+
+
+MARKET = SiteMarket(
+    instruments=[
+        MarketInstrument(kind="green_power_contract", mwh=0.006, year=2026),  # 6 kWh at 0
+        MarketInstrument(kind="supplier_specific", mwh=0.005, factor_kg_per_kwh=0.2, year=2026),
+        MarketInstrument(kind="certificate", mwh=1.0, year=2025),  # other vintage: not used
+    ],
+    residual_mix_kg_per_kwh=0.7,
+)
+
+
+def test_market_rows_use_site_instruments_across_batches() -> None:
+    """Imports 5, 4 | 4, 5 kWh (two batches, the counter wraps at 1000): the 6 kWh green
+    contract covers 5 + 1, the 5 kWh supplier rate (0.2) 3 + 2, the rest is at the site's
+    residual mix (0.7): per interval 0, 0.6, 0.4 + 1.4, 3.5 kg -- the same as the core's
+    `scope2_market` over the whole series, which the API report sums."""
+    proc, book = _counter_processor(MARKET)
+    first = proc.process([], block({("s1", "m", "import_energy"): [990, 995, 999]}, T0))
+    assert proc.matched_kwh[("s1", 2026)] == pytest.approx(9.0)
+    second = proc.process([], block({("s1", "m", "import_energy"): [3, 8]}, T0 + 180 * S))
+    market = _market_rows(first.rows + second.rows)
+    assert market == pytest.approx([0.0, 0.6, 1.8, 3.5])
+    core = scope2_market([[5.0, 4.0, 4.0, 5.0]], InstrumentBlock.from_markets([MARKET], 2026), 0.7)
+    assert market == pytest.approx(core.kg[0].tolist())
+    assert proc.matched_kwh[("s1", 2026)] == pytest.approx(11.0)  # all instrument volume used
+    loc = book.location_factor("CN-EAST", 2026)
+    assert totals(first.rows + second.rows, EMISSIONS, "method")["location"] == pytest.approx(
+        18.0 * loc
+    )
+
+
+def test_site_without_instruments_keeps_residual_mix() -> None:
+    proc, book = _counter_processor(SiteMarket(residual_mix_kg_per_kwh=0.65))
+    rows = proc.process([], block({("s1", "m", "import_energy"): [10, 20]}, T0)).rows
+    assert _market_rows(rows) == pytest.approx([10 * 0.65])
+    plain, _ = _counter_processor(None)
+    rows = plain.process([], block({("s1", "m", "import_energy"): [10, 20]}, T0)).rows
+    assert _market_rows(rows) == pytest.approx([10 * book.residual_mix("CN-EAST", 2026)])
+
+
+async def test_restore_matched_from_stored_imports(tmp_path: Path) -> None:
+    """After a restart the instrument volume already used this year is the import energy
+    stored since 1 January: 7 kWh stored -> 4 kWh of instruments left, then the residual."""
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        await store.write(
+            [
+                Row(ENERGY, {"site": "s1", "flow": "import"}, {"kwh": 3.0}, T0 + 60 * S),
+                Row(ENERGY, {"site": "s1", "flow": "import"}, {"kwh": 4.0}, T0 + 120 * S),
+                Row(ENERGY, {"site": "s1", "flow": "export"}, {"kwh": 9.0}, T0 + 120 * S),
+                Row(ENERGY, {"site": "s1", "flow": "import"}, {"kwh": 50.0}, T0 - 3600 * S),
+            ]
+        )
+        proc, _ = _counter_processor(MARKET)
+        await proc.restore_matched(store, T0 + 3600 * S)
+        assert proc.matched_kwh == {("s1", 2026): pytest.approx(7.0)}
+        rows = proc.process([], block({("s1", "m", "import_energy"): [0, 6]}, T0 + 3600 * S)).rows
+        # 6 kWh: 4 left on the supplier rate (0.2), 2 at the residual mix (0.7)
+        assert _market_rows(rows) == pytest.approx([4 * 0.2 + 2 * 0.7])
+    finally:
+        await store.aclose()
