@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 import msgspec
@@ -22,6 +21,7 @@ import structlog
 from peakline_core.config.platform import Device, MqttSource
 from peakline_core.config.profiles import MqttField, MqttProfile
 from peakline_core.wire import MAX_PAYLOAD_BYTES, Quality, Reading
+from peakline_core.wire.broker import BrokerAddress
 from peakline_edge.errors import SourcePayloadError
 from peakline_edge.spool import PendingBatch
 
@@ -147,11 +147,18 @@ class MqttSourceDevice:
 
     async def run_own_broker(self) -> None:
         """When the sensor lives on another broker: subscribe there, reconnecting with backoff."""
-        url = urlsplit(self.broker or "")
+        address = BrokerAddress.parse(self.broker or "mqtt://127.0.0.1")
+        client_tls = aiomqtt.TLSParameters() if address.tls else None  # system CA store
         backoff = 1.0
         while True:
             try:
-                async with aiomqtt.Client(url.hostname or "127.0.0.1", url.port or 1883) as client:
+                async with aiomqtt.Client(
+                    address.host,
+                    address.port,
+                    username=address.username,
+                    password=address.password,
+                    tls_params=client_tls,
+                ) as client:
                     await client.subscribe(self.topic, qos=1)
                     backoff = 1.0
                     async for message in client.messages:
@@ -159,6 +166,6 @@ class MqttSourceDevice:
                         data = payload if isinstance(payload, bytes) else str(payload).encode()
                         await self.handle(message.topic.value, data)
             except aiomqtt.MqttError as exc:
-                self._log.warning("sensor broker unreachable", broker=self.broker, error=str(exc))
+                self._log.warning("sensor broker unreachable", broker=str(address), error=str(exc))
                 await asyncio.sleep(backoff)  # reconnect backoff
                 backoff = min(backoff * 2, 60.0)

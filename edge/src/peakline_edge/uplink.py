@@ -14,13 +14,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiomqtt
 import structlog
 
 from peakline_core.config.platform import Agent
 from peakline_core.wire import AgentState, DeviceStatus, Topics, encode
+from peakline_core.wire.broker import BrokerAddress
 from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.spool import AsyncSpool
 
@@ -107,25 +107,25 @@ class Uplink:
     # -- lifetime ----------------------------------------------------------------------------
 
     def _client_for(self) -> aiomqtt.Client:
-        url = urlsplit(self.cfg.broker)
+        password = None
+        if self.cfg.password_file:
+            password = Path(self._path(self.cfg.password_file) or "").read_text().strip()
+        address = BrokerAddress.parse(self.cfg.broker).with_login(self.cfg.username, password)
         tls = None
-        if url.scheme == "mqtts" or self.cfg.ca_file:
+        if address.tls or self.cfg.ca_file:
             tls = aiomqtt.TLSParameters(
                 ca_certs=self._path(self.cfg.ca_file),
                 certfile=self._path(self.cfg.cert_file),
                 keyfile=self._path(self.cfg.key_file),
             )
-        password = None
-        if self.cfg.password_file:
-            password = Path(self._path(self.cfg.password_file) or "").read_text().strip()
         offline = AgentState(agent=self.agent.id, state="offline", ts=time.time_ns())
         return aiomqtt.Client(
-            url.hostname or "127.0.0.1",
-            url.port or (8883 if url.scheme == "mqtts" else 1883),
+            address.host,
+            address.port,
             identifier=f"peakline-edge-{self.agent.id}",
             clean_session=False,
-            username=self.cfg.username,
-            password=password,
+            username=address.username,
+            password=address.password,
             tls_params=tls,
             will=aiomqtt.Will(
                 self.topics.agent(self.agent.id), encode(offline), qos=1, retain=True
@@ -156,7 +156,9 @@ class Uplink:
                             "uplink reconnected", down_s=round(time.monotonic() - down_since, 1)
                         )
                     else:
-                        self._log.info("uplink connected", broker=self.cfg.broker)
+                        self._log.info(
+                            "uplink connected", broker=str(BrokerAddress.parse(self.cfg.broker))
+                        )
                     down_since, backoff = None, 0.5
                     await self._session(client)
                     return

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from peakline_core.emissions.scope2 import SiteMarket
 from peakline_core.emissions.targets import TargetTrajectory
+from peakline_core.wire.broker import BrokerAddress
 from peakline_core.wire.ids import ID_PATTERN, POINT_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -124,6 +125,13 @@ class MqttSource(Strict):
         default=None, description="mqtt://host:port of the sensors' broker; default: uplink's"
     )
 
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            BrokerAddress.parse(v)  # BrokerUrlError is a ValueError: reported with its path
+        return v
+
 
 Connection = Annotated[ModbusTcp | ModbusRtu | MqttSource, Field(discriminator="driver")]
 
@@ -156,6 +164,13 @@ class SpoolConfig(Strict):
 class UplinkConfig(Strict):
     broker: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://")
     topic_prefix: str = "peakline"
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, v: str) -> str:
+        BrokerAddress.parse(v)  # a host is required, the port must be a number
+        return v
+
     username: str | None = None
     password_file: str | None = None
     ca_file: str | None = None
