@@ -192,7 +192,7 @@ def _decode(kind: type[T], data: bytes | bytearray | memoryview) -> T:
         if text.endswith("at `$.v`") and "missing" not in text:
             raise PayloadError("unsupported_version", f"{text}; this reader speaks v1") from None
         raise PayloadError("schema", text) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 in a string
         raise PayloadError("malformed", str(exc)) from None
     except RecursionError:
         # msgspec recurses into unknown fields while skipping them: a deeply nested value
