@@ -90,7 +90,8 @@ def test_every_shipped_factor_has_provenance(factor_sets: list[EmissionFactorSet
 
 
 def test_factor_book_fallbacks(book: FactorBook) -> None:
-    assert book.lookup("US-NEWE", "location").region == "US"  # subregion not shipped
+    assert book.lookup("US-NEWE", "location").region == "US-NEWE"
+    assert book.lookup("US-ZZZZ", "location").region == "US"  # unknown subregion: the U.S.
     assert book.location_factor("CN-EAST", 2022) == 0.5617
     assert book.location_factor("CN-EAST", 2030) == 0.55  # latest not after 2030
     assert book.location_factor("CN-EAST", 2000) == 0.5617  # earliest when none before

@@ -1,12 +1,17 @@
 """Worked examples from published methods and factors, each citing its source.
 
-Status of the sources (checked Nov 2026 with the stored public-page and documentation
-search; see docs/emissions.md, "Worked examples"): the GHG Protocol Scope 2 Guidance's own
-example tables (Ch. 6-7) and the eGRID2022 Summary Tables could NOT be reached -- only the
-Guidance's table of contents and chapter summaries were found. The Scope 2 and PV-netting
-examples below therefore use ILLUSTRATIVE inputs of ours worked by the Guidance's stated
-method, not the Guidance's published figures; the eGRID example uses the published CO2e
-formula with rates not verified against the Summary Tables.
+Status of the sources (checked Nov 2026 with the stored public-page, documentation and
+repository search; see docs/emissions.md, "Worked examples"):
+
+- PUBLISHED and reproduced to the source's own rounding: EPA GHG Emission Factors Hub
+  (2024), Table 1, natural gas -- the per-scf column is EPA's own product of the heat
+  content and the per-mmBtu factors (test_scope1_natural_gas_epa_hub_per_scf).
+- PUBLISHED factors, our arithmetic: MEE/NBS 2023 East China; IPCC 2006 natural gas Tier 1;
+  eGRID2022 NEWE CO2e (the formula is EPA's, the rates are EPA's as checked against two
+  public copies; no published NEWE CO2e figure could be reached to compare with).
+- OUR OWN inputs, worked by the stated method: Scope 2 dual reporting and PV netting. The
+  GHG Protocol Scope 2 Guidance's own example tables (Ch. 5-7) could not be reached -- only
+  the Guidance's table of contents and third-party chapter summaries came back.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import numpy as np
 import pytest
 
 from peakline_core.emissions import (
+    EmissionFactorSet,
+    Factor,
     FactorBook,
     InstrumentBlock,
     scope1_gas,
@@ -22,7 +29,9 @@ from peakline_core.emissions import (
     scope2_market,
     site_flows,
 )
+from peakline_core.emissions.factors import Provenance
 from peakline_core.emissions.gwp import co2e
+from peakline_core.emissions.units import ENERGY_KWH
 
 
 def test_mee_2023_location_based_east_china(book: FactorBook) -> None:
@@ -108,14 +117,55 @@ def test_scope1_natural_gas_from_volume(book: FactorBook) -> None:
     assert r.co2.sum() == pytest.approx(21_840.291, rel=1e-12)
 
 
-def test_egrid_co2e_from_gas_rates(book: FactorBook) -> None:
-    """EPA eGRID Technical Guide, section 3.1.1.2 (CH4, N2O and CO2 equivalent): CO2e =
-    CO2 + CH4 x GWP_CH4 + N2O x GWP_N2O with IPCC AR5 100-year GWPs (28, 265). U.S. total
-    output rates of eGRID2022 as shipped (823.1 lbCO2, 0.066 lbCH4, 0.009 lbN2O per MWh;
-    marked verified: false in config): 823.1 + 1.848 + 2.385 = 827.333 lb/MWh
-    = 0.375271936... kg/kWh (1 lb = 0.45359237 kg)."""
-    assert co2e(823.1, 0.066, 0.009, "AR5") == pytest.approx(827.333, rel=1e-12)
-    f = book.lookup("US", "location", 2022)
-    assert f.gas == "CO2e"
-    assert f.value == pytest.approx(827.333 * 0.45359237 / 1000.0, rel=1e-12)
-    assert all(not p.verified for p in f.provenance)
+def test_egrid_co2e_from_gas_rates_newe(book: FactorBook) -> None:
+    """EPA eGRID Technical Guide (eGRID2020 edition, section 3.1.1.2, "Annual emission
+    estimates for CH4, N2O and CO2 equivalent"): CO2e = CO2 + CH4 x GWP_CH4 + N2O x GWP_N2O
+    with IPCC AR5 100-year GWPs (28, 265). eGRID2022 NPCC New England (NEWE) annual total
+    output rates, lb/MWh, as shipped in config/emission-factors/us-egrid2022.yaml (EPA's
+    numbers, checked against two public copies, see that file): CO2 536.428, CH4 0.063,
+    N2O 0.008.
+
+    536.428 + 0.063 x 28 + 0.008 x 265 = 536.428 + 1.764 + 2.120 = 540.312 lbCO2e/MWh
+    = 540.312 x 0.45359237 / 1000 = 0.24508... kgCO2e/kWh (1 lb = 0.45359237 kg, exact).
+    Not compared with a published NEWE CO2e rate: the eGRID2022 Summary Tables could not be
+    reached."""
+    assert co2e(536.428, 0.063, 0.008, "AR5") == pytest.approx(540.312, abs=1e-9)
+    f = book.lookup("US-NEWE", "location", 2022)
+    assert (f.region, f.gas, f.set_id) == ("US-NEWE", "CO2e", "us-egrid2022")
+    assert f.value == pytest.approx(540.312 * 0.45359237 / 1000.0, rel=1e-12)
+    assert all(p.verified for p in f.provenance)
+    # a site in New England imports 10 MWh: 10,000 kWh x 0.2450813... = 2,450.81 kg
+    kg = scope2_location(np.full((1, 10), 1000.0), f.value).sum()
+    assert round(float(kg), 2) == 2450.81
+
+
+def test_scope1_natural_gas_epa_hub_per_scf() -> None:
+    """EPA GHG Emission Factors Hub (2024), Table 1 "Stationary Combustion", Natural Gas:
+    heat content 0.001026 mmBtu per scf (HHV); 53.06 kg CO2, 1.0 g CH4 and 0.10 g N2O per
+    mmBtu; and, as EPA's own worked product of the two, 0.05444 kg CO2, 0.00103 g CH4 and
+    0.00010 g N2O per scf (five decimals). Burning 1 scf (0.028316846592 m3, exact) through
+    `scope1_gas` with those factors reproduces the per-scf column to EPA's rounding.
+    Source text read from a public copy of the Hub 2024 (scribd document 755812093)."""
+    hub = EmissionFactorSet(
+        id="epa-hub-2024-natural-gas",
+        name="EPA GHG Emission Factors Hub 2024, Table 1, natural gas (HHV)",
+        provenance=Provenance(
+            publisher="U.S. Environmental Protection Agency",
+            document="GHG Emission Factors Hub 2024, Table 1",
+            year=2024,
+        ),
+        factors=[
+            Factor(region="natural_gas", value=53.06, unit="kgCO2/mmBtu", gas="CO2", kind="fuel"),
+            Factor(region="natural_gas", value=1.0, unit="gCH4/mmBtu", gas="CH4", kind="fuel"),
+            Factor(region="natural_gas", value=0.10, unit="gN2O/mmBtu", gas="N2O", kind="fuel"),
+        ],
+    )
+    fuel = FactorBook([hub]).fuel("natural_gas")
+    scf_m3 = 0.028316846592  # 1 ft3 = 0.3048^3 m3
+    kwh_per_m3 = 0.001026 * ENERGY_KWH["mmBtu"] / scf_m3  # heat content, kWh per m3
+    r = scope1_gas(fuel, volume_m3=[[scf_m3]], kwh_per_m3=kwh_per_m3)
+    assert round(float(r.co2.sum()), 5) == 0.05444  # kg CO2 per scf
+    assert round(float(r.ch4.sum()) * 1000.0, 5) == 0.00103  # g CH4 per scf
+    assert round(float(r.n2o.sum()) * 1000.0, 5) == 0.00010  # g N2O per scf
+    # unrounded: 0.001026 x 53.06 = 0.05443956 kg
+    assert float(r.co2.sum()) == pytest.approx(0.05443956, rel=1e-12)
