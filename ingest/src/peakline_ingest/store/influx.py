@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -26,8 +27,15 @@ from peakline_core.storage import (
     encode_block,
     encode_rows,
 )
-from peakline_core.storage.schema import MEASUREMENTS, SERIES_TAGS
-from peakline_ingest.store.influxql import check_duration, latest_query, quote_ident, range_query
+from peakline_core.storage.schema import MEASUREMENTS
+from peakline_ingest.store.influx_read import ACCEPT, decode_answer, one_per_window, window_count
+from peakline_ingest.store.influxql import (
+    check_duration,
+    count_query,
+    latest_query,
+    quote_ident,
+    range_query,
+)
 
 _REJECTED = frozenset({400, 413, 422})
 
@@ -160,24 +168,38 @@ class InfluxStore:
         series: list[dict[str, Any]] = first.get("series") or []
         return series
 
-    def _to_series(self, measurement: str, raw: list[dict[str, Any]]) -> list[Series]:
-        keys = SERIES_TAGS.get(measurement, ())
-        out = []
-        for item in raw:
-            tags = {k: v for k, v in (item.get("tags") or {}).items() if v != ""}
-            values = item.get("values") or []
-            points = [(int(v[0]), v[1]) for v in values if v[1] is not None]
-            if points:
-                out.append(Series(tags, [t for t, _ in points], [v for _, v in points]))
-        out.sort(key=lambda s: tuple(s.tags.get(k, "") for k in keys))
-        return out
+    async def select(self, statement: str, measurement: str) -> list[Series]:
+        """Run one SELECT (epoch=ns, MessagePack when the server offers it) as Series."""
+        params = {"db": self.database, "epoch": "ns"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        response = await self._request(
+            "POST", "/query", params=params, data={"q": statement}, headers={"Accept": ACCEPT}
+        )
+        content_type = response.headers.get("Content-Type", "")
+        return decode_answer(content_type, response.content, measurement)
 
     async def query(self, query: SeriesQuery) -> list[Series]:
-        """Raw points or epoch-aligned bucket aggregates, one Series per tag set."""
+        """Raw points or epoch-aligned bucket aggregates, one Series per tag set.
+
+        A windowed query first asks for the number of values per series (one cheap
+        statement); when no series has more values than windows, it reads the raw points
+        and, if each window indeed holds at most one, returns them as the exact aggregates
+        (see `influx_read`), else it asks influxd for the aggregates."""
         if any(not v for v in query.where.values()):
             return []
-        raw = await self.influxql(range_query(query))
-        return self._to_series(query.measurement, raw)
+        if query.every_ns is not None and query.limit is None:
+            windows = window_count(query.start_ns, query.end_ns, query.every_ns)
+            counts = await self.select(count_query(query), query.measurement)
+            if not counts:
+                return []
+            if all(int(s.values[0] or 0) <= windows for s in counts):
+                raw = replace(query, every_ns=None)
+                points = await self.select(range_query(raw), query.measurement)
+                exact = one_per_window(points, query.every_ns, query.aggregate)
+                if exact is not None:
+                    return exact
+        return await self.select(range_query(query), query.measurement)
 
     async def latest(
         self, measurement: str, field: str, where: Mapping[str, Sequence[str]]
@@ -185,8 +207,7 @@ class InfluxStore:
         """The newest value of `field` in each matching series."""
         if any(not v for v in where.values()):
             return []
-        raw = await self.influxql(latest_query(measurement, field, where))
-        return self._to_series(measurement, raw)
+        return await self.select(latest_query(measurement, field, where), measurement)
 
     async def ping(self) -> None:
         await self._request("GET", "/ping")

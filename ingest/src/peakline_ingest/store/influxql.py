@@ -53,10 +53,13 @@ def _group_by(measurement: str) -> str:
     return ", ".join(quote_ident(k) for k in SERIES_TAGS.get(measurement, ())) or "*"
 
 
+def _range_where(query: SeriesQuery) -> str:
+    conditions = [f"time >= {int(query.start_ns)}", f"time < {int(query.end_ns)}"]
+    return " AND ".join(conditions + where_tags(query.where))
+
+
 def range_query(query: SeriesQuery) -> str:
     """SELECT over [start_ns, end_ns), raw or aggregated per epoch-aligned bucket."""
-    conditions = [f"time >= {int(query.start_ns)}", f"time < {int(query.end_ns)}"]
-    conditions += where_tags(query.where)
     field = quote_ident(query.field)
     group = _group_by(query.measurement)
     if query.every_ns is None:
@@ -67,8 +70,17 @@ def range_query(query: SeriesQuery) -> str:
         group_by = f"GROUP BY time({int(query.every_ns)}ns), {group} fill(none)"
     limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
     return (
-        f"{select} FROM {quote_ident(query.measurement)} WHERE {' AND '.join(conditions)}"
+        f"{select} FROM {quote_ident(query.measurement)} WHERE {_range_where(query)}"
         f" {group_by}{limit}"
+    )
+
+
+def count_query(query: SeriesQuery) -> str:
+    """The number of non-null values of the field per series over the query's range (a cheap
+    probe: influxd scans but answers one row per series)."""
+    return (
+        f"SELECT count({quote_ident(query.field)}) FROM {quote_ident(query.measurement)}"
+        f" WHERE {_range_where(query)} GROUP BY {_group_by(query.measurement)}"
     )
 
 
