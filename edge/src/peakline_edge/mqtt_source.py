@@ -88,7 +88,7 @@ def map_payload(profile: MqttProfile, payload: bytes, received_ns: int) -> list[
         raise SourcePayloadError("oversize", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
         data = msgspec.json.decode(payload)
-    except msgspec.DecodeError as exc:  # also numbers out of range (1e400)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # also 1e400, invalid UTF-8
         raise SourcePayloadError("malformed", f"not JSON: {exc}") from None
     except RecursionError:
         raise SourcePayloadError("malformed", "JSON nested too deeply") from None

@@ -4,6 +4,8 @@ label, a dead-letter listener, and every row of every measurement of a test data
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 import msgspec
 import paho.mqtt.client as mqtt
+from edge_harness import AgentProcess
 from paho.mqtt.enums import CallbackAPIVersion
 from support import IngestProcess, influxql, wait_for
 
@@ -113,3 +116,16 @@ def row_count(db: object) -> int:
     out = influxql(db, 'SELECT count("quality") FROM "reading"')
     series = out["results"][0].get("series")
     return int(series[0]["values"][0][1]) if series else 0
+
+
+def start_agent(config: Path, workdir: Path, metrics_port: int) -> AgentProcess:
+    """`peakline-edge run` for agent gw1 with its Prometheus metrics on `metrics_port`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    agent = AgentProcess(config, workdir / "state", workdir / "agent.log")
+    command = [
+        str(Path(sys.executable).parent / "peakline-edge"), "run", "--config", str(config),
+        "--agent", "gw1", "--state-dir", str(agent.state), "--metrics-port", str(metrics_port),
+    ]  # fmt: skip
+    with open(agent.log, "ab") as log:
+        agent.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    return agent

@@ -66,6 +66,7 @@ def test_random_json_objects(obj: dict[str, object]) -> None:
         (b'{"co2": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "malformed"),
         (b'{"co2": 1e400}', "malformed"),
         (b'{"co2": NaN}', "malformed"),
+        (b'{"fw": "\xff\xfe"}', "malformed"),
         (b" " * (1 << 20) + b"{}", "oversize"),
         (b'"text"', "not_object"),
         (b'{"co2": 1, "time": 1e300}', "bad_timestamp"),
