@@ -117,6 +117,11 @@ def service_accounts(prefixes: Iterable[str]) -> list[MqttAccount]:
             AclRule(Access.WRITE, f"{root}/dead/#"),
             AclRule(Access.WRITE, f"{root}/event/#"),
         ]
+        # ingest's own probe and marker topics (peakline_ingest.restart_guard)
+        ingest += [
+            AclRule(Access.READ, f"{root}/ingest/#"),
+            AclRule(Access.WRITE, f"{root}/ingest/#"),
+        ]
         api += [AclRule(Access.READ, f"{root}/#"), AclRule(Access.WRITE, f"{root}/cmd/#")]
     return [
         MqttAccount(INGEST_USER, "service", tuple(ingest)),

@@ -4,6 +4,10 @@ MQTT requires PUBACKs in receive order; a message is done when it was stored or
 dead-lettered, and its PUBACK leaves only when every earlier message is done too. Packet ids
 are only meaningful on the connection that delivered them: a new connection (generation)
 forgets the old ones, whose messages the broker will deliver again.
+
+A worker may hold more than one connection (the restart guard's session besides the
+subscriber's): each has its own `OrderedAcks`, and a token is acknowledged on the connection
+that registered it, whichever tracker the pipeline hands it back to.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ class AckToken:
     mid: int
     qos: int
     done: bool = field(default=False)
+    owner: OrderedAcks | None = field(default=None, repr=False)
+    on_sent: Callable[[], None] | None = field(default=None, repr=False)  # after its PUBACK
 
 
 class OrderedAcks:
@@ -44,13 +50,16 @@ class OrderedAcks:
         return len(self._pending)
 
     def register(self, mid: int, qos: int) -> AckToken:
-        token = AckToken(self.generation, mid, qos)
+        token = AckToken(self.generation, mid, qos, owner=self)
         if qos > 0:
             self._pending.append(token)
         return token
 
     def done(self, token: AckToken) -> None:
         """Mark a message stored or parked; send every ack that is now in order."""
+        if token.owner is not None and token.owner is not self:
+            token.owner.done(token)
+            return
         token.done = True
         if token.generation != self.generation or token.qos == 0:
             return
@@ -58,3 +67,5 @@ class OrderedAcks:
             head = self._pending.popleft()
             if self._send is not None:
                 self._send(head.mid, head.qos)
+                if head.on_sent is not None:
+                    head.on_sent()

@@ -68,6 +68,9 @@ def run(
     energy: Annotated[
         bool, typer.Option(help="derive energy and Scope 2 emissions (needs --config)")
     ] = True,
+    restart_guard: Annotated[
+        bool, typer.Option(help="with --group: recover what mosquitto 2.0 drops on restart")
+    ] = True,
 ) -> None:
     """Consume telemetry and store it; SIGTERM/SIGINT flush and exit."""
     if mqtt_protocol not in ("5", "3.1.1"):
@@ -100,6 +103,7 @@ def run(
         limits=Limits(max_future_s=max_future_s, max_past_s=max_past_s),
         state_dir=state_dir,
         health_port=health_port,
+        restart_guard=restart_guard,
     )
     try:
         opened = open_store(store)

@@ -4,7 +4,9 @@ The subscriber uses a stable client id, `clean_start=False` and a session expiry
 broker keeps its subscription and unacknowledged messages while the worker is down; QoS 1
 with manual acknowledgement, so a message is acknowledged only after the pipeline says it
 was stored or dead-lettered; MQTT 5 Receive Maximum caps the messages in flight; an optional
-shared subscription (`$share/<group>/...`) splits the stream among several workers.
+shared subscription (`$share/<group>/...`) splits the stream among several workers; with
+it, a restart guard (restart_guard.py) recovers what mosquitto 2.0 drops after a restart,
+because it does not persist shared subscriptions.
 
 `mqtt_protocol="3.1.1"` (brokers without MQTT 5, such as the demo's embedded amqtt) keeps
 acknowledge-after-write by other means: `clean_session=False` instead of session expiry, and
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -39,6 +42,7 @@ from peakline_ingest.health import HealthServer
 from peakline_ingest.metrics import IngestMetrics
 from peakline_ingest.pipeline import BatchPolicy, BlockStore, Pipeline
 from peakline_ingest.processors import BatchProcessor, Publication
+from peakline_ingest.restart_guard import GuardRefused, RestartGuard
 from peakline_ingest.validate import DeviceIdentity, Limits, Validator
 
 log = structlog.get_logger("peakline.ingest")
@@ -67,6 +71,7 @@ class IngestSettings:
     health_port: int | None = None
     shutdown_timeout_s: float = 30.0
     reconnect_max_s: float = 10.0
+    restart_guard: bool = True  # with a share group over MQTT 5: see restart_guard.py
 
 
 class IngestService:
@@ -98,6 +103,16 @@ class IngestService:
             processors,
             publish=self._publish,
         )
+        self.guard: RestartGuard | None = None
+        if settings.share_group and settings.mqtt_protocol == "5" and settings.restart_guard:
+            self.guard = RestartGuard(
+                self.topics,
+                settings.client_id,
+                settings.share_group,
+                settings.state_dir,
+                self.pipeline,
+                self.validator,
+            )
 
     @property
     def subscription(self) -> str:
@@ -130,14 +145,14 @@ class IngestService:
         except OSError as exc:
             raise IngestConfigError(f"cannot read MQTT password file {path}: {exc}") from exc
 
-    def _mqtt_client(self) -> aiomqtt.Client:
+    def _mqtt_client(self, client_id: str | None = None) -> aiomqtt.Client:
         settings = self.settings
         url = urlsplit(settings.broker_url)
         window = max(1, min(65535, settings.max_in_flight))
         common = {
             "hostname": url.hostname or "127.0.0.1",
             "port": url.port or 1883,
-            "identifier": settings.client_id,
+            "identifier": client_id or settings.client_id,
             "username": settings.username,
             "password": self._password(),
             "keepalive": 30,
@@ -194,6 +209,8 @@ class IngestService:
             finally:
                 self._client = None
                 self.acks.disconnected()
+                if self.guard is not None:
+                    self.guard.disconnected()
                 self.dead_letters.connected(None)
                 self.metrics.connected.set(0)
             try:
@@ -209,26 +226,46 @@ class IngestService:
         self.dead_letters.connected(
             lambda topic, body: client.publish(topic, body, qos=1)  # type: ignore[arg-type,return-value]
         )
+        guard = self.guard
+        if guard is not None:
+            await guard.shared_lost(client)  # before subscribing: did the broker drop it?
         await client.subscribe(self.subscription, qos=1)
-        self._client = client
-        self.metrics.connected.set(1)
-        await self.dead_letters.replay()
-        log.info("subscribed", subscription=self.subscription, client_id=self.settings.client_id)
-        consumer = asyncio.create_task(self._consume(client))
-        ticker = asyncio.create_task(self._tick())
-        stopper = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ticker.cancel()
-            stopper.cancel()
-            if not consumer.done():
-                consumer.cancel()
-        if consumer.done() and not consumer.cancelled() and consumer.exception() is not None:
-            raise consumer.exception()  # type: ignore[misc]
-        # Clean shutdown: write what is held and acknowledge it on this connection.
-        flushed = await self.pipeline.drain(self.settings.shutdown_timeout_s)
-        log.info("ingest stopped", flushed=flushed)
+        async with AsyncExitStack() as stack:
+            tasks: set[asyncio.Task[None]] = set()
+            if guard is not None:
+                await client.subscribe(guard.probe_filter, qos=1)
+                guard_client = self._mqtt_client(guard.client_id)
+                await stack.enter_async_context(guard_client)
+                stack.callback(guard.disconnected)
+                try:
+                    await guard.attach(guard_client)
+                except GuardRefused as exc:
+                    raise IngestConfigError(str(exc)) from exc
+                tasks.add(asyncio.create_task(guard.consume(guard_client)))
+            self._client = client
+            self.metrics.connected.set(1)
+            await self.dead_letters.replay()
+            log.info(
+                "subscribed", subscription=self.subscription, client_id=self.settings.client_id
+            )
+            tasks.add(asyncio.create_task(self._consume(client)))
+            ticker = asyncio.create_task(self._tick())
+            stopper = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (*tasks, ticker, stopper):
+                    task.cancel()  # no-op for the ones that are done
+                await asyncio.gather(*tasks, ticker, stopper, return_exceptions=True)
+            errors = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+            for error in errors:
+                if error is not None:
+                    raise error
+            if not stop.is_set():
+                raise aiomqtt.MqttError("the message stream ended")
+            # Clean shutdown: write what is held and acknowledge it on these connections.
+            flushed = await self.pipeline.drain(self.settings.shutdown_timeout_s)
+            log.info("ingest stopped", flushed=flushed)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

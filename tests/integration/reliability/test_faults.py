@@ -16,19 +16,8 @@ from peakline_cli.servers import Influxd, Mosquitto
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-SHARED_GROUP_LOSS = (
-    "found by this suite: after mosquitto 2.0.11 restarts, an ingest worker on a shared "
-    "subscription ($share/ingest/...) with a persistent session re-subscribes but receives "
-    "nothing more; a plain persistent subscription (--group '') loses nothing. Intermittent "
-    "(a race at reconnect): not strict, so a lucky run does not fail CI"
-)
 
-
-@pytest.mark.parametrize(
-    "group",
-    ["", pytest.param("ingest", marks=pytest.mark.xfail(strict=False, reason=SHARED_GROUP_LOSS))],
-    ids=["plain-subscription", "shared-subscription"],
-)
+@pytest.mark.parametrize("group", ["", "ingest"], ids=["plain-subscription", "shared-subscription"])
 async def test_broker_restarted_during_load(
     tmp_path: Path, fresh_mosquitto: Mosquitto, influxd: Influxd, topic_prefix: str, group: str
 ) -> None:
