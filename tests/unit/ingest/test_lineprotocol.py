@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peakline_core.storage import LineProtocolError, Row, RowBlock, encode_block, encode_rows
+from peakline_core.storage import (
+    LineProtocolError,
+    Row,
+    RowBlock,
+    SeriesKeys,
+    encode_block,
+    encode_rows,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -186,3 +193,33 @@ def test_block_float_text_is_repr_on_long_blocks(values, stamps, run) -> None:
     assert out == encode_rows(as_rows)
     for line, v in zip(out.decode().splitlines(), value.tolist(), strict=True):
         assert float(line.split("value=")[1].split(" ")[0]) == v
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(name, name), min_size=1, max_size=6, unique=True),
+    st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=20),
+    st.integers(min_value=1, max_value=4),
+)
+def test_series_keys_cached_across_blocks_give_the_same_bytes(series, picks, limit) -> None:
+    keys = SeriesKeys(limit=limit)
+    for start in range(3):  # later blocks hit (and overflow) what earlier ones cached
+        tags = [{"device": d, "point": p} for d, p in series[start:] or series]
+        index = np.array([i % len(tags) for i in picks], dtype=np.intp)
+        block = RowBlock(
+            "reading", tags, index,
+            {"value": np.arange(len(picks), dtype=np.float64) / 8},
+            np.arange(len(picks), dtype=np.int64),
+        )  # fmt: skip
+        assert encode_block(block, keys) == encode_block(block)
+        assert len(keys) <= limit
+
+
+def test_series_keys_do_not_cache_unencodable_names() -> None:
+    keys = SeriesKeys()
+    with pytest.raises(LineProtocolError):
+        keys.key("reading", {"device": "bad\n"})
+    with pytest.raises(LineProtocolError):
+        keys.key("reading", {"device": "bad\n"})
+    assert len(keys) == 0
+    assert keys.key("reading", {"device": "a b"}) == b"reading,device=a\\ b "

@@ -3,6 +3,7 @@
 from peakline_core.storage.lineprotocol import (
     LineProtocolError,
     RowBlock,
+    SeriesKeys,
     encode_block,
     encode_rows,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Row",
     "RowBlock",
     "Series",
+    "SeriesKeys",
     "SeriesQuery",
     "Store",
     "StoreError",

@@ -49,13 +49,12 @@ class LineProtocolError(PeaklineError):
 _MEASUREMENT: Final = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY: Final = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING: Final = str.maketrans({'"': r"\"", "\\": r"\\"})
-_FORBIDDEN: Final = ("\n", "\r")
 
 
 def _check_name(kind: str, name: str) -> None:
     if not name:
         raise LineProtocolError(f"empty {kind}")
-    if any(c in name for c in _FORBIDDEN):
+    if "\n" in name or "\r" in name:
         raise LineProtocolError(f"{kind} {name!r} contains a line break")
     if name.endswith("\\"):
         raise LineProtocolError(f"{kind} {name!r} ends with a backslash")
@@ -110,6 +109,32 @@ def series_key(measurement: str, tags: Mapping[str, str]) -> str:
     return ",".join(parts)
 
 
+class SeriesKeys:
+    """Escaped series keys (`measurement,tag=value,... `, UTF-8) kept across blocks.
+
+    Ingest writes the same series batch after batch: escaping them once, not on every block,
+    takes the per-series work off the hot path. Holds at most `limit` keys (emptied when
+    full: a cache, never a source of truth). Not thread-safe; one per writer.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._limit = limit
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def key(self, measurement: str, tags: Mapping[str, str]) -> bytes:
+        """The series key followed by the space before the fields; raises LineProtocolError."""
+        ident = (measurement, tuple(tags.items()))
+        found = self._keys.get(ident)
+        if found is None:
+            if len(self._keys) >= self._limit:
+                self._keys.clear()
+            found = self._keys[ident] = (series_key(measurement, tags) + " ").encode()
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class RowBlock:
     """Rows of one measurement as columns.
@@ -154,17 +179,21 @@ def _field_pieces(column: npt.NDArray[np.generic]) -> tuple[list[Piece], npt.NDA
     raise LineProtocolError(f"unsupported column dtype {column.dtype}")
 
 
-def encode_block(block: RowBlock) -> bytes:
-    """Encode a block to line protocol (one `\\n`-terminated line per row), UTF-8."""
+def encode_block(block: RowBlock, keys: SeriesKeys | None = None) -> bytes:
+    """Encode a block to line protocol (one `\\n`-terminated line per row), UTF-8.
+
+    `keys` keeps escaped series keys between calls (pass the same one for every block)."""
     n = len(block)
     if n == 0:
         return b""
     names = sorted(block.fields)
     if not names:
         raise LineProtocolError(f"{block.measurement!r}: a line needs at least one field")
-    keys = strings([(series_key(block.measurement, tags) + " ").encode() for tags in block.series])
+    cache = keys if keys is not None else SeriesKeys()
+    key = cache.key
+    prefixes = strings([key(block.measurement, tags) for tags in block.series])
     rows = np.asarray(block.series_index)
-    pieces = [Piece(keys.bytes_, keys.keep, rows)]
+    pieces = [Piece(prefixes.bytes_, prefixes.keep, rows)]
     seen = np.zeros(n, dtype=bool)  # rows with a field already written: they need a comma
     for name in names:
         values, present = _field_pieces(block.fields[name])

@@ -21,6 +21,7 @@ from peakline_core.storage import (
     Row,
     RowBlock,
     Series,
+    SeriesKeys,
     SeriesQuery,
     StoreRejected,
     StoreUnavailable,
@@ -85,6 +86,7 @@ class InfluxStore:
         self.url = url.rstrip("/")
         self.database = database
         self.retention_policy = retention_policy
+        self._series_keys = SeriesKeys()  # escaped once, reused by every block written
         self._client = httpx.AsyncClient(
             base_url=self.url,
             headers=auth_headers(token, username, password),
@@ -144,7 +146,7 @@ class InfluxStore:
             if block.measurement not in MEASUREMENTS:
                 raise StoreRejected(f"unknown measurement {block.measurement!r}")
         try:
-            body = b"".join(encode_block(b) for b in blocks)
+            body = b"".join(encode_block(b, self._series_keys) for b in blocks)
         except LineProtocolError as exc:
             raise StoreRejected(str(exc)) from None
         await self.write_lines(body)
