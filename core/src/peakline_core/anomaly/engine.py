@@ -17,12 +17,14 @@ import numpy as np
 
 from peakline_core.anomaly import events as event_mod
 from peakline_core.anomaly import kernel
+from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
 from peakline_core.anomaly.config import DETECTORS, LIMIT, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
 from peakline_core.anomaly.state import (
+    BINS,
     FIELDS,
     Array,
     SeriesState,
@@ -131,15 +133,17 @@ class AnomalyEngine:
         score = np.empty((n_s, n_t), np.float32)
         det = np.empty((n_s, n_t), np.int8)
         found: list[AnomalyEvent] = []
+        bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
         # time chunks keep temporaries in cache; carried state makes the split invisible
         step = max(1, CHUNK_READINGS // max(n_s, 1))
         for lo in range(0, n_t, step):
             hi = min(n_t, lo + step)
             part = None if mask is None else mask[:, lo:hi]
-            sc, dt, evs = self._score_chunk(st, keys, ts[:, lo:hi], values[:, lo:hi], part)
+            sc, dt, evs = self._score_chunk(st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part)
             score[:, lo:hi] = sc.T
             det[:, lo:hi] = dt.T
             found.extend(evs)
+        bins.write_back()
         self._state.put(rows, st)
         closed = {(e.series, e.start_ns) for e in found if e.state == "closed"}
         found = [e for e in found if e.state == "closed" or (e.series, e.start_ns) not in closed]
@@ -148,6 +152,7 @@ class AnomalyEngine:
     def _score_chunk(
         self,
         st: dict[str, Array],
+        bins: BinCache,
         keys: Sequence[str],
         ts: Array,
         values: Array,
@@ -155,7 +160,7 @@ class AnomalyEngine:
     ) -> tuple[Array, Array, list[AnomalyEvent]]:
         cfg = self.config
         prepared = prepare(st, ts, values, valid, cfg.rollover_score)
-        evidence = kernel.run(st, prepared, cfg)
+        evidence = kernel.run(st, prepared, cfg, bins)
         score, det, onset = combine(evidence, prepared, cfg)
         # statistical evidence alerts only once its model has seen a daily cycle
         may_open = evidence.settled | (det >= LIMIT)

@@ -20,6 +20,17 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
 Spike and seasonal z are self-calibrated to the series' own tails: a tracked `tail_p`
 quantile of |z| is mapped onto the Gaussian one, so heavy-tailed series are not flagged more
 often than light-tailed ones.
+
+How it is fast (same arithmetic as the plain per-step recursion in
+tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
+
+- whatever does not depend on the recursion (reading counts, hours seen, learning rates
+  that depend only on the interval) is computed for the whole chunk up front, with cumsum;
+- a series stays in one seasonal bin for an hour of readings, so the bin's values live in
+  per-series working vectors (`BinCache`), gathered from and written back to the profile
+  only on the steps where some series changes bin, for those series only;
+- outputs that feed nothing back (Student-t -> z, gap surprise) are finished after the loop
+  over the whole chunk at once.
 """
 
 from __future__ import annotations
@@ -29,9 +40,10 @@ from statistics import NormalDist
 
 import numpy as np
 
+from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.config import AnomalyConfig
 from peakline_core.anomaly.prepare import VISIT_S, Prepared
-from peakline_core.anomaly.state import BINS, Array
+from peakline_core.anomaly.state import Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
 LN2 = 0.6931471805599453
@@ -50,8 +62,10 @@ class Evidence:
 
 
 def _halflife_rate(dt_s: Array, halflife_s: float) -> Array:
-    """Exponential-forgetting weight of a reading arriving dt_s after the previous one."""
-    return -np.expm1(-LN2 * np.nan_to_num(dt_s) / halflife_s)
+    """Exponential-forgetting weight of a reading arriving dt_s (>= 0, 0 if none) after the
+    previous one."""
+    rate: Array = -np.expm1(-LN2 * dt_s / halflife_s)
+    return rate
 
 
 def t_to_z(t: Array, dof: Array) -> Array:
@@ -61,173 +75,187 @@ def t_to_z(t: Array, dof: Array) -> Array:
     return z
 
 
-def _neighbours(bi: Array, base: Array) -> tuple[Array, Array]:
-    """Flat indices of the bins an hour before and after `bi`, on the same day type."""
-    local = bi - base
-    hour, day = local % 24, base + local - local % 24
-    return day + (hour + 23) % 24, day + (hour + 1) % 24
+def _running_sum(first: Array, steps: Array) -> Array:
+    """[T + 1, S]: `first`, then `first` plus the running sum of `steps` ([T, S]), summed in
+    time order (the same rounding as adding step by step)."""
+    acc = np.empty((steps.shape[0] + 1, steps.shape[1]), dtype=np.float64)
+    acc[0] = first
+    acc[1:] = steps
+    for t in range(1, acc.shape[0]):  # np.cumsum along axis 0 is ~10x slower on this layout
+        np.add(acc[t - 1], acc[t], out=acc[t])
+    return acc
 
 
-def _routine_innovation(pin: Array, pv: Array, bins: tuple[Array, ...]) -> Array:
-    """Largest learnt mean square innovation among `bins` (flat indices, one per series);
-    bins not yet visited count as 0."""
-    best = np.zeros(bins[0].shape, dtype=np.float64)
-    for nb in bins:
-        np.maximum(best, np.where(pv[nb] >= 1.0, pin[nb], 0.0), out=best)
-    return best
+def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -> Evidence:
+    """Advance every recursion over the batch, updating the state rows `st` in place.
 
-
-def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
-    """Advance every recursion over the batch, updating the state rows `st` in place."""
+    `bins` holds the series' current seasonal bins across the chunks of one batch; the
+    caller writes it back (`bins.write_back()`) after the last chunk."""
     n_t, n_s = p.x.shape
-    z0, z1, z2, z3, z4 = (np.zeros((n_t, n_s), dtype=np.float32) for _ in range(5))
+    f32 = np.float32
+    z0, z1, z2, z3, z4 = (np.zeros((n_t, n_s), dtype=f32) for _ in range(5))
     out = Evidence(z0, z1, z2, z3, z4, np.zeros((n_t, n_s), dtype=bool))
     if n_t == 0:
         return out
     zq = NormalDist().inv_cdf(1 - cfg.tail_p / 2)
     c = cfg.huber_c
+    inf = np.inf
     beta_n = -np.expm1(-LN2 / cfg.scale_halflife_readings)
     gap_rate = -np.expm1(-LN2 / cfg.gap_halflife_readings)
-    # per-reading rates that depend only on the interval: vectorized up front
-    beta = np.minimum(_halflife_rate(p.dt_s, cfg.scale_halflife_s), beta_n)
-    lam = _halflife_rate(p.dt_s, cfg.drift_halflife_s)
-    var_rate = _halflife_rate(p.dt_s, cfg.drift_var_halflife_s)
-    dtz = np.nan_to_num(p.dt_s)
-    has_dt = ~np.isnan(p.dt_s)
+
+    # --- everything that does not depend on the recursion, for the whole chunk ---
     mvf = p.model_valid.astype(np.float64)
+    has_dt = ~np.isnan(p.dt_s)
+    dtz = np.where(has_dt, p.dt_s, 0.0)
+    n_run = _running_sum(st["n"], mvf)  # readings modelled before step t (row t), after (t+1)
+    n_before, n_after = n_run[:-1], n_run[1:]
+    span_run = _running_sum(st["span_s"], p.visits * VISIT_S)
+    out.settled[:] = span_run[:-1] >= cfg.event_warmup_s
+    dof_span = span_run[:-1] / cfg.spread_dof_s
+    level_rate = np.maximum(cfg.level_alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
+    trend_share = (n_after >= 2) * cfg.trend_gamma
+    beta = np.minimum(_halflife_rate(dtz, cfg.scale_halflife_s), beta_n)
+    spread_rate = (
+        np.where(n_after >= 2, np.maximum(beta, 1.0 / np.maximum(n_after - 1.0, 1.0)), 0.0) * mvf
+    )
+    visit_w = p.visits * (mvf * (n_before >= 1))  # weight of an innovation in its visit
+    lam = _halflife_rate(dtz, cfg.drift_halflife_s)
+    lam_var = np.maximum(lam / (2.0 - lam), 1e-12)  # variance of an in-control chart
+    var_rate = _halflife_rate(dtz, cfg.drift_var_halflife_s)
+    ndt_run = _running_sum(st["n_dt"], has_dt.astype(np.float64))
+    gap_ok = has_dt & (ndt_run[:-1] >= cfg.gap_warmup_readings)
+    gap_settled = ndt_run[1:] > cfg.gap_warmup_readings
+    gap_w = np.maximum(gap_rate, 1.0 / np.maximum(ndt_run[1:], 1.0)) * has_dt
     keep_run = p.unchanged | ~p.valid
 
-    n, moves, mu, trend, s = st["n"], st["moves"], st["mu"], st["trend"], st["s"]
+    # inputs of the deferred Student-t -> z maps, written by the loop
+    spike_t = np.empty((n_t, n_s))
+    spike_dof = np.empty((n_t, n_s))
+    spike_warm = np.empty((n_t, n_s), dtype=bool)
+    season_t = np.empty((n_t, n_s))
+    season_dof = np.empty((n_t, n_s), dtype=f32)
+    season_warm = np.empty((n_t, n_s), dtype=bool)
+    gap_nats = np.empty((n_t, n_s))
+
+    moves, mu, trend, s = st["moves"], st["mu"], st["trend"], st["s"]
     q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
-    flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
-    pm, pd_, pv, pst, pin = (
-        st[k].reshape(-1) for k in ("p_mean", "p_dev", "p_visits", "p_still", "p_innov")
-    )
-    span, vsq, vw = st["span_s"], st["visit_sq"], st["visit_w"]
-    vbin = st["visit_bin"]
-    base = BINS * np.arange(n_s, dtype=np.int64)
-    inf = np.inf
+    flat, dm, dd = st["flat"], st["dt_mean"], st["dt_dev"]
+    vsq, vw = st["visit_sq"], st["visit_w"]
+    switches = np.empty((n_t, n_s), dtype=bool)
+    np.not_equal(p.bin_index[1:], p.bin_index[:-1], out=switches[1:])
+    np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
+    switch_any: list[bool] = switches.any(axis=1).tolist()
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
+        # --- seasonal bin: (re)load the working vectors where the bin changes ---
+        bins.refresh()
+        if switch_any[t]:
+            bins.switch(np.flatnonzero(switches[t]), p.bin_index[t])
+        m_b, d_b, v_b, st_b = bins.mean, bins.dev, bins.visits, bins.still
+
         # --- spike: robust level and spread ---
-        bi = p.bin_index[t]
-        m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
-        # the series-wide one and this bin's RMS innovation (seasonal heteroscedasticity)
-        # and its neighbours: schedules and sunrise shift by an hour over days and seasons
-        before, after = _neighbours(bi, base)
-        routine = _routine_innovation(pin, pv, (before, bi, after))
-        # a bin not yet visited (the first Saturday) borrows the other day type's hour
-        other = base + (bi - base + 24) % BINS
-        routine = np.where(v_b < 1.0, np.maximum(routine, pin[other] * (pv[other] >= 1.0)), routine)
-        sig = np.maximum(sig_all, np.sqrt(routine))
+        # the series-wide one and this bin's RMS innovation (see BinCache.routine)
+        visited = v_b >= 1.0
+        sig = np.maximum(sig_all, np.where(visited, bins.sq_routine_in, bins.sq_routine_out))
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
         warm = v & (moves >= cfg.warmup_readings)
         r = x - mu - trend
-        z = np.abs(r) / sig
-        dof = np.maximum(np.minimum(moves - 2.0, span / cfg.spread_dof_s), 1.0)
-        zt = t_to_z(z * (zq / np.maximum(q_sp, zq)), dof)
-        out.spike[t] = np.where(warm, zt, 0.0)
+        ar = np.abs(r)
+        z = ar / sig
+        np.maximum(np.minimum(moves - 2.0, dof_span[t]), 1.0, out=spike_dof[t])
+        np.multiply(z, zq / np.maximum(q_sp, zq), out=spike_t[t])
+        spike_warm[t] = warm
         q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
         bound = np.where(warm, c * sig, inf)
-        innov_ok = vf * (n >= 1)
-        out.settled[t] = span >= cfg.event_warmup_s
-        n += vf
-        span += p.visits[t] * VISIT_S
         moves += vf * (r != 0)
-        step = (
-            np.maximum(cfg.level_alpha, 1.0 / np.maximum(n, 1.0)) * vf * np.clip(r, -bound, bound)
-        )
+        step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
         mu += trend * vf + step
-        trend += (n >= 2) * cfg.trend_gamma * step
-        b = np.where(n >= 2, np.maximum(beta[t], 1.0 / np.maximum(n - 1.0, 1.0)), 0.0) * vf
+        trend += trend_share[t] * step
         # the series-wide spread learns only what is not routine for the hour, so a step at
         # 08:00 every day does not blunt the spike test at 13:00
-        s += b * (np.minimum(np.abs(r), np.where(warm, c * sig_all, inf)) - s)
+        s += spread_rate[t] * (np.minimum(ar, np.where(warm, c * sig_all, inf)) - s)
 
         # --- seasonal profile ---
         # out-of-sample spread, widened for a mean learnt from few visits
+        s4 = 0.25 * s
         infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
-        sig_b = MAD_TO_SD * infl * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
+        sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
         res = x - m_b
-        zs = zs_own = res / sig_b
-        swarm = v & (v_b >= cfg.season_warmup_visits)
+        zs_own = res / sig_b
+        bin_warm = v_b >= cfg.season_warmup_visits
+        swarm = v & bin_warm
         # a value the profile holds an hour earlier or later is a shifted schedule or sunrise,
         # not an anomaly: judge by the best-fitting of the three neighbouring bins
-        for nb in (before, after):
-            v_n = pv[nb]
-            sig_n = MAD_TO_SD * np.sqrt(1.0 + 1.0 / np.maximum(v_n, 1.0))
-            sig_n = sig_n * np.maximum(pd_[nb], 0.25 * s) + 1e-12 * (np.abs(pm[nb]) + 1.0)
-            z_n = (x - pm[nb]) / sig_n
-            zs = np.where((v_n >= cfg.season_warmup_visits) & (np.abs(z_n) < np.abs(zs)), z_n, zs)
-        azs = np.abs(zs)
-        zt = t_to_z(azs * (zq / np.maximum(q_se, zq)), np.maximum(v_b - 1.0, 0.5))
-        out.seasonal[t] = np.where(swarm, zt, 0.0)
+        azs = np.abs(zs_own)
+        for nb_mean, nb_dev, nb_infl, nb_eps in bins.neighbours:
+            z_n = np.abs((x - nb_mean) / (np.maximum(nb_dev, s4) * nb_infl + nb_eps))
+            azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed neighbour never fits
+        np.multiply(azs, zq / np.maximum(q_se, zq), out=season_t[t])
+        np.maximum(v_b - 1.0, 0.5, out=season_dof[t])
+        season_warm[t] = swarm
         q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
-        w = p.visits[t]
-        v_new = v_b + w  # visits ever seen; the averages remember at most the memory
-        lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
-        bnd = np.where(v_b >= cfg.season_warmup_visits, c * sig_b, inf)
-        pm[bi] = m_b + lr * np.clip(res, -bnd, bnd)
-        # the spread only learns from readings the bin mean had not seen (after visit one)
-        lr_dev = np.where(
-            v_b >= 1.0, w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9), 0.0
-        )
-        pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
-        pv[bi] = v_new
-        pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
-        # the bin learns one mean square per visit, clipped at c^2 times what it knew: a ramp
-        # that recurs every day is learnt, a fault within one visit cannot mask itself
-        wi = w * innov_ok
-        done = (vbin >= 0) & (bi != vbin + base) & (vw > 0)
-        fi = np.where(done, vbin + base, bi)
-        old, visits = pin[fi], pv[fi]
-        ms = vsq / np.maximum(vw, 1e-12)
-        ms = np.where(visits > vw + 1e-9, np.minimum(ms, c * c * np.maximum(old, routine)), ms)
-        lr_v = np.minimum(vw / np.maximum(np.minimum(visits, cfg.season_memory_visits), 1e-9), 1)
-        pin[fi] = np.where(done, old + lr_v * (ms - old), old)
-        vsq *= ~done
-        vw *= ~done
-        vsq += wi * r * r
-        vw += wi
-        vbin = np.where(wi > 0, bi - base, vbin)
-
-        # --- drift: EWMA chart on clipped seasonal residuals ---
-        sw = swarm.astype(np.float64)
-        lam_t = lam[t] * sw
-        e += lam_t * (np.clip(zs_own, -c, c) - e)
-        age += dtz[t] * sw
-        var = np.maximum(ve, np.maximum(lam[t] / (2.0 - lam[t]), 1e-12))
-        sd = np.sqrt(var)
-        # a capped chart forgets a big incident within about one halflife once it ends
-        np.clip(e, -cfg.drift_cap_z * sd, cfg.drift_cap_z * sd, out=e)
-        out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9)) * sw
-        ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
         # --- flatline: surprise of the run of unchanged values ---
-        still = np.clip(st_b, cfg.flat_q_min, 1.0)
+        still = np.minimum(np.maximum(st_b, cfg.flat_q_min), 1.0)
         ready = p.unchanged[t] & (v_b >= 0.25)
         flat += np.where(ready, -np.log(still), 0.0)
         flat *= keep_run[t]
         out.flat_nats[t] = flat
 
+        # --- profile updates (the bin's working vectors) ---
+        w = p.visits[t]
+        v_new = v_b + w  # visits ever seen; the averages remember at most the memory
+        lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
+        bnd = np.where(bin_warm, c * sig_b, inf)
+        lr_dev = np.where(
+            visited, w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9), 0.0
+        )
+        # the spread only learns from readings the bin mean had not seen (after visit one)
+        d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
+        m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
+        st_b[:] = st_b + lr * (p.unchanged[t] - st_b)
+        v_b[:] = v_new
+        # the bin learns one mean square per visit (see BinCache._close_visits)
+        wi = visit_w[t]
+        vsq += wi * r * r
+        vw += wi
+
+        # --- drift: EWMA chart on clipped seasonal residuals ---
+        sw = swarm.astype(np.float64)
+        lam_t = lam[t] * sw
+        e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
+        age += dtz[t] * sw
+        var = np.maximum(ve, lam_var[t])
+        sd = np.sqrt(var)
+        # a capped chart forgets a big incident within about one halflife once it ends
+        cap = cfg.drift_cap_z * sd
+        np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
+        out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
+        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9)) * sw
+        ve += rv * (np.minimum(e * e, c * c * var) - ve)
+
         # --- gap: interval against the learnt interval ---
-        hd = has_dt[t]
         dtt = dtz[t]
         # exponential tail beyond the mean interval, never steeper than 3 nats per interval
-        nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
-        out.gap[t] = np.where(hd & (ndt >= cfg.gap_warmup_readings), np.sqrt(2.0 * nats), 0.0)
-        ndt += hd
-        g = np.maximum(gap_rate, 1.0 / np.maximum(ndt, 1.0)) * hd
-        dtc = np.where(ndt > cfg.gap_warmup_readings, np.minimum(dtt, 3.0 * dm), dtt)
-        dd += g * (np.abs(dtc - dm) - dd)
-        dm += g * (dtc - dm)
+        np.divide(np.maximum(dtt - dm, 0.0), np.maximum(dd, dm / 3.0 + 1e-9), out=gap_nats[t])
+        dtc = np.where(gap_settled[t], np.minimum(dtt, 3.0 * dm), dtt)
+        g = gap_w[t]
+        dev = dtc - dm
+        dd += g * (np.abs(dev) - dd)
+        dm += g * dev
 
-    st["q_spike"], st["q_season"], st["visit_bin"] = q_sp, q_se, vbin
+    bins.note_visits(p.bin_index, visit_w)
+    out.spike[:] = np.where(spike_warm, t_to_z(spike_t, spike_dof), 0.0)
+    out.seasonal[:] = np.where(season_warm, t_to_z(season_t, season_dof), 0.0)
+    out.gap[:] = np.where(gap_ok, np.sqrt(2.0 * gap_nats), 0.0)
+    st["n"] = n_run[-1]
+    st["span_s"] = span_run[-1]
+    st["n_dt"] = ndt_run[-1]
+    st["q_spike"], st["q_season"] = q_sp, q_se
     return out
