@@ -146,7 +146,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     switches = np.empty((n_t, n_s), dtype=bool)
     np.not_equal(p.bin_index[1:], p.bin_index[:-1], out=switches[1:])
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
-    switch_any = [bool(b) for b in switches.any(axis=1)]
+    switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
