@@ -3,11 +3,17 @@ whole pipeline (firmware-sim -> edge agent process -> mosquitto -> ingest proces
 on throwaway servers on free loopback ports, and prints one row per scenario: readings
 produced, stored, lost, duplicated, dropped by a stated policy, and recovery time (seconds
 from the fault's end until the backlog is through). A no-fault run of the same pipeline is the
-baseline measured in the same run. Optionally a soak: N devices for M minutes with the RSS of
-every process sampled every 5 s (median of the first vs the last third) and throughput.
-Last line: a JSON object.
+baseline measured in the same run. `--outage-s S` makes every outage (broker, influxd,
+partition, broker outage with an edge kill) last S seconds instead of the suite's few seconds.
 
-    python bench/reliability_report.py [--only NAME ...] [--soak-minutes M --soak-devices N]
+Optionally a soak (tests/integration/reliability/soak.py): a district of N meters over K edge
+agents (one gateway per site, 50 meters each by default) for M minutes, every component its own
+process; the RSS of every process sampled every 5 s, start/mid/end and the Theil-Sen slope over
+the second half with a growth verdict (memtrend.py); throughput produced and stored; loss and
+duplicates counted reading by reading. Last line: a JSON object.
+
+    python bench/reliability_report.py [--only NAME ...] [--outage-s S]
+        [--soak-minutes M --soak-devices N --soak-agents K --soak-poll-s P]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ for extra in (
     sys.path.insert(0, str(REPO / extra))
 
 import scenarios  # noqa: E402
+import soak  # noqa: E402
 from harness import Tally, pipeline  # noqa: E402
 
 from peakline_cli.servers import Influxd, Mosquitto  # noqa: E402
@@ -46,7 +53,9 @@ async def baseline(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
 SCENARIOS = {
     "baseline": baseline,
     "broker_restart": scenarios.broker_restart,
-    "broker_restart_shared": lambda r, m, i, p: scenarios.broker_restart(r, m, i, p, "ingest"),
+    "broker_restart_shared": lambda r, m, i, p, **kw: scenarios.broker_restart(
+        r, m, i, p, "ingest", **kw
+    ),
     "ingest_sigkill": scenarios.ingest_sigkill,
     "influxd_restart": scenarios.influxd_restart,
     "edge_sigkill_in_broker_outage": scenarios.edge_sigkill_in_broker_outage,
@@ -55,14 +64,20 @@ SCENARIOS = {
 }
 
 
-async def run_one(name: str, work: Path) -> dict[str, Any]:
+# scenarios with an outage of a set length (the others are kills or a size cap)
+TIMED = {"broker_restart", "broker_restart_shared", "influxd_restart", "partition",
+         "edge_sigkill_in_broker_outage"}  # fmt: skip
+
+
+async def run_one(name: str, work: Path, outage_s: float | None) -> dict[str, Any]:
+    kw = {"outage_s": outage_s} if outage_s is not None and name in TIMED else {}
     with Mosquitto.create() as mosquitto, Influxd.create() as influxd:
         prefix = f"r{uuid.uuid4().hex[:10]}"
-        result = await SCENARIOS[name](work / name, mosquitto, influxd, prefix)
+        result = await SCENARIOS[name](work / name, mosquitto, influxd, prefix, **kw)
     if isinstance(result, tuple):
         tally, policy = result
         return {"name": name, **tally.row(), "policy": policy}
-    return {"name": name, **result.row()}
+    return {"name": name, **result.row(), **kw}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -70,9 +85,32 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         rec = "-" if r["recovery_s"] is None else f"{r['recovery_s']:.1f}"
+        name = r["scenario"] + (f", {r['outage_s']:g} s outage" if "outage_s" in r else "")
         lines.append(
-            f"{r['scenario']:34} {r['produced']:>9} {r['stored']:>9} {r['lost']:>6} "
+            f"{name:34} {r['produced']:>9} {r['stored']:>9} {r['lost']:>6} "
             f"{r['duplicated']:>5} {r['dropped_by_policy']:>8} {rec:>10}"
+        )
+    return "\n".join(lines)
+
+
+def soak_table(r: dict[str, Any]) -> str:
+    lines = [
+        f"soak: {r['devices']} meters over {r['agents']} edge agents, polled every "
+        f"{r['poll_s']:g} s, {r['elapsed_s']:.0f} s",
+        f"  produced {r['produced']}, stored {r['stored']}, lost {r['lost']}, duplicated "
+        f"{r['duplicated']}, produced twice {r['produced_twice']}, left in spool "
+        f"{r['left_in_spool']}, batches redelivered {r['redelivered_batches']}",
+        f"  throughput: produced {r['produced_per_s']}/s, stored {r['stored_per_s']}/s "
+        f"(poll rate {r['polled_rate_per_s']}/s)",
+        f"  {'process':24} {'start':>7} {'mid':>7} {'end':>7} {'max':>7} "
+        f"{'slope MiB/h':>11} {'limit':>7} verdict",
+    ]
+    mem = {**r["memory"], **r["influxd_internals"]}
+    for k, m in mem.items():
+        lines.append(
+            f"  {k:24} {m['start_mib']:>7} {m['mid_mib']:>7} {m['end_mib']:>7} "
+            f"{m['max_mib']:>7} {m['slope_mib_per_h']:>11} {m['threshold_mib_per_h']:>7} "
+            f"{'GROWS' if m['grows'] else 'flat'}"
         )
     return "\n".join(lines)
 
@@ -82,28 +120,29 @@ async def main() -> None:
     ap.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), default=None)
     ap.add_argument("--soak-minutes", type=float, default=0.0)
     ap.add_argument("--soak-devices", type=int, default=500)
+    ap.add_argument("--soak-agents", type=int, default=0, help="0: one per 50 meters")
+    ap.add_argument("--soak-poll-s", type=float, default=2.0)
+    ap.add_argument("--outage-s", type=float, default=None, help="default: the suite's")
     args = ap.parse_args()
     names = args.only if args.only is not None else list(SCENARIOS)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="peakline-rel-") as tmp:
         for name in names:
             t0 = time.monotonic()
-            rows.append(await run_one(name, Path(tmp)))
+            rows.append(await run_one(name, Path(tmp), args.outage_s))
             rows[-1]["wall_s"] = round(time.monotonic() - t0, 1)
             print(f"  {name}: done in {rows[-1]['wall_s']} s", file=sys.stderr)
         soak_result = None
         if args.soak_minutes > 0:
-            soak_result = await scenarios.soak(Path(tmp), args.soak_minutes, args.soak_devices)
+            soak_result = await soak.soak(
+                Path(tmp), args.soak_minutes, args.soak_devices, args.soak_agents, args.soak_poll_s
+            )
     print(table(rows))
     for r in rows:
         if "policy" in r:
             print(f"{r['scenario']}: policy {r['policy']}")
     if soak_result is not None:
-        print(f"soak: {soak_result['stored']} readings, {soak_result['readings_per_s']}/s, "
-              f"lost {soak_result['lost']}, duplicated {soak_result['duplicated']}")  # fmt: skip
-        for k, m in soak_result["memory"].items():
-            print(f"  {k:22} RSS {m['first_third_mib']} -> {m['last_third_mib']} MiB "
-                  f"({m['growth_pct']:+}%)")  # fmt: skip
+        print(soak_table(soak_result))
     print(json.dumps({"scenarios": rows, "soak": soak_result}))
 
 
