@@ -48,6 +48,12 @@ class IngestMetrics:
         self.connected = Gauge(
             p + "broker_connected", "1 while connected to the broker", registry=r
         )
+        self.guard_recovered = Counter(
+            p + "guard_recovered",
+            "telemetry messages the restart guard handed to the pipeline (published while the"
+            " broker had lost the shared subscription, e.g. after a mosquitto restart)",
+            registry=r,
+        )
         self.processor_errors = Counter(
             p + "processor_errors", "batch processor failures", ["processor"], registry=r
         )

@@ -19,11 +19,12 @@ telemetry message queued before the marker through the pipeline (stored, then ac
 those were routed while the group had no subscription. After the marker, and when no loss was
 detected, the guard acknowledges at once and stores nothing: the group received those.
 
-A recovery in progress survives a worker restart (`<state-dir>/restart-guard.pending`, removed
-once the marker's PUBACK left, i.e. after everything before it was stored). Cost: the broker
-sends each worker every telemetry message twice (the guard's copy is acknowledged unread).
-Writes are idempotent, so what the guard stores that the group stored too (messages routed
-between the re-subscribe and the marker, or stored by another worker) is the same row again.
+A recovery in progress survives a worker restart (flag file
+`<state-dir>/restart-guard-<client-id>.pending`, removed once the marker's PUBACK left, i.e.
+after everything before it was stored). Cost: the broker sends each worker every telemetry
+message twice (the guard's copy is acknowledged unread). Writes are idempotent, so what the
+guard stores that the group stored too (messages routed between the re-subscribe and the
+marker, or stored by another worker's guard) is the same row written again.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import structlog
 from peakline_core.errors import PayloadError, PeaklineError
 from peakline_core.wire import TopicKind, Topics, decode_telemetry
 from peakline_ingest.acks import OrderedAcks
+from peakline_ingest.metrics import IngestMetrics
 from peakline_ingest.pipeline import Pipeline
 from peakline_ingest.validate import Validator
 
@@ -68,16 +70,18 @@ class RestartGuard:
         state_dir: Path,
         pipeline: Pipeline,
         validator: Validator,
+        metrics: IngestMetrics,
     ) -> None:
         self.pipeline = pipeline
         self.validator = validator
+        self.metrics = metrics
         self.acks = OrderedAcks()
         self.client_id = f"{client_id}-guard"
         base = f"{topics.root}/ingest/{_level(client_id)}"
         self.probe_filter = topics.shared(group, f"{base}/probe")  # nobody publishes there
         self.marker_topic = f"{base}/mark"
         self.telemetry_filter = topics.filter(TopicKind.TELEMETRY)
-        self._pending = state_dir / "restart-guard.pending"
+        self._pending = state_dir / f"restart-guard-{_level(client_id)}.pending"
         self._marker: bytes | None = None  # recovering until this marker comes back
         self.recovered = 0  # telemetry messages the current/last recovery handed to the pipeline
 
@@ -142,6 +146,7 @@ class RestartGuard:
                 self.acks.done(token)
             else:
                 self.recovered += 1
+                self.metrics.guard_recovered.inc()
                 await self.pipeline.handle(topic, data, token)
 
     def _recovered(self) -> None:

@@ -112,6 +112,7 @@ class IngestService:
                 settings.state_dir,
                 self.pipeline,
                 self.validator,
+                self.metrics,
             )
 
     @property
