@@ -12,14 +12,15 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from peakline_core.errors import PayloadError, PeaklineError, TopicError
 from peakline_core.storage.schema import QualityCode
-from peakline_core.wire import Quality, TelemetryBatch, TopicKind, Topics, decode_telemetry
+from peakline_core.wire import Quality, TopicKind, Topics
+from peakline_ingest.decode import IngestBatch, TelemetryDecoder
 
 NS: Final = 1_000_000_000
 _QUALITY_CODE: Final = {q: int(QualityCode.of(q)) for q in Quality}
@@ -42,11 +43,26 @@ class DeviceIdentity:
     agent: str
 
 
+class BatchHeader(Protocol):
+    """What the pipeline needs of a message's batch (a `TelemetryBatch` or `IngestBatch`)."""
+
+    @property
+    def agent(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def sent(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A valid message as columns of the `reading` measurement (one entry per reading)."""
 
-    batch: TelemetryBatch
+    batch: BatchHeader
     points: list[str]
     value: npt.NDArray[np.float64]  # NaN where the reading has no numeric value
     quality: npt.NDArray[np.int64]
@@ -102,7 +118,7 @@ _QUALITY: Final = attrgetter("quality")
 _TS: Final = attrgetter("ts")
 
 
-def _columns(batch: TelemetryBatch) -> Accepted:
+def _columns(batch: IngestBatch) -> Accepted:
     readings = batch.readings
     n = len(readings)
     # map/attrgetter keep the per-reading work in C (this runs for every reading stored).
@@ -140,6 +156,7 @@ class Validator:
         self.devices = devices
         self.limits = limits or Limits()
         self.window = window or SeqWindow()
+        self.decoder = TelemetryDecoder()
 
     def validate(self, topic: str, payload: bytes, now_ns: int) -> Accepted:
         """Columns of a valid message; raises Rejected. `now_ns` is ingest's clock, UTC ns."""
@@ -150,7 +167,7 @@ class Validator:
         if parsed.kind is not TopicKind.TELEMETRY:
             raise Rejected("bad_topic", f"{topic!r} is not a telemetry topic")
         try:
-            batch = decode_telemetry(payload)
+            batch = self.decoder.decode(payload)
         except PayloadError as exc:
             # msgspec refuses 1e999 and friends (JSON has no inf/NaN): name it for what it is.
             reason = "non_finite" if "Number out of range" in exc.detail else exc.reason
