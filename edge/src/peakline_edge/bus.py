@@ -19,9 +19,21 @@ from pymodbus.pdu import ModbusPDU
 
 from peakline_core.config.platform import ModbusRtu, ModbusTcp
 from peakline_core.config.profiles import RegisterType
-from peakline_edge.errors import DeviceTimeout, ExceptionReply, IllegalAddress
+from peakline_edge.errors import (
+    BadReply,
+    DeviceTimeout,
+    ExceptionReply,
+    IllegalAddress,
+    NoConnection,
+)
 
 ILLEGAL_DATA_ADDRESS = 2
+READ_FUNCTION = {
+    RegisterType.COIL: 1,
+    RegisterType.DISCRETE: 2,
+    RegisterType.HOLDING: 3,
+    RegisterType.INPUT: 4,
+}
 BusKey = tuple[str, str, int]
 
 
@@ -89,7 +101,7 @@ class ModbusBus:
         async with self.lock:
             try:
                 if not self.client.connected and not await self.client.connect():
-                    raise DeviceTimeout(device, f"cannot connect to {self.name}")
+                    raise NoConnection(device, f"cannot connect to {self.name}")
                 self.requests += 1
                 response = await call(self.client)
             except (TimeoutError, ModbusException, OSError) as exc:
@@ -118,8 +130,14 @@ class ModbusBus:
             return await client.read_discrete_inputs(address, count=count, device_id=unit_id)
 
         response = await self.transact(device, call)
+        if response.function_code != READ_FUNCTION[table]:
+            raise BadReply(device, f"function {response.function_code} answers a {table} read")
         if table.is_bit:
+            if len(response.bits) < count:
+                raise BadReply(device, f"{len(response.bits)} bits for a read of {count}")
             return [1 if b else 0 for b in response.bits[:count]]
+        if len(response.registers) != count:
+            raise BadReply(device, f"{len(response.registers)} registers for a read of {count}")
         return list(response.registers)
 
     async def write(

@@ -9,7 +9,10 @@ class EdgeError(Exception):
 
 
 class DeviceError(EdgeError):
-    """A device did not give a usable answer."""
+    """A device did not give a usable answer. `reason` is a stable code (the `kind` label of
+    peakline_edge_errors): timeout, no_connection, bad_reply, exception_<code>."""
+
+    reason = "error"
 
     def __init__(self, device: str, detail: str) -> None:
         super().__init__(f"{device}: {detail}")
@@ -18,7 +21,23 @@ class DeviceError(EdgeError):
 
 
 class DeviceTimeout(DeviceError):
-    """No answer in time, or the connection could not be made (retryable)."""
+    """No usable answer in time (nothing, or bytes that are not a reply to the request: a
+    wrong transaction or unit id, a broken frame), or no connection (retryable)."""
+
+    reason = "timeout"
+
+
+class NoConnection(DeviceTimeout):
+    """The connection to the device (or its gateway / serial port) could not be made."""
+
+    reason = "no_connection"
+
+
+class BadReply(DeviceError):
+    """A well-framed reply that does not answer the request (another function code, another
+    register count): its data is never decoded."""
+
+    reason = "bad_reply"
 
 
 class ExceptionReply(DeviceError):
@@ -28,6 +47,7 @@ class ExceptionReply(DeviceError):
     def __init__(self, device: str, code: int, detail: str) -> None:
         super().__init__(device, f"exception code {code}: {detail}")
         self.code = code
+        self.reason = f"exception_{code}"
 
 
 class IllegalAddress(ExceptionReply):

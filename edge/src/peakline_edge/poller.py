@@ -79,7 +79,7 @@ class DevicePoller:
         self.metrics.cycles.labels(dev.id).inc()
         self.metrics.requests.labels(dev.id).inc(result.requests)
         for error in result.failed:
-            self.metrics.errors.labels(dev.id, type(error).__name__).inc()
+            self.metrics.errors.labels(dev.id, error.reason).inc()
         was_available = self.availability.available
         transition = self.availability.record(result.reachable, now)
         if result.reachable:
