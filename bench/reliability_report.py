@@ -101,7 +101,9 @@ def soak_table(r: dict[str, Any]) -> str:
         f"{r['duplicated']}, produced twice {r['produced_twice']}, left in spool "
         f"{r['left_in_spool']}, batches redelivered {r['redelivered_batches']}",
         f"  throughput: produced {r['produced_per_s']}/s, stored {r['stored_per_s']}/s "
-        f"(poll rate {r['polled_rate_per_s']}/s)",
+        f"(poll rate {r['polled_rate_per_s']}/s); not yet stored (readings) mid "
+        f"{r['backlog']['not_yet_stored']['mid']:.0f}, end {r['backlog']['not_yet_stored']['end']:.0f}"
+        f", max {r['backlog']['not_yet_stored']['max']:.0f}",
         f"  {'process':24} {'start':>7} {'mid':>7} {'end':>7} {'max':>7} "
         f"{'slope MiB/h':>11} {'limit':>7} verdict",
     ]
@@ -122,6 +124,7 @@ async def main() -> None:
     ap.add_argument("--soak-devices", type=int, default=500)
     ap.add_argument("--soak-agents", type=int, default=0, help="0: one per 50 meters")
     ap.add_argument("--soak-poll-s", type=float, default=2.0)
+    ap.add_argument("--soak-series", type=Path, default=None, help="write raw samples (JSON)")
     ap.add_argument("--outage-s", type=float, default=None, help="default: the suite's")
     args = ap.parse_args()
     names = args.only if args.only is not None else list(SCENARIOS)
@@ -142,6 +145,9 @@ async def main() -> None:
         if "policy" in r:
             print(f"{r['scenario']}: policy {r['policy']}")
     if soak_result is not None:
+        samples = soak_result.pop("samples")
+        if args.soak_series is not None:
+            args.soak_series.write_text(json.dumps(samples))
         print(soak_table(soak_result))
     print(json.dumps({"scenarios": rows, "soak": soak_result}))
 

@@ -38,7 +38,7 @@ from harness import REPO, scenario, until_async
 from memtrend import summarise
 from support import IngestProcess, ingest_args
 
-from peakline_cli.servers import Influxd, Mosquitto
+from peakline_cli.servers import Influxd, Mosquitto, free_port
 from peakline_core.wire import decode_telemetry
 
 BIN = Path(sys.executable).parent
@@ -173,6 +173,19 @@ class District:
     recorder: Recorder
     processes: dict[str, psutil.Process]
     agents: dict[str, subprocess.Popen[bytes]]
+    ingest_metrics: str  # URL of ingest's /metrics
+
+    def ingest_counts(self) -> dict[str, float]:
+        """Readings ingest stored so far and messages it holds unacknowledged."""
+        text = httpx.get(self.ingest_metrics, timeout=30).text
+        want = {"peakline_ingest_readings_total": "stored", "peakline_ingest_in_flight_messages":
+                "in_flight"}  # fmt: skip
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in want:
+                out[want[name]] = float(value)
+        return out
 
     def health(self, agent: str) -> dict[str, Any]:
         try:
@@ -272,7 +285,9 @@ async def district(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
         await until_async(recorder.connected.is_set, 20, "recorder connected")
         argv = ingest_args(mosquitto.url, f"{influxd.url}?db={database}", prefix,
                            root / "ingest-state", config=str(config))  # fmt: skip
-        ingest = IngestProcess([*argv, "--group", "", "--no-anomaly", "--no-energy"], root)
+        port = free_port()
+        argv += ["--group", "", "--no-anomaly", "--no-energy", "--health-port", str(port)]
+        ingest = IngestProcess(argv, root)
         ingest.start()
         assert ingest.proc is not None
         stack.callback(_stop, ingest.proc)
@@ -293,7 +308,8 @@ async def district(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
                  "mosquitto": mosquitto.proc.pid, "ingest": ingest.proc.pid,
                  "influxd": influxd.proc.pid, "recorder (test harness)": os.getpid()}  # fmt: skip
         yield District(root, influxd, database, recorder,
-                       {k: psutil.Process(pid) for k, pid in procs.items()}, gws)  # fmt: skip
+                       {k: psutil.Process(pid) for k, pid in procs.items()}, gws,
+                       f"http://127.0.0.1:{port}/metrics")  # fmt: skip
 
 
 async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s: float = 2.0,
@@ -309,6 +325,7 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
             t: list[float] = []
             rss: dict[str, list[float]] = {k: [] for k in d.processes}
             influx_vars: dict[str, list[float]] = {"heap_inuse": [], "tsm_cache": []}
+            backlog: dict[str, list[float]] = {"not_yet_stored": [], "ingest_in_flight": []}
             stored0 = sum((await asyncio.to_thread(d.stored_count)).values())
             t0, n0 = time.monotonic(), d.recorder.readings
             while (now := time.monotonic()) - t0 < minutes * 60:
@@ -317,6 +334,9 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
                     rss[k].append(proc.memory_info().rss / 2**20)
                 for k, v in (await asyncio.to_thread(d.influxd_vars)).items():
                     influx_vars[k].append(v)
+                counts = await asyncio.to_thread(d.ingest_counts)
+                backlog["not_yet_stored"].append(d.recorder.readings - counts.get("stored", 0))
+                backlog["ingest_in_flight"].append(counts.get("in_flight", 0))
                 await asyncio.sleep(sample_s)  # the sampling period
             elapsed, produced_live = time.monotonic() - t0, d.recorder.readings - n0
             stored_live = sum((await asyncio.to_thread(d.stored_count)).values())
@@ -339,4 +359,8 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
         "stored_per_s": round((stored_live - stored0) / elapsed, 1),
         "polled_rate_per_s": round(len(d.recorder.ts) / poll_s, 1),  # series / poll period
         "memory": memory, "influxd_internals": influx,
+        "backlog": {k: {"mid": xs[len(xs) // 2], "end": xs[-1], "max": max(xs)}
+                    for k, xs in backlog.items()},
+        "samples": {"t_s": t, **rss, **{f"influxd {k}": v for k, v in influx_vars.items()},
+                    **backlog},
     }  # fmt: skip
