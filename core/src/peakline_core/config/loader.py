@@ -97,8 +97,14 @@ def _read_yaml(path: Path, rel: str, issues: list[Issue]) -> Any:
     except OSError as exc:
         issues.append((rel, "", f"cannot read: {exc.strerror}"))
         return None
+    except UnicodeDecodeError as exc:
+        issues.append((rel, f"byte {exc.start + 1}", "not UTF-8 text"))  # 1-based
+        return None
     try:
         return yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        issues.append((rel, "", "not valid YAML: nested too deeply"))
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
