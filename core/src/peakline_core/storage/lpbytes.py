@@ -228,11 +228,20 @@ def float_pieces(values: npt.NDArray[np.float64]) -> list[Piece]:
             pieces.append(Piece(digits.bytes_[:, whole:], np.arange(width) < places[:, None]))
     slow = ~fast
     if slow.any():
-        texts = [b""] * rows
-        for i, v in zip(np.flatnonzero(slow).tolist(), values[slow].tolist(), strict=True):
-            texts[i] = repr(v).removesuffix(".0").encode()
-        pieces.append(strings(texts, slow))
+        pieces.append(_repr_piece(values, np.flatnonzero(slow)))
     return pieces
+
+
+def _repr_piece(values: npt.NDArray[np.float64], which: npt.NDArray[np.intp]) -> Piece:
+    """`repr` text (`.0` trimmed) of the rows `which`, nothing on the others; the matrix
+    holds those rows only (plus one empty row) and is gathered by `rows`."""
+    # One C-level pass: reprs joined by commas; `.0,` can only be an integral value's end.
+    text = ",".join(map(repr, values[which].tolist())) + ","
+    items = text.replace(".0,", ",").encode().split(b",")
+    texts = strings(items)  # the last item is the empty one after the final comma
+    rows = np.full(values.shape[0], len(items) - 1, dtype=np.intp)
+    rows[which] = np.arange(len(items) - 1)
+    return Piece(texts.bytes_, texts.keep, rows)
 
 
 def _on_rows(keep: npt.NDArray[np.bool_], rows: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
