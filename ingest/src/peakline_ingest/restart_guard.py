@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,36 @@ NO_SUBSCRIPTION_EXISTED = 0x11  # MQTT 5 UNSUBACK reason code
 
 class GuardRefused(PeaklineError):
     """The broker's ACL refuses the guard's subscriptions (grant `<prefix>/v1/ingest/#`)."""
+
+
+def _value(code: Any) -> int:
+    return int(getattr(code, "value", code))
+
+
+def _refused(codes: Any) -> bool:
+    """Any MQTT 5 reason code of 0x80 or more in a SUBACK/PUBACK/UNSUBACK."""
+    return any(_value(code) >= 0x80 for code in codes)
+
+
+async def _replies(client: aiomqtt.Client, callback: str, call: Awaitable[Any]) -> list[Any]:
+    """Run one request on `client`, returning the reason codes of the acks that arrive
+    meanwhile (aiomqtt drops them for UNSUBACK and PUBACK). Only for a connection that has
+    nothing else of that kind in flight: the guard's, or the worker's before it subscribes."""
+    paho = client._client
+    forward: Any = getattr(paho, callback)
+    codes: list[Any] = []
+
+    def record(c: Any, userdata: Any, mid: int, reasons: Any, props: Any = None) -> None:
+        codes.extend(reasons if isinstance(reasons, list) else [reasons])
+        if forward is not None:
+            forward(c, userdata, mid, reasons, props)
+
+    setattr(paho, callback, record)
+    try:
+        await call
+    finally:
+        setattr(paho, callback, forward)
+    return codes
 
 
 def _level(text: str) -> str:
@@ -92,21 +123,10 @@ class RestartGuard:
     async def shared_lost(self, client: aiomqtt.Client) -> bool:
         """Probe on the worker's connection before it subscribes: True when the broker has
         none of this worker's shared subscriptions. A loss is recorded on disk at once."""
-        paho = client._client
-        codes: list[Any] = []
-        forward: Any = paho.on_unsubscribe
-
-        def record(c: Any, userdata: Any, mid: int, reasons: Any, props: Any = None) -> None:
-            codes.extend(reasons if isinstance(reasons, list) else [reasons])
-            if forward is not None:
-                forward(c, userdata, mid, reasons, props)
-
-        paho.on_unsubscribe = record
-        try:
-            await client.unsubscribe(self.probe_filter)
-        finally:
-            paho.on_unsubscribe = forward
-        lost = any(getattr(code, "value", code) == NO_SUBSCRIPTION_EXISTED for code in codes)
+        codes = await _replies(client, "on_unsubscribe", client.unsubscribe(self.probe_filter))
+        if _refused(codes):
+            raise GuardRefused(f"the broker refused to unsubscribe {self.probe_filter!r}")
+        lost = any(_value(code) == NO_SUBSCRIPTION_EXISTED for code in codes)
         if lost:
             self._pending.parent.mkdir(parents=True, exist_ok=True)
             self._pending.touch()
@@ -117,8 +137,7 @@ class RestartGuard:
         paho = client._client
         self.acks.connected(lambda mid, qos: paho.ack(mid, qos))
         for topic in (self.telemetry_filter, self.marker_topic):
-            codes = await client.subscribe(topic, qos=1)
-            if any(getattr(code, "value", code) >= 0x80 for code in codes):
+            if _refused(await client.subscribe(topic, qos=1)):
                 raise GuardRefused(f"the broker refused the guard's subscription to {topic!r}")
         if not self._pending.exists():
             self._marker = None
@@ -126,7 +145,11 @@ class RestartGuard:
         self._marker = uuid.uuid4().hex.encode()
         self.recovered = 0
         log.info("no shared subscription was on the broker (restart or first start): recovering")
-        await client.publish(self.marker_topic, self._marker, qos=1)
+        codes = await _replies(
+            client, "on_publish", client.publish(self.marker_topic, self._marker, qos=1)
+        )
+        if _refused(codes):
+            raise GuardRefused(f"the broker refused the guard's marker on {self.marker_topic!r}")
 
     def disconnected(self) -> None:
         self.acks.disconnected()

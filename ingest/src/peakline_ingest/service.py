@@ -228,21 +228,23 @@ class IngestService:
             lambda topic, body: client.publish(topic, body, qos=1)  # type: ignore[arg-type,return-value]
         )
         guard = self.guard
-        if guard is not None:
-            await guard.shared_lost(client)  # before subscribing: did the broker drop it?
-        await client.subscribe(self.subscription, qos=1)
         async with AsyncExitStack() as stack:
             tasks: set[asyncio.Task[None]] = set()
-            if guard is not None:
-                await client.subscribe(guard.probe_filter, qos=1)
-                guard_client = self._mqtt_client(guard.client_id)
-                await stack.enter_async_context(guard_client)
-                stack.callback(guard.disconnected)
-                try:
+            try:
+                if guard is not None:
+                    await guard.shared_lost(client)  # before subscribing: did the broker drop it?
+                await client.subscribe(self.subscription, qos=1)
+                if guard is not None:
+                    await client.subscribe(guard.probe_filter, qos=1)
+                    guard_client = self._mqtt_client(guard.client_id)
+                    await stack.enter_async_context(guard_client)
+                    stack.callback(guard.disconnected)
                     await guard.attach(guard_client)
-                except GuardRefused as exc:
-                    raise IngestConfigError(str(exc)) from exc
-                tasks.add(asyncio.create_task(guard.consume(guard_client)))
+                    tasks.add(asyncio.create_task(guard.consume(guard_client)))
+            except GuardRefused as exc:
+                raise IngestConfigError(
+                    f"{exc} (grant the ingest account <prefix>/v1/ingest/#)"
+                ) from exc
             self._client = client
             self.metrics.connected.set(1)
             await self.dead_letters.replay()

@@ -18,7 +18,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_sim import MqttLogin, Scenario, load_profiles, run
 from peakline_cli.provision import API_USER, INGEST_USER, Provisioned, provision
-from peakline_cli.servers import Mosquitto, free_port
+from peakline_cli.servers import Mosquitto, free_port, wait_until
 from peakline_core.wire.topics import TopicKind, Topics
 
 pytestmark = pytest.mark.integration
@@ -215,3 +215,37 @@ async def test_simulated_sensor_with_a_wrong_password_reports_why(
     assert publisher.published == 0
     reason = (publisher.last_error or "").lower()
     assert "authori" in reason or "password" in reason, reason
+
+
+async def test_ingest_worker_and_its_restart_guard_run_under_the_acl(
+    broker: Mosquitto, provisioned: Provisioned, tmp_path: Path
+) -> None:
+    """The restart guard's plain subscription, probe and marker (peakline_ingest.restart_guard)
+    are granted to the ingest account: the worker subscribes and its first recovery ends."""
+    from peakline_ingest.service import IngestService, IngestSettings
+    from peakline_ingest.store.open import open_store
+
+    settings = IngestSettings(
+        broker_url=broker.url,
+        username=INGEST_USER,
+        password=provisioned.passwords[INGEST_USER],
+        client_id="ingest-acl",
+        state_dir=tmp_path / "ingest-state",
+    )
+    service = IngestService(settings, open_store(f"sqlite:///{tmp_path / 'store.db'}"))
+    assert service.guard is not None
+    stop = asyncio.Event()
+    worker = asyncio.create_task(service.run(stop))
+    try:
+        guard = service.guard
+        await asyncio.to_thread(
+            wait_until,
+            lambda: worker.done() or (service._client is not None and not guard.recovering),
+            DEADLINE_S,
+            "ingest subscribed and its first recovery done",
+        )
+        assert not worker.done(), worker.exception()  # IngestConfigError if a grant is missing
+    finally:
+        stop.set()
+        await worker
+        await service.store.aclose()
