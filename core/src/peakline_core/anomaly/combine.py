@@ -30,7 +30,9 @@ def z_to_score(z: Array, cfg: AnomalyConfig) -> Array:
 def combine(ev: Evidence, p: Prepared, cfg: AnomalyConfig) -> tuple[Array, Array, Array]:
     """Combined score (float32, NaN where no reading), detector code (int8) and onset time
     (int64 UTC ns: when the evidence started, e.g. the start of a run or of a gap), [T, S]."""
-    flat_z = np.sqrt(np.float32(2.0) * ev.flat_nats)
+    flat_z = np.zeros_like(ev.flat_nats)
+    at = np.flatnonzero(ev.flat_nats)
+    flat_z.reshape(-1)[at] = np.sqrt(np.float32(2.0) * ev.flat_nats.reshape(-1)[at])
     # most specific first: a clear spike is called a spike even if the seasonal residual
     # of the same reading is larger
     ranked = (
@@ -41,18 +43,30 @@ def combine(ev: Evidence, p: Prepared, cfg: AnomalyConfig) -> tuple[Array, Array
         (DRIFT, ev.drift),
     )
     best = np.maximum.reduce([z for _, z in ranked])
-    name_at = np.minimum(best, np.float32(cfg.z_half))
+    score = np.zeros(best.shape, dtype=np.float32)
     det = np.full(best.shape, NONE, dtype=np.int8)
-    for code, z in reversed(ranked):
-        det[z >= name_at] = code
-    score = z_to_score(best, cfg)
-    det[score <= 0] = NONE
-    hard = p.hard_score >= score
-    hard &= p.hard_det != NONE
-    score = np.where(hard, p.hard_score, score)
-    det = np.where(hard, p.hard_det, det).astype(np.int8)
-    score = np.where(p.valid, score, np.float32(np.nan)).astype(np.float32)
-    det = np.where(p.valid, det, np.int8(NONE)).astype(np.int8)
-    onset = np.where(det == GAP, p.prev_ts, p.ts)
-    onset = np.where(det == FLATLINE, p.change_ts, onset)
+    # a z at or below z_zero scores 0 and names nothing: only the rest needs the mapping
+    at = np.flatnonzero(~(best <= np.float32(cfg.z_zero)))
+    if at.size:
+        best_at = best.reshape(-1)[at]
+        name_at = np.minimum(best_at, np.float32(cfg.z_half))
+        det_at = np.full(at.shape, NONE, dtype=np.int8)
+        for code, z in reversed(ranked):
+            det_at[z.reshape(-1)[at] >= name_at] = code
+        score_at = z_to_score(best_at, cfg)
+        det_at[score_at <= 0] = NONE
+        score.reshape(-1)[at] = score_at
+        det.reshape(-1)[at] = det_at
+    has_hard = p.hard_det != NONE
+    if has_hard.any():
+        hard = has_hard & (p.hard_score >= score)
+        score = np.where(hard, p.hard_score, score).astype(np.float32)
+        det = np.where(hard, p.hard_det, det).astype(np.int8)
+    score[~p.valid] = np.nan
+    det *= p.valid
+    onset = p.ts.copy()
+    for code, when in ((GAP, p.prev_ts), (FLATLINE, p.change_ts)):
+        named = det == code
+        if named.any():
+            np.copyto(onset, when, where=named)
     return score, det, onset

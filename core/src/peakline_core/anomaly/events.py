@@ -44,6 +44,9 @@ def _running_last(mask: Array, values: Array, carried: Array) -> Array:
     return running_max(got)
 
 
+EVENT_FIELDS = ("reads", "ev_open", "ev_start", "ev_peak", "ev_kind", "ev_hot_ts", "ev_hot_r")
+
+
 def track(
     st: dict[str, Array],
     keys: list[str],
@@ -56,12 +59,54 @@ def track(
     cfg: AnomalyConfig,
 ) -> list[AnomalyEvent]:
     """Advance the event state rows `st` over a [T, S] batch; return events opened or closed.
-    Only readings where `may_open` (bool [T, S]) can open an event; any can keep one open."""
-    n_t = score.shape[0]
-    if n_t == 0:
+    Only readings where `may_open` (bool [T, S]) can open an event; any can keep one open.
+
+    Only series with an open event or a reading at `event_close` or above can open, keep or
+    close one; the others just count their readings."""
+    if score.shape[0] == 0:
         return []
+    with np.errstate(invalid="ignore"):
+        busy = (score >= cfg.event_close).any(axis=0) | st["ev_open"]
+    if busy.all():
+        return _track(st, keys, score, det, onset, ts, valid, may_open, cfg)
+    st["reads"] = st["reads"] + np.count_nonzero(valid, axis=0)
+    rows = np.flatnonzero(busy)
+    if rows.size == 0:
+        return []
+    sub = {k: st[k][rows] for k in EVENT_FIELDS}
+    sub["reads"] -= np.count_nonzero(valid[:, rows], axis=0)
+    score, det, onset, ts, valid, may_open = (
+        a[:, rows] for a in (score, det, onset, ts, valid, may_open)
+    )
+    found = _track(sub, [keys[i] for i in rows], score, det, onset, ts, valid, may_open, cfg)
+    for k in EVENT_FIELDS:
+        st[k][rows] = sub[k]
+    return found
+
+
+def _cumsum_rows(a: Array, first: Array) -> Array:
+    """`first` plus the running sum of `a` down the time axis ([T, S], int64)."""
+    out = a.astype(np.int64)
+    out[0] += first
+    for t in range(1, out.shape[0]):  # np.cumsum along axis 0 is slow on this layout
+        np.add(out[t - 1], out[t], out=out[t])
+    return out
+
+
+def _track(
+    st: dict[str, Array],
+    keys: list[str],
+    score: Array,
+    det: Array,
+    onset: Array,
+    ts: Array,
+    valid: Array,
+    may_open: Array,
+    cfg: AnomalyConfig,
+) -> list[AnomalyEvent]:
+    n_t = score.shape[0]
     sc = np.nan_to_num(score, nan=0.0)
-    r = st["reads"][None, :] + np.cumsum(valid, axis=0, dtype=np.int64)
+    r = _cumsum_rows(valid, st["reads"])
     hot = valid & (sc >= cfg.event_close)
     on = valid & (sc >= cfg.event_open) & may_open
     hot_r = _running_last(hot, r, st["ev_hot_r"])

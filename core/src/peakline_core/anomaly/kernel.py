@@ -51,7 +51,9 @@ LN2 = 0.6931471805599453
 
 @dataclass(slots=True)
 class Evidence:
-    """Per-reading evidence from the recursive detectors, each [time, series] float32."""
+    """Per-reading evidence from the recursive detectors, each [time, series] float32.
+
+    Spike, seasonal and gap z below `z_zero` (which cannot score) may read 0."""
 
     spike: Array
     seasonal: Array
@@ -251,9 +253,16 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         dm += g * dev
 
     bins.note_visits(p.bin_index, visit_w)
-    out.spike[:] = np.where(spike_warm, t_to_z(spike_t, spike_dof), 0.0)
-    out.seasonal[:] = np.where(season_warm, t_to_z(season_t, season_dof), 0.0)
-    out.gap[:] = np.where(gap_ok, np.sqrt(2.0 * gap_nats), 0.0)
+    # only evidence above z_zero can score: z <= t, so t below it needs no Student-t map
+    z_zero = cfg.z_zero
+    for dst, t_stat, dof, warm_t in (
+        (out.spike, spike_t, spike_dof, spike_warm),
+        (out.seasonal, season_t, season_dof, season_warm),
+    ):
+        at = np.flatnonzero(warm_t & ~(t_stat < z_zero))  # NaN stays NaN, as it would
+        dst.reshape(-1)[at] = t_to_z(t_stat.reshape(-1)[at], dof.reshape(-1)[at])
+    at = np.flatnonzero(gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
+    out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"] = n_run[-1]
     st["span_s"] = span_run[-1]
     st["n_dt"] = ndt_run[-1]

@@ -55,18 +55,31 @@ def previous_of(arr: Array, valid: Array, carried: Array) -> Array:
     out = np.empty_like(arr)
     if arr.shape[0]:
         out[0] = carried
+    all_valid: list[bool] = np.asarray(valid.all(axis=1)).tolist()
     for t in range(1, arr.shape[0]):
-        np.copyto(out[t], out[t - 1])
-        np.copyto(out[t], arr[t - 1], where=valid[t - 1])
+        if all_valid[t - 1]:  # the common case: a plain shift
+            out[t] = arr[t - 1]
+        else:
+            out[t] = np.where(valid[t - 1], arr[t - 1], out[t - 1])
     return out
 
 
 def latest_of(arr: Array, valid: Array, carried: Array) -> Array:
     """For each t, `arr` at the latest valid reading at or before t, else `carried`."""
     out = np.empty_like(arr)
+    all_valid: list[bool] = np.asarray(valid.all(axis=1)).tolist()
     for t in range(arr.shape[0]):
-        np.copyto(out[t], out[t - 1] if t else carried)
-        np.copyto(out[t], arr[t], where=valid[t])
+        if all_valid[t]:
+            out[t] = arr[t]
+        else:
+            out[t] = np.where(valid[t], arr[t], out[t - 1] if t else carried)
+    return out
+
+
+def _mod(a: Array, k: int) -> Array:
+    """a mod k (k > 0) for int64 arrays; numpy's floor division by a constant is several
+    times faster than its remainder."""
+    out: Array = a - k * (a // k)
     return out
 
 
@@ -98,37 +111,49 @@ def prepare(
     delta = raw - prev_raw
     unchanged = valid & has_prev & (delta == 0)
 
-    counter = st["counter"][None, :]
-    rollover = st["rollover"][None, :]
-    falling = valid & has_prev & (delta < 0)
-    wrapped = falling & counter & (prev_raw > 0.5 * rollover)  # NaN rollover compares False
-    reset = falling & counter & ~wrapped
-    delta = np.where(wrapped, delta + rollover, delta)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = delta / dt_s
-    model_valid = valid & (~counter | (has_prev & ~reset))
-    x = np.where(counter, rate, raw)
-    model_valid &= np.isfinite(x)
-
     hard_score = np.zeros(raw.shape, dtype=np.float32)
     hard_det = np.full(raw.shape, NONE, dtype=np.int8)
-    too_fast = valid & (np.abs(rate) > st["max_rate"][None, :])
-    outside = valid & ((raw < st["lower"][None, :]) | (raw > st["upper"][None, :]))
-    for mask, det, score in (
-        (wrapped, ROLLOVER, rollover_score),
-        (too_fast, RATE, 1.0),
-        (reset, COUNTER_RESET, 1.0),
-        (outside, LIMIT, 1.0),
-    ):
-        hard_score[mask] = score
-        hard_det[mask] = det
+    # hard verdicts and counter arithmetic only for batches holding series that need them
+    is_counter = st["counter"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if is_counter.any():
+            counter = is_counter[None, :]
+            rollover = st["rollover"][None, :]
+            falling = valid & has_prev & (delta < 0)
+            wrapped = falling & counter & (prev_raw > 0.5 * rollover)  # NaN rollover: False
+            reset = falling & counter & ~wrapped
+            delta = np.where(wrapped, delta + rollover, delta)
+            rate = delta / dt_s
+            model_valid = valid & (~counter | (has_prev & ~reset))
+            x = np.where(counter, rate, raw)
+            model_valid &= np.isfinite(x)
+        else:
+            wrapped = reset = None
+            model_valid = valid.copy()
+            x = raw
+        checks: list[tuple[Array | None, int, float]] = [(wrapped, ROLLOVER, rollover_score)]
+        max_rate = st["max_rate"]
+        if np.isfinite(max_rate).any():
+            rate = delta / dt_s if wrapped is None else rate
+            checks.append((valid & (np.abs(rate) > max_rate[None, :]), RATE, 1.0))
+        checks.append((reset, COUNTER_RESET, 1.0))
+        lower, upper = st["lower"], st["upper"]
+        if np.isfinite(lower).any() or np.isfinite(upper).any():
+            outside = valid & ((raw < lower[None, :]) | (raw > upper[None, :]))
+            checks.append((outside, LIMIT, 1.0))
+    for mask, det, score in checks:
+        if mask is not None and mask.any():
+            hard_score[mask] = score
+            hard_det[mask] = det
 
     # seasonal bin of the series' local time; Monday = 0 (1970-01-01 was a Thursday)
     hours = (ts + st["utc_offset_ns"][None, :]) // NS_PER_HOUR
-    weekend = (hours // 24 + 3) % 7 >= 5
-    bins = hours % 24 + 24 * weekend
-    bin_index = bins + BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
-    visits = np.where(model_valid, np.minimum(np.nan_to_num(dt_s), VISIT_S) / VISIT_S, 0.0)
+    days = hours // 24
+    weekend = _mod(days + 3, 7) >= 5
+    bin_index = hours - 24 * days + 24 * weekend
+    bin_index += BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
+    visits = np.where(model_valid, np.minimum(np.where(has_prev & valid, dt_s, 0.0), VISIT_S), 0.0)
+    visits /= VISIT_S
 
     changed_here = valid & ~unchanged
     change_ts = latest_of(ts, changed_here, st["last_change_ts"])

@@ -1,0 +1,91 @@
+"""The optimized detector loop computes exactly what the plain per-step recursion computes.
+
+`reference_kernel.run` is the straightforward version (every step gathers its seasonal bins
+from the profile and scatters them back); the engine's kernel keeps each series' current bin
+in working vectors, precomputes what needs no recursion and finishes outputs after the loop.
+Scores, detectors, events and every byte of carried state must be equal, on data built to
+hit the corners: ragged rows with junk timestamps on missing readings, irregular sampling,
+quantized values (flatlines), counters with a reset and a rollover, physical limits, and
+batches cut into chunks of odd sizes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+
+import numpy as np
+import pytest
+import reference_kernel
+from anomaly_synth import NS, building_load, temperature, timestamps
+
+from peakline_core.anomaly import AnomalyEngine
+from peakline_core.anomaly import engine as engine_mod
+
+
+def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    ts = timestamps(9, 300.0)
+    v = building_load(ts, 6, rng)
+    v[0, 1000] *= 2
+    v[1, 1200:1300] = v[1, 1200]  # stuck
+    v[2, rng.choice(ts.size, 300, replace=False)] = np.nan
+    v[2, 2000] = 9000.0  # above its limit
+    v[3, 500:700] = np.nan
+    v[4] = np.round(v[4])  # quantized: runs of unchanged values
+    ts2 = np.broadcast_to(ts, v.shape).copy()
+    ts2[5] = np.maximum.accumulate(ts + rng.integers(0, 200, ts.size) * NS)  # irregular
+    ts2[3, 500:700] = 0  # junk timestamps where there is no reading
+    loads = ([f"s{i}" for i in range(6)], ts2, v)
+    t = timestamps(4, 60.0)
+    temps = temperature(t, 4, rng)
+    quantized = ([f"t{i}" for i in range(4)], np.broadcast_to(t, temps.shape).copy(), temps)
+    t = timestamps(5, 900.0)
+    c = np.cumsum(rng.uniform(0, 5, (3, t.size)), axis=1)
+    c[1, 200:] -= 300  # reset
+    c[2, 300:] -= 1e3  # rollover at 1e3
+    c[2, ::7] = np.nan
+    counters = ([f"c{i}" for i in range(3)], np.broadcast_to(t, c.shape).copy(), c)
+    return [loads, quantized, counters]
+
+
+def new_engine() -> AnomalyEngine:
+    e = AnomalyEngine()
+    e.register_series("s2", lower=0, upper=5000)
+    e.register_series("c0", counter=True)
+    e.register_series("c1", counter=True, max_rate=1.0)
+    e.register_series("c2", counter=True, rollover=1e3)
+    return e
+
+
+def score_all(
+    keys: list[str], ts: np.ndarray, v: np.ndarray, cuts: list[int]
+) -> tuple[list[np.ndarray], list[tuple[str, str, int, int | None]], dict[str, np.ndarray]]:
+    e = new_engine()
+    out, events = [], []
+    for lo, hi in itertools.pairwise(cuts):
+        e = AnomalyEngine.load(e.save())
+        batch = e.score(keys, ts[:, lo:hi], v[:, lo:hi])
+        out += [batch.score, batch.detector]
+        events += [(ev.series, ev.kind, ev.start_ns, ev.end_ns) for ev in batch.events]
+    return out, events, e._state.arrays
+
+
+@pytest.mark.parametrize("chunk", [1 << 18, 37 * 6 + 5])
+def test_optimized_kernel_equals_the_plain_recursion(monkeypatch, chunk: int) -> None:
+    monkeypatch.setattr(engine_mod, "CHUNK_READINGS", chunk)
+    plain = types.SimpleNamespace(run=lambda st, p, cfg, bins: reference_kernel.run(st, p, cfg))
+    kinds: set[str] = set()
+    for keys, ts, v in corner_cases():
+        cuts = [0, 1, 7, 300, 301, v.shape[1]]
+        fast = score_all(keys, ts, v, cuts)
+        with monkeypatch.context() as m:
+            m.setattr(engine_mod, "kernel", plain)
+            slow = score_all(keys, ts, v, cuts)
+        for a, b in zip(fast[0], slow[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert fast[1] == slow[1]
+        kinds |= {kind for _, kind, _, _ in fast[1]}
+        for name, arr in fast[2].items():
+            np.testing.assert_array_equal(arr, slow[2][name], err_msg=name)
+    assert {"spike", "flatline", "gap", "limit", "counter_reset", "rollover"} <= kinds, kinds
