@@ -33,6 +33,7 @@ import httpx
 import msgspec
 import numpy as np
 import paho.mqtt.client as mqtt
+import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 from peakline_cli.servers import Influxd, Mosquitto, free_port, wait_until
@@ -137,6 +138,11 @@ async def ceiling(url: str, db: str, readings: int, per_body: int = 10_000) -> f
         return readings / (time.perf_counter() - start)
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes."""
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 def quantiles(metrics_text: str, name: str) -> tuple[float, float]:
     buckets = [
         (float(m.group(1)), float(m.group(2)))
@@ -166,7 +172,11 @@ def main() -> None:
     with Mosquitto.create(work / "mq") as broker, Influxd.create(work / "influx") as influxd:
         influxd.query('CREATE DATABASE "bench"')
         influxd.query('CREATE DATABASE "ceiling"')
+        assert influxd.proc is not None and broker.proc is not None
+        db_pid, mq_pid = influxd.proc.pid, broker.proc.pid
+        before = cpu_s([db_pid])
         raw = asyncio.run(ceiling(influxd.url, "ceiling", readings))
+        ceiling_db_cpu = cpu_s([db_pid]) - before
         healths = [free_port() for _ in range(workers)]
         ingests = [
             subprocess.Popen(
@@ -197,10 +207,13 @@ def main() -> None:
             for p in procs:
                 p.start()
             with httpx.Client(timeout=30) as http:
+                pids = [i.pid for i in ingests]
+                cpu = [cpu_s(pids), cpu_s([db_pid]), cpu_s([mq_pid])]
                 go.wait(timeout=120)  # publishers connected, batches built: the clock starts
                 start = time.perf_counter()
                 wait_stored(http, influxd.url, healths, readings)
                 elapsed = time.perf_counter() - start
+                cpu = [cpu_s(pids) - cpu[0], cpu_s([db_pid]) - cpu[1], cpu_s([mq_pid]) - cpu[2]]
                 for p in procs:
                     p.join()
                 text = http.get(f"http://127.0.0.1:{health}/metrics").text
@@ -225,6 +238,11 @@ def main() -> None:
         "ratio": round(e2e / raw, 3),
         "lag_p50_s_upper_bound": p50,
         "lag_p99_s_upper_bound": p99,
+        # CPU time per reading (us), a figure the machine's other load barely moves:
+        "cpu_us_per_reading_workers": round(cpu[0] / readings * 1e6, 2),
+        "cpu_us_per_reading_influxd": round(cpu[1] / readings * 1e6, 2),
+        "cpu_us_per_reading_mosquitto": round(cpu[2] / readings * 1e6, 2),
+        "cpu_us_per_reading_influxd_ceiling": round(ceiling_db_cpu / readings * 1e6, 2),
     }
     for k, v in result.items():
         print(f"{k:36s} {v}")
