@@ -16,7 +16,7 @@ aggregate. Only int and float values take it (mean turns ints into floats, as in
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 import numpy as np
@@ -109,7 +109,7 @@ def one_per_window(
         if aggregate is Aggregate.COUNT:
             values: list[Any] = [1] * len(window_times)
         elif aggregate is Aggregate.MEAN and int in kinds:
-            values = [float(v) for v in s.values]
+            values = [float(v) for v in cast("list[float | int]", s.values)]
         else:
             values = list(s.values)
         out.append(Series(s.tags, window_times, values))
