@@ -75,7 +75,7 @@ def test_negative_schemathesis_on_every_operation(tmp_path: Path, platform_confi
         operation = result.ok()
 
         @settings(
-            max_examples=8, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         @given(case=operation.as_strategy(schemathesis.GenerationMode.NEGATIVE))
         def check(case: schemathesis.Case) -> None:

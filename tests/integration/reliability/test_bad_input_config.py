@@ -30,7 +30,7 @@ FILES = sorted(
 )
 TREES = {name: yaml.safe_load((EXAMPLE / name).read_text()) for name in FILES}
 pytestmark = pytest.mark.slow  # load_config parses ~15 files per example: ~5 s per test idle
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @contextmanager
@@ -100,7 +100,7 @@ def test_damaged_files_fail_only_with_config_errors() -> None:
 def test_config_check_command_reports_instead_of_crashing() -> None:
     with _copy() as root:
 
-        @settings(max_examples=25, deadline=None)
+        @settings(max_examples=15, deadline=None)
         @given(st.data())
         def run(data: st.DataObject) -> None:
             name = data.draw(st.sampled_from(FILES))
