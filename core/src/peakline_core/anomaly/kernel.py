@@ -109,11 +109,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     mvf = p.model_valid.astype(np.float64)
     has_dt = ~np.isnan(p.dt_s)
     dtz = np.where(has_dt, p.dt_s, 0.0)
+    # series polled in step share one interval per time step: rates that depend only on the
+    # interval are then computed once per step ([T, 1], broadcast), not once per reading
+    if (dtz == dtz[:, :1]).all():
+        dtz = dtz[:, :1]
     n_run = _running_sum(st["n"], mvf)  # readings modelled before step t (row t), after (t+1)
     n_before, n_after = n_run[:-1], n_run[1:]
     span_run = _running_sum(st["span_s"], p.visits * VISIT_S)
     out.settled[:] = span_run[:-1] >= cfg.event_warmup_s
-    dof_span = span_run[:-1] / cfg.spread_dof_s
     level_rate = np.maximum(cfg.level_alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
     trend_share = (n_after >= 2) * cfg.trend_gamma
     beta = np.minimum(_halflife_rate(dtz, cfg.scale_halflife_s), beta_n)
@@ -130,12 +133,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     gap_w = np.maximum(gap_rate, 1.0 / np.maximum(ndt_run[1:], 1.0)) * has_dt
     keep_run = p.unchanged | ~p.valid
 
-    # inputs of the deferred Student-t -> z maps, written by the loop
-    spike_t = np.empty((n_t, n_s))
-    spike_dof = np.empty((n_t, n_s))
+    # what the outputs are finished from after the loop, written by the loop
+    spike_z, spike_q, spike_moves = (np.empty((n_t, n_s)) for _ in range(3))
     spike_warm = np.empty((n_t, n_s), dtype=bool)
-    season_t = np.empty((n_t, n_s))
-    season_dof = np.empty((n_t, n_s), dtype=f32)
+    season_z, season_q = np.empty((n_t, n_s)), np.empty((n_t, n_s))
+    season_v = np.empty((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
     gap_nats = np.empty((n_t, n_s))
 
@@ -145,6 +147,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
     flat, dm, dd = st["flat"], st["dt_mean"], st["dt_dev"]
     vsq, vw = st["visit_sq"], st["visit_w"]
+    q_min = cfg.flat_q_min
     switches = np.empty((n_t, n_s), dtype=bool)
     np.not_equal(p.bin_index[1:], p.bin_index[:-1], out=switches[1:])
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
@@ -166,13 +169,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         sig = np.maximum(sig_all, np.where(visited, bins.sq_routine_in, bins.sq_routine_out))
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
-        warm = v & (moves >= cfg.warmup_readings)
+        warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
         r = x - mu - trend
         ar = np.abs(r)
-        z = ar / sig
-        np.maximum(np.minimum(moves - 2.0, dof_span[t]), 1.0, out=spike_dof[t])
-        np.multiply(z, zq / np.maximum(q_sp, zq), out=spike_t[t])
-        spike_warm[t] = warm
+        z = np.divide(ar, sig, out=spike_z[t])
+        spike_q[t] = q_sp
+        spike_moves[t] = moves
         q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
         bound = np.where(warm, c * sig, inf)
         moves += vf * (r != 0)
@@ -191,22 +193,25 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         res = x - m_b
         zs_own = res / sig_b
         bin_warm = v_b >= cfg.season_warmup_visits
-        swarm = v & bin_warm
+        swarm = np.logical_and(v, bin_warm, out=season_warm[t])
         # a value the profile holds an hour earlier or later is a shifted schedule or sunrise,
         # not an anomaly: judge by the best-fitting of the three neighbouring bins
         azs = np.abs(zs_own)
         for nb_mean, nb_dev, nb_infl, nb_eps in bins.neighbours:
             z_n = np.abs((x - nb_mean) / (np.maximum(nb_dev, s4) * nb_infl + nb_eps))
             azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed neighbour never fits
-        np.multiply(azs, zq / np.maximum(q_se, zq), out=season_t[t])
-        np.maximum(v_b - 1.0, 0.5, out=season_dof[t])
-        season_warm[t] = swarm
+        season_z[t] = azs
+        season_q[t] = q_se
+        season_v[t] = v_b
         q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
 
         # --- flatline: surprise of the run of unchanged values ---
-        still = np.minimum(np.maximum(st_b, cfg.flat_q_min), 1.0)
         ready = p.unchanged[t] & (v_b >= 0.25)
-        flat += np.where(ready, -np.log(still), 0.0)
+        at = np.flatnonzero(ready)  # a repeat costs -ln P(unchanged); most readings change
+        if at.size > n_s // 4:
+            flat += np.where(ready, -np.log(np.minimum(np.maximum(st_b, q_min), 1.0)), 0.0)
+        elif at.size:
+            flat[at] += -np.log(np.minimum(np.maximum(st_b[at], q_min), 1.0))
         flat *= keep_run[t]
         out.flat_nats[t] = flat
 
@@ -253,14 +258,18 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         dm += g * dev
 
     bins.note_visits(p.bin_index, visit_w)
-    # only evidence above z_zero can score: z <= t, so t below it needs no Student-t map
+    # only evidence above z_zero can score, and a Student-t map never raises its input
+    # (z <= t, and the tail rescaling is at most 1): smaller ones are left 0, NaN stays NaN
     z_zero = cfg.z_zero
-    for dst, t_stat, dof, warm_t in (
-        (out.spike, spike_t, spike_dof, spike_warm),
-        (out.seasonal, season_t, season_dof, season_warm),
-    ):
-        at = np.flatnonzero(warm_t & ~(t_stat < z_zero))  # NaN stays NaN, as it would
-        dst.reshape(-1)[at] = t_to_z(t_stat.reshape(-1)[at], dof.reshape(-1)[at])
+    at = np.flatnonzero(spike_warm & ~(spike_z < z_zero))
+    t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q.reshape(-1)[at], zq))
+    moves_at = spike_moves.reshape(-1)[at]
+    dof_span = span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
+    dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
+    out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
+    at = np.flatnonzero(season_warm & ~(season_z < z_zero))
+    t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q.reshape(-1)[at], zq))
+    out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
     at = np.flatnonzero(gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"] = n_run[-1]
