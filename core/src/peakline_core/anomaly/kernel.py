@@ -42,7 +42,8 @@ import numpy as np
 
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.config import AnomalyConfig
-from peakline_core.anomaly.prepare import VISIT_S, Prepared
+from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.rates import chunk_rates
 from peakline_core.anomaly.state import Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
@@ -63,29 +64,11 @@ class Evidence:
     settled: Array  # bool: the series had `event_warmup_s` of data before this reading
 
 
-def _halflife_rate(dt_s: Array, halflife_s: float) -> Array:
-    """Exponential-forgetting weight of a reading arriving dt_s (>= 0, 0 if none) after the
-    previous one."""
-    rate: Array = -np.expm1(-LN2 * dt_s / halflife_s)
-    return rate
-
-
 def t_to_z(t: Array, dof: Array) -> Array:
     """Gaussian-equivalent of a Student-t statistic |t| with `dof` degrees of freedom
     (Wallace 1959): a spread estimated from few samples must not look like a known one."""
     z: Array = np.sqrt(dof * np.log1p(t * t / dof)) * ((8.0 * dof + 1.0) / (8.0 * dof + 3.0))
     return z
-
-
-def _running_sum(first: Array, steps: Array) -> Array:
-    """[T + 1, S]: `first`, then `first` plus the running sum of `steps` ([T, S]), summed in
-    time order (the same rounding as adding step by step)."""
-    acc = np.empty((steps.shape[0] + 1, steps.shape[1]), dtype=np.float64)
-    acc[0] = first
-    acc[1:] = steps
-    for t in range(1, acc.shape[0]):  # np.cumsum along axis 0 is ~10x slower on this layout
-        np.add(acc[t - 1], acc[t], out=acc[t])
-    return acc
 
 
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -> Evidence:
@@ -102,36 +85,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     zq = NormalDist().inv_cdf(1 - cfg.tail_p / 2)
     c = cfg.huber_c
     inf = np.inf
-    beta_n = -np.expm1(-LN2 / cfg.scale_halflife_readings)
-    gap_rate = -np.expm1(-LN2 / cfg.gap_halflife_readings)
 
     # --- everything that does not depend on the recursion, for the whole chunk ---
-    mvf = p.model_valid.astype(np.float64)
-    has_dt = ~np.isnan(p.dt_s)
-    dtz = np.where(has_dt, p.dt_s, 0.0)
-    # series polled in step share one interval per time step: rates that depend only on the
-    # interval are then computed once per step ([T, 1], broadcast), not once per reading
-    if (dtz == dtz[:, :1]).all():
-        dtz = dtz[:, :1]
-    n_run = _running_sum(st["n"], mvf)  # readings modelled before step t (row t), after (t+1)
-    n_before, n_after = n_run[:-1], n_run[1:]
-    span_run = _running_sum(st["span_s"], p.visits * VISIT_S)
-    out.settled[:] = span_run[:-1] >= cfg.event_warmup_s
-    level_rate = np.maximum(cfg.level_alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
-    trend_share = (n_after >= 2) * cfg.trend_gamma
-    beta = np.minimum(_halflife_rate(dtz, cfg.scale_halflife_s), beta_n)
-    spread_rate = (
-        np.where(n_after >= 2, np.maximum(beta, 1.0 / np.maximum(n_after - 1.0, 1.0)), 0.0) * mvf
-    )
-    visit_w = p.visits * (mvf * (n_before >= 1))  # weight of an innovation in its visit
-    lam = _halflife_rate(dtz, cfg.drift_halflife_s)
-    lam_var = np.maximum(lam / (2.0 - lam), 1e-12)  # variance of an in-control chart
-    var_rate = _halflife_rate(dtz, cfg.drift_var_halflife_s)
-    ndt_run = _running_sum(st["n_dt"], has_dt.astype(np.float64))
-    gap_ok = has_dt & (ndt_run[:-1] >= cfg.gap_warmup_readings)
-    gap_settled = ndt_run[1:] > cfg.gap_warmup_readings
-    gap_w = np.maximum(gap_rate, 1.0 / np.maximum(ndt_run[1:], 1.0)) * has_dt
-    keep_run = p.unchanged | ~p.valid
+    rt = chunk_rates(st, p, cfg, out.settled)
+    mvf, dtz, lam, lam_var, var_rate = rt.mvf, rt.dtz, rt.lam, rt.lam_var, rt.var_rate
+    level_rate, trend_share, spread_rate = rt.level_rate, rt.trend_share, rt.spread_rate
+    visit_w, keep_run, gap_settled, gap_w = rt.visit_w, rt.keep_run, rt.gap_settled, rt.gap_w
 
     # what the outputs are finished from after the loop, written by the loop
     spike_z, spike_q, spike_moves = (np.empty((n_t, n_s)) for _ in range(3))
@@ -251,7 +210,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         dtt = dtz[t]
         # exponential tail beyond the mean interval, never steeper than 3 nats per interval
         np.divide(np.maximum(dtt - dm, 0.0), np.maximum(dd, dm / 3.0 + 1e-9), out=gap_nats[t])
-        dtc = np.where(gap_settled[t], np.minimum(dtt, 3.0 * dm), dtt)
+        dtc = np.minimum(dtt, 3.0 * dm)
+        if gap_settled is not None:
+            dtc = np.where(gap_settled[t], dtc, dtt)
         g = gap_w[t]
         dev = dtc - dm
         dd += g * (np.abs(dev) - dd)
@@ -264,16 +225,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     at = np.flatnonzero(spike_warm & ~(spike_z < z_zero))
     t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q.reshape(-1)[at], zq))
     moves_at = spike_moves.reshape(-1)[at]
-    dof_span = span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
+    dof_span = rt.span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
     t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q.reshape(-1)[at], zq))
     out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
-    at = np.flatnonzero(gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
+    at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
-    st["n"] = n_run[-1]
-    st["span_s"] = span_run[-1]
-    st["n_dt"] = ndt_run[-1]
+    st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
     st["q_spike"], st["q_season"] = q_sp, q_se
     return out
