@@ -76,11 +76,27 @@ def latest_of(arr: Array, valid: Array, carried: Array) -> Array:
     return out
 
 
-def _mod(a: Array, k: int) -> Array:
-    """a mod k (k > 0) for int64 arrays; numpy's floor division by a constant is several
-    times faster than its remainder."""
-    out: Array = a - k * (a // k)
-    return out
+def _bins_of_hours(hours: Array) -> Array:
+    """Seasonal bin (hour of day, + 24 on weekends) of UTC-epoch local hours (int64);
+    Monday = 0 (1970-01-01 was a Thursday)."""
+    days = hours // 24
+    week_day = days + 3
+    week_day -= 7 * (week_day // 7)  # numpy's remainder is slower than floor division
+    bins: Array = hours - 24 * days + 24 * (week_day >= 5)
+    return bins
+
+
+def seasonal_bins(hours: Array) -> Array:
+    """Seasonal bin of each local hour ([T, S] int64). A batch spans few distinct hours, so
+    the bins of its range are computed once and looked up."""
+    if hours.size == 0:
+        return hours.copy()
+    first = int(hours.min())
+    span = int(hours.max()) - first
+    if span > hours.size:  # e.g. junk timestamps on missing readings: compute directly
+        return _bins_of_hours(hours)
+    table = _bins_of_hours(np.arange(first, first + span + 1, dtype=np.int64))
+    return np.take(table, hours - first)
 
 
 def prepare(
@@ -107,7 +123,8 @@ def prepare(
     prev_ts = previous_of(ts, valid, st["last_ts"])
     prev_raw = previous_of(raw, valid, st["last_raw"])
     has_prev = prev_ts != NO_TIME
-    dt_s = np.where(has_prev & valid, (ts - prev_ts) / NS_PER_S, np.nan)
+    has_dt = has_prev & valid
+    dt_s = np.where(has_dt, (ts - prev_ts) / NS_PER_S, np.nan)
     delta = raw - prev_raw
     unchanged = valid & has_prev & (delta == 0)
 
@@ -146,13 +163,9 @@ def prepare(
             hard_score[mask] = score
             hard_det[mask] = det
 
-    # seasonal bin of the series' local time; Monday = 0 (1970-01-01 was a Thursday)
-    hours = (ts + st["utc_offset_ns"][None, :]) // NS_PER_HOUR
-    days = hours // 24
-    weekend = _mod(days + 3, 7) >= 5
-    bin_index = hours - 24 * days + 24 * weekend
+    bin_index = seasonal_bins((ts + st["utc_offset_ns"][None, :]) // NS_PER_HOUR)
     bin_index += BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
-    visits = np.where(model_valid, np.minimum(np.where(has_prev & valid, dt_s, 0.0), VISIT_S), 0.0)
+    visits = np.where(model_valid & has_dt, np.minimum(dt_s, VISIT_S), 0.0)
     visits /= VISIT_S
 
     changed_here = valid & ~unchanged
