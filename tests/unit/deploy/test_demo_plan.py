@@ -44,6 +44,7 @@ def test_store_url_defaults_to_sqlite_in_the_state_dir(tmp_path: Path) -> None:
         DemoOptions(broker="mqtt://user:secret@127.0.0.1:1883"),
         DemoOptions(influx="mqtt://x"),
         DemoOptions(duration_s=0),
+        DemoOptions(port=0),
         DemoOptions(host="0.0.0.0"),
     ],
 )

@@ -47,6 +47,9 @@ class DemoOptions:
             )
         if self.influx is not None and urlsplit(self.influx).scheme not in ("http", "https"):
             raise DemoError(f"--influx {self.influx!r}: expected http://host:8086")
+        if not 0 < self.port < 65536:
+            # The dashboard URL and the end-to-end probe both need the port up front.
+            raise DemoError(f"--port {self.port}: give the dashboard a port from 1 to 65535")
         if self.duration_s is not None and self.duration_s <= 0:
             raise DemoError("--duration must be positive (seconds)")
         if self.host not in ("127.0.0.1", "localhost", "::1") and self.tls is None:

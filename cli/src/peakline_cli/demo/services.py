@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,11 +61,13 @@ async def simulators(
     try:
         scenario = Scenario.from_yaml(path)
         known = {d.id for d in scenario.devices}
+        # The demo is live: simulated time starts now, so the MQTT sensors' own timestamps
+        # are as current as the edge's poll stamps (a scenario's fixed start date would put
+        # them years in the past, where edge and ingest rightly refuse them).
+        live: dict[str, object] = {"start": datetime.now(UTC).replace(microsecond=0)}
         if not scenario.faults:
-            faults = [f for f in demo_faults() if f["device"] in known]
-            scenario = Scenario.model_validate(
-                scenario.model_dump(by_alias=True) | {"faults": faults}
-            )
+            live["faults"] = [f for f in demo_faults() if f["device"] in known]
+        scenario = Scenario.model_validate(scenario.model_dump(by_alias=True) | live)
         profiles = load_profiles(options.config_dir / "profiles")
     except SimError as exc:
         raise DemoError(f"scenario {path}: {exc}") from None
