@@ -104,6 +104,9 @@ def soak_table(r: dict[str, Any]) -> str:
         f"(poll rate {r['polled_rate_per_s']}/s); not yet stored (readings) mid "
         f"{r['backlog']['not_yet_stored']['mid']:.0f}, end {r['backlog']['not_yet_stored']['end']:.0f}"
         f", max {r['backlog']['not_yet_stored']['max']:.0f}",
+        f"  edge agents' own counters: {r['edge']['cycles_per_s']} poll cycles/s (nominal "
+        f"{r['edge']['nominal_cycles_per_s']}), {r['edge']['readings_per_s']} readings/s, "
+        f"{r['edge']['failed_requests']} failed requests",
         f"  {'process':24} {'start':>7} {'mid':>7} {'end':>7} {'max':>7} "
         f"{'slope MiB/h':>11} {'limit':>7} verdict",
     ]

@@ -174,6 +174,19 @@ class District:
     processes: dict[str, psutil.Process]
     agents: dict[str, subprocess.Popen[bytes]]
     ingest_metrics: str  # URL of ingest's /metrics
+    agent_metrics: dict[str, str] = field(default_factory=dict)  # gateway -> /metrics URL
+
+    def edge_counts(self) -> dict[str, float]:
+        """Summed over the gateways: poll cycles run, failed requests, readings produced."""
+        want = {"peakline_edge_cycles_total": "cycles", "peakline_edge_errors_total": "errors",
+                "peakline_edge_readings_total": "readings"}  # fmt: skip
+        out = dict.fromkeys(want.values(), 0.0)
+        for url in self.agent_metrics.values():
+            for line in httpx.get(url, timeout=30).text.splitlines():
+                name, _, value = line.partition("{")
+                if name in want:
+                    out[want[name]] += float(value.rsplit(" ", 1)[1])
+        return out
 
     def ingest_counts(self) -> dict[str, float]:
         """Readings ingest stored so far and messages it holds unacknowledged."""
@@ -296,11 +309,12 @@ async def district(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
             60, "ingest subscribed",
         )  # fmt: skip
         assert ingest.proc.poll() is None, f"ingest exited: {ingest.log[-2000:]}"
-        gws = {}
+        gws, metrics = {}, {}
         for i in range(agents):
             gw = f"gw{i + 1:02d}"
+            metrics[gw] = free_port()
             argv = [str(BIN / "peakline-edge"), "run", "--config", str(config), "--agent", gw,
-                    "--state-dir", str(root / gw)]  # fmt: skip
+                    "--state-dir", str(root / gw), "--metrics-port", str(metrics[gw])]  # fmt: skip
             gws[gw] = _spawn(argv, root / f"{gw}.log")
             stack.callback(_stop, gws[gw])
         assert mosquitto.proc is not None and influxd.proc is not None
@@ -309,7 +323,9 @@ async def district(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
                  "influxd": influxd.proc.pid, "recorder (test harness)": os.getpid()}  # fmt: skip
         yield District(root, influxd, database, recorder,
                        {k: psutil.Process(pid) for k, pid in procs.items()}, gws,
-                       f"http://127.0.0.1:{port}/metrics")  # fmt: skip
+                       f"http://127.0.0.1:{port}/metrics",
+                       {gw: f"http://127.0.0.1:{n}/metrics" for gw, n in metrics.items()},
+                       )  # fmt: skip
 
 
 async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s: float = 2.0,
@@ -327,6 +343,7 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
             influx_vars: dict[str, list[float]] = {"heap_inuse": [], "tsm_cache": []}
             backlog: dict[str, list[float]] = {"not_yet_stored": [], "ingest_in_flight": []}
             stored0 = sum((await asyncio.to_thread(d.stored_count)).values())
+            edge0 = await asyncio.to_thread(d.edge_counts)
             t0, n0 = time.monotonic(), d.recorder.readings
             while (now := time.monotonic()) - t0 < minutes * 60:
                 t.append(now - t0)
@@ -340,6 +357,7 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
                 await asyncio.sleep(sample_s)  # the sampling period
             elapsed, produced_live = time.monotonic() - t0, d.recorder.readings - n0
             stored_live = sum((await asyncio.to_thread(d.stored_count)).values())
+            edge1 = await asyncio.to_thread(d.edge_counts)
             left = await d.stop_agents(120)
             await until_async(lambda: d.recorder.idle_for(2.0), 60, "recorder caught up")
             want = d.recorder.readings
@@ -358,6 +376,12 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
         "produced_per_s": round(produced_live / elapsed, 1),
         "stored_per_s": round((stored_live - stored0) / elapsed, 1),
         "polled_rate_per_s": round(len(d.recorder.ts) / poll_s, 1),  # series / poll period
+        "edge": {  # the gateways' own counters over the run
+            "cycles_per_s": round((edge1["cycles"] - edge0["cycles"]) / elapsed, 1),
+            "nominal_cycles_per_s": round(devices / poll_s, 1),
+            "readings_per_s": round((edge1["readings"] - edge0["readings"]) / elapsed, 1),
+            "failed_requests": int(edge1["errors"] - edge0["errors"]),
+        },
         "memory": memory, "influxd_internals": influx,
         "backlog": {k: {"mid": xs[len(xs) // 2], "end": xs[-1], "max": max(xs)}
                     for k, xs in backlog.items()},
