@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from firmware_sim.errors import ServeError
 from firmware_sim.mqtt import MqttLogin
@@ -29,6 +31,9 @@ def serve(
     ),
     speed: float | None = typer.Option(None, help="override the scenario's time acceleration"),
     seed: int | None = typer.Option(None, help="override the scenario's seed"),
+    start: str | None = typer.Option(
+        None, help="override the scenario's start: an ISO 8601 instant, or 'now' to run live"
+    ),
     ground_truth: Path | None = typer.Option(None, help="write injected faults here on exit"),
 ) -> None:
     """Run SCENARIO until interrupted."""
@@ -37,6 +42,11 @@ def serve(
         sc.speed = speed
     if seed is not None:
         sc.seed = seed
+    if start is not None:
+        try:
+            sc = Scenario.model_validate(sc.model_dump(by_alias=True) | {"start": _instant(start)})
+        except (ValueError, ValidationError) as exc:
+            raise typer.BadParameter(str(exc).splitlines()[-1], param_hint="--start") from None
     login = None
     if mqtt_username:
         try:
@@ -59,6 +69,18 @@ def serve(
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+
+
+def _instant(text: str) -> datetime:
+    if text == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _instant(text: str) -> datetime:
+    if text == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def main() -> None:

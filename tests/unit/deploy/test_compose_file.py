@@ -203,6 +203,7 @@ def test_trial_simulators_listen_where_the_trial_edge_polls(
     # with that account's password file (provision's ACL lets it write its own topic only).
     sim = services["firmware-sim"]
     assert "--mqtt=mqtt://mosquitto:1883" in sim["command"]
+    assert "--start=now" in sim["command"]  # sensor timestamps current, not the scenario's date
     mqtt_sensors = [s for s in scenario.devices if isinstance(s.listen, MqttListen)]
     env = sim["environment"]
     assert [f"sensor-{s.id}" for s in mqtt_sensors] == [env["PEAKLINE_MQTT_USERNAME"]]
