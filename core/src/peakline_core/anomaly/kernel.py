@@ -111,6 +111,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     np.not_equal(p.bin_index[1:], p.bin_index[:-1], out=switches[1:])
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
     switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
+    all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -124,8 +125,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
         # the series-wide one and this bin's RMS innovation (see BinCache.routine)
+        # (each `where` below is skipped when its mask is all True: the same values, cheaper)
         visited = v_b >= 1.0
-        sig = np.maximum(sig_all, np.where(visited, bins.sq_routine_in, bins.sq_routine_out))
+        all_visited = bool(visited.all())
+        routine = bins.sq_routine_in
+        if not all_visited:
+            routine = np.where(visited, routine, bins.sq_routine_out)
+        sig = np.maximum(sig_all, routine)
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
         warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
@@ -134,15 +140,25 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         z = np.divide(ar, sig, out=spike_z[t])
         spike_q[t] = q_sp
         spike_moves[t] = moves
-        q_sp += np.where(warm, cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p), 0.0)
-        bound = np.where(warm, c * sig, inf)
-        moves += vf * (r != 0)
-        step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
-        mu += trend * vf + step
-        trend += trend_share[t] * step
+        all_warm = bool(warm.all())
+        q_step = cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p)
+        q_sp += q_step if all_warm else np.where(warm, q_step, 0.0)
+        bound = c * sig
         # the series-wide spread learns only what is not routine for the hour, so a step at
         # 08:00 every day does not blunt the spike test at 13:00
-        s += spread_rate[t] * (np.minimum(ar, np.where(warm, c * sig_all, inf)) - s)
+        s_bound = c * sig_all
+        if not all_warm:
+            bound = np.where(warm, bound, inf)
+            s_bound = np.where(warm, s_bound, inf)
+        step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
+        if all_valid[t]:
+            moves += r != 0
+            mu += trend + step
+        else:
+            moves += vf * (r != 0)
+            mu += trend * vf + step
+        trend += trend_share[t] * step
+        s += spread_rate[t] * (np.minimum(ar, s_bound) - s)
 
         # --- seasonal profile ---
         # out-of-sample spread, widened for a mean learnt from few visits
@@ -153,6 +169,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         zs_own = res / sig_b
         bin_warm = v_b >= cfg.season_warmup_visits
         swarm = np.logical_and(v, bin_warm, out=season_warm[t])
+        all_bin_warm = bool(bin_warm.all())
+        all_swarm = all_bin_warm and all_valid[t]
         # a value the profile holds an hour earlier or later is a shifted schedule or sunrise,
         # not an anomaly: judge by the best-fitting of the three neighbouring bins
         azs = np.abs(zs_own)
@@ -162,7 +180,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         season_z[t] = azs
         season_q[t] = q_se
         season_v[t] = v_b
-        q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
+        q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
+        q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
 
         # --- flatline: surprise of the run of unchanged values ---
         ready = p.unchanged[t] & (v_b >= 0.25)
@@ -178,10 +197,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         w = p.visits[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
         lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
-        bnd = np.where(bin_warm, c * sig_b, inf)
-        lr_dev = np.where(
-            visited, w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9), 0.0
-        )
+        bnd = c * sig_b
+        if not all_bin_warm:
+            bnd = np.where(bin_warm, bnd, inf)
+        lr_dev = w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9)
+        if not all_visited:
+            lr_dev = np.where(visited, lr_dev, 0.0)
         # the spread only learns from readings the bin mean had not seen (after visit one)
         d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
@@ -193,7 +214,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         vw += wi
 
         # --- drift: EWMA chart on clipped seasonal residuals ---
-        sw = swarm.astype(np.float64)
+        sw = 1.0 if all_swarm else swarm.astype(np.float64)
         lam_t = lam[t] * sw
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
         age += dtz[t] * sw
@@ -202,8 +223,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
         np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
-        out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9)) * sw
+        charted = age >= cfg.drift_warmup_s
+        if not all_swarm:
+            charted &= swarm
+        out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
+        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9))
+        if not all_swarm:
+            rv = rv * sw
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
         # --- gap: interval against the learnt interval ---
