@@ -121,3 +121,24 @@ async def test_windows_larger_than_the_data_and_empty_ranges(
     assert await influx.query(replace(hourly, start_ns=T0 - 7200 * S, end_ns=T0)) == []
     assert await influx.query(replace(hourly, field="nothing")) == []
     assert await influx.query(replace(hourly, where={"device": ["nowhere"]})) == []
+
+
+async def test_a_remembered_query_still_falls_back_when_the_data_grows_denser(
+    stores: tuple[InfluxStore, SqliteStore],
+) -> None:
+    influx, sqlite = stores
+    query = SeriesQuery("reading", "value", T0, T0 + 40 * MINUTE, {"device": ["m2"]}, MINUTE)
+    first = await influx.query(query)
+    assert query in influx._shortcuts  # the next read skips the count probe
+    assert typed(await influx.query(query)) == typed(first)
+    # Now every minute of m2 gets 30 more values: the capped raw read proves two per window.
+    tags = {"site": "s1", "device": "m2", "point": "p"}
+    dense = [Row("reading", tags, {"value": float(i)}, T0 + i * 2 * S) for i in range(1200)]
+    await influx.write(dense)
+    await sqlite.write(dense)
+    got = await influx.query(query)
+    assert query not in influx._shortcuts
+    assert typed(got) == typed(await influx.select(range_query(query), "reading"))
+    assert len(got[0].times) == 40
+    expected = await sqlite.query(query)
+    assert list(got[0].values) == pytest.approx(list(expected[0].values), rel=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -9,9 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peakline_core.storage import Aggregate, Series, StoreRejected, StoreUnavailable
+from peakline_core.storage import (
+    Aggregate,
+    Series,
+    SeriesQuery,
+    StoreRejected,
+    StoreUnavailable,
+)
 from peakline_ingest.store.influx_read import (
     ACCEPT,
+    ShortcutMemo,
     decode_answer,
     one_per_window,
     window_count,
@@ -149,3 +157,21 @@ def test_one_per_window_declines_other_types_and_keeps_aligned_times() -> None:
     [s] = one_per_window([Series({}, times, [1, 2.5, 3])], 60, Aggregate.MEAN) or []
     assert (list(s.times), list(s.values)) == (times, [1.0, 2.5, 3.0])
     assert one_per_window([], 60, Aggregate.MEAN) == []
+
+
+def test_shortcut_memo_ignores_times_forgets_failures_and_is_bounded() -> None:
+    memo = ShortcutMemo(size=2)
+
+    def query(device: str, start: int = 0) -> SeriesQuery:
+        return SeriesQuery("reading", "value", start, start + 3600 * S, {"device": [device]}, S)
+
+    memo.remember(query("a"), took_shortcut=True)
+    assert query("a", start=60 * S) in memo  # a moving range is the same query
+    assert query("b") not in memo
+    assert replace(query("a"), aggregate=Aggregate.MAX) not in memo
+    memo.remember(query("b"), took_shortcut=True)
+    assert query("a") in memo  # used: now the most recent
+    memo.remember(query("c"), took_shortcut=True)
+    assert (query("a") in memo, query("b") in memo, query("c") in memo) == (True, False, True)
+    memo.remember(query("a"), took_shortcut=False)
+    assert query("a") not in memo

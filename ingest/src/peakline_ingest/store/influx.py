@@ -29,7 +29,13 @@ from peakline_core.storage import (
     encode_rows,
 )
 from peakline_core.storage.schema import MEASUREMENTS
-from peakline_ingest.store.influx_read import ACCEPT, decode_answer, one_per_window, window_count
+from peakline_ingest.store.influx_read import (
+    ACCEPT,
+    ShortcutMemo,
+    decode_answer,
+    one_per_window,
+    window_count,
+)
 from peakline_ingest.store.influxql import (
     check_duration,
     count_query,
@@ -87,6 +93,7 @@ class InfluxStore:
         self.database = database
         self.retention_policy = retention_policy
         self._series_keys = SeriesKeys()  # escaped once, reused by every block written
+        self._shortcuts = ShortcutMemo()  # windowed reads answered from raw points
         self._client = httpx.AsyncClient(
             base_url=self.url,
             headers=auth_headers(token, username, password),
@@ -184,24 +191,37 @@ class InfluxStore:
     async def query(self, query: SeriesQuery) -> list[Series]:
         """Raw points or epoch-aligned bucket aggregates, one Series per tag set.
 
-        A windowed query first asks for the number of values per series (one cheap
-        statement); when no series has more values than windows, it reads the raw points
-        and, if each window indeed holds at most one, returns them as the exact aggregates
-        (see `influx_read`), else it asks influxd for the aggregates."""
+        A windowed query without LIMIT is first tried from raw points (`_from_points`);
+        influxd aggregates only when some window holds more than one value."""
         if any(not v for v in query.where.values()):
             return []
         if query.every_ns is not None and query.limit is None:
-            windows = window_count(query.start_ns, query.end_ns, query.every_ns)
+            exact = await self._from_points(query, query.every_ns)
+            if exact is not None:
+                return exact
+        return await self.select(range_query(query), query.measurement)
+
+    async def _from_points(self, query: SeriesQuery, every_ns: int) -> list[Series] | None:
+        """The exact windowed answer from raw points, or None (see `influx_read`).
+
+        Unless the query took this path last time, a cheap statement first counts the values
+        per series, and a series with more values than windows sends it to influxd's
+        aggregation at once. The raw read is capped at windows + 1 points per series, so a
+        series that reaches the cap proves a window with two values without reading more."""
+        windows = window_count(query.start_ns, query.end_ns, every_ns)
+        if query not in self._shortcuts:
             counts = await self.select(count_query(query), query.measurement)
             if not counts:
                 return []
-            if all(int(s.values[0] or 0) <= windows for s in counts):
-                raw = replace(query, every_ns=None)
-                points = await self.select(range_query(raw), query.measurement)
-                exact = one_per_window(points, query.every_ns, query.aggregate)
-                if exact is not None:
-                    return exact
-        return await self.select(range_query(query), query.measurement)
+            if any(int(s.values[0] or 0) > windows for s in counts):
+                return None
+        raw = replace(query, every_ns=None, limit=windows + 1)
+        points = await self.select(range_query(raw), query.measurement)
+        exact = None
+        if all(len(s.times) <= windows for s in points):
+            exact = one_per_window(points, every_ns, query.aggregate)
+        self._shortcuts.remember(query, exact is not None)
+        return exact
 
     async def latest(
         self, measurement: str, field: str, where: Mapping[str, Sequence[str]]

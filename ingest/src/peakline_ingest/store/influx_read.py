@@ -16,12 +16,20 @@ aggregate. Only int and float values take it (mean turns ints into floats, as in
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any, Final, cast
 
 import msgspec
 import numpy as np
 
-from peakline_core.storage import Aggregate, Series, StoreRejected, StoreUnavailable
+from peakline_core.storage import (
+    Aggregate,
+    Series,
+    SeriesQuery,
+    StoreRejected,
+    StoreUnavailable,
+)
 from peakline_core.storage.schema import SERIES_TAGS
 
 ACCEPT: Final = "application/x-msgpack"
@@ -114,3 +122,37 @@ def one_per_window(
             values = list(s.values)
         out.append(Series(s.tags, window_times, values))
     return out
+
+
+class ShortcutMemo:
+    """Windowed queries whose last answer came from raw points (bounded, least recently used
+    forgotten first). Times are not part of the key: a dashboard's moving `-1d` range is one
+    entry. A remembered query skips the count probe; its raw read is then capped at one point
+    more than there are windows, so a series grown denser costs one bounded read, not all of
+    its points, and the answer is still verified."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+
+    @staticmethod
+    def _key(query: SeriesQuery) -> Hashable:
+        where = tuple(sorted((k, tuple(v)) for k, v in query.where.items()))
+        return (query.measurement, query.field, where, query.every_ns, query.aggregate)
+
+    def __contains__(self, query: SeriesQuery) -> bool:
+        key = self._key(query)
+        if key not in self._keys:
+            return False
+        self._keys.move_to_end(key)
+        return True
+
+    def remember(self, query: SeriesQuery, took_shortcut: bool) -> None:
+        key = self._key(query)
+        if not took_shortcut:
+            self._keys.pop(key, None)
+            return
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
