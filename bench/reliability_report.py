@@ -81,13 +81,13 @@ async def run_one(name: str, work: Path, outage_s: float | None) -> dict[str, An
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'scenario':34} {'produced':>9} {'stored':>9} {'lost':>6} {'dup':>5} {'dropped':>8} {'recovery_s':>10}"
+    head = f"{'scenario':46} {'produced':>9} {'stored':>9} {'lost':>6} {'dup':>5} {'dropped':>8} {'recovery_s':>10}"
     lines = [head, "-" * len(head)]
     for r in rows:
         rec = "-" if r["recovery_s"] is None else f"{r['recovery_s']:.1f}"
         name = r["scenario"] + (f", {r['outage_s']:g} s outage" if "outage_s" in r else "")
         lines.append(
-            f"{name:34} {r['produced']:>9} {r['stored']:>9} {r['lost']:>6} "
+            f"{name:46} {r['produced']:>9} {r['stored']:>9} {r['lost']:>6} "
             f"{r['duplicated']:>5} {r['dropped_by_policy']:>8} {rec:>10}"
         )
     return "\n".join(lines)
