@@ -101,3 +101,18 @@ def test_state_saved_before_the_routine_fields_existed_still_loads() -> None:
     with np.load(io.BytesIO(span)) as npz:
         assert npz["span_s"][0] >= 0.99 * 3 * 86400
         assert npz["visit_bin"][0] == -1
+
+
+def test_a_stuck_sensor_cannot_teach_the_run_model_that_runs_are_routine() -> None:
+    """Repeats of a repeat are judged by P(unchanged | unchanged) as earlier visits of the
+    hour taught it (an idle machine stays at 0 W for hours), never by what the current run
+    itself shows: a sensor stuck for hours stays a flatline from the start of the run."""
+    ts = timestamps(10, STEP_S)
+    rng = np.random.default_rng(24)
+    noisy = 1000.0 + rng.normal(0, 5.0, (1, ts.size))
+    at = ts.size - 100
+    noisy[0, at : at + 72] = noisy[0, at]  # 6 hours stuck
+    batch = score(noisy, ts)
+    late = [(e.kind, e.start_ns) for e in batch.events if e.start_ns >= ts[at - 1]]
+    assert late == [("flatline", int(ts[at]))]
+    assert batch.score[0, at + 71] > 0.9
