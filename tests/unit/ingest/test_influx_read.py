@@ -22,6 +22,7 @@ from peakline_ingest.store.influx_read import (
     ShortcutMemo,
     decode_answer,
     one_per_window,
+    split_where,
     window_count,
 )
 
@@ -159,19 +160,35 @@ def test_one_per_window_declines_other_types_and_keeps_aligned_times() -> None:
     assert one_per_window([], 60, Aggregate.MEAN) == []
 
 
-def test_shortcut_memo_ignores_times_forgets_failures_and_is_bounded() -> None:
+def test_shortcut_memo_ignores_times_forgets_and_is_bounded() -> None:
     memo = ShortcutMemo(size=2)
 
     def query(device: str, start: int = 0) -> SeriesQuery:
         return SeriesQuery("reading", "value", start, start + 3600 * S, {"device": [device]}, S)
 
-    memo.remember(query("a"), took_shortcut=True)
-    assert query("a", start=60 * S) in memo  # a moving range is the same query
-    assert query("b") not in memo
-    assert replace(query("a"), aggregate=Aggregate.MAX) not in memo
-    memo.remember(query("b"), took_shortcut=True)
-    assert query("a") in memo  # used: now the most recent
-    memo.remember(query("c"), took_shortcut=True)
-    assert (query("a") in memo, query("b") in memo, query("c") in memo) == (True, False, True)
-    memo.remember(query("a"), took_shortcut=False)
-    assert query("a") not in memo
+    memo.remember(query("a"), 10)
+    assert memo.get(query("a", start=60 * S)) == 10  # a moving range is the same query
+    assert memo.get(query("b")) is None
+    assert memo.get(replace(query("a"), aggregate=Aggregate.MAX)) is None
+    memo.remember(query("b"), 20)
+    assert memo.get(query("a")) == 10  # used: now the most recent
+    memo.remember(query("c"), 30)
+    assert [memo.get(query(d)) for d in "abc"] == [10, None, 30]
+    memo.forget(query("a"))
+    memo.forget(query("b"))
+    assert memo.get(query("a")) is None
+
+
+def test_split_where_shares_the_longest_list_disjointly() -> None:
+    base = SeriesQuery("reading", "value", 0, S, {"site": ["s"], "point": ["c", "a", "b", "a"]})
+    parts = split_where(base, 2)
+    assert [dict(p.where) for p in parts] == [
+        {"site": ["s"], "point": ["a", "c"]},
+        {"site": ["s"], "point": ["b"]},
+    ]
+    assert all(replace(p, where=base.where) == base for p in parts)
+    assert split_where(base, 1) == [base]
+    assert len(split_where(base, 8)) == 3  # never more parts than values
+    single = replace(base, where={"site": ["s"], "point": ["a"]})
+    assert split_where(single, 2) == [single]
+    assert split_where(replace(base, where={}), 2) == [replace(base, where={})]

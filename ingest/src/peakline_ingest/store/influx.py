@@ -9,6 +9,7 @@ become StoreRejected (the data is bad: dead-letter it, do not retry).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -34,6 +35,8 @@ from peakline_ingest.store.influx_read import (
     ShortcutMemo,
     decode_answer,
     one_per_window,
+    sort_series,
+    split_where,
     window_count,
 )
 from peakline_ingest.store.influxql import (
@@ -45,6 +48,7 @@ from peakline_ingest.store.influxql import (
 )
 
 _REJECTED = frozenset({400, 413, 422})
+SPLIT_ROWS = 20_000  # answers this large are read as concurrent parts
 
 
 def auth_headers(
@@ -88,12 +92,15 @@ class InfluxStore:
         retention_policy: str | None = None,
         timeout_s: float = 30.0,
         max_connections: int = 16,
+        read_parallelism: int = 2,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.retention_policy = retention_policy
         self._series_keys = SeriesKeys()  # escaped once, reused by every block written
         self._shortcuts = ShortcutMemo()  # windowed reads answered from raw points
+        self.read_parallelism = read_parallelism
+        self.split_rows = SPLIT_ROWS  # smallest answer read in parts
         self._client = httpx.AsyncClient(
             base_url=self.url,
             headers=auth_headers(token, username, password),
@@ -191,37 +198,55 @@ class InfluxStore:
     async def query(self, query: SeriesQuery) -> list[Series]:
         """Raw points or epoch-aligned bucket aggregates, one Series per tag set.
 
-        A windowed query without LIMIT is first tried from raw points (`_from_points`);
-        influxd aggregates only when some window holds more than one value."""
+        A windowed query without LIMIT is answered from raw points when every window holds
+        at most one value (exact: see `influx_read`), else by influxd's aggregation. Unless
+        the query took the raw path last time, a cheap statement first counts the values per
+        series; a series with more values than windows sends it to influxd at once. The raw
+        read is capped at windows + 1 points per series, so a series reaching the cap proves
+        a window with two values without reading more. Answers of `split_rows` rows or more
+        are read as `read_parallelism` concurrent statements (`split_where`)."""
         if any(not v for v in query.where.values()):
             return []
-        if query.every_ns is not None and query.limit is None:
-            exact = await self._from_points(query, query.every_ns)
-            if exact is not None:
-                return exact
-        return await self.select(range_query(query), query.measurement)
-
-    async def _from_points(self, query: SeriesQuery, every_ns: int) -> list[Series] | None:
-        """The exact windowed answer from raw points, or None (see `influx_read`).
-
-        Unless the query took this path last time, a cheap statement first counts the values
-        per series, and a series with more values than windows sends it to influxd's
-        aggregation at once. The raw read is capped at windows + 1 points per series, so a
-        series that reaches the cap proves a window with two values without reading more."""
-        windows = window_count(query.start_ns, query.end_ns, every_ns)
-        if query not in self._shortcuts:
-            counts = await self.select(count_query(query), query.measurement)
+        if query.every_ns is None or query.limit is not None:
+            return await self._select_range(query, 1)
+        windows = window_count(query.start_ns, query.end_ns, query.every_ns)
+        rows = self._shortcuts.get(query)
+        if rows is None:
+            counts = [
+                int(s.values[0] or 0)
+                for s in await self.select(count_query(query), query.measurement)
+            ]
             if not counts:
                 return []
-            if any(int(s.values[0] or 0) > windows for s in counts):
-                return None
+            rows = sum(min(c, windows) for c in counts)
+            if max(counts) > windows:
+                return await self._select_range(query, rows)
         raw = replace(query, every_ns=None, limit=windows + 1)
-        points = await self.select(range_query(raw), query.measurement)
+        points = await self._select_range(raw, rows)
         exact = None
         if all(len(s.times) <= windows for s in points):
-            exact = one_per_window(points, every_ns, query.aggregate)
-        self._shortcuts.remember(query, exact is not None)
+            exact = one_per_window(points, query.every_ns, query.aggregate)
+        if exact is None:
+            self._shortcuts.forget(query)
+            return await self._select_range(query, rows)
+        self._shortcuts.remember(query, sum(len(s.times) for s in exact))
         return exact
+
+    async def _select_range(self, query: SeriesQuery, rows: int) -> list[Series]:
+        """`range_query(query)`, as concurrent parts when about `rows` rows will come back."""
+        parts = split_where(query, self.read_parallelism if rows >= self.split_rows else 1)
+        if len(parts) == 1:
+            return await self.select(range_query(query), query.measurement)
+        answers = await asyncio.gather(
+            *(self.select(range_query(p), query.measurement) for p in parts),
+            return_exceptions=True,
+        )
+        merged: list[Series] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            merged.extend(answer)
+        return sort_series(query.measurement, merged)
 
     async def latest(
         self, measurement: str, field: str, where: Mapping[str, Sequence[str]]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Any, Final, cast
 
 import msgspec
@@ -87,9 +88,7 @@ def decode_answer(content_type: str, body: bytes, measurement: str) -> list[Seri
             values = [v for _, v in kept]
         tags = {k: v for k, v in (raw.tags or {}).items() if v != ""}
         out.append(Series(tags, times, values))
-    keys = SERIES_TAGS.get(measurement, ())
-    out.sort(key=lambda s: tuple(s.tags.get(k, "") for k in keys))
-    return out
+    return sort_series(measurement, out)
 
 
 def window_count(start_ns: int, end_ns: int, every_ns: int) -> int:
@@ -125,34 +124,59 @@ def one_per_window(
 
 
 class ShortcutMemo:
-    """Windowed queries whose last answer came from raw points (bounded, least recently used
-    forgotten first). Times are not part of the key: a dashboard's moving `-1d` range is one
-    entry. A remembered query skips the count probe; its raw read is then capped at one point
-    more than there are windows, so a series grown denser costs one bounded read, not all of
-    its points, and the answer is still verified."""
+    """Windowed queries whose last answer came from raw points, with that answer's size in
+    rows (bounded, least recently used forgotten first). Times are not part of the key: a
+    dashboard's moving `-1d` range is one entry. A remembered query skips the count probe;
+    its raw read is then capped at one point more than there are windows, so a series grown
+    denser costs one bounded read, not all of its points, and the answer is still verified."""
 
     def __init__(self, size: int = 512) -> None:
         self._size = size
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._rows: OrderedDict[Hashable, int] = OrderedDict()
 
     @staticmethod
     def _key(query: SeriesQuery) -> Hashable:
         where = tuple(sorted((k, tuple(v)) for k, v in query.where.items()))
         return (query.measurement, query.field, where, query.every_ns, query.aggregate)
 
-    def __contains__(self, query: SeriesQuery) -> bool:
+    def get(self, query: SeriesQuery) -> int | None:
+        """Rows of the query's last answer from raw points; None when not remembered."""
         key = self._key(query)
-        if key not in self._keys:
-            return False
-        self._keys.move_to_end(key)
-        return True
+        rows = self._rows.get(key)
+        if rows is not None:
+            self._rows.move_to_end(key)
+        return rows
 
-    def remember(self, query: SeriesQuery, took_shortcut: bool) -> None:
+    def remember(self, query: SeriesQuery, rows: int) -> None:
         key = self._key(query)
-        if not took_shortcut:
-            self._keys.pop(key, None)
-            return
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._size:
-            self._keys.popitem(last=False)
+        self._rows[key] = rows
+        self._rows.move_to_end(key)
+        while len(self._rows) > self._size:
+            self._rows.popitem(last=False)
+
+    def forget(self, query: SeriesQuery) -> None:
+        self._rows.pop(self._key(query), None)
+
+
+def sort_series(measurement: str, series: list[Series]) -> list[Series]:
+    """Series in the order of their measurement's series tags (the store's answer order)."""
+    keys = SERIES_TAGS.get(measurement, ())
+    return sorted(series, key=lambda s: tuple(s.tags.get(k, "") for k in keys))
+
+
+def split_where(query: SeriesQuery, parts: int) -> list[SeriesQuery]:
+    """The query as up to `parts` queries over disjoint shares of its longest `where` list.
+
+    Every series has one value of that tag, so each matching series is in exactly one part
+    and the parts' answers together are the query's answer (influxd runs them on separate
+    cores). Without a list of two or more values the query is returned whole."""
+    if parts < 2 or not query.where:
+        return [query]
+    key = max(sorted(query.where), key=lambda k: len(set(query.where[k])))
+    values = sorted(set(query.where[key]))
+    if len(values) < 2:
+        return [query]
+    return [
+        replace(query, where={**query.where, key: values[i::parts]})
+        for i in range(min(parts, len(values)))
+    ]
