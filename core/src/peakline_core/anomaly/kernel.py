@@ -113,6 +113,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
     switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
     all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
+    all_read: list[bool] = np.asarray(p.valid.all(axis=1)).tolist()
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -214,12 +215,16 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
         st_b[:] = st_b + lr * (p.unchanged[t] - st_b)
         # P(unchanged | unchanged) learns from the readings that could continue a run only
-        w_run = np.where(last_u, w, 0.0)
-        n_run = bins.stay_visits + w_run
-        lr_run = w_run / np.maximum(np.minimum(n_run, cfg.season_memory_visits), 1e-9)
-        sy_b[:] = sy_b + lr_run * (p.unchanged[t] - sy_b)
-        bins.stay_visits[:] = n_run
-        np.copyto(last_u, p.unchanged[t], where=p.valid[t])
+        if last_u.any():
+            w_run = np.where(last_u, w, 0.0)
+            n_run = bins.stay_visits + w_run
+            lr_run = w_run / np.maximum(np.minimum(n_run, cfg.season_memory_visits), 1e-9)
+            sy_b[:] = sy_b + lr_run * (p.unchanged[t] - sy_b)
+            bins.stay_visits[:] = n_run
+        if all_read[t]:
+            last_u[:] = p.unchanged[t]
+        else:
+            np.copyto(last_u, p.unchanged[t], where=p.valid[t])
         v_b[:] = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
         wi = visit_w[t]
