@@ -14,6 +14,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -30,6 +31,7 @@ from peakline_core.storage import (
     encode_rows,
 )
 from peakline_core.storage.schema import MEASUREMENTS
+from peakline_ingest.store.httpwrite import HttpPoster, PostFailed
 from peakline_ingest.store.influx_read import (
     ACCEPT,
     ShortcutMemo,
@@ -98,6 +100,13 @@ class InfluxStore:
         self.database = database
         self.retention_policy = retention_policy
         self._series_keys = SeriesKeys()  # escaped once, reused by every block written
+        self._poster = HttpPoster(  # the write path: leaner than httpx per request
+            self.url,
+            auth_headers(token, username, password)
+            | {"Content-Type": "text/plain; charset=utf-8"},
+            timeout_s,
+            max_connections,
+        )
         self._shortcuts = ShortcutMemo()  # windowed reads answered from raw points
         self.read_parallelism = read_parallelism
         self.split_rows = SPLIT_ROWS  # smallest answer read in parts
@@ -135,13 +144,17 @@ class InfluxStore:
         params = {"db": self.database, "precision": "ns"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
-        await self._request(
-            "POST",
-            "/write",
-            params=params,
-            content=body,
-            headers={"Content-Type": "text/plain; charset=utf-8"},
-        )
+        try:
+            answer = await self._poster.post(f"/write?{urlencode(params)}", body)
+        except PostFailed as exc:
+            raise StoreUnavailable(f"influxdb at {self.url}: {exc}") from None
+        if answer.status < 300:
+            return
+        detail = f"influxdb /write answered {answer.status}: {answer.text[:500]}"
+        if answer.status in _REJECTED:
+            raise StoreRejected(detail)
+        # 429, 5xx, and 401/403/404 (credentials, missing database): held back and retried.
+        raise StoreUnavailable(detail, retry_after_s=answer.retry_after_s)
 
     async def write(self, rows: Sequence[Row]) -> None:
         """Write rows; same series and UTC ns timestamp overwrite (idempotent)."""
@@ -271,4 +284,5 @@ class InfluxStore:
             )
 
     async def aclose(self) -> None:
+        await self._poster.aclose()
         await self._client.aclose()
