@@ -176,6 +176,14 @@ class District:
     ingest_metrics: str  # URL of ingest's /metrics
     agent_metrics: dict[str, str] = field(default_factory=dict)  # gateway -> /metrics URL
 
+    def metrics_up(self) -> bool:
+        try:
+            for url in [self.ingest_metrics, *self.agent_metrics.values()]:
+                httpx.get(url, timeout=5).raise_for_status()
+        except httpx.HTTPError:
+            return False
+        return True
+
     def edge_counts(self) -> dict[str, float]:
         """Summed over the gateways: poll cycles run, failed requests, readings produced."""
         want = {"peakline_edge_cycles_total": "cycles", "peakline_edge_errors_total": "errors",
@@ -338,6 +346,7 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
         async with district(work / "soak", mosquitto, influxd, prefix, devices, agents,
                             poll_s) as d:  # fmt: skip
             await until_async(lambda: d.recorder.readings > 0, 60, "first readings")
+            await until_async(d.metrics_up, 60, "every /metrics endpoint", every_s=0.5)
             t: list[float] = []
             rss: dict[str, list[float]] = {k: [] for k in d.processes}
             influx_vars: dict[str, list[float]] = {"heap_inuse": [], "tsm_cache": []}
