@@ -98,7 +98,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     season_z, season_q = np.empty((n_t, n_s)), np.empty((n_t, n_s))
     season_v = np.empty((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
-    gap_nats = np.empty((n_t, n_s))
+    gap_nats = np.zeros((n_t, n_s))
+    gap_late = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
 
     moves, mu, trend, s = st["moves"], st["mu"], st["trend"], st["s"]
     q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
@@ -244,7 +245,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         charted = age >= cfg.drift_warmup_s
         if not all_swarm:
             charted &= swarm
-        out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
+        if charted.any():  # (out is 0 where the chart is not yet trusted)
+            out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
         rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9))
         if not all_swarm:
             rv = rv * sw
@@ -252,8 +254,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
 
         # --- gap: interval against the learnt interval ---
         dtt = dtz[t]
-        # exponential tail beyond the mean interval, never steeper than 3 nats per interval
-        np.divide(np.maximum(dtt - dm, 0.0), np.maximum(dd, dm / 3.0 + 1e-9), out=gap_nats[t])
+        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
+        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
+        late = dtt > gap_late * dm
+        if late.any():
+            late_nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
+            gap_nats[t] = np.where(late, late_nats, 0.0)
         dtc = np.minimum(dtt, 3.0 * dm)
         if gap_settled is not None:
             dtc = np.where(gap_settled[t], dtc, dtt)
