@@ -84,6 +84,10 @@ async def _replies(client: aiomqtt.Client, callback: str, call: Awaitable[Any]) 
     return codes
 
 
+def _ignore(client: Any, userdata: Any, message: Any) -> None:
+    """A message the group received too: paho acknowledges it, nobody reads it."""
+
+
 def _level(text: str) -> str:
     """`text` usable as one topic level and as a share name."""
     return re.sub(r"[/+#$]", "_", text) or "_"
@@ -141,6 +145,7 @@ class RestartGuard:
                 raise GuardRefused(f"the broker refused the guard's subscription to {topic!r}")
         if not self._pending.exists():
             self._marker = None
+            self._quiet(client)
             return
         self._marker = uuid.uuid4().hex.encode()
         self.recovered = 0
@@ -171,6 +176,20 @@ class RestartGuard:
                 self.recovered += 1
                 self.metrics.guard_recovered.inc()
                 await self.pipeline.handle(topic, data, token)
+            if self._marker is None and self.acks.in_flight == 0:
+                self._quiet(client)
+
+    def _quiet(self, client: aiomqtt.Client) -> None:
+        """No recovery and every ack sent: from now on paho acknowledges each message as it
+        reads it and nothing goes up to aiomqtt (the guard's steady state, kept cheap). What
+        aiomqtt already queued is acknowledged first, keeping PUBACKs in receive order."""
+        paho = client._client
+        paho.on_message = _ignore
+        queue = client._queue
+        while not queue.empty():
+            message = queue.get_nowait()
+            paho.ack(message.mid, message.qos)
+        paho.manual_ack_set(False)
 
     def _recovered(self) -> None:
         self._pending.unlink(missing_ok=True)
