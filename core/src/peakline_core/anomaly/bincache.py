@@ -48,6 +48,7 @@ class BinCache:
         # seasonal neighbours (hour before, hour after): mean (NaN until warm), spread,
         # spread inflation, spread floor
         self.neighbours = [tuple(np.zeros(n, dtype=np.float32) for _ in range(4)) for _ in "ab"]
+        self.warm_neighbours = list(self.neighbours)  # those warm for at least one series
         self.dirty: Array | None = None
 
     def switch(self, rows: Array, bin_row: Array) -> None:
@@ -140,6 +141,7 @@ class BinCache:
             mean[rows] = np.where(v_n >= self.cfg.season_warmup_visits, pm[nb], np.nan)
             dev[rows] = pd[nb]
             eps[rows] = 1e-12 * (np.abs(pm[nb]) + 1.0)
+        self.warm_neighbours = [nb for nb in self.neighbours if not np.isnan(nb[0]).all()]
 
     def _close_visits(self, rows: Array, flat: Array) -> None:
         """The visit of bin `flat` ended for `rows`: the bin learns its mean square

@@ -95,8 +95,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # what the outputs are finished from after the loop, written by the loop
     spike_z, spike_q, spike_moves = (np.empty((n_t, n_s)) for _ in range(3))
     spike_warm = np.empty((n_t, n_s), dtype=bool)
-    season_z, season_q = np.empty((n_t, n_s)), np.empty((n_t, n_s))
-    season_v = np.empty((n_t, n_s), dtype=f32)
+    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t, n_s))
+    season_v = np.zeros((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
     gap_nats = np.zeros((n_t, n_s))
     gap_late = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
@@ -165,26 +165,31 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
 
         # --- seasonal profile ---
         # out-of-sample spread, widened for a mean learnt from few visits
-        s4 = 0.25 * s
-        infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
-        sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
+        # (until some series has a warm bin, only the profile's learning runs)
         res = x - m_b
-        zs_own = res / sig_b
         bin_warm = v_b >= cfg.season_warmup_visits
         swarm = np.logical_and(v, bin_warm, out=season_warm[t])
         all_bin_warm = bool(bin_warm.all())
+        any_bin_warm = all_bin_warm or bool(bin_warm.any())
         all_swarm = all_bin_warm and all_valid[t]
-        # a value the profile holds an hour earlier or later is a shifted schedule or sunrise,
-        # not an anomaly: judge by the best-fitting of the three neighbouring bins
-        azs = np.abs(zs_own)
-        for nb_mean, nb_dev, nb_infl, nb_eps in bins.neighbours:
-            z_n = np.abs((x - nb_mean) / (np.maximum(nb_dev, s4) * nb_infl + nb_eps))
-            azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed neighbour never fits
-        season_z[t] = azs
-        season_q[t] = q_se
-        season_v[t] = v_b
-        q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
-        q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
+        any_swarm = all_swarm or bool(swarm.any())
+        if any_bin_warm:
+            s4 = 0.25 * s
+            infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
+            sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
+        if any_swarm:
+            zs_own = res / sig_b
+            # a value the profile holds an hour earlier or later is a shifted schedule or
+            # sunrise, not an anomaly: judge by the best-fitting of the three neighbouring bins
+            azs = np.abs(zs_own)
+            for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
+                z_n = np.abs((x - nb_mean) / (np.maximum(nb_dev, s4) * nb_infl + nb_eps))
+                azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed one never fits
+            season_z[t] = azs
+            season_q[t] = q_se
+            season_v[t] = v_b
+            q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
+            q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
 
         # --- flatline: surprise of the run of unchanged values ---
         # a repeat costs -ln P(unchanged), a repeat of a repeat -ln P(unchanged | unchanged):
@@ -205,15 +210,20 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         w = p.visits[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
         lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
-        bnd = c * sig_b
-        if not all_bin_warm:
-            bnd = np.where(bin_warm, bnd, inf)
         lr_dev = w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9)
         if not all_visited:
             lr_dev = np.where(visited, lr_dev, 0.0)
-        # the spread only learns from readings the bin mean had not seen (after visit one)
-        d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
-        m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
+        # the spread only learns from readings the bin mean had not seen (after visit one);
+        # a warm bin learns Huber-clipped residuals (a cold one's bound is infinite)
+        if any_bin_warm:
+            bnd = c * sig_b
+            if not all_bin_warm:
+                bnd = np.where(bin_warm, bnd, inf)
+            d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
+            m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
+        else:
+            d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.abs(res) - d_b)
+            m_b[:] = m_b + lr * res
         st_b[:] = st_b + lr * (p.unchanged[t] - st_b)
         # P(unchanged | unchanged) learns from the readings that could continue a run only
         if last_u.any():
@@ -232,7 +242,28 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         vsq += wi * r * r
         vw += wi
 
+        # --- gap: interval against the learnt interval ---
+        dtt = dtz[t]
+        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
+        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
+        late = dtt > gap_late * dm
+        if late.any():
+            late_nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
+            gap_nats[t] = np.where(late, late_nats, 0.0)
+        dtc = np.minimum(dtt, 3.0 * dm)
+        if gap_settled is not None:
+            dtc = np.where(gap_settled[t], dtc, dtt)
+        g = gap_w[t]
+        dev = dtc - dm
+        dd += g * (np.abs(dev) - dd)
+        dm += g * dev
+
         # --- drift: EWMA chart on clipped seasonal residuals ---
+        if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
+            if e.any():
+                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var[t]))
+                np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
+            continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
         lam_t = lam[t] * sw
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
@@ -251,22 +282,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         if not all_swarm:
             rv = rv * sw
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
-
-        # --- gap: interval against the learnt interval ---
-        dtt = dtz[t]
-        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
-        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
-        late = dtt > gap_late * dm
-        if late.any():
-            late_nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
-            gap_nats[t] = np.where(late, late_nats, 0.0)
-        dtc = np.minimum(dtt, 3.0 * dm)
-        if gap_settled is not None:
-            dtc = np.where(gap_settled[t], dtc, dtt)
-        g = gap_w[t]
-        dev = dtc - dm
-        dd += g * (np.abs(dev) - dd)
-        dm += g * dev
 
     bins.note_visits(p.bin_index, visit_w)
     # only evidence above z_zero can score, and a Student-t map never raises its input
