@@ -15,6 +15,7 @@ from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
 from peakline_core.storage import StoreUnavailable
 from peakline_core.wire import Topics
+from peakline_ingest.gctune import tune_for_throughput
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
 from peakline_ingest.processors_energy import EnergyProcessor
@@ -118,6 +119,7 @@ def run(
     if energy and platform is not None:
         processors.append(EnergyProcessor.from_config(platform))
     try:
+        tune_for_throughput()  # after start-up allocations: see gctune.py
         asyncio.run(_serve(settings, opened, devices, create_database, retention, processors))
     except IngestConfigError as exc:
         typer.echo(str(exc), err=True)
