@@ -89,3 +89,18 @@ def test_optimized_kernel_equals_the_plain_recursion(monkeypatch, chunk: int) ->
         for name, arr in fast[2].items():
             np.testing.assert_array_equal(arr, slow[2][name], err_msg=name)
     assert {"spike", "flatline", "gap", "limit", "counter_reset", "rollover"} <= kinds, kinds
+
+
+def test_seasonal_bins_are_local_hour_and_day_type() -> None:
+    from datetime import UTC, datetime
+
+    from peakline_core.anomaly.prepare import seasonal_bins
+
+    rng = np.random.default_rng(5)
+    narrow = rng.integers(480_000, 480_050, (2, 500))  # a batch: looked up from a table
+    wide = rng.integers(-50, 600_000, (2, 500))  # e.g. junk timestamps: computed directly
+    for hours in (narrow, wide):
+        bins = seasonal_bins(hours)
+        for h, b in zip(hours.ravel().tolist(), bins.ravel().tolist(), strict=True):
+            stamp = datetime.fromtimestamp(h * 3600, UTC)
+            assert b == stamp.hour + 24 * (stamp.weekday() >= 5)

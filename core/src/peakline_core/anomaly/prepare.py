@@ -114,7 +114,8 @@ def prepare(
     if valid_st is not None:
         valid &= valid_st.T
     # drop stale or duplicate timestamps: a reading must be newer than every earlier one
-    seen = running_max(np.where(valid, ts, NO_TIME))
+    # (each `where` below is skipped when its mask is all true: the same values, cheaper)
+    seen = running_max(ts.copy() if valid.all() else np.where(valid, ts, NO_TIME))
     before = np.empty_like(seen)
     before[0] = st["last_ts"]
     np.maximum(seen[:-1], st["last_ts"][None, :], out=before[1:])
@@ -124,7 +125,10 @@ def prepare(
     prev_raw = previous_of(raw, valid, st["last_raw"])
     has_prev = prev_ts != NO_TIME
     has_dt = has_prev & valid
-    dt_s = np.where(has_dt, (ts - prev_ts) / NS_PER_S, np.nan)
+    dt_s = (ts - prev_ts) / NS_PER_S
+    all_dt = bool(has_dt.all())
+    if not all_dt:
+        dt_s = np.where(has_dt, dt_s, np.nan)
     delta = raw - prev_raw
     unchanged = valid & has_prev & (delta == 0)
 
@@ -163,9 +167,14 @@ def prepare(
             hard_score[mask] = score
             hard_det[mask] = det
 
-    bin_index = seasonal_bins((ts + st["utc_offset_ns"][None, :]) // NS_PER_HOUR)
+    offset = st["utc_offset_ns"]
+    local = ts + offset[None, :] if offset.any() else ts
+    bin_index = seasonal_bins(local // NS_PER_HOUR)
     bin_index += BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
-    visits = np.where(model_valid & has_dt, np.minimum(dt_s, VISIT_S), 0.0)
+    weighted = model_valid & has_dt
+    visits = np.minimum(dt_s, VISIT_S)
+    if not (all_dt and weighted.all()):
+        visits = np.where(weighted, visits, 0.0)
     visits /= VISIT_S
 
     changed_here = valid & ~unchanged
@@ -178,7 +187,7 @@ def prepare(
         valid=valid,
         ts=ts,
         model_valid=model_valid,
-        x=np.where(model_valid, x, 0.0),
+        x=x if model_valid.all() else np.where(model_valid, x, 0.0),
         dt_s=dt_s,
         unchanged=unchanged,
         bin_index=bin_index,
