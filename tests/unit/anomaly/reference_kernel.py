@@ -19,8 +19,11 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
 - drift: EWMA control chart on the clipped seasonal residuals, its limits calibrated from the
   chart's own long-run variance (never below the independent-noise variance), so
   autocorrelated series do not alarm all the time;
-- flatline: surprise (nats) of the current run of unchanged values, each repeat costing
-  -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
+- flatline: surprise (nats) of the current run of unchanged values, the first repeat costing
+  -ln P(unchanged), each further one -ln P(unchanged | previous unchanged) as the bin held it
+  when the series entered it (never below the former), both learnt per seasonal bin (a PV
+  inverter at 0 W at night or an idle heat pump is not stuck; a stuck sensor cannot teach
+  the model that its run is routine);
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).

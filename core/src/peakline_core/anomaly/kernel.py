@@ -11,8 +11,11 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
 - drift: EWMA control chart on the clipped seasonal residuals, its limits calibrated from the
   chart's own long-run variance (never below the independent-noise variance), so
   autocorrelated series do not alarm all the time;
-- flatline: surprise (nats) of the current run of unchanged values, each repeat costing
-  -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
+- flatline: surprise (nats) of the current run of unchanged values, the first repeat costing
+  -ln P(unchanged), each further one -ln P(unchanged | previous unchanged) as the bin held it
+  when the series entered it (never below the former), both learnt per seasonal bin (a PV
+  inverter at 0 W at night or an idle heat pump is not stuck; a stuck sensor cannot teach
+  the model that its run is routine);
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).
@@ -25,12 +28,15 @@ How it is fast (same arithmetic as the plain per-step recursion in
 tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
 
 - whatever does not depend on the recursion (reading counts, hours seen, learning rates
-  that depend only on the interval) is computed for the whole chunk up front, with cumsum;
+  that depend only on the interval) is computed for the whole chunk up front (rates.py);
 - a series stays in one seasonal bin for an hour of readings, so the bin's values live in
   per-series working vectors (`BinCache`), gathered from and written back to the profile
   only on the steps where some series changes bin, for those series only;
-- outputs that feed nothing back (Student-t -> z, gap surprise) are finished after the loop
-  over the whole chunk at once.
+- outputs that feed nothing back (Student-t -> z, gap surprise) are finished after the loop,
+  only where they can reach `z_zero` (below it a reading scores 0 whatever its value);
+- work whose mask is empty or full is skipped: a `where` on an all-true mask, the seasonal
+  test and drift chart while no series has a warm bin, the gap surprise of an interval
+  that cannot reach `z_zero`, the flatline cost where no reading repeats.
 """
 
 from __future__ import annotations
