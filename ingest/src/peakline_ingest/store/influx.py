@@ -102,8 +102,7 @@ class InfluxStore:
         self._series_keys = SeriesKeys()  # escaped once, reused by every block written
         self._poster = HttpPoster(  # the write path: leaner than httpx per request
             self.url,
-            auth_headers(token, username, password)
-            | {"Content-Type": "text/plain; charset=utf-8"},
+            auth_headers(token, username, password) | {"Content-Type": "text/plain; charset=utf-8"},
             timeout_s,
             max_connections,
         )
