@@ -19,11 +19,8 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
 - drift: EWMA control chart on the clipped seasonal residuals, its limits calibrated from the
   chart's own long-run variance (never below the independent-noise variance), so
   autocorrelated series do not alarm all the time;
-- flatline: surprise (nats) of the current run of unchanged values, the first repeat costing
-  -ln P(unchanged), each further one -ln P(unchanged | previous unchanged) as the bin held it
-  when the series entered it (never below the former), both learnt per seasonal bin (a PV
-  inverter at 0 W at night or an idle heat pump is not stuck; a stuck sensor cannot teach
-  the model that its run is routine);
+- flatline: surprise (nats) of the current run of unchanged values, each repeat costing
+  -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).
@@ -113,9 +110,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
     flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
-    names = ("p_mean", "p_dev", "p_visits", "p_still", "p_stay", "p_stay_visits", "p_innov")
-    pm, pd_, pv, pst, psy, psn, pin = (st[k].reshape(-1) for k in names)
-    last_u = st["last_unchanged"]
+    names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov")
+    pm, pd_, pv, pst, pin = (st[k].reshape(-1) for k in names)
     span, vsq, vw = st["span_s"], st["visit_sq"], st["visit_w"]
     vbin = st["visit_bin"]
     base = BINS * np.arange(n_s, dtype=np.int64)
@@ -125,10 +121,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
         # --- spike: robust level and spread ---
         bi = p.bin_index[t]
-        m_b, d_b, v_b, st_b, sy_b = pm[bi], pd_[bi], pv[bi], pst[bi], psy[bi]
-        entered = (bi - base).astype(np.int8) != st["stay_bin"]
-        st["stay_entry"] = np.where(entered, sy_b, st["stay_entry"])
-        st["stay_bin"] = np.where(entered, (bi - base).astype(np.int8), st["stay_bin"])
+        m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
         # the series-wide one and this bin's RMS innovation (seasonal heteroscedasticity)
@@ -195,11 +188,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         pv[bi] = v_new
         pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
-        w_run = np.where(last_u, w, 0.0)
-        n_run = psn[bi] + w_run
-        lr_run = w_run / np.maximum(np.minimum(n_run, cfg.season_memory_visits), 1e-9)
-        psy[bi] = sy_b + lr_run * (p.unchanged[t] - sy_b)
-        psn[bi] = n_run
         # the bin learns one mean square per visit, clipped at c^2 times what it knew: a ramp
         # that recurs every day is learnt, a fault within one visit cannot mask itself
         wi = w * innov_ok
@@ -230,13 +218,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
         # --- flatline: surprise of the run of unchanged values ---
-        sy_entry = st["stay_entry"]
-        still = np.clip(np.where(last_u, np.maximum(sy_entry, st_b), st_b), cfg.flat_q_min, 1.0)
+        still = np.clip(st_b, cfg.flat_q_min, 1.0)
         ready = p.unchanged[t] & (v_b >= 0.25)
         flat += np.where(ready, -np.log(still), 0.0)
         flat *= keep_run[t]
         out.flat_nats[t] = flat
-        np.copyto(last_u, p.unchanged[t], where=p.valid[t])
 
         # --- gap: interval against the learnt interval ---
         hd = has_dt[t]

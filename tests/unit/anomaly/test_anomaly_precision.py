@@ -103,10 +103,9 @@ def test_state_saved_before_the_routine_fields_existed_still_loads() -> None:
         assert npz["visit_bin"][0] == -1
 
 
-def test_a_stuck_sensor_cannot_teach_the_run_model_that_runs_are_routine() -> None:
-    """Repeats of a repeat are judged by P(unchanged | unchanged) as earlier visits of the
-    hour taught it (an idle machine stays at 0 W for hours), never by what the current run
-    itself shows: a sensor stuck for hours stays a flatline from the start of the run."""
+def test_a_sensor_stuck_for_hours_is_one_flatline_event_from_the_start_of_the_run() -> None:
+    """A noisy sensor that stops changing: each repeat is surprising for its hour, so the
+    run is a flatline from its first repeat and stays one for hours."""
     ts = timestamps(10, STEP_S)
     rng = np.random.default_rng(24)
     noisy = 1000.0 + rng.normal(0, 5.0, (1, ts.size))

@@ -27,17 +27,15 @@ class BinCache:
     """Current-bin working vectors of a chunk's series; `st` is the chunk's state rows."""
 
     def __init__(self, st: dict[str, Array], base: Array, cfg: AnomalyConfig) -> None:
-        names = ("p_mean", "p_dev", "p_visits", "p_still", "p_stay", "p_stay_visits", "p_innov")
-        self.pm, self.pd, self.pv, self.pst, self.psy, self.psn, self.pin = (
-            st[k].reshape(-1) for k in names
-        )
+        names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov")
+        self.pm, self.pd, self.pv, self.pst, self.pin = (st[k].reshape(-1) for k in names)
         self.st = st
         self.base = base
         self.cfg = cfg
         n = base.shape[0]
         self.cur = np.full(n, -1, dtype=np.int64)  # flat profile index of the cached bin
-        self.mean, self.dev, self.visits, self.still, self.stay, self.stay_visits = (
-            np.zeros(n, dtype=np.float32) for _ in range(6)
+        self.mean, self.dev, self.visits, self.still = (
+            np.zeros(n, dtype=np.float32) for _ in range(4)
         )
         # largest routine mean square innovation of the neighbourhood, for a visited bin
         # (hour before, the hour, hour after) and an unvisited one (borrows the other day
@@ -99,8 +97,6 @@ class BinCache:
         self.pd[flat] = self.dev[rows]
         self.pv[flat] = self.visits[rows]
         self.pst[flat] = self.still[rows]
-        self.psy[flat] = self.stay[rows]
-        self.psn[flat] = self.stay_visits[rows]
 
     def _load(self, rows: Array, bin_row: Array) -> None:
         flat = bin_row[rows]
@@ -109,12 +105,6 @@ class BinCache:
         self.dev[rows] = self.pd[flat]
         self.visits[rows] = self.pv[flat]
         self.still[rows] = self.pst[flat]
-        self.stay[rows] = self.psy[flat]
-        self.stay_visits[rows] = self.psn[flat]
-        local = (flat - self.base[rows]).astype(np.int8)
-        entered = rows[self.st["stay_bin"][rows] != local]
-        self.st["stay_entry"][entered] = self.stay[entered]
-        self.st["stay_bin"][rows] = local
         self._derive(rows, flat)
 
     def _derive(self, rows: Array, flat: Array) -> None:

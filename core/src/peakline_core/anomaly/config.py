@@ -86,10 +86,12 @@ class AnomalyConfig(BaseModel):
     event_quiet_readings: int = Field(default=5, ge=1)
     event_quiet_s: float = Field(default=900.0, ge=0)
     event_warmup_s: float = Field(
-        default=86400.0,
+        default=86400.0 + 3600.0,
         ge=0,
         description="hours of data (s) before a statistical detector may open an event: its "
-        "model must have seen one cycle of the daily profile; hard verdicts open at once",
+        "model must have seen one cycle of the daily profile, every hour entered from the one "
+        "before and that visit learnt (the hour the data starts in is first entered a day "
+        "later: one cycle plus one visit); hard verdicts open at once",
     )
 
     @model_validator(mode="after")

@@ -11,11 +11,8 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
 - drift: EWMA control chart on the clipped seasonal residuals, its limits calibrated from the
   chart's own long-run variance (never below the independent-noise variance), so
   autocorrelated series do not alarm all the time;
-- flatline: surprise (nats) of the current run of unchanged values, the first repeat costing
-  -ln P(unchanged), each further one -ln P(unchanged | previous unchanged) as the bin held it
-  when the series entered it (never below the former), both learnt per seasonal bin (a PV
-  inverter at 0 W at night or an idle heat pump is not stuck; a stuck sensor cannot teach
-  the model that its run is routine);
+- flatline: surprise (nats) of the current run of unchanged values, each repeat costing
+  -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).
@@ -111,8 +108,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
-    flat, dm, dd, last_u = st["flat"], st["dt_mean"], st["dt_dev"], st["last_unchanged"]
-    sy_entry = st["stay_entry"]
+    flat, dm, dd = st["flat"], st["dt_mean"], st["dt_dev"]
     vsq, vw = st["visit_sq"], st["visit_w"]
     q_min = cfg.flat_q_min
     switches = np.empty((n_t, n_s), dtype=bool)
@@ -120,7 +116,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
     switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
     all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
-    all_read: list[bool] = np.asarray(p.valid.all(axis=1)).tolist()
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -128,7 +123,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         bins.refresh()
         if switch_any[t]:
             bins.switch(np.flatnonzero(switches[t]), p.bin_index[t])
-        m_b, d_b, v_b, st_b, sy_b = bins.mean, bins.dev, bins.visits, bins.still, bins.stay
+        m_b, d_b, v_b, st_b = bins.mean, bins.dev, bins.visits, bins.still
 
         # --- spike: robust level and spread ---
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
@@ -198,17 +193,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
 
         # --- flatline: surprise of the run of unchanged values ---
-        # a repeat costs -ln P(unchanged), a repeat of a repeat -ln P(unchanged | unchanged):
-        # runs are not independent draws (an idle HVAC stays at 0 W for hours); until the
-        # latter is learnt (it starts at 0) it is taken to be at least the former
         ready = p.unchanged[t] & (v_b >= 0.25)
-        at = np.flatnonzero(ready)  # most readings change
+        at = np.flatnonzero(ready)  # a repeat costs -ln P(unchanged); most readings change
         if at.size > n_s // 4:
-            still = np.where(last_u, np.maximum(sy_entry, st_b), st_b)
-            flat += np.where(ready, -np.log(np.minimum(np.maximum(still, q_min), 1.0)), 0.0)
+            flat += np.where(ready, -np.log(np.minimum(np.maximum(st_b, q_min), 1.0)), 0.0)
         elif at.size:
-            still = np.where(last_u[at], np.maximum(sy_entry[at], st_b[at]), st_b[at])
-            flat[at] += -np.log(np.minimum(np.maximum(still, q_min), 1.0))
+            flat[at] += -np.log(np.minimum(np.maximum(st_b[at], q_min), 1.0))
         flat *= keep_run[t]
         out.flat_nats[t] = flat
 
@@ -231,17 +221,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.abs(res) - d_b)
             m_b[:] = m_b + lr * res
         st_b[:] = st_b + lr * (p.unchanged[t] - st_b)
-        # P(unchanged | unchanged) learns from the readings that could continue a run only
-        if last_u.any():
-            w_run = np.where(last_u, w, 0.0)
-            n_run = bins.stay_visits + w_run
-            lr_run = w_run / np.maximum(np.minimum(n_run, cfg.season_memory_visits), 1e-9)
-            sy_b[:] = sy_b + lr_run * (p.unchanged[t] - sy_b)
-            bins.stay_visits[:] = n_run
-        if all_read[t]:
-            last_u[:] = p.unchanged[t]
-        else:
-            np.copyto(last_u, p.unchanged[t], where=p.valid[t])
         v_b[:] = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
         wi = visit_w[t]

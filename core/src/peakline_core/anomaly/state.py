@@ -52,11 +52,6 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "drift_age_s": (np.float64, 0, 0.0),
     # flatline surprise (nats), sampling interval mean / deviation (s)
     "flat": (np.float64, 0, 0.0),
-    "last_unchanged": (np.bool_, 0, False),
-    # P(unchanged | unchanged) of the current bin as it was when the series entered it: a run
-    # is judged by what earlier visits taught, so a stuck sensor cannot teach itself
-    "stay_entry": (np.float32, 0, 0.0),
-    "stay_bin": (np.int8, 0, -1),
     "dt_mean": (np.float64, 0, 0.0),
     "dt_dev": (np.float64, 0, 0.0),
     "n_dt": (np.float64, 0, 0.0),
@@ -73,9 +68,6 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "p_dev": (np.float32, BINS, 0.0),
     "p_visits": (np.float32, BINS, 0.0),
     "p_still": (np.float32, BINS, 0.0),
-    # P(value unchanged | the previous one was unchanged): how long runs last in this hour
-    "p_stay": (np.float32, BINS, 0.0),
-    "p_stay_visits": (np.float32, BINS, 0.0),  # readings that could continue a run, in visits
     # mean squared one-step innovation per bin: schedule ramps are routine in their hour
     "p_innov": (np.float32, BINS, 0.0),
 }
