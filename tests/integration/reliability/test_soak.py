@@ -5,8 +5,12 @@ no process of ours nor mosquitto grows per message.
 The memory bound is the one a 75 s run can resolve: the Theil-Sen slope of RSS over the
 second half (about 37 s, 15 samples) must stay under `SHORT_RUN_LIMIT_MIB_PER_H`. A leak of
 100 bytes per reading (~1,700 readings/s here) would be ~600 MiB/h, of 1 KiB per batch ~200 MiB/h;
-start-up steps are about 10 MiB/h. The 10-minute, 500-meter soak with the finer threshold of
-memtrend.py is `python bench/reliability_report.py --only --soak-minutes 10 --soak-devices 500`.
+start-up steps are about 10 MiB/h. Ingest gets `INGEST_LIMIT_MIB_PER_H`: with its collector
+thresholds raised for throughput (peakline_ingest/gctune.py) it is still warming up at 75 s
+(~190 MiB/h measured here; the 10-minute soak shows it level off by minute 3-5), so only a
+per-reading leak of more than ~70 bytes is caught for it. The 10-minute, 500-meter soak with
+the finer threshold of memtrend.py is
+`python bench/reliability_report.py --only --soak-minutes 10 --soak-devices 500`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from soak import soak
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SHORT_RUN_LIMIT_MIB_PER_H = 150.0
+INGEST_LIMIT_MIB_PER_H = 400.0
 
 
 async def test_short_soak_no_loss_no_memory_growth(tmp_path: Path) -> None:
@@ -32,4 +37,5 @@ async def test_short_soak_no_loss_no_memory_growth(tmp_path: Path) -> None:
     assert len(ours) == 5, result["memory"].keys()
     for name in [*ours, "mosquitto"]:
         m = result["memory"][name]
-        assert m["slope_mib_per_h"] <= SHORT_RUN_LIMIT_MIB_PER_H, (name, m)
+        limit = INGEST_LIMIT_MIB_PER_H if name == "ingest" else SHORT_RUN_LIMIT_MIB_PER_H
+        assert m["slope_mib_per_h"] <= limit, (name, m)
