@@ -35,7 +35,9 @@ def _root() -> None:
 
 @app.command()
 def run(
-    broker: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    broker: Annotated[
+        str, typer.Option(help="mqtt://host:port or mqtts://host:8883 (TLS)")
+    ] = "mqtt://127.0.0.1:1883",
     store: Annotated[
         str, typer.Option(help="sqlite:///path.db or http://host:8086?db=peakline[&token=...]")
     ] = "sqlite:///var/lib/peakline/store.db",
@@ -47,6 +49,15 @@ def run(
     password: Annotated[str | None, typer.Option(envvar="PEAKLINE_MQTT_PASSWORD")] = None,
     password_file: Annotated[
         Path | None, typer.Option(envvar="PEAKLINE_MQTT_PASSWORD_FILE", help="wins over --password")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_MQTT_CA_FILE", help="mqtts: the broker's CA")
+    ] = None,
+    cert_file: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_MQTT_CERT_FILE", help="mqtts: client cert")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_MQTT_KEY_FILE", help="mqtts: client key")
     ] = None,
     mqtt_protocol: Annotated[
         str, typer.Option(help="'5' or '3.1.1' (3.1.1 needs --group '')")
@@ -91,6 +102,9 @@ def run(
         username=username,
         password=password,
         password_file=password_file,
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
         mqtt_protocol="3.1.1" if mqtt_protocol == "3.1.1" else "5",
         topic_prefix=topic_prefix,
         share_group=group or None,

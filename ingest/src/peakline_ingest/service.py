@@ -26,7 +26,6 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 import aiomqtt
 import structlog
@@ -36,6 +35,7 @@ from paho.mqtt.properties import Properties
 from peakline_core.errors import PeaklineError
 from peakline_core.storage import StoreError
 from peakline_core.wire import TopicKind, Topics
+from peakline_core.wire.broker import BrokerAddress, BrokerUrlError
 from peakline_ingest.acks import OrderedAcks
 from peakline_ingest.deadletters import DeadLetters
 from peakline_ingest.health import HealthServer
@@ -59,6 +59,9 @@ class IngestSettings:
     username: str | None = None
     password: str | None = None
     password_file: Path | None = None  # read at connect time; wins over `password`
+    ca_file: Path | None = None  # mqtts: the broker's CA (default: the system's CA store)
+    cert_file: Path | None = None  # mqtts: a client certificate, if the broker wants one
+    key_file: Path | None = None
     topic_prefix: str = "peakline"
     share_group: str | None = "ingest"  # None: a plain subscription (single worker)
     client_id: str = "peakline-ingest-1"  # stable per worker: the broker keeps its session
@@ -148,14 +151,26 @@ class IngestService:
 
     def _mqtt_client(self, client_id: str | None = None) -> aiomqtt.Client:
         settings = self.settings
-        url = urlsplit(settings.broker_url)
+        try:
+            address = BrokerAddress.parse(settings.broker_url)
+        except BrokerUrlError as exc:
+            raise IngestConfigError(str(exc)) from None
+        address = address.with_login(settings.username, self._password())
+        tls = None
+        if address.tls or settings.ca_file:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+            )
         window = max(1, min(65535, settings.max_in_flight))
         common = {
-            "hostname": url.hostname or "127.0.0.1",
-            "port": url.port or 1883,
+            "hostname": address.host,
+            "port": address.port,
             "identifier": client_id or settings.client_id,
-            "username": settings.username,
-            "password": self._password(),
+            "username": address.username,
+            "password": address.password,
+            "tls_params": tls,
             "keepalive": 30,
             "max_inflight_messages": window,
         }

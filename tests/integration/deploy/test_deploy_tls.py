@@ -3,8 +3,10 @@ the API served over HTTPS. Clients that do not trust the CA, or speak plain TCP,
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -150,3 +152,61 @@ async def test_api_refuses_missing_certificate(tmp_path: Path) -> None:
     with pytest.raises(ApiServerError, match=r"missing\.crt"):
         async with serve_api(_app(), port=free_port(), tls=tls):
             pass
+
+
+async def test_ingest_consumes_over_mqtts(
+    tls_broker: Mosquitto, throwaway_ca: ThrowawayCa, tmp_path: Path
+) -> None:
+    """An ingest worker on a remote broker: mqtts:// with the CA and a client certificate."""
+    from peakline_core.storage import SeriesQuery
+    from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
+    from peakline_ingest.service import IngestService, IngestSettings
+    from peakline_ingest.store.open import open_store
+
+    settings = IngestSettings(
+        broker_url=f"mqtts://localhost:{tls_broker.port}",
+        ca_file=throwaway_ca.ca_cert,
+        cert_file=throwaway_ca.client_cert,
+        key_file=throwaway_ca.client_key,
+        share_group=None,
+        client_id="ingest-tls",
+        state_dir=tmp_path / "ingest-state",
+    )
+    service = IngestService(settings, open_store(f"sqlite:///{tmp_path / 'store.db'}"))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(service.run(stop))
+    now = time.time_ns()
+    batch = TelemetryBatch(
+        agent="gw-tls",
+        site="rt-school",
+        device="school-meter",
+        seq=1,
+        sent=now,
+        readings=[Reading(point="power_total", ts=now, value=1234.5)],
+    )
+    try:
+        async with asyncio.timeout(30):
+            while service._client is None:
+                assert not worker.done(), worker.exception()
+                await asyncio.sleep(0.05)
+        async with aiomqtt.Client(
+            tls_broker.host, tls_broker.port, tls_params=_tls(throwaway_ca), identifier="tls-pub"
+        ) as publisher:
+            await publisher.publish(
+                Topics("peakline").telemetry("rt-school", "school-meter"), encode(batch), qos=1
+            )
+        query = SeriesQuery(
+            measurement="reading",
+            field="value",
+            where={"device": ["school-meter"]},
+            start_ns=now - 10**9,
+            end_ns=now + 10**9,
+        )
+        async with asyncio.timeout(30):
+            while not (found := await service.store.query(query)):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await worker
+        await service.store.aclose()
+    assert [float(v) for v in found[0].values] == [1234.5]
