@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 import aiomqtt
 import numpy as np
@@ -24,6 +23,7 @@ from firmware_sim.scenario import DeviceSpec, MqttListen
 from firmware_sim.timeparse import NS
 from firmware_sim.world import World
 from peakline_core.config import MqttProfile
+from peakline_core.wire.broker import BrokerAddress, BrokerUrlError
 
 DIGITS = {"co2": 0, "occupancy": 0, "battery": 0}
 
@@ -89,12 +89,15 @@ class SensorPublisher:
         sensors: list[tuple[DeviceSpec, MqttProfile]],
         login: MqttLogin | None = None,
     ) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
-            raise ServeError(f"not an mqtt:// url: {url!r}")
-        self.host, self.port = parsed.hostname, parsed.port or 1883
+        try:
+            address = BrokerAddress.parse(url)  # the platform's one broker URL parser
+        except BrokerUrlError as exc:
+            raise ServeError(str(exc)) from None
+        if login is not None:
+            address = address.with_login(login.username, login.password)
+        self.address = address
+        self.host, self.port = address.host, address.port
         self.world, self.clock, self.sensors = world, clock, sensors
-        self.login = login
         self.published = 0
         self.connect_failures = 0  # refused logins included; the last reason in `last_error`
         self.last_error: str | None = None
@@ -111,15 +114,17 @@ class SensorPublisher:
     async def run(self) -> None:
         """Publish until cancelled; reconnects with backoff if the broker goes away."""
         backoff = 0.2
-        login = self.login or MqttLogin("")
+        address = self.address
+        tls = aiomqtt.TLSParameters() if address.tls else None  # system CA store
         while True:
             try:
                 async with aiomqtt.Client(
-                    self.host,
-                    self.port,
+                    address.host,
+                    address.port,
                     identifier=None,
-                    username=login.username or None,
-                    password=login.password,
+                    username=address.username,
+                    password=address.password,
+                    tls_params=tls,
                 ) as client:
                     backoff = 0.2
                     await self._loop(client)
