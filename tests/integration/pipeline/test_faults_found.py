@@ -138,6 +138,7 @@ class Rig:
     heard: list[AnomalyEventMessage]
     agent: AgentProcess
     platform: Any
+    service: IngestService
 
 
 @pytest.fixture
@@ -201,7 +202,7 @@ async def rig(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIterato
                 headers={"Authorization": f"Bearer {token}"},
             )
         )
-        yield Rig(sim, store, api, heard, agent, platform)
+        yield Rig(sim, store, api, heard, agent, platform, service)
 
 
 async def readings(store: SqliteStore, device: str, point: str) -> list[int]:
@@ -312,8 +313,20 @@ async def energy_and_emissions(rig: Rig) -> None:
     span = (now - 600 * S, now + 60 * S)
     where = {"point": ["import_energy"]}
     counters: dict[str, float] = {}
+    registry = rig.service.metrics.registry
+    seen: list[float] = []
 
     async def settled() -> bool:
+        # The stream has drained: nothing in flight and no reading stored for the last three
+        # checks (the agent has exited; the broker may still be handing ingest its last
+        # batches, and the energy rows agree with the counters at every instant).
+        seen.append(registry.get_sample_value("peakline_ingest_readings_total") or 0.0)
+        if (
+            registry.get_sample_value("peakline_ingest_in_flight_messages")
+            or len(set(seen[-4:])) != 1
+            or len(seen) < 4
+        ):
+            return False
         found = await store.query(SeriesQuery(READING, "value", *span, where=where))
         counters.clear()
         counters.update({s.tags["device"]: s.values[-1] - s.values[0] for s in found})
