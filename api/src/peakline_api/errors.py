@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from peakline_core.storage import StoreRejected, StoreUnavailable
+from peakline_core.storage import StoreRejected, StoreTruncated, StoreUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:peakline:problem:"
@@ -131,6 +131,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreRejected)
     async def _store_rejected(request: Request, exc: StoreRejected) -> JSONResponse:
         log.error("store_rejected_query", detail=str(exc), path=request.url.path)
+        if isinstance(exc, StoreTruncated):  # a server-side row limit, not a short answer
+            return problem(
+                502,
+                "store-truncated",
+                "Answer truncated by the store",
+                "the store's row limit cut the answer short; ask for a shorter range or a"
+                " coarser window (operators: InfluxDB [http] max-row-limit = 0)",
+                request.url.path,
+            )
         return problem(
             502,
             "store-rejected",

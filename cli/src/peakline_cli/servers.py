@@ -208,13 +208,15 @@ class Influxd(_Process):
     """An InfluxDB 1.x `influxd` on free loopback ports with its own data directories."""
 
     rpc_port: int = 0
+    max_row_limit: int = 0  # [http] max-row-limit: 0 answers every row
 
     @classmethod
-    def create(cls, workdir: Path | None = None) -> Influxd:
+    def create(cls, workdir: Path | None = None, *, max_row_limit: int = 0) -> Influxd:
         owns = workdir is None
         path = Path(workdir or tempfile.mkdtemp(prefix="peakline-influxd-"))
         path.mkdir(parents=True, exist_ok=True)
-        server = cls(name="influxd", workdir=path, port=free_port(), rpc_port=free_port())
+        server = cls(name="influxd", workdir=path, port=free_port(), rpc_port=free_port(),
+                     max_row_limit=max_row_limit)  # fmt: skip
         server._owns_dir = owns
         return server
 
@@ -241,6 +243,7 @@ class Influxd(_Process):
             "[subscriber]\n  enabled = false\n"
             f'[http]\n  enabled = true\n  bind-address = "{self.host}:{self.port}"\n'
             "  log-enabled = false\n  max-body-size = 0\n  max-concurrent-write-limit = 0\n"
+            f"  max-row-limit = {self.max_row_limit}\n"
             "[continuous_queries]\n  enabled = false\n"
         )
         return [find_binary("influxd"), "-config", str(cfg)]

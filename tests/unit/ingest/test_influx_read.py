@@ -15,6 +15,7 @@ from peakline_core.storage import (
     Series,
     SeriesQuery,
     StoreRejected,
+    StoreTruncated,
     StoreUnavailable,
 )
 from peakline_ingest.store.influx_read import (
@@ -93,6 +94,29 @@ def test_decode_errors() -> None:
         decode_answer("text/html", b"<html>502 Bad Gateway</html>", "reading")
     with pytest.raises(StoreUnavailable):
         decode_answer(ACCEPT, b"\xc1\x00", "reading")
+
+
+@pytest.mark.parametrize("where", ["series", "result"])
+def test_decode_refuses_an_answer_cut_at_the_row_limit(where: str) -> None:
+    """influxd 1.x marks the series it cut at `[http] max-row-limit` `partial` (later
+    versions mark the statement's result too); either mark refuses the whole answer."""
+    answer: dict[str, Any] = {
+        "results": [
+            {
+                "statement_id": 0,
+                "series": [
+                    {"name": "reading", "tags": {"site": "s1", "device": "m1", "point": "p"},
+                     "columns": ["time", "value"], "values": [[1, 1.0], [2, 2.0]]},
+                ],
+            }
+        ]
+    }  # fmt: skip
+    target = answer["results"][0] if where == "result" else answer["results"][0]["series"][0]
+    target["partial"] = True
+    with pytest.raises(StoreTruncated, match="after 2 rows"):
+        decode_answer(ACCEPT, msgspec.msgpack.encode(answer), "reading")
+    target["partial"] = False
+    assert len(decode_answer(ACCEPT, msgspec.msgpack.encode(answer), "reading")) == 1
 
 
 def test_window_count() -> None:

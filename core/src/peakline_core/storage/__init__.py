@@ -16,6 +16,7 @@ from peakline_core.storage.store import (
     Store,
     StoreError,
     StoreRejected,
+    StoreTruncated,
     StoreUnavailable,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreRejected",
+    "StoreTruncated",
     "StoreUnavailable",
     "encode_block",
     "encode_rows",

@@ -33,6 +33,11 @@ class StoreRejected(StoreError):
     """The store refused the data itself (4xx): retrying will not help; dead-letter it."""
 
 
+class StoreTruncated(StoreRejected):
+    """The store answered only part of a query (a server-side row limit, e.g. InfluxDB's
+    `[http] max-row-limit`): the answer is refused rather than served short."""
+
+
 class Aggregate(StrEnum):
     MEAN = "mean"
     MIN = "min"

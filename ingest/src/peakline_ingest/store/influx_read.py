@@ -29,6 +29,7 @@ from peakline_core.storage import (
     Series,
     SeriesQuery,
     StoreRejected,
+    StoreTruncated,
     StoreUnavailable,
 )
 from peakline_core.storage.schema import SERIES_TAGS
@@ -39,11 +40,13 @@ ACCEPT: Final = "application/x-msgpack"
 class _RawSeries(msgspec.Struct):
     tags: dict[str, str] | None = None
     values: list[tuple[int, Any]] | None = None
+    partial: bool = False
 
 
 class _Result(msgspec.Struct):
     series: list[_RawSeries] | None = None
     error: str | None = None
+    partial: bool = False
 
 
 class _Answer(msgspec.Struct):
@@ -60,7 +63,9 @@ def decode_answer(content_type: str, body: bytes, measurement: str) -> list[Seri
 
     Empty tag values are dropped (a tag the series lacks), so are null values and series
     left with no point. An unknown database answers []; an InfluxQL error raises
-    StoreRejected, a body that is not an answer StoreUnavailable (e.g. a proxy's page)."""
+    StoreRejected, a body that is not an answer StoreUnavailable (e.g. a proxy's page), and
+    an answer influxd cut short at its `[http] max-row-limit` (marked `partial`: the rows
+    past the limit, and every later series, are missing) StoreTruncated."""
     decoder = _MSGPACK if content_type.startswith(ACCEPT) else _JSON
     try:
         answer = decoder.decode(body)
@@ -73,6 +78,12 @@ def decode_answer(content_type: str, body: bytes, measurement: str) -> list[Seri
         if error.startswith("database not found"):
             return []
         raise StoreRejected(f"influxql: {error}")
+    if first.partial or any(raw.partial for raw in first.series or ()):
+        rows = sum(len(raw.values or ()) for raw in first.series or ())
+        raise StoreTruncated(
+            f"influxdb cut the answer short after {rows} rows (its [http] max-row-limit):"
+            " set max-row-limit = 0, or query a shorter range or a coarser window"
+        )
     out = []
     for raw in first.series or ():
         rows = raw.values
