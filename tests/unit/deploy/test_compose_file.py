@@ -69,14 +69,20 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
     return [tuple(v.split(":")[:2]) for v in service.get("volumes", [])]  # type: ignore[misc]
 
 
-def _program(svc: dict[str, Any], dockerfile: str) -> str:
+def _stages(dockerfile: str) -> dict[str, str]:
+    """A multi-stage Dockerfile's named stages: name -> its text, up to the next FROM."""
+    parts = re.split(r"^(?=FROM )", dockerfile, flags=re.M)
+    return {m[1]: part for part in parts if (m := re.match(r"FROM \S+ AS (\S+)", part))}
+
+
+def _program(svc: dict[str, Any], stage: str) -> str:
     """The console script a service runs: after `exec` in a shell entrypoint, else the
-    command's first word, else the Dockerfile's CMD."""
+    command's first word, else the CMD of the stage it builds."""
     if "entrypoint" in svc:
         return re.search(r"exec (\S+)", " ".join(svc["entrypoint"]))[1]  # type: ignore[index]
     if "command" in svc:
         return str(svc["command"][0])
-    return str(json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M)[1])[0])  # type: ignore[index]
+    return str(json.loads(re.search(r"^CMD (.+)$", stage, re.M)[1])[0])  # type: ignore[index]
 
 
 def _option(svc: dict[str, Any], option: str, env: str) -> str:
@@ -94,6 +100,8 @@ def _in_secrets(source: str, provisioned: Path) -> Path:
 def test_built_services_have_dockerfiles_that_copy_existing_paths(
     services: dict[str, dict[str, Any]],
 ) -> None:
+    """One Dockerfile, one final stage per component: each service builds its own stage with
+    its own workspace package, and runs a console script that package installs."""
     scripts = _scripts()
     built = {name: s for name, s in services.items() if "build" in s}
     assert set(built) == {"api", "ingest", "edge", "firmware-sim"}
@@ -106,12 +114,23 @@ def test_built_services_have_dockerfiles_that_copy_existing_paths(
             if line.startswith("COPY") and "--from" not in line:
                 for src in line.split()[1:-1]:
                     assert (context / src).exists(), f"{name}: COPY {src} missing"
-        package = re.search(r"--package (\S+)", text)
-        assert package and package.group(1) in scripts, f"{name}: unknown package"
-        _, entry_points = scripts[package.group(1)]
-        program = _program(svc, text)
-        assert program in entry_points, f"{name}: {program} is not a script of {package.group(1)}"
-        assert re.search(r"^USER (?!root)\S+", text, re.M), f"{name}: runs as root"
+        assert re.search(r'--package "\$PACKAGE"', text) and "ARG PACKAGE" in text
+        stages = _stages(text)
+        target = svc["build"]["target"]
+        assert target in stages and stages[target].startswith("FROM runtime AS"), name
+        package = svc["build"]["args"]["PACKAGE"]
+        assert package in scripts, f"{name}: unknown package {package}"
+        _, entry_points = scripts[package]
+        program = _program(svc, stages[target])
+        assert program in entry_points, f"{name}: {program} is not a script of {package}"
+        assert re.search(r"^USER (?!root)\S+", stages["runtime"], re.M), f"{name}: runs as root"
+    # every component stage is built by some service, and its own CMD is a script of it
+    for target, stage in _stages((REPO / "deploy/Dockerfile").read_text()).items():
+        if target in ("build", "runtime"):
+            continue
+        [svc] = [s for s in built.values() if s["build"]["target"] == target]
+        cmd = json.loads(re.search(r"^CMD (.+)$", stage, re.M)[1])[0]  # type: ignore[index]
+        assert cmd in scripts[svc["build"]["args"]["PACKAGE"]][1], target
 
 
 def test_variables_are_documented_and_secrets_required() -> None:
