@@ -2,8 +2,10 @@
 
 The plan comes from the pure planner in core and is cached per set of due points. A block that
 fails with illegal-address is split and its halves retried in the same cycle; the cut is kept,
-so the working plan is remembered. A block that fails otherwise marks only its own points
-`error`: the rest of the device's cycle goes on.
+so the working plan is remembered, for `CUT_TTL_S` (an hour): a device that refused a register
+only while booting or updating firmware gets its larger blocks back, at the cost of one
+refused request an hour where the gap is real. A block that fails otherwise marks only its
+own points `error`: the rest of the device's cycle goes on.
 
 `write_point` is the seam for the command executor (issue 8): it validates against the profile,
 writes under the bus lock, reads back and returns the decoded value, or raises a typed error.
@@ -40,6 +42,7 @@ from peakline_edge.bus import ModbusBus
 from peakline_edge.errors import DeviceError, DeviceTimeout, IllegalAddress, WriteRefused
 
 Value = float | int | bool | str | None
+CUT_TTL_S = 3600.0  # how long a learned block cut is kept before the merged block is retried
 _INTEGER = {
     DataType.INT16,
     DataType.UINT16,
@@ -102,6 +105,7 @@ class ModbusDevice:
         self.retries = device.connection.retries
         self.limits = PlanLimits.of(profile, device.max_block_registers, device.max_gap)
         self.cuts: set[Cut] = set()
+        self._cut_expiry: dict[Cut, int] = {}  # when each learned cut is forgotten (clock ns)
         self._clock = clock_ns
         self._rng = rng or random.Random()
         self._plans: dict[frozenset[str], list[ReadRequest]] = {}
@@ -118,6 +122,15 @@ class ModbusDevice:
 
     def plan(self, due: Iterable[ModbusPoint]) -> list[ReadRequest]:
         """Requests for the due points (and the scale factors they need), cached."""
+        if self._cut_expiry:
+            now = self._clock()
+            expired = [cut for cut, at in self._cut_expiry.items() if at <= now]
+            if expired:
+                for cut in expired:
+                    self.cuts.discard(cut)
+                    del self._cut_expiry[cut]
+                self._plans.clear()
+                self._log.info("block cuts expired", cuts=len(expired))
         points = with_scale_factors(self.profile, due)
         key = frozenset(p.name for p in points)
         plan = self._plans.get(key)
@@ -161,6 +174,7 @@ class ModbusDevice:
                 if len({p.address for p in request.points}) > 1:
                     low, high, cut = split_request(request)
                     self.cuts.add(cut)
+                    self._cut_expiry[cut] = ts + int(CUT_TTL_S * 1e9)
                     self._plans.clear()
                     queue[0:0] = [low, high]
                     self._log.info("block split", block=request.key, cut=cut[1])

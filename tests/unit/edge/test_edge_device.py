@@ -13,7 +13,7 @@ from peakline_core.config.profiles import ModbusProfile
 from peakline_core.registers import encode_value
 from peakline_core.wire import Quality
 from peakline_edge.bus import ModbusBus
-from peakline_edge.device import ModbusDevice
+from peakline_edge.device import CUT_TTL_S, ModbusDevice
 from peakline_edge.errors import ExceptionReply, WriteRefused
 
 PROFILE = ModbusProfile.model_validate(
@@ -154,6 +154,28 @@ async def test_illegal_address_splits_the_block_and_remembers_the_plan() -> None
     holding = [(a, n) for _, fc, a, n in peer.requests if fc == 3]
     assert all(not a <= 12 < a + n for a, n in holding)
     assert len(peer.requests) == second.requests  # no failed attempt on the second cycle
+
+
+async def test_a_learned_cut_expires_so_a_transient_refusal_is_not_kept_forever() -> None:
+    """A register refused while the device booted: the block is split, and an hour later
+    the merged block is tried again; it answers now, so the plan is whole again."""
+    unit = _unit()
+    del unit.holding[12]
+    now = [1_700_000_000 * 10**9]
+    async with modbus_peer({1: unit}) as peer, ModbusBus(_device(peer.port).connection) as bus:
+        device = ModbusDevice(_device(peer.port), PROFILE, bus, clock_ns=lambda: now[0])
+        split = await device.poll(PROFILE.points)
+        assert split.requests > 3 and device.cuts
+        unit.holding[12] = 0  # booted: the register answers again
+        now[0] += int(CUT_TTL_S * 1e9) - 1
+        still_cut = await device.poll(PROFILE.points)  # one refused request per cut: gone
+        assert still_cut.requests == split.requests - len(device.cuts) > 3
+        now[0] += 1
+        peer.requests.clear()
+        merged = await device.poll(PROFILE.points)
+    assert merged.requests == 3 and not device.cuts
+    assert _values(merged.readings).keys() == VALUES.keys()
+    assert [(a, n) for _, fc, a, n in peer.requests if fc == 3] == [(0, 17)]
 
 
 async def test_one_bad_register_errors_only_its_point() -> None:
