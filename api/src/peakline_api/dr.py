@@ -30,7 +30,7 @@ from peakline_core.control import (
     site_target_kw,
     verify,
 )
-from peakline_core.emissions import FactorBook, FactorNotFound
+from peakline_core.emissions import FactorNotFound
 from peakline_core.errors import PeaklineError
 from peakline_core.storage import SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import READING
@@ -72,7 +72,7 @@ class DemandResponse:
         self.clock_ns = clock_ns
         self.slot_ns = int(slot_s * NS)
         self.pre_window_ns = int(pre_window_s * NS)
-        self.factors = FactorBook(registry.config.factor_sets.values())
+        self.factors = registry.config.factor_book()
         self._log = structlog.get_logger("peakline.api.dr")
 
     # -- reading the store

@@ -184,7 +184,7 @@ class EnergyProcessor:
 
     @classmethod
     def from_config(cls, platform: PlatformConfig, max_gap_s: float = 900.0) -> EnergyProcessor:
-        book = FactorBook(platform.factor_sets.values()) if platform.factor_sets else None
+        book = platform.factor_book() if platform.factor_sets else None
         regions = {s.id: s.grid_region for s in platform.sites.values()}
         markets = {s.id: s.market for s in platform.sites.values()}
         return cls(sources_from_config(platform), regions, book, max_gap_s, markets)

@@ -7,8 +7,9 @@ repository search; see docs/emissions.md, "Worked examples"):
   (2024), Table 1, natural gas -- the per-scf column is EPA's own product of the heat
   content and the per-mmBtu factors (test_scope1_natural_gas_epa_hub_per_scf).
 - PUBLISHED factors, our arithmetic: MEE/NBS 2023 East China; IPCC 2006 natural gas Tier 1;
-  eGRID2022 NEWE CO2e (the formula is EPA's, the rates are EPA's as checked against two
-  public copies; no published NEWE CO2e figure could be reached to compare with).
+  eGRID2022 NEWE CO2e (the formula and eGRID2022's AR4 GWPs are EPA's, the rates are EPA's
+  as checked against two public copies; no published NEWE CO2e figure could be reached to
+  compare with).
 - OUR OWN inputs, worked by the stated method: Scope 2 dual reporting and PV netting. The
   GHG Protocol Scope 2 Guidance's own example tables (Ch. 5-7) could not be reached -- only
   the Guidance's table of contents and third-party chapter summaries came back.
@@ -117,22 +118,31 @@ def test_scope1_natural_gas_from_volume(book: FactorBook) -> None:
     assert r.co2.sum() == pytest.approx(21_840.291, rel=1e-12)
 
 
-def test_egrid_co2e_from_gas_rates_newe(book: FactorBook) -> None:
-    """EPA eGRID Technical Guide (eGRID2020 edition, section 3.1.1.2, "Annual emission
-    estimates for CH4, N2O and CO2 equivalent"): CO2e = CO2 + CH4 x GWP_CH4 + N2O x GWP_N2O
-    with IPCC AR5 100-year GWPs (28, 265). eGRID2022 NPCC New England (NEWE) annual total
-    output rates, lb/MWh, as shipped in config/emission-factors/us-egrid2022.yaml (EPA's
-    numbers, checked against two public copies, see that file): CO2 536.428, CH4 0.063,
-    N2O 0.008.
+def test_egrid_co2e_from_gas_rates_newe(
+    book: FactorBook, factor_sets: list[EmissionFactorSet]
+) -> None:
+    """EPA eGRID Technical Guide, section "Annual emission estimates for CH4, N2O and CO2
+    equivalent": CO2e = CO2 + CH4 x GWP_CH4 + N2O x GWP_N2O. eGRID2022 NPCC New England
+    (NEWE) annual total output rates, lb/MWh, as shipped in
+    config/emission-factors/us-egrid2022.yaml (EPA's numbers, checked against two public
+    copies, see that file): CO2 536.428, CH4 0.063, N2O 0.008.
 
-    536.428 + 0.063 x 28 + 0.008 x 265 = 536.428 + 1.764 + 2.120 = 540.312 lbCO2e/MWh
-    = 540.312 x 0.45359237 / 1000 = 0.24508... kgCO2e/kWh (1 lb = 0.45359237 kg, exact).
-    Not compared with a published NEWE CO2e rate: the eGRID2022 Summary Tables could not be
-    reached."""
+    eGRID2022's own CO2e uses AR4 GWPs (25, 298; eGRID moved to AR5 with eGRID2023, per the
+    sources in that file's header), which a programme gets with `gwp: AR4`:
+      536.428 + 0.063 x 25 + 0.008 x 298 = 536.428 + 1.575 + 2.384 = 540.387 lbCO2e/MWh.
+    peakline's default AR5 (28, 265) gives
+      536.428 + 0.063 x 28 + 0.008 x 265 = 536.428 + 1.764 + 2.120 = 540.312 lbCO2e/MWh.
+    1 lb = 0.45359237 kg (exact). Not compared with a published NEWE CO2e rate: the eGRID2022
+    Summary Tables could not be reached, and published rates are rounded to three decimals,
+    too coarse to tell GWP sets apart."""
+    lb_to_kg_per_kwh = 0.45359237 / 1000.0
+    assert co2e(536.428, 0.063, 0.008, "AR4") == pytest.approx(540.387, abs=1e-9)
     assert co2e(536.428, 0.063, 0.008, "AR5") == pytest.approx(540.312, abs=1e-9)
+    epa_method = FactorBook(factor_sets, gwp="AR4").lookup("US-NEWE", "location", 2022)
+    assert epa_method.value == pytest.approx(540.387 * lb_to_kg_per_kwh, rel=1e-12)
     f = book.lookup("US-NEWE", "location", 2022)
     assert (f.region, f.gas, f.set_id) == ("US-NEWE", "CO2e", "us-egrid2022")
-    assert f.value == pytest.approx(540.312 * 0.45359237 / 1000.0, rel=1e-12)
+    assert f.value == pytest.approx(540.312 * lb_to_kg_per_kwh, rel=1e-12)
     assert all(p.verified for p in f.provenance)
     # a site in New England imports 10 MWh: 10,000 kWh x 0.2450813... = 2,450.81 kg
     kg = scope2_location(np.full((1, 10), 1000.0), f.value).sum()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from peakline_core.config import load_config
 from peakline_core.emissions import (
@@ -69,6 +71,29 @@ def test_counters_across_batches_with_rollover_and_emissions() -> None:
     # every emissions row is scope 2 and sits at an energy row's time
     times = {r.ts for r in rows if r.measurement == ENERGY and r.tags["flow"] == "import"}
     assert all(r.tags["scope"] == "2" and r.ts in times for r in rows if r.measurement == EMISSIONS)
+
+
+def test_the_programme_gwp_set_reaches_the_emissions_rows(tmp_path: Path) -> None:
+    """programme.yaml `gwp` is the one GWP set of the inventory: the processor's book
+    combines a US site's CH4 and N2O rates with it (AR4 reproduces eGRID2022's own CO2e)."""
+    root = tmp_path / "config"
+    shutil.copytree(REPO / "config", root)
+    programme = yaml.safe_load((root / "programme.yaml").read_text())
+    (root / "programme.yaml").write_text(yaml.safe_dump(programme | {"gwp": "AR4"}))
+    ar4 = EnergyProcessor.from_config(load_config(root))
+    ar5 = EnergyProcessor.from_config(load_config(REPO / "config"))
+    assert ar4.book is not None and ar5.book is not None
+    assert (ar4.book.gwp, ar5.book.gwp) == ("AR4", "AR5")
+    lb = 0.45359237 / 1000.0  # lb/MWh -> kg/kWh
+    newe = {"AR4": 536.428 + 0.063 * 25 + 0.008 * 298, "AR5": 536.428 + 0.063 * 28 + 0.008 * 265}
+    for proc in (ar4, ar5):
+        assert proc.book is not None
+        site = next(s for s, r in proc.regions.items() if r == "US-NEWE")
+        src = EnergySource(site, "m", "import_energy", "import", "counter", 1.0)
+        one = EnergyProcessor([src], proc.regions, proc.book)
+        rows = one.process([], block({(site, "m", "import_energy"): [0.0, 10.0]}, T0)).rows
+        location = totals(rows, EMISSIONS, "method")["location"]
+        assert location == pytest.approx(10.0 * newe[proc.book.gwp] * lb, rel=1e-9)
 
 
 def test_net_power_split_and_redelivery_not_counted_twice() -> None:

@@ -98,7 +98,7 @@ async def programme_report(
         await _site_kwh(state, sites, tr.start_ns - span, tr.start_ns),
     )
     year = datetime.fromtimestamp(tr.start_ns / NS, tz=UTC).year
-    book = FactorBook(reg.config.factor_sets.values())
+    book = reg.config.factor_book()
     factors = {s.id: _factor(book, s, year) for s in sites}
     savings = await _retrofit_savings(state, sites)
     group = (lambda s: s.city) if level == "city" else (lambda s: s.district)

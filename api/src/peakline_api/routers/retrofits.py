@@ -24,7 +24,7 @@ from peakline_api.retrofit_store import Retrofit, RetrofitStore
 from peakline_api.state import AppState, Caller, OperatorCaller, State
 from peakline_api.timespec import NS, iso
 from peakline_core.config import Site
-from peakline_core.emissions import FactorBook, FactorNotFound
+from peakline_core.emissions import FactorNotFound
 from peakline_core.mv import BaselineError, fit_baseline, savings
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import ENERGY, READING
@@ -188,7 +188,7 @@ async def daily_inputs(
 
 
 def _grid_factor(state: AppState, site: Site, year: int) -> dict[str, Any] | None:
-    book = FactorBook(state.registry.config.factor_sets.values())
+    book = state.registry.config.factor_book()
     try:
         f = book.lookup(site.grid_region, "location", year)
     except FactorNotFound:

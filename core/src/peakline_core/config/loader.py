@@ -26,6 +26,7 @@ from peakline_core.config.profiles import DeviceProfile, ModbusProfile, MqttProf
 from peakline_core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from peakline_core.emissions.book import FactorBook
     from peakline_core.emissions.factors import EmissionFactorSet
 
 Issue = tuple[str, str, str]
@@ -70,6 +71,12 @@ class PlatformConfig:
 
     def sites_in(self, city: str) -> list[Site]:
         return [s for s in self.sites.values() if s.city == city]
+
+    def factor_book(self) -> FactorBook:
+        """The factor sets as one book, combining gases with the programme's GWP set."""
+        from peakline_core.emissions.book import FactorBook
+
+        return FactorBook(self.factor_sets.values(), gwp=self.programme.gwp)
 
 
 def format_loc(loc: Iterable[int | str]) -> str:

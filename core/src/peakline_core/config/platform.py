@@ -195,6 +195,11 @@ class Programme(Strict):
 
     id: Id
     name: str
+    gwp: Literal["AR4", "AR5", "AR6"] = Field(
+        default="AR5",
+        description="100-year GWP set for every CO2e figure of the programme (one set per"
+        " inventory, as the GHG Protocol asks): CH4 and N2O of grid and fuel factors",
+    )
     cities: list[City] = Field(min_length=1)
     districts: list[District] = Field(default_factory=list)
 
