@@ -94,6 +94,7 @@ async def test_anomalies_and_scores(api: Api) -> None:
 async def test_emissions_report_levels(api: Api) -> None:
     r = await api.get("viewer_rt", "/api/v1/reports/emissions?level=site&site=rt-school&start=-1d")
     [row] = r.json()["items"]
+    assert r.json()["gwp"] == "AR5"  # programme.yaml sets none: the default set
     kwh = row["energy_kwh"]["import"]
     assert row["emissions_kgco2e"]["location"]["2"] == pytest.approx(kwh * 0.58, rel=1e-3)
     assert row["intensity"]["kwh_per_m2"] == pytest.approx(kwh / 6200)

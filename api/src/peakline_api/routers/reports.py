@@ -69,6 +69,10 @@ class Report(BaseModel):
     start: str
     end: str
     level: str
+    gwp: str = Field(
+        description="the programme's 100-year GWP set (programme.yaml `gwp`) for CH4 and N2O"
+        " in CO2e; rows stored before a change of set keep the set they were computed with"
+    )
     items: list[ReportRow]
 
 
@@ -159,7 +163,9 @@ async def emissions_report(
             }
         )
     items.sort(key=lambda r: r["id"])
-    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "level": level, "items": items}
+    gwp = reg.config.programme.gwp
+    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "level": level, "gwp": gwp,
+            "items": items}  # fmt: skip
 
 
 def _report_sites(
