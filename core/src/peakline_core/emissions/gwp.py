@@ -3,8 +3,7 @@
 AR4: IPCC Fourth Assessment Report (2007), WG1 Table 2.14; the set of EPA eGRID's own CO2e
      rates up to eGRID2022.
 AR5: IPCC Fifth Assessment Report (2013), WG1 Table 8.7 (without climate-carbon feedback);
-     UNFCCC inventories, and eGRID from eGRID2023. peakline's default
-     (`Programme.gwp`).
+     UNFCCC inventories, and eGRID from eGRID2023; peakline's default (`Programme.gwp`).
 AR6: IPCC Sixth Assessment Report (2021), WG1 Table 7.15; methane from fossil sources
      (natural gas combustion is fossil).
 """
