@@ -128,18 +128,23 @@ def install_problem_handlers(app: FastAPI) -> None:
             retry_after_s=exc.retry_after_s or 5,
         )
 
+    # Starlette picks the handler of the most specific class, so this one wins over
+    # StoreRejected's: a server-side row limit, never served as a short answer.
+    @app.exception_handler(StoreTruncated)
+    async def _store_truncated(request: Request, exc: StoreTruncated) -> JSONResponse:
+        log.error("store_truncated_query", detail=str(exc), path=request.url.path)
+        return problem(
+            502,
+            "store-truncated",
+            "Answer truncated by the store",
+            "the store's row limit cut the answer short; ask for a shorter range or a"
+            " coarser window (operators: InfluxDB [http] max-row-limit = 0)",
+            request.url.path,
+        )
+
     @app.exception_handler(StoreRejected)
     async def _store_rejected(request: Request, exc: StoreRejected) -> JSONResponse:
         log.error("store_rejected_query", detail=str(exc), path=request.url.path)
-        if isinstance(exc, StoreTruncated):  # a server-side row limit, not a short answer
-            return problem(
-                502,
-                "store-truncated",
-                "Answer truncated by the store",
-                "the store's row limit cut the answer short; ask for a shorter range or a"
-                " coarser window (operators: InfluxDB [http] max-row-limit = 0)",
-                request.url.path,
-            )
         return problem(
             502,
             "store-rejected",

@@ -215,8 +215,13 @@ class Influxd(_Process):
         owns = workdir is None
         path = Path(workdir or tempfile.mkdtemp(prefix="peakline-influxd-"))
         path.mkdir(parents=True, exist_ok=True)
-        server = cls(name="influxd", workdir=path, port=free_port(), rpc_port=free_port(),
-                     max_row_limit=max_row_limit)  # fmt: skip
+        server = cls(
+            name="influxd",
+            workdir=path,
+            port=free_port(),
+            rpc_port=free_port(),
+            max_row_limit=max_row_limit,
+        )
         server._owns_dir = owns
         return server
 

@@ -104,8 +104,7 @@ class ModbusDevice:
         self.unit_id = device.connection.unit_id
         self.retries = device.connection.retries
         self.limits = PlanLimits.of(profile, device.max_block_registers, device.max_gap)
-        self.cuts: set[Cut] = set()
-        self._cut_expiry: dict[Cut, int] = {}  # when each learned cut is forgotten (clock ns)
+        self.cuts: dict[Cut, int] = {}  # learned cuts -> when each is forgotten (clock ns)
         self._clock = clock_ns
         self._rng = rng or random.Random()
         self._plans: dict[frozenset[str], list[ReadRequest]] = {}
@@ -122,13 +121,12 @@ class ModbusDevice:
 
     def plan(self, due: Iterable[ModbusPoint]) -> list[ReadRequest]:
         """Requests for the due points (and the scale factors they need), cached."""
-        if self._cut_expiry:
+        if self.cuts:
             now = self._clock()
-            expired = [cut for cut, at in self._cut_expiry.items() if at <= now]
+            expired = [cut for cut, at in self.cuts.items() if at <= now]
             if expired:
                 for cut in expired:
-                    self.cuts.discard(cut)
-                    del self._cut_expiry[cut]
+                    del self.cuts[cut]
                 self._plans.clear()
                 self._log.info("block cuts expired", cuts=len(expired))
         points = with_scale_factors(self.profile, due)
@@ -173,8 +171,7 @@ class ModbusDevice:
                 answered = True
                 if len({p.address for p in request.points}) > 1:
                     low, high, cut = split_request(request)
-                    self.cuts.add(cut)
-                    self._cut_expiry[cut] = ts + int(CUT_TTL_S * 1e9)
+                    self.cuts[cut] = ts + int(CUT_TTL_S * 1e9)
                     self._plans.clear()
                     queue[0:0] = [low, high]
                     self._log.info("block split", block=request.key, cut=cut[1])

@@ -163,9 +163,13 @@ async def emissions_report(
             }
         )
     items.sort(key=lambda r: r["id"])
-    gwp = reg.config.programme.gwp
-    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "level": level, "gwp": gwp,
-            "items": items}  # fmt: skip
+    return {
+        "start": iso(tr.start_ns),
+        "end": iso(tr.end_ns),
+        "level": level,
+        "gwp": reg.config.programme.gwp,
+        "items": items,
+    }
 
 
 def _report_sites(
