@@ -82,6 +82,11 @@ class LiveHub:
     ) -> AsyncIterator[Subscriber]:
         sub = Subscriber(sites, devices, asyncio.Queue(self.queue_size))
         self.subscribers.add(sub)
+        # Start with the status of every device the client wants, as a retained message would:
+        # a transition between the client's snapshot request and this subscription is not lost.
+        for (site, device), rec in self.devices.items():
+            if rec.state != "unknown" and sub.wants(site, device):
+                sub.offer("status", _status_event(site, device, rec))
         try:
             yield sub
         finally:
@@ -146,16 +151,7 @@ class LiveHub:
         if status.last_ok and (rec.last_seen_ns is None or status.last_ok > rec.last_seen_ns):
             rec.last_seen_ns = status.last_ok
         self._publish(
-            status.site,
-            status.device,
-            "status",
-            {
-                "site": status.site,
-                "device": status.device,
-                "state": status.state,
-                "reason": status.reason,
-                "t_ms": status.ts // 1_000_000,
-            },
+            status.site, status.device, "status", _status_event(status.site, status.device, rec)
         )
 
     def _event(self, site: str, device: str, payload: bytes) -> None:
@@ -169,6 +165,18 @@ class LiveHub:
             return
         if event.site == site and event.device == device:
             self._publish(site, device, "anomaly", msgspec.to_builtins(event))
+
+
+def _status_event(site: str, device: str, rec: DeviceLive) -> dict[str, Any]:
+    # A state inferred from telemetry (no status received yet) is as of its newest reading.
+    t_ns = rec.since_ns if rec.since_ns is not None else rec.last_seen_ns or 0
+    return {
+        "site": site,
+        "device": device,
+        "state": rec.state,
+        "reason": rec.reason,
+        "t_ms": t_ns // 1_000_000,
+    }
 
 
 def _ack_dict(ack: wire.CommandAck) -> dict[str, Any]:

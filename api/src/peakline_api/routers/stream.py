@@ -36,7 +36,9 @@ async def stream(
 ) -> StreamingResponse:
     """`text/event-stream` of `readings` (one per telemetry batch), `status`, `anomaly` and `ack`
     events, JSON data, for the sites/devices selected by the usual filters (default: all the
-    key may see). A comment line is sent every heartbeat interval to keep proxies open."""
+    key may see). It starts with the `status` of every selected device whose state is known,
+    so a change between the client's snapshot and its subscription is not missed. A comment
+    line is sent every heartbeat interval to keep proxies open."""
     sel = caller.select(f.site, f.district, f.city, f.device)
     if state.settings.broker_url is None:
         raise StreamUnavailable("this API runs without a broker; live streams are off")
