@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 import typer
 
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
-from peakline_core.storage import StoreUnavailable
 from peakline_core.wire import Topics
+from peakline_ingest.derive import Deriver, DeriveSettings
 from peakline_ingest.gctune import tune_for_throughput
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
-from peakline_ingest.processors_energy import EnergyProcessor
 from peakline_ingest.service import IngestConfigError, IngestService, IngestSettings
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.store.open import StoreUrlError, open_store
@@ -74,12 +72,22 @@ def run(
     max_past_s: Annotated[float, typer.Option()] = 90 * 86400.0,
     create_database: Annotated[bool, typer.Option(help="CREATE DATABASE on start")] = False,
     retention: Annotated[str | None, typer.Option(help="with --create-database, e.g. 90d")] = None,
+    derive: Annotated[
+        bool,
+        typer.Option(
+            help="run the deriver in this worker (energy, emissions, roll-ups, anomaly scores"
+            " from the stored readings); with several workers, in one of them"
+        ),
+    ] = True,
     anomaly: Annotated[
-        bool, typer.Option(help="score every batch; state kept in --state-dir")
+        bool, typer.Option(help="the deriver scores readings; state kept in --state-dir")
     ] = True,
     energy: Annotated[
-        bool, typer.Option(help="derive energy and Scope 2 emissions (needs --config)")
+        bool, typer.Option(help="the deriver derives energy and emissions (needs --config)")
     ] = True,
+    lateness_s: Annotated[
+        float, typer.Option(help="how long the deriver waits for readings to be stored")
+    ] = 10.0,
     restart_guard: Annotated[
         bool, typer.Option(help="with --group: recover what mosquitto 2.0 drops on restart")
     ] = True,
@@ -119,29 +127,37 @@ def run(
         state_dir=state_dir,
         health_port=health_port,
         restart_guard=restart_guard,
+        lateness_s=lateness_s,
     )
     try:
         opened = open_store(store)
     except StoreUrlError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    processors: list[Any] = []
-    if anomaly:
-        processors.append(
+    deriver = None
+    if derive:
+        scorer = (
             AnomalyProcessor.restore(Topics(topic_prefix), state_dir / "anomaly", platform)
+            if anomaly
+            else None
         )
-    if energy and platform is not None:
-        processors.append(EnergyProcessor.from_config(platform))
+        settings_d = DeriveSettings(lateness_s=lateness_s)
+        if platform is not None:
+            deriver = Deriver.from_config(
+                opened, platform, settings_d, state_dir / "derive", scorer, energy=energy
+            )
+        else:
+            deriver = Deriver(opened, [], {}, None, settings_d, state_dir / "derive", scorer)
     try:
         tune_for_throughput()  # after start-up allocations: see gctune.py
-        asyncio.run(_serve(settings, opened, devices, create_database, retention, processors))
+        asyncio.run(_serve(settings, opened, devices, create_database, retention, deriver))
     except IngestConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 
 
 async def _serve(  # type: ignore[no-untyped-def]
-    settings, store, devices, create_database: bool, retention: str | None, processors: list[Any]
+    settings, store, devices, create_database: bool, retention: str | None, deriver
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -150,17 +166,8 @@ async def _serve(  # type: ignore[no-untyped-def]
     try:
         if create_database and isinstance(store, InfluxStore):
             await store.ensure_database(retention)
-        for processor in processors:
-            if isinstance(processor, EnergyProcessor):
-                try:  # instrument volume this year's imports already used (market Scope 2)
-                    await processor.restore_matched(store, time.time_ns())
-                except StoreUnavailable as exc:
-                    log.warning("market instruments not restored", error=str(exc))
-        await IngestService(settings, store, devices, processors=processors).run(stop)
+        await IngestService(settings, store, devices, deriver=deriver).run(stop)
     finally:
-        for processor in processors:
-            if isinstance(processor, AnomalyProcessor):
-                processor.close()
         await store.aclose()
 
 

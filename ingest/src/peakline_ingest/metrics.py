@@ -57,3 +57,25 @@ class IngestMetrics:
         self.processor_errors = Counter(
             p + "processor_errors", "batch processor failures", ["processor"], registry=r
         )
+        self.derive_lag = Gauge(
+            p + "derive_lag_seconds",
+            "how far the deriver's watermark is behind the clock (s; lateness included)",
+            registry=r,
+        )
+        self.derive_rows = Counter(
+            p + "derive_rows", "derived rows written (energy, roll-ups, scores)", registry=r
+        )
+        self.derive_rederived = Counter(
+            p + "derive_rederived",
+            "energy sources re-derived because readings were stored late",
+            registry=r,
+        )
+        self.derive_errors = Counter(
+            p + "derive_errors", "derivation steps that failed (retried)", ["kind"], registry=r
+        )
+        self.energy_suspect = Counter(
+            p + "energy_suspect_readings",
+            "meter readings not believed (implausible steps or samples), by source kind",
+            ["kind"],
+            registry=r,
+        )

@@ -38,6 +38,7 @@ from peakline_core.wire import TopicKind, Topics
 from peakline_core.wire.broker import BrokerAddress, BrokerUrlError
 from peakline_ingest.acks import OrderedAcks
 from peakline_ingest.deadletters import DeadLetters
+from peakline_ingest.derive import Deriver, LateMarks
 from peakline_ingest.health import HealthServer
 from peakline_ingest.metrics import IngestMetrics
 from peakline_ingest.pipeline import BatchPolicy, BlockStore, Pipeline
@@ -75,6 +76,7 @@ class IngestSettings:
     shutdown_timeout_s: float = 30.0
     reconnect_max_s: float = 10.0
     restart_guard: bool = True  # with a share group over MQTT 5: see restart_guard.py
+    lateness_s: float = 10.0  # the deriver's; batches older than half of it are marked late
 
 
 class IngestService:
@@ -87,6 +89,7 @@ class IngestService:
         devices: Mapping[str, DeviceIdentity] | None = None,
         processors: Sequence[BatchProcessor] = (),
         metrics: IngestMetrics | None = None,
+        deriver: Deriver | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -96,6 +99,12 @@ class IngestService:
         self.dead_letters = DeadLetters(self.topics, settings.state_dir / "dead-letters.jsonl")
         self.validator = Validator(self.topics, devices, settings.limits)
         self._client: aiomqtt.Client | None = None
+        self.late_marks = LateMarks(settings.client_id, settings.lateness_s)
+        self.deriver = deriver
+        if deriver is not None:
+            deriver.metrics = self.metrics
+            if deriver.publish is None:
+                deriver.publish = self._publish
         self.pipeline = Pipeline(
             store,
             self.validator,
@@ -103,7 +112,7 @@ class IngestService:
             self.acks,
             self.metrics,
             settings.policy,
-            processors,
+            [self.late_marks, *processors],
             publish=self._publish,
         )
         self.guard: RestartGuard | None = None
@@ -207,9 +216,21 @@ class IngestService:
                 self.ready,
             ) as server:
                 self.health_port = server.port
-                await self._connect_loop(stop)
+                await self._serve(stop)
         else:
+            await self._serve(stop)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """The subscriber, and the deriver beside it when this worker runs one."""
+        if self.deriver is None:
             await self._connect_loop(stop)
+            return
+        derive = asyncio.create_task(self.deriver.run(stop), name="deriver")
+        try:
+            await self._connect_loop(stop)
+        finally:
+            stop.set()
+            await derive
 
     async def _connect_loop(self, stop: asyncio.Event) -> None:
         delay = 0.1

@@ -124,8 +124,8 @@ async def ingest(
     with a persistent 3.1.1 session instead of MQTT 5 session expiry and shared groups.
     """
     from peakline_core.wire import Topics
+    from peakline_ingest.derive import Deriver
     from peakline_ingest.processors_anomaly import AnomalyProcessor
-    from peakline_ingest.processors_energy import EnergyProcessor
     from peakline_ingest.service import IngestService, IngestSettings
     from peakline_ingest.store.open import open_store
     from peakline_ingest.validate import DeviceIdentity
@@ -140,11 +140,11 @@ async def ingest(
     )
     devices = {d.id: DeviceIdentity(d.site, d.agent) for d in config.devices.values()}
     store = open_store(store_url)
-    # Score every batch for anomalies, derive energy and Scope 2 emissions, as production does.
+    # Derive energy, emissions, roll-ups and anomaly scores from what is stored, as production
+    # does (one worker, one deriver).
     anomaly = AnomalyProcessor.restore(Topics(prefix), state_dir / "anomaly", config)
-    service = IngestService(
-        settings, store, devices, processors=[anomaly, EnergyProcessor.from_config(config)]
-    )
+    deriver = Deriver.from_config(store, config, state_dir=state_dir / "derive", anomaly=anomaly)
+    service = IngestService(settings, store, devices, deriver=deriver)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name="ingest")
     status.set("ingest", State.RUNNING, "validating, batching, writing")
@@ -159,7 +159,6 @@ async def ingest(
         except Exception as exc:  # reported on the status screen and in the exit reason
             status.set("ingest", State.FAILED, repr(exc))
         finally:
-            anomaly.close()  # saves the anomaly state for the next run
             await store.aclose()
 
 

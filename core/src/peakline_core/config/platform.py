@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from peakline_core.emissions.scope2 import SiteMarket
 from peakline_core.emissions.targets import TargetTrajectory
@@ -61,6 +68,22 @@ class Flexibility(Strict):
         return self
 
 
+BUILDING_CAP_KW_PER_M2 = 0.25
+MIN_CAP_KW = 100.0
+FEEDER_CAP_KW = 20_000.0
+
+
+class MeterReplacement(Strict):
+    """A counter that was replaced (or reset by hand): the old register's last value and the
+    new one's first, at the time of the swap. Energy is counted up to `old_kwh` on the old
+    counter and from `new_kwh` on the new one."""
+
+    point: Annotated[str, Field(pattern=POINT_PATTERN)]
+    at: AwareDatetime
+    old_kwh: float = Field(ge=0, description="the old counter's reading at the swap, kWh")
+    new_kwh: float = Field(default=0.0, ge=0, description="the new counter's first value, kWh")
+
+
 class Site(Strict):
     """A building or grid asset with its own meters."""
 
@@ -86,6 +109,21 @@ class Site(Strict):
     meter_point: Annotated[str, Field(pattern=POINT_PATTERN)] = Field(
         default="power_total", description="the meter's load point, in W"
     )
+    max_demand_kw: float | None = Field(
+        default=None,
+        gt=0,
+        description="the most power the site can draw or feed (kW): a meter step implying"
+        " more is suspect and not counted; default from the floor area (see demand_cap_kw)",
+    )
+
+    def demand_cap_kw(self) -> float:
+        """`max_demand_kw`, else a generous default: 250 W/m2 of floor area (several times
+        any building's peak; at least 100 kW), or 20 MW for a feeder."""
+        if self.max_demand_kw is not None:
+            return self.max_demand_kw
+        if self.kind == "feeder":
+            return max(FEEDER_CAP_KW, BUILDING_CAP_KW_PER_M2 * self.floor_area_m2)
+        return max(MIN_CAP_KW, BUILDING_CAP_KW_PER_M2 * self.floor_area_m2)
 
     @field_validator("timezone")
     @classmethod
@@ -150,6 +188,9 @@ class Device(Strict):
         default=None, ge=1, le=125, description="edge: smaller reads than the model"
     )
     max_gap: int | None = Field(default=None, ge=0, le=124, description="edge: overrides profile's")
+    meter_replacements: list[MeterReplacement] = Field(
+        default_factory=list, description="counters replaced in the field (energy continuity)"
+    )
 
 
 class SpoolConfig(Strict):

@@ -1,4 +1,4 @@
-"""The storage schema, version 1: one layout written by ingest and read by the API.
+"""The storage schema, version 2: one layout written by ingest and read by the API.
 
 Series identity is (measurement, tags); timestamps are the source timestamps in UTC ns. Both
 are deterministic functions of the payload, so a re-delivered batch overwrites itself.
@@ -10,9 +10,24 @@ between districts never splits its series.
 | reading         | site, device, point           | value (float), text (str), quality (int)    |
 | anomaly_score   | site, device, point           | score (float 0..1), detector (str)          |
 | anomaly_event   | site, device, point, kind     | event_id, state, end (int ns), peak_score   |
-| energy          | site, flow                    | kwh (float)                                 |
-| emissions       | site, scope, method           | kgco2e (float)                              |
+| energy          | site, device, flow            | kwh, estimated_kwh, suspect_kwh, covered_s, |
+|                 |                               | suspect_n (int), quality (str)              |
+| energy_1h       | site, flow                    | kwh, estimated_kwh, suspect_kwh             |
+| energy_1d       | site, flow                    | kwh, estimated_kwh, suspect_kwh             |
+| emissions       | site, scope, method           | kgco2e, kg_per_kwh (float), basis (str)     |
+| emissions_1d    | site, scope, method           | kgco2e (float)                              |
 | carbon_intensity| region                        | g_per_kwh (float)                           |
+| late_data       | site, device, worker          | from_ns, to_ns (int)                        |
+
+Derived rows (version 2) are a deterministic function of the stored readings, written by the
+deriver (peakline_ingest.derive): `energy` per device and flow per aligned 1-minute window
+(time = window start; `quality` measured, estimated, suspect or imported), `energy_1h` and
+`energy_1d` per site and flow summed from them (UTC hours and days), `emissions` per site
+per UTC hour (location-based Scope 2: `basis` says whether the grid's hourly intensity or
+the annual factor was used) and `emissions_1d` from those. Market-based Scope 2 is not
+stored: it depends on the year's imports in time order, so reports compute it from the
+`energy_1d` / `energy_1h` rows. `late_data` marks readings stored after the deriver's
+lateness (a spool drain, an import): the deriver re-derives the windows they touch.
 
 `reading.value` holds numbers and booleans (as 0/1); strings go to `text`; quality is
 0 good, 1 stale, 2 error (an error reading has quality only, no value).
@@ -25,23 +40,42 @@ from typing import Final
 
 from peakline_core.wire.payloads import Quality
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 READING: Final = "reading"
 ANOMALY_SCORE: Final = "anomaly_score"
 ANOMALY_EVENT: Final = "anomaly_event"
 ENERGY: Final = "energy"
+ENERGY_1H: Final = "energy_1h"
+ENERGY_1D: Final = "energy_1d"
 EMISSIONS: Final = "emissions"
+EMISSIONS_1D: Final = "emissions_1d"
 CARBON_INTENSITY: Final = "carbon_intensity"
+LATE_DATA: Final = "late_data"
 
-MEASUREMENTS: Final = (READING, ANOMALY_SCORE, ANOMALY_EVENT, ENERGY, EMISSIONS, CARBON_INTENSITY)
+MEASUREMENTS: Final = (
+    READING,
+    ANOMALY_SCORE,
+    ANOMALY_EVENT,
+    ENERGY,
+    ENERGY_1H,
+    ENERGY_1D,
+    EMISSIONS,
+    EMISSIONS_1D,
+    CARBON_INTENSITY,
+    LATE_DATA,
+)
 SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
     READING: ("site", "device", "point"),
     ANOMALY_SCORE: ("site", "device", "point"),
     ANOMALY_EVENT: ("site", "device", "point", "kind"),
-    ENERGY: ("site", "flow"),
+    ENERGY: ("site", "device", "flow"),
+    ENERGY_1H: ("site", "flow"),
+    ENERGY_1D: ("site", "flow"),
     EMISSIONS: ("site", "scope", "method"),
+    EMISSIONS_1D: ("site", "scope", "method"),
     CARBON_INTENSITY: ("region",),
+    LATE_DATA: ("site", "device", "worker"),
 }
 
 

@@ -1,0 +1,118 @@
+"""Energy sources: which reading series measure a site's flows, and what they may do.
+
+From the device profiles: on main meters (profile kind `meter` or `feeder`; only the site's
+`meter` device when the site names one) the kWh/Wh counters whose point name says `import`
+or `export` give the flows `import` / `export`; on PV inverters (kind `pv_inverter`) a kWh/Wh
+counter gives `pv`. A main meter or inverter with no counter for a flow falls back to power
+(W or kW): net `power_total` split into import (positive) and export (negative), inverter
+`ac_power` into `pv`. Sub-meters (HVAC, feeders' children) are not site flows, so nothing
+is counted twice.
+
+Each source carries the most power it can plausibly carry (`max_kw`, the site's
+`demand_cap_kw()`): a counter step or power sample beyond it is suspect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+
+from peakline_core.config.loader import PlatformConfig
+from peakline_core.config.profiles import ModbusProfile
+
+log = structlog.get_logger("peakline.ingest.derive")
+
+NS = 1_000_000_000
+MAIN_METERS = frozenset({"meter", "feeder"})
+_COUNTER_UNITS = {"kwh": 1.0, "wh": 1e-3, "mwh": 1e3}
+_POWER_UNITS = {"w": 1e-3, "kw": 1.0, "mw": 1e3}
+_NET_POWER = ("power_total", "power", "active_power")
+_PV_POWER = ("ac_power", "power")
+
+
+@dataclass(frozen=True, slots=True)
+class EnergySource:
+    """One reading series that measures a site flow.
+
+    `kind` counter: cumulative energy, `factor` to kWh, `rollover` in kWh; power: `factor`
+    to kW, `flow` "net" splits into import (>0) and export (<0).
+    """
+
+    site: str
+    device: str
+    point: str
+    flow: str
+    kind: Literal["counter", "power"]
+    factor: float
+    rollover: float | None = None
+    max_kw: float = 1e6
+
+
+def _flow_of_counter(kind: str, point: str) -> str | None:
+    name = point.lower()
+    if kind in MAIN_METERS:
+        if "reactive" in name:
+            return None
+        if "export" in name:
+            return "export"
+        if "import" in name:
+            return "import"
+        return None
+    if kind == "pv_inverter":
+        return "pv"
+    return None
+
+
+def sources_from_config(platform: PlatformConfig) -> list[EnergySource]:
+    """Energy sources of every enabled device (see the module docstring for the rules)."""
+    out: list[EnergySource] = []
+    for device in platform.devices.values():
+        profile = platform.profile_of(device)
+        site = platform.sites.get(device.site)
+        if not device.enabled or not isinstance(profile, ModbusProfile) or site is None:
+            continue
+        if profile.kind in MAIN_METERS and site.meter is not None and site.meter != device.id:
+            continue
+        found: dict[str, EnergySource] = {}
+        cap = site.demand_cap_kw()
+        for p in profile.points:
+            unit = p.unit.lower()
+            if not p.counter or unit not in _COUNTER_UNITS:
+                continue
+            flow = _flow_of_counter(profile.kind, p.name)
+            if flow is None or flow in found:
+                continue
+            factor = _COUNTER_UNITS[unit]
+            # SunSpec scale factors vary: the rollover is only known without one
+            rollover = (
+                abs(p.rollover * p.scale) * factor
+                if p.rollover is not None and p.scale_factor is None
+                else None
+            )
+            found[flow] = EnergySource(
+                device.site, device.id, p.name, flow, "counter", factor, rollover, cap
+            )
+        points = {p.name: p for p in profile.points}
+        wanted = (
+            _NET_POWER
+            if profile.kind in MAIN_METERS
+            else _PV_POWER
+            if profile.kind == "pv_inverter"
+            else ()
+        )
+        needs = {"import", "export"} if profile.kind in MAIN_METERS else {"pv"}
+        if wanted and not needs <= found.keys():
+            name = next((n for n in wanted if n in points), None)
+            if name is not None and points[name].unit.lower() in _POWER_UNITS:
+                flow = "net" if profile.kind in MAIN_METERS else "pv"
+                factor = _POWER_UNITS[points[name].unit.lower()]
+                if flow == "net" and found:  # one counter present: power fills the other only
+                    log.info("mixed counter/power meter uses counters only", device=device.id)
+                else:
+                    found[flow] = EnergySource(
+                        device.site, device.id, name, flow, "power", factor, None, cap
+                    )
+        out.extend(found.values())
+    return out
