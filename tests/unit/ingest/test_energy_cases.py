@@ -17,7 +17,7 @@ import yaml
 
 from peakline_core.storage import Row, RowBlock, SeriesQuery
 from peakline_core.storage.schema import ENERGY, READING
-from peakline_ingest.derive import DeriveSettings, Deriver, EnergySource, LateMarks
+from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource, LateMarks
 from peakline_ingest.store.sqlite import SqliteStore
 
 S = 1_000_000_000
