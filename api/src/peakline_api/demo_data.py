@@ -16,7 +16,10 @@ from peakline_core.storage.schema import (
     ANOMALY_SCORE,
     CARBON_INTENSITY,
     EMISSIONS,
+    EMISSIONS_1D,
     ENERGY,
+    ENERGY_1D,
+    ENERGY_1H,
     READING,
 )
 
@@ -45,21 +48,47 @@ def reading_rows(registry: Registry, start_ns: int, end_ns: int, step_s: float) 
 
 
 def report_rows(registry: Registry, start_ns: int, end_ns: int) -> Iterator[Row]:
-    """Hourly energy, emissions and carbon intensity, plus one anomaly per site."""
-    hour = 3600 * NS
+    """Energy as the deriver stores it (1-minute rows per site meter, hourly and daily
+    roll-ups summed from them), hourly location-based emissions, carbon intensity, and one
+    anomaly per site."""
+    minute, hour, day = 60 * NS, 3600 * NS, 86400 * NS
     t0 = start_ns - start_ns % hour
     for i, site in enumerate(registry.sites.values()):
-        for t in range(t0, end_ns, hour):
-            kwh = round(40.0 * _wave(i, t), 3)
-            yield Row(ENERGY, {"site": site.id, "flow": "import"}, {"kwh": kwh}, t)
-            for method, factor in (("location", 0.58), ("market", 0.41)):
-                yield Row(
-                    EMISSIONS,
-                    {"site": site.id, "scope": "2", "method": method},
-                    {"kgco2e": round(kwh * factor, 4)},
-                    t,
-                )
         devices = registry.devices_of_site(site.id)
+        meter = site.meter or (devices[0].id if devices else "meter")
+        hourly: dict[int, float] = {}
+        for t in range(t0, end_ns, minute):
+            kwh = round(40.0 * _wave(i, t) / 60, 6)
+            tags = {"site": site.id, "device": meter, "flow": "import"}
+            fields = {"kwh": kwh, "estimated_kwh": 0.0, "suspect_kwh": 0.0, "quality": "measured"}
+            yield Row(ENERGY, tags, fields, t)
+            hourly[t - t % hour] = hourly.get(t - t % hour, 0.0) + kwh
+        daily: dict[int, tuple[float, float]] = {}
+        for t, kwh in hourly.items():
+            flow = {"site": site.id, "flow": "import"}
+            yield Row(ENERGY_1H, flow, {"kwh": kwh, "estimated_kwh": 0.0, "suspect_kwh": 0.0}, t)
+            kg = kwh * 0.58
+            yield Row(
+                EMISSIONS,
+                {"site": site.id, "scope": "2", "method": "location"},
+                {"kgco2e": kg, "kg_per_kwh": 0.58, "basis": "annual:demo"},
+                t,
+            )
+            e, k = daily.get(t - t % day, (0.0, 0.0))
+            daily[t - t % day] = (e + kwh, k + kg)
+        for t, (kwh, kg) in daily.items():
+            yield Row(
+                ENERGY_1D,
+                {"site": site.id, "flow": "import"},
+                {"kwh": kwh, "estimated_kwh": 0.0, "suspect_kwh": 0.0},
+                t,
+            )
+            yield Row(
+                EMISSIONS_1D,
+                {"site": site.id, "scope": "2", "method": "location"},
+                {"kgco2e": kg},
+                t,
+            )
         if devices:
             device = devices[0]
             point = next(iter(registry.points[device.id]))

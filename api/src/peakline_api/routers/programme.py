@@ -25,15 +25,16 @@ from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery
 from peakline_api.params import TimeRange
 from peakline_api.retrofit_store import RetrofitStore
-from peakline_api.routers.reports import _sums, report_range
+from peakline_api.routers.reports import report_range
 from peakline_api.routers.retrofits import measured_savings, retrofits_db
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
+from peakline_api.totals import energy_by_flow
 from peakline_core.config import Site
 from peakline_core.emissions import FactorBook, FactorNotFound, track
 from peakline_core.programme import THRESHOLDS, benchmark, combine_uncertainty, summarise
 from peakline_core.storage import Aggregate, SeriesQuery
-from peakline_core.storage.schema import ENERGY, READING
+from peakline_core.storage.schema import READING
 
 router = APIRouter(prefix="/api/v1", tags=["programme"])
 FLOW = "import"
@@ -58,9 +59,11 @@ def _factor(book: FactorBook, site: Site, year: int) -> dict[str, Any] | None:
 
 async def _site_kwh(state: AppState, sites: list[Site], start: int, end: int) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
-    for tags, kwh in await _sums(state, ENERGY, "kwh", [s.id for s in sites], start, end):
-        if tags.get("flow") == FLOW:
-            out[tags["site"]] += kwh
+    for (site, flow), kwh in (
+        await energy_by_flow(state.store, [s.id for s in sites], start, end)
+    ).items():
+        if flow == FLOW:
+            out[site] += kwh
     return out
 
 

@@ -1,8 +1,10 @@
 """Energy and emissions reports per site, district or city, carbon intensity, city overview.
 
-Reports are sums of what ingest's emissions stage stored (`energy.kwh` by flow,
-`emissions.kgco2e` by scope and method) over the period, divided by the registry's floor
-areas, occupants and populations for intensity metrics.
+Reports are sums of what the deriver stored, read from its roll-ups (`totals.py`: energy by
+flow, location-based Scope 2 by hour and day, market-based Scope 2 computed from the year's
+imports), divided by the registry's floor areas, occupants and populations for intensity
+metrics. Each row says how much of its energy was estimated and how much was seen but not
+believed (suspect readings, not counted).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from peakline_api.routers.anomalies import anomaly_events
 from peakline_api.routers.readings import MAX_BUCKETS, AggParam, WindowParam
 from peakline_api.state import AppState, Caller, State, app_state
 from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_range, parse_window
+from peakline_api.totals import energy_by_flow, location_kg, site_totals
 from peakline_core.storage import Aggregate, SeriesQuery
-from peakline_core.storage.schema import CARBON_INTENSITY, EMISSIONS, ENERGY, READING
+from peakline_core.storage.schema import CARBON_INTENSITY, READING
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -53,12 +56,23 @@ class Intensity(BaseModel):
     kgco2e_per_capita: float | None = Field(description="cities only")
 
 
+class EnergyQuality(BaseModel):
+    estimated_kwh: float = Field(
+        description="part of energy_kwh whose timing was estimated (gaps, glitches skipped)"
+    )
+    suspect_kwh: float = Field(
+        description="steps seen on meters but not believed (beyond the site's max demand):"
+        " not counted in energy_kwh"
+    )
+
+
 class ReportRow(BaseModel):
     level: str
     id: str
     name: str
     sites: int
     energy_kwh: dict[str, float] = Field(description="by flow (import, export, pv, ...)")
+    energy_quality: EnergyQuality
     emissions_kgco2e: dict[str, dict[str, float]] = Field(
         description="by method (location, market) then scope"
     )
@@ -76,29 +90,6 @@ class Report(BaseModel):
     items: list[ReportRow]
 
 
-async def _sums(
-    state: AppState, measurement: str, field: str, sites: Sequence[str], start_ns: int, end_ns: int
-) -> list[tuple[dict[str, str], float]]:
-    """(tags, sum over the range) per stored series of the sites."""
-    if not sites:
-        return []
-    series = await state.store.query(
-        SeriesQuery(
-            measurement,
-            field,
-            start_ns,
-            end_ns,
-            where={"site": list(sites)},
-            every_ns=max(end_ns - start_ns, NS),
-            aggregate=Aggregate.SUM,
-        )
-    )
-    return [
-        (dict(s.tags), float(sum(v for v in s.values if isinstance(v, int | float))))
-        for s in series
-    ]
-
-
 @router.get("/reports/emissions", response_model=Report, summary="Energy and emissions report")
 async def emissions_report(
     caller: Caller,
@@ -109,12 +100,8 @@ async def emissions_report(
 ) -> dict[str, Any]:
     """Energy by flow, location- and market-based emissions by scope, and intensities."""
     sites = _report_sites(caller, f.site, f.district, f.city, level)
-    ids = [s.id for s in sites]
-    energy, emissions = await asyncio.gather(
-        _sums(state, ENERGY, "kwh", ids, tr.start_ns, tr.end_ns),
-        _sums(state, EMISSIONS, "kgco2e", ids, tr.start_ns, tr.end_ns),
-    )
     reg = caller.registry
+    totals = await site_totals(state.store, sites, reg.config.factor_book(), tr.start_ns, tr.end_ns)
     group_of = {"site": lambda s: s.id, "district": lambda s: s.district, "city": lambda s: s.city}[
         level
     ]
@@ -125,18 +112,21 @@ async def emissions_report(
             {
                 "sites": [],
                 "energy": defaultdict(float),
+                "estimated": 0.0,
+                "suspect": 0.0,
                 "emissions": defaultdict(lambda: defaultdict(float)),
             },
         )
         row["sites"].append(s)
-    site_group = {s.id: group_of(s) for s in sites}
-    for tags, kwh in energy:
-        if tags.get("site") in site_group:
-            rows[site_group[tags["site"]]]["energy"][tags.get("flow", "")] += kwh
-    for tags, kg in emissions:
-        if tags.get("site") in site_group:
-            row = rows[site_group[tags["site"]]]
-            row["emissions"][tags.get("method", "")][tags.get("scope", "")] += kg
+        t = totals[s.id]
+        for flow, kwh in t.energy_kwh.items():
+            row["energy"][flow] += kwh
+        row["estimated"] += t.estimated_kwh
+        row["suspect"] += t.suspect_kwh
+        if t.location_kg is not None:
+            row["emissions"]["location"]["2"] += t.location_kg
+        if t.market_kg is not None:
+            row["emissions"]["market"]["2"] += t.market_kg
     items = []
     for gid, row in rows.items():
         area = sum(s.floor_area_m2 for s in row["sites"])
@@ -153,6 +143,10 @@ async def emissions_report(
                 "name": name,
                 "sites": len(row["sites"]),
                 "energy_kwh": dict(row["energy"]),
+                "energy_quality": {
+                    "estimated_kwh": row["estimated"],
+                    "suspect_kwh": row["suspect"],
+                },
                 "emissions_kgco2e": {m: dict(v) for m, v in row["emissions"].items()},
                 "intensity": {
                     "kwh_per_m2": imported / area if area else None,
@@ -255,7 +249,6 @@ async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str
         and POWER_POINT in reg.points[d.id]
     ]
     midnight = {s.id: _local_midnight_ns(s.timezone, now) for s in sites}
-    earliest = min(midnight.values())
     power_q = (
         state.latest.latest(
             READING, "value", {"site": ids, "device": meters, "point": [POWER_POINT]}
@@ -263,40 +256,37 @@ async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str
         if meters
         else asyncio.sleep(0, [])
     )
-    energy_q = state.store.query(SeriesQuery(ENERGY, "kwh", earliest, now, where={"site": ids}))
-    emis_q = state.store.query(
-        SeriesQuery(EMISSIONS, "kgco2e", earliest, now, where={"site": ids, "method": ["location"]})
-    )
-    power, energy, emis, ci = await asyncio.gather(
+    by_midnight: dict[int, list[str]] = defaultdict(list)
+    for sid, t in midnight.items():
+        by_midnight[t].append(sid)
+    power, ci, energy_parts, kg_parts = await asyncio.gather(
         power_q,
-        energy_q,
-        emis_q,
         state.latest.latest(CARBON_INTENSITY, "g_per_kwh", {"region": caller.regions(sites)}),
+        asyncio.gather(
+            *(energy_by_flow(state.store, group, t, now) for t, group in by_midnight.items())
+        ),
+        asyncio.gather(
+            *(location_kg(state.store, group, t, now) for t, group in by_midnight.items())
+        ),
     )
     events = await anomaly_events(caller, state, f, now - 30 * 86400 * NS, now)
     power_kw: dict[str, float] = defaultdict(float)
     power_t: dict[str, int] = {}
-    for s in power:
-        site = s.tags.get("site", "")
-        if s.values and isinstance(s.values[-1], int | float) and s.tags.get("device") in meters:
-            power_kw[site] += float(s.values[-1]) / 1000
-            power_t[site] = max(power_t.get(site, 0), s.times[-1])
-
-    def today(series: list[Any], flow: str | None) -> dict[str, float]:
-        out: dict[str, float] = defaultdict(float)
-        for s in series:
-            site = s.tags.get("site", "")
-            if site not in midnight or (flow and s.tags.get("flow") not in (flow, None)):
-                continue
-            out[site] += sum(
-                v
-                for t, v in zip(s.times, s.values, strict=True)
-                if t >= midnight[site] and isinstance(v, int | float)
-            )
-        return out
-
-    energy_today, emis_today = today(energy, "import"), today(emis, None)
-    intensity = {s.tags.get("region"): s.values[-1] for s in ci if s.values}
+    for series in power:
+        site = series.tags.get("site", "")
+        last = series.values[-1] if series.values else None
+        if isinstance(last, int | float) and series.tags.get("device") in meters:
+            power_kw[site] += float(last) / 1000
+            power_t[site] = max(power_t.get(site, 0), series.times[-1])
+    energy_today: dict[str, float] = {}
+    emis_today: dict[str, float] = {}
+    for part in energy_parts:
+        for (site, flow), kwh in part.items():
+            if flow == "import":
+                energy_today[site] = energy_today.get(site, 0.0) + kwh
+    for kg_part in kg_parts:
+        emis_today.update(kg_part)
+    intensity = {c.tags.get("region"): c.values[-1] for c in ci if c.values}
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
         if e["state"] == "open":

@@ -27,7 +27,7 @@ from peakline_core.config import Site
 from peakline_core.emissions import FactorNotFound
 from peakline_core.mv import BaselineError, fit_baseline, savings
 from peakline_core.storage import Aggregate, SeriesQuery
-from peakline_core.storage.schema import ENERGY, READING
+from peakline_core.storage.schema import ENERGY_1D, READING
 
 router = APIRouter(prefix="/api/v1", tags=["retrofits"])
 DAY_NS = 86400 * NS
@@ -148,7 +148,7 @@ async def daily_inputs(
     t1 = t0 + days * DAY_NS
     energy = np.full(days, np.nan)
     for s in await state.store.query(
-        SeriesQuery(ENERGY, "kwh", t0, t1, {"site": [site.id], "flow": [ENERGY_FLOW]},
+        SeriesQuery(ENERGY_1D, "kwh", t0, t1, {"site": [site.id], "flow": [ENERGY_FLOW]},
                     every_ns=DAY_NS, aggregate=Aggregate.SUM)
     ):  # fmt: skip
         for ts, v in zip(s.times, s.values, strict=True):
@@ -279,7 +279,7 @@ async def measured_savings(
         "uncertainty_tco2e": None if kg is None else unc * kg / 1000.0,
         "factor": factor,
         "inputs": {
-            "energy": {"measurement": ENERGY, "flow": ENERGY_FLOW, "site": site.id},
+            "energy": {"measurement": ENERGY_1D, "flow": ENERGY_FLOW, "site": site.id},
             "temperature": {"point": TEMPERATURE_POINT, "devices": sources},
             "days": "UTC",
         },
