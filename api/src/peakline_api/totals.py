@@ -133,20 +133,36 @@ async def location_kg(store: Store, sites: Sequence[str], start: int, end: int) 
 
 
 async def _minutes_kg(store: Store, sites: Sequence[str], lo: int, hi: int) -> dict[str, float]:
-    """The minutes of a partial hour at that hour's stored factor."""
-    hour = lo - lo % HOUR
+    """Partial hours: their minutes' import, each hour at that hour's stored factor."""
     where = {"site": list(sites)}
-    factors = await store.query(SeriesQuery(EMISSIONS, "kg_per_kwh", hour, hour + HOUR, where))
+    first, last = lo - lo % HOUR, -(-hi // HOUR) * HOUR
+    factors, energy = await asyncio.gather(
+        store.query(SeriesQuery(EMISSIONS, "kg_per_kwh", first, last, where)),
+        store.query(
+            SeriesQuery(
+                ENERGY,
+                "kwh",
+                lo,
+                hi,
+                {**where, "flow": ["import"]},
+                every_ns=HOUR,
+                aggregate=Aggregate.SUM,
+            )
+        ),
+    )
     factor = {
-        s.tags.get("site", ""): float(s.values[0])
+        (s.tags.get("site", ""), int(t)): float(v)
         for s in factors
-        if s.values and isinstance(s.values[0], int | float)
+        for t, v in zip(s.times, s.values, strict=True)
+        if isinstance(v, int | float)
     }
     out: dict[str, float] = defaultdict(float)
-    for tags, kwh in await _sum(store, ENERGY, "kwh", sites, lo, hi):
-        site = tags.get("site", "")
-        if tags.get("flow") == "import" and site in factor:
-            out[site] += kwh * factor[site]
+    for s in energy:
+        site = s.tags.get("site", "")
+        for t, kwh in zip(s.times, s.values, strict=True):
+            f = factor.get((site, int(t) - int(t) % HOUR))
+            if f is not None and isinstance(kwh, int | float):
+                out[site] += float(kwh) * f
     return out
 
 

@@ -1,9 +1,9 @@
 """Issue 6's done-when: faults injected into firmware-sim travel through the edge agent (a
 subprocess polling the simulator over Modbus TCP), a real mosquitto and the ingest service
-with its anomaly and energy processors into the store, and come out as anomaly events on the
-right series at the right time, both in storage and listed by the API (issue 6); and the
-energy processor's rows add up to the meters' counters and come back in the API's emissions
-report with the site's grid factors (issue 7).
+with its deriver into the store, and come out as anomaly events on the right series at the
+right time, both in storage and listed by the API (issue 6); and the derived energy rows
+add up to the meters' counters and come back in the API's emissions report with the site's
+grid factors (issue 7).
 
 The simulator runs at 60x so its physics moves between the edge's 0.25 s polls; readings are
 stamped by the edge's wall clock, so the injection window is taken in wall time around
@@ -37,9 +37,9 @@ from peakline_core.emissions import FactorBook
 from peakline_core.storage import RowBlock, SeriesQuery
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE, ENERGY, READING
 from peakline_core.wire import AnomalyEventMessage, TopicKind, Topics
+from peakline_ingest.derive import Deriver, DeriveSettings
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
-from peakline_ingest.processors_energy import EnergyProcessor
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
@@ -80,7 +80,10 @@ def write_config(root: Path, broker: str, prefix: str, sim: Simulation) -> None:
         "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
                            "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
         "sites.yaml": {"sites": [{"id": "s1", "name": "S1", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 2000, "grid_region": region}]},
+                                  "floor_area_m2": 2000, "grid_region": region,
+                                  # the meters turn 60x faster than real time: 40 kW
+                                  # simulated is 2.4 MW on the edge's wall-clock stamps
+                                  "max_demand_kw": 10_000}]},
         "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
             "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
         "devices.yaml": {"devices": [device("m-spike"), device("m-flat")]},
@@ -155,21 +158,24 @@ async def rig(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIterato
         topics = Topics(topic_prefix)
         seed_history(topics, tmp_path / "ingest" / "anomaly", platform)
         anomaly = AnomalyProcessor.restore(topics, tmp_path / "ingest" / "anomaly", platform)
-        processors: list[Any] = [anomaly, EnergyProcessor.from_config(platform)]
+        deriver = Deriver.from_config(
+            # 5-second windows: the test's minute or so of data closes several of them
+            store, platform, DeriveSettings(window_s=5, lateness_s=2.0, tick_s=0.5),
+            tmp_path / "ingest" / "derive", anomaly,
+        )  # fmt: skip
         settings = IngestSettings(
             broker_url=mosquitto.url, topic_prefix=topic_prefix, share_group=None,
             client_id=f"ingest-{topic_prefix}", state_dir=tmp_path / "ingest",
-            policy=BatchPolicy(batch_delay_s=0.2),
+            policy=BatchPolicy(batch_delay_s=0.2), lateness_s=2.0,
         )  # fmt: skip
         devices = {d.id: DeviceIdentity(d.site, d.agent) for d in platform.devices.values()}
         stop = asyncio.Event()
-        service = IngestService(settings, store, devices, processors=processors)
+        service = IngestService(settings, store, devices, deriver=deriver)
         worker = asyncio.create_task(service.run(stop))
 
         async def stop_worker() -> None:
             stop.set()
             await asyncio.wait_for(worker, 30)
-            anomaly.close()
 
         stack.push_async_callback(stop_worker)
         mqtt = await stack.enter_async_context(aiomqtt.Client(mosquitto.host, mosquitto.port))
@@ -305,21 +311,22 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
 
 
 async def energy_and_emissions(rig: Rig) -> None:
-    """Issue 7: the energy processor's rows add up to the meters' counters, and the API's
+    """Issue 7 and 17: the derived energy rows add up to the meters' counters over the
+    windows written (a straight line between readings at the window edges), and the API's
     emissions report serves them with the site's grid factors."""
     store = rig.store
     assert await rig.agent.terminate() == 0  # no new readings: the store settles
     now = time.time_ns()
     span = (now - 600 * S, now + 60 * S)
     where = {"point": ["import_energy"]}
-    counters: dict[str, float] = {}
+    expected: dict[str, float] = {}
+    derived: dict[str, float] = {}
     registry = rig.service.metrics.registry
     seen: list[float] = []
 
     async def settled() -> bool:
-        # The stream has drained: nothing in flight and no reading stored for the last three
-        # checks (the agent has exited; the broker may still be handing ingest its last
-        # batches, and the energy rows agree with the counters at every instant).
+        # The stream has drained (nothing in flight, no reading stored for the last three
+        # checks) and the deriver has closed every window up to the last readings.
         seen.append(registry.get_sample_value("peakline_ingest_readings_total") or 0.0)
         if (
             registry.get_sample_value("peakline_ingest_in_flight_messages")
@@ -328,14 +335,35 @@ async def energy_and_emissions(rig: Rig) -> None:
         ):
             return False
         found = await store.query(SeriesQuery(READING, "value", *span, where=where))
-        counters.clear()
-        counters.update({s.tags["device"]: s.values[-1] - s.values[0] for s in found})
         energy = await store.query(SeriesQuery(ENERGY, "kwh", *span, where={"flow": ["import"]}))
-        total = sum(v for s in energy for v in s.values)
-        return len(counters) == 2 and total == pytest.approx(sum(counters.values()), rel=1e-9)
+        expected.clear()
+        derived.clear()
+        for s in energy:
+            device = s.tags["device"]
+            counter = next(c for c in found if c.tags["device"] == device)
+            ts = np.asarray(counter.times, dtype=np.float64)
+            lo, hi = min(s.times), max(s.times) + 5 * S
+            if hi > ts[-1]:
+                return False  # the last reading's window is still open
+            v = np.asarray(counter.values, dtype=np.float64)
+            expected[device] = float(np.interp(hi, ts, v) - np.interp(lo, ts, v))
+            derived[device] = float(sum(s.values))
+        return len(derived) == 2 and all(
+            derived[d] == pytest.approx(expected[d], rel=1e-6) for d in derived
+        )
 
-    await eventually(settled, 30, "energy rows equal to the import counters' increase")
-    imported = sum(counters.values())
+    try:
+        await eventually(settled, 60, "energy rows equal to the import counters' increase")
+    except AssertionError as exc:
+        energy = await store.query(SeriesQuery(ENERGY, "kwh", *span))
+        d = rig.service.deriver
+        raise AssertionError(
+            f"{exc}: derived {derived}, counters {expected}, seen {seen[-5:]},"
+            f" energy {[(e.tags, len(e.times)) for e in energy]},"
+            f" wm {d and d.watermark}, now {time.time_ns()},"
+            f" tracks {d and [(k, t.last_ts, t.counter) for k, t in d.tracks.items()]}"
+        ) from None
+    imported = sum(derived.values())
     assert imported > 0
     book = FactorBook(rig.platform.factor_sets.values())
     region = rig.platform.sites["s1"].grid_region
@@ -344,6 +372,7 @@ async def energy_and_emissions(rig: Rig) -> None:
     assert r.status_code == 200, r.text
     (item,) = r.json()["items"]
     assert item["energy_kwh"]["import"] == pytest.approx(imported, rel=1e-6)
+    assert item["energy_quality"]["suspect_kwh"] == 0
     location = item["emissions_kgco2e"]["location"]["2"]
     assert location == pytest.approx(imported * book.location_factor(region, year), rel=1e-6)
     market = item["emissions_kgco2e"]["market"]["2"]
