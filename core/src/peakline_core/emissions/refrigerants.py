@@ -116,7 +116,7 @@ class RefrigerantResult:
     leak_rate: F64
     """Top-ups over the charge (NaN without a charge)."""
     leaking: np.ndarray[Any, np.dtype[np.bool_]]
-    """Top-ups above `threshold` of the charge in the year."""
+    """Top-ups reaching `threshold` of the charge in the year (or more)."""
 
 
 def fugitive_refrigerants(
@@ -134,7 +134,7 @@ def fugitive_refrigerants(
     `charge_kg` [assets] nameplate charge; `top_up_kg` [assets] refrigerant added for
     servicing in the year; `retired_charge_kg` / `recovered_kg` [assets] charge of equipment
     retired in the year and the refrigerant recovered from it. A leak flag is raised when
-    top-ups exceed `threshold` (0.10: 10 %) of the charge.
+    top-ups reach `threshold` (0.10: 10 %) of the charge or more.
     """
     n = len(refrigerants)
     charge = _per_asset("charge_kg", charge_kg, n)
@@ -148,7 +148,7 @@ def fugitive_refrigerants(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(charge > 0, top / charge, np.nan)
     return RefrigerantResult(
-        emitted, emitted * kyoto, emitted * other, rate, np.nan_to_num(rate) > threshold
+        emitted, emitted * kyoto, emitted * other, rate, np.nan_to_num(rate) >= threshold
     )
 
 
