@@ -12,6 +12,7 @@ import pytest
 
 from peakline_core.emissions import (
     EmissionFactorSet,
+    EmissionsTotals,
     FactorBook,
     FuelBlock,
     Inventory,
@@ -21,6 +22,7 @@ from peakline_core.emissions import (
     combustion_lines,
     completeness,
     data_centre_metrics,
+    electricity_line,
     fugitive_refrigerants,
     refrigerant_line,
     scope1_combustion,
@@ -53,6 +55,17 @@ def test_wue_litres_per_it_kwh() -> None:
     assert m.wue_period[0] == pytest.approx(1.0)
     with pytest.raises(ShapeError):
         data_centre_metrics([[1.0, 2.0]], [[1.0]])
+
+
+def test_electricity_line_from_totals() -> None:
+    t = EmissionsTotals(import_kwh=1000.0, scope2_location_kg=550.0, scope2_market_kg=609.6)
+    line = electricity_line(t, "cn-mee-2023", "CO2")
+    assert (line.carrier, line.energy_kwh, line.location_kg, line.market_kg) == (
+        "electricity",
+        1000.0,
+        550.0,
+        609.6,
+    )
 
 
 def test_completeness_from_quality_codes() -> None:

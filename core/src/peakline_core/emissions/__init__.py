@@ -64,6 +64,7 @@ from peakline_core.emissions.inventory import (
     combine,
     combustion_lines,
     completeness,
+    electricity_line,
     refrigerant_line,
 )
 from peakline_core.emissions.periods import Rollup, aggregate, rollup
@@ -146,6 +147,7 @@ __all__ = [
     "completeness",
     "compute_emissions",
     "data_centre_metrics",
+    "electricity_line",
     "fugitive_refrigerants",
     "gj_per_unit",
     "group_reports",

@@ -23,7 +23,7 @@ from peakline_core.emissions.errors import EmissionsError, ShapeError
 from peakline_core.emissions.factors import FuelMethod
 from peakline_core.emissions.gwp import GwpSet
 from peakline_core.emissions.refrigerants import RefrigerantResult
-from peakline_core.emissions.report import Level
+from peakline_core.emissions.report import EmissionsTotals, Level
 
 Scope2Carrier = Literal["electricity", "heat", "steam", "cooling"]
 Scope1Category = Literal["stationary_combustion", "fugitive_refrigerant"]
@@ -408,6 +408,19 @@ def combustion_lines(
         )
         lines[line.key] = _add1(lines[line.key], line) if line.key in lines else line
     return tuple(lines.values())
+
+
+def electricity_line(totals: EmissionsTotals, factor_set: str = "", gases: str = "") -> Scope2Line:
+    """The grid electricity line from a site's `EmissionsTotals` for the year (the sums of
+    `compute_emissions`, or of the stored series): imports and both methods."""
+    return Scope2Line(
+        "electricity",
+        totals.import_kwh,
+        totals.scope2_location_kg,
+        totals.scope2_market_kg,
+        factor_set,
+        gases,
+    )
 
 
 def refrigerant_line(result: RefrigerantResult, gwp: GwpSet) -> Scope1Line:
