@@ -62,8 +62,10 @@ from peakline_core.emissions.inventory import (
     Scope1Line,
     Scope2Line,
     combine,
-    combustion_lines,
     completeness,
+)
+from peakline_core.emissions.inventory_lines import (
+    combustion_lines,
     electricity_line,
     refrigerant_line,
 )

@@ -17,13 +17,10 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from peakline_core.emissions.book import CombustionFactors
-from peakline_core.emissions.combustion import CombustionResult
 from peakline_core.emissions.errors import EmissionsError, ShapeError
 from peakline_core.emissions.factors import FuelMethod
 from peakline_core.emissions.gwp import GwpSet
-from peakline_core.emissions.refrigerants import RefrigerantResult
-from peakline_core.emissions.report import EmissionsTotals, Level
+from peakline_core.emissions.report import Level
 
 Scope2Carrier = Literal["electricity", "heat", "steam", "cooling"]
 Scope1Category = Literal["stationary_combustion", "fugitive_refrigerant"]
@@ -59,6 +56,20 @@ class Scope1Line:
     def key(self) -> tuple[str, str, str, str]:
         return (self.category, self.source, self.method, self.activity_unit)
 
+    def __add__(self, b: Scope1Line) -> Scope1Line:
+        """Two lines of the same key summed (sites into a district, meters of one fuel)."""
+        return replace(
+            self,
+            co2e_kg=self.co2e_kg + b.co2e_kg,
+            co2_kg=self.co2_kg + b.co2_kg,
+            ch4_kg=self.ch4_kg + b.ch4_kg,
+            n2o_kg=self.n2o_kg + b.n2o_kg,
+            biogenic_co2_kg=self.biogenic_co2_kg + b.biogenic_co2_kg,
+            non_kyoto_co2e_kg=self.non_kyoto_co2e_kg + b.non_kyoto_co2e_kg,
+            activity=self.activity + b.activity,
+            factor_set=self.factor_set if self.factor_set == b.factor_set else "mixed",
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Scope2Line:
@@ -75,6 +86,14 @@ class Scope2Line:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.carrier, self.factor_set, self.gases)
+
+    def __add__(self, b: Scope2Line) -> Scope2Line:
+        return replace(
+            self,
+            energy_kwh=self.energy_kwh + b.energy_kwh,
+            location_kg=self.location_kg + b.location_kg,
+            market_kg=self.market_kg + b.market_kg,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,9 +346,9 @@ def combine(
     avoided: dict[str, float] = {}
     for p in parts:
         for a in p.scope1:
-            s1[a.key] = _add1(s1[a.key], a) if a.key in s1 else a
+            s1[a.key] = s1[a.key] + a if a.key in s1 else a
         for b in p.scope2:
-            s2[b.key] = _add2(s2[b.key], b) if b.key in s2 else b
+            s2[b.key] = s2[b.key] + b if b.key in s2 else b
         for k, v in p.avoided_kg.items():
             avoided[k] = avoided.get(k, 0.0) + v
     sets = sorted({s for p in parts for s in p.methods.factor_sets})
@@ -347,92 +366,5 @@ def combine(
     )
 
 
-def _add1(a: Scope1Line, b: Scope1Line) -> Scope1Line:
-    return replace(
-        a,
-        co2e_kg=a.co2e_kg + b.co2e_kg,
-        co2_kg=a.co2_kg + b.co2_kg,
-        ch4_kg=a.ch4_kg + b.ch4_kg,
-        n2o_kg=a.n2o_kg + b.n2o_kg,
-        biogenic_co2_kg=a.biogenic_co2_kg + b.biogenic_co2_kg,
-        non_kyoto_co2e_kg=a.non_kyoto_co2e_kg + b.non_kyoto_co2e_kg,
-        activity=a.activity + b.activity,
-        factor_set=a.factor_set if a.factor_set == b.factor_set else "mixed",
-    )
-
-
-def _add2(a: Scope2Line, b: Scope2Line) -> Scope2Line:
-    return replace(
-        a,
-        energy_kwh=a.energy_kwh + b.energy_kwh,
-        location_kg=a.location_kg + b.location_kg,
-        market_kg=a.market_kg + b.market_kg,
-    )
-
-
 def _asdict(line: Scope1Line | Scope2Line) -> dict[str, object]:
     return {f: getattr(line, f) for f in line.__dataclass_fields__}
-
-
-def combustion_lines(
-    factors: Sequence[CombustionFactors],
-    units: Sequence[str],
-    activity: Any,
-    result: CombustionResult,
-) -> tuple[Scope1Line, ...]:
-    """Scope 1 lines per fuel from `scope1_combustion` over a year: `factors` and `units` per
-    meter row, `activity` [meters, time] in those units, `result` its `CombustionResult`.
-    Meters of the same fuel and unit add up; NaN (missing) intervals count zero."""
-    act = np.nansum(np.atleast_2d(np.asarray(activity, dtype=np.float64)), axis=1)
-
-    def per_meter(a: Any) -> Any:
-        return np.nansum(a, axis=1)
-
-    co2e, co2, bio = (per_meter(x) for x in (result.co2e, result.co2_fossil, result.co2_biogenic))
-    ch4, n2o = per_meter(result.ch4), per_meter(result.n2o)
-    lines: dict[tuple[str, str, str, str], Scope1Line] = {}
-    for i, (f, unit) in enumerate(zip(factors, units, strict=True)):
-        line = Scope1Line(
-            source=f.fuel,
-            category="stationary_combustion",
-            co2e_kg=float(co2e[i]),
-            co2_kg=float(co2[i]),
-            ch4_kg=float(ch4[i]),
-            n2o_kg=float(n2o[i]),
-            biogenic_co2_kg=float(bio[i]),
-            activity=float(act[i]),
-            activity_unit=unit,
-            method=f.method,
-            gases=f.gases,
-            factor_set=f.set_id,
-        )
-        lines[line.key] = _add1(lines[line.key], line) if line.key in lines else line
-    return tuple(lines.values())
-
-
-def electricity_line(totals: EmissionsTotals, factor_set: str = "", gases: str = "") -> Scope2Line:
-    """The grid electricity line from a site's `EmissionsTotals` for the year (the sums of
-    `compute_emissions`, or of the stored series): imports and both methods."""
-    return Scope2Line(
-        "electricity",
-        totals.import_kwh,
-        totals.scope2_location_kg,
-        totals.scope2_market_kg,
-        factor_set,
-        gases,
-    )
-
-
-def refrigerant_line(result: RefrigerantResult, gwp: GwpSet) -> Scope1Line:
-    """One Scope 1 line for all refrigerant assets of an entity (mass balance)."""
-    return Scope1Line(
-        source="refrigerants",
-        category="fugitive_refrigerant",
-        co2e_kg=float(result.co2e_kg.sum()),
-        non_kyoto_co2e_kg=float(result.non_kyoto_co2e_kg.sum()),
-        activity=float(result.emitted_kg.sum()),
-        activity_unit="kg",
-        method="mass_balance",
-        gases=f"HFCs ({gwp})",
-        factor_set=f"ipcc-{gwp.lower()}-gwp100",
-    )

@@ -23,10 +23,9 @@ from peakline_core.emissions.inventory import (
     MeterCompleteness,
     Scope1Line,
     Scope2Line,
-    combustion_lines,
     completeness,
-    refrigerant_line,
 )
+from peakline_core.emissions.inventory_lines import combustion_lines, refrigerant_line
 from peakline_core.emissions.refrigerants import (
     RefrigerantResult,
     fugitive_refrigerants,
