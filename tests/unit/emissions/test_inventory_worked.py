@@ -24,7 +24,7 @@ from peakline_core.emissions import (
     steam_heat_gj,
     thermal_kwh,
 )
-from peakline_core.emissions.errors import FactorNotFound
+from peakline_core.emissions.errors import EmissionsError, FactorNotFound, UnitError
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_own_ncv_overrides_default_and_missing_ncv_fails(china: FactorBook) -> N
     diesel = china.combustion("diesel")
     block = FuelBlock.from_factors([diesel], ["t"], [43.0])
     assert scope1_combustion([[1.0]], block).energy_gj.sum() == pytest.approx(43.0)
-    with pytest.raises(Exception, match="no net calorific value"):
+    with pytest.raises(UnitError, match="no net calorific value"):
         FuelBlock.from_factors([diesel], ["m3"])
     with pytest.raises(FactorNotFound):
         china.combustion("peat")
@@ -175,7 +175,7 @@ def test_blend_weights_and_retrofit_avoided() -> None:
 
 
 def test_unknown_refrigerant_is_rejected() -> None:
-    with pytest.raises(Exception, match="unknown refrigerant"):
+    with pytest.raises(EmissionsError, match="unknown refrigerant"):
         refrigerant_gwp("R-999", "AR5")
 
 

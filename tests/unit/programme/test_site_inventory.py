@@ -8,7 +8,7 @@ import pytest
 
 from peakline_core.config import load_config
 from peakline_core.emissions import FactorBook, Scope2Line, combine
-from peakline_core.programme.inventory import network_factors, site_inventory
+from peakline_core.programme.inventory import data_centre_of, network_factors, site_inventory
 
 CONFIG = Path(__file__).resolve().parents[3] / "config"
 
@@ -75,3 +75,13 @@ def test_heat_network_default_factor() -> None:
     loc, mkt, source, gases = network_factors(dh, config.factor_book(), 2026)
     assert loc == pytest.approx(0.396) and mkt == loc
     assert (source, gases) == ("cn-ghg-guidelines-fuels", "CO2")
+
+
+def test_data_centre_from_config_meters() -> None:
+    """The example server room has one facility and one IT meter (the same device as a
+    stand-in): PUE is 1.0 where both read, NaN where the meter has no data."""
+    config = load_config(CONFIG)
+    dc = config.inventory.data_centres[0]
+    m = data_centre_of(dc, {"office-meter": [10.0, 12.0, float("nan")]})
+    assert list(m.pue[0][:2]) == [1.0, 1.0]
+    assert m.pue_period[0] == 1.0 and m.intervals_used[0] == 2

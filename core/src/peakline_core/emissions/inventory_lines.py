@@ -75,5 +75,5 @@ def refrigerant_line(result: RefrigerantResult, gwp: GwpSet) -> Scope1Line:
         activity_unit="kg",
         method="mass_balance",
         gases=f"HFCs ({gwp})",
-        factor_set=f"ipcc-{gwp.lower()}-gwp100",
+        factor_set=f"gwp100-{gwp}",
     )

@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from peakline_core.config.inventory import HeatNetwork, InventoryFile, RefrigerantAsset
+from peakline_core.config.inventory import (
+    DataCentre,
+    HeatNetwork,
+    InventoryFile,
+    RefrigerantAsset,
+)
 from peakline_core.emissions.book import FactorBook
 from peakline_core.emissions.combustion import FuelBlock, scope1_combustion
+from peakline_core.emissions.datacentre import DataCentreMetrics, data_centre_metrics
 from peakline_core.emissions.gwp import GwpSet
 from peakline_core.emissions.inventory import (
     Inventory,
@@ -90,6 +96,20 @@ def retrofit_avoided(
             baseline, old.refrigerant, a.refrigerant, gwp, a.year_totals(year)[0]
         )
     return total
+
+
+def data_centre_of(
+    dc: DataCentre, energy_kwh: Mapping[str, Any], water_l: Mapping[str, Any] | None = None
+) -> DataCentreMetrics:
+    """PUE (and WUE) of one data centre: `energy_kwh` maps device id -> kWh per interval
+    [time] (hourly over a year gives hourly and annual figures); its facility meters add up,
+    so do its IT meters; `water_l` maps the water meter's device id -> litres per interval."""
+    facility = np.sum(_rows([energy_kwh.get(d) for d in dc.facility_meters]), axis=0)
+    it = np.sum(_rows([energy_kwh.get(d) for d in dc.it_meters]), axis=0)
+    water = None
+    if dc.water_meter is not None and water_l is not None:
+        water = _rows([water_l.get(dc.water_meter)])[0]
+    return data_centre_metrics(facility, it, water)
 
 
 def site_inventory(
