@@ -18,6 +18,10 @@ _FILES = {
         "emission-factors/*.yaml",
         "Emission factor sets, every number with its provenance.",
     ),
+    "inventory.schema.json": (
+        "inventory.yaml",
+        "Optional: fuel meters, heat networks and meters, refrigerant assets, data centres.",
+    ),
 }
 
 

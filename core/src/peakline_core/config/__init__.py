@@ -1,5 +1,14 @@
 """Typed configuration: YAML files validated by pydantic models, failing fast with a location."""
 
+from peakline_core.config.inventory import (
+    DataCentre,
+    FuelMeter,
+    HeatMeter,
+    HeatNetwork,
+    InventoryFile,
+    RefrigerantAsset,
+    ServiceRecord,
+)
 from peakline_core.config.loader import PlatformConfig, load_config
 from peakline_core.config.platform import (
     Agent,
@@ -33,11 +42,16 @@ __all__ = [
     "ByteOrder",
     "City",
     "Connection",
+    "DataCentre",
     "DataType",
     "Device",
     "DeviceProfile",
     "District",
     "Flexibility",
+    "FuelMeter",
+    "HeatMeter",
+    "HeatNetwork",
+    "InventoryFile",
     "ModbusPoint",
     "ModbusProfile",
     "ModbusRtu",
@@ -47,7 +61,9 @@ __all__ = [
     "MqttSource",
     "PlatformConfig",
     "Programme",
+    "RefrigerantAsset",
     "RegisterType",
+    "ServiceRecord",
     "Site",
     "SpoolConfig",
     "UplinkConfig",

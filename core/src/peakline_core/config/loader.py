@@ -6,6 +6,7 @@
     agents.yaml               agents: [Agent]
     profiles/*.yaml           one device profile (register map) per file
     emission-factors/*.yaml   one emission factor set per file
+    inventory.yaml            optional: fuel meters, heat networks, refrigerants, data centres
 
 Every problem found is collected (not only the first) and raised as one ConfigError naming the
 file, the path inside it and what was expected.
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from peakline_core.config.inventory import InventoryFile
 from peakline_core.config.platform import Agent, Device, Programme, Site
 from peakline_core.config.profiles import DeviceProfile, ModbusProfile, MqttProfile
 from peakline_core.errors import ConfigError
@@ -62,6 +64,7 @@ class PlatformConfig:
     agents: dict[str, Agent]
     profiles: dict[str, ModbusProfile | MqttProfile]
     factor_sets: dict[str, EmissionFactorSet] = field(default_factory=dict)
+    inventory: InventoryFile = field(default_factory=InventoryFile)
 
     def devices_of(self, agent: str) -> list[Device]:
         return [d for d in self.devices.values() if d.agent == agent and d.enabled]
@@ -76,7 +79,11 @@ class PlatformConfig:
         """The factor sets as one book, combining gases with the programme's GWP set."""
         from peakline_core.emissions.book import FactorBook
 
-        return FactorBook(self.factor_sets.values(), gwp=self.programme.gwp)
+        return FactorBook(
+            self.factor_sets.values(),
+            gwp=self.programme.gwp,
+            fuel_method=self.programme.fuel_method,
+        )
 
 
 def format_loc(loc: Iterable[int | str]) -> str:
@@ -160,6 +167,11 @@ def load_config(root: str | Path) -> PlatformConfig:
     agents_file = (
         load("agents.yaml", AgentsFile) if (root / "agents.yaml").exists() else AgentsFile()
     )
+    inventory = (
+        load("inventory.yaml", InventoryFile)
+        if (root / "inventory.yaml").exists()
+        else InventoryFile()
+    )
 
     profiles: dict[str, ModbusProfile | MqttProfile] = {}
     for path in sorted((root / "profiles").glob("*.y*ml")):
@@ -187,10 +199,17 @@ def load_config(root: str | Path) -> PlatformConfig:
         if factor_set is not None:
             factor_sets[factor_set.id] = factor_set
 
-    if programme is None or sites_file is None or devices_file is None or agents_file is None:
+    if (
+        programme is None
+        or sites_file is None
+        or devices_file is None
+        or agents_file is None
+        or inventory is None
+    ):
         raise ConfigError(issues)
 
     _cross_check(programme, sites_file, devices_file, agents_file, profiles, issues)
+    _check_inventory(inventory, sites_file, devices_file, factor_sets, issues)
     if issues:
         raise ConfigError(issues)
     return PlatformConfig(
@@ -201,6 +220,7 @@ def load_config(root: str | Path) -> PlatformConfig:
         agents={a.id: a for a in agents_file.agents},
         profiles=profiles,
         factor_sets=factor_sets,
+        inventory=inventory,
     )
 
 
@@ -299,3 +319,57 @@ def _check_flexibility(
                 issues.append(
                     ("sites.yaml", f"{where}.point", f"{flex.device}.{flex.point} is not writable")
                 )
+
+
+def _check_inventory(
+    inventory: InventoryFile,
+    sites_file: SitesFile,
+    devices_file: DevicesFile,
+    factor_sets: dict[str, EmissionFactorSet],
+    issues: list[Issue],
+) -> None:
+    """inventory.yaml names known sites, devices, networks and fuels; ids are unique."""
+    rel = "inventory.yaml"
+    sites = {s.id for s in sites_file.sites}
+    devices = {d.id for d in devices_file.devices}
+    fuels = {f.fuel for fs in factor_sets.values() for f in fs.fuels}
+    networks = {n.id for n in inventory.heat_networks}
+    for list_name in ("fuel_meters", "heat_networks", "heat_meters", "refrigerant_assets"):
+        _unique(getattr(inventory, list_name), "id", rel, list_name, issues)
+    _unique(inventory.data_centres, "id", rel, "data_centres", issues)
+
+    def site(where: str, value: str) -> None:
+        if value not in sites:
+            issues.append((rel, f"{where}.site", f"unknown site {value!r}"))
+
+    def device(where: str, value: str | None) -> None:
+        if value is not None and value not in devices:
+            issues.append((rel, where, f"unknown device {value!r}"))
+
+    for i, m in enumerate(inventory.fuel_meters):
+        where = f"fuel_meters[{i}]"
+        site(where, m.site)
+        device(f"{where}.device", m.device)
+        if m.fuel not in fuels:
+            issues.append((rel, f"{where}.fuel", f"no factor set has fuel {m.fuel!r}"))
+    for i, h in enumerate(inventory.heat_meters):
+        where = f"heat_meters[{i}]"
+        site(where, h.site)
+        device(f"{where}.device", h.device)
+        if h.network not in networks:
+            issues.append((rel, f"{where}.network", f"unknown heat network {h.network!r}"))
+    assets = {a.id for a in inventory.refrigerant_assets}
+    for i, a in enumerate(inventory.refrigerant_assets):
+        where = f"refrigerant_assets[{i}]"
+        site(where, a.site)
+        device(f"{where}.device", a.device)
+        if a.replaces is not None and a.replaces not in assets:
+            issues.append((rel, f"{where}.replaces", f"unknown asset {a.replaces!r}"))
+    for i, dc in enumerate(inventory.data_centres):
+        where = f"data_centres[{i}]"
+        site(where, dc.site)
+        for j, d in enumerate(dc.facility_meters):
+            device(f"{where}.facility_meters[{j}]", d)
+        for j, d in enumerate(dc.it_meters):
+            device(f"{where}.it_meters[{j}]", d)
+        device(f"{where}.water_meter", dc.water_meter)

@@ -241,6 +241,12 @@ class Programme(Strict):
         description="100-year GWP set for every CO2e figure of the programme (one set per"
         " inventory, as the GHG Protocol asks): CH4 and N2O of grid and fuel factors",
     )
+    fuel_method: Literal["china", "ipcc2006"] = Field(
+        default="ipcc2006",
+        description="stationary combustion method for every fuel of the programme: china"
+        " (GB/T 32150 and the sector guidelines: NCV x carbon content x oxidation x 44/12, CO2"
+        " only) or ipcc2006 (Tier 1 defaults, CO2, CH4 and N2O)",
+    )
     cities: list[City] = Field(min_length=1)
     districts: list[District] = Field(default_factory=list)
 

@@ -18,6 +18,8 @@ from peakline_core.emissions.factors import (
     EmissionFactorSet,
     Factor,
     FactorKind,
+    FuelMethod,
+    FuelProperties,
     HeatingValue,
     Provenance,
 )
@@ -60,6 +62,45 @@ class FuelFactors:
 
 
 @dataclass(frozen=True, slots=True)
+class CombustionFactors:
+    """One stationary fuel under one method, per GJ of fuel energy (net calorific value).
+
+    `gases` says what is counted: "CO2" under China's guidelines (which count CO2 only),
+    "CO2, CH4, N2O" under IPCC 2006. `gj_per_t` / `gj_per_m3`: NCV for metered mass or volume
+    (None: give energy, or the meter's own NCV). `fallback` is "ipcc2006" when the chosen
+    method has no default for the fuel (biomass under China's guidelines) and IPCC's is used.
+    """
+
+    fuel: str
+    method: FuelMethod
+    co2_kg_per_gj: float
+    ch4_kg_per_gj: float
+    n2o_kg_per_gj: float
+    biogenic: bool
+    gj_per_t: float | None
+    gj_per_m3: float | None
+    gwp: GwpSet
+    set_id: str
+    provenance: tuple[Provenance, ...]
+    fallback: str = ""
+    ncv_from: tuple[tuple[str, str], ...] = ()
+    """(basis "t" or "m3", id of the set whose NCV is used): another set than `set_id` when
+    the chosen method has no NCV for that basis (IPCC gives natural gas per mass only)."""
+
+    @property
+    def gases(self) -> str:
+        """The gases this method counts."""
+        return "CO2" if self.ch4_kg_per_gj == 0 and self.n2o_kg_per_gj == 0 else "CO2, CH4, N2O"
+
+    @property
+    def co2e_kg_per_gj(self) -> float:
+        """Fossil kgCO2e per GJ with the book's GWP set (biogenic CO2 left out)."""
+        g = GWP100[self.gwp]
+        co2 = 0.0 if self.biogenic else self.co2_kg_per_gj
+        return co2 + self.ch4_kg_per_gj * g["CH4"] + self.n2o_kg_per_gj * g["N2O"]
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     factor: Factor
     year: int
@@ -76,11 +117,21 @@ def parent_regions(region: str) -> list[str]:
 class FactorBook:
     """Look up grid and fuel factors across several factor sets (pure, immutable)."""
 
-    def __init__(self, sets: Iterable[EmissionFactorSet], gwp: GwpSet = "AR5") -> None:
+    def __init__(
+        self,
+        sets: Iterable[EmissionFactorSet],
+        gwp: GwpSet = "AR5",
+        fuel_method: FuelMethod = "ipcc2006",
+    ) -> None:
         self.gwp: GwpSet = gwp
+        self.fuel_method: FuelMethod = fuel_method
         self._entries: dict[tuple[str, FactorKind], list[_Entry]] = {}
         self._heating: dict[str, HeatingValue] = {}
+        self._fuels: dict[tuple[FuelMethod, str], tuple[FuelProperties, EmissionFactorSet]] = {}
         for s in sets:
+            if s.fuel_method is not None:
+                for fp in s.fuels:
+                    self._fuels.setdefault((s.fuel_method, fp.fuel), (fp, s))
             for f in s.factors:
                 year = f.year if f.year is not None else s.provenance.year
                 entry = _Entry(f, year, s.id, f.provenance or s.provenance)
@@ -187,6 +238,69 @@ class FactorBook:
             gwp=self.gwp,
             set_id=by_gas["CO2"].set_id,
         )
+
+    def fuels(self, method: FuelMethod | None = None) -> set[str]:
+        """Fuel ids with stationary combustion defaults under `method` (default: the book's)."""
+        m = method or self.fuel_method
+        return {f for (k, f) in self._fuels if k == m}
+
+    def combustion(self, fuel: str, method: FuelMethod | None = None) -> CombustionFactors:
+        """Stationary combustion factors of `fuel` under `method` (default: the programme's).
+
+        A fuel the method has no default for (e.g. biomass under China's guidelines) takes
+        the IPCC 2006 defaults, marked `fallback="ipcc2006"`; a missing NCV for mass or volume
+        is taken from the other method's set for the same fuel, named in `ncv_from`.
+        """
+        m: FuelMethod = method or self.fuel_method
+        found = self._fuels.get((m, fuel))
+        fallback = ""
+        if found is None and m != "ipcc2006":
+            found = self._fuels.get(("ipcc2006", fuel))
+            fallback = "ipcc2006"
+        if found is None:
+            raise FactorNotFound(f"no {m} stationary combustion defaults for fuel {fuel!r}")
+        props, fset = found
+        gj: dict[str, float] = {}
+        ncv_from: dict[str, str] = {}
+        other_method: FuelMethod = "china" if m == "ipcc2006" else "ipcc2006"
+        for candidate in (self._fuels.get((m, fuel)), self._fuels.get((other_method, fuel))):
+            per = candidate[0].gj_per() if candidate else None
+            if candidate is not None and per is not None and per[0] not in gj:
+                gj[per[0]] = per[1]
+                ncv_from[per[0]] = candidate[1].id
+        if "m3" not in gj and fuel in self._heating:  # legacy heating_values (kWh/m3)
+            gj["m3"] = self._heating[fuel].kwh_per_m3() * 3.6e-3
+            ncv_from["m3"] = "heating_values"
+        base = props.provenance or fset.provenance
+        prov = (base, *(p for p in props.sources.values() if p != base))
+        return CombustionFactors(
+            fuel=fuel,
+            method=m if not fallback else "ipcc2006",
+            co2_kg_per_gj=props.co2_kg_per_gj(),
+            ch4_kg_per_gj=props.ch4_kg_per_tj / 1000.0,
+            n2o_kg_per_gj=props.n2o_kg_per_tj / 1000.0,
+            biogenic=props.biogenic,
+            gj_per_t=gj.get("t"),
+            gj_per_m3=gj.get("m3"),
+            gwp=self.gwp,
+            set_id=fset.id,
+            provenance=prov,
+            fallback=fallback,
+            ncv_from=tuple(sorted(ncv_from.items())),
+        )
+
+    def thermal(self, carrier: str, region: str = "CN", year: int | None = None) -> ResolvedFactor:
+        """Purchased heat, steam or cooling factor, kg per kWh delivered. Steam without its
+        own factor takes the heat factor (China's guidelines convert steam to heat), marked
+        `fallback="heat"`; cooling has no default: give the network's own factor."""
+        if carrier not in ("heat", "steam", "cooling"):
+            raise FactorNotFound(f"unknown thermal carrier {carrier!r}")
+        try:
+            return self.lookup(region, carrier, year)  # type: ignore[arg-type]
+        except FactorNotFound:
+            if carrier != "steam":
+                raise
+            return _replace_fallback(self.lookup(region, "heat", year), "heat")
 
 
 def _replace_fallback(f: ResolvedFactor, fallback: str) -> ResolvedFactor:

@@ -6,7 +6,7 @@ validates each with `EmissionFactorSet.model_validate`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,7 +16,22 @@ from peakline_core.wire.ids import ID_PATTERN
 
 Gas = Literal["CO2", "CH4", "N2O", "CO2e"]
 Basis = Literal["direct", "lifecycle"]
-FactorKind = Literal["location", "residual_mix", "marginal", "fuel"]
+FactorKind = Literal["location", "residual_mix", "marginal", "fuel", "heat", "steam", "cooling"]
+"""`heat`, `steam`, `cooling`: purchased thermal energy (Scope 2), per kWh or GJ delivered."""
+FuelMethod = Literal["china", "ipcc2006"]
+"""How stationary combustion is computed: China's GHG accounting guidelines (NCV x carbon
+content per unit heat x oxidation rate x 44/12, CO2 only) or IPCC 2006 Tier 1 (CO2, CH4, N2O
+per TJ, oxidation 1)."""
+NcvUnit = Literal["GJ/t", "TJ/Gg", "GJ/10^4Nm3", "MJ/m3", "kWh/m3"]
+FuelFigure = Literal["ncv", "carbon", "oxidation", "co2", "ch4", "n2o"]
+
+_GJ_PER_UNIT: Final[dict[str, tuple[str, float]]] = {
+    "GJ/t": ("t", 1.0),
+    "TJ/Gg": ("t", 1.0),  # 1 TJ/Gg = 1 GJ/t
+    "GJ/10^4Nm3": ("m3", 1e-4),
+    "MJ/m3": ("m3", 1e-3),
+    "kWh/m3": ("m3", 3.6e-3),
+}
 
 
 class Strict(BaseModel):
@@ -74,6 +89,55 @@ class HeatingValue(Strict):
         return self.value * per_m3[self.unit]
 
 
+class FuelProperties(Strict):
+    """Default properties of one stationary fuel under one method, each figure sourced.
+
+    CO2 is either `carbon_t_per_tj` (China's 单位热值含碳量, tC/TJ = kgC/GJ) times `oxidation`
+    (碳氧化率) times 44/12, or `co2_kg_per_tj` directly (IPCC 2006 Vol. 2 Ch. 1 Table 1.4,
+    oxidation 1). `ncv` (net calorific value, 低位发热量) turns metered mass or volume into
+    energy. `biogenic`: the CO2 is reported apart from Scope 1 (CH4 and N2O still count).
+    """
+
+    fuel: str = Field(min_length=1, description="fuel id, e.g. natural_gas, raw_coal, diesel")
+    name: str = ""
+    ncv: float | None = Field(default=None, gt=0, description="net calorific value")
+    ncv_unit: NcvUnit | None = None
+    carbon_t_per_tj: float | None = Field(
+        default=None, gt=0, description="carbon content per unit heat, tC/TJ (= kgC/GJ)"
+    )
+    oxidation: float = Field(default=1.0, gt=0, le=1, description="carbon oxidation rate, 0-1")
+    co2_kg_per_tj: float | None = Field(default=None, ge=0, description="kgCO2/TJ (NCV basis)")
+    ch4_kg_per_tj: float = Field(default=0.0, ge=0, description="kgCH4/TJ; 0: not counted")
+    n2o_kg_per_tj: float = Field(default=0.0, ge=0, description="kgN2O/TJ; 0: not counted")
+    biogenic: bool = Field(default=False, description="CO2 reported apart (biomass)")
+    provenance: Provenance | None = Field(default=None, description="default: the set's")
+    sources: dict[FuelFigure, Provenance] = Field(
+        default_factory=dict, description="per-figure provenance where it differs"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if (self.carbon_t_per_tj is None) == (self.co2_kg_per_tj is None):
+            raise ValueError("give exactly one of carbon_t_per_tj and co2_kg_per_tj")
+        if (self.ncv is None) != (self.ncv_unit is None):
+            raise ValueError("ncv and ncv_unit go together")
+        return self
+
+    def co2_kg_per_gj(self) -> float:
+        """kg of CO2 per GJ of fuel energy (NCV): C x OF x 44/12, or the IPCC factor / 1000."""
+        if self.carbon_t_per_tj is not None:
+            return self.carbon_t_per_tj * self.oxidation * 44.0 / 12.0
+        assert self.co2_kg_per_tj is not None  # the validator guarantees one of the two
+        return self.co2_kg_per_tj * self.oxidation / 1000.0
+
+    def gj_per(self) -> tuple[str, float] | None:
+        """("t" or "m3", GJ per that unit) from the NCV, or None without one."""
+        if self.ncv is None or self.ncv_unit is None:
+            return None
+        basis, scale = _GJ_PER_UNIT[self.ncv_unit]
+        return basis, self.ncv * scale
+
+
 class EmissionFactorSet(Strict):
     """A published set of factors (one publication, or one consistent collection)."""
 
@@ -83,11 +147,21 @@ class EmissionFactorSet(Strict):
     gwp: Literal["AR4", "AR5", "AR6"] | None = Field(
         default=None, description="GWP set used for any CO2e figures in this set"
     )
-    factors: list[Factor] = Field(min_length=1)
+    factors: list[Factor] = Field(default_factory=list)
     heating_values: list[HeatingValue] = Field(default_factory=list)
+    fuel_method: FuelMethod | None = Field(
+        default=None, description="the method the `fuels` defaults belong to"
+    )
+    fuels: list[FuelProperties] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
+        if not self.factors and not self.fuels:
+            raise ValueError("a factor set needs `factors` or `fuels`")
+        if self.fuels and self.fuel_method is None:
+            raise ValueError("`fuels` need a `fuel_method` (china or ipcc2006)")
+        if len({f.fuel for f in self.fuels}) != len(self.fuels):
+            raise ValueError("two fuels share an id")
         keys = [(f.region, f.gas, f.kind, f.basis, f.year) for f in self.factors]
         if len(keys) != len(set(keys)):
             raise ValueError("two factors share region, gas, kind, basis and year")
