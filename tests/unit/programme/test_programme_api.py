@@ -34,9 +34,9 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict,
     for i, site in enumerate(sorted(config.sites)):
         for day in range(60):  # 30 days now, 30 days before: falling by 10 %
             kwh = (100.0 + 10 * i) * (1.0 if day < 30 else 1.1)
-            ts = NOW - (day + 1) * DAY_NS + 3600 * NS
-            rows.append(Row("energy", {"site": site, "flow": "import"}, {"kwh": kwh}, ts))
-            rows.append(Row("energy", {"site": site, "flow": "export"}, {"kwh": 5.0}, ts))
+            ts = NOW - NOW % DAY_NS - day * DAY_NS  # daily roll-ups, at UTC midnight
+            rows.append(Row("energy_1d", {"site": site, "flow": "import"}, {"kwh": kwh}, ts))
+            rows.append(Row("energy_1d", {"site": site, "flow": "export"}, {"kwh": 5.0}, ts))
     await store.write(rows)
     keys_db = tmp_path / "keys.db"
     roles = {"op_rt": (Role.OPERATOR, ["riverton"]), "op_lk": (Role.OPERATOR, ["lakeside"]),

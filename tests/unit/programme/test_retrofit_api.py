@@ -50,9 +50,13 @@ def buildings() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def _rows(ts: np.ndarray, kwh: np.ndarray, temp: np.ndarray) -> list[Row]:
+    daily: dict[int, float] = {}  # as the deriver rolls energy up, per UTC day
+    for t, e in zip(ts.tolist(), kwh.tolist(), strict=True):
+        day = int(t) - int(t) % (86400 * 10**9)
+        daily[day] = daily.get(day, 0.0) + float(e)
     rows = [
-        Row("energy", {"site": "rt-school", "flow": "import"}, {"kwh": float(e)}, int(t))
-        for t, e in zip(ts, kwh, strict=True)
+        Row("energy_1d", {"site": "rt-school", "flow": "import"}, {"kwh": e}, t)
+        for t, e in daily.items()
     ]
     tags = {"site": "rt-school", "device": "school-hvac", "point": "outdoor_temp"}
     rows += [
