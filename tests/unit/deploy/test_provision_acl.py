@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import stat
 from pathlib import Path
@@ -128,7 +129,28 @@ def test_provision_keeps_passwords_unless_rotated(district: PlatformConfig, tmp_
     assert (bundle / "mqtt.password").read_text().strip() == rotated.passwords["gw-lake"]
     assert "username: gw-lake" in (bundle / "uplink.yaml").read_text()
     users = [line.split(":")[0] for line in rotated.passwd_file.read_text().splitlines()]
-    assert sorted(users) == sorted(rotated.passwords)
+    services = rotated.services_passwd_file.read_text().splitlines()
+    assert [line.split(":")[0] for line in services] == ["svc-api", "svc-ingest"]
+    assert sorted([*users, "svc-api", "svc-ingest"]) == sorted(rotated.passwords)
+    assert stat.S_IMODE(rotated.services_passwd_file.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("agent", ["peakline-ingest-1", "svc-api"])
+def test_a_device_login_may_not_look_like_a_service(
+    district: PlatformConfig, tmp_path: Path, agent: str
+) -> None:
+    """A device's login is its client id on the broker: a gateway named like a service's
+    client id would take that session over (issue #19)."""
+    old = next(iter(district.agents))
+    agents = dict(district.agents)
+    agents[agent] = agents.pop(old).model_copy(update={"id": agent})
+    devices = {
+        k: d.model_copy(update={"agent": agent}) if d.agent == old else d
+        for k, d in district.devices.items()
+    }
+    config = dataclasses.replace(district, agents=agents, devices=devices)
+    with pytest.raises(ProvisionError, match="may not start with"):
+        provision(config, tmp_path)
 
 
 @pytest.mark.parametrize(
