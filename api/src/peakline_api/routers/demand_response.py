@@ -105,13 +105,26 @@ async def list_events(caller: Caller, request: Request) -> Any:
     return {"items": [await event_out(dr, e) for e in dr.ledger.events() if _visible(caller, e)]}
 
 
-@router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
-async def get_event(event_id: str, caller: Caller, request: Request) -> Any:
-    dr = dr_service(request)
+def _event(dr: DemandResponse, caller: Caller, event_id: str) -> dict[str, Any]:
     try:
         event = dr.ledger.event(event_id)
     except KeyError:
         raise UnknownId(f"no demand-response event {event_id!r}") from None
     if not _visible(caller, event):
         raise UnknownId(f"no demand-response event {event_id!r}")
+    return event
+
+
+@router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
+async def get_event(event_id: str, caller: Caller, request: Request) -> Any:
+    dr = dr_service(request)
+    return await event_out(dr, _event(dr, caller, event_id))
+
+
+@router.post("/dr-events/{event_id}/cancel", summary="End an event now and revert (operator)")
+async def cancel_event(event_id: str, caller: OperatorCaller, request: Request) -> Any:
+    """A scheduled event never starts; an active one's commands are reverted to the values
+    read before it (the `previous` of each action), and its unsent commands expire."""
+    dr = dr_service(request)
+    event = await dr.cancel(_event(dr, caller, event_id), issuer_of(caller))
     return await event_out(dr, event)
