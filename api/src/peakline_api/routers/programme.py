@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import structlog
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
@@ -75,6 +76,12 @@ async def _retrofit_savings(state: AppState, sites: list[Site]) -> dict[str, lis
             rep = await measured_savings(state, r, by_id[r.site])
         except InvalidQuery as exc:
             out[r.site].append({"id": r.id, "counted": False, "reason": exc.detail})
+            continue
+        except (ArithmeticError, ValueError) as exc:  # one bad retrofit never fails the report
+            structlog.get_logger("peakline.api.programme").warning(
+                "retrofit savings failed", retrofit=r.id, error=repr(exc)
+            )
+            out[r.site].append({"id": r.id, "counted": False, "reason": "could not be computed"})
             continue
         counted = rep["baseline"]["fit_for_purpose"]
         out[r.site].append(
