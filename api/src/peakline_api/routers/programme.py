@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -158,7 +159,9 @@ async def programme_report(
             "trajectory": _trajectory(reg.cities[city], tr, float(emissions[i]))
             if level == "city"
             else None,
-            "site_targets": _site_targets(members, tr, {s.id: kg(now, s) for s in members}),
+            "site_targets": _site_targets(
+                members, tr, {s.id: kg(now, s) for s in members}, caller.sees_city
+            ),
             "retrofits": {
                 "counted": len(done),
                 "avoided_kwh": sum(x["avoided_kwh"] for x in done),
@@ -232,9 +235,12 @@ def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | Non
     }
 
 
-def _site_targets(members: list[Site], tr: TimeRange, kg: dict[str, float]) -> dict[str, Any]:
+def _site_targets(
+    members: list[Site], tr: TimeRange, kg: dict[str, float], sees_city: Callable[[str], bool]
+) -> dict[str, Any]:
     """Sites with their own targets: the sum of their caps for the year against the sum of
-    their emissions projected to a year (like for like)."""
+    their emissions projected to a year (like for like). Another city's row (a programme-wide
+    comparison) counts its sites but names none: no existence oracle."""
     year, elapsed = _year_share(tr)
     rows = [
         track(s.target, year, kg[s.id], elapsed)
@@ -244,7 +250,8 @@ def _site_targets(members: list[Site], tr: TimeRange, kg: dict[str, float]) -> d
     cap = sum(r.target_kgco2e for r in rows)
     projected = sum(r.projected_kgco2e for r in rows)
     return {
-        "sites": [s.id for s in members if s.target is not None],
+        "sites": [s.id for s in members if s.target is not None and sees_city(s.city)],
+        "site_count": sum(s.target is not None for s in members),
         "year": year,
         "cap_kgco2e": cap if rows else None,
         "projected_kgco2e": projected if rows else None,
