@@ -93,6 +93,8 @@ class CommandService:
         self.grace_ns = int(expiry_grace_s * 1e9)
         self.sweep_every_s = sweep_every_s
         self.client: aiomqtt.Client | None = None
+        self.acks_refused = 0
+        """acks whose command, device or agent does not match (logged, not recorded)"""
         self._log = structlog.get_logger("peakline.api.control")
 
     # -- accepting
@@ -205,6 +207,22 @@ class CommandService:
             return
         if (parsed.site, parsed.device) != (ack.site, ack.device):
             self._log.warning("ack on another device's topic", topic=topic, id=ack.id)
+            return
+        # The command must be this device's, and the ack from the agent that polls it: a
+        # gateway cannot settle another device's command by guessing or learning its id.
+        device = self.registry.devices.get(ack.device)
+        try:
+            entry = self.ledger.get(ack.id)
+        except KeyError:
+            entry = None
+        if (
+            device is None
+            or device.agent != ack.agent
+            or entry is None
+            or (entry.site, entry.device, entry.point) != (ack.site, ack.device, ack.point)
+        ):
+            self._log.warning("ack does not match its command", topic=topic, id=ack.id)
+            self.acks_refused += 1
             return
         self.ledger.transition(
             ack.id,

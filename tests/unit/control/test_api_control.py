@@ -15,7 +15,7 @@ from peakline_api.keys import KeyStore
 from peakline_api.settings import ApiSettings
 from peakline_core.storage import Row
 from peakline_core.storage.schema import READING
-from peakline_core.wire.payloads import CommandState
+from peakline_core.wire.payloads import CommandAck, CommandState, encode
 
 S = 1_000_000_000
 
@@ -313,3 +313,25 @@ async def test_a_flood_of_invalid_commands_is_rate_limited_before_the_ledger(api
     assert codes.count(422) == 30 and codes.count(429) == 10
     ledger = await api.get("viewer_rt", "/api/v1/commands", params={"state": "rejected"})
     assert ledger.json()["total"] == 30
+
+
+async def test_an_ack_must_match_its_commands_device_and_agent(api: Api, clock: Clock) -> None:
+    """Issue #19: an ack settles a command only when it comes from the agent of the command's
+    device, on that device's topic, for that point."""
+    cmd = (await post(api, "operator_rt", body())).json()
+    service = api.app.state.control  # type: ignore[attr-defined]
+    topics = service.topics
+
+    def ack(agent: str, device: str, point: str = "setpoint") -> None:
+        message = CommandAck(id=cmd["id"], agent=agent, site="rt-school", device=device,
+                             point=point, state=CommandState.APPLIED, ts=clock.ns)  # fmt: skip
+        service.on_ack(topics.ack("rt-school", device), encode(message))
+
+    ack("gw-lakeside", "school-hvac")  # another gateway
+    ack("gw-oldtown", "school-meter")  # the right gateway, another of its devices
+    ack("gw-oldtown", "school-hvac", "running")  # another point
+    got = (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()
+    assert got["state"] == "accepted" and service.acks_refused == 3
+    ack("gw-oldtown", "school-hvac")
+    got = (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()
+    assert got["state"] == "applied"
