@@ -77,6 +77,27 @@ def _check_topic(topic: str) -> str:
     return topic
 
 
+def check_sensor_topics(config: PlatformConfig) -> None:
+    """A local sensor topic is granted as written, so it must be one exact topic (no `+` or
+    `#`, not `$SYS`), outside every platform prefix (else a sensor login could publish
+    telemetry or commands), and not shared by devices of two cities."""
+    roots = {Topics(a.uplink.topic_prefix).prefix for a in config.agents.values()}
+    city_of: dict[str, str] = {}
+    for dev in sorted(config.devices.values(), key=lambda d: d.id):
+        conn = dev.connection
+        if not (isinstance(conn, MqttSource) and conn.broker is None):
+            continue
+        topic = _check_topic(conn.topic)
+        where = f"device {dev.id}: sensor topic {topic!r}"
+        if "+" in topic or "#" in topic or topic.startswith("$"):
+            raise ProvisionError(f"{where} must be one topic, without + # or $")
+        if any(topic == root or topic.startswith(root + "/") for root in roots):
+            raise ProvisionError(f"{where} is under the platform prefix")
+        city = config.sites[dev.site].city if dev.site in config.sites else dev.site
+        if city_of.setdefault(topic, city) != city:
+            raise ProvisionError(f"{where} is also another city's ({city_of[topic]})")
+
+
 def gateway_account(config: PlatformConfig, agent_id: str) -> MqttAccount:
     """The account of one edge agent: its own devices' topics and nothing else."""
     agent = config.agents[agent_id]
@@ -133,7 +154,9 @@ def service_accounts(prefixes: Iterable[str]) -> list[MqttAccount]:
 
 
 def all_accounts(config: PlatformConfig) -> list[MqttAccount]:
-    """Every broker account the configuration needs; raises ProvisionError on a name clash."""
+    """Every broker account the configuration needs; raises ProvisionError on a name clash
+    or a sensor topic that cannot be granted safely."""
+    check_sensor_topics(config)
     accounts = [gateway_account(config, a) for a in sorted(config.agents)]
     accounts += sensor_accounts(config)
     accounts += service_accounts(a.uplink.topic_prefix for a in config.agents.values())

@@ -169,3 +169,35 @@ def test_parse_operator(spec: str, expected: tuple[str, str, list[str]]) -> None
 def test_parse_operator_rejects(spec: str) -> None:
     with pytest.raises(ProvisionError):
         parse_operator(spec)
+
+
+def _with_sensor_topic(config: PlatformConfig, device: str, topic: str) -> PlatformConfig:
+    dev = config.devices[device]
+    conn = dev.connection.model_copy(update={"topic": topic})
+    devices = {**config.devices, device: dev.model_copy(update={"connection": conn})}
+    return dataclasses.replace(config, devices=devices)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["sensors/+/air", "sensors/#", "peakline/v1/tele/lk-hall/hall-meter", "peakline", "$SYS/x"],
+)
+def test_a_sensor_topic_must_be_one_topic_outside_the_platform(
+    district: PlatformConfig, topic: str
+) -> None:
+    """Issue #19: the ACL grants a sensor topic as written; a wildcard or a platform topic
+    would let the sensor's login (and its gateway) read or write far more than its sensor."""
+    with pytest.raises(ProvisionError, match="sensor topic"):
+        all_accounts(_with_sensor_topic(district, "school-air", topic))
+
+
+def test_a_sensor_topic_is_not_shared_across_cities(district: PlatformConfig) -> None:
+    sensor = district.devices["school-air"]
+    other_city = next(
+        s for s in district.sites.values() if s.city != district.sites[sensor.site].city
+    )
+    agent = next(a for a in district.agents.values() if a.site == other_city.id)
+    twin = sensor.model_copy(update={"id": "hall-air", "site": other_city.id, "agent": agent.id})
+    config = dataclasses.replace(district, devices={**district.devices, "hall-air": twin})
+    with pytest.raises(ProvisionError, match="another city"):
+        all_accounts(config)
