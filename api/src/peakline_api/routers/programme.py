@@ -320,6 +320,10 @@ async def programme_benchmark_csv(
 
 AIR_POINTS = ("co2", "pm25")
 HOUR_NS = 3600 * NS
+MAX_AIR_HOURS = 24 * 366
+"""Hourly buckets per series: a year at most."""
+MAX_AIR_CELLS = 2_000_000
+"""Series x hours held at once (16 MB of float64); past it, ask for a shorter range."""
 
 
 @router.get("/programme/air-quality", summary="Air-quality sensors summarised per district")
@@ -336,6 +340,8 @@ async def air_quality(caller: Caller, state: State, tr: RangeParam) -> dict[str,
     }  # fmt: skip
     sites = {s.id: s for s in caller.visible_sites()}
     span = max(1, (tr.end_ns - tr.start_ns + HOUR_NS - 1) // HOUR_NS)
+    if span > MAX_AIR_HOURS:
+        raise InvalidQuery(f"at most {MAX_AIR_HOURS} hours (a year) per request", param="start")
     for point in AIR_POINTS:
         devices = [
             d
@@ -350,6 +356,12 @@ async def air_quality(caller: Caller, state: State, tr: RangeParam) -> dict[str,
                          "device": [d.id for d in devices], "point": [point]},
                         every_ns=HOUR_NS, aggregate=Aggregate.MEAN)
         )  # fmt: skip
+        if len(series) * span > MAX_AIR_CELLS:
+            raise InvalidQuery(
+                f"{len(series)} series x {span} hours is more than {MAX_AIR_CELLS:,}: "
+                "ask for a shorter range",
+                param="start",
+            )
         hourly = np.full((len(series), span), np.nan)
         group = np.zeros(len(series), dtype=np.int64)
         for i, s in enumerate(series):
