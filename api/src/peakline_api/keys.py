@@ -161,6 +161,11 @@ class KeyStore:
             return None
         return self._record(row[:6])
 
+    def is_active(self, key_id: str) -> bool:
+        """Whether the key exists and is not revoked (a live stream re-checks its key)."""
+        row = self.db.execute("SELECT revoked_at FROM api_key WHERE id = ?", (key_id,)).fetchone()
+        return row is not None and row[0] is None
+
     def _get(self, key_id: str) -> ApiKey:
         row = self.db.execute(
             "SELECT id, name, role, cities, created_at, revoked_at FROM api_key WHERE id = ?",

@@ -43,6 +43,8 @@ class Subscriber:
     devices: frozenset[str] | None
     queue: asyncio.Queue[tuple[str, dict[str, Any]]]
     dropped: int = 0
+    key: str = ""
+    """the API key id that opened it (stream limits)"""
 
     def wants(self, site: str, device: str) -> bool:
         return site in self.sites and (self.devices is None or device in self.devices)
@@ -100,9 +102,9 @@ class LiveHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, sites: frozenset[str], devices: frozenset[str] | None
+        self, sites: frozenset[str], devices: frozenset[str] | None, key: str = ""
     ) -> AsyncIterator[Subscriber]:
-        sub = Subscriber(sites, devices, asyncio.Queue(self.queue_size))
+        sub = Subscriber(sites, devices, asyncio.Queue(self.queue_size), key=key)
         self.subscribers.add(sub)
         # Start with the status of every device the client wants, as a retained message would:
         # a transition between the client's snapshot request and this subscription is not lost.
