@@ -94,7 +94,8 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None if settings.private_ops else "/docs",
+        openapi_url=None if settings.private_ops else "/openapi.json",
         redoc_url=None,
     )
     install_problem_handlers(app)

@@ -42,4 +42,7 @@ class ApiSettings:
     latest_cache_s: float = 1.0
     """How long a latest-readings answer is reused (s); 0 turns the cache off."""
     dashboard: bool = True
+    private_ops: bool = False
+    """`/ready` and `/metrics` need an API key (any role) and `/docs` is off: for an API port
+    reachable from outside when no private ops network fronts it (`/health` stays open)."""
     extra: dict[str, str] = field(default_factory=dict)

@@ -69,6 +69,18 @@ def access(
     return Access(key, state.registry)
 
 
+def ops_access(
+    request: Request,
+    state: Annotated[AppState, Depends(app_state)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> None:
+    """`/ready` and `/metrics`: open, or with `settings.private_ops` the same key check as
+    every data endpoint (any role)."""
+    if state.settings.private_ops:
+        access(request, state, bearer, header)
+
+
 def operator(caller: Annotated[Access, Depends(access)]) -> Access:
     """Like `access`, and the key must be operator or admin (every write needs this)."""
     caller.require(Role.OPERATOR)
