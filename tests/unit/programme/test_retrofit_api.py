@@ -181,3 +181,28 @@ async def test_an_out_of_range_retrofit_date_is_refused_and_never_fails_the_benc
         assert riverton["retrofits"]["counted"] == 0
         s = await client.get(f"/api/v1/retrofits/{old.id}/savings", headers=auth["op_rt"])
         assert s.status_code == 422, s.text
+
+
+async def test_savings_reports_are_cached_per_hour(
+    tmp_path: Path, buildings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #19: the benchmark of every city recomputes every retrofit's savings; a report is
+    reused within the clock hour instead of re-reading a year of days from the store."""
+    ts, kwh, temp = buildings["retrofit"]
+    queries = []
+    original = MemoryStore.query
+
+    async def counted(self, query):  # type: ignore[no-untyped-def]
+        queries.append(query)
+        return await original(self, query)
+
+    monkeypatch.setattr(MemoryStore, "query", counted)
+    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+        rid = (await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])).json()[
+            "id"
+        ]
+        url = f"/api/v1/retrofits/{rid}/savings?baseline_days=120"
+        first = (await client.get(url, headers=auth["op_rt"])).json()
+        n = len(queries)
+        again = (await client.get(url, headers=auth["viewer_rt"])).json()
+        assert again == first and len(queries) == n and n > 0
