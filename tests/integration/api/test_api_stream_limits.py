@@ -4,6 +4,7 @@ HTTP (uvicorn) with a real mosquitto behind the API."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,10 @@ async def test_streams_are_capped_per_key_and_end_when_the_key_is_revoked(
         assert fifth.json()["type"].endswith("too-many-streams"), fifth.text
         async with api.stream("GET", "/api/v1/stream", headers=other) as resp:
             assert resp.status_code == 200  # another key has its own allowance
+        state = app.state.peakline  # type: ignore[attr-defined]
+        state.settings = dataclasses.replace(state.settings, max_streams=4)
+        full = await api.get("/api/v1/stream", headers=other)
+        assert full.status_code == 429 and "live streams" in full.json()["detail"]
         with KeyStore(tmp_path / "keys.db") as keys:
             (key,) = [k for k in keys.list() if k.name == "viewer_rt"]
             keys.revoke(key.id)
