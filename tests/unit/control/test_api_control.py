@@ -335,3 +335,11 @@ async def test_an_ack_must_match_its_commands_device_and_agent(api: Api, clock: 
     ack("gw-oldtown", "school-hvac")
     got = (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()
     assert got["state"] == "applied"
+
+
+async def test_one_unreadable_dr_event_does_not_fail_the_listing(api: Api) -> None:
+    dr = api.app.state.dr  # type: ignore[attr-defined]
+    dr.ledger.put_event("broken", 0, {"id": "broken", "sites": ["rt-school"], "state": "active"})
+    r = await api.get("viewer_rt", "/api/v1/dr-events")
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [{"id": "broken", "state": "unreadable", "results": None}]

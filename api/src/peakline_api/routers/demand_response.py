@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+import structlog
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
@@ -102,7 +103,19 @@ def _visible(caller: Caller, event: dict[str, Any]) -> bool:
 @router.get("/dr-events", summary="Demand-response events, newest first")
 async def list_events(caller: Caller, request: Request) -> Any:
     dr = dr_service(request)
-    return {"items": [await event_out(dr, e) for e in dr.ledger.events() if _visible(caller, e)]}
+    items = []
+    for event in dr.ledger.events():
+        if not _visible(caller, event):
+            continue
+        try:
+            items.append(await event_out(dr, event))
+        except (ArithmeticError, ValueError, TypeError, KeyError, MemoryError) as exc:
+            # one broken event never takes the city's listing down with it
+            structlog.get_logger("peakline.api.dr").warning(
+                "dr event unreadable", id=event.get("id"), error=repr(exc)
+            )
+            items.append({"id": event.get("id"), "state": "unreadable", "results": None})
+    return {"items": items}
 
 
 def _event(dr: DemandResponse, caller: Caller, event_id: str) -> dict[str, Any]:
