@@ -36,7 +36,7 @@ class ApiSettings:
     """Per-client live stream buffer (messages); a slow client loses its oldest messages."""
     stream_heartbeat_s: float = 15.0
     """Also how often an open stream re-checks that its key is not revoked (s)."""
-    max_streams_per_key: int = 4
+    max_streams_per_key: int = 8
     max_streams: int = 200
     """Open live streams per API key and in all; one more gets 429."""
     latest_cache_s: float = 1.0

@@ -32,8 +32,10 @@ async def test_streams_are_capped_per_key_and_end_when_the_key_is_revoked(
         httpx.AsyncClient(base_url=url, timeout=DEADLINE_S) as api,
         contextlib.AsyncExitStack() as stack,
     ):
+        state = app.state.peakline  # type: ignore[attr-defined]
+        per_key = state.settings.max_streams_per_key
         lines = []
-        for _ in range(4):  # the default per-key cap
+        for _ in range(per_key):
             resp = await stack.enter_async_context(
                 api.stream("GET", "/api/v1/stream", headers=auth)
             )
@@ -46,8 +48,7 @@ async def test_streams_are_capped_per_key_and_end_when_the_key_is_revoked(
         assert fifth.json()["type"].endswith("too-many-streams"), fifth.text
         async with api.stream("GET", "/api/v1/stream", headers=other) as resp:
             assert resp.status_code == 200  # another key has its own allowance
-        state = app.state.peakline  # type: ignore[attr-defined]
-        state.settings = dataclasses.replace(state.settings, max_streams=4)
+        state.settings = dataclasses.replace(state.settings, max_streams=per_key)
         full = await api.get("/api/v1/stream", headers=other)
         assert full.status_code == 429 and "live streams" in full.json()["detail"]
         with KeyStore(tmp_path / "keys.db") as keys:
