@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from peakline_api.control_wiring import start_control  # control (issue 8)
 from peakline_api.errors import install_problem_handlers
 from peakline_api.keys import KeyStore
-from peakline_api.live import LiveHub, follow_broker
+from peakline_api.live import DeviceOwner, LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
@@ -70,6 +70,8 @@ def create_app(
             Topics(settings.topic_prefix),
             queue_size=settings.stream_queue,
             on_drop=metrics.stream_dropped.inc,
+            owners={d.id: DeviceOwner(d.site, d.agent) for d in registry.devices.values()},
+            on_reject=lambda reason: metrics.live_rejected.labels(reason).inc(),
         )
         async with contextlib.AsyncExitStack() as stack:
             the_store = store if store is not None else open_store(settings.store_url)
@@ -92,7 +94,8 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None if settings.private_ops else "/docs",
+        openapi_url=None if settings.private_ops else "/openapi.json",
         redoc_url=None,
     )
     install_problem_handlers(app)

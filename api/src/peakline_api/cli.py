@@ -69,6 +69,13 @@ def run(
     latest_cache_s: Annotated[
         float, typer.Option(help="reuse latest-readings answers this long (s); 0: off")
     ] = 1.0,
+    private_ops: Annotated[
+        bool,
+        typer.Option(
+            envvar="PEAKLINE_API_PRIVATE_OPS",
+            help="/ready and /metrics need an API key, /docs off (/health stays open)",
+        ),
+    ] = False,
     ssl_certfile: Annotated[
         Path | None, typer.Option(envvar="PEAKLINE_API_TLS_CERT", help="serve HTTPS: certificate")
     ] = None,
@@ -94,6 +101,7 @@ def run(
         topic_prefix=topic_prefix,
         cors_origins=tuple(cors_origin or ()),
         latest_cache_s=latest_cache_s,
+        private_ops=private_ops,
     )
     if (ssl_certfile is None) != (ssl_keyfile is None):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)

@@ -25,7 +25,13 @@ from peakline_api.ledger import CommandLedger, LedgerEntry
 from peakline_api.live import mqtt_client_options
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
-from peakline_core.control import CommandRate, CommandRejected, expires_at_ns, validate_command
+from peakline_core.control import (
+    MAX_EXPIRES_IN_S,
+    CommandRate,
+    CommandRejected,
+    expires_at_ns,
+    validate_command,
+)
 from peakline_core.errors import PayloadError, TopicError
 from peakline_core.wire import Command, CommandState, Topics, decode_ack, encode
 from peakline_core.wire.topics import TopicKind
@@ -59,6 +65,12 @@ class CommandSpec:
     revert_after_s: float | None = None
 
 
+def same_value(a: object, b: object) -> bool:
+    """Equal and of the same kind: `True` is not `1.0` for a command (1 and 1.0 are the same
+    number)."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
 class CommandService:
     """Accepts commands and keeps the ledger in step with the edge's acks."""
 
@@ -81,6 +93,8 @@ class CommandService:
         self.grace_ns = int(expiry_grace_s * 1e9)
         self.sweep_every_s = sweep_every_s
         self.client: aiomqtt.Client | None = None
+        self.acks_refused = 0
+        """acks whose command, device or agent does not match (logged, not recorded)"""
         self._log = structlog.get_logger("peakline.api.control")
 
     # -- accepting
@@ -93,10 +107,12 @@ class CommandService:
         if spec.idempotency_key is not None:
             earlier = self.ledger.by_idempotency_key(issuer, spec.idempotency_key)
             if earlier is not None:
-                same = (earlier.device, earlier.point, earlier.value) == (
-                    spec.device,
-                    spec.point,
-                    spec.value,
+                same = (
+                    (earlier.site, earlier.device, earlier.point)
+                    == (spec.site, spec.device, spec.point)
+                    and same_value(earlier.value, spec.value)
+                    and earlier.dry_run == spec.dry_run
+                    and earlier.revert_after_s == spec.revert_after_s
                 )
                 if not same:
                     raise CommandConflict("this idempotency key was used for another command")
@@ -106,10 +122,20 @@ class CommandService:
             raise UnknownId(f"no device {spec.device!r} at site {spec.site!r}")
         config = self.registry.config
         now = self.clock_ns()
+        if spec.revert_after_s is not None and not 0 < spec.revert_after_s <= MAX_EXPIRES_IN_S:
+            # the same limit as POST /commands, for every caller (demand response included)
+            raise CommandRefused(
+                f"revert_after_s must be in (0, {MAX_EXPIRES_IN_S:g}] s", reason="revert_after"
+            )
         try:
             expires = expires_at_ns(now, spec.expires_in_s)
         except CommandRejected as exc:
             raise CommandRefused(exc.detail, reason=exc.reason) from None
+        # Rate first: a flood of invalid commands is refused before it reaches the ledger.
+        try:
+            self.rate.admit(device.id, now)
+        except CommandRejected as exc:
+            raise CommandRateLimited(exc.detail) from None
         command = Command(
             id=uuid.uuid4().hex,
             site=spec.site,
@@ -135,10 +161,6 @@ class CommandService:
         except CommandRejected as exc:
             self.ledger.record(command, CommandState.REJECTED, str(exc), now)
             raise CommandRefused(exc.detail, reason=exc.reason, command_id=command.id) from None
-        try:
-            self.rate.admit(device.id, now)
-        except CommandRejected as exc:
-            raise CommandRateLimited(exc.detail) from None
         return self.ledger.record(command, CommandState.ACCEPTED, None, now)
 
     async def send(self, entry: LedgerEntry) -> LedgerEntry:
@@ -185,6 +207,22 @@ class CommandService:
             return
         if (parsed.site, parsed.device) != (ack.site, ack.device):
             self._log.warning("ack on another device's topic", topic=topic, id=ack.id)
+            return
+        # The command must be this device's, and the ack from the agent that polls it: a
+        # gateway cannot settle another device's command by guessing or learning its id.
+        device = self.registry.devices.get(ack.device)
+        try:
+            entry = self.ledger.get(ack.id)
+        except KeyError:
+            entry = None
+        if (
+            device is None
+            or device.agent != ack.agent
+            or entry is None
+            or (entry.site, entry.device, entry.point) != (ack.site, ack.device, ack.point)
+        ):
+            self._log.warning("ack does not match its command", topic=topic, id=ack.id)
+            self.acks_refused += 1
             return
         self.ledger.transition(
             ack.id,

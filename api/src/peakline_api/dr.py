@@ -23,6 +23,7 @@ from peakline_api.ledger import CommandLedger
 from peakline_api.registry import Registry
 from peakline_core.config import ModbusProfile, Site, WriteLimits
 from peakline_core.control import (
+    MAX_EXPIRES_IN_S,
     plan_event,
     pre_event_baseline,
     resample_mean,
@@ -34,9 +35,18 @@ from peakline_core.emissions import FactorNotFound
 from peakline_core.errors import PeaklineError
 from peakline_core.storage import SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import READING
+from peakline_core.wire.payloads import CommandState
 
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
+START_SLACK_NS = 300 * NS
+"""An event may start this far in the past (a client's clock, `now` sent a little late)."""
+MAX_LEAD_NS = 30 * DAY_NS
+"""... and at most this far ahead."""
+MAX_DURATION_NS = int(MAX_EXPIRES_IN_S * NS)
+"""At most as long as a command's revert-after hold (24 h), which ends the event on the edge."""
+MAX_SLOTS = 2_000
+"""Verification slots per event (24 h of 60 s slots is 1,440)."""
 SIMILAR_DAYS = 10
 MIN_SIMILAR_DAYS = 3
 
@@ -112,8 +122,7 @@ class DemandResponse:
         marginal_g_per_kwh (avoided-emissions factor, gCO2e/kWh; optional)."""
         now = self.clock_ns()
         start, end = body["start_ns"], body["end_ns"]
-        if end <= start or end <= now:
-            raise EventRefused("the event must end after it starts and after now")
+        check_window(start, end, now)
         current: dict[tuple[str, str], float | bool] = {}
         limits: dict[tuple[str, str], WriteLimits | None] = {}
         targets: dict[str, float] = {}
@@ -171,9 +180,69 @@ class DemandResponse:
             ],
             "commands": [],
         }
+        # Atomic: an event that cannot start as planned is not left behind (nor its commands).
+        if now >= start:
+            try:
+                await self._start(event, now, store=False)
+            except BaseException:
+                self._cancel_commands(event, now, "the event could not be created")
+                raise
         self.ledger.put_event(event["id"], now, event)
-        await self.tick()
         return self.ledger.event(event["id"])
+
+    async def cancel(self, event: dict[str, Any], issuer: str) -> dict[str, Any]:
+        """End an event now: a scheduled one never starts; an active one's applied values are
+        written back (`previous` of each action) and its pending commands expire."""
+        if event["state"] not in ("scheduled", "active"):
+            raise EventRefused(f"the event is {event['state']}, it cannot be cancelled")
+        now = self.clock_ns()
+        reverts: list[dict[str, Any]] = []
+        if event["state"] == "active":
+            self._cancel_commands(event, now, "the event was cancelled")
+            previous = {
+                (sp["site"], a["device"], a["point"]): a["previous"]
+                for sp in event["plan"]
+                for a in sp["actions"]
+            }
+            for ref in event["commands"]:
+                entry = self.ledger.get(ref["id"]) if ref.get("id") else None
+                # A sent command may still be applied: its revert follows it on the same topic.
+                if entry is None or entry.state not in (CommandState.SENT, CommandState.APPLIED):
+                    continue
+                value = previous.get((entry.site, entry.device, entry.point))
+                if value is None:
+                    continue
+                spec = CommandSpec(
+                    site=entry.site,
+                    device=entry.device,
+                    point=entry.point,
+                    value=value,
+                    expires_in_s=60.0,
+                    idempotency_key=f"dr:{event['id']}:cancel:{entry.device}:{entry.point}",
+                )
+                try:
+                    sent = await self.commands.send(
+                        self.commands.submit(spec, issuer, f"dr:{event['id']}:cancel")
+                    )
+                    reverts.append({"id": sent.id, "device": sent.device, "point": sent.point})
+                except (ApiError, PeaklineError) as exc:
+                    reverts.append({"id": None, "device": entry.device, "error": str(exc)})
+        event["state"] = "cancelled"
+        event["cancelled_ns"] = now
+        event["cancelled_by"] = issuer
+        event["reverts"] = reverts
+        self.ledger.put_event(event["id"], event["created_ns"], event)
+        return event
+
+    def _cancel_commands(self, event: dict[str, Any], now: int, reason: str) -> None:
+        """Expire the event's commands not yet published (the sweeper will not send them)."""
+        for ref in event.get("commands", []):
+            if ref.get("id"):
+                entry = self.ledger.get(ref["id"])
+                if entry.state is CommandState.ACCEPTED:
+                    self.ledger.transition(
+                        entry.id, CommandState.EXPIRED, now, source="api", reason=reason
+                    )
 
     # -- running
     async def tick(self) -> None:
@@ -186,8 +255,10 @@ class DemandResponse:
                 event["state"] = "completed"
                 self.ledger.put_event(event["id"], event["created_ns"], event)
 
-    async def _start(self, event: dict[str, Any], now: int) -> None:
-        hold_s = (event["end_ns"] - now) / NS
+    async def _start(self, event: dict[str, Any], now: int, store: bool = True) -> None:
+        # The command limits hold for DR too: an event stored before its bounds existed is
+        # held no longer than a command may be.
+        hold_s = min((event["end_ns"] - now) / NS, MAX_EXPIRES_IN_S)
         ids: list[dict[str, Any]] = []
         for site_plan in event["plan"]:
             for action in site_plan["actions"]:
@@ -200,25 +271,31 @@ class DemandResponse:
                     idempotency_key=f"dr:{event['id']}:{action['device']}:{action['point']}",
                     revert_after_s=max(hold_s, 0.001),
                 )
+                event["commands"] = ids  # what was recorded so far, should a send fail
                 try:
                     entry = self.commands.submit(spec, event["created_by"], f"dr:{event['id']}")
-                    entry = await self.commands.send(entry)
-                    ids.append({"id": entry.id, "device": entry.device, "point": entry.point})
                 except (ApiError, PeaklineError) as exc:
                     ids.append({"id": None, "device": action["device"], "error": str(exc)})
+                    continue
+                ids.append({"id": entry.id, "device": entry.device, "point": entry.point})
+                await self.commands.send(entry)
         event["commands"] = ids
         event["state"] = "active"
-        self.ledger.put_event(event["id"], event["created_ns"], event)
+        if store:
+            self.ledger.put_event(event["id"], event["created_ns"], event)
         self._log.info("dr event started", id=event["id"], commands=len(ids))
 
     # -- verifying
     async def verification(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Baseline vs metered load per site over the event so far (None before it starts)."""
         now = self.clock_ns()
-        start, end = event["start_ns"], min(event["end_ns"], now)
+        start, end = event["start_ns"], min(event["end_ns"], event.get("cancelled_ns", now), now)
         if end <= start:
             return None
         slots = max(1, -(-(end - start) // self.slot_ns))
+        if slots > MAX_SLOTS:  # an event stored before its bounds existed: its last slots
+            start = end - MAX_SLOTS * self.slot_ns
+            slots = MAX_SLOTS
         sites = [self.registry.sites[s] for s in event["sites"]]
         actual = np.full((len(sites), slots), np.nan)
         baseline = np.full((len(sites), slots), np.nan)
@@ -309,6 +386,19 @@ class DemandResponse:
         t, v = await self._series(site.meter, site.meter_point, start - self.pre_window_ns, start)
         pre = (v / 1000.0)[None, :] if v.size else np.full((1, 1), np.nan)
         return pre_event_baseline(pre, slots)[0], f"pre_event({self.pre_window_ns // NS}s)"
+
+
+def check_window(start_ns: int, end_ns: int, now_ns: int) -> None:
+    """An event starts within `START_SLACK_NS` before now and `MAX_LEAD_NS` after, and lasts
+    at most `MAX_DURATION_NS` (UTC ns). Raises EventRefused."""
+    if end_ns <= start_ns or end_ns <= now_ns:
+        raise EventRefused("the event must end after it starts and after now")
+    if start_ns < now_ns - START_SLACK_NS:
+        raise EventRefused(f"the event must not start more than {START_SLACK_NS // NS} s ago")
+    if start_ns > now_ns + MAX_LEAD_NS:
+        raise EventRefused(f"the event must start within {MAX_LEAD_NS // DAY_NS} days")
+    if end_ns - start_ns > MAX_DURATION_NS:
+        raise EventRefused(f"the event must last at most {MAX_DURATION_NS // NS} s")
 
 
 def _weekend(ts_ns: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -37,6 +38,13 @@ class Role(IntEnum):
             return cls[name.upper()]
         except KeyError:
             raise KeyStoreError(f"unknown role {name!r}: viewer, operator or admin") from None
+
+
+def private_file(path: Path | str) -> None:
+    """Create `path` (an SQLite database: keys, ledger, retrofits) readable by its owner only
+    (0600, whatever the umask), and tighten an existing one."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 class KeyStoreError(Exception):
@@ -89,6 +97,7 @@ class KeyStore:
 
     def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
@@ -160,6 +169,11 @@ class KeyStore:
         if not hmac.compare_digest(row[6], _digest(token)):
             return None
         return self._record(row[:6])
+
+    def is_active(self, key_id: str) -> bool:
+        """Whether the key exists and is not revoked (a live stream re-checks its key)."""
+        row = self.db.execute("SELECT revoked_at FROM api_key WHERE id = ?", (key_id,)).fetchone()
+        return row is not None and row[0] is None
 
     def _get(self, key_id: str) -> ApiKey:
         row = self.db.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,8 @@ class Subscriber:
     devices: frozenset[str] | None
     queue: asyncio.Queue[tuple[str, dict[str, Any]]]
     dropped: int = 0
+    key: str = ""
+    """the API key id that opened it (stream limits)"""
 
     def wants(self, site: str, device: str) -> bool:
         return site in self.sites and (self.devices is None or device in self.devices)
@@ -59,13 +61,35 @@ class Subscriber:
         return dropped
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceOwner:
+    """Where a configured device lives and which agent polls it."""
+
+    site: str
+    agent: str
+
+
+class ForgedMessage(Exception):
+    """A message whose payload names a site, device or agent its topic does not (or a device
+    its agent does not own): a gateway speaking for another's device (issue #19)."""
+
+
 @dataclass
 class LiveHub:
-    """Device and agent state plus stream subscribers, fed by `feed(topic, payload)`."""
+    """Device and agent state plus stream subscribers, fed by `feed(topic, payload)`.
+
+    `owners` (device id -> site and agent, from the registry) is what a message may claim: a
+    payload whose ids differ from its topic's, or name a device that is not configured or not
+    its agent's, is dropped and counted in `rejected` (by reason), so no gateway can write
+    another's live state and invented ids cannot grow `devices`. None (unit tests only) skips
+    the registry check, not the topic check."""
 
     topics: Topics
     queue_size: int = 1000
     on_drop: Callable[[], None] = lambda: None
+    owners: Mapping[str, DeviceOwner] | None = None
+    on_reject: Callable[[str], None] = lambda reason: None
+    rejected: dict[str, int] = field(default_factory=dict)
     devices: dict[tuple[str, str], DeviceLive] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)
     subscribers: set[Subscriber] = field(default_factory=set)
@@ -78,9 +102,9 @@ class LiveHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, sites: frozenset[str], devices: frozenset[str] | None
+        self, sites: frozenset[str], devices: frozenset[str] | None, key: str = ""
     ) -> AsyncIterator[Subscriber]:
-        sub = Subscriber(sites, devices, asyncio.Queue(self.queue_size))
+        sub = Subscriber(sites, devices, asyncio.Queue(self.queue_size), key=key)
         self.subscribers.add(sub)
         # Start with the status of every device the client wants, as a retained message would:
         # a transition between the client's snapshot request and this subscription is not lost.
@@ -98,23 +122,52 @@ class LiveHub:
                 self.on_drop()
 
     def feed(self, topic: str, payload: bytes) -> None:
-        """Handle one broker message; bad topics and payloads are ignored (ingest dead-letters)."""
+        """Handle one broker message; bad topics and payloads are ignored (ingest dead-letters),
+        forged ones are dropped and counted."""
         try:
             parsed = self.topics.parse(topic)
             if parsed.kind is TopicKind.TELEMETRY:
-                self._telemetry(wire.decode_telemetry(payload))
+                batch = wire.decode_telemetry(payload)
+                self._check(parsed.site, parsed.device, batch.site, batch.device, batch.agent)
+                self._telemetry(batch)
             elif parsed.kind is TopicKind.STATUS:
-                self._status(wire.decode_device_status(payload))
+                status = wire.decode_device_status(payload)
+                self._check(parsed.site, parsed.device, status.site, status.device, status.agent)
+                self._status(status)
             elif parsed.kind is TopicKind.AGENT:
                 state = wire.decode_agent_state(payload)
+                if state.agent != parsed.name or (
+                    self.owners is not None
+                    and not any(o.agent == state.agent for o in self.owners.values())
+                ):
+                    raise ForgedMessage("unknown_agent")
                 self.agents[state.agent] = state.state
             elif parsed.kind is TopicKind.EVENT and parsed.site and parsed.device:
                 self._event(parsed.site, parsed.device, payload)
             elif parsed.kind is TopicKind.ACK and parsed.site and parsed.device:
                 ack = wire.decode_ack(payload)
+                self._check(parsed.site, parsed.device, ack.site, ack.device, ack.agent)
                 self._publish(ack.site, ack.device, "ack", _ack_dict(ack))
         except (TopicError, PayloadError):
             return
+        except ForgedMessage as exc:
+            reason = f"{parsed.kind.value}_{exc}"
+            self.rejected[reason] = self.rejected.get(reason, 0) + 1
+            self.on_reject(reason)
+
+    def _check(
+        self, site: str | None, device: str | None, p_site: str, p_device: str, agent: str
+    ) -> None:
+        """The payload's site and device are the topic's, and the device is its agent's."""
+        if (site, device) != (p_site, p_device):
+            raise ForgedMessage("topic_mismatch")
+        if self.owners is None:
+            return
+        owner = self.owners.get(p_device)
+        if owner is None or owner.site != p_site:
+            raise ForgedMessage("unknown_device")
+        if owner.agent != agent:
+            raise ForgedMessage("wrong_agent")
 
     def _telemetry(self, batch: wire.TelemetryBatch) -> None:
         rec = self.devices.setdefault((batch.site, batch.device), DeviceLive())

@@ -43,6 +43,12 @@ class ApiMetrics:
             "live-stream events dropped because a client was too slow",
             registry=self.registry,
         )
+        self.live_rejected = Counter(
+            "peakline_api_live_rejected",
+            "broker messages the live state refused: ids not the topic's or not configured",
+            ["reason"],
+            registry=self.registry,
+        )
         self.broker_connected = Gauge(
             "peakline_api_broker_connected",
             "1 when the broker session is up",

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from peakline_api.keys import private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS retrofit (
     id TEXT PRIMARY KEY,
@@ -57,6 +59,8 @@ class RetrofitStore:
         self._db: sqlite3.Connection | None = None
 
     def __enter__(self) -> Self:
+        if self._path != ":memory:":
+            private_file(self._path)
         self._db = sqlite3.connect(self._path, timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -35,7 +35,14 @@ class ApiSettings:
     stream_queue: int = 1000
     """Per-client live stream buffer (messages); a slow client loses its oldest messages."""
     stream_heartbeat_s: float = 15.0
+    """Also how often an open stream re-checks that its key is not revoked (s)."""
+    max_streams_per_key: int = 8
+    max_streams: int = 200
+    """Open live streams per API key and in all; one more gets 429."""
     latest_cache_s: float = 1.0
     """How long a latest-readings answer is reused (s); 0 turns the cache off."""
     dashboard: bool = True
+    private_ops: bool = False
+    """`/ready` and `/metrics` need an API key (any role) and `/docs` is off: for an API port
+    reachable from outside when no private ops network fronts it (`/health` stays open)."""
     extra: dict[str, str] = field(default_factory=dict)

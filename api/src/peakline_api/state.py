@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -35,6 +35,9 @@ class AppState:
     """Wall clock in UTC ns; tests pass a fixed one."""
     latest: LatestCache = field(init=False)
     """`store.latest` behind a short cache with request coalescing (see cache.py)."""
+    savings: dict[tuple[Any, ...], dict[str, Any]] = field(init=False, default_factory=dict)
+    """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for
+    every city reuses them (routers/retrofits.py)."""
 
     def __post_init__(self) -> None:
         self.latest = LatestCache(self.store, self.settings.latest_cache_s)
@@ -64,6 +67,18 @@ def access(
         raise Unauthenticated("unknown or revoked API key")
     request.scope.setdefault("state", {})["key_id"] = key.id
     return Access(key, state.registry)
+
+
+def ops_access(
+    request: Request,
+    state: Annotated[AppState, Depends(app_state)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> None:
+    """`/ready` and `/metrics`: open, or with `settings.private_ops` the same key check as
+    every data endpoint (any role)."""
+    if state.settings.private_ops:
+        access(request, state, bearer, header)
 
 
 def operator(caller: Annotated[Access, Depends(access)]) -> Access:

@@ -21,7 +21,7 @@ import base64
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -41,6 +41,9 @@ PBKDF2_ITERATIONS = 1000
 INGEST_USER = "svc-ingest"
 API_USER = "svc-api"
 SENSOR_PREFIX = "sensor-"
+RESERVED_PREFIXES = ("peakline-", "svc-")
+"""Device logins double as client ids (`use_username_as_clientid`): none may start like a
+service's client id (`peakline-ingest-1`, `peakline-api-...`) or a service login."""
 
 
 class ProvisionError(Exception):
@@ -72,6 +75,27 @@ def _check_topic(topic: str) -> str:
     if not topic or any(c.isspace() or c == "\0" for c in topic):
         raise ProvisionError(f"topic {topic!r} cannot be written into an ACL file")
     return topic
+
+
+def check_sensor_topics(config: PlatformConfig) -> None:
+    """A local sensor topic is granted as written, so it must be one exact topic (no `+` or
+    `#`, not `$SYS`), outside every platform prefix (else a sensor login could publish
+    telemetry or commands), and not shared by devices of two cities."""
+    roots = {Topics(a.uplink.topic_prefix).prefix for a in config.agents.values()}
+    city_of: dict[str, str] = {}
+    for dev in sorted(config.devices.values(), key=lambda d: d.id):
+        conn = dev.connection
+        if not (isinstance(conn, MqttSource) and conn.broker is None):
+            continue
+        topic = _check_topic(conn.topic)
+        where = f"device {dev.id}: sensor topic {topic!r}"
+        if "+" in topic or "#" in topic or topic.startswith("$"):
+            raise ProvisionError(f"{where} must be one topic, without + # or $")
+        if any(topic == root or topic.startswith(root + "/") for root in roots):
+            raise ProvisionError(f"{where} is under the platform prefix")
+        city = config.sites[dev.site].city if dev.site in config.sites else dev.site
+        if city_of.setdefault(topic, city) != city:
+            raise ProvisionError(f"{where} is also another city's ({city_of[topic]})")
 
 
 def gateway_account(config: PlatformConfig, agent_id: str) -> MqttAccount:
@@ -130,12 +154,19 @@ def service_accounts(prefixes: Iterable[str]) -> list[MqttAccount]:
 
 
 def all_accounts(config: PlatformConfig) -> list[MqttAccount]:
-    """Every broker account the configuration needs; raises ProvisionError on a name clash."""
+    """Every broker account the configuration needs; raises ProvisionError on a name clash
+    or a sensor topic that cannot be granted safely."""
+    check_sensor_topics(config)
     accounts = [gateway_account(config, a) for a in sorted(config.agents)]
     accounts += sensor_accounts(config)
     accounts += service_accounts(a.uplink.topic_prefix for a in config.agents.values())
     seen: set[str] = set()
     for acc in accounts:
+        if acc.kind != "service" and acc.username.startswith(RESERVED_PREFIXES):
+            raise ProvisionError(
+                f"device login {acc.username!r} may not start with {' or '.join(RESERVED_PREFIXES)}"
+                " (it is also its MQTT client id; those belong to the services)"
+            )
         if acc.username in seen:
             raise ProvisionError(f"two broker accounts would be named {acc.username!r}")
         seen.add(acc.username)
@@ -151,6 +182,47 @@ def render_acl(accounts: Iterable[MqttAccount]) -> str:
         lines += [f"topic {rule.access.value} {rule.topic}" for rule in acc.rules]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+DEPLOY_LISTENERS = {
+    "1883": "",
+    "8883": (
+        "cafile /mosquitto/tls/ca.crt\ncertfile /mosquitto/tls/server.crt\n"
+        "keyfile /mosquitto/tls/server.key\ntls_version tlsv1.2"
+    ),
+}
+"""The compose broker's device listeners: plain inside the compose network, TLS for gateways."""
+DEPLOY_SERVICE_LISTENER = "1884"
+"""Ingest and the API only; never published outside the compose network."""
+
+
+def render_listeners(
+    secrets_dir: Path | str, device_listeners: Mapping[str, str], service_listener: str
+) -> str:
+    """The listener part of `mosquitto.conf`, after every general option.
+
+    Device logins (gateways, sensors) use `device_listeners`, where the broker replaces the
+    client id with the login (`use_username_as_clientid`): a device can only ever resume or
+    take over its own session. Service logins (ingest, API) exist only in `passwd-services`,
+    loaded by `service_listener` alone, so no device password opens it. A listener is
+    `"<port> [<bind address>]"` mapped to extra lines for it (TLS)."""
+    lines = ["per_listener_settings true"]
+    for listener, extra in device_listeners.items():
+        lines += [
+            f"listener {listener}",
+            "allow_anonymous false",
+            f"password_file {secrets_dir}/passwd",
+            f"acl_file {secrets_dir}/acl",
+            "use_username_as_clientid true",
+        ]
+        lines += [line for line in extra.splitlines() if line.strip()]
+    lines += [
+        f"listener {service_listener}",
+        "allow_anonymous false",
+        f"password_file {secrets_dir}/passwd-services",
+        f"acl_file {secrets_dir}/acl",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def hash_password(
@@ -185,9 +257,18 @@ class Provisioned:
     passwords: dict[str, str]
     acl_file: Path
     passwd_file: Path
+    """device logins (gateways, sensors) only; service logins are in `services_passwd_file`"""
     created: list[str] = field(default_factory=list)
     api_keys: list[tuple[str, str, str]] = field(default_factory=list)
     """(name, key id, token) of operator keys created in this run."""
+
+    @property
+    def services_passwd_file(self) -> Path:
+        return self.passwd_file.with_name("passwd-services")
+
+    @property
+    def listeners_file(self) -> Path:
+        return self.passwd_file.with_name("listeners.conf")
 
     def secret_file(self, username: str) -> Path:
         return self.out / "passwords" / f"{username}.password"
@@ -214,7 +295,19 @@ def provision(config: PlatformConfig, out: Path, rotate: bool = False) -> Provis
     result.acl_file.write_text(render_acl(accounts), encoding="utf-8")
     # The hashes are of 192-bit random secrets (not guessable), but keep them private anyway;
     # the compose file mounts the folder read-only into the broker.
-    _write_private(result.passwd_file, render_passwd(passwords))
+    result.listeners_file.write_text(
+        "# Generated by `peakline provision`; loaded by deploy/mosquitto/mosquitto.conf.\n"
+        + render_listeners("/mosquitto/secrets", DEPLOY_LISTENERS, DEPLOY_SERVICE_LISTENER),
+        encoding="utf-8",
+    )
+    services = {a.username for a in accounts if a.kind == "service"}
+    _write_private(
+        result.passwd_file, render_passwd({u: p for u, p in passwords.items() if u not in services})
+    )
+    _write_private(
+        result.services_passwd_file,
+        render_passwd({u: p for u, p in passwords.items() if u in services}),
+    )
     for acc in accounts:
         if acc.kind == "gateway":
             _write_gateway_bundle(config, result, acc)

@@ -37,7 +37,11 @@ def run(
         str, typer.Option(help="mqtt://host:port or mqtts://host:8883 (TLS)")
     ] = "mqtt://127.0.0.1:1883",
     store: Annotated[
-        str, typer.Option(help="sqlite:///path.db or http://host:8086?db=peakline[&token=...]")
+        str,
+        typer.Option(
+            envvar="PEAKLINE_STORE",  # keeps a token out of the command line (`ps`)
+            help="sqlite:///path.db or http://host:8086?db=peakline[&token=...]",
+        ),
     ] = "sqlite:///var/lib/peakline/store.db",
     config: Annotated[Path | None, typer.Option(help="config dir: reject unknown devices")] = None,
     topic_prefix: Annotated[str, typer.Option()] = "peakline",

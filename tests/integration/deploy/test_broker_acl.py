@@ -9,7 +9,9 @@ connection, and never the forbidden one. A denied subscription gets a failure re
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
@@ -17,7 +19,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_sim import MqttLogin, Scenario, load_profiles, run
-from peakline_cli.provision import API_USER, INGEST_USER, Provisioned, provision
+from peakline_cli.provision import API_USER, INGEST_USER, Provisioned, provision, render_listeners
 from peakline_cli.servers import Mosquitto, free_port, wait_until
 from peakline_core.wire.topics import TopicKind, Topics
 
@@ -33,35 +35,72 @@ def provisioned(district, tmp_path: Path) -> Provisioned:  # type: ignore[no-unt
     return provision(district, tmp_path / "out")
 
 
+@dataclass
+class ProvisionedBroker:
+    """mosquitto with the listeners `peakline provision` writes: `port` for devices,
+    `service_port` for ingest and the API."""
+
+    server: Mosquitto
+    service_port: int
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def port_for(self, user: str) -> int:
+        return self.service_port if user in (API_USER, INGEST_USER) else self.port
+
+
 @pytest.fixture
-def broker(provisioned: Provisioned, tmp_path: Path) -> Iterator[Mosquitto]:
-    port = free_port()
-    config = (
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous false\n"
-        f"password_file {provisioned.passwd_file}\n"
-        f"acl_file {provisioned.acl_file}\n"
+def broker(provisioned: Provisioned, tmp_path: Path) -> Iterator[ProvisionedBroker]:
+    port, service_port = free_port(), free_port()
+    config = render_listeners(
+        provisioned.acl_file.parent, {f"{port} 127.0.0.1": ""}, f"{service_port} 127.0.0.1"
+    ) + (
         # mosquitto 2.0.11 with max_queued_messages 0 (the fixture default) drops a client
         # right after refusing its QoS 1 publish; production brokers set a finite queue.
         "max_queued_messages 100000\n"
     )
     with Mosquitto.create(workdir=tmp_path / "broker", extra_config=config, port=port) as server:
-        yield server
+        wait_until(lambda: _port_open(server.host, service_port), DEADLINE_S, "service listener")
+        yield ProvisionedBroker(server, service_port)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def _client(
-    broker: Mosquitto,
+    broker: ProvisionedBroker,
     provisioned: Provisioned,
     user: str,
     protocol: aiomqtt.ProtocolVersion = aiomqtt.ProtocolVersion.V5,
+    *,
+    identifier: str | None = None,
+    port: int | None = None,
+    clean_start: bool | None = None,
 ) -> aiomqtt.Client:
+    session = {} if clean_start is None else {"clean_start": clean_start}
     return aiomqtt.Client(
         broker.host,
-        broker.port,
-        identifier=f"{user}-test",
+        port or broker.port_for(user),
+        identifier=identifier or f"{user}-test",
         username=user,
         password=provisioned.passwords[user],
         protocol=protocol,
+        **session,  # type: ignore[arg-type]
     )
 
 
@@ -77,7 +116,9 @@ async def _first_with(client: aiomqtt.Client, marker: bytes) -> list[tuple[str, 
 
 
 @pytest.fixture
-async def watcher(broker: Mosquitto, provisioned: Provisioned) -> AsyncIterator[aiomqtt.Client]:
+async def watcher(
+    broker: ProvisionedBroker, provisioned: Provisioned
+) -> AsyncIterator[aiomqtt.Client]:
     """The API service account: reads everything under the prefix."""
     async with _client(broker, provisioned, API_USER) as client:
         await client.subscribe("peakline/v1/#", qos=1)
@@ -95,7 +136,7 @@ async def watcher(broker: Mosquitto, provisioned: Provisioned) -> AsyncIterator[
     ],
 )
 async def test_gateway_cannot_publish_as_another_device(
-    broker: Mosquitto,
+    broker: ProvisionedBroker,
     provisioned: Provisioned,
     watcher: aiomqtt.Client,
     protocol: aiomqtt.ProtocolVersion,
@@ -120,7 +161,7 @@ async def test_gateway_cannot_publish_as_another_device(
 
 
 async def test_gateway_reads_only_its_own_commands(
-    broker: Mosquitto, provisioned: Provisioned
+    broker: ProvisionedBroker, provisioned: Provisioned
 ) -> None:
     async with (
         _client(broker, provisioned, "gw-river") as river,
@@ -142,7 +183,7 @@ async def test_gateway_reads_only_its_own_commands(
 
 
 async def test_ingest_shared_subscription_receives_telemetry(
-    broker: Mosquitto, provisioned: Provisioned
+    broker: ProvisionedBroker, provisioned: Provisioned
 ) -> None:
     async with (
         _client(broker, provisioned, INGEST_USER) as ingest,
@@ -157,7 +198,7 @@ async def test_ingest_shared_subscription_receives_telemetry(
 
 @pytest.mark.parametrize("password", ["wrong", None])
 async def test_wrong_or_missing_password_is_refused(
-    broker: Mosquitto, password: str | None
+    broker: ProvisionedBroker, password: str | None
 ) -> None:
     client = aiomqtt.Client(
         broker.host, broker.port, username="gw-river" if password else None, password=password
@@ -172,7 +213,7 @@ def _failed(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
 
 
 async def test_simulated_sensor_publishes_with_its_provisioned_login(
-    broker: Mosquitto, provisioned: Provisioned, tmp_path: Path
+    broker: ProvisionedBroker, provisioned: Provisioned, tmp_path: Path
 ) -> None:
     """firmware-sim's MQTT sensors log in like the real sensor would (the compose trial), and
     the sensor's gateway, allowed to read that topic, receives them."""
@@ -202,7 +243,7 @@ async def test_simulated_sensor_publishes_with_its_provisioned_login(
 
 
 async def test_simulated_sensor_with_a_wrong_password_reports_why(
-    broker: Mosquitto, tmp_path: Path
+    broker: ProvisionedBroker, tmp_path: Path
 ) -> None:
     scenario = Scenario.model_validate(
         {"devices": [{"id": "school-air", "profile": "air-sensor", "listen": {"driver": "mqtt"}}]}
@@ -218,7 +259,7 @@ async def test_simulated_sensor_with_a_wrong_password_reports_why(
 
 
 async def test_ingest_worker_and_its_restart_guard_run_under_the_acl(
-    broker: Mosquitto, provisioned: Provisioned, tmp_path: Path
+    broker: ProvisionedBroker, provisioned: Provisioned, tmp_path: Path
 ) -> None:
     """The restart guard's plain subscription, probe and marker (peakline_ingest.restart_guard)
     are granted to the ingest account: the worker subscribes and its first recovery ends."""
@@ -226,7 +267,7 @@ async def test_ingest_worker_and_its_restart_guard_run_under_the_acl(
     from peakline_ingest.store.open import open_store
 
     settings = IngestSettings(
-        broker_url=broker.url,
+        broker_url=f"mqtt://{broker.host}:{broker.service_port}",
         username=INGEST_USER,
         password=provisioned.passwords[INGEST_USER],
         client_id="ingest-acl",
@@ -249,3 +290,75 @@ async def test_ingest_worker_and_its_restart_guard_run_under_the_acl(
         stop.set()
         await worker
         await service.store.aclose()
+
+
+TAKEOVER_CASES = [
+    # (victim login, its client id, what it subscribes to, who publishes to it, on which topic)
+    (
+        INGEST_USER,
+        "peakline-ingest-1",
+        T.filter(TopicKind.TELEMETRY),
+        "gw-river",
+        T.telemetry("rt-school", "school-meter"),
+    ),
+    (
+        INGEST_USER,
+        "peakline-ingest-1-guard",
+        "peakline/v1/ack/#",
+        "gw-river",
+        T.ack("rt-school", "school-pv"),
+    ),
+    (
+        API_USER,
+        "peakline-api-control-peakline",
+        "peakline/v1/ack/#",
+        "gw-river",
+        T.ack("rt-school", "school-meter"),
+    ),
+    (
+        "gw-river",
+        "peakline-edge-gw-river",
+        T.command("rt-school", "school-meter"),
+        API_USER,
+        T.command("rt-school", "school-meter"),
+    ),
+]
+
+
+@pytest.mark.parametrize("attacker", ["gw-lake", "sensor-school-air"])
+@pytest.mark.parametrize(("victim", "victim_id", "subscription", "sender", "topic"), TAKEOVER_CASES)
+async def test_a_device_login_cannot_take_over_another_session(
+    broker: ProvisionedBroker,
+    provisioned: Provisioned,
+    attacker: str,
+    victim: str,
+    victim_id: str,
+    subscription: str,
+    sender: str,
+    topic: str,
+) -> None:
+    """A device connecting with a service's (or another gateway's) client id gets its own login
+    as client id instead: the victim's connection stays up and a QoS 1 message published while
+    the intruder is connected reaches the victim, not a hijacked session (issue #19)."""
+    async with _client(broker, provisioned, victim, identifier=victim_id, clean_start=False) as own:
+        await own.subscribe(subscription, qos=1)
+        async with (
+            _client(broker, provisioned, attacker, identifier=victim_id, clean_start=True),
+            _client(broker, provisioned, sender) as publisher,
+        ):
+            await publisher.publish(topic, b"marker", qos=1)
+            seen = await _first_with(own, b"marker")
+    assert seen[-1] == (topic, b"marker")
+
+
+@pytest.mark.parametrize("user", ["gw-lake", "sensor-school-air"])
+async def test_device_logins_are_refused_on_the_service_listener(
+    broker: ProvisionedBroker, provisioned: Provisioned, user: str
+) -> None:
+    with pytest.raises(aiomqtt.MqttError):
+        async with _client(broker, provisioned, user, port=broker.service_port):
+            pass
+    # and a service login is refused on the device listener (its password is not there)
+    with pytest.raises(aiomqtt.MqttError):
+        async with _client(broker, provisioned, INGEST_USER, port=broker.port):
+            pass

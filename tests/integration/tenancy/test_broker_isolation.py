@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 from api_support import example_config
 
-from peakline_cli.provision import API_USER, Provisioned, provision
+from peakline_cli.provision import API_USER, Provisioned, provision, render_listeners
 from peakline_cli.servers import Mosquitto, free_port
 from peakline_core.config import PlatformConfig
 from peakline_core.wire.topics import Topics
@@ -38,23 +38,27 @@ def provisioned(programme: PlatformConfig, tmp_path: Path) -> Provisioned:
 
 
 @pytest.fixture
-def broker(provisioned: Provisioned, tmp_path: Path) -> Iterator[Mosquitto]:
+def service_port() -> int:
+    """The provisioned broker's listener for ingest and the API (devices use `broker.port`)."""
+    return free_port()
+
+
+@pytest.fixture
+def broker(provisioned: Provisioned, tmp_path: Path, service_port: int) -> Iterator[Mosquitto]:
     port = free_port()
-    config = (
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous false\n"
-        f"password_file {provisioned.passwd_file}\n"
-        f"acl_file {provisioned.acl_file}\n"
-        "max_queued_messages 100000\n"  # see tests/integration/deploy/test_broker_acl.py
-    )
+    config = render_listeners(
+        provisioned.acl_file.parent, {f"{port} 127.0.0.1": ""}, f"{service_port} 127.0.0.1"
+    ) + ("max_queued_messages 100000\n")  # see tests/integration/deploy/test_broker_acl.py
     with Mosquitto.create(workdir=tmp_path / "broker", extra_config=config, port=port) as server:
         yield server
 
 
-def _client(broker: Mosquitto, provisioned: Provisioned, user: str) -> aiomqtt.Client:
+def _client(
+    broker: Mosquitto, provisioned: Provisioned, user: str, port: int | None = None
+) -> aiomqtt.Client:
     return aiomqtt.Client(
         broker.host,
-        broker.port,
+        port or broker.port,
         identifier=f"{user}-tenancy",
         username=user,
         password=provisioned.passwords[user],
@@ -84,12 +88,17 @@ CROSS = [("riverton", "lakeside"), ("lakeside", "riverton")]
 
 @pytest.mark.parametrize(("home", "other"), CROSS)
 async def test_gateway_cannot_publish_for_the_other_city(
-    programme: PlatformConfig, broker: Mosquitto, provisioned: Provisioned, home: str, other: str
+    programme: PlatformConfig,
+    broker: Mosquitto,
+    provisioned: Provisioned,
+    service_port: int,
+    home: str,
+    other: str,
 ) -> None:
     foreign = _city_devices(programme, other)
     own_site, own_device = _city_devices(programme, home)[0]
     assert foreign and _gateways(programme, home)
-    async with _client(broker, provisioned, API_USER) as watcher:
+    async with _client(broker, provisioned, API_USER, service_port) as watcher:
         await watcher.subscribe("peakline/v1/#", qos=1)
         for gateway in _gateways(programme, home):
             async with _client(broker, provisioned, gateway) as gw:
@@ -110,7 +119,12 @@ async def test_gateway_cannot_publish_for_the_other_city(
 
 @pytest.mark.parametrize(("home", "other"), CROSS)
 async def test_gateway_never_receives_the_other_citys_commands(
-    programme: PlatformConfig, broker: Mosquitto, provisioned: Provisioned, home: str, other: str
+    programme: PlatformConfig,
+    broker: Mosquitto,
+    provisioned: Provisioned,
+    service_port: int,
+    home: str,
+    other: str,
 ) -> None:
     own_site, own_device = next(
         (s, d)
@@ -119,7 +133,7 @@ async def test_gateway_never_receives_the_other_citys_commands(
     )
     async with (
         _client(broker, provisioned, _gateways(programme, home)[0]) as gw,
-        _client(broker, provisioned, API_USER) as api,
+        _client(broker, provisioned, API_USER, service_port) as api,
     ):
         await gw.subscribe("peakline/v1/cmd/#", qos=1)
         for site, device in _city_devices(programme, other):

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
+import httpx
 import pytest
+from api_fakes import MemoryStore
 from api_support import HOUR, NOW_NS, Api
 
+from peakline_api.app import create_app
+from peakline_api.keys import KeyStore, Role
+from peakline_api.settings import ApiSettings
+from peakline_core.config import PlatformConfig
 from peakline_core.storage import SeriesQuery
 
 pytestmark = pytest.mark.asyncio
@@ -167,3 +174,40 @@ async def test_carbon_intensity_series_is_scoped_to_own_regions(api: Api) -> Non
     assert all(t % (HOUR // 10**6) == 0 for t in s["t_ms"])
     r = await api.get("viewer_rt", "/api/v1/carbon-intensity/series?region=US-NEWE")
     assert r.status_code == 404
+
+
+async def test_ready_keeps_the_stores_error_text_out(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #19: /ready is unauthenticated; the store's error (internal host names) goes to
+    the log, not to the answer."""
+    from peakline_core.storage import StoreUnavailable
+
+    async def refused() -> None:
+        raise StoreUnavailable("influxdb.corp.internal:8086: connection refused", 1.0)
+
+    monkeypatch.setattr(api.store, "ping", refused)
+    r = await api.client.get("/ready")
+    assert r.status_code == 503 and r.json()["checks"]["store"] == "unavailable"
+    assert "internal" not in r.text
+
+
+async def test_private_ops_needs_a_key_for_ready_metrics_and_docs(
+    tmp_path: Path, platform_config: PlatformConfig
+) -> None:
+    keys_db = tmp_path / "keys.db"
+    with KeyStore(keys_db) as keys:
+        token = keys.create("ops", Role.VIEWER, ["riverton"])[1]
+    settings = ApiSettings(config_dir=platform_config.root, store_url="memory:", keys_db=keys_db,
+                           private_ops=True)  # fmt: skip
+    app = create_app(settings, store=MemoryStore(), config=platform_config, clock_ns=lambda: NOW_NS)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            assert (await client.get("/health")).status_code == 200  # liveness stays open
+            for url in ("/ready", "/metrics"):
+                assert (await client.get(url)).status_code == 401, url
+                auth = {"Authorization": f"Bearer {token}"}
+                assert (await client.get(url, headers=auth)).status_code == 200, url
+            for url in ("/docs", "/openapi.json"):
+                assert (await client.get(url)).status_code == 404, url

@@ -15,6 +15,7 @@ from peakline_api.keys import KeyStore
 from peakline_api.settings import ApiSettings
 from peakline_core.storage import Row
 from peakline_core.storage.schema import READING
+from peakline_core.wire.payloads import CommandAck, CommandState, encode
 
 S = 1_000_000_000
 
@@ -207,3 +208,138 @@ async def test_dr_baseline_from_similar_days(api: Api, clock: Clock) -> None:
     assert site["avoided_kg_co2e"] == pytest.approx(
         site["shed_kwh"] * site["marginal_g_per_kwh"] / 1000
     )
+
+
+# -- issue #19: demand-response bounds, cancel, atomic creation; command limits
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("1970-01-01T00:00:00Z", "now+1h"),  # every listing would allocate gigabytes
+        ("now-1h", "now+1h"),
+        ("now", "2099-01-01T00:00:00Z"),  # a 75-year hold
+        ("now", "now+25h"),
+        ("now+40d", "now+41d"),
+    ],
+)
+async def test_dr_event_window_is_bounded(api: Api, start: str, end: str) -> None:
+    data = {"sites": ["rt-school"], "reduce_kw": 5, "start": start, "end": end}
+    r = await post(api, "operator_rt", data, "/api/v1/dr-events")
+    assert r.status_code == 422, r.text
+    listing = await api.get("viewer_rt", "/api/v1/dr-events")
+    assert listing.status_code == 200 and listing.json()["items"] == []
+
+
+async def test_a_stored_unbounded_event_keeps_to_the_command_limits(api: Api) -> None:
+    """An event stored before the bounds existed (1970 to 2099) is held at most 24 h on the
+    edge and its listing answers (verification slots capped)."""
+    dr = api.app.state.dr  # type: ignore[attr-defined]
+    action = {"device": "school-hvac", "point": "setpoint", "kind": "setpoint", "value": 23.0,
+              "previous": 22.0, "expected_kw": 6}  # fmt: skip
+    plan = {"site": "rt-school", "target_kw": 5, "expected_kw": 6, "shortfall_kw": 0,
+            "skipped": [], "actions": [action]}  # fmt: skip
+    event = {"id": "old", "name": "", "sites": ["rt-school"], "reduce_kw": 5, "reduce_pct": None,
+             "start_ns": 0, "end_ns": 4_070_908_800 * S, "marginal_g_per_kwh": None,
+             "state": "scheduled", "created_by": "operator_rt", "created_ns": 0, "commands": [],
+             "plan": [plan]}  # fmt: skip
+    dr.ledger.put_event("old", 0, event)
+    await dr.tick()
+    ledger = await api.get("viewer_rt", "/api/v1/commands", params={"origin": "dr:old"})
+    (cmd,) = ledger.json()["items"]
+    assert cmd["revert_after_s"] <= 86_400
+    listing = await api.get("viewer_rt", "/api/v1/dr-events")
+    assert listing.status_code == 200, listing.text
+    assert listing.json()["items"][0]["results"]["slot_s"] == 60
+
+
+async def test_a_failed_dr_creation_leaves_nothing_behind(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dr = api.app.state.dr  # type: ignore[attr-defined]
+
+    async def broken(entry: object) -> object:
+        raise RuntimeError("broker gone mid-way")
+
+    monkeypatch.setattr(dr.commands, "send", broken)
+    data = {"sites": ["rt-school"], "reduce_kw": 5, "end": "now+30m"}
+    with pytest.raises(RuntimeError):
+        await post(api, "operator_rt", data, "/api/v1/dr-events")
+    assert dr.ledger.events() == []
+    monkeypatch.undo()
+    listing = await api.get("viewer_rt", "/api/v1/dr-events")
+    assert listing.status_code == 200 and listing.json()["items"] == []
+    accepted = await api.get("viewer_rt", "/api/v1/commands", params={"state": "accepted"})
+    assert accepted.json()["total"] == 0  # the one it recorded expired
+
+
+async def test_cancelling_a_dr_event_reverts_what_was_applied(api: Api, clock: Clock) -> None:
+    data = {"sites": ["rt-school"], "reduce_kw": 6, "end": "now+30m"}
+    event = (await post(api, "operator_rt", data, "/api/v1/dr-events")).json()
+    (ref,) = event["commands"]
+    ledger = api.app.state.dr.ledger  # type: ignore[attr-defined]
+    ledger.transition(ref["id"], CommandState.SENT, clock.ns, source="api")
+    ledger.transition(ref["id"], CommandState.APPLIED, clock.ns, source="edge:gw-river")
+    url = f"/api/v1/dr-events/{event['id']}/cancel"
+    assert (await post(api, "viewer_rt", {}, url)).status_code == 403
+    assert (await post(api, "operator_lk", {}, url)).status_code == 404
+    r = await post(api, "operator_rt", {}, url)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["state"] == "cancelled" and len(got["reverts"]) == 1
+    revert = await api.get("viewer_rt", f"/api/v1/commands/{got['reverts'][0]['id']}")
+    assert (revert.json()["point"], revert.json()["value"]) == ("setpoint", 22.0)
+    assert (await post(api, "operator_rt", {}, url)).status_code == 422  # once
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        ({}, {"dry_run": True}),
+        ({}, {"revert_after_s": 600}),
+        ({"value": 1.0}, {"value": True}),  # equal in Python, not the same command
+    ],
+)
+async def test_a_reused_idempotency_key_with_other_options_conflicts(
+    api: Api, first: dict[str, object], again: dict[str, object]
+) -> None:
+    await post(api, "operator_rt", body(idempotency_key="k", **first))
+    r = await post(api, "operator_rt", body(idempotency_key="k", **{**first, **again}))
+    assert r.status_code == 409, r.text
+
+
+async def test_a_flood_of_invalid_commands_is_rate_limited_before_the_ledger(api: Api) -> None:
+    codes = [(await post(api, "operator_rt", body(value=35.0))).status_code for _ in range(40)]
+    assert codes.count(422) == 30 and codes.count(429) == 10
+    ledger = await api.get("viewer_rt", "/api/v1/commands", params={"state": "rejected"})
+    assert ledger.json()["total"] == 30
+
+
+async def test_an_ack_must_match_its_commands_device_and_agent(api: Api, clock: Clock) -> None:
+    """Issue #19: an ack settles a command only when it comes from the agent of the command's
+    device, on that device's topic, for that point."""
+    cmd = (await post(api, "operator_rt", body())).json()
+    service = api.app.state.control  # type: ignore[attr-defined]
+    topics = service.topics
+
+    def ack(agent: str, device: str, point: str = "setpoint") -> None:
+        message = CommandAck(id=cmd["id"], agent=agent, site="rt-school", device=device,
+                             point=point, state=CommandState.APPLIED, ts=clock.ns)  # fmt: skip
+        service.on_ack(topics.ack("rt-school", device), encode(message))
+
+    ack("gw-lakeside", "school-hvac")  # another gateway
+    ack("gw-oldtown", "school-meter")  # the right gateway, another of its devices
+    ack("gw-oldtown", "school-hvac", "running")  # another point
+    got = (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()
+    assert got["state"] == "accepted" and service.acks_refused == 3
+    ack("gw-oldtown", "school-hvac")
+    got = (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()
+    assert got["state"] == "applied"
+
+
+async def test_one_unreadable_dr_event_does_not_fail_the_listing(api: Api) -> None:
+    dr = api.app.state.dr  # type: ignore[attr-defined]
+    dr.ledger.put_event("broken", 0, {"id": "broken", "sites": ["rt-school"], "state": "active"})
+    r = await api.get("viewer_rt", "/api/v1/dr-events")
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [{"id": "broken", "state": "unreadable", "results": None}]

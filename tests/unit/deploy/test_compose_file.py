@@ -184,7 +184,9 @@ def test_secrets_are_what_provision_writes(
             path = Path(files[secret])
             owner = path.parent.name if path.name == "mqtt.password" else path.stem
             assert user == owner, f"{name}: logs in as {user} with {owner}'s password"
-            passwd = (provisioned / "mosquitto/passwd").read_text()
+            # Service logins live only in the file the service listener loads (issue #19).
+            kind = "passwd-services" if user.startswith("svc-") else "passwd"
+            passwd = (provisioned / "mosquitto" / kind).read_text()
             assert f"\n{user}:" in f"\n{passwd}"
     edge = services["edge"]
     agent = _option(edge, "agent", "PEAKLINE_AGENT")
@@ -246,10 +248,16 @@ def test_broker_config_matches_the_mounts(
 ) -> None:
     conf = (DEPLOY / "mosquitto/mosquitto.conf").read_text()
     mounts = {t: s for s, t in _mounts(services["mosquitto"])}
+    included = re.findall(r"^include_dir (\S+)", conf, re.M)
+    assert (
+        included == ["/mosquitto/secrets"] and mounts[included[0]] == "./deploy/secrets/mosquitto"
+    )
+    conf += (provisioned / "mosquitto/listeners.conf").read_text()
     assert "allow_anonymous false" in conf
     listeners = set(re.findall(r"^listener (\d+)", conf, re.M))
     published = {p.split(":")[-1] for p in services["mosquitto"]["ports"]}
     assert published <= listeners
+    assert "1884" in listeners and "1884" not in published  # the service listener stays inside
     for path in re.findall(
         r"^(?:password_file|acl_file|cafile|certfile|keyfile) (\S+)", conf, re.M
     ):
@@ -258,7 +266,7 @@ def test_broker_config_matches_the_mounts(
         if mounts[folder] == "./deploy/secrets/mosquitto":
             assert (provisioned / "mosquitto" / Path(path).name).is_file()
     urls = [s.get("environment", {}).get("PEAKLINE_BROKER") for s in services.values()]
-    assert {u for u in urls if u} == {"mqtt://mosquitto:1883"}
+    assert {u for u in urls if u} == {"mqtt://mosquitto:1884"}  # the API: a service
 
 
 def test_influx_v1_mapping_serves_the_store_urls(services: dict[str, dict[str, Any]]) -> None:

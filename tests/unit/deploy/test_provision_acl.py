@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import stat
 from pathlib import Path
@@ -128,7 +129,28 @@ def test_provision_keeps_passwords_unless_rotated(district: PlatformConfig, tmp_
     assert (bundle / "mqtt.password").read_text().strip() == rotated.passwords["gw-lake"]
     assert "username: gw-lake" in (bundle / "uplink.yaml").read_text()
     users = [line.split(":")[0] for line in rotated.passwd_file.read_text().splitlines()]
-    assert sorted(users) == sorted(rotated.passwords)
+    services = rotated.services_passwd_file.read_text().splitlines()
+    assert [line.split(":")[0] for line in services] == ["svc-api", "svc-ingest"]
+    assert sorted([*users, "svc-api", "svc-ingest"]) == sorted(rotated.passwords)
+    assert stat.S_IMODE(rotated.services_passwd_file.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("agent", ["peakline-ingest-1", "svc-api"])
+def test_a_device_login_may_not_look_like_a_service(
+    district: PlatformConfig, tmp_path: Path, agent: str
+) -> None:
+    """A device's login is its client id on the broker: a gateway named like a service's
+    client id would take that session over (issue #19)."""
+    old = next(iter(district.agents))
+    agents = dict(district.agents)
+    agents[agent] = agents.pop(old).model_copy(update={"id": agent})
+    devices = {
+        k: d.model_copy(update={"agent": agent}) if d.agent == old else d
+        for k, d in district.devices.items()
+    }
+    config = dataclasses.replace(district, agents=agents, devices=devices)
+    with pytest.raises(ProvisionError, match="may not start with"):
+        provision(config, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -147,3 +169,35 @@ def test_parse_operator(spec: str, expected: tuple[str, str, list[str]]) -> None
 def test_parse_operator_rejects(spec: str) -> None:
     with pytest.raises(ProvisionError):
         parse_operator(spec)
+
+
+def _with_sensor_topic(config: PlatformConfig, device: str, topic: str) -> PlatformConfig:
+    dev = config.devices[device]
+    conn = dev.connection.model_copy(update={"topic": topic})
+    devices = {**config.devices, device: dev.model_copy(update={"connection": conn})}
+    return dataclasses.replace(config, devices=devices)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["sensors/+/air", "sensors/#", "peakline/v1/tele/lk-hall/hall-meter", "peakline", "$SYS/x"],
+)
+def test_a_sensor_topic_must_be_one_topic_outside_the_platform(
+    district: PlatformConfig, topic: str
+) -> None:
+    """Issue #19: the ACL grants a sensor topic as written; a wildcard or a platform topic
+    would let the sensor's login (and its gateway) read or write far more than its sensor."""
+    with pytest.raises(ProvisionError, match="sensor topic"):
+        all_accounts(_with_sensor_topic(district, "school-air", topic))
+
+
+def test_a_sensor_topic_is_not_shared_across_cities(district: PlatformConfig) -> None:
+    sensor = district.devices["school-air"]
+    other_city = next(
+        s for s in district.sites.values() if s.city != district.sites[sensor.site].city
+    )
+    agent = next(a for a in district.agents.values() if a.site == other_city.id)
+    twin = sensor.model_copy(update={"id": "hall-air", "site": other_city.id, "agent": agent.id})
+    config = dataclasses.replace(district, devices={**district.devices, "hall-air": twin})
+    with pytest.raises(ProvisionError, match="another city"):
+        all_accounts(config)

@@ -76,3 +76,16 @@ async def test_air_quality_per_district(client) -> None:
     other = await c.get("/api/v1/programme/air-quality?start=-1d", headers=auth["lk"])
     assert [x["district"] for x in other.json()["items"]] == ["lakeside-harbour"]
     assert other.json()["items"][0]["points"] == {}
+
+
+async def test_air_quality_bounds_its_buckets(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #19: five years of hourly buckets per series (43,800) are refused, and so is a
+    series count whose buckets would pass the cap."""
+    from peakline_api.routers import programme
+
+    c, auth = client
+    r = await c.get("/api/v1/programme/air-quality?start=-1825d", headers=auth["rt"])
+    assert r.status_code == 422, r.text
+    monkeypatch.setattr(programme, "MAX_AIR_CELLS", 23)  # one series of 24 hours is too many
+    r = await c.get("/api/v1/programme/air-quality?start=-1d", headers=auth["rt"])
+    assert r.status_code == 422 and "shorter range" in r.json()["detail"]

@@ -132,3 +132,15 @@ async def test_site_targets_are_tracked_like_for_like(client) -> None:
     share = 30 * 86400 / (366 if year % 4 == 0 else 365) / 86400
     assert rt["site_targets"]["projected_kgco2e"] == pytest.approx(emitted / share)
     assert rt["trajectory"]["basis"].startswith("city inventory")
+
+
+async def test_another_citys_row_names_none_of_its_sites(client) -> None:
+    """Issue #19: the riverton row a lakeside partner sees counts riverton's targeted sites
+    but names none of them (no existence oracle)."""
+    c, auth, config = client
+    body = (await c.get(f"/api/v1/programme/benchmark?{PERIOD}", headers=auth["op_lk"])).json()
+    riverton = next(it for it in body["items"] if it["id"] == "riverton")
+    targeted = [s for s in config.sites.values() if s.city == "riverton" and s.target]
+    assert targeted and riverton["site_targets"]["site_count"] == len(targeted)
+    assert riverton["site_targets"]["sites"] == []
+    assert not any(s.id in str(riverton) for s in config.sites.values() if s.city == "riverton")

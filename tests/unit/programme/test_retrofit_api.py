@@ -156,3 +156,57 @@ async def test_retrofits_are_scoped_to_the_city(tmp_path: Path) -> None:
         # No weather data: a clear refusal, not a made-up number.
         s = await client.get(f"/api/v1/retrofits/{rid}/savings", headers=auth["op_rt"])
         assert s.status_code == 422 and "outdoor_temp" in s.json()["detail"]
+
+
+async def test_an_out_of_range_retrofit_date_is_refused_and_never_fails_the_benchmark(
+    tmp_path: Path,
+) -> None:
+    """Issue #19: a retrofit dated 0001-01-10 raised OverflowError in the savings maths and
+    made the benchmark answer 500 for every city. It is refused on input, and one recorded
+    before the bound is reported as not counted, in its own city only."""
+    from datetime import date
+
+    from peakline_api.retrofit_store import RetrofitStore
+
+    async for client, auth in _api(tmp_path, []):
+        for day in ("0001-01-10", "1999-12-31", "2099-01-01"):
+            bad = await client.post(
+                "/api/v1/retrofits", json={**RECORD, "date": day}, headers=auth["op_rt"]
+            )
+            assert bad.status_code == 422, (day, bad.text)
+        with RetrofitStore(tmp_path / "retrofits.db") as store:
+            old = store.add("rt-school", date(1, 1, 10), ["x"], None, None, "", "k", 0)
+        for who in ("op_rt", "op_lk"):
+            for url in ("/api/v1/programme/benchmark", "/api/v1/programme/benchmark.csv"):
+                r = await client.get(url, headers=auth[who])
+                assert r.status_code == 200, (who, url, r.text)
+        body = (await client.get("/api/v1/programme/benchmark", headers=auth["op_rt"])).json()
+        (riverton,) = [it for it in body["items"] if it["id"] == "riverton"]
+        assert riverton["retrofits"]["counted"] == 0
+        s = await client.get(f"/api/v1/retrofits/{old.id}/savings", headers=auth["op_rt"])
+        assert s.status_code == 422, s.text
+
+
+async def test_savings_reports_are_cached_per_hour(
+    tmp_path: Path, buildings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #19: the benchmark of every city recomputes every retrofit's savings; a report is
+    reused within the clock hour instead of re-reading a year of days from the store."""
+    ts, kwh, temp = buildings["retrofit"]
+    queries = []
+    original = MemoryStore.query
+
+    async def counted(self, query):  # type: ignore[no-untyped-def]
+        queries.append(query)
+        return await original(self, query)
+
+    monkeypatch.setattr(MemoryStore, "query", counted)
+    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+        rid = (await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])).json()[
+            "id"
+        ]
+        url = f"/api/v1/retrofits/{rid}/savings?baseline_days=120"
+        first = (await client.get(url, headers=auth["op_rt"])).json()
+        n = len(queries)
+        again = (await client.get(url, headers=auth["viewer_rt"])).json()
+        assert again == first and len(queries) == n and n > 0

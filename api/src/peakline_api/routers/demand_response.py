@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+import structlog
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
@@ -102,16 +103,41 @@ def _visible(caller: Caller, event: dict[str, Any]) -> bool:
 @router.get("/dr-events", summary="Demand-response events, newest first")
 async def list_events(caller: Caller, request: Request) -> Any:
     dr = dr_service(request)
-    return {"items": [await event_out(dr, e) for e in dr.ledger.events() if _visible(caller, e)]}
+    items = []
+    for event in dr.ledger.events():
+        if not _visible(caller, event):
+            continue
+        try:
+            items.append(await event_out(dr, event))
+        except (ArithmeticError, ValueError, TypeError, KeyError, MemoryError) as exc:
+            # one broken event never takes the city's listing down with it
+            structlog.get_logger("peakline.api.dr").warning(
+                "dr event unreadable", id=event.get("id"), error=repr(exc)
+            )
+            items.append({"id": event.get("id"), "state": "unreadable", "results": None})
+    return {"items": items}
 
 
-@router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
-async def get_event(event_id: str, caller: Caller, request: Request) -> Any:
-    dr = dr_service(request)
+def _event(dr: DemandResponse, caller: Caller, event_id: str) -> dict[str, Any]:
     try:
         event = dr.ledger.event(event_id)
     except KeyError:
         raise UnknownId(f"no demand-response event {event_id!r}") from None
     if not _visible(caller, event):
         raise UnknownId(f"no demand-response event {event_id!r}")
+    return event
+
+
+@router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
+async def get_event(event_id: str, caller: Caller, request: Request) -> Any:
+    dr = dr_service(request)
+    return await event_out(dr, _event(dr, caller, event_id))
+
+
+@router.post("/dr-events/{event_id}/cancel", summary="End an event now and revert (operator)")
+async def cancel_event(event_id: str, caller: OperatorCaller, request: Request) -> Any:
+    """A scheduled event never starts; an active one's commands are reverted to the values
+    read before it (the `previous` of each action), and its unsent commands expire."""
+    dr = dr_service(request)
+    event = await dr.cancel(_event(dr, caller, event_id), issuer_of(caller))
     return await event_out(dr, event)

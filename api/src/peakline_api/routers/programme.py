@@ -14,10 +14,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import structlog
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
@@ -78,6 +80,12 @@ async def _retrofit_savings(state: AppState, sites: list[Site]) -> dict[str, lis
             rep = await measured_savings(state, r, by_id[r.site])
         except InvalidQuery as exc:
             out[r.site].append({"id": r.id, "counted": False, "reason": exc.detail})
+            continue
+        except (ArithmeticError, ValueError) as exc:  # one bad retrofit never fails the report
+            structlog.get_logger("peakline.api.programme").warning(
+                "retrofit savings failed", retrofit=r.id, error=repr(exc)
+            )
+            out[r.site].append({"id": r.id, "counted": False, "reason": "could not be computed"})
             continue
         counted = rep["baseline"]["fit_for_purpose"]
         out[r.site].append(
@@ -154,7 +162,9 @@ async def programme_report(
             "trajectory": _trajectory(reg.cities[city], tr, float(emissions[i]))
             if level == "city"
             else None,
-            "site_targets": _site_targets(members, tr, {s.id: kg(now, s) for s in members}),
+            "site_targets": _site_targets(
+                members, tr, {s.id: kg(now, s) for s in members}, caller.sees_city
+            ),
             "retrofits": {
                 "counted": len(done),
                 "avoided_kwh": sum(x["avoided_kwh"] for x in done),
@@ -228,9 +238,12 @@ def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | Non
     }
 
 
-def _site_targets(members: list[Site], tr: TimeRange, kg: dict[str, float]) -> dict[str, Any]:
+def _site_targets(
+    members: list[Site], tr: TimeRange, kg: dict[str, float], sees_city: Callable[[str], bool]
+) -> dict[str, Any]:
     """Sites with their own targets: the sum of their caps for the year against the sum of
-    their emissions projected to a year (like for like)."""
+    their emissions projected to a year (like for like). Another city's row (a programme-wide
+    comparison) counts its sites but names none: no existence oracle."""
     year, elapsed = _year_share(tr)
     rows = [
         track(s.target, year, kg[s.id], elapsed)
@@ -240,7 +253,8 @@ def _site_targets(members: list[Site], tr: TimeRange, kg: dict[str, float]) -> d
     cap = sum(r.target_kgco2e for r in rows)
     projected = sum(r.projected_kgco2e for r in rows)
     return {
-        "sites": [s.id for s in members if s.target is not None],
+        "sites": [s.id for s in members if s.target is not None and sees_city(s.city)],
+        "site_count": sum(s.target is not None for s in members),
         "year": year,
         "cap_kgco2e": cap if rows else None,
         "projected_kgco2e": projected if rows else None,
@@ -309,6 +323,10 @@ async def programme_benchmark_csv(
 
 AIR_POINTS = ("co2", "pm25")
 HOUR_NS = 3600 * NS
+MAX_AIR_HOURS = 24 * 366
+"""Hourly buckets per series: a year at most."""
+MAX_AIR_CELLS = 2_000_000
+"""Series x hours held at once (16 MB of float64); past it, ask for a shorter range."""
 
 
 @router.get("/programme/air-quality", summary="Air-quality sensors summarised per district")
@@ -325,6 +343,8 @@ async def air_quality(caller: Caller, state: State, tr: RangeParam) -> dict[str,
     }  # fmt: skip
     sites = {s.id: s for s in caller.visible_sites()}
     span = max(1, (tr.end_ns - tr.start_ns + HOUR_NS - 1) // HOUR_NS)
+    if span > MAX_AIR_HOURS:
+        raise InvalidQuery(f"at most {MAX_AIR_HOURS} hours (a year) per request", param="start")
     for point in AIR_POINTS:
         devices = [
             d
@@ -339,6 +359,12 @@ async def air_quality(caller: Caller, state: State, tr: RangeParam) -> dict[str,
                          "device": [d.id for d in devices], "point": [point]},
                         every_ns=HOUR_NS, aggregate=Aggregate.MEAN)
         )  # fmt: skip
+        if len(series) * span > MAX_AIR_CELLS:
+            raise InvalidQuery(
+                f"{len(series)} series x {span} hours is more than {MAX_AIR_CELLS:,}: "
+                "ask for a shorter range",
+                param="start",
+            )
         hourly = np.full((len(series), span), np.nan)
         group = np.zeros(len(series), dtype=np.int64)
         for i, s in enumerate(series):

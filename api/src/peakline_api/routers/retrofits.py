@@ -84,9 +84,21 @@ def retrofit_out(r: Retrofit, site: Site) -> dict[str, Any]:
     }
 
 
+EARLIEST_RETROFIT = Date(2000, 1, 1)
+"""Older works have no metered baseline here; the bound keeps date arithmetic in range."""
+MAX_REPORTING_DAYS = 1096
+"""A savings report covers at most three years after the works (the query's own bound)."""
+MAX_CACHED_REPORTS = 4096
+
+
 @router.post("/retrofits", status_code=201, response_model=RetrofitOut, summary="Record one")
 async def record_retrofit(body: RetrofitIn, caller: OperatorCaller, state: State) -> Any:
     site = caller.site(body.site)
+    today = datetime.fromtimestamp(state.clock_ns() / NS, tz=UTC).date()
+    if not EARLIEST_RETROFIT <= body.date <= today + timedelta(days=366):
+        raise InvalidQuery(
+            f"date must be between {EARLIEST_RETROFIT} and a year from today", param="date"
+        )
     with RetrofitStore(retrofits_db(state)) as store:
         r = store.add(
             site.id,
@@ -221,10 +233,34 @@ async def measured_savings(
     confidence: str = "0.9",
 ) -> dict[str, Any]:
     """The savings report of one retrofit (see `retrofit_savings`); raises InvalidQuery when
-    the data cannot support one (no weather, too few baseline days, no reporting day)."""
-    today = datetime.fromtimestamp(state.clock_ns() / NS, tz=UTC).date()
+    the data cannot support one (no weather, too few baseline days, no reporting day, a date
+    out of range). Reports are cached per retrofit for the current clock hour."""
+    now = state.clock_ns()
+    key = (r.id, r.day, now // (3600 * NS), baseline_days, reporting_days, confidence)
+    cached = state.savings.get(key)
+    if cached is not None:
+        return cached
+    if len(state.savings) >= MAX_CACHED_REPORTS:
+        state.savings.clear()
+    report = await _measured_savings(state, r, site, now, baseline_days, reporting_days, confidence)
+    state.savings[key] = report
+    return report
+
+
+async def _measured_savings(
+    state: AppState,
+    r: Retrofit,
+    site: Site,
+    now: int,
+    baseline_days: int,
+    reporting_days: int | None,
+    confidence: str,
+) -> dict[str, Any]:
+    today = datetime.fromtimestamp(now / NS, tz=UTC).date()
+    if r.day < EARLIEST_RETROFIT:  # recorded before the bound existed
+        raise InvalidQuery(f"date before {EARLIEST_RETROFIT}", param="date")
     available = (today - r.day).days
-    days_after = min(reporting_days or available, available)
+    days_after = min(reporting_days or available, available, MAX_REPORTING_DAYS)
     if days_after < 1:
         raise InvalidQuery("no complete reporting day after the retrofit yet", param="date")
     base_start = r.day - timedelta(days=baseline_days)

@@ -20,6 +20,10 @@ class StreamUnavailable(ApiError):
     status, code, title = 503, "stream-unavailable", "Live stream unavailable"
 
 
+class TooManyStreams(ApiError):
+    status, code, title = 429, "too-many-streams", "Too many live streams"
+
+
 @router.get(
     "/stream",
     summary="Live events (SSE) for sites or devices",
@@ -43,14 +47,28 @@ async def stream(
     if state.settings.broker_url is None:
         raise StreamUnavailable("this API runs without a broker; live streams are off")
     devices = frozenset(sel.devices) if f.device else None
-    heartbeat = state.settings.stream_heartbeat_s
+    settings = state.settings
+    heartbeat = settings.stream_heartbeat_s
+    key = caller.key.id
+    open_streams = state.hub.subscribers
+    if len(open_streams) >= settings.max_streams:
+        raise TooManyStreams(f"the API serves at most {settings.max_streams} live streams")
+    if sum(s.key == key for s in open_streams) >= settings.max_streams_per_key:
+        raise TooManyStreams(f"at most {settings.max_streams_per_key} live streams per key")
 
     async def events() -> AsyncIterator[str]:
-        async with state.hub.subscribe(frozenset(sel.sites), devices) as sub:
+        async with state.hub.subscribe(frozenset(sel.sites), devices, key) as sub:
             state.metrics.stream_clients.inc()
+            loop = asyncio.get_running_loop()
+            checked = loop.time()
             try:
                 yield "retry: 3000\n\n"
                 while not await request.is_disconnected():
+                    if loop.time() - checked >= heartbeat:  # a revoked key's stream ends
+                        if not state.keys.is_active(key):
+                            yield "event: revoked\ndata: {}\n\n"
+                            return
+                        checked = loop.time()
                     try:
                         event, data = await asyncio.wait_for(sub.queue.get(), heartbeat)
                     except TimeoutError:

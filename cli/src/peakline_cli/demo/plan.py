@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 from peakline_cli.demo.api_server import TlsFiles
 from peakline_core.config import PlatformConfig
 from peakline_core.config.platform import ModbusTcp
+from peakline_core.wire.broker import redact_url
 
 
 class DemoError(Exception):
@@ -37,7 +38,7 @@ class DemoOptions:
 
     def check(self) -> None:
         if self.broker is not None and urlsplit(self.broker).scheme not in ("mqtt", "mqtts"):
-            raise DemoError(f"--broker {self.broker!r}: expected mqtt://host:port")
+            raise DemoError(f"--broker {redact_url(self.broker)!r}: expected mqtt://host:port")
         if self.broker is not None and urlsplit(self.broker).username is not None:
             # Credentials on a command line leak into `ps` and shell history, and the demo's
             # simulators and tap log in anonymously: refuse rather than half-apply them.

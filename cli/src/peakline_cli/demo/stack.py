@@ -29,6 +29,7 @@ from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import READING
+from peakline_core.wire.broker import redact_url
 from peakline_core.wire.topics import TopicKind, Topics
 
 PROBE_INTERVAL_S = 2.0
@@ -116,7 +117,7 @@ async def _check_broker(url: str) -> None:
         ):
             pass
     except aiomqtt.MqttError as exc:
-        raise DemoError(f"cannot connect to the broker {url}: {exc}") from None
+        raise DemoError(f"cannot connect to the broker {redact_url(url)}: {exc}") from None
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ One parser for every service, so credentials and TLS in a URL mean the same thin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
@@ -13,6 +14,14 @@ from peakline_core.errors import PeaklineError
 
 class BrokerUrlError(PeaklineError, ValueError):
     """A broker URL that is not mqtt:// or mqtts:// with a host."""
+
+
+_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `***`, for error messages and logs."""
+    return _PASSWORD.sub(r"\1:***@", url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +39,11 @@ class BrokerAddress:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise BrokerUrlError(f"invalid broker URL {url!r}: {exc}") from None
+            raise BrokerUrlError(f"invalid broker URL {redact_url(url)!r}: {exc}") from None
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise BrokerUrlError(f"broker URL must be mqtt://host:port or mqtts://..., got {url!r}")
+            raise BrokerUrlError(
+                f"broker URL must be mqtt://host:port or mqtts://..., got {redact_url(url)!r}"
+            )
         tls = parts.scheme == "mqtts"
         return cls(
             host=parts.hostname,
