@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from peakline_api.control_wiring import start_control  # control (issue 8)
 from peakline_api.errors import install_problem_handlers
+from peakline_api.i18n import ProblemTitles
 from peakline_api.keys import KeyStore
 from peakline_api.live import LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
@@ -95,7 +96,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    install_problem_handlers(app)
+    install_problem_handlers(app, ProblemTitles.load())
     for module in (catalog, readings, anomalies, reports, stream, ops):
         app.include_router(module.router)
     app.include_router(_commands.router)
