@@ -75,8 +75,8 @@
       tr.append(
         text("td", it.name), text("td", it.city), text("td", it.sensors.join(", ") || t("air.no_sensors")),
         figure(co2 && co2.mean, 0, "num co2"), figure(co2 && co2.p95, 0, "num"),
-        text("td", pct(co2), "num"), figure(pm && pm.mean, 1, "num"),
-        text("td", pct(pm), "num"),
+        text("td", pct(co2), co2 ? "num" : "num empty"), figure(pm && pm.mean, 1, "num"),
+        text("td", pct(pm), pm ? "num" : "num empty"),
       );
       return tr;
     }));

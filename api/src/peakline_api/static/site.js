@@ -16,6 +16,13 @@
     return shown === id ? value : shown;
   }
 
+  // A device's status as a coloured badge, its raw state in data-state.
+  function badge(state) {
+    const el = text("span", label("state", state), "badge state-" + state);
+    el.dataset.state = state;
+    return el;
+  }
+
   // An empty chart says why instead of drawing empty axes alone.
   function noData(el, empty, message) {
     el.querySelector(".chart-empty")?.remove();
@@ -47,7 +54,10 @@
     if (!siteId) { showError(t("error.no_site")); return; }
     try {
       const site = await api("/api/v1/sites/" + encodeURIComponent(siteId));
-      document.getElementById("site-name").textContent = site.name;
+      const name = document.getElementById("site-name");
+      name.removeAttribute("data-i18n");
+      name.textContent = site.name;
+      document.querySelector("title").removeAttribute("data-i18n");
       document.title = "peakline · " + site.name;
       document.getElementById("site-meta").textContent = t("site.meta", {
         city: site.city, district: site.district, kind: label("site_kind", site.kind),
@@ -149,8 +159,8 @@
     body.replaceChildren(...devices.map((d) => {
       const tr = document.createElement("tr");
       tr.dataset.device = d.id;
-      const state = text("td", label("state", d.status.state), "badge state-" + d.status.state);
-      state.dataset.state = d.status.state;
+      const state = document.createElement("td");
+      state.append(badge(d.status.state));
       tr.append(text("td", d.name || d.id), text("td", label("kind", d.kind)), state,
         text("td", dateTime(d.status.last_seen)), text("td", d.status.quality ? label("quality", d.status.quality) : t("empty.no_data")));
       return tr;
@@ -187,11 +197,12 @@
       } else if (event === "anomaly") {
         loadAnomalies();
       } else if (event === "status") {
-        const row = document.querySelector(`#devices-table tr[data-device="${CSS.escape(data.device)}"] td:nth-child(3)`);
-        if (row) { row.textContent = label("state", data.state); row.dataset.state = data.state; row.className = "badge state-" + data.state; }
+        const cell = document.querySelector(`#devices-table tr[data-device="${CSS.escape(data.device)}"] td:nth-child(3)`);
+        if (cell) cell.replaceChildren(badge(data.state));
       }
     }, (state) => {
       const badge = document.getElementById("live-state");
+      badge.dataset.i18n = "live." + state;
       badge.textContent = t("live." + state);
       badge.className = state === "live" ? "badge live" : "badge";
     });
@@ -200,6 +211,7 @@
   let currentCommand = null;
   function setCommandState(state, reason, readback) {
     const el = document.getElementById("cmd-state");
+    el.removeAttribute("data-i18n");
     el.textContent = label("cmd_state", state);
     el.dataset.state = state;
     document.getElementById("cmd-detail").textContent =
