@@ -29,10 +29,14 @@
     if (empty) el.prepend(text("p", message, "chart-empty muted"));
   }
 
-  // The x axis always shows the requested window ending now, so a chart with one point (a new
-  // site, a fresh demo) is not stretched by uPlot's automatic range into years.
+  // Enough decimals to tell the ticks apart (a 0.2 kW step shows one).
+  const decimals = (splits) => (splits.length > 1
+    ? Math.min(3, Math.max(0, -Math.floor(Math.log10(Math.abs(splits[1] - splits[0]) || 1)))) : 0);
   // Ticks and legend in the chosen locale (uPlot's own date formats are English).
   const tick = new Intl.DateTimeFormat(peakline.lang, { hour: "2-digit", minute: "2-digit" });
+
+  // The x axis always shows the requested window ending now, so a chart with one point (a new
+  // site, a fresh demo) is not stretched by uPlot's automatic range into years.
   function chart(el, label, data, color, windowS) {
     const opts = {
       width: el.clientWidth || 600, height: 240,
@@ -43,7 +47,7 @@
       ],
       axes: [
         { values: (u, splits) => splits.map((v) => tick.format(new Date(v * 1000))) },
-        { size: 60, values: (u, splits) => splits.map((v) => num(v, 0)) },
+        { size: 60, values: (u, splits) => splits.map((v) => num(v, decimals(splits))) },
       ],
     };
     el.replaceChildren();
