@@ -58,12 +58,15 @@ class ProblemTitles:
     @classmethod
     def load(cls) -> ProblemTitles:
         """Read every catalogue (done by the app factory, never at import)."""
-        return cls(
-            {
-                locale: {m.id: m.string for m in read_catalogue(locale) if m.id and m.string}
-                for locale in LANGUAGES
+        titles: dict[str, dict[str, str]] = {}
+        for locale in LANGUAGES:
+            # Plural entries carry tuples; problem titles are plain strings.
+            titles[locale] = {
+                m.id: m.string
+                for m in read_catalogue(locale)
+                if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string
             }
-        )
+        return cls(titles)
 
     def title(self, english: str, accept_language: str | None) -> tuple[str, str]:
         """(title, language tag) for the caller; an untranslated title stays English."""
