@@ -92,7 +92,7 @@ async def test_overview_and_live_site_chart(
         sites = await rows.evaluate_all("rs => rs.map(r => r.dataset.site)")
         assert set(sites) == {"rt-school", "rt-office", "rt-library", "rt-feeder-7"}
         power = await page.locator('tr[data-site="rt-school"] td.power').inner_text()
-        assert float(power) > 0
+        assert float(power.replace(",", "")) > 0  # in the page's locale (en: "1,234.5")
         await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 
         await page.click('tr[data-site="rt-school"] a')

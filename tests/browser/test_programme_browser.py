@@ -55,7 +55,10 @@ async def test_programme_page_compares_cities_and_exports_csv(
             assert set(ids) == set(expected) == {"riverton", "lakeside"}
             for city, it in expected.items():
                 shown = await page.locator(f'tr[data-id="{city}"] td.emissions').inner_text()
-                assert float(shown) == pytest.approx(round(it["emissions_kgco2e"]), abs=0.5)
+                # Shown in the page's locale (en: "2,166"), to the nearest kg.
+                assert float(shown.replace(",", "")) == pytest.approx(
+                    round(it["emissions_kgco2e"]), abs=0.5
+                )
                 assert it["emissions_kgco2e"] > 0
             air = page.locator("#air-table tbody tr")
             await air.first.wait_for(timeout=15_000)

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from peakline_api.control_wiring import start_control  # control (issue 8)
 from peakline_api.errors import install_problem_handlers
+from peakline_api.i18n import ProblemTitles
 from peakline_api.keys import KeyStore
 from peakline_api.live import DeviceOwner, LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
@@ -98,7 +99,7 @@ def create_app(
         openapi_url=None if settings.private_ops else "/openapi.json",
         redoc_url=None,
     )
-    install_problem_handlers(app)
+    install_problem_handlers(app, ProblemTitles.load())
     for module in (catalog, readings, anomalies, reports, stream, ops):
         app.include_router(module.router)
     app.include_router(_commands.router)

@@ -3,6 +3,9 @@
 Every error leaves the API as `application/problem+json` with `type`, `title`, `status`,
 `detail` and `instance`; validation errors add `errors` (where and what). Nothing else
 reaches a client: unexpected exceptions become a bare 500 problem and are logged.
+
+The `title` is in the caller's language (Accept-Language, see `peakline_api.i18n`); `type`,
+`detail` and the rest are the same in every language.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from peakline_api.i18n import ProblemTitles
 from peakline_core.storage import StoreRejected, StoreTruncated, StoreUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -56,10 +60,42 @@ class TooLarge(ApiError):
     status, code, title = 413, "too-large", "Request too large"
 
 
+# Problems raised by the handlers below rather than by our code; declared as classes so
+# every title the API can answer has one place, and the catalogue test can find it.
+class InvalidRequest(ApiError):
+    status, code, title = 422, "invalid-request", "Invalid request"
+
+
+class StoreDown(ApiError):
+    status, code, title = 503, "store-unavailable", "Time-series store unavailable"
+
+
+class StoreCut(ApiError):
+    status, code, title = 502, "store-truncated", "Answer truncated by the store"
+
+
+class StoreRefused(ApiError):
+    status, code, title = 502, "store-rejected", "Query rejected by the store"
+
+
+class Internal(ApiError):
+    status, code, title = 500, "internal", "Internal error"
+
+
+# Titles Starlette gives its own HTTP errors (no route, wrong method) that we translate.
+HTTP_TITLES = ("Not Found", "Method Not Allowed")
+
+
 def problem(
-    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    language: str | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    """A problem details response (RFC 9457)."""
+    """A problem details response (RFC 9457); `language` is the title's (Content-Language)."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": title,
@@ -69,6 +105,9 @@ def problem(
         **extra,
     }
     headers = {}
+    if language is not None:
+        headers["Content-Language"] = language
+        headers["Vary"] = "Accept-Language"
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="peakline"'
     retry = extra.get("retry_after_s")
@@ -85,13 +124,19 @@ def _json_safe(value: Any) -> Any:
     return str(value)[:200]
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Map every error the API can meet to a problem document."""
+def install_problem_handlers(app: FastAPI, titles: ProblemTitles | None = None) -> None:
+    """Map every error the API can meet to a problem document, titled in the caller's
+    language from `titles` (default: the packaged catalogues)."""
     log = structlog.get_logger("peakline.api")
+    catalogue = titles if titles is not None else ProblemTitles.load()
+
+    def answer(request: Request, kind: type[ApiError], detail: str, **extra: Any) -> JSONResponse:
+        title, language = catalogue.title(kind.title, request.headers.get("accept-language"))
+        return problem(kind.status, kind.code, title, detail, request.url.path, language, **extra)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+        return answer(request, type(exc), exc.detail, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -99,14 +144,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": _json_safe(list(e.get("loc", ()))), "msg": str(e.get("msg", ""))[:200]}
             for e in exc.errors()
         ]
-        return problem(
-            422,
-            "invalid-request",
-            "Invalid request",
-            "the request failed validation",
-            request.url.path,
-            errors=errors,
-        )
+        return answer(request, InvalidRequest, "the request failed validation", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -114,17 +152,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
             exc.status_code, "http-error"
         )
-        return problem(exc.status_code, code, detail, detail, request.url.path)
+        title, language = catalogue.title(detail, request.headers.get("accept-language"))
+        return problem(exc.status_code, code, title, detail, request.url.path, language)
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("store_unavailable", detail=str(exc), path=request.url.path)
-        return problem(
-            503,
-            "store-unavailable",
-            "Time-series store unavailable",
+        return answer(
+            request,
+            StoreDown,
             "the time-series store cannot serve requests; retry later",
-            request.url.path,
             retry_after_s=exc.retry_after_s or 5,
         )
 
@@ -133,33 +170,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreTruncated)
     async def _store_truncated(request: Request, exc: StoreTruncated) -> JSONResponse:
         log.error("store_truncated_query", detail=str(exc), path=request.url.path)
-        return problem(
-            502,
-            "store-truncated",
-            "Answer truncated by the store",
+        return answer(
+            request,
+            StoreCut,
             "the store's row limit cut the answer short; ask for a shorter range or a"
             " coarser window (operators: InfluxDB [http] max-row-limit = 0)",
-            request.url.path,
         )
 
     @app.exception_handler(StoreRejected)
     async def _store_rejected(request: Request, exc: StoreRejected) -> JSONResponse:
         log.error("store_rejected_query", detail=str(exc), path=request.url.path)
-        return problem(
-            502,
-            "store-rejected",
-            "Query rejected by the store",
-            "the store refused the query",
-            request.url.path,
-        )
+        return answer(request, StoreRefused, "the store refused the query")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
-        return problem(
-            500,
-            "internal",
-            "Internal error",
-            "unexpected error; it has been logged",
-            request.url.path,
-        )
+        return answer(request, Internal, "unexpected error; it has been logged")

@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { api, key, setupKeyForm, showError, fmt, text } = peakline;
+  const { api, key, setupKeyForm, showError, fmt, figure, percent, text, t, dateTime, lang, ready } = peakline;
   const level = document.getElementById("level");
   const period = document.getElementById("period");
   const query = () => `level=${encodeURIComponent(level.value)}&start=${encodeURIComponent(period.value)}`;
@@ -17,14 +17,16 @@
       renderAir(air.items);
       showError("");
     } catch (e) {
-      showError(e.status === 401 ? "Enter an API key to see the programme." : e.message);
+      showError(e.status === 401 ? t("error.need_key_programme") : e.message);
     }
   }
 
-  function trajectory(t) {
-    if (!t) return "–";
-    const state = t.on_track ? "on track" : "over cap";
-    return `${t.year}: ${state} (peak ${t.peak_year})`;
+  // A verdict only where there is something to judge: no target, or no metered energy in the
+  // period, says so instead of "on track".
+  function trajectory(tr, metered) {
+    if (!tr) return t("empty.no_target");
+    if (!metered) return t("empty.no_meter_data_period");
+    return t(tr.on_track ? "programme.on_track" : "programme.over_cap", { year: tr.year, peak: tr.peak_year });
   }
 
   function render(report) {
@@ -33,39 +35,48 @@
       const tr = document.createElement("tr");
       tr.dataset.id = it.id;
       const i = it.intensity;
-      const trend = it.trend === null ? "–" : (it.trend * 100).toFixed(1) + " %";
-      const savings = it.retrofits.counted
+      // Zero metered energy over a whole period is missing data, not a city that used none.
+      const metered = it.energy_kwh > 0;
+      const shown = (v) => (metered ? v : null);
+      const trend = text("td", it.trend === null || !metered ? t("empty.no_previous") : percent(it.trend, 1), "num trend");
+      if (it.trend === null || !metered) trend.classList.add("empty");
+      const savings = text("td", it.retrofits.counted
         ? `${fmt(it.retrofits.avoided_kwh, 0)} ± ${fmt(it.retrofits.uncertainty_kwh, 0)}`
-        : "–";
-      const factors = it.factors.map((f) => `${f.set_id} ${f.region} ${f.year}: ${f.kgco2e_per_kwh.toFixed(3)}`).join("; ");
+        : t("empty.no_retrofits"), it.retrofits.counted ? "num" : "num empty");
+      const factors = it.factors.length
+        ? it.factors.map((f) => `${f.set_id} ${f.region} ${f.year}: ${fmt(f.kgco2e_per_kwh, 3)}`).join("; ")
+        : t("empty.no_factor");
+      const traj = text("td", trajectory(it.trajectory, metered), "trajectory");
+      if (!it.trajectory || !metered) traj.classList.add("empty");
+      const energy = figure(shown(it.energy_kwh), 0, "num energy");
+      if (!metered) energy.textContent = t("empty.no_meter_data");
       tr.append(
         text("td", it.name), text("td", it.city), text("td", String(it.sites), "num"),
-        text("td", fmt(it.energy_kwh, 0), "num energy"),
-        text("td", fmt(it.emissions_kgco2e, 0), "num emissions"),
-        text("td", fmt(i.kgco2e_per_capita, 4), "num"),
-        text("td", fmt(i.kgco2e_per_m2, 2), "num"),
-        text("td", fmt(i.kwh_per_m2, 1), "num"),
-        text("td", fmt(i.kgco2e_per_kwh, 3), "num"),
-        text("td", trend, "num trend"), text("td", trajectory(it.trajectory)),
-        text("td", savings, "num"), text("td", factors, "muted"),
+        energy,
+        figure(shown(it.emissions_kgco2e), 0, "num emissions"),
+        figure(shown(i.kgco2e_per_capita), 4, "num"),
+        figure(shown(i.kgco2e_per_m2), 2, "num"),
+        figure(shown(i.kwh_per_m2), 1, "num"),
+        figure(shown(i.kgco2e_per_kwh), 3, "num"),
+        trend, traj, savings, text("td", factors, "muted"),
       );
       return tr;
     }));
     document.getElementById("definitions").textContent =
-      `${report.start} – ${report.end}. Emissions: ${report.definitions.emissions_kgco2e}.`;
+      t("programme.definitions", { start: dateTime(report.start), end: dateTime(report.end) });
   }
 
   function renderAir(items) {
-    const pct = (p) => (p ? (p.share_above * 100).toFixed(1) + " %" : "–");
+    const pct = (p) => (p ? percent(p.share_above, 1) : t("empty.no_data"));
     document.querySelector("#air-table tbody").replaceChildren(...items.map((it) => {
       const tr = document.createElement("tr");
       tr.dataset.id = it.district;
       const co2 = it.points.co2, pm = it.points.pm25;
       tr.append(
-        text("td", it.name), text("td", it.city), text("td", it.sensors.join(", ") || "–"),
-        text("td", fmt(co2 && co2.mean, 0), "num co2"), text("td", fmt(co2 && co2.p95, 0), "num"),
-        text("td", pct(co2), "num"), text("td", fmt(pm && pm.mean, 1), "num"),
-        text("td", pct(pm), "num"),
+        text("td", it.name), text("td", it.city), text("td", it.sensors.join(", ") || t("air.no_sensors")),
+        figure(co2 && co2.mean, 0, "num co2"), figure(co2 && co2.p95, 0, "num"),
+        text("td", pct(co2), co2 ? "num" : "num empty"), figure(pm && pm.mean, 1, "num"),
+        text("td", pct(pm), pm ? "num" : "num empty"),
       );
       return tr;
     }));
@@ -74,8 +85,8 @@
   async function downloadCsv() {
     try {
       const resp = await fetch("/api/v1/programme/benchmark.csv?" + query(),
-        { headers: { Authorization: "Bearer " + key() } });
-      if (!resp.ok) throw new Error(`${resp.status}: CSV export failed`);
+        { headers: { Authorization: "Bearer " + key(), "Accept-Language": lang } });
+      if (!resp.ok) throw new Error(`${resp.status}: ${t("error.csv_failed")}`);
       const url = URL.createObjectURL(await resp.blob());
       const a = document.createElement("a");
       a.href = url;
@@ -87,9 +98,11 @@
     }
   }
 
-  setupKeyForm(refresh);
   level.addEventListener("change", refresh);
   period.addEventListener("change", refresh);
   document.getElementById("csv").addEventListener("click", downloadCsv);
-  refresh();
+  ready.then(() => {
+    setupKeyForm(refresh);
+    refresh();
+  }, (e) => showError(e.message));
 })();

@@ -3,10 +3,37 @@
 "use strict";
 
 (() => {
-  const { api, stream, setupKeyForm, showError, fmt, text, param } = peakline;
+  const { api, stream, setupKeyForm, showError, fmt, num, text, param, t, dateTime, ready } = peakline;
   const siteId = param("site");
   const FINAL = new Set(["applied", "rejected", "failed", "expired", "reverted"]);
-  let powerPlot = null, powerData = [[], []], meter = null, ciPlot = null, streaming = false;
+  let powerPlot = null, powerData = [[], []], meter = null, meterSeen = null, ciPlot = null, streaming = false;
+
+  // A domain word (device kind, status, command state...) in the chosen language; one the
+  // catalogue does not know yet is shown as the API gave it.
+  function label(group, value) {
+    const id = `${group}.${value}`;
+    const shown = t(id);
+    return shown === id ? value : shown;
+  }
+
+  // A device's status as a coloured badge, its raw state in data-state.
+  function badge(state) {
+    const el = text("span", label("state", state), "badge state-" + state);
+    el.dataset.state = state;
+    return el;
+  }
+
+  // An empty chart says why instead of drawing empty axes alone.
+  function noData(el, empty, message) {
+    el.querySelector(".chart-empty")?.remove();
+    if (empty) el.prepend(text("p", message, "chart-empty muted"));
+  }
+
+  // Enough decimals to tell the ticks apart (a 0.2 kW step shows one).
+  const decimals = (splits) => (splits.length > 1
+    ? Math.min(3, Math.max(0, -Math.floor(Math.log10(Math.abs(splits[1] - splits[0]) || 1)))) : 0);
+  // Ticks and legend in the chosen locale (uPlot's own date formats are English).
+  const tick = new Intl.DateTimeFormat(peakline.lang, { hour: "2-digit", minute: "2-digit" });
 
   // The x axis always shows the requested window ending now, so a chart with one point (a new
   // site, a fresh demo) is not stretched by uPlot's automatic range into years.
@@ -14,74 +41,121 @@
     const opts = {
       width: el.clientWidth || 600, height: 240,
       scales: { x: { time: true, range: () => { const now = Date.now() / 1000; return [now - windowS, now]; } } },
-      series: [{}, { label, stroke: color, width: 2, spanGaps: true }],
-      axes: [{}, { size: 60 }],
+      series: [
+        { label: t("chart.time"), value: (u, v) => (v === null || v === undefined ? "" : dateTime(v * 1000)) },
+        { label, stroke: color, width: 2, spanGaps: true, value: (u, v) => num(v, 1) ?? "" },
+      ],
+      axes: [
+        { values: (u, splits) => splits.map((v) => tick.format(new Date(v * 1000))) },
+        { size: 60, values: (u, splits) => splits.map((v) => num(v, decimals(splits))) },
+      ],
     };
     el.replaceChildren();
     return new uPlot(opts, data, el);
   }
 
   async function load() {
-    if (!siteId) { showError("no site given"); return; }
+    if (!siteId) { showError(t("error.no_site")); return; }
     try {
       const site = await api("/api/v1/sites/" + encodeURIComponent(siteId));
-      document.getElementById("site-name").textContent = site.name;
+      const name = document.getElementById("site-name");
+      name.removeAttribute("data-i18n");
+      name.textContent = site.name;
+      document.querySelector("title").removeAttribute("data-i18n");
       document.title = "peakline · " + site.name;
-      document.getElementById("site-meta").textContent =
-        `${site.city} · ${site.district} · ${site.kind} · ${site.floor_area_m2} m² · grid ${site.grid_region} · ${site.timezone}`;
+      document.getElementById("site-meta").textContent = t("site.meta", {
+        city: site.city, district: site.district, kind: label("site_kind", site.kind),
+        area: fmt(site.floor_area_m2, 0), region: site.grid_region, timezone: site.timezone,
+      });
       const devices = (await api(`/api/v1/devices?site=${encodeURIComponent(siteId)}&limit=1000`)).items;
       renderDevices(devices);
       renderCommandTargets(devices);
-      meter = (devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total")) || {}).id;
+      const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
+      meter = main && main.id;
+      meterSeen = main && main.status.last_seen;
       await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadAnomalies()]);
       showError("");
       if (!streaming) { streaming = true; follow(); }
     } catch (e) {
-      showError(e.status === 401 ? "Enter an API key." : e.message);
+      showError(e.status === 401 ? t("error.need_key") : e.message);
     }
   }
 
   async function loadPower() {
     const el = document.getElementById("power-chart");
-    if (!meter) { el.replaceChildren(text("p", "no main meter at this site", "muted")); return; }
+    if (!meter) { el.replaceChildren(text("p", t("site.no_meter"), "muted empty")); return; }
     const r = await api(`/api/v1/series?device=${encodeURIComponent(meter)}&point=power_total&start=-1h`);
     const s = r.series[0] || { t_ms: [], values: [] };
     powerData = [s.t_ms.map((t) => t / 1000), s.values.map((v) => (v === null ? null : v / 1000))];
     powerPlot = chart(el, "kW", powerData, "#0b6bcb", 3600);
     el.dataset.points = String(powerData[0].length);
+    noData(el, powerData[0].length === 0, meterSeen
+      ? t("empty.no_meter_data_since", { time: dateTime(meterSeen) }) : t("empty.no_meter_data_yet"));
   }
 
   async function loadIntensity(region) {
     const r = await api(`/api/v1/carbon-intensity/series?region=${encodeURIComponent(region)}&start=-1d`);
     const s = r.series[0] || { t_ms: [], values: [] };
-    ciPlot = chart(document.getElementById("ci-chart"), "gCO2e/kWh", [s.t_ms.map((t) => t / 1000), s.values], "#b26a00", 86400);
+    const el = document.getElementById("ci-chart");
+    ciPlot = chart(el, "gCO2e/kWh", [s.t_ms.map((ms) => ms / 1000), s.values], "#b26a00", 86400);
+    noData(el, s.t_ms.length === 0, t("empty.no_intensity", { region }));
   }
 
+  // Emissions over the last 30 days, drawn to one scale: the target when there is one, or
+  // else a round figure just above the larger total, written under the bars. A site without
+  // data says so rather than drawing bars for nothing.
   async function loadEmissions() {
     const r = await api(`/api/v1/reports/emissions?level=site&site=${encodeURIComponent(siteId)}&start=-30d`);
     const box = document.getElementById("emissions");
     const row = r.items[0];
-    if (!row) { box.replaceChildren(text("p", "no emissions recorded yet", "muted")); return; }
-    const total = (m) => Object.values(row.emissions_kgco2e[m] || {}).reduce((a, b) => a + b, 0);
+    const methods = row ? Object.keys(row.emissions_kgco2e || {}) : [];
+    if (!row || !methods.length) {
+      box.replaceChildren(text("p", t("empty.no_emissions_since", { time: dateTime(r.start) }), "muted empty"));
+      return;
+    }
+    const total = (m) => (row.emissions_kgco2e[m] ? Object.values(row.emissions_kgco2e[m]).reduce((a, b) => a + b, 0) : null);
     const target = row.target_kgco2e ?? null;
-    const values = [["location-based", total("location")], ["market-based", total("market")]];
-    const max = Math.max(target || 0, ...values.map((v) => v[1])) || 1;
-    box.replaceChildren(...values.map(([label, kg]) => {
+    const values = [["location", total("location")], ["market", total("market")]];
+    const largest = Math.max(target || 0, ...values.map((v) => v[1] || 0));
+    const scale = target || niceCeiling(largest);
+    // Small totals in kg, larger in tonnes, so 0.00 tCO2e never hides a real figure.
+    const tonnes = Math.max(scale, largest) >= 1000;
+    const amount = (kg) => (tonnes ? t("unit.tco2e", { value: fmt(kg / 1000, 2) }) : t("unit.kgco2e", { value: fmt(kg, 1) }));
+    const rows = values.map(([method, kg]) => {
       const line = text("div", "", "bar-row");
+      line.dataset.method = method;
+      if (kg === null) {
+        line.append(text("span", t("scope2." + method)), text("span", t("empty.no_data"), "muted empty"), text("span", ""));
+        return line;
+      }
+      const track = text("div", "", "bar-track");
       const bar = text("div", "", target !== null && kg > target ? "bar over" : "bar");
-      bar.style.width = `${(100 * kg) / max}%`;
-      line.append(text("span", label), bar, text("span", `${fmt(kg / 1000, 2)} tCO2e`, "num"));
+      bar.style.width = `${Math.min(100, scale > 0 ? (100 * kg) / scale : 0)}%`;
+      bar.dataset.width = bar.style.width;
+      track.append(bar);
+      line.append(text("span", t("scope2." + method)), track, text("span", amount(kg), "num"));
       return line;
-    }), text("p", target === null ? "No target configured for this site." : `Target: ${fmt(target / 1000, 2)} tCO2e`, "muted"),
-    text("p", `Intensity: ${fmt(row.intensity.kgco2e_per_m2, 2)} kgCO2e/m² · ${fmt(row.intensity.kwh_per_m2, 1)} kWh/m²`, "muted"));
+    });
+    box.replaceChildren(...rows,
+      text("p", target === null ? t("site.no_target", { scale: amount(scale) }) : t("site.target", { target: amount(target) }), "muted"),
+      text("p", t("site.intensity", { per_m2: fmt(row.intensity.kgco2e_per_m2, 2), kwh_per_m2: fmt(row.intensity.kwh_per_m2, 1) }), "muted"));
+  }
+
+  // The smallest 1, 2 or 5 times a power of ten at or above `v` (a bar scale people can read).
+  function niceCeiling(v) {
+    if (!(v > 0)) return 1;
+    const p = 10 ** Math.floor(Math.log10(v));
+    return [1, 2, 5, 10].map((m) => m * p).find((x) => x >= v);
   }
 
   async function loadAnomalies() {
     const r = await api(`/api/v1/anomalies?site=${encodeURIComponent(siteId)}&start=-7d&limit=50`);
     const list = document.getElementById("anomalies");
-    if (!r.items.length) { list.replaceChildren(text("li", "no anomalies", "muted")); return; }
-    list.replaceChildren(...r.items.map((e) => text("li",
-      `${e.start.replace("T", " ").slice(0, 16)} · ${e.device}/${e.point} · ${e.kind} · score ${fmt(e.peak_score, 2)} · ${e.state}`, e.state)));
+    if (!r.items.length) { list.replaceChildren(text("li", t("site.no_anomalies"), "muted")); return; }
+    list.replaceChildren(...r.items.map((e) => text("li", t("site.anomaly_line", {
+      time: dateTime(e.start), device: e.device, point: e.point, kind: label("anomaly", e.kind),
+      score: fmt(e.peak_score, 2), state: label("anomaly_state", e.state),
+    }), e.state)));
   }
 
   function renderDevices(devices) {
@@ -89,8 +163,10 @@
     body.replaceChildren(...devices.map((d) => {
       const tr = document.createElement("tr");
       tr.dataset.device = d.id;
-      tr.append(text("td", d.name || d.id), text("td", d.kind), text("td", d.status.state, "badge state-" + d.status.state),
-        text("td", d.status.last_seen ? d.status.last_seen.replace("T", " ").slice(0, 19) : "–"), text("td", d.status.quality || "–"));
+      const state = document.createElement("td");
+      state.append(badge(d.status.state));
+      tr.append(text("td", d.name || d.id), text("td", label("kind", d.kind)), state,
+        text("td", dateTime(d.status.last_seen)), text("td", d.status.quality ? label("quality", d.status.quality) : t("empty.no_data")));
       return tr;
     }));
   }
@@ -99,7 +175,7 @@
     const select = document.getElementById("cmd-target");
     const options = [];
     for (const d of devices) for (const p of d.points) if (p.writable) {
-      const o = text("option", `${d.id} · ${p.name} (${p.writable.min}..${p.writable.max} ${p.unit})`);
+      const o = text("option", `${d.id} · ${p.name} (${num(p.writable.min, 1)}–${num(p.writable.max, 1)} ${p.unit})`);
       o.value = `${d.id}/${p.name}`;
       options.push(o);
     }
@@ -118,27 +194,32 @@
           while (powerData[0].length && powerData[0][0] < t - 3600) { powerData[0].shift(); powerData[1].shift(); }
         }
         powerPlot.setData(powerData);
+        noData(document.getElementById("power-chart"), powerData[0].length === 0, "");
         document.getElementById("power-chart").dataset.points = String(powerData[0].length);
       } else if (event === "ack") {
         if (data.id === currentCommand) setCommandState(data.state, data.reason, data.readback);
       } else if (event === "anomaly") {
         loadAnomalies();
       } else if (event === "status") {
-        const row = document.querySelector(`#devices-table tr[data-device="${CSS.escape(data.device)}"] td:nth-child(3)`);
-        if (row) { row.textContent = data.state; row.className = "badge state-" + data.state; }
+        const cell = document.querySelector(`#devices-table tr[data-device="${CSS.escape(data.device)}"] td:nth-child(3)`);
+        if (cell) cell.replaceChildren(badge(data.state));
       }
     }, (state) => {
       const badge = document.getElementById("live-state");
-      badge.textContent = state;
+      badge.dataset.i18n = "live." + state;
+      badge.textContent = t("live." + state);
       badge.className = state === "live" ? "badge live" : "badge";
     });
   }
 
   let currentCommand = null;
   function setCommandState(state, reason, readback) {
-    document.getElementById("cmd-state").textContent = state;
+    const el = document.getElementById("cmd-state");
+    el.removeAttribute("data-i18n");
+    el.textContent = label("cmd_state", state);
+    el.dataset.state = state;
     document.getElementById("cmd-detail").textContent =
-      [reason, readback !== null && readback !== undefined ? `read back ${readback}` : null].filter(Boolean).join(" · ");
+      [reason, readback !== null && readback !== undefined ? t("cmd.read_back", { value: readback }) : null].filter(Boolean).join(" · ");
   }
 
   async function sendCommand(ev) {
@@ -172,6 +253,8 @@
   }
 
   document.getElementById("cmd-form").addEventListener("submit", sendCommand);
-  setupKeyForm(load);
-  load();
+  ready.then(() => {
+    setupKeyForm(load);
+    load();
+  }, (e) => showError(e.message));
 })();
