@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from peakline_core.config.profiles import ByteOrder, DataType, ModbusPoint
+from peakline_core.config.profiles import ByteOrder, DataType, ModbusPoint, ModbusProfile
 from peakline_core.registers import BlockDecoder, decode_value, encode_value
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "codec"
@@ -54,3 +54,42 @@ def test_known_answer(
     assert decode_value(point, registers) == value
     assert BlockDecoder([point], 0).decode(np.asarray(registers, np.uint16))[0] == value
     assert encode_value(point, value) == registers
+
+
+PROFILES = Path(__file__).resolve().parents[3] / "config" / "profiles"
+PROFILE_CASES = CASES / "profiles"
+
+
+def _profile_vectors() -> list[Any]:
+    out = []
+    for path in sorted(PROFILE_CASES.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        profile = ModbusProfile.model_validate(
+            yaml.safe_load((PROFILES / f"{doc['profile']}.yaml").read_text())
+        )
+        points = {p.name: p for p in profile.points}
+        for i, case in enumerate(doc["points"]):
+            out.append(
+                pytest.param(
+                    points[case["name"]],
+                    case["registers"],
+                    case.get("sf", 0),
+                    case["value"],
+                    id=f"{doc['profile']}-{case['name']}-{i}",
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize(("point", "registers", "sf", "value"), _profile_vectors())
+def test_profile_known_answer(
+    point: ModbusPoint, registers: list[int], sf: int, value: float | bool | str | None
+) -> None:
+    """A profile's registers in, the engineering value out (and back, unless 'no reading')."""
+    decoded = decode_value(point, registers, sf)
+    if value is None or isinstance(value, bool | str):
+        assert decoded == value
+    else:
+        assert decoded == pytest.approx(value, rel=1e-12)
+    if value is not None:
+        assert encode_value(point, value, sf) == registers
