@@ -7,6 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff check"; ruff check .
 echo "== ruff format --check"; ruff format --check .
 echo "== mypy (strict on core, edge, firmware-sim, cli)"; mypy core/src edge/src firmware-sim/src cli/src
+echo "== import contracts (docs/architecture.md layers)"; lint-imports
 echo "== pytest"
 # pytest exits 5 when it collected nothing: that is a failure here too.
 exec pytest "$@"
