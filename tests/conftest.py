@@ -18,6 +18,16 @@ from peakline_cli.servers import Influxd, Mosquitto, SerialPair
 REPO = Path(__file__).resolve().parent.parent
 
 
+INTEGRATION = REPO / "tests" / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration `integration`, whatever its module declares."""
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

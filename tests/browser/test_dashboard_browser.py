@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
-from api_live_support import build, example_config, serve, stores_available
+from api_live_support import build, example_config, serve
 from browser_support import ARTIFACTS, browser_page
 
 from peakline_core.wire.payloads import DeviceStatus, Reading, TelemetryBatch, encode
@@ -62,8 +62,6 @@ async def publish_telemetry(host: str, port: int, topics: Topics, stop: asyncio.
 async def stack(
     tmp_path: Path, repo_root: Path, mosquitto, prefix: str
 ) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    if not stores_available():
-        pytest.skip("peakline_ingest.store (issue 5) has not landed: no SQLite store to run on")
     config = example_config(repo_root / "config")
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     app, tokens = await build(tmp_path, config, store_url, mosquitto.url, prefix, now_ns=None)
@@ -143,8 +141,6 @@ async def test_command_from_the_page_comes_back_applied(
 ) -> None:
     """Operator sets school-hvac's setpoint from the site page; the real edge agent writes it
     to a Modbus TCP peer, reads it back, and the page shows `applied`."""
-    if not stores_available():
-        pytest.skip("peakline_ingest.store (issue 5) has not landed: no SQLite store to run on")
     sys.path[:0] = [str(repo_root / "tests/unit/edge"), str(repo_root / "tests/integration/edge")]
     from edge_harness import AgentProcess
     from modbus_peer import Unit, modbus_peer

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
-from api_live_support import build, example_config, serve, stores_available
+from api_live_support import build, example_config, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
 
@@ -26,8 +26,6 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 async def test_programme_page_compares_cities_and_exports_csv(
     tmp_path: Path, repo_root: Path
 ) -> None:
-    if not stores_available():
-        pytest.skip("no SQLite store to run on")
     from playwright.async_api import async_playwright
 
     config = example_config(repo_root / "config")

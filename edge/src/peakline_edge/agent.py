@@ -98,7 +98,7 @@ class EdgeAgent:
         self.started_ns = time.time_ns()
 
     def _build_executor(self, state_dir: Path) -> CommandExecutor:
-        """The command executor (issue 8): its holds live in the state dir's control.db."""
+        """The command executor: its holds live in the state dir's control.db."""
         executor = CommandExecutor(
             self.agent,
             {i: Target(d.device, d.profile, d) for i, d in self.devices.items()},

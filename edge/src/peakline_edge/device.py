@@ -7,7 +7,7 @@ only while booting or updating firmware gets its larger blocks back, at the cost
 refused request an hour where the gap is real. A block that fails otherwise marks only its
 own points `error`: the rest of the device's cycle goes on.
 
-`write_point` is the seam for the command executor (issue 8): it validates against the profile,
+`write_point` is the seam for the command executor: it validates against the profile,
 writes under the bus lock, reads back and returns the decoded value, or raises a typed error.
 """
 

@@ -3,8 +3,10 @@ into these at the boundary, so callers (the scheduler, the command executor) han
 
 from __future__ import annotations
 
+from peakline_core.errors import PeaklineError
 
-class EdgeError(Exception):
+
+class EdgeError(PeaklineError):
     """Base of every error raised by peakline_edge."""
 
 

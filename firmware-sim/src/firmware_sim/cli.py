@@ -77,11 +77,5 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _instant(text: str) -> datetime:
-    if text == "now":
-        return datetime.now(UTC).replace(microsecond=0)
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def main() -> None:
     app()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from peakline_core.errors import PeaklineError
 
-class SimError(Exception):
+
+class SimError(PeaklineError):
     """Base of every firmware-sim error."""
 
 

@@ -46,7 +46,7 @@ def modulus(
     if point is None or point.rollover is None:
         return None
     sf = consts.get(point.scale_factor or "", 0)
-    return float(point.rollover) * point.scale * 10.0 ** float(sf)
+    return float(float(point.rollover) * point.scale * 10.0 ** float(sf))
 
 
 def wrong_order(point: ModbusPoint, inj: Injected) -> ByteOrder:
@@ -59,7 +59,7 @@ def garble(point: ModbusPoint, value: float, order: ByteOrder, sf: int) -> float
         return value
     regs = encode_value(point.model_copy(update={"byte_order": order}), value, sf)
     out = decode_value(point, regs, sf)
-    return float("nan") if out is None else float(out)  # type: ignore[arg-type]
+    return float("nan") if out is None else float(out)
 
 
 def apply_faults(

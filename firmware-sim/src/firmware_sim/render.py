@@ -115,7 +115,7 @@ def render(
             if name in physical[kind]:
                 raw[name] = physical[kind][name][row].copy()
             elif isinstance(consts.get(name), int | float):
-                raw[name] = np.full(ts.shape[0], float(consts[name]))  # type: ignore[arg-type]
+                raw[name] = np.full(ts.shape[0], float(consts[name]))
             else:
                 raw[name] = np.zeros(ts.shape[0])
         mine = [f for f in world.faults if f.fault.device == dev.id]
@@ -123,7 +123,7 @@ def render(
         units = (
             {p.name: p.unit for p in profile.points}
             if hasattr(profile, "points")
-            else {f.name: f.unit for f in profile.fields}  # type: ignore[union-attr]
+            else {f.name: f.unit for f in profile.fields}
         )
         for name, series in reported.items():
             out.values[(dev.id, name)] = series

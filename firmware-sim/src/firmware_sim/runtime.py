@@ -112,7 +112,7 @@ class Simulation:
             point=point,
             start=self.world.start_ns and _iso(now),
             duration=duration_s,
-            **params,  # type: ignore[arg-type]
+            **params,
         )
         inj = resolve(spec, self.world.start_ns, len(self.world.faults))
         self.world.add_fault(inj)
@@ -235,6 +235,6 @@ async def run(
                     task.cancel()
     finally:
         for server in sim.tcp_servers:
-            await server.shutdown()
+            await server.shutdown()  # type: ignore[no-untyped-call]
         for serial in sim.serial_servers:
-            await serial.shutdown()
+            await serial.shutdown()  # type: ignore[no-untyped-call]

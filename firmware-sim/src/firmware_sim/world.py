@@ -44,7 +44,7 @@ class World:
         self.last: dict[str, Chunk] = {}  # the column of step k_next - 1, per kind
         self.where: dict[str, tuple[str, int]] = {}  # device -> (kind, row)
         index = {d.id: i for i, d in enumerate(scenario.devices)}
-        by_kind: dict[str, list] = {k: [] for k in ORDER}
+        by_kind: dict[str, list[Any]] = {k: [] for k in ORDER}
         for d in scenario.devices:
             prof = profiles.get(d.profile)
             if prof is None:
@@ -55,7 +55,7 @@ class World:
             by_kind[prof.kind].append(d)
         rows = {k: {d.id: i for i, d in enumerate(v)} for k, v in by_kind.items()}
 
-        def matrix(specs: list, attr: str, kind: str) -> F64:
+        def matrix(specs: list[Any], attr: str, kind: str) -> F64:
             m = np.zeros((len(specs), len(by_kind[kind])))
             for i, s in enumerate(specs):
                 for ref in getattr(s.physics, attr):

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from peakline_api.app import create_app
 from peakline_api.demo_data import reading_rows, report_rows
@@ -25,20 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "api"))
 from api_support import HOUR, KEYS, NOW_NS, example_config
 
 __all__ = ["HOUR", "NOW_NS", "example_config"]
-
-
-def stores_available() -> bool:
-    try:
-        import peakline_ingest.store.influx
-        import peakline_ingest.store.sqlite  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-requires_stores = pytest.mark.skipif(
-    not stores_available(), reason="peakline_ingest.store (issue 5) has not landed yet"
-)
 
 
 @dataclass
@@ -90,7 +75,7 @@ async def build(
     return create_app(settings, config=config, clock_ns=clock), tokens
 
 
-__all__ += ["KEYS", "Role", "build", "requires_stores"]
+__all__ += ["KEYS", "Role", "build"]
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_live_support import LiveApi, build, example_config, stores_available
+from api_live_support import LiveApi, build, example_config
 
 from peakline_core.config import PlatformConfig
 
@@ -20,8 +20,6 @@ def platform_config(repo_root: Path) -> PlatformConfig:
 @pytest.fixture(params=["sqlite", "influx"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A real store: an SQLite file, or a fresh database on the session influxd."""
-    if not stores_available():
-        pytest.skip("peakline_ingest.store (issue 5) has not landed yet")
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:

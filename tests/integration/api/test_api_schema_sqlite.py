@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from api_live_support import build, stores_available
+from api_live_support import build
 from hypothesis import HealthCheck, given, settings
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.skipif(not stores_available(), reason="peakline_ingest.store has not landed")
 def test_no_server_errors_on_sqlite(tmp_path: Path, platform_config) -> None:
     app, tokens = asyncio.run(
         build(tmp_path, platform_config, f"sqlite:///{tmp_path / 'store.db'}")

@@ -1,4 +1,4 @@
-"""Edge integration tests share the unit tests' Modbus TCP peer until firmware-sim lands."""
+"""Edge integration tests share the unit tests' Modbus TCP peer."""
 
 from __future__ import annotations
 

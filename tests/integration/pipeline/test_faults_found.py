@@ -1,9 +1,8 @@
-"""Issue 6's done-when: faults injected into firmware-sim travel through the edge agent (a
+"""Faults injected into firmware-sim travel through the edge agent (a
 subprocess polling the simulator over Modbus TCP), a real mosquitto and the ingest service
 with its deriver into the store, and come out as anomaly events on the right series at the
-right time, both in storage and listed by the API (issue 6); and the derived energy rows
-add up to the meters' counters and come back in the API's emissions report with the site's
-grid factors (issue 7).
+right time, both in storage and listed by the API; and the derived energy rows add up to the
+meters' counters and come back in the API's emissions report with the site's grid factors.
 
 The simulator runs at 60x so its physics moves between the edge's 0.25 s polls; readings are
 stamped by the edge's wall clock, so the injection window is taken in wall time around

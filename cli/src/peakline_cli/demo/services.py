@@ -167,8 +167,8 @@ def create_demo_key(keys_db: Path) -> str:
     from peakline_api.keys import KeyStore, Role
 
     with KeyStore(keys_db) as keys:
-        _, token = keys.create("demo operator", Role.ADMIN, ["*"])
-    return token
+        created: tuple[object, str] = keys.create("demo operator", Role.ADMIN, ["*"])
+    return created[1]
 
 
 def api_app(
@@ -184,7 +184,8 @@ def api_app(
         broker_url=broker_url,
         topic_prefix=options.topic_prefix,
     )
-    return create_app(settings, config=config)
+    app: ASGIApp = create_app(settings, config=config)
+    return app
 
 
 @contextlib.asynccontextmanager
