@@ -169,6 +169,11 @@ class ModbusProfile(Strict):
     max_block_registers: int = Field(default=125, ge=1, le=125)
     max_block_bits: int = Field(default=2000, ge=1, le=2000)
     max_gap: int = Field(default=10, ge=0, le=124, description="registers read to join blocks")
+    write_function: Literal[6, 16] = Field(
+        default=6,
+        description="function for a one-register write: 6 (write single register) or 16"
+        " (write multiple registers, for devices that accept only FC16)",
+    )
     enable: EnableSequence | None = None
     points: list[ModbusPoint] = Field(min_length=1)
 
