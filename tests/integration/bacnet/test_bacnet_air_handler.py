@@ -5,13 +5,17 @@ point out of service refused, and a device that stops answering timing out alone
 
 from __future__ import annotations
 
+import asyncio
 import random
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
+import yaml
 
 from firmware_sim.bacnet import AirHandler, serve_bacnet
+from peakline_core.config.profiles import BacnetProfile
 from peakline_edge.bacnet import BacnetClient
 from peakline_edge.errors import DeviceTimeout, WriteRefused
 
@@ -86,3 +90,22 @@ async def test_silent_device_times_out_without_holding_up_the_other(rig) -> None
         await client.read_present_values(silent, [("analog-input", 1)])
     values = await client.read_present_values(live, [("analog-input", 1)])
     assert values[("analog-input", 1)] == pytest.approx(truth.supply_temp_c)
+
+
+async def test_peakline_bacnet_discover_writes_a_profile(rig, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    client, handlers = rig
+    host = next(iter(handlers))
+    bind = client.address.replace(f":{CLIENT_PORT}", f":{CLIENT_PORT + 1}")  # the CLI's own
+    out = tmp_path / "ahu.yaml"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "peakline_cli.main", "bacnet", "discover", "--address", host,
+        "--bind", bind, "--name", "ahu", "-o", str(out),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    profile = BacnetProfile.model_validate(yaml.safe_load(out.read_text()))
+    by_name = {p.name: p for p in profile.points}
+    assert by_name["zone_setpoint"].object_type == "analog-value"
+    assert by_name["supply_temp"].unit == "degC" and by_name["supply_temp"].instance == 1
+    assert all(p.writable is None for p in profile.points)  # the installer adds limits
