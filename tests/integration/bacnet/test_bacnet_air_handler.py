@@ -109,3 +109,29 @@ async def test_peakline_bacnet_discover_writes_a_profile(rig, tmp_path) -> None:
     assert by_name["zone_setpoint"].object_type == "analog-value"
     assert by_name["supply_temp"].unit == "degC" and by_name["supply_temp"].instance == 1
     assert all(p.writable is None for p in profile.points)  # the installer adds limits
+
+
+async def test_bacpypes3_console_reads_the_simulator(rig) -> None:  # type: ignore[no-untyped-def]
+    """The library's own command-line shell (`python -m bacpypes3`), as mbpoll checks the
+    Modbus simulator: it sees the ground truth and the operator's slot 8."""
+    client, handlers = rig
+    host, ahu = next(iter(handlers.items()))
+    await client.write(host, "analog-value", 1, 22.5)
+    bind = client.address.replace(f":{CLIENT_PORT}", f":{CLIENT_PORT + 2}")
+    script = (
+        f"whois {host}\n"
+        f"read {host} analog-input,1 present-value\n"
+        f"read {host} analog-value,1 present-value\n"
+        f"read {host} analog-value,1 units\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bacpypes3", "--address", bind,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate(script.encode())
+    lines = [line.strip() for line in out.decode().splitlines() if line.strip()]
+    assert lines[:4] == [f"1001 {host}", str(ahu.supply_temp_c), "22.5", "degrees-celsius"], (
+        out.decode(),
+        err.decode(),
+    )
