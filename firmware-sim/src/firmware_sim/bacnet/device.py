@@ -39,6 +39,7 @@ class AirHandler:
     return_temp_c: float = 23.0
     fan_speed_pct: float = 65.0
     schedule_setpoint_c: float = 21.0  # the relinquish default: the building's own schedule
+    zone_sensors: int = 0  # extra analog inputs zone_temp_<n> (analog-input 100 + n), degC
     objects: dict[str, object] = field(default_factory=dict)
 
     def build(self) -> list[object]:
@@ -74,6 +75,14 @@ class AirHandler:
                 outOfService=False,
             ),
         }
+        for n in range(self.zone_sensors):
+            self.objects[f"zone_temp_{n}"] = AnalogInputObject(
+                objectIdentifier=("analog-input", 100 + n),
+                objectName=f"zone_temp_{n}",
+                presentValue=20.0 + (n % 7) * 0.5,
+                units="degreesCelsius",
+                outOfService=False,
+            )
         return list(self.objects.values())
 
     def priority_slot(self, point: str, priority: int) -> float | None:
