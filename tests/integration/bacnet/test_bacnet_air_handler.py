@@ -17,6 +17,7 @@ import yaml
 from firmware_sim.bacnet import AirHandler, serve_bacnet
 from peakline_core.config.profiles import BacnetProfile
 from peakline_edge.bacnet import BacnetClient
+from peakline_edge.bacnet.client import rpm_batch_size
 from peakline_edge.errors import DeviceTimeout, WriteRefused
 
 pytestmark = pytest.mark.timeout(60)
@@ -135,3 +136,21 @@ async def test_bacpypes3_console_reads_the_simulator(rig) -> None:  # type: igno
         out.decode(),
         err.decode(),
     )
+
+
+async def test_small_apdu_reads_in_batches_and_a_device_that_stops_is_isolated(rig) -> None:  # type: ignore[no-untyped-def]
+    client, handlers = rig
+    live, truth = next(iter(handlers.items()))
+    big = AirHandler(1003, "ahu-3", zone_sensors=36)
+    host = live.rsplit(".", 1)[0] + ".4"
+    objects = [("analog-input", 100 + n) for n in range(36)]
+    async with serve_bacnet(big, host):
+        values = await client.read_present_values(host, objects, batch=rpm_batch_size(128, "x"))
+        assert values == {
+            o: pytest.approx(big.present_value(f"zone_temp_{o[1] - 100}")) for o in objects
+        }
+    # the device has stopped answering: it times out, the other devices still answer
+    with pytest.raises(DeviceTimeout):
+        await client.read_present_values(host, objects[:3])
+    values = await client.read_present_values(live, [("analog-input", 1)])
+    assert values[("analog-input", 1)] == pytest.approx(truth.supply_temp_c)

@@ -48,6 +48,21 @@ class DiscoveredDevice:
     points: list[DiscoveredPoint]
 
 
+# bytes of one present-value in a ReadPropertyMultiple answer: object id (5), opening and
+# closing tags (2), property id (2), opening/closing value tags (2), a real (5); and the answer's
+# fixed header. A device without segmentation must get each answer in one APDU.
+_RPM_BYTES_PER_VALUE = 16
+_RPM_HEADER_BYTES = 8
+
+
+def rpm_batch_size(max_apdu: int, segmentation: str) -> int:
+    """Present-values per ReadPropertyMultiple so the answer fits the device's max APDU when
+    it cannot segment (a segmenting device still gets at most 100 per request)."""
+    if segmentation in ("segmented-both", "segmented-transmit"):
+        return 100
+    return max(1, min(100, (max_apdu - _RPM_HEADER_BYTES) // _RPM_BYTES_PER_VALUE))
+
+
 def _oid(object_type: str, instance: int) -> ObjectIdentifier:
     return ObjectIdentifier(f"{object_type},{instance}")
 
@@ -132,17 +147,19 @@ class BacnetClient:
         )
 
     async def read_present_values(
-        self, host: str, points: list[tuple[str, int]]
+        self, host: str, points: list[tuple[str, int]], batch: int = 100
     ) -> dict[tuple[str, int], float]:
-        """present-value of each (object type, instance) in one ReadPropertyMultiple."""
-        spec: list[Any] = []
-        for kind, number in points:
-            spec += [_oid(kind, number), ["present-value"]]
-        rows = await self._call(host, self.app.read_property_multiple(Address(host), spec))
+        """present-value of each (object type, instance), `batch` per ReadPropertyMultiple
+        (see rpm_batch_size); a device that does not answer stops the rest of the cycle."""
         out = {}
-        for oid, _prop, _index, value in rows:
-            object_type, number = oid
-            out[(str(object_type), int(number))] = float(value)
+        for first in range(0, len(points), batch):
+            spec: list[Any] = []
+            for kind, number in points[first : first + batch]:
+                spec += [_oid(kind, number), ["present-value"]]
+            rows = await self._call(host, self.app.read_property_multiple(Address(host), spec))
+            for oid, _prop, _index, value in rows:
+                object_type, number = oid
+                out[(str(object_type), int(number))] = float(value)
         return out
 
     async def write(
