@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from peakline_core.config import PlatformConfig
-from peakline_core.config.platform import ModbusRtu, ModbusTcp, MqttSource
+from peakline_core.config.platform import ModbusRtu, ModbusRtuOverTcp, ModbusTcp, MqttSource
 from peakline_core.config.profiles import ModbusProfile, MqttProfile
 from peakline_core.wire import Topics
 from peakline_edge.bus import BusKey, ModbusBus, bus_key
@@ -119,12 +119,12 @@ class EdgeAgent:
         devices = self.config.devices_of(self.agent.id)
         timeouts: dict[BusKey, float] = {}
         for d in devices:
-            if isinstance(d.connection, ModbusTcp | ModbusRtu):
+            if isinstance(d.connection, ModbusTcp | ModbusRtu | ModbusRtuOverTcp):
                 key = bus_key(d.connection)
                 timeouts[key] = max(timeouts.get(key, 0.0), d.connection.timeout_s)
         for d in devices:
             profile = self.config.profile_of(d)
-            if isinstance(d.connection, ModbusTcp | ModbusRtu):
+            if isinstance(d.connection, ModbusTcp | ModbusRtu | ModbusRtuOverTcp):
                 if not isinstance(profile, ModbusProfile):
                     raise EdgeError(f"{d.id}: a Modbus device needs a modbus profile")
                 key = bus_key(d.connection)

@@ -17,7 +17,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
-from peakline_core.config.platform import ModbusRtu, ModbusTcp
+from peakline_core.config.platform import ModbusConnection, ModbusRtuOverTcp, ModbusTcp
 from peakline_core.config.profiles import RegisterType
 from peakline_edge.errors import (
     BadReply,
@@ -37,10 +37,12 @@ READ_FUNCTION = {
 BusKey = tuple[str, str, int]
 
 
-def bus_key(connection: ModbusTcp | ModbusRtu) -> BusKey:
+def bus_key(connection: ModbusConnection) -> BusKey:
     """Devices with the same key share one bus (one connection, one lock)."""
     if isinstance(connection, ModbusTcp):
         return ("tcp", connection.host, connection.port)
+    if isinstance(connection, ModbusRtuOverTcp):
+        return ("rtu-tcp", connection.host, connection.port)
     return ("rtu", connection.port, 0)
 
 
@@ -53,7 +55,7 @@ def rtu_frame_gap_s(baudrate: int) -> float:
 class ModbusBus:
     """A pymodbus async client with its lock. Use `async with bus:` for its lifetime."""
 
-    def __init__(self, connection: ModbusTcp | ModbusRtu, timeout_s: float | None = None) -> None:
+    def __init__(self, connection: ModbusConnection, timeout_s: float | None = None) -> None:
         timeout = timeout_s or connection.timeout_s
         self.key = bus_key(connection)
         self.lock = asyncio.Lock()
@@ -61,6 +63,17 @@ class ModbusBus:
         if isinstance(connection, ModbusTcp):
             self.client = AsyncModbusTcpClient(
                 connection.host, port=connection.port, timeout=timeout, retries=0, reconnect_delay=0
+            )
+            self.frame_gap_s = 0.0
+        elif isinstance(connection, ModbusRtuOverTcp):
+            # the converter paces the serial side; the lock keeps one frame in flight
+            self.client = AsyncModbusTcpClient(
+                connection.host,
+                port=connection.port,
+                framer=FramerType.RTU,
+                timeout=timeout,
+                retries=0,
+                reconnect_delay=0,
             )
             self.frame_gap_s = 0.0
         else:
@@ -90,7 +103,7 @@ class ModbusBus:
     @property
     def name(self) -> str:
         kind, where, port = self.key
-        return f"{kind}://{where}:{port}" if kind == "tcp" else f"rtu://{where}"
+        return f"rtu://{where}" if kind == "rtu" else f"{kind}://{where}:{port}"
 
     async def transact(
         self,
@@ -141,14 +154,22 @@ class ModbusBus:
         return list(response.registers)
 
     async def write(
-        self, device: str, table: RegisterType, unit_id: int, address: int, values: Sequence[int]
+        self,
+        device: str,
+        table: RegisterType,
+        unit_id: int,
+        address: int,
+        values: Sequence[int],
+        *,
+        single_function: int = 6,
     ) -> None:
-        """Write holding registers (function 16, or 6 for one) or one coil (function 5)."""
+        """Write holding registers (function 16, or `single_function` 6 or 16 for one) or one
+        coil (function 5)."""
 
         async def call(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> ModbusPDU:
             if table is RegisterType.COIL:
                 return await client.write_coil(address, bool(values[0]), device_id=unit_id)
-            if len(values) == 1:
+            if len(values) == 1 and single_function == 6:
                 return await client.write_register(address, values[0], device_id=unit_id)
             return await client.write_registers(address, list(values), device_id=unit_id)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import structlog
 
-from peakline_core.config.platform import Device, ModbusRtu, ModbusTcp
+from peakline_core.config.platform import Device, ModbusRtu, ModbusRtuOverTcp, ModbusTcp
 from peakline_core.config.profiles import DataType, ModbusPoint, ModbusProfile, RegisterType
 from peakline_core.errors import RegisterError
 from peakline_core.registers import (
@@ -96,7 +96,7 @@ class ModbusDevice:
         clock_ns: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
     ) -> None:
-        if not isinstance(device.connection, ModbusTcp | ModbusRtu):
+        if not isinstance(device.connection, ModbusTcp | ModbusRtu | ModbusRtuOverTcp):
             raise TypeError(f"{device.id} is not a Modbus device")
         self.device = device
         self.profile = profile
@@ -301,4 +301,11 @@ class ModbusDevice:
     async def _write_raw(self, point: ModbusPoint, words: list[int]) -> None:
         if point.table not in (RegisterType.HOLDING, RegisterType.COIL):
             raise WriteRefused(f"{self.id}.{point.name}: {point.table.value} is read-only")
-        await self.bus.write(self.id, point.table, self.unit_id, point.address, words)
+        await self.bus.write(
+            self.id,
+            point.table,
+            self.unit_id,
+            point.address,
+            words,
+            single_function=self.profile.write_function,
+        )

@@ -14,11 +14,14 @@ from collections.abc import Callable
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
+from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import SimData, SimDevice
 
 from firmware_sim.device import ModbusDevice, NoAnswer
 from firmware_sim.scenario import FaultKind
+
+WRITE_SINGLE_REGISTER = 6
 
 
 class DeviceBus:
@@ -63,6 +66,8 @@ class DeviceBus:
         self, device_id: int, func_code: int, address: int, values: list[int] | list[bool]
     ) -> ExcCodes | None:
         dev = self._device(device_id)
+        if func_code == WRITE_SINGLE_REGISTER and dev.profile.write_function == 16:
+            return ExcCodes.ILLEGAL_FUNCTION  # the model takes single registers by FC16 only
         t = self.now()
         try:
             err = dev.write(dev.table_of(func_code), address, [int(v) for v in values], t)
@@ -106,8 +111,12 @@ def _placeholder() -> SimDevice:
 class SimTcpServer(ModbusTcpServer):
     """ModbusTcpServer whose datastore is a DeviceBus, with connection-level faults."""
 
-    def __init__(self, bus: DeviceBus, host: str, port: int) -> None:
-        super().__init__(_placeholder(), address=(host, port), ignore_missing_devices=True)
+    def __init__(
+        self, bus: DeviceBus, host: str, port: int, framer: FramerType = FramerType.SOCKET
+    ) -> None:
+        super().__init__(
+            _placeholder(), framer=framer, address=(host, port), ignore_missing_devices=True
+        )
         self.context = bus  # type: ignore[assignment]
         self.bus = bus
 

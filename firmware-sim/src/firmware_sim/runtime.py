@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pymodbus.framer import FramerType
 
 from firmware_sim.clock import SimClock
 from firmware_sim.device import ModbusDevice, WriteRecord
@@ -21,7 +22,15 @@ from firmware_sim.modbus_server import DeviceBus, SimSerialServer, SimTcpServer
 from firmware_sim.mqtt import MqttLogin, SensorPublisher, topic_of
 from firmware_sim.profiles import Profile
 from firmware_sim.render import injected_faults
-from firmware_sim.scenario import FaultKind, FaultSpec, MqttListen, RtuListen, Scenario, TcpListen
+from firmware_sim.scenario import (
+    FaultKind,
+    FaultSpec,
+    MqttListen,
+    RtuListen,
+    RtuOverTcpListen,
+    Scenario,
+    TcpListen,
+)
 from firmware_sim.world import World
 from peakline_core.config import ModbusProfile, MqttProfile
 
@@ -45,6 +54,8 @@ class Endpoint:
             return f"{self.device}: modbus-tcp {self.host}:{self.port} unit {self.unit_id}"
         if self.driver == "modbus-rtu":
             return f"{self.device}: modbus-rtu {self.path} unit {self.unit_id}"
+        if self.driver == "modbus-rtu-over-tcp":
+            return f"{self.device}: modbus-rtu-over-tcp {self.host}:{self.port} unit {self.unit_id}"
         return f"{self.device}: mqtt {self.broker or '(no broker)'} topic {self.topic}"
 
 
@@ -149,6 +160,7 @@ def _exists(path: str) -> bool:
 async def _start(sim: Simulation, mqtt_url: str | None, login: MqttLogin | None) -> None:
     sc = sim.scenario
     tcp_groups: dict[tuple[str, int], dict[int, ModbusDevice]] = {}
+    rtu_tcp_groups: dict[tuple[str, int], dict[int, ModbusDevice]] = {}
     rtu_groups: dict[str, tuple[RtuListen, dict[int, ModbusDevice]]] = {}
     sensors = []
     for spec in sc.devices:
@@ -171,6 +183,12 @@ async def _start(sim: Simulation, mqtt_url: str | None, login: MqttLogin | None)
             if listen.unit_id in group:
                 raise ScenarioError(f"{spec.id}: unit {listen.unit_id} taken on {key}")
             group[listen.unit_id] = dev
+        elif isinstance(listen, RtuOverTcpListen):
+            key = (listen.host, listen.port or -len(rtu_tcp_groups) - 1)
+            group = rtu_tcp_groups.setdefault(key, {})
+            if listen.unit_id in group:
+                raise ScenarioError(f"{spec.id}: unit {listen.unit_id} taken on {key}")
+            group[listen.unit_id] = dev
         elif isinstance(listen, RtuListen):
             line = rtu_groups.setdefault(listen.port, (listen, {}))
             if listen.unit_id in line[1]:
@@ -185,6 +203,14 @@ async def _start(sim: Simulation, mqtt_url: str | None, login: MqttLogin | None)
         sim.tcp_servers.append(server)
         for unit, dev in units.items():
             sim.endpoints[dev.id] = Endpoint(dev.id, "modbus-tcp", unit, host, server.port)
+    for (host, port), units in rtu_tcp_groups.items():
+        bus = DeviceBus(units, sim.clock.now, any_unit=False)
+        server = SimTcpServer(bus, host, max(port, 0), framer=FramerType.RTU)
+        if not await server.listen():
+            raise ServeError(f"cannot listen on {host}:{port}")
+        sim.tcp_servers.append(server)
+        for unit, dev in units.items():
+            sim.endpoints[dev.id] = Endpoint(dev.id, "modbus-rtu-over-tcp", unit, host, server.port)
     for path, (listen, units) in rtu_groups.items():
         if not _exists(path):
             raise ServeError(f"serial port {path} does not exist")

@@ -44,6 +44,16 @@ class RtuListen(Strict):
     stopbits: Literal[1, 2] = 1
 
 
+class RtuOverTcpListen(Strict):
+    """RTU frames over TCP (a serial-to-Ethernet converter in transparent mode): port 0 picks
+    a free port; devices sharing a non-zero port share the line behind it."""
+
+    driver: Literal["modbus-rtu-over-tcp"] = "modbus-rtu-over-tcp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    unit_id: int = Field(default=1, ge=1, le=247)
+
+
 class MqttListen(Strict):
     """An MQTT-native sensor: publishes JSON to `topic` every `interval_s` simulated seconds."""
 
@@ -52,7 +62,9 @@ class MqttListen(Strict):
     interval_s: float = Field(default=30.0, gt=0)
 
 
-Listen = Annotated[TcpListen | RtuListen | MqttListen, Field(discriminator="driver")]
+Listen = Annotated[
+    TcpListen | RtuListen | RtuOverTcpListen | MqttListen, Field(discriminator="driver")
+]
 
 
 class Retrofit(Strict):

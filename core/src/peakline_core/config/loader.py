@@ -97,9 +97,12 @@ def format_loc(loc: Iterable[int | str]) -> str:
     return out
 
 
+_VARIANT_TAGS = ("modbus", "mqtt", "modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp")
+
+
 def _issues_from(file: str, exc: ValidationError) -> Iterator[Issue]:
     for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if p not in ("modbus", "mqtt", "modbus-tcp", "modbus-rtu")]
+        loc = [p for p in err["loc"] if p not in _VARIANT_TAGS]
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         yield file, format_loc(loc), err["msg"] + shown
@@ -278,6 +281,8 @@ def _cross_check(
             key = ("tcp", conn.host, str(conn.port), str(conn.unit_id))
         elif conn.driver == "modbus-rtu":
             key = ("rtu", conn.port, str(conn.unit_id))
+        elif conn.driver == "modbus-rtu-over-tcp":
+            key = ("rtu-tcp", conn.host, str(conn.port), str(conn.unit_id))
         if key is not None:
             if key in endpoints:
                 issues.append(

@@ -156,6 +156,18 @@ class ModbusRtu(Strict):
     retries: int = Field(default=2, ge=0, le=10)
 
 
+class ModbusRtuOverTcp(Strict):
+    """RTU frames (unit id, PDU, CRC) over a TCP stream: serial-to-Ethernet converters in
+    transparent mode, where the RTU line sits behind a TCP port with no MBAP header."""
+
+    driver: Literal["modbus-rtu-over-tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=1, le=247)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=10)
+
+
 class MqttSource(Strict):
     driver: Literal["mqtt"]
     topic: str = Field(min_length=1, description="topic the sensor publishes its JSON on")
@@ -171,7 +183,10 @@ class MqttSource(Strict):
         return v
 
 
-Connection = Annotated[ModbusTcp | ModbusRtu | MqttSource, Field(discriminator="driver")]
+Connection = Annotated[
+    ModbusTcp | ModbusRtu | ModbusRtuOverTcp | MqttSource, Field(discriminator="driver")
+]
+ModbusConnection = ModbusTcp | ModbusRtu | ModbusRtuOverTcp
 
 
 class Device(Strict):

@@ -1,0 +1,6 @@
+"""BACnet/IP on the edge (bacpypes3): discovery, batched reads, writes at a priority and
+relinquish."""
+
+from peakline_edge.bacnet.client import BacnetClient, DiscoveredDevice, DiscoveredPoint
+
+__all__ = ["BacnetClient", "DiscoveredDevice", "DiscoveredPoint"]
