@@ -32,7 +32,7 @@ def profile_from_discovery(found: DiscoveredDevice, name: str, kind: str) -> Bac
         points.append(
             BacnetPoint(
                 name=pname,
-                object_type=p.object_type,  # type: ignore[arg-type]
+                object_type=p.object_type,
                 instance=p.instance,
                 unit=p.unit,
                 object_name=p.name,

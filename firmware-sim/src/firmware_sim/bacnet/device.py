@@ -99,7 +99,7 @@ class AirHandler:
         self.objects[point].outOfService = out  # type: ignore[attr-defined]
 
     def identifier(self, point: str) -> ObjectIdentifier:
-        return self.objects[point].objectIdentifier  # type: ignore[attr-defined, no-any-return]
+        return self.objects[point].objectIdentifier  # type: ignore[attr-defined]
 
 
 @contextlib.asynccontextmanager
