@@ -18,6 +18,7 @@ from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_core.emissions.combustion import FuelBlock, scope1_combustion
+from peakline_core.emissions.refrigerants import refrigerant_gwp
 from peakline_core.storage import Row
 
 REPO = Path(__file__).resolve().parents[3]
@@ -93,3 +94,27 @@ async def test_csv_and_city_level(client) -> None:
     total = next(r for r in rows if r["id"] == "riverton" and r["scope"] == "2")
     assert total  # the CSV carries the city's scope 2 lines
     assert city["scope2"]["location"] >= 1000 * 110.0  # the library's heat is in the city
+
+
+async def test_posted_service_records_enter_fugitive_emissions(client) -> None:
+    c, auth, config = client
+    url = "/api/v1/reports/inventory?level=site&year=2025"
+
+    def fugitive(body: dict) -> float:
+        office = next(i for i in body["items"] if i["id"] == "rt-office")
+        lines = [x for x in office["scope1"]["lines"] if x["category"] == "fugitive_refrigerant"]
+        return sum(x["co2e_kg"] for x in lines)
+
+    before = fugitive((await c.get(url, headers=auth["op_rt"])).json())
+    post = "/api/v1/refrigerants/office-chiller-1/service"
+    r = await c.post(post, json={"date": "2025-02-10", "kg": 20.0}, headers=auth["op_rt"])
+    assert r.status_code == 201, r.text
+    assert r.json()["site"] == "rt-office"
+    # another tenant cannot see or post to the asset
+    other = await c.post(post, json={"date": "2025-02-10", "kg": 1.0}, headers=auth["op_lk"])
+    assert other.status_code == 404
+    listed = await c.get(post, headers=auth["op_rt"])
+    assert [e["kg"] for e in listed.json()] == [20.0]
+    after = fugitive((await c.get(url, headers=auth["op_rt"])).json())
+    gwp = refrigerant_gwp("R-410A", config.factor_book().gwp)
+    assert after - before == pytest.approx(20.0 * gwp.kyoto)

@@ -14,14 +14,21 @@ import csv
 import io
 from collections import defaultdict
 from datetime import UTC, datetime
+from datetime import date as Date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
+from peakline_api.errors import UnknownId
+from peakline_api.refrigerant_store import RefrigerantStore, ServiceEntry
 from peakline_api.routers.reports import _report_sites
-from peakline_api.state import Caller, State
+from peakline_api.state import AppState, Caller, OperatorCaller, State
+from peakline_api.timespec import iso
 from peakline_api.totals import site_totals
+from peakline_core.config.inventory import InventoryFile, ServiceRecord
 from peakline_core.emissions.inventory import CSV_FIELDS, Inventory, Scope2Line, combine
 from peakline_core.emissions.thermal import KWH_PER
 from peakline_core.programme.inventory import site_inventory
@@ -47,7 +54,7 @@ async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[
     reg = caller.registry
     config = reg.config
     book = config.factor_book()
-    inv_cfg = config.inventory
+    inv_cfg = with_posted_service(config.inventory, refrigerants_db(state))
     start, end = year_bounds_ns(year)
     totals = await site_totals(state.store, sites, book, start, end)
     per_site: list[tuple[Any, Inventory]] = []
@@ -98,6 +105,30 @@ async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[
     return out
 
 
+def refrigerants_db(state: AppState) -> Path:
+    """`settings.extra["refrigerants_db"]`, else `refrigerants.db` next to the key database."""
+    extra = state.settings.extra.get("refrigerants_db")
+    return Path(extra) if extra else state.settings.keys_db.with_name("refrigerants.db")
+
+
+def with_posted_service(inventory: InventoryFile, db: Path) -> InventoryFile:
+    """inventory.yaml's assets with the service records posted through the API appended."""
+    if not inventory.refrigerant_assets:
+        return inventory
+    with RefrigerantStore(db) as store:
+        posted = store.of_assets([a.id for a in inventory.refrigerant_assets])
+    if not posted:
+        return inventory
+    by_asset: dict[str, list[ServiceRecord]] = defaultdict(list)
+    for e in posted:
+        by_asset[e.asset].append(ServiceRecord(date=e.day, kind=e.kind, kg=e.kg, note=e.note))
+    assets = [
+        a.model_copy(update={"service": [*a.service, *by_asset.get(a.id, [])]})
+        for a in inventory.refrigerant_assets
+    ]
+    return inventory.model_copy(update={"refrigerant_assets": assets})
+
+
 def _year(state: Any, year: int | None) -> int:
     return year if year is not None else datetime.fromtimestamp(state.clock_ns() / NS, UTC).year
 
@@ -135,3 +166,73 @@ async def inventory_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="inventory-{level}-{y}.csv"'},
     )
+
+
+class ServiceIn(BaseModel):
+    date: Date
+    kg: float = Field(ge=0, le=100_000, description="kg of refrigerant added or recovered")
+    kind: Literal["top_up", "recovery"] = "top_up"
+    note: str = Field(default="", max_length=2000)
+
+
+class ServiceOut(BaseModel):
+    id: str
+    asset: str
+    site: str
+    date: Date
+    kind: str
+    kg: float
+    note: str
+    recorded_by: str
+    recorded_at: str
+
+
+def _asset(caller: Any, asset: str) -> Any:
+    """The refrigerant asset, if its site is visible to the caller (else 404, no leak)."""
+    found = next(
+        (a for a in caller.registry.config.inventory.refrigerant_assets if a.id == asset), None
+    )
+    if found is None:
+        raise UnknownId(f"no refrigerant asset {asset!r}")
+    caller.site(found.site)  # raises UnknownId outside the caller's tenancy
+    return found
+
+
+def _out(e: ServiceEntry, site: str) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "asset": e.asset,
+        "site": site,
+        "date": e.day,
+        "kind": e.kind,
+        "kg": e.kg,
+        "note": e.note,
+        "recorded_by": e.recorded_by,
+        "recorded_at": iso(e.recorded_at_ns),
+    }
+
+
+@router.post(
+    "/refrigerants/{asset}/service",
+    status_code=201,
+    response_model=ServiceOut,
+    summary="Record a refrigerant top-up or recovery",
+)
+async def record_service(asset: str, body: ServiceIn, caller: OperatorCaller, state: State) -> Any:
+    a = _asset(caller, asset)
+    with RefrigerantStore(refrigerants_db(state)) as store:
+        e = store.add(
+            a.id, body.date, body.kind, body.kg, body.note, caller.key.id, state.clock_ns()
+        )
+    return _out(e, a.site)
+
+
+@router.get(
+    "/refrigerants/{asset}/service",
+    response_model=list[ServiceOut],
+    summary="Service records posted for an asset (inventory.yaml's are in the config)",
+)
+async def list_service(asset: str, caller: Caller, state: State) -> Any:
+    a = _asset(caller, asset)
+    with RefrigerantStore(refrigerants_db(state)) as store:
+        return [_out(e, a.site) for e in store.of_assets([a.id])]
