@@ -16,7 +16,8 @@ same glitch-robust way (`carrier_sources`): a fuel meter with a `device` and `po
 the flow `fuel:<fuel id>` in the fuel's own unit (m3, t, ...: the meter's `unit`, stored in
 the `kwh` field unscaled); a heat meter gives `heat:<network id>` in kWh (GJ x 277.78,
 MWh x 1000) whatever the network's carrier (heat, steam or cooling). Their `max_kw` is a
-rate per hour in the stored unit: the site's cap for heat in kWh, `FUEL_MAX_PER_H` for fuel.
+rate per hour in the stored unit: `FUEL_MAX_PER_H` (a sanity cap; inventory.yaml has no
+rated flow yet).
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def carrier_sources(platform: PlatformConfig) -> list[EnergySource]:
         for m in inv.fuel_meters
     ]
     for h in inv.heat_meters:
-        site = platform.sites.get(h.site)
-        cap = site.demand_cap_kw() if site is not None else 1e6
+        # a site's electrical cap says nothing of its heat connection: the generic sanity cap
+        cap = FUEL_MAX_PER_H
         metered.append(
             (
                 h.site,
