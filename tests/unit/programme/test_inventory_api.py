@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -118,3 +120,15 @@ async def test_posted_service_records_enter_fugitive_emissions(client) -> None:
     after = fugitive((await c.get(url, headers=auth["op_rt"])).json())
     gwp = refrigerant_gwp("R-410A", config.factor_book().gwp)
     assert after - before == pytest.approx(20.0 * gwp.kyoto)
+
+
+def test_printable_page_strings_exist_in_both_languages() -> None:
+    static = REPO / "api/src/peakline_api/static"
+    en = json.loads((static / "i18n-inventory/en.json").read_text(encoding="utf-8"))
+    zh = json.loads((static / "i18n-inventory/zh-CN.json").read_text(encoding="utf-8"))
+    assert en.keys() == zh.keys()
+    page = (static / "inventory.html").read_text(encoding="utf-8")
+    script = (static / "inventory.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n="([a-z0-9_]+)"', page))
+    used |= set(re.findall(r'\bt\("([a-z0-9_]+)"\)', script))
+    assert used and used <= en.keys()
