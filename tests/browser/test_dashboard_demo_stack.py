@@ -29,9 +29,13 @@ SCENARIO = "config/scenarios/district-small.yaml"  # the demo's default scenario
 
 
 def simulated_sites(repo_root: Path) -> set[str]:
-    """Sites hosting a device of the demo's scenario (from the config, not hard-coded)."""
+    """Sites hosting a device of the demo's scenario (from the config, not hard-coded); the
+    inventory's utility counters (gas, coal, heat, data centre) report no power, so a site
+    with only those is not one whose power tile the dashboard fills."""
     scenario = yaml.safe_load((repo_root / SCENARIO).read_text())
-    simulated = {d["id"] for d in scenario["devices"]}
+    utility = {"gas-meter", "coal-weigher", "heat-meter", "ups-output", "cooling-plant"}
+    utility.add("water-meter")
+    simulated = {d["id"] for d in scenario["devices"] if d["profile"] not in utility}
     devices = yaml.safe_load((repo_root / "config/devices.yaml").read_text())["devices"]
     return {d["site"] for d in devices if d["id"] in simulated}
 

@@ -24,6 +24,7 @@ from peakline_api.registry import Registry
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
+from peakline_api.routers import inventory as _inventory  # GHG inventory (issue 26)
 from peakline_api.routers import programme as _programme  # benchmarking (issue 12)
 from peakline_api.routers import retrofits as _retrofits  # retrofit M&V (issue 12)
 from peakline_api.settings import ApiSettings
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(_demand_response.router)
     app.include_router(_retrofits.router)
     app.include_router(_programme.router)
+    app.include_router(_inventory.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")

@@ -84,6 +84,8 @@ class Physics(Strict):
       cop, fan_kw, setpoint_c, mode, occupants, initial_temp_c, retrofit.
     feeder: feeds (meter ids), losses, unmetered_kw. air_quality: zone (an HVAC id), occupants,
       volume_m3. ev_charger: max_current_a, open_hour (arrival), close_hour (departure).
+    utility_meter (gas, coal, heat, water, UPS output, cooling plant): base_rate_per_h,
+      heating_rate_per_k, cooling_rate_per_k, balance_c, initial_total.
     """
 
     base_kw: float = Field(default=8.0, ge=0)
@@ -109,6 +111,15 @@ class Physics(Strict):
     volume_m3: float = Field(default=600.0, gt=0)
     retrofit: Retrofit | None = None
     max_current_a: float = Field(default=32.0, gt=0, description="ev_charger: per phase, A")
+    base_rate_per_h: float = Field(default=1.0, ge=0, description="utility_meter: units/h")
+    heating_rate_per_k: float = Field(
+        default=0.0, ge=0, description="utility_meter: extra units/h per K below balance_c"
+    )
+    cooling_rate_per_k: float = Field(
+        default=0.0, ge=0, description="utility_meter: extra units/h per K above balance_c"
+    )
+    balance_c: float = Field(default=16.0, description="utility_meter: balance temperature")
+    initial_total: float = Field(default=1000.0, ge=0, description="utility_meter: counter start")
 
 
 class DeviceSpec(Strict):

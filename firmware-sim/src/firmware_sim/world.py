@@ -21,11 +21,12 @@ from firmware_sim.physics.hvac import AirFleet, HvacFleet
 from firmware_sim.physics.loads import FeederFleet, MeterFleet
 from firmware_sim.physics.noise import F64
 from firmware_sim.physics.pv import PvFleet
+from firmware_sim.physics.utility import UtilityFleet
 from firmware_sim.scenario import FaultKind, Scenario
 from firmware_sim.timeparse import NS, instant_ns
 from peakline_core.config import ModbusProfile, MqttProfile
 
-ORDER = ("pv_inverter", "hvac", "air_quality", "ev_charger", "meter", "feeder")
+ORDER = ("pv_inverter", "hvac", "air_quality", "ev_charger", "utility_meter", "meter", "feeder")
 MAX_CHUNK = 2048
 Profile = ModbusProfile | MqttProfile
 
@@ -76,6 +77,7 @@ class World:
                 ],
             ),
             "ev_charger": EvFleet(scenario, by_kind["ev_charger"], index),
+            "utility_meter": UtilityFleet(scenario, by_kind["utility_meter"], index),
             "meter": MeterFleet(
                 scenario,
                 meters,

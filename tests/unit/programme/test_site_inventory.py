@@ -78,10 +78,12 @@ def test_heat_network_default_factor() -> None:
 
 
 def test_data_centre_from_config_meters() -> None:
-    """The example server room has one facility and one IT meter (the same device as a
-    stand-in): PUE is 1.0 where both read, NaN where the meter has no data."""
+    """The example server room: IT is the UPS output, the facility is IT plus the cooling
+    plant (no dedicated facility meter); PUE where both read, NaN where IT has no data."""
     config = load_config(CONFIG)
     dc = config.inventory.data_centres[0]
-    m = data_centre_of(dc, {"office-meter": [10.0, 12.0, float("nan")]})
-    assert list(m.pue[0][:2]) == [1.0, 1.0]
-    assert m.pue_period[0] == 1.0 and m.intervals_used[0] == 2
+    m = data_centre_of(
+        dc, {"office-ups": [10.0, 12.0, float("nan")], "office-dc-cooling": [3.0, 3.0, 3.0]}
+    )
+    assert list(m.pue[0][:2]) == pytest.approx([1.3, 1.25])
+    assert m.pue_period[0] == pytest.approx(28.0 / 22.0) and m.intervals_used[0] == 2

@@ -29,6 +29,12 @@ stored: it depends on the year's imports in time order, so reports compute it fr
 `energy_1d` / `energy_1h` rows. `late_data` marks readings stored after the deriver's
 lateness (a spool drain, an import): the deriver re-derives the windows they touch.
 
+Flows (tag `flow`): `import`, `export`, `pv` (electricity, kWh); `fuel:<fuel id>` (a fuel
+meter of inventory.yaml, e.g. `fuel:natural_gas`: the `kwh`, `estimated_kwh` and
+`suspect_kwh` fields hold the fuel's own unit, the meter's `unit`: m3, t, ...) and
+`heat:<network id>` (a heat, steam or cooling meter: kWh, converted from GJ/MJ/MWh).
+Roll-ups sum them like electricity; only `import` feeds `emissions`.
+
 `reading.value` holds numbers and booleans (as 0/1); strings go to `text`; quality is
 0 good, 1 stale, 2 error (an error reading has quality only, no value).
 """

@@ -10,6 +10,14 @@ is counted twice.
 
 Each source carries the most power it can plausibly carry (`max_kw`, the site's
 `demand_cap_kw()`): a counter step or power sample beyond it is suspect.
+
+Fuel and heat meters named in inventory.yaml (issue 26) are counter sources too, walked the
+same glitch-robust way (`carrier_sources`): a fuel meter with a `device` and `point` gives
+the flow `fuel:<fuel id>` in the fuel's own unit (m3, t, ...: the meter's `unit`, stored in
+the `kwh` field unscaled); a heat meter gives `heat:<network id>` in kWh (GJ x 277.78,
+MWh x 1000) whatever the network's carrier (heat, steam or cooling). Their `max_kw` is a
+rate per hour in the stored unit: `FUEL_MAX_PER_H` (a sanity cap; inventory.yaml has no
+rated flow yet).
 """
 
 from __future__ import annotations
@@ -30,6 +38,11 @@ _COUNTER_UNITS = {"kwh": 1.0, "wh": 1e-3, "mwh": 1e3}
 _POWER_UNITS = {"w": 1e-3, "kw": 1.0, "mw": 1e3}
 _NET_POWER = ("power_total", "power", "active_power")
 _PV_POWER = ("ac_power", "power")
+_HEAT_TO_KWH = {"kwh": 1.0, "mwh": 1e3, "gj": 1e3 / 3.6, "mj": 1 / 3.6}
+FUEL_MAX_PER_H = 1e6
+"""Plausible fuel use per hour in the meter's own unit: a sanity cap only (m3/h, t/h)."""
+FUEL_FLOW = "fuel:"
+HEAT_FLOW = "heat:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,4 +128,50 @@ def sources_from_config(platform: PlatformConfig) -> list[EnergySource]:
                         device.site, device.id, name, flow, "power", factor, None, cap
                     )
         out.extend(found.values())
+    out.extend(carrier_sources(platform))
+    return out
+
+
+def carrier_sources(platform: PlatformConfig) -> list[EnergySource]:
+    """Counter sources of inventory.yaml's fuel and heat meters that name a device and point.
+
+    Fuel: flow `fuel:<fuel>`, in the meter's unit (factor 1). Heat: flow `heat:<network>`,
+    in kWh. A meter whose device is disabled or unknown, or that names no point, is skipped
+    (its activity comes from bills, not the deriver).
+    """
+    out: list[EnergySource] = []
+    inv = platform.inventory
+    metered = [
+        (m.site, m.device, m.point, f"{FUEL_FLOW}{m.fuel}", 1.0, FUEL_MAX_PER_H)
+        for m in inv.fuel_meters
+    ]
+    for h in inv.heat_meters:
+        # a site's electrical cap says nothing of its heat connection: the generic sanity cap
+        cap = FUEL_MAX_PER_H
+        metered.append(
+            (
+                h.site,
+                h.device,
+                h.point,
+                f"{HEAT_FLOW}{h.network}",
+                _HEAT_TO_KWH[h.unit.lower()],
+                cap,
+            )
+        )
+    for site_id, device_id, point, flow, factor, cap in metered:
+        device = platform.devices.get(device_id) if device_id is not None else None
+        if device is None or point is None or not device.enabled:
+            continue
+        profile = platform.profile_of(device)
+        p = (
+            next((q for q in profile.points if q.name == point), None)
+            if isinstance(profile, ModbusProfile)
+            else None
+        )
+        rollover = (
+            abs(p.rollover * p.scale) * factor
+            if p is not None and p.rollover is not None and p.scale_factor is None
+            else None
+        )
+        out.append(EnergySource(site_id, device.id, point, flow, "counter", factor, rollover, cap))
     return out

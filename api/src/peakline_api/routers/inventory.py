@@ -1,0 +1,238 @@
+"""The yearly GHG inventory per site, district or city (issue 26), as JSON and CSV.
+
+Activity comes from the deriver's stored roll-ups (`totals.py`): grid electricity from the
+`import` flow and the stored/computed Scope 2 sums, fuel from the `fuel:<fuel>` flows (in
+the fuel meter's own unit), purchased heat, steam and cooling from the `heat:<network>`
+flows (kWh); refrigerants from inventory.yaml's service records. The core
+(`peakline_core.programme.inventory.site_inventory`) applies the factor book; sites add up
+into districts and cities with `combine`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import UTC, datetime
+from datetime import date as Date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from peakline_api.errors import UnknownId
+from peakline_api.refrigerant_store import RefrigerantStore, ServiceEntry
+from peakline_api.routers.reports import _report_sites
+from peakline_api.state import AppState, Caller, OperatorCaller, State
+from peakline_api.timespec import iso
+from peakline_api.totals import site_totals
+from peakline_core.config.inventory import InventoryFile, ServiceRecord
+from peakline_core.emissions.inventory import CSV_FIELDS, Inventory, Scope2Line, combine
+from peakline_core.emissions.thermal import KWH_PER
+from peakline_core.programme.inventory import site_inventory
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+Level = Literal["site", "district", "city"]
+FUEL_FLOW = "fuel:"
+HEAT_FLOW = "heat:"
+NS = 1_000_000_000
+
+
+def year_bounds_ns(year: int) -> tuple[int, int]:
+    """[1 Jan `year`, 1 Jan `year`+1) in UTC ns."""
+    lo = datetime(year, 1, 1, tzinfo=UTC)
+    hi = datetime(year + 1, 1, 1, tzinfo=UTC)
+    return int(lo.timestamp()) * NS, int(hi.timestamp()) * NS
+
+
+async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[Inventory]:
+    """The inventories of the caller's sites, districts or cities for `year`, by id."""
+    sites = _report_sites(caller, [], [], [], level)
+    reg = caller.registry
+    config = reg.config
+    book = config.factor_book()
+    inv_cfg = with_posted_service(config.inventory, refrigerants_db(state))
+    start, end = year_bounds_ns(year)
+    totals = await site_totals(state.store, sites, book, start, end)
+    per_site: list[tuple[Any, Inventory]] = []
+    for s in sites:
+        t = totals[s.id]
+        fuel: dict[str, float] = {}
+        seen: set[str] = set()
+        for m in (m for m in inv_cfg.fuel_meters if m.site == s.id):
+            # one flow per (site, fuel): its first meter carries it
+            if m.fuel not in seen:
+                fuel[m.id] = t.energy_kwh.get(f"{FUEL_FLOW}{m.fuel}", 0.0)
+                seen.add(m.fuel)
+        heat: dict[str, float] = {}
+        seen = set()
+        for h in (h for h in inv_cfg.heat_meters if h.site == s.id):
+            if h.network not in seen:
+                kwh = t.energy_kwh.get(f"{HEAT_FLOW}{h.network}", 0.0)
+                heat[h.id] = kwh / KWH_PER[h.unit]
+                seen.add(h.network)
+        electricity = Scope2Line(
+            "electricity",
+            t.energy_kwh.get("import", 0.0),
+            t.location_kg or 0.0,
+            t.market_kg or 0.0,
+            "",
+            "",
+        )
+        inv = site_inventory(
+            s.id,
+            year,
+            book,
+            inv_cfg,
+            floor_area_m2=s.floor_area_m2,
+            fuel_activity={k: [v] for k, v in fuel.items()},
+            heat_energy={k: [v] for k, v in heat.items()},
+            electricity=electricity,
+        )
+        per_site.append((s, inv))
+    if level == "site":
+        return sorted((inv for _, inv in per_site), key=lambda i: i.entity_id)
+    groups: dict[str, list[Inventory]] = defaultdict(list)
+    for s, inv in per_site:
+        groups[s.district if level == "district" else s.city].append(inv)
+    out = []
+    for gid, parts in sorted(groups.items()):
+        population = reg.cities[gid].population if level == "city" else None
+        out.append(combine(level, gid, parts, population))
+    return out
+
+
+def refrigerants_db(state: AppState) -> Path:
+    """`settings.extra["refrigerants_db"]`, else `refrigerants.db` next to the key database."""
+    extra = state.settings.extra.get("refrigerants_db")
+    return Path(extra) if extra else state.settings.keys_db.with_name("refrigerants.db")
+
+
+def with_posted_service(inventory: InventoryFile, db: Path) -> InventoryFile:
+    """inventory.yaml's assets with the service records posted through the API appended."""
+    if not inventory.refrigerant_assets:
+        return inventory
+    with RefrigerantStore(db) as store:
+        posted = store.of_assets([a.id for a in inventory.refrigerant_assets])
+    if not posted:
+        return inventory
+    by_asset: dict[str, list[ServiceRecord]] = defaultdict(list)
+    for e in posted:
+        by_asset[e.asset].append(ServiceRecord(date=e.day, kind=e.kind, kg=e.kg, note=e.note))
+    assets = [
+        a.model_copy(update={"service": [*a.service, *by_asset.get(a.id, [])]})
+        for a in inventory.refrigerant_assets
+    ]
+    return inventory.model_copy(update={"refrigerant_assets": assets})
+
+
+def _year(state: Any, year: int | None) -> int:
+    return year if year is not None else datetime.fromtimestamp(state.clock_ns() / NS, UTC).year
+
+
+@router.get("/reports/inventory", summary="Yearly GHG inventory (Scope 1 and 2)")
+async def inventory_report(
+    caller: Caller,
+    state: State,
+    level: Annotated[Level, Query()] = "site",
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="default this year")] = None,
+) -> dict[str, Any]:
+    """Scope 1 (fuels, refrigerants) and Scope 2 (electricity, heat, steam, cooling) per
+    site, district or city for a calendar year (UTC), kg CO2e."""
+    y = _year(state, year)
+    items = await inventories(caller, state, level, y)
+    return {"level": level, "year": y, "items": [i.as_dict() for i in items]}
+
+
+@router.get("/reports/inventory.csv", summary="Yearly GHG inventory as CSV")
+async def inventory_csv(
+    caller: Caller,
+    state: State,
+    level: Annotated[Level, Query()] = "site",
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> Response:
+    y = _year(state, year)
+    items = await inventories(caller, state, level, y)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for inv in items:
+        writer.writerows(inv.csv_rows())
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="inventory-{level}-{y}.csv"'},
+    )
+
+
+class ServiceIn(BaseModel):
+    date: Date
+    kg: float = Field(ge=0, le=100_000, description="kg of refrigerant added or recovered")
+    kind: Literal["top_up", "recovery"] = "top_up"
+    note: str = Field(default="", max_length=2000)
+
+
+class ServiceOut(BaseModel):
+    id: str
+    asset: str
+    site: str
+    date: Date
+    kind: str
+    kg: float
+    note: str
+    recorded_by: str
+    recorded_at: str
+
+
+def _asset(caller: Any, asset: str) -> Any:
+    """The refrigerant asset, if its site is visible to the caller (else 404, no leak)."""
+    found = next(
+        (a for a in caller.registry.config.inventory.refrigerant_assets if a.id == asset), None
+    )
+    if found is None:
+        raise UnknownId(f"no refrigerant asset {asset!r}")
+    caller.site(found.site)  # raises UnknownId outside the caller's tenancy
+    return found
+
+
+def _out(e: ServiceEntry, site: str) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "asset": e.asset,
+        "site": site,
+        "date": e.day,
+        "kind": e.kind,
+        "kg": e.kg,
+        "note": e.note,
+        "recorded_by": e.recorded_by,
+        "recorded_at": iso(e.recorded_at_ns),
+    }
+
+
+@router.post(
+    "/refrigerants/{asset}/service",
+    status_code=201,
+    response_model=ServiceOut,
+    summary="Record a refrigerant top-up or recovery",
+)
+async def record_service(asset: str, body: ServiceIn, caller: OperatorCaller, state: State) -> Any:
+    a = _asset(caller, asset)
+    with RefrigerantStore(refrigerants_db(state)) as store:
+        e = store.add(
+            a.id, body.date, body.kind, body.kg, body.note, caller.key.id, state.clock_ns()
+        )
+    return _out(e, a.site)
+
+
+@router.get(
+    "/refrigerants/{asset}/service",
+    response_model=list[ServiceOut],
+    summary="Service records posted for an asset (inventory.yaml's are in the config)",
+)
+async def list_service(asset: str, caller: Caller, state: State) -> Any:
+    a = _asset(caller, asset)
+    with RefrigerantStore(refrigerants_db(state)) as store:
+        return [_out(e, a.site) for e in store.of_assets([a.id])]

@@ -1,0 +1,91 @@
+// GHG inventory (issue 26): Scope 1 and 2 per site, district or city for a year, printable,
+// in English or Simplified Chinese (strings in i18n-inventory/).
+"use strict";
+
+(() => {
+  const { api, key, setupKeyForm, showError, fmt, text } = peakline;
+  const level = document.getElementById("level");
+  const year = document.getElementById("year");
+  const lang = document.getElementById("lang");
+  year.value = String(new Date().getUTCFullYear());
+  lang.value = (navigator.language || "en").startsWith("zh") ? "zh-CN" : "en";
+  let strings = {};
+  const t = (k) => strings[k] || k;
+  const query = () => `level=${encodeURIComponent(level.value)}&year=${encodeURIComponent(year.value)}`;
+
+  async function loadStrings() {
+    const resp = await fetch(`i18n-inventory/${lang.value}.json`);
+    strings = resp.ok ? await resp.json() : {};
+    document.documentElement.lang = lang.value;
+    for (const el of document.querySelectorAll("[data-i18n]")) {
+      el.textContent = t(el.dataset.i18n);
+    }
+  }
+
+  async function refresh() {
+    try {
+      render(await api("/api/v1/reports/inventory?" + query()));
+      showError("");
+    } catch (e) {
+      showError(e.status === 401 ? t("need_key") : e.message);
+    }
+  }
+
+  function render(report) {
+    const out = document.getElementById("inventories");
+    out.replaceChildren(...report.items.map((inv) => {
+      const box = document.createElement("article");
+      box.dataset.id = inv.id;
+      box.append(text("h2", `${inv.id} · ${inv.year}`));
+      const m = inv.methods;
+      box.append(text("p", `${t("methods")}: GWP ${m.gwp}, ${m.fuel_method}, ${m.factor_sets.join(", ")}`, "muted"));
+      const table = document.createElement("table");
+      const head = document.createElement("tr");
+      for (const k of ["scope", "category", "source", "activity", "co2e_kg", "market_kg"]) {
+        head.append(text("th", t(k)));
+      }
+      table.append(head);
+      for (const l of inv.scope1.lines) {
+        const tr = document.createElement("tr");
+        tr.append(text("td", "1"), text("td", l.category), text("td", l.source),
+          text("td", `${fmt(l.activity, 1)} ${l.activity_unit}`, "num"),
+          text("td", fmt(l.co2e_kg, 0), "num"), text("td", fmt(l.co2e_kg, 0), "num"));
+        table.append(tr);
+      }
+      for (const l of inv.scope2.lines) {
+        const tr = document.createElement("tr");
+        tr.append(text("td", "2"), text("td", l.carrier), text("td", l.factor_set || "–"),
+          text("td", `${fmt(l.energy_kwh, 0)} kWh`, "num"),
+          text("td", fmt(l.location_kg, 0), "num"), text("td", fmt(l.market_kg, 0), "num"));
+        table.append(tr);
+      }
+      box.append(table);
+      box.append(text("p", `${t("scope1_total")}: ${fmt(inv.scope1.total_co2e, 0)} kgCO2e · ` +
+        `${t("scope2_total")}: ${fmt(inv.scope2.location, 0)} / ${fmt(inv.scope2.market, 0)} kgCO2e`));
+      return box;
+    }));
+  }
+
+  async function downloadCsv() {
+    try {
+      const resp = await fetch("/api/v1/reports/inventory.csv?" + query(),
+        { headers: { Authorization: "Bearer " + key() } });
+      if (!resp.ok) throw new Error(`${resp.status}: CSV export failed`);
+      const url = URL.createObjectURL(await resp.blob());
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = `peakline-inventory-${level.value}-${year.value}.csv`;
+      a.click();
+      URL.revokeObjectURL(url);
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  level.addEventListener("change", refresh);
+  year.addEventListener("change", refresh);
+  lang.addEventListener("change", async () => { await loadStrings(); await refresh(); });
+  document.getElementById("csv").addEventListener("click", downloadCsv);
+  document.getElementById("print").addEventListener("click", () => window.print());
+  loadStrings().then(() => setupKeyForm(refresh));
+})();
