@@ -24,7 +24,7 @@ import pytest
 from browser_support import CHROMIUM, LAUNCH_ARGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
-from api_live_support import build, example_config, serve, stores_available
+from api_live_support import build, example_config, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
 
@@ -133,8 +133,6 @@ async def programme(page: Any, url: str) -> None:
 async def test_every_page_in_the_browsers_language(
     tmp_path: Path, repo_root: Path, lang: str
 ) -> None:
-    if not stores_available():
-        pytest.skip("no SQLite store to run on")
     shots = repo_root / "test-artifacts" / "i18n"
     shots.mkdir(parents=True, exist_ok=True)
     config = example_config(repo_root / "config")
@@ -175,8 +173,6 @@ async def test_every_page_in_the_browsers_language(
 async def test_switch_changes_the_language_and_is_remembered(
     tmp_path: Path, repo_root: Path
 ) -> None:
-    if not stores_available():
-        pytest.skip("no SQLite store to run on")
     config = example_config(repo_root / "config")
     app, tokens = await build(tmp_path, config, f"sqlite:///{tmp_path / 'store.db'}", now_ns=None)
     async with (
@@ -204,8 +200,6 @@ async def test_switch_changes_the_language_and_is_remembered(
 
 async def test_empty_programme_says_why_in_both_languages(tmp_path: Path, repo_root: Path) -> None:
     """No readings at all: no verdict, no dash, and the reason in the page's language."""
-    if not stores_available():
-        pytest.skip("no SQLite store to run on")
     shots = repo_root / "test-artifacts" / "i18n"
     shots.mkdir(parents=True, exist_ok=True)
     config = example_config(repo_root / "config")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_live_support import stores_available
 from api_support import example_config
 from test_retrofit_api import END, HOUR_NS, NS, RECORD, _render, _rows
 
@@ -24,8 +23,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(params=["sqlite", "influx"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if not stores_available():
-        pytest.skip("no ingest store")
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     db = request.getfixturevalue("influx_db")
