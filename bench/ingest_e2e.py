@@ -10,10 +10,22 @@ the raw line-protocol write rate of the same influxd in the same run (the ceilin
 pre-encoded, 4 writes in flight), their ratio, and p50/p99 lag from the agent's `sent` stamp
 to stored (from the first worker's histogram). Last line: a JSON object.
 
-    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message] [workers] [guard]
+    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message] [workers] [guard] [mode]
 
 `guard` is `on` (default, as deployed) or `off` (`--no-restart-guard`: each worker's restart
 guard session, which receives the telemetry stream a second time, is not opened).
+
+`mode` is `both` (default), `deployed` or `bare`:
+  - `deployed`, the headline: the workers run as `peakline-ingest run` does by default with a
+    config: `--config` (a copy of config/ plus one SDM630 meter per publisher at a bench site:
+    every reading is checked against the registry), the first worker runs the deriver with
+    every part on (energy walks of the meters' import counters, roll-ups, emissions, anomaly
+    scores of every series), the others `--no-derive`. Publishers send whole meter scans
+    (every SDM630 point per timestamp, timestamps just behind the clock, import counter rising
+    36 kW), so the deriver derives them as they arrive. The run ends when every reading is
+    stored; the deriver's lag at that moment is printed with it.
+  - `bare`: no config, no deriver (`--no-derive`): the storage path alone.
+  - `both`: bare, then deployed, in the same run against the same influxd ceiling.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import asyncio
 import json
 import multiprocessing
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +47,7 @@ import msgspec
 import numpy as np
 import paho.mqtt.client as mqtt
 import psutil
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from peakline_cli.servers import Influxd, Mosquitto, free_port, wait_until
@@ -42,10 +56,63 @@ from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
 
 T0 = 1_700_000_000_000_000_000
 BIN = Path(sys.executable).parent / "peakline-ingest"
+REPO = Path(__file__).resolve().parent.parent
+METER_POINTS = [
+    p["name"] for p in yaml.safe_load((REPO / "config/profiles/sdm630.yaml").read_text())["points"]
+]
+
+
+def bench_config(root: Path, pubs: int) -> Path:
+    """config/ plus a bench site with one SDM630 meter per publisher (its main meter first)."""
+    shutil.copytree(REPO / "config", root)
+    sites = yaml.safe_load((root / "sites.yaml").read_text())
+    sites["sites"].append({
+        "id": "bench", "name": "Bench building", "city": "riverton",
+        "district": "riverton-old-town", "floor_area_m2": 20000, "occupants": 500,
+        "grid_region": "CN-EAST", "timezone": "Asia/Shanghai", "meter": "bench-m0",
+    })  # fmt: skip
+    (root / "sites.yaml").write_text(yaml.safe_dump(sites, sort_keys=False))
+    devices = yaml.safe_load((root / "devices.yaml").read_text())
+    for w in range(pubs):
+        devices["devices"].append({
+            "id": f"bench-m{w}", "site": "bench", "agent": "gw-oldtown", "profile": "sdm630",
+            "poll_interval_s": 1, "read_only": True,
+            "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": 1, "unit_id": 1},
+        })  # fmt: skip
+    (root / "devices.yaml").write_text(yaml.safe_dump(devices, sort_keys=False))
+    return root
+
+
+def meter_batches(worker: int, messages: int, per_message: int, t0: int) -> list[TelemetryBatch]:
+    """Whole SDM630 scans, one per second: power ~36 kW with noise, the import counter rising
+    with it, the other points plausible constants with noise."""
+    rng = np.random.default_rng(worker)
+    scans = max(1, per_message // len(METER_POINTS))
+    out, kwh, k = [], 1000.0 + worker, 0
+    for seq in range(messages):
+        readings = []
+        for _ in range(scans):
+            ts = t0 + k * 1_000_000_000
+            power = 36_000 + rng.normal(0, 500)
+            kwh += power / 1000 / 3600
+            for i, name in enumerate(METER_POINTS):
+                value = {"power_total": power, "import_energy": kwh}.get(
+                    name, 100 + i + rng.normal(0, 0.5)
+                )
+                readings.append(Reading(name, ts, float(value)))
+            k += 1
+        out.append(TelemetryBatch(f"a{worker}", "bench", f"bench-m{worker}", seq, 0, readings))
+    return out
 
 
 def publisher(
-    url: str, prefix: str, worker: int, messages: int, per_message: int, go: Barrier
+    url: str,
+    prefix: str,
+    worker: int,
+    messages: int,
+    per_message: int,
+    go: Barrier,
+    meter_t0: int | None = None,
 ) -> None:
     host, port = url.removeprefix("mqtt://").split(":")
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
@@ -54,13 +121,16 @@ def publisher(
     client.connect(host, int(port))
     client.loop_start()
     topics = Topics(prefix)
-    device = f"d{worker}"
-    topic = topics.telemetry("s1", device)
     batches = []  # built before the clock starts; `sent` is stamped at publish time
-    for seq in range(messages):
+    if meter_t0 is not None:
+        topic = topics.telemetry("bench", f"bench-m{worker}")
+        batches = meter_batches(worker, messages, per_message, meter_t0)
+    else:
+        topic = topics.telemetry("s1", f"d{worker}")
+    for seq in range(messages if meter_t0 is None else 0):
         ts = T0 + seq * 1_000_000_000
         readings = [Reading(f"p{i}", ts, float(seq) + i * 0.001) for i in range(per_message)]
-        batches.append(TelemetryBatch(f"a{worker}", "s1", device, seq, 0, readings))
+        batches.append(TelemetryBatch(f"a{worker}", "s1", f"d{worker}", seq, 0, readings))
     go.wait()
     infos = [
         client.publish(topic, encode(msgspec.structs.replace(b, sent=time.time_ns())), qos=1)
@@ -90,17 +160,16 @@ def stored_by_workers(http: httpx.Client, ports: list[int]) -> int:
     return int(total)
 
 
-def wait_stored(http: httpx.Client, influxd_url: str, ports: list[int], readings: int) -> None:
+def wait_stored(
+    http: httpx.Client, influxd_url: str, ports: list[int], readings: int, db: str
+) -> None:
     """Until every reading is in influxd. Progress comes from the workers' counters, every
     20 ms (cheap: no query load on influxd while it is being measured); the count query
     confirms it, and is what ends the wait if the counters ever ran ahead (a re-delivery
     stored twice)."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        if (
-            stored_by_workers(http, ports) >= readings
-            and count(http, influxd_url, "bench") >= readings
-        ):
+        if stored_by_workers(http, ports) >= readings and count(http, influxd_url, db) >= readings:
             return
         time.sleep(0.02)
     raise TimeoutError("not all readings stored after 600 s")
@@ -160,92 +229,148 @@ def quantiles(metrics_text: str, name: str) -> tuple[float, float]:
     return q(0.5), q(0.99)
 
 
+def run_mode(
+    mode: str,
+    broker: Mosquitto,
+    influxd: Influxd,
+    work: Path,
+    readings: int,
+    pubs: int,
+    per_message: int,
+    workers: int,
+    guard: bool,
+) -> dict[str, object]:
+    """One measured run (`bare` or `deployed`) into its own database; see the docstring."""
+    deployed = mode == "deployed"
+    db = f"bench_{mode}"
+    influxd.query(f'CREATE DATABASE "{db}"')
+    assert influxd.proc is not None and broker.proc is not None
+    db_pid, mq_pid = influxd.proc.pid, broker.proc.pid
+    if deployed:
+        per_scan = len(METER_POINTS)
+        per_message = max(1, per_message // per_scan) * per_scan
+    messages = readings // (pubs * per_message)
+    readings = messages * pubs * per_message
+    seconds = messages * (per_message // len(METER_POINTS) if deployed else 1)
+    meter_t0 = (time.time_ns() // 1_000_000_000 - seconds - 5) * 1_000_000_000
+    healths = [free_port() for _ in range(workers)]
+    config = bench_config(work / f"config-{mode}", pubs) if deployed else None
+    ingests = []
+    for w in range(workers):
+        cmd = [
+            str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db={db}",
+            "--topic-prefix", "bench", "--client-id", f"bench-{mode}-w{w}",
+            "--state-dir", str(work / f"st-{mode}{w}"), "--health-port", str(healths[w]),
+            "--batch-readings", "10000", "--writes-in-flight", "4", "--max-in-flight", "2000",
+            "--restart-guard" if guard else "--no-restart-guard",
+        ]  # fmt: skip
+        if deployed:
+            cmd += ["--config", str(config)] + ([] if w == 0 else ["--no-derive"])
+        else:
+            cmd += ["--no-derive", "--max-past-s", str(10 * 365 * 86400),
+                    "--max-future-s", str(10 * 365 * 86400)]  # fmt: skip
+        log = open(work / f"ingest-{mode}{w}.log", "wb")  # noqa: SIM115
+        ingests.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log))
+    health = healths[0]
+    try:
+        for port in healths:
+            wait_until(lambda port=port: _ready(port), 60, "ingest ready")  # type: ignore[misc]
+        go = multiprocessing.Barrier(pubs + 1)
+        procs = [
+            multiprocessing.Process(
+                target=publisher,
+                args=(
+                    broker.url,
+                    "bench",
+                    w,
+                    messages,
+                    per_message,
+                    go,
+                    meter_t0 if deployed else None,
+                ),
+            )
+            for w in range(pubs)
+        ]
+        for p in procs:
+            p.start()
+        with httpx.Client(timeout=30) as http:
+            pids = [i.pid for i in ingests]
+            cpu = [cpu_s(pids), cpu_s([db_pid]), cpu_s([mq_pid])]
+            go.wait(timeout=300)  # publishers connected, batches built: the clock starts
+            start = time.perf_counter()
+            wait_stored(http, influxd.url, healths, readings, db)
+            elapsed = time.perf_counter() - start
+            cpu = [cpu_s(pids) - cpu[0], cpu_s([db_pid]) - cpu[1], cpu_s([mq_pid]) - cpu[2]]
+            for p in procs:
+                p.join()
+            text = http.get(f"http://127.0.0.1:{health}/metrics").text
+            stored = count(http, influxd.url, db)
+        p50, p99 = quantiles(text, "peakline_ingest_lag_seconds")
+        lag = re.search(r"^peakline_ingest_derive_lag_seconds ([0-9.e+-]+)$", text, re.M)
+    finally:
+        for ingest in ingests:
+            ingest.terminate()
+        for ingest in ingests:
+            ingest.wait(60)
+    return {
+        "mode": mode,
+        "readings": readings,
+        "stored": stored,
+        "lost": readings - stored,
+        "e2e_readings_per_s": round(readings / elapsed),
+        "lag_p50_s_upper_bound": p50,
+        "lag_p99_s_upper_bound": p99,
+        "deriver_lag_s_at_end": float(lag.group(1)) if lag else None,
+        # CPU time per reading (us), a figure the machine's other load barely moves:
+        "cpu_us_per_reading_workers": round(cpu[0] / readings * 1e6, 2),
+        "cpu_us_per_reading_influxd": round(cpu[1] / readings * 1e6, 2),
+        "cpu_us_per_reading_mosquitto": round(cpu[2] / readings * 1e6, 2),
+    }
+
+
 def main() -> None:
     readings = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     pubs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     per_message = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     guard = (sys.argv[5] if len(sys.argv) > 5 else "on") == "on"
-    messages = readings // (pubs * per_message)
-    readings = messages * pubs * per_message
+    mode = sys.argv[6] if len(sys.argv) > 6 else "both"
+    modes = ["bare", "deployed"] if mode == "both" else [mode]
     work = Path(tempfile.mkdtemp(prefix="peakline-bench-"))
     with Mosquitto.create(work / "mq") as broker, Influxd.create(work / "influx") as influxd:
-        influxd.query('CREATE DATABASE "bench"')
         influxd.query('CREATE DATABASE "ceiling"')
-        assert influxd.proc is not None and broker.proc is not None
-        db_pid, mq_pid = influxd.proc.pid, broker.proc.pid
-        before = cpu_s([db_pid])
+        assert influxd.proc is not None
+        before = cpu_s([influxd.proc.pid])
         raw = asyncio.run(ceiling(influxd.url, "ceiling", readings))
-        ceiling_db_cpu = cpu_s([db_pid]) - before
-        healths = [free_port() for _ in range(workers)]
-        ingests = [
-            subprocess.Popen(
-                [
-                    str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db=bench",
-                    "--topic-prefix", "bench", "--client-id", f"bench-w{w}",
-                    "--state-dir", str(work / f"st{w}"), "--health-port", str(healths[w]),
-                    "--max-past-s", str(10 * 365 * 86400), "--max-future-s", str(10 * 365 * 86400),
-                    "--batch-readings", "10000", "--writes-in-flight", "4",
-                    "--max-in-flight", "2000", "--no-anomaly", "--no-energy",
-                    "--restart-guard" if guard else "--no-restart-guard",
-                ],
-                stdout=subprocess.DEVNULL, stderr=open(work / f"ingest{w}.log", "wb"),  # noqa: SIM115
-            )
-            for w in range(workers)
-        ]  # fmt: skip
-        health = healths[0]
-        try:
-            for port in healths:
-                wait_until(lambda port=port: _ready(port), 60, "ingest ready")  # type: ignore[misc]
-            go = multiprocessing.Barrier(pubs + 1)
-            procs = [
-                multiprocessing.Process(
-                    target=publisher, args=(broker.url, "bench", w, messages, per_message, go)
-                )
-                for w in range(pubs)
-            ]
-            for p in procs:
-                p.start()
-            with httpx.Client(timeout=30) as http:
-                pids = [i.pid for i in ingests]
-                cpu = [cpu_s(pids), cpu_s([db_pid]), cpu_s([mq_pid])]
-                go.wait(timeout=120)  # publishers connected, batches built: the clock starts
-                start = time.perf_counter()
-                wait_stored(http, influxd.url, healths, readings)
-                elapsed = time.perf_counter() - start
-                cpu = [cpu_s(pids) - cpu[0], cpu_s([db_pid]) - cpu[1], cpu_s([mq_pid]) - cpu[2]]
-                for p in procs:
-                    p.join()
-                text = http.get(f"http://127.0.0.1:{health}/metrics").text
-                stored = count(http, influxd.url, "bench")
-            p50, p99 = quantiles(text, "peakline_ingest_lag_seconds")
-        finally:
-            for ingest in ingests:
-                ingest.terminate()
-            for ingest in ingests:
-                ingest.wait(60)
-    e2e = readings / elapsed
-    result = {
-        "readings": readings,
-        "stored": stored,
-        "lost": readings - stored,
+        ceiling_db_cpu = cpu_s([influxd.proc.pid]) - before
+        runs = [
+            run_mode(m, broker, influxd, work, readings, pubs, per_message, workers, guard)
+            for m in modes
+        ]
+    result: dict[str, object] = {
         "publishers": pubs,
         "ingest_workers": workers,
         "restart_guard": guard,
         "readings_per_message": per_message,
-        "e2e_readings_per_s": round(e2e),
         "influxd_raw_write_readings_per_s": round(raw),
-        "ratio": round(e2e / raw, 3),
-        "lag_p50_s_upper_bound": p50,
-        "lag_p99_s_upper_bound": p99,
-        # CPU time per reading (us), a figure the machine's other load barely moves:
-        "cpu_us_per_reading_workers": round(cpu[0] / readings * 1e6, 2),
-        "cpu_us_per_reading_influxd": round(cpu[1] / readings * 1e6, 2),
-        "cpu_us_per_reading_mosquitto": round(cpu[2] / readings * 1e6, 2),
         "cpu_us_per_reading_influxd_ceiling": round(ceiling_db_cpu / readings * 1e6, 2),
     }
+    for r in runs:
+        m = r.pop("mode")
+        ratio = round(int(r["e2e_readings_per_s"]) / raw, 3)  # type: ignore[call-overload]
+        result[m] = {**r, "ratio": ratio}
+    if len(runs) == 2:
+        result["deployed_over_bare"] = round(
+            result["deployed"]["e2e_readings_per_s"] / result["bare"]["e2e_readings_per_s"],
+            3,  # type: ignore[index]
+        )
     for k, v in result.items():
-        print(f"{k:36s} {v}")
+        if isinstance(v, dict):
+            print(f"-- {k}")
+            for k2, v2 in v.items():
+                print(f"   {k2:36s} {v2}")
+        else:
+            print(f"{k:39s} {v}")
     print(json.dumps(result))
 
 

@@ -79,6 +79,36 @@ async def test_anomalies_reports_overview(live_api: LiveApi) -> None:
     assert len(series.json()["series"][0]["values"]) == 24
 
 
+async def test_energy_windows_add_up_to_the_report(live_api: LiveApi) -> None:
+    """/energy serves the deriver's rows as stored; hourly windows over whole hours sum to
+    what the report says for the same range, and 1-minute windows carry their quality."""
+    span = "start=2025-03-01T00:00:00Z&end=2025-03-01T12:00:00Z"  # whole hours before NOW
+    r = await live_api.get(
+        "viewer_rt", f"/api/v1/energy?site=rt-school&resolution=1h&flow=import&{span}"
+    )
+    assert r.status_code == 200, r.text
+    [hourly] = r.json()["series"]
+    assert hourly["flow"] == "import" and hourly["device"] is None and len(hourly["kwh"]) == 12
+    report = await live_api.get("viewer_rt", f"/api/v1/reports/emissions?site=rt-school&{span}")
+    [row] = report.json()["items"]
+    assert sum(hourly["kwh"]) == pytest.approx(row["energy_kwh"]["import"], rel=1e-9)
+    assert sum(hourly["kwh"]) > 0
+    minutes = await live_api.get(
+        "viewer_rt",
+        "/api/v1/energy?site=rt-school&resolution=1m&start=2025-03-01T11:00:00Z"
+        "&end=2025-03-01T12:00:00Z",
+    )
+    series = minutes.json()["series"]
+    assert series and all(s["device"] and len(s["quality"]) == len(s["kwh"]) for s in series)
+    assert {q for s in series for q in s["quality"]} <= {"measured", "estimated", "suspect",
+                                                         "imported"}  # fmt: skip
+    other = await live_api.get("viewer_rt", "/api/v1/energy?site=lk-townhall")
+    assert other.status_code == 404  # another city's site: no existence oracle
+    assert (await live_api.get("viewer_rt", "/api/v1/energy?resolution=5m")).status_code == 422
+    wide = await live_api.get("viewer_all", "/api/v1/energy?resolution=1m&start=-365d")
+    assert wide.status_code == 422 and "coarser" in wide.json()["detail"]
+
+
 async def test_ops(live_api: LiveApi) -> None:
     assert (await live_api.client.get("/health")).status_code == 200
     ready = await live_api.client.get("/ready")

@@ -29,7 +29,7 @@ from peakline_api.state import AppState, Caller, State, app_state
 from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_range, parse_window
 from peakline_api.totals import energy_by_flow, location_kg, site_totals
 from peakline_core.storage import Aggregate, SeriesQuery
-from peakline_core.storage.schema import CARBON_INTENSITY, READING
+from peakline_core.storage.schema import CARBON_INTENSITY, ENERGY, ENERGY_1D, ENERGY_1H, READING
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -378,3 +378,90 @@ async def carbon_intensity_series(
             if s.tags.get("region") in regions
         ],
     }
+
+
+_RESOLUTION = {"1m": ENERGY, "1h": ENERGY_1H, "1d": ENERGY_1D}
+_STEP_NS = {"1m": 60 * NS, "1h": 3600 * NS, "1d": 86400 * NS}
+
+
+class EnergyWindows(BaseModel):
+    site: str
+    device: str | None = Field(description="per device at 1m; roll-ups are per site")
+    flow: str = Field(description="import, export, pv, fuel:<id>, heat:<network>")
+    t_ms: list[int] = Field(description="window starts (UTC ms)")
+    kwh: list[float] = Field(description="measured + estimated (a fuel flow: its own unit)")
+    estimated_kwh: list[float]
+    suspect_kwh: list[float] = Field(description="seen but not believed: not in kwh")
+    quality: list[str] | None = Field(
+        description="1m only: measured, estimated, suspect or imported"
+    )
+
+
+class EnergyResponse(BaseModel):
+    start: str
+    end: str
+    resolution: Literal["1m", "1h", "1d"]
+    series: list[EnergyWindows]
+
+
+@router.get(
+    "/energy",
+    response_model=EnergyResponse,
+    summary="Derived energy per window: 1-minute windows per device, hourly or daily per site",
+)
+async def energy_windows(
+    caller: Caller,
+    state: State,
+    f: FiltersDep,
+    tr: RangeDep,
+    resolution: Annotated[Literal["1m", "1h", "1d"], Query()] = "1h",
+    flow: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+) -> dict[str, Any]:
+    """The deriver's rows as stored (windows UTC-aligned, time = window start), with how much
+    of each window was estimated and how much was seen but not believed."""
+    sites = caller.sites_matching(f.site, f.district, f.city)
+    if (tr.end_ns - tr.start_ns) // _STEP_NS[resolution] * max(len(sites), 1) > MAX_BUCKETS * 10:
+        raise InvalidQuery(
+            f"more than {MAX_BUCKETS * 10} windows in all: narrow the range or the sites,"
+            " or use a coarser resolution",
+            param="resolution",
+        )
+    out: list[dict[str, Any]] = []
+    if not sites:
+        return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "resolution": resolution,
+                "series": out}  # fmt: skip
+    where: dict[str, list[str]] = {"site": [s.id for s in sites]}
+    if flow:
+        where["flow"] = list(flow)
+    fields = ["kwh", "estimated_kwh", "suspect_kwh"] + (["quality"] if resolution == "1m" else [])
+    answers = await asyncio.gather(
+        *(
+            state.store.query(
+                SeriesQuery(_RESOLUTION[resolution], fld, tr.start_ns, tr.end_ns, where=where)
+            )
+            for fld in fields
+        )
+    )
+    by_key: dict[tuple[str, str, str], dict[str, dict[int, Any]]] = defaultdict(dict)
+    for fld, answer in zip(fields, answers, strict=True):
+        for s in answer:
+            key = (s.tags.get("site", ""), s.tags.get("device", ""), s.tags.get("flow", ""))
+            by_key[key][fld] = dict(zip(s.times, s.values, strict=True))
+    for (site, device, fl), cols in sorted(by_key.items()):
+        times = sorted(cols.get("kwh", {}))
+        out.append(
+            {
+                "site": site,
+                "device": device or None,
+                "flow": fl,
+                "t_ms": [t // 1_000_000 for t in times],
+                "kwh": [float(cols["kwh"][t]) for t in times],
+                "estimated_kwh": [float(cols.get("estimated_kwh", {}).get(t, 0.0)) for t in times],
+                "suspect_kwh": [float(cols.get("suspect_kwh", {}).get(t, 0.0)) for t in times],
+                "quality": [str(cols.get("quality", {}).get(t, "")) for t in times]
+                if resolution == "1m"
+                else None,
+            }
+        )
+    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "resolution": resolution,
+            "series": out}  # fmt: skip
