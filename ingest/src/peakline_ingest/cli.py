@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -92,6 +93,14 @@ def run(
     lateness_s: Annotated[
         float, typer.Option(help="how long the deriver waits for readings to be stored")
     ] = 10.0,
+    derive_from: Annotated[
+        str | None,
+        typer.Option(
+            help="with no checkpoint in --state-dir, begin deriving at this UTC time (ISO"
+            " 8601, e.g. 2026-01-01T00:00Z) instead of an hour back: derive and score a"
+            " history that is already stored"
+        ),
+    ] = None,
     restart_guard: Annotated[
         bool, typer.Option(help="with --group: recover what mosquitto 2.0 drops on restart")
     ] = True,
@@ -152,6 +161,16 @@ def run(
             )
         else:
             deriver = Deriver(opened, [], {}, None, settings_d, state_dir / "derive", scorer)
+    if derive_from is not None:
+        try:
+            at = datetime.fromisoformat(derive_from.replace("Z", "+00:00"))
+        except ValueError:
+            typer.echo(f"--derive-from: not an ISO 8601 time: {derive_from[:64]!r}", err=True)
+            raise typer.Exit(2) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        if deriver is not None:
+            deriver.start_at(int(at.timestamp()) * 1_000_000_000)
     try:
         tune_for_throughput()  # after start-up allocations: see gctune.py
         asyncio.run(_serve(settings, opened, devices, create_database, retention, deriver))

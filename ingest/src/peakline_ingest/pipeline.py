@@ -173,7 +173,6 @@ class Pipeline:
     async def _write_batch(self, items: list[_Item]) -> None:
         messages = [i.accepted for i in items]
         block = reading_block(messages)
-        extra = self._process(messages, block)
         started = time.perf_counter()
         try:
             await self._with_retry(lambda: self.store.write_blocks([block]))
@@ -188,6 +187,9 @@ class Pipeline:
             return
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_readings.observe(len(block))
+        # After the write, not before: a late mark must be judged by when the readings became
+        # readable, or a write slower than half the deriver's lateness hides them from it.
+        extra = self._process(messages, block)
         await self._write_extra(extra.rows)
         for publication in extra.publications:
             await self._publish(publication)

@@ -1,9 +1,11 @@
-"""Batch processors: work done on each validated batch before it is written.
+"""Batch processors: work done on each batch once its readings are stored.
 
 The pipeline calls every processor in order with the batch's accepted messages and their
-`reading` block; each returns extra rows to write in the same batch (anomaly scores, derived
-energy, ...) and messages to publish once the batch is stored (anomaly events). Adding a
-processor never touches the subscriber or the writer.
+`reading` block after the block's write succeeded (so a processor sees when the readings
+became readable: `LateMarks` depends on it); each returns extra rows, written next, and
+messages to publish. Since issue 17 the workers' only processor is `LateMarks`: everything
+derived from readings is the deriver's (peakline_ingest.derive). Adding a processor never
+touches the subscriber or the writer.
 """
 
 from __future__ import annotations

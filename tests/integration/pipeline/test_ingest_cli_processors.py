@@ -1,11 +1,15 @@
-"""`peakline-ingest run --config ...` as a process: both processors are on by default, store
-scores and energy, save the anomaly state on SIGTERM and restore it on the next start."""
+"""`peakline-ingest run --config ...` as processes, as deployed for a backfill: a worker with
+`--no-derive` stores two days of history; a worker running the deriver (the default) from
+`--derive-from` the history's start derives and scores all of it in order (energy windows,
+hourly emissions, a score per reading, an event for the spike near the end), saves its state
+on SIGTERM, restores it on the next start and scores live readings from there."""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +29,13 @@ S = 1_000_000_000
 STEP_S = 300
 
 
-def batches(agent: str, site: str, device: str, t0: int, n: int, seq0: int) -> list[TelemetryBatch]:
+def batches(
+    agent: str, site: str, device: str, t0: int, n: int, seq0: int, step_s: int = STEP_S
+) -> list[TelemetryBatch]:
     rng = np.random.default_rng(seq0)
     out = []
     for i in range(n):
-        t = t0 + i * STEP_S * S
+        t = t0 + i * step_s * S
         power = 20_000 + 2_000 * np.sin((seq0 + i) / 40) + rng.normal(0, 150)
         power *= 5 if n - 100 <= i < n - 97 else 1  # a three-reading spike
         out.append(TelemetryBatch(agent, site, device, seq0 + i, t, [
@@ -39,7 +45,13 @@ def batches(agent: str, site: str, device: str, t0: int, n: int, seq0: int) -> l
     return out
 
 
-FIELD = {"energy": "kwh", "emissions": "kgco2e", "anomaly_score": "score", "anomaly_event": "state"}
+FIELD = {
+    "reading": "value",
+    "energy": "kwh",
+    "emissions": "kgco2e",
+    "anomaly_score": "score",
+    "anomaly_event": "state",
+}
 
 
 def count(db: Path, measurement: str) -> int:
@@ -59,37 +71,51 @@ def test_cli_processors_store_and_resume(tmp_path: Path, mosquitto: Any, topic_p
     platform = load_config(REPO / "config")
     meter = platform.devices["school-meter"]
     db, state = tmp_path / "store.db", tmp_path / "state"
-    args = ingest_args(mosquitto.url, f"sqlite:///{db}", topic_prefix, state,
-                       config=str(REPO / "config"))  # fmt: skip
+    t0 = time.time_ns() - 610 * STEP_S * S  # two days of history
+    t0 -= t0 % S
     topics = Topics(topic_prefix)
     publisher = Publisher(mosquitto.url)
-    t0 = time.time_ns() - 610 * STEP_S * S  # two days of history
     workers: list[IngestProcess] = []
 
-    def start() -> IngestProcess:
-        worker = IngestProcess(args, tmp_path)
+    def start(name: str, *extra: str) -> IngestProcess:
+        args = ingest_args(mosquitto.url, f"sqlite:///{db}", topic_prefix, tmp_path / name,
+                           client_id=name, config=str(REPO / "config"))  # fmt: skip
+        if name == "deriver":
+            args = ingest_args(mosquitto.url, f"sqlite:///{db}", topic_prefix, state,
+                               client_id=name, config=str(REPO / "config"))  # fmt: skip
+        worker = IngestProcess(args + list(extra), tmp_path / name)
         workers.append(worker)
-        seen = len(worker.log.split("subscribed")) if (tmp_path / "ingest.log").exists() else 1
+        log = tmp_path / name / "ingest.log"
+        seen = len(worker.log.split("subscribed")) if log.exists() else 1
         worker.start()
         # a shared subscription keeps nothing published before it exists
-        wait_until(lambda: len(worker.log.split("subscribed")) > seen, 60, "ingest subscribed")
+        wait_until(lambda: len(worker.log.split("subscribed")) > seen, 60, f"{name} subscribed")
         return worker
 
     try:
-        worker = start()
+        (tmp_path / "store-only").mkdir()
+        (tmp_path / "deriver").mkdir()
+        start("store-only", "--no-derive")
         first = batches(meter.agent, meter.site, meter.id, t0, 600, 1)
         publisher.publish((topics.telemetry(b.site, b.device), encode(b)) for b in first)
-        wait_until(lambda: count(db, "energy") >= 599, 60, "energy rows")
-        wait_until(lambda: count(db, "anomaly_score") >= 1180, 60, "score rows")
-        assert worker.terminate() == 0, worker.log
-        assert (state / "anomaly" / "anomaly-state.npz").exists(), worker.log
-        assert count(db, "anomaly_event") >= 1, worker.log  # the spike near the end
-        assert count(db, "emissions") >= 2 * 599
+        wait_until(lambda: count(db, "reading") >= 1200, 60, "the history stored")
+        assert count(db, "energy") == count(db, "anomaly_score") == 0  # workers derive nothing
 
-        again = start()
-        more = batches(meter.agent, meter.site, meter.id, t0 + 600 * STEP_S * S, 10, 601)
+        since = datetime.fromtimestamp(t0 / S - 60, tz=UTC).isoformat()
+        deriver = start("deriver", "--derive-from", since)
+        wait_until(lambda: count(db, "anomaly_score") >= 1200, 90, "score rows")
+        wait_until(lambda: count(db, "energy") >= 599 * 5 - 5, 60, "energy rows")  # 1-min windows
+        assert deriver.terminate() == 0, deriver.log
+        assert (state / "anomaly" / "anomaly-state.npz").exists(), deriver.log
+        assert (state / "derive" / "derive-state.json").exists(), deriver.log
+        assert count(db, "anomaly_event") >= 1, deriver.log  # the spike near the end
+        assert count(db, "emissions") >= 48  # hourly, location-based, over two days
+
+        again = start("deriver")
+        live = time.time_ns() + 5 * S
+        more = batches(meter.agent, meter.site, meter.id, live - live % S, 10, 601, step_s=2)
         publisher.publish((topics.telemetry(b.site, b.device), encode(b)) for b in more)
-        wait_until(lambda: count(db, "anomaly_score") >= 1200, 60, "scores after restart")
+        wait_until(lambda: count(db, "anomaly_score") >= 1220, 90, "live scores after restart")
         assert again.terminate() == 0
         assert "anomaly state restored" in again.log
     finally:

@@ -29,7 +29,7 @@ from bad_input_support import (
     start_ingest,
 )
 from hostile_corpus import STORED, Case, expected_rejects, load_cases
-from support import Publisher, ingest_args, make_batch, telemetry, wait_for
+from support import Publisher, influxql, ingest_args, make_batch, telemetry, wait_for
 
 from peakline_core.storage.schema import QualityCode
 from peakline_core.wire import TelemetryBatch, Topics, decode_telemetry
@@ -120,8 +120,12 @@ def test_hostile_corpus_through_broker_ingest_and_influxd(
         assert outcomes == {"rejected": rejects.total(), "stored": len(accepted)}
         # stored exactly, nothing stray, nothing overwritten
         assert reading_rows(influx_db) == want
-        derived = set(measurements(influx_db)) - {"reading"}
-        assert derived <= {"anomaly_score", "anomaly_event"}  # ingest scores every batch
+        derived = set(measurements(influx_db)) - {"reading", "late_data"}
+        assert derived <= {"anomaly_score", "anomaly_event"}  # the deriver scores readings
+        marks = influxql(influx_db, 'SELECT * FROM "late_data" GROUP BY "site", "device"')
+        marked = {(s["tags"]["site"], s["tags"]["device"])
+                  for s in marks["results"][0].get("series", [])}  # fmt: skip
+        assert marked <= {(k[0], k[1]) for k in want}  # late marks name stored devices only
         for measurement in derived:  # ... of stored readings only
             assert set(series_keys(influx_db, measurement)) <= want.keys()
         assert proc.proc.poll() is None and healthy(port) and healthy(port, "/healthz")  # type: ignore[union-attr]

@@ -1,33 +1,20 @@
 // GHG inventory (issue 26): Scope 1 and 2 per site, district or city for a year, printable,
-// in English or Simplified Chinese (strings in i18n-inventory/).
+// in the page's language (strings under inventory.* in the i18n catalogues).
 "use strict";
 
 (() => {
-  const { api, key, setupKeyForm, showError, fmt, text } = peakline;
+  const { api, key, setupKeyForm, showError, fmt, text, t, ready } = peakline;
   const level = document.getElementById("level");
   const year = document.getElementById("year");
-  const lang = document.getElementById("lang");
   year.value = String(new Date().getUTCFullYear());
-  lang.value = (navigator.language || "en").startsWith("zh") ? "zh-CN" : "en";
-  let strings = {};
-  const t = (k) => strings[k] || k;
   const query = () => `level=${encodeURIComponent(level.value)}&year=${encodeURIComponent(year.value)}`;
-
-  async function loadStrings() {
-    const resp = await fetch(`i18n-inventory/${lang.value}.json`);
-    strings = resp.ok ? await resp.json() : {};
-    document.documentElement.lang = lang.value;
-    for (const el of document.querySelectorAll("[data-i18n]")) {
-      el.textContent = t(el.dataset.i18n);
-    }
-  }
 
   async function refresh() {
     try {
       render(await api("/api/v1/reports/inventory?" + query()));
       showError("");
     } catch (e) {
-      showError(e.status === 401 ? t("need_key") : e.message);
+      showError(e.status === 401 ? t("inventory.need_key") : e.message);
     }
   }
 
@@ -38,11 +25,11 @@
       box.dataset.id = inv.id;
       box.append(text("h2", `${inv.id} · ${inv.year}`));
       const m = inv.methods;
-      box.append(text("p", `${t("methods")}: GWP ${m.gwp}, ${m.fuel_method}, ${m.factor_sets.join(", ")}`, "muted"));
+      box.append(text("p", `${t("inventory.methods")}: GWP ${m.gwp}, ${m.fuel_method}, ${m.factor_sets.join(", ")}`, "muted"));
       const table = document.createElement("table");
       const head = document.createElement("tr");
       for (const k of ["scope", "category", "source", "activity", "co2e_kg", "market_kg"]) {
-        head.append(text("th", t(k)));
+        head.append(text("th", t("inventory." + k)));
       }
       table.append(head);
       for (const l of inv.scope1.lines) {
@@ -60,8 +47,8 @@
         table.append(tr);
       }
       box.append(table);
-      box.append(text("p", `${t("scope1_total")}: ${fmt(inv.scope1.total_co2e, 0)} kgCO2e · ` +
-        `${t("scope2_total")}: ${fmt(inv.scope2.location, 0)} / ${fmt(inv.scope2.market, 0)} kgCO2e`));
+      box.append(text("p", `${t("inventory.scope1_total")}: ${fmt(inv.scope1.total_co2e, 0)} kgCO2e · ` +
+        `${t("inventory.scope2_total")}: ${fmt(inv.scope2.location, 0)} / ${fmt(inv.scope2.market, 0)} kgCO2e`));
       return box;
     }));
   }
@@ -84,8 +71,7 @@
 
   level.addEventListener("change", refresh);
   year.addEventListener("change", refresh);
-  lang.addEventListener("change", async () => { await loadStrings(); await refresh(); });
   document.getElementById("csv").addEventListener("click", downloadCsv);
   document.getElementById("print").addEventListener("click", () => window.print());
-  loadStrings().then(() => setupKeyForm(refresh));
+  ready.then(() => setupKeyForm(refresh));
 })();
