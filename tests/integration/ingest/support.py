@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -69,7 +70,10 @@ class IngestProcess:
     def start(self) -> None:
         log = open(self.workdir / "ingest.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [str(BIN), "run", *self.args], stdout=log, stderr=subprocess.STDOUT
+            [str(BIN), "run", *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the log is current when a test reads it
         )
         log.close()
 

@@ -216,7 +216,10 @@ def run(tmp_path: Path, mosquitto: Any, influxd: Any) -> Any:
                     len(m["values"]), (min(v[1] for v in m["values"]) - batches[0].sent) // S)
                 for m in marks["results"][0].get("series", [])
             }  # fmt: skip
-            go.logs[name] = {n: w.log[-3000:] for n, w in layout.workers.items()}  # type: ignore[attr-defined]
+            go.logs[name] = {  # type: ignore[attr-defined]
+                n: [x for x in w.log.splitlines() if "deriv" in x or "error" in x.lower()][-15:]
+                for n, w in layout.workers.items()
+            }  # type: ignore[attr-defined]
             return rows
         finally:
             publisher.close()
