@@ -206,7 +206,10 @@ class Deriver:
             if got is not None:
                 energy_rows.extend(track.feed(*got))
         for device, since in sorted(late.items()):
-            energy_rows.extend(await self._rederive(device, since, end))
+            got = await self._rederive(device, since, end)
+            log.info("re-derived late readings", device=device, since_ns=since, until_ns=end,
+                     rows=len(got))  # fmt: skip
+            energy_rows.extend(got)
         rows.extend(energy_rows)
         await self._write(rows)
         touched_h: dict[str, set[int]] = defaultdict(set)
