@@ -163,13 +163,15 @@ class AnomalyEngine:
         evidence = kernel.run(st, prepared, cfg, bins)
         novel_z = novelty.run(st, prepared, cfg)
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
-        score = refractory.mute_repeats(st, score, det, prepared.valid, cfg)
         # statistical evidence alerts only once its model has seen a daily cycle
         may_open = evidence.settled | np.isin(det, HARD)
+        # a repeat within the refractory stretch scores below event_open and opens nothing;
+        # the event keeps the uncapped score as its peak (and the detector behind it)
+        shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
-            st, list(keys), score, det, onset, prepared.ts, prepared.valid, may_open, cfg
+            st, list(keys), score, det, onset, prepared.ts, prepared.valid, may_open & ~muted, cfg
         )
-        return score, det, events
+        return shown, det, events
 
     def score_flat(self, keys_per_reading: Sequence[str], ts: Array, values: Array) -> ScoreBatch:
         """Score readings given as three flat, equally long sequences in any order; `score`

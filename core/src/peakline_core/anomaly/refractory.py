@@ -17,15 +17,24 @@ from peakline_core.anomaly.state import Array
 
 
 def mute_repeats(
-    st: dict[str, Array], score: Array, det: Array, valid: Array, cfg: AnomalyConfig
-) -> Array:
-    """`score` ([T, S] float32) with repeats capped, in place; updates `alarm_r` (the reading
-    count at the series' last alarm). Call before the event tracker counts the readings."""
+    st: dict[str, Array],
+    score: Array,
+    det: Array,
+    valid: Array,
+    may_open: Array,
+    cfg: AnomalyConfig,
+) -> tuple[Array, Array]:
+    """(`score` with repeats capped, a copy; bool [T, S] of the capped readings), updating
+    `alarm_r` (the reading count at the series' last alarm). Only readings that `may_open` an
+    event alarm (or are capped): before a model is trusted to open events, nothing is held
+    back. Call before the event tracker counts the readings."""
     with np.errstate(invalid="ignore"):
-        cand = score >= np.float32(cfg.event_open)
+        cand = (score >= np.float32(cfg.event_open)) & may_open
     steps = np.flatnonzero(cand.any(axis=1))
+    muted = np.zeros(score.shape, dtype=bool)
     if steps.size == 0:
-        return score
+        return score, muted
+    score = score.copy()
     reads = st["reads"] + np.cumsum(valid, axis=0, dtype=np.int64)
     soft = ~np.isin(det, HARD)
     cap = np.nextafter(np.float32(cfg.event_open), np.float32(0))
@@ -40,4 +49,5 @@ def mute_repeats(
         mute = repeat & soft[t]
         if mute.any():
             score[t, mute] = np.minimum(score[t, mute], cap)
-    return score
+            muted[t] = mute
+    return score, muted
