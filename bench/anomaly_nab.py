@@ -194,12 +194,14 @@ def windowed_gaussian(values: np.ndarray, window: int = 6400, step: int = 100) -
     return out
 
 
-def peakline(files: list[DataFile]) -> list[np.ndarray]:
+def peakline(files: list[DataFile], settings: dict[str, float]) -> list[np.ndarray]:
+    from peakline_core.anomaly.config import AnomalyConfig
     from peakline_core.anomaly.csvscore import parse_timestamps, score_table
 
+    config = AnomalyConfig(**settings)
     out = []
     for f in files:
-        ((score, _),) = score_table(parse_timestamps(f.ts_text), [f.values])
+        ((score, _),) = score_table(parse_timestamps(f.ts_text), [f.values], config)
         out.append(np.nan_to_num(score.astype(np.float64), nan=0.0))
     return out
 
@@ -224,6 +226,13 @@ def main() -> int:
     ap.add_argument("--results", nargs="*", default=[], help="published NAB result folders")
     ap.add_argument("--profile", nargs="+", default=["standard"], choices=list(PROFILES))
     ap.add_argument("--per-file", action="store_true", help="print each file's detections")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="AnomalyConfig knobs for a sensitivity check (the figure to report uses none)",
+    )
     args = ap.parse_args()
     if not args.nab_dir:
         print("anomaly_nab: skipped, no NAB checkout (give its path or set NAB_DIR)")
@@ -241,7 +250,8 @@ def main() -> int:
             scores = published(nab_dir, files, name)
             label = f"published:{name}"
         elif name == "peakline":
-            scores = peakline(files)
+            settings = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+            scores = peakline(files, settings)
             label = name
         elif name == "gaussian":
             scores = [windowed_gaussian(f.values) for f in files]

@@ -34,12 +34,17 @@ _LN_SQRT_HALF_PI = 0.5 * math.log(math.pi / 2.0)
 
 
 def tail_to_z(nats: Array) -> Array:
-    """Gaussian-equivalent |z| of a two-sided tail probability p given as -ln p (> 1):
-    solves -ln erfc(z / sqrt 2) = nats with its asymptotic form z^2/2 + ln z + ln sqrt(pi/2)
-    (within 0.02 of the exact z for z >= 3)."""
+    """Gaussian-equivalent |z| of a two-sided tail probability p given as -ln p: solves
+    -ln erfc(z / sqrt 2) = nats with the asymptotic form of erfc to two terms,
+    z^2/2 + ln z + ln sqrt(pi/2) - ln(1 - 1/z^2) (within 0.01 of the exact z for z >= 3)."""
     z: Array = np.sqrt(2.0 * nats)
-    for _ in range(4):
-        z = np.sqrt(np.maximum(2.0 * (nats - _LN_SQRT_HALF_PI - np.log(np.maximum(z, 1.0))), 0.0))
+    for _ in range(5):
+        zz = np.maximum(z, 1.5)
+        z = np.sqrt(
+            np.maximum(
+                2.0 * (nats - _LN_SQRT_HALF_PI - np.log(zz) + np.log1p(-1.0 / (zz * zz))), 0.0
+            )
+        )
     return z
 
 
