@@ -75,15 +75,20 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
     with np.errstate(invalid="ignore"):
         margin = np.maximum(x - hi, lo - x)
         novel = (margin > 0) & (n >= cfg.warmup_readings)
-    # the series' own rate of new extremes (a recursion: one step per reading)
-    rate = np.empty((n_t, n_s))
+    # the series' own rate of new extremes (a recursion: two in-place steps per reading);
+    # it is read only at the steps holding a novel reading
+    rate = np.zeros((n_t, n_s))
     r = st["nov_rate"].copy()
     floor = 1.0 / cfg.novelty_memory_readings
     step = np.maximum(1.0 / (n + 1.0), floor) * v
-    beyond = np.asarray(margin > 0, dtype=np.float64)
+    keep = 1.0 - step
+    gain = step * (margin > 0)
+    read: list[bool] = np.asarray(novel.any(axis=1)).tolist()
     for t in range(n_t):
-        rate[t] = r
-        r += step[t] * (beyond[t] - r)
+        if read[t]:
+            rate[t] = r
+        np.multiply(r, keep[t], out=r)
+        np.add(r, gain[t], out=r)
     at = np.flatnonzero(novel)
     if at.size:
         span = (hi - lo).reshape(-1)[at]
@@ -91,7 +96,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
         m_rel = np.where(span > 0, m / np.where(span > 0, span, 1.0), 1.0)
         p_new = np.maximum(rate.reshape(-1)[at], 2.0 / (n.reshape(-1)[at] + 1.0))
         nats = -np.log(np.minimum(p_new, 1.0)) * (1.0 + 2.0 * m_rel) ** 2
-        z.reshape(-1)[at] = tail_to_z(np.maximum(nats, 1.0))
+        # below z_zero a reading scores 0 whatever its z: only the rest is converted
+        can = nats >= -math.log(math.erfc(cfg.z_zero / math.sqrt(2.0)))
+        z.reshape(-1)[at[can]] = tail_to_z(nats[can])
     st["nov_hi"] = np.fmax(hi[-1], x[-1])
     st["nov_lo"] = -np.fmax(-lo[-1], -x[-1])
     st["nov_n"] = n[-1] + v[-1]
