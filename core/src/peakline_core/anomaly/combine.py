@@ -14,7 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from peakline_core.anomaly.config import DRIFT, FLATLINE, GAP, NONE, SEASONAL, SPIKE, AnomalyConfig
+from peakline_core.anomaly.config import (
+    DRIFT,
+    FLATLINE,
+    GAP,
+    NONE,
+    NOVELTY,
+    SEASONAL,
+    SPIKE,
+    AnomalyConfig,
+)
 from peakline_core.anomaly.kernel import Evidence
 from peakline_core.anomaly.prepare import Prepared
 from peakline_core.anomaly.state import Array
@@ -27,9 +36,12 @@ def z_to_score(z: Array, cfg: AnomalyConfig) -> Array:
     return score
 
 
-def combine(ev: Evidence, p: Prepared, cfg: AnomalyConfig) -> tuple[Array, Array, Array]:
+def combine(
+    ev: Evidence, p: Prepared, cfg: AnomalyConfig, novelty: Array
+) -> tuple[Array, Array, Array]:
     """Combined score (float32, NaN where no reading), detector code (int8) and onset time
-    (int64 UTC ns: when the evidence started, e.g. the start of a run or of a gap), [T, S]."""
+    (int64 UTC ns: when the evidence started, e.g. the start of a run or of a gap), [T, S].
+    `novelty` is the novelty detector's z ([T, S], see novelty.py)."""
     flat_z = np.zeros_like(ev.flat_nats)
     at = np.flatnonzero(ev.flat_nats)
     flat_z.reshape(-1)[at] = np.sqrt(np.float32(2.0) * ev.flat_nats.reshape(-1)[at])
@@ -41,6 +53,7 @@ def combine(ev: Evidence, p: Prepared, cfg: AnomalyConfig) -> tuple[Array, Array
         (SPIKE, ev.spike),
         (SEASONAL, ev.seasonal),
         (DRIFT, ev.drift),
+        (NOVELTY, novelty),
     )
     best = np.maximum.reduce([z for _, z in ranked])
     score = np.zeros(best.shape, dtype=np.float32)

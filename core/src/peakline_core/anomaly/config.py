@@ -22,10 +22,15 @@ DETECTORS: tuple[str, ...] = (
     "rate",
     "counter_reset",
     "rollover",
+    "novelty",
 )
 """Detector names; `ScoreBatch.detector` holds indices into this tuple (int8)."""
 
-NONE, SPIKE, SEASONAL, DRIFT, FLATLINE, GAP, LIMIT, RATE, COUNTER_RESET, ROLLOVER = range(10)
+(NONE, SPIKE, SEASONAL, DRIFT, FLATLINE, GAP, LIMIT, RATE, COUNTER_RESET, ROLLOVER, NOVELTY) = (
+    range(11)
+)
+HARD = (LIMIT, RATE, COUNTER_RESET, ROLLOVER)
+"""Threshold-free verdicts: they score directly and may open an event at once."""
 
 
 class AnomalyConfig(BaseModel):
@@ -76,6 +81,11 @@ class AnomalyConfig(BaseModel):
     # gaps
     gap_halflife_readings: float = Field(default=50.0, gt=0)
     gap_warmup_readings: int = Field(default=10, ge=2)
+    # novelty: a reading beyond the range held so far, against the series' own rate of new
+    # extremes
+    novelty_memory_readings: float = Field(
+        default=1000.0, ge=1, description="memory of the rate of new extremes (readings)"
+    )
     # calibrated mapping z -> score: 0 below z_zero, 0.5 at z_half
     z_zero: float = Field(default=4.0, ge=0)
     z_half: float = Field(default=6.0, gt=0)
@@ -83,6 +93,12 @@ class AnomalyConfig(BaseModel):
     # events with hysteresis
     event_open: float = Field(default=0.5, gt=0, le=1, description="score that opens an event")
     event_close: float = Field(default=0.25, ge=0, le=1, description="score that keeps it open")
+    alarm_refractory_readings: int = Field(
+        default=100,
+        ge=0,
+        description="after an alarm, the series' next readings score below event_open "
+        "(one incident, one alarm); hard verdicts are exempt",
+    )
     event_quiet_readings: int = Field(default=5, ge=1)
     event_quiet_s: float = Field(default=900.0, ge=0)
     event_warmup_s: float = Field(

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from peakline_core.anomaly import events as event_mod
-from peakline_core.anomaly import kernel
+from peakline_core.anomaly import kernel, novelty, refractory
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
-from peakline_core.anomaly.config import DETECTORS, LIMIT, AnomalyConfig
+from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
@@ -161,13 +161,17 @@ class AnomalyEngine:
         cfg = self.config
         prepared = prepare(st, ts, values, valid, cfg.rollover_score)
         evidence = kernel.run(st, prepared, cfg, bins)
-        score, det, onset = combine(evidence, prepared, cfg)
+        novel_z = novelty.run(st, prepared, cfg)
+        score, det, onset = combine(evidence, prepared, cfg, novel_z)
         # statistical evidence alerts only once its model has seen a daily cycle
-        may_open = evidence.settled | (det >= LIMIT)
+        may_open = evidence.settled | np.isin(det, HARD)
+        # a repeat within the refractory stretch scores below event_open and opens nothing;
+        # the event keeps the uncapped score as its peak (and the detector behind it)
+        shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
-            st, list(keys), score, det, onset, prepared.ts, prepared.valid, may_open, cfg
+            st, list(keys), score, det, onset, prepared.ts, prepared.valid, may_open & ~muted, cfg
         )
-        return score, det, events
+        return shown, det, events
 
     def score_flat(self, keys_per_reading: Sequence[str], ts: Array, values: Array) -> ScoreBatch:
         """Score readings given as three flat, equally long sequences in any order; `score`

@@ -55,6 +55,13 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "dt_mean": (np.float64, 0, 0.0),
     "dt_dev": (np.float64, 0, 0.0),
     "n_dt": (np.float64, 0, 0.0),
+    # novelty: range held so far, rate of new extremes, readings counted
+    "nov_lo": (np.float64, 0, np.inf),
+    "nov_hi": (np.float64, 0, -np.inf),
+    "nov_rate": (np.float64, 0, 0.0),
+    "nov_n": (np.float64, 0, 0.0),
+    # reading count at the last alarm (refractory stretch)
+    "alarm_r": (np.int64, 0, -(2**40)),
     # event hysteresis
     "reads": (np.int64, 0, 0),
     "ev_open": (np.bool_, 0, False),

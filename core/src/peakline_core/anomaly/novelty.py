@@ -1,0 +1,106 @@
+"""Novelty: a reading beyond every value the series has held (a new extreme).
+
+Most labelled anomalies of real-world series (an outage, a runaway process, a sensor gone
+wrong) take a series somewhere it has never been, and a prediction-error test that adapts
+to the new level flags the first readings only weakly. The evidence here needs no model of
+the series, only its range so far and its own rate of new extremes:
+
+- under exchangeability the chance that the next of n readings is a new extreme is about
+  2 / (n + 1); the series' own exponentially weighted rate of new extremes `r` (memory
+  `novelty_memory_readings`) takes over when that is higher, so a trending series, which sets
+  new extremes all the time, is not novel when it does;
+- a reading beyond the range by a margin m (in units of the range so far) is rarer still:
+  for light (Gaussian-like) tails the extreme of n readings sits about sqrt(2 ln n) sd out
+  and the range spans twice that, so exceeding it by m ranges has a tail probability of
+  about r ** ((1 + 2 m) ** 2);
+- the tail probability is turned into a Gaussian-equivalent z like every other detector.
+
+Vectorized over [time, series]: the range before each reading is a running max/min, the
+margin and the probability are elementwise; only the rate of new extremes is a recursion
+(three numpy operations per time step across all series).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from peakline_core.anomaly.config import AnomalyConfig
+from peakline_core.anomaly.prepare import Prepared, running_max
+from peakline_core.anomaly.state import Array
+
+_LN_SQRT_HALF_PI = 0.5 * math.log(math.pi / 2.0)
+
+
+def tail_to_z(nats: Array) -> Array:
+    """Gaussian-equivalent |z| of a two-sided tail probability p given as -ln p: solves
+    -ln erfc(z / sqrt 2) = nats with the asymptotic form of erfc to two terms,
+    z^2/2 + ln z + ln sqrt(pi/2) - ln(1 - 1/z^2) (within 0.01 of the exact z for z >= 3)."""
+    z: Array = np.sqrt(2.0 * nats)
+    for _ in range(5):
+        zz = np.maximum(z, 1.5)
+        z = np.sqrt(
+            np.maximum(
+                2.0 * (nats - _LN_SQRT_HALF_PI - np.log(zz) + np.log1p(-1.0 / (zz * zz))), 0.0
+            )
+        )
+    return z
+
+
+def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
+    """Novelty z per reading ([T, S] float32, 0 where not novel), updating the state rows
+    (`nov_lo`, `nov_hi`, `nov_rate`, `nov_n`) in place."""
+    n_t, n_s = p.x.shape
+    z = np.zeros((n_t, n_s), dtype=np.float32)
+    if n_t == 0:
+        return z
+    v = p.model_valid
+    x = np.where(v, p.x, np.nan)
+    # the range held before each reading: running max / min of the readings before it
+    hi = np.empty((n_t, n_s))
+    lo = np.empty((n_t, n_s))
+    hi[0] = st["nov_hi"]
+    lo[0] = -st["nov_lo"]
+    np.copyto(hi[1:], np.where(v[:-1], x[:-1], -np.inf))
+    np.copyto(lo[1:], np.where(v[:-1], -x[:-1], -np.inf))
+    running_max(hi)
+    running_max(lo)
+    lo = -lo
+    n = np.empty((n_t, n_s))
+    n[0] = st["nov_n"]
+    np.copyto(n[1:], v[:-1])
+    for t in range(1, n_t):
+        np.add(n[t - 1], n[t], out=n[t])
+    with np.errstate(invalid="ignore"):
+        margin = np.maximum(x - hi, lo - x)
+        novel = (margin > 0) & (n >= cfg.warmup_readings)
+    # the series' own rate of new extremes (a recursion: two in-place steps per reading);
+    # it is read only at the steps holding a novel reading
+    rate = np.zeros((n_t, n_s))
+    r = st["nov_rate"].copy()
+    floor = 1.0 / cfg.novelty_memory_readings
+    step = np.maximum(1.0 / (n + 1.0), floor) * v
+    keep = 1.0 - step
+    gain = step * (margin > 0)
+    read: list[bool] = np.asarray(novel.any(axis=1)).tolist()
+    for t in range(n_t):
+        if read[t]:
+            rate[t] = r
+        np.multiply(r, keep[t], out=r)
+        np.add(r, gain[t], out=r)
+    at = np.flatnonzero(novel)
+    if at.size:
+        span = (hi - lo).reshape(-1)[at]
+        m = margin.reshape(-1)[at]
+        m_rel = np.where(span > 0, m / np.where(span > 0, span, 1.0), 1.0)
+        p_new = np.maximum(rate.reshape(-1)[at], 2.0 / (n.reshape(-1)[at] + 1.0))
+        nats = -np.log(np.minimum(p_new, 1.0)) * (1.0 + 2.0 * m_rel) ** 2
+        # below z_zero a reading scores 0 whatever its z: only the rest is converted
+        can = nats >= -math.log(math.erfc(cfg.z_zero / math.sqrt(2.0)))
+        z.reshape(-1)[at[can]] = tail_to_z(nats[can])
+    st["nov_hi"] = np.fmax(hi[-1], x[-1])
+    st["nov_lo"] = -np.fmax(-lo[-1], -x[-1])
+    st["nov_n"] = n[-1] + v[-1]
+    st["nov_rate"] = r
+    return z
