@@ -77,7 +77,8 @@ def bench_config(root: Path, pubs: int) -> Path:
         devices["devices"].append({
             "id": f"bench-m{w}", "site": "bench", "agent": "gw-oldtown", "profile": "sdm630",
             "poll_interval_s": 1, "read_only": True,
-            "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": 1, "unit_id": 1},
+            "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": 40000 + w,
+                           "unit_id": 1},
         })  # fmt: skip
     (root / "devices.yaml").write_text(yaml.safe_dump(devices, sort_keys=False))
     return root
@@ -101,7 +102,7 @@ def meter_batches(worker: int, messages: int, per_message: int, t0: int) -> list
                 )
                 readings.append(Reading(name, ts, float(value)))
             k += 1
-        out.append(TelemetryBatch(f"a{worker}", "bench", f"bench-m{worker}", seq, 0, readings))
+        out.append(TelemetryBatch("gw-oldtown", "bench", f"bench-m{worker}", seq, 0, readings))
     return out
 
 
