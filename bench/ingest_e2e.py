@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import subprocess
@@ -72,10 +73,15 @@ def bench_config(root: Path, pubs: int) -> Path:
         "grid_region": "CN-EAST", "timezone": "Asia/Shanghai", "meter": "bench-m0",
     })  # fmt: skip
     (root / "sites.yaml").write_text(yaml.safe_dump(sites, sort_keys=False))
+    agents = yaml.safe_load((root / "agents.yaml").read_text())
+    for w in range(pubs):  # one gateway per publisher: each has its own sequence numbers
+        agents["agents"].append({"id": f"bench-gw{w}", "site": "bench",
+                                 "uplink": {"broker": "mqtt://127.0.0.1:1"}})  # fmt: skip
+    (root / "agents.yaml").write_text(yaml.safe_dump(agents, sort_keys=False))
     devices = yaml.safe_load((root / "devices.yaml").read_text())
     for w in range(pubs):
         devices["devices"].append({
-            "id": f"bench-m{w}", "site": "bench", "agent": "gw-oldtown", "profile": "sdm630",
+            "id": f"bench-m{w}", "site": "bench", "agent": f"bench-gw{w}", "profile": "sdm630",
             "poll_interval_s": 1, "read_only": True,
             "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": 40000 + w,
                            "unit_id": 1},
@@ -102,7 +108,9 @@ def meter_batches(worker: int, messages: int, per_message: int, t0: int) -> list
                 )
                 readings.append(Reading(name, ts, float(value)))
             k += 1
-        out.append(TelemetryBatch("gw-oldtown", "bench", f"bench-m{worker}", seq, 0, readings))
+        out.append(
+            TelemetryBatch(f"bench-gw{worker}", "bench", f"bench-m{worker}", seq, 0, readings)
+        )
     return out
 
 
@@ -168,12 +176,21 @@ def wait_stored(
     20 ms (cheap: no query load on influxd while it is being measured); the count query
     confirms it, and is what ends the wait if the counters ever ran ahead (a re-delivery
     stored twice)."""
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + float(os.environ.get("BENCH_WAIT_S", "600"))
     while time.monotonic() < deadline:
         if stored_by_workers(http, ports) >= readings and count(http, influxd_url, db) >= readings:
             return
         time.sleep(0.02)
-    raise TimeoutError("not all readings stored after 600 s")
+    rejects = "".join(
+        line + "\n"
+        for port in ports
+        for line in http.get(f"http://127.0.0.1:{port}/metrics").text.splitlines()
+        if line.startswith("peakline_ingest_rejects_total{")
+    )
+    raise TimeoutError(
+        f"not all readings stored in time: {stored_by_workers(http, ports)} of {readings};"
+        f" rejected:\n{rejects}"
+    )
 
 
 async def ceiling(url: str, db: str, readings: int, per_body: int = 10_000) -> float:
@@ -260,7 +277,7 @@ def run_mode(
     for w in range(workers):
         cmd = [
             str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db={db}",
-            "--topic-prefix", "bench", "--client-id", f"bench-{mode}-w{w}",
+            "--topic-prefix", f"bench-{mode}", "--client-id", f"bench-{mode}-w{w}",
             "--state-dir", str(work / f"st-{mode}{w}"), "--health-port", str(healths[w]),
             "--batch-readings", "10000", "--writes-in-flight", "4", "--max-in-flight", "2000",
             "--restart-guard" if guard else "--no-restart-guard",
@@ -282,7 +299,7 @@ def run_mode(
                 target=publisher,
                 args=(
                     broker.url,
-                    "bench",
+                    f"bench-{mode}",  # per mode: a finished run's session stays in the group
                     w,
                     messages,
                     per_message,
