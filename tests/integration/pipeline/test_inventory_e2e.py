@@ -223,3 +223,10 @@ async def test_inventory_totals_equal_the_counters_times_the_factors(rig: Any) -
     assert heat["energy_kwh"] == pytest.approx(heat_gj * 1000 / 3.6, rel=1e-6)
     assert heat["location_kg"] == pytest.approx(heat_gj * 110.0, rel=1e-6)  # China default
     assert site["scope1"]["total_co2e"] == pytest.approx(fuel_kg + fugitive_kg, rel=1e-6)
+    # completeness: every hour of every metered carrier since its first reading has data
+    meters = {m["meter"]: m for m in site["completeness"]["meters"]}
+    assert {"fuel:natural_gas", "fuel:raw_coal", "heat:dh"} <= meters.keys(), meters
+    for flow in ("fuel:natural_gas", "fuel:raw_coal", "heat:dh"):
+        m = meters[flow]
+        assert m["hours"] >= 1 and m["missing"] == 0, m
+        assert m["measured"] + m["estimated"] == pytest.approx(1.0), m

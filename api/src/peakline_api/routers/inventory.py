@@ -6,10 +6,16 @@ the fuel meter's own unit), purchased heat, steam and cooling from the `heat:<ne
 flows (kWh); refrigerants from inventory.yaml's service records. The core
 (`peakline_core.programme.inventory.site_inventory`) applies the factor book; sites add up
 into districts and cities with `combine`.
+
+Completeness, per site and metered carrier (`import`, `fuel:<fuel>`, `heat:<network>`): each
+hour from the carrier's first stored hour of the year to the year's end or now is measured
+(an `energy_1h` row with nothing estimated), estimated (part of its energy estimated: a gap
+bridged, a frozen counter's catch-up) or missing (no row: no reading in that hour).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections import defaultdict
@@ -32,6 +38,8 @@ from peakline_core.config.inventory import InventoryFile, ServiceRecord
 from peakline_core.emissions.inventory import CSV_FIELDS, Inventory, Scope2Line, combine
 from peakline_core.emissions.thermal import KWH_PER
 from peakline_core.programme.inventory import site_inventory
+from peakline_core.storage import SeriesQuery
+from peakline_core.storage.schema import ENERGY_1H
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -57,6 +65,7 @@ async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[
     inv_cfg = with_posted_service(config.inventory, refrigerants_db(state))
     start, end = year_bounds_ns(year)
     totals = await site_totals(state.store, sites, book, start, end)
+    quality = await hourly_quality(state, [s.id for s in sites], start, min(end, state.clock_ns()))
     per_site: list[tuple[Any, Inventory]] = []
     for s in sites:
         t = totals[s.id]
@@ -91,6 +100,7 @@ async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[
             fuel_activity={k: [v] for k, v in fuel.items()},
             heat_energy={k: [v] for k, v in heat.items()},
             electricity=electricity,
+            quality=quality.get(s.id),
         )
         per_site.append((s, inv))
     if level == "site":
@@ -102,6 +112,41 @@ async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[
     for gid, parts in sorted(groups.items()):
         population = reg.cities[gid].population if level == "city" else None
         out.append(combine(level, gid, parts, population))
+    return out
+
+
+async def hourly_quality(
+    state: Any, sites: list[str], start: int, end: int
+) -> dict[str, dict[str, Any]]:
+    """site -> carrier flow -> quality code per hour (0 measured, 1 estimated, 3 missing)
+    from the carrier's first stored hour in [start, end) to `end`."""
+    if not sites or end <= start:
+        return {}
+    where = {"site": sites}
+    kwh, est = await asyncio.gather(
+        *(
+            state.store.query(SeriesQuery(ENERGY_1H, fld, start, end, where=where))
+            for fld in ("kwh", "estimated_kwh")
+        )
+    )
+    estimated = {
+        (x.tags.get("site", ""), x.tags.get("flow", ""), int(t))
+        for x in est
+        for t, v in zip(x.times, x.values, strict=True)
+        if isinstance(v, int | float) and v > 0
+    }
+    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    hour = 3600 * NS
+    last = -(-end // hour)
+    for series in kwh:
+        site, flow = series.tags.get("site", ""), series.tags.get("flow", "")
+        if not series.times or flow == "export" or flow == "pv":
+            continue
+        first = min(series.times) // hour
+        codes = [3] * (last - first)
+        for t in series.times:
+            codes[t // hour - first] = 1 if (site, flow, int(t)) in estimated else 0
+        out[site][flow] = codes
     return out
 
 
