@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from peakline_api.alerts.service import start_alerts  # alerts (issue 22)
 from peakline_api.control_wiring import start_control  # control (issue 8)
 from peakline_api.errors import install_problem_handlers
 from peakline_api.i18n import ProblemTitles
@@ -85,6 +86,7 @@ def create_app(
                 state.clock_ns = clock_ns
             app.state.peakline = state
             await start_control(app, state, stack)
+            await start_alerts(app, state, stack)
             if settings.broker_url:
                 client_id = f"peakline-api-{os.getpid()}-{id(app):x}"
                 task = asyncio.create_task(follow_broker(hub, settings, client_id))

@@ -71,3 +71,15 @@ def in_quiet_hours(quiet: QuietHours | None, now_ns: int) -> bool:
     if quiet.start <= quiet.end:
         return quiet.start <= local < quiet.end
     return local >= quiet.start or local < quiet.end
+
+
+def quiet_until(quiet: QuietHours | None, now_ns: int) -> int:
+    """`now_ns` outside quiet hours, else the end of the quiet window (UTC ns)."""
+    if quiet is None or not in_quiet_hours(quiet, now_ns):
+        return now_ns
+    offset = dt.timedelta(hours=quiet.utc_offset_hours)
+    local = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC) + offset
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += dt.timedelta(days=1)
+    return int((end - offset).timestamp()) * 1_000_000_000

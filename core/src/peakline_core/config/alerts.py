@@ -63,7 +63,7 @@ class AnomalyRule(Strict):
 
     kind: Literal["anomaly"]
     event_kinds: list[str] = Field(default_factory=list, description="empty: every kind")
-    min_score: float = Field(default=0.0, ge=0)
+    min_score: float = Field(default=0.0, ge=0, le=1, description="peak anomaly score, 0..1")
 
 
 class CommandOutcome(Strict):
