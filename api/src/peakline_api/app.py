@@ -22,6 +22,7 @@ from peakline_api.keys import KeyStore
 from peakline_api.live import DeviceOwner, LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
+from peakline_api.routers import alerts as _alerts  # alerts (issue 22)
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(_retrofits.router)
     app.include_router(_programme.router)
     app.include_router(_inventory.router)
+    app.include_router(_alerts.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")

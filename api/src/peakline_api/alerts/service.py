@@ -1,8 +1,9 @@
 """Wires alerts into the API's lifespan: the alert store, the evaluator and the sender, run
 by one background task every `alerts_interval_s` (settings.extra).
 
-Settings (`settings.extra`): `alerts` = "off" disables the evaluator in this process (run it
-in one API process only); `alerts_db`; `alerts_interval_s` (default 60);
+Settings (`settings.extra`): `alerts` = "on" runs the evaluator and sender in this process
+(run it in exactly one API process; the routes work in every process, reading the shared
+alert database); `alerts_db`; `alerts_interval_s` (default 60);
 `alerts_retry_first_s` (default 30); `alerts_webhook_timeout_s` (default 5);
 `smtp_host`, `smtp_port` (587), `smtp_from`, `smtp_starttls` ("1"/"0"), `smtp_username`,
 `smtp_password_file`, `smtp_ca_file`.
@@ -92,7 +93,7 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
         ).inc(),
     )
     evaluator = AlertEvaluator(config, state.registry, state.store, db)
-    running = extra.get("alerts", "on") != "off" and bool(config.rules)
+    running = extra.get("alerts") == "on" and bool(config.rules)
     app.state.alerts = Alerts(db, evaluator, sender, running)
     if running:
         task = asyncio.create_task(
