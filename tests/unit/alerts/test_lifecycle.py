@@ -101,3 +101,13 @@ def test_quiet_hours_span_midnight_in_local_time() -> None:
     assert in_quiet_hours(quiet, T0)
     assert not in_quiet_hours(quiet, T0 + 60 * MIN)  # 07:13
     assert not in_quiet_hours(None, T0)
+
+
+def test_quiet_hours_defer_to_the_local_end_of_the_window() -> None:
+    from peakline_core.alerts.conditions import quiet_until
+
+    quiet = QuietHours.model_validate({"start": "22:00", "end": "07:00", "utc_offset_hours": 8})
+    # T0 is 06:13:20 in Beijing: held until 07:00 Beijing = 2023-11-14 23:00:00 UTC
+    assert quiet_until(quiet, T0) == 1_700_002_800 * 1_000_000_000
+    assert quiet_until(quiet, T0 + 60 * MIN) == T0 + 60 * MIN
+    assert quiet_until(None, T0) == T0
