@@ -1,5 +1,6 @@
 """Each evaluated condition kind against a real influxd (issue 22): no data, anomaly events,
-daily energy over baseline; the incident opens once and resolves when the data says so."""
+daily energy over baseline, a failed command (real ledger); the incident opens once and
+resolves when the data says so."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 
 from peakline_api.alerts.evaluator import AlertEvaluator
 from peakline_api.alerts.store import AlertStore
+from peakline_api.ledger import CommandLedger
 from peakline_api.registry import Registry
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
 from peakline_core.storage import Row
+from peakline_core.wire import Command, CommandState
 from peakline_ingest.store.open import open_store
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "config"
@@ -107,5 +110,44 @@ async def test_no_data_anomaly_and_daily_energy(influx_db: object, tmp_path: Pat
                 ("silent", "opened"),
             ]
             assert sorted(live("silent")) == ["open", "resolved"]  # a new incident, old kept
+    finally:
+        await store.aclose()
+
+
+async def test_failed_command_opens_and_an_applied_retry_resolves(
+    influx_db: object, tmp_path: Path
+) -> None:
+    root = tmp_path / "cfg"
+    shutil.copytree(CASES / "_base", root)
+    (root / "alerts.yaml").write_text(
+        "rules:\n  - {id: cmd, name: Command failed, scope: {city: c1},"
+        " condition: {kind: command}}\n"
+    )
+    config = load_config(root)
+    store = open_store(f"{influx_db.url}?db={influx_db.database}")  # type: ignore[attr-defined]
+
+    def command(n: int, at: int) -> Command:
+        return Command(
+            id=f"c{n}", site="s1", device="m1", point="setpoint", value=21.0,
+            issued_at=at, expires_at=at + 5 * MIN, issuer="op",
+        )  # fmt: skip
+
+    try:
+        with (
+            AlertStore(tmp_path / "alerts.db") as db,
+            CommandLedger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger,
+        ):
+            ev = AlertEvaluator(config.alerts, Registry.from_config(config), store, db, ledger)
+            ledger.record(command(1, T0), CommandState.ACCEPTED, None, T0)
+            assert await ev.evaluate(T0 + MIN) == []  # accepted: nothing to say yet
+            ledger.transition("c1", CommandState.FAILED, T0 + 2 * MIN, source="edge")
+            done = await ev.evaluate(T0 + 3 * MIN)
+            assert [(t.incident.subject, t.kind) for t in done] == [("m1.setpoint", "opened")]
+            assert done[0].incident.summary["outcome"] == "failed"
+            ledger.record(command(2, T0 + 4 * MIN), CommandState.ACCEPTED, None, T0 + 4 * MIN)
+            ledger.transition("c2", CommandState.SENT, T0 + 4 * MIN, source="api")
+            ledger.transition("c2", CommandState.APPLIED, T0 + 5 * MIN, source="edge")
+            done = await ev.evaluate(T0 + 6 * MIN)
+            assert [(t.incident.subject, t.kind) for t in done] == [("m1.setpoint", "resolved")]
     finally:
         await store.aclose()

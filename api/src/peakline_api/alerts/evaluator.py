@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from peakline_api.alerts.store import AlertStore
+from peakline_api.ledger import CommandLedger, LedgerEntry
 from peakline_api.registry import Registry
 from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
 from peakline_core.alerts.conditions import daily_energy, no_data, quiet_until, threshold
@@ -23,6 +24,7 @@ from peakline_core.config.alerts import (
     SEVERITY_RANK,
     AlertsFile,
     AnomalyRule,
+    CommandOutcome,
     DailyEnergy,
     NoData,
     Rule,
@@ -38,7 +40,15 @@ Seen = dict[str, tuple[Observation, str | None, dict[str, str | float]]]
 
 
 class AlertEvaluator:
-    def __init__(self, alerts: AlertsFile, registry: Registry, store: Store, db: AlertStore):
+    def __init__(
+        self,
+        alerts: AlertsFile,
+        registry: Registry,
+        store: Store,
+        db: AlertStore,
+        ledger: CommandLedger | None = None,
+    ):
+        self.ledger = ledger
         self.alerts = alerts
         self.rules = {r.id: r for r in alerts.rules}
         self.channels = {c.id: c for c in alerts.channels}
@@ -134,7 +144,38 @@ class AlertEvaluator:
             return await self._anomaly(rule, cond, now_ns)
         if isinstance(cond, DailyEnergy):
             return await self._daily_energy(rule, cond, now_ns)
-        return {}  # command rules: not evaluated yet (docs/alerts.md)
+        return self._commands(rule, cond, now_ns)
+
+    def _commands(self, rule: Rule, cond: CommandOutcome, now_ns: int) -> Seen:
+        """Subject: a device's point. Firing when the newest command of the last day to it
+        ended in one of `outcomes`; clear when the newest one was applied (a retry worked)."""
+        if self.ledger is None:
+            return {}
+        devices = set(self.devices_in(rule))
+        sites = sorted({self._site_of(d) or "" for d in devices} - {""})
+        if not sites:
+            return {}
+        entries, _ = self.ledger.search(
+            sites=sites, devices=sorted(devices), since_ns=now_ns - DAY_NS, limit=1000
+        )
+        newest: dict[str, LedgerEntry] = {}
+        for e in entries:  # newest first
+            if e.dry_run:
+                continue
+            newest.setdefault(f"{e.device}.{e.point}", e)
+        out: Seen = {}
+        for subject, e in newest.items():
+            state = str(e.state)
+            obs: Observation = (
+                "firing" if state in cond.outcomes else "clear" if state == "applied" else "hold"
+            )
+            summary: dict[str, str | float] = {
+                "kind": "command",
+                "command": e.id,
+                "outcome": state,
+            }
+            out[subject] = (obs, e.site, summary)
+        return out
 
     async def _threshold(self, rule: Rule, cond: Threshold, now_ns: int) -> Seen:
         devices = self.devices_in(rule)

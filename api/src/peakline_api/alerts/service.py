@@ -92,7 +92,9 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
             kind, outcome
         ).inc(),
     )
-    evaluator = AlertEvaluator(config, state.registry, state.store, db)
+    control = getattr(app.state, "control", None)  # started just before (control_wiring)
+    ledger = getattr(control, "ledger", None)
+    evaluator = AlertEvaluator(config, state.registry, state.store, db, ledger)
     running = extra.get("alerts") == "on" and bool(config.rules)
     app.state.alerts = Alerts(db, evaluator, sender, running)
     if running:
