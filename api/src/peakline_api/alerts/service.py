@@ -59,6 +59,8 @@ class Alerts:
     evaluator: AlertEvaluator
     sender: Sender
     running: bool
+    passes: int = 0
+    """Completed evaluate-and-send passes of the background task (tests wait on it)."""
 
     async def tick(self, now_ns: int) -> None:
         await self.evaluator.evaluate(now_ns)
@@ -72,6 +74,7 @@ async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
         except StoreError as exc:  # the store is down: try again next pass
             state.metrics.alert_evaluations_failed.inc()
             log.warning("alert evaluation failed: %s", exc)
+        alerts.passes += 1
         await asyncio.sleep(interval_s)
 
 
