@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from peakline_api.alerts.evaluator import AlertEvaluator
 from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
 from peakline_api.alerts.store import AlertStore
+from peakline_api.ledger import LedgerError
 from peakline_api.state import AppState
 from peakline_core.storage import StoreError
 
@@ -71,7 +73,7 @@ async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
     while True:
         try:
             await alerts.tick(state.clock_ns())
-        except StoreError as exc:  # the store is down: try again next pass
+        except (StoreError, LedgerError, sqlite3.Error) as exc:  # retried on the next pass
             state.metrics.alert_evaluations_failed.inc()
             log.warning("alert evaluation failed: %s", exc)
         alerts.passes += 1
