@@ -225,6 +225,9 @@ async def test_quiet_hours_hold_a_warning_until_morning(
             async with evaluator(root, store, tmp_path / "alerts.db", None) as ev:
                 await ev.tick(night + 7 * MIN)
                 assert hook.posts == []
+                for later in (40, 80, 120):  # the 30-minute reminders do not pile up
+                    await ev.tick(night + later * MIN)
+                assert hook.posts == []
                 morning = T0 + (23 - 2) * 60 * MIN + 1  # 07:00 Beijing is 23:00 UTC
                 await ev.sender.send_due(morning)
                 assert _transitions(hook) == ["opened"]

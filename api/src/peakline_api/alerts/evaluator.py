@@ -18,7 +18,13 @@ from peakline_api.alerts.store import AlertStore
 from peakline_api.ledger import CommandLedger, LedgerEntry
 from peakline_api.registry import Registry
 from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
-from peakline_core.alerts.conditions import daily_energy, no_data, quiet_until, threshold
+from peakline_core.alerts.conditions import (
+    daily_energy,
+    in_quiet_hours,
+    no_data,
+    quiet_until,
+    threshold,
+)
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, reminder_due
 from peakline_core.config.alerts import (
     SEVERITY_RANK,
@@ -101,7 +107,9 @@ class AlertEvaluator:
                     done += self._record(rule, transitions, now_ns)
                 elif new is not None and new != current:
                     self.db.save(new)
-            for incident in self.db.live_of_rule(rule.id):
+            quiet = rule.severity != "critical" and in_quiet_hours(rule.quiet_hours, now_ns)
+            for incident in [] if quiet else self.db.live_of_rule(rule.id):
+                # No reminders pile up in quiet hours: the first one after them is enough.
                 due = reminder_due(incident, rule.repeat_minutes, now_ns)
                 if due is not None:
                     done += self._record(rule, [due], now_ns)
