@@ -2,7 +2,8 @@
 edge agent (a subprocess) over Modbus TCP, telemetry through a real mosquitto into the
 ingest service and the SQLite store; the API, started with alerts on, opens a no-data
 incident per meter when the agent is killed and resolves it when the agent is back; a real
-HTTP receiver gets each signed webhook exactly once per transition."""
+HTTP receiver gets each signed webhook and aiosmtpd (STARTTLS) each email exactly once per
+transition."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from alerts_support import http_receiver
+from alerts_support import http_receiver, smtp_receiver
 from api_support import example_config
 from edge_harness import AgentProcess
 
@@ -57,11 +58,13 @@ def write_config(root: Path, broker: str, prefix: str, sim: Any, hook: str) -> N
         "devices.yaml": {"devices": [device("m1"), device("m2")]},
         "alerts.yaml": {
             "channels": [{"id": "hook", "city": "c1", "kind": "webhook", "url": f"{hook}/in",
-                          "secret_env": "GW_TEST_SECRET", "language": "en"}],
+                          "secret_env": "GW_TEST_SECRET", "language": "en"},
+                         {"id": "mail", "city": "c1", "kind": "email",
+                          "recipients": ["duty@c1.example"], "language": "zh-CN"}],
             "rules": [{"id": "silent", "name": "Meter silent",
                        "scope": {"city": "c1", "site": "s1"},
                        "condition": {"kind": "no_data", "minutes": 0.1},  # 6 s
-                       "severity": "critical", "channels": ["hook"]}],
+                       "severity": "critical", "channels": ["hook", "mail"]}],
         },
     }  # fmt: skip
     for name, data in files.items():
@@ -86,7 +89,7 @@ async def test_gateway_killed_opens_and_restart_resolves(
     ]
     scenario = Scenario(name="gw", seed=3, speed=1.0, physics_step_s=1,
                         start=datetime(2025, 1, 6, 8, tzinfo=UTC), devices=devices)  # fmt: skip
-    with http_receiver() as hook:
+    with http_receiver() as hook, smtp_receiver(tmp_path) as smtp:
         async with run(scenario, load_profiles(REPO / "config/profiles")) as sim:
             root = tmp_path / "config"
             write_config(root, mosquitto.url, topic_prefix, sim, hook.url)
@@ -106,7 +109,9 @@ async def test_gateway_killed_opens_and_restart_resolves(
                 token = keys.create("op", Role.OPERATOR, ["c1"])[1]
             app = create_app(
                 ApiSettings(config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-                            dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.2"}),
+                            dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.2",
+                                   "smtp_host": "127.0.0.1", "smtp_port": str(smtp.port),
+                                   "smtp_ca_file": str(smtp.cert)}),
                 store=store, config=platform,
             )  # fmt: skip
 
@@ -154,6 +159,11 @@ async def test_gateway_killed_opens_and_restart_resolves(
                     seen = alerts.passes
                     await until(lambda: alerts.passes >= seen + 5, "five more passes", 30)
                     assert len(hook.posts) == 4  # exactly once per transition
+                    await until(lambda: len(smtp.messages) >= 4, "four emails")
+                    assert sorted(m["Subject"] for m in smtp.messages) == [
+                        "【告警】Meter silent", "【告警】Meter silent",
+                        "【已恢复】Meter silent", "【已恢复】Meter silent",
+                    ]  # fmt: skip
                     await api.aclose()
             finally:
                 agent.stop_quietly()
