@@ -3,7 +3,7 @@ edge agent (a subprocess) over Modbus TCP, telemetry through a real mosquitto in
 ingest service and the SQLite store; the API, started with alerts on, opens a no-data
 incident per meter when the agent is killed and resolves it when the agent is back; a real
 HTTP receiver gets each signed webhook and aiosmtpd (STARTTLS) each email exactly once per
-transition."""
+transition, across a restart of the API in the middle of the outage."""
 
 from __future__ import annotations
 
@@ -107,13 +107,17 @@ async def test_gateway_killed_opens_and_restart_resolves(
             keys_db = tmp_path / "keys.db"
             with KeyStore(keys_db) as keys:
                 token = keys.create("op", Role.OPERATOR, ["c1"])[1]
-            app = create_app(
-                ApiSettings(config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-                            dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.2",
-                                   "smtp_host": "127.0.0.1", "smtp_port": str(smtp.port),
-                                   "smtp_ca_file": str(smtp.cert)}),
-                store=store, config=platform,
-            )  # fmt: skip
+
+            def new_app() -> Any:  # one API process; a second one is its restart
+                return create_app(
+                    ApiSettings(config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
+                                dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.2",
+                                       "smtp_host": "127.0.0.1", "smtp_port": str(smtp.port),
+                                       "smtp_ca_file": str(smtp.cert)}),
+                    store=store, config=platform,
+                )  # fmt: skip
+
+            app = new_app()
 
             def transitions() -> list[tuple[str, str]]:
                 out = []
@@ -150,6 +154,12 @@ async def test_gateway_killed_opens_and_restart_resolves(
                     )
                     r = await api.get("/api/v1/alerts/incidents", params={"state": "open"})
                     assert sorted(i["subject"] for i in r.json()) == ["m1", "m2"]
+                    await api.aclose()
+                app = new_app()  # the API restarts while the gateway is still down
+                async with app.router.lifespan_context(app):
+                    alerts = app.state.alerts
+                    await until(lambda: alerts.passes >= 10, "ten passes after the restart", 30)
+                    assert len(hook.posts) == 2  # nothing re-sent, nothing re-opened
                     agent.start()  # back: the spool and new polls reach the store again
                     await until(
                         lambda: transitions() == [("m1", "opened"), ("m1", "resolved"),
@@ -164,7 +174,6 @@ async def test_gateway_killed_opens_and_restart_resolves(
                         "【告警】Meter silent", "【告警】Meter silent",
                         "【已恢复】Meter silent", "【已恢复】Meter silent",
                     ]  # fmt: skip
-                    await api.aclose()
             finally:
                 agent.stop_quietly()
                 stop.set()
