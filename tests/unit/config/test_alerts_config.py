@@ -25,6 +25,10 @@ def test_without_the_file_there_are_no_rules() -> None:
     assert load_config(CASES / "_base").alerts.rules == []
 
 
+def test_an_empty_file_has_no_rules(tmp_path: Path) -> None:
+    assert load_config(_base(tmp_path, "# rules come later\n")).alerts.rules == []
+
+
 def test_example_rules_load_with_every_condition_kind() -> None:
     alerts = load_config(REPO / "config").alerts
     kinds = {r.condition.kind for r in alerts.rules}

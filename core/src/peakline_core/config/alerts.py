@@ -156,3 +156,8 @@ class AlertsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     channels: list[Channel] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_file_has_no_rules(cls, data: object) -> object:
+        return {} if data is None else data
