@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from peakline_api.alerts.service import start_alerts  # alerts (issue 22)
 from peakline_api.control_wiring import start_control  # control (issue 8)
 from peakline_api.errors import install_problem_handlers
 from peakline_api.i18n import ProblemTitles
@@ -21,6 +22,7 @@ from peakline_api.keys import KeyStore
 from peakline_api.live import DeviceOwner, LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
+from peakline_api.routers import alerts as _alerts  # alerts (issue 22)
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
@@ -85,6 +87,7 @@ def create_app(
                 state.clock_ns = clock_ns
             app.state.peakline = state
             await start_control(app, state, stack)
+            await start_alerts(app, state, stack)
             if settings.broker_url:
                 client_id = f"peakline-api-{os.getpid()}-{id(app):x}"
                 task = asyncio.create_task(follow_broker(hub, settings, client_id))
@@ -108,6 +111,7 @@ def create_app(
     app.include_router(_retrofits.router)
     app.include_router(_programme.router)
     app.include_router(_inventory.router)
+    app.include_router(_alerts.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")

@@ -36,6 +36,24 @@ def configure_logging(json_logs: bool) -> None:
     )
 
 
+def _alert_settings(
+    alerts: bool,
+    smtp: str | None,
+    smtp_from: str,
+    smtp_username: str | None,
+    smtp_password_file: Path | None,
+) -> dict[str, str]:
+    extra = {"alerts": "on" if alerts else "off"}
+    if smtp:
+        host, _, port = smtp.partition(":")
+        extra |= {"smtp_host": host, "smtp_port": port or "587", "smtp_from": smtp_from}
+        if smtp_username:
+            extra["smtp_username"] = smtp_username
+        if smtp_password_file:
+            extra["smtp_password_file"] = str(smtp_password_file)
+    return extra
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option(envvar="PEAKLINE_CONFIG", help="config directory")] = Path(
@@ -76,6 +94,22 @@ def run(
             help="/ready and /metrics need an API key, /docs off (/health stays open)",
         ),
     ] = False,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            envvar="PEAKLINE_ALERTS",
+            help="run the alert evaluator and sender here (in exactly one API process)",
+        ),
+    ] = False,
+    smtp: Annotated[
+        str | None,
+        typer.Option(envvar="PEAKLINE_SMTP", help="SMTP server for email alerts: host[:port]"),
+    ] = None,
+    smtp_from: Annotated[str, typer.Option(envvar="PEAKLINE_SMTP_FROM")] = "peakline@localhost",
+    smtp_username: Annotated[str | None, typer.Option(envvar="PEAKLINE_SMTP_USERNAME")] = None,
+    smtp_password_file: Annotated[
+        Path | None, typer.Option(envvar="PEAKLINE_SMTP_PASSWORD_FILE")
+    ] = None,
     ssl_certfile: Annotated[
         Path | None, typer.Option(envvar="PEAKLINE_API_TLS_CERT", help="serve HTTPS: certificate")
     ] = None,
@@ -102,6 +136,7 @@ def run(
         cors_origins=tuple(cors_origin or ()),
         latest_cache_s=latest_cache_s,
         private_ops=private_ops,
+        extra=_alert_settings(alerts, smtp, smtp_from, smtp_username, smtp_password_file),
     )
     if (ssl_certfile is None) != (ssl_keyfile is None):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)

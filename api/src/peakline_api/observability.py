@@ -54,6 +54,17 @@ class ApiMetrics:
             "1 when the broker session is up",
             registry=self.registry,
         )
+        self.alert_notifications = Counter(
+            "peakline_api_alert_notifications",
+            "alert notification attempts by channel kind and outcome (sent, failed, dead)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.alert_evaluations_failed = Counter(
+            "peakline_api_alert_evaluations_failed",
+            "alert evaluation passes that failed (store unavailable...); retried next pass",
+            registry=self.registry,
+        )
 
 
 _CSP = (

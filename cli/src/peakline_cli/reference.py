@@ -22,6 +22,10 @@ _FILES = {
         "inventory.yaml",
         "Optional: fuel meters, heat networks and meters, refrigerant assets, data centres.",
     ),
+    "alerts.schema.json": (
+        "alerts.yaml",
+        "Optional: alert rules and notification channels per city (see docs/alerts.md).",
+    ),
 }
 
 

@@ -7,6 +7,7 @@
     profiles/*.yaml           one device profile (register map) per file
     emission-factors/*.yaml   one emission factor set per file
     inventory.yaml            optional: fuel meters, heat networks, refrigerants, data centres
+    alerts.yaml               optional: alert rules and notification channels
 
 Every problem found is collected (not only the first) and raised as one ConfigError naming the
 file, the path inside it and what was expected.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from peakline_core.config.alerts import AlertsFile
 from peakline_core.config.inventory import InventoryFile
 from peakline_core.config.platform import Agent, Device, Programme, Site
 from peakline_core.config.profiles import DeviceProfile, ModbusProfile, MqttProfile
@@ -65,6 +67,7 @@ class PlatformConfig:
     profiles: dict[str, ModbusProfile | MqttProfile]
     factor_sets: dict[str, EmissionFactorSet] = field(default_factory=dict)
     inventory: InventoryFile = field(default_factory=InventoryFile)
+    alerts: AlertsFile = field(default_factory=AlertsFile)
 
     def devices_of(self, agent: str) -> list[Device]:
         return [d for d in self.devices.values() if d.agent == agent and d.enabled]
@@ -97,7 +100,24 @@ def format_loc(loc: Iterable[int | str]) -> str:
     return out
 
 
-_VARIANT_TAGS = ("modbus", "mqtt", "modbus-tcp", "modbus-rtu", "modbus-rtu-over-tcp")
+_VARIANT_TAGS = (
+    "modbus",
+    "mqtt",
+    "modbus-tcp",
+    "modbus-rtu",
+    "modbus-rtu-over-tcp",
+    # alerts.yaml: rule conditions and channels
+    "threshold",
+    "no_data",
+    "anomaly",
+    "command",
+    "daily_energy",
+    "webhook",
+    "wecom",
+    "dingtalk",
+    "feishu",
+    "email",
+)
 
 
 def _issues_from(file: str, exc: ValidationError) -> Iterator[Issue]:
@@ -175,6 +195,7 @@ def load_config(root: str | Path) -> PlatformConfig:
         if (root / "inventory.yaml").exists()
         else InventoryFile()
     )
+    alerts = load("alerts.yaml", AlertsFile) if (root / "alerts.yaml").exists() else AlertsFile()
 
     profiles: dict[str, ModbusProfile | MqttProfile] = {}
     for path in sorted((root / "profiles").glob("*.y*ml")):
@@ -208,11 +229,13 @@ def load_config(root: str | Path) -> PlatformConfig:
         or devices_file is None
         or agents_file is None
         or inventory is None
+        or alerts is None
     ):
         raise ConfigError(issues)
 
     _cross_check(programme, sites_file, devices_file, agents_file, profiles, issues)
     _check_inventory(inventory, sites_file, devices_file, factor_sets, issues)
+    _check_alerts(alerts, programme, sites_file, devices_file, issues)
     if issues:
         raise ConfigError(issues)
     return PlatformConfig(
@@ -224,6 +247,7 @@ def load_config(root: str | Path) -> PlatformConfig:
         profiles=profiles,
         factor_sets=factor_sets,
         inventory=inventory,
+        alerts=alerts,
     )
 
 
@@ -378,3 +402,63 @@ def _check_inventory(
         for j, d in enumerate(dc.it_meters):
             device(f"{where}.it_meters[{j}]", d)
         device(f"{where}.water_meter", dc.water_meter)
+
+
+def _check_alerts(
+    alerts: AlertsFile,
+    programme: Programme,
+    sites_file: SitesFile,
+    devices_file: DevicesFile,
+    issues: list[Issue],
+) -> None:
+    """alerts.yaml: a rule's scope names known places that nest (device in site in district in
+    city); its channels exist and belong to its city; ids are unique."""
+    rel = "alerts.yaml"
+    _unique(alerts.rules, "id", rel, "rules", issues)
+    _unique(alerts.channels, "id", rel, "channels", issues)
+    cities = {c.id for c in programme.cities}
+    districts = {d.id: d.city for d in programme.districts}
+    sites = {s.id: s for s in sites_file.sites}
+    devices = {d.id: d for d in devices_file.devices}
+    channels = {c.id: c for c in alerts.channels}
+    for i, c in enumerate(alerts.channels):
+        if c.city not in cities:
+            issues.append((rel, f"channels[{i}].city", f"unknown city {c.city!r}"))
+    for i, r in enumerate(alerts.rules):
+        where = f"rules[{i}]"
+        scope = r.scope
+        if scope.city not in cities:
+            issues.append((rel, f"{where}.scope.city", f"unknown city {scope.city!r}"))
+        if scope.district is not None and districts.get(scope.district) != scope.city:
+            msg = f"no district {scope.district!r} in {scope.city!r}"
+            issues.append((rel, f"{where}.scope.district", msg))
+        site = sites.get(scope.site) if scope.site is not None else None
+        if scope.site is not None and (site is None or site.city != scope.city):
+            issues.append((rel, f"{where}.scope.site", f"no site {scope.site!r} in {scope.city!r}"))
+        if site is not None and scope.district is not None and site.district != scope.district:
+            issues.append(
+                (rel, f"{where}.scope.site", f"site {site.id!r} is not in {scope.district!r}")
+            )
+        if scope.device is not None:
+            device = devices.get(scope.device)
+            in_city = device is not None and (
+                (s := sites.get(device.site)) is not None and s.city == scope.city
+            )
+            if device is None or not in_city or (site is not None and device.site != site.id):
+                issues.append(
+                    (rel, f"{where}.scope.device", f"no device {scope.device!r} in this scope")
+                )
+        if r.condition.kind == "daily_energy" and scope.site is None:
+            issues.append((rel, f"{where}.scope.site", "a daily_energy rule needs a site"))
+        for j, ch in enumerate(r.channels):
+            channel = channels.get(ch)
+            if channel is None:
+                issues.append((rel, f"{where}.channels[{j}]", f"unknown channel {ch!r}"))
+            elif channel.city != scope.city:
+                issues.append(
+                    (
+                        rel,
+                        f"{where}.channels[{j}]",
+                        f"channel {ch!r} belongs to city {channel.city!r}, not {scope.city!r}",
+                    )
+                )

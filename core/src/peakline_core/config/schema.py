@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from peakline_core.config.alerts import AlertsFile
 from peakline_core.config.inventory import InventoryFile
 from peakline_core.config.loader import PROFILE_ADAPTER, AgentsFile, DevicesFile, SitesFile
 from peakline_core.config.platform import Programme
@@ -24,6 +25,7 @@ def config_schemas() -> dict[str, dict[str, Any]]:
         "profile": PROFILE_ADAPTER,
         "emission-factors": TypeAdapter(EmissionFactorSet),
         "inventory": TypeAdapter(InventoryFile),
+        "alerts": TypeAdapter(AlertsFile),
     }
     out: dict[str, dict[str, Any]] = {}
     for name, adapter in adapters.items():

@@ -1,0 +1,293 @@
+"""The rule evaluator: reads the store, steps each (rule, subject) incident through the core
+lifecycle and enqueues one outbox row per (transition, channel).
+
+Everything it decides is in the alert store before anything is sent, so a restart resumes
+from there: an incident already open is not opened again, and an enqueued row is sent once.
+Run by one API process (the one with `alerts` enabled); see docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+
+from peakline_api.alerts.store import AlertStore
+from peakline_api.ledger import CommandLedger, LedgerEntry
+from peakline_api.registry import Registry
+from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
+from peakline_core.alerts.conditions import (
+    daily_energy,
+    in_quiet_hours,
+    no_data,
+    quiet_until,
+    threshold,
+)
+from peakline_core.alerts.lifecycle import NS_PER_MINUTE, reminder_due
+from peakline_core.config.alerts import (
+    SEVERITY_RANK,
+    AlertsFile,
+    AnomalyRule,
+    CommandOutcome,
+    DailyEnergy,
+    NoData,
+    Rule,
+    Threshold,
+)
+from peakline_core.storage import SeriesQuery, Store
+from peakline_core.storage.schema import ANOMALY_EVENT, ENERGY_1D, READING
+
+DAY_NS = 86_400 * 1_000_000_000
+ANOMALY_LOOKBACK_NS = DAY_NS
+Seen = dict[str, tuple[Observation, str | None, dict[str, str | float]]]
+"""subject -> (observation, site, summary)"""
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        alerts: AlertsFile,
+        registry: Registry,
+        store: Store,
+        db: AlertStore,
+        ledger: CommandLedger | None = None,
+    ):
+        self.ledger = ledger
+        self.alerts = alerts
+        self.rules = {r.id: r for r in alerts.rules}
+        self.channels = {c.id: c for c in alerts.channels}
+        self.registry = registry
+        self.store = store
+        self.db = db
+
+    def devices_in(self, rule: Rule) -> list[str]:
+        s = rule.scope
+        if s.device is not None:
+            return [s.device]
+        out = []
+        for d in self.registry.devices.values():
+            site = self.registry.sites.get(d.site)
+            if site is None or site.city != s.city or not d.enabled:
+                continue
+            if s.district is not None and site.district != s.district:
+                continue
+            if s.site is not None and site.id != s.site:
+                continue
+            out.append(d.id)
+        return sorted(out)
+
+    def _site_of(self, device: str) -> str | None:
+        d = self.registry.devices.get(device)
+        return None if d is None else d.site
+
+    async def evaluate(self, now_ns: int) -> list[Transition]:
+        """One pass over every enabled rule; returns the transitions it recorded."""
+        since = self.db.since_ns(now_ns)
+        done: list[Transition] = []
+        for rule in self.alerts.rules:
+            if not rule.enabled:
+                continue
+            seen = await self._observe(rule, now_ns, since)
+            for subject, (obs, site, summary) in sorted(seen.items()):
+                current = self.db.live(rule.id, subject)
+                new, transitions = observe(
+                    current,
+                    obs,
+                    rule=rule.id,
+                    subject=subject,
+                    city=rule.scope.city,
+                    site=site,
+                    severity=rule.severity,
+                    now_ns=now_ns,
+                    summary=summary,
+                )
+                if transitions:
+                    done += self._record(rule, transitions, now_ns)
+                elif new is not None and new != current:
+                    self.db.save(new)
+            quiet = rule.severity != "critical" and in_quiet_hours(rule.quiet_hours, now_ns)
+            for incident in [] if quiet else self.db.live_of_rule(rule.id):
+                # No reminders pile up in quiet hours: the first one after them is enough.
+                due = reminder_due(incident, rule.repeat_minutes, now_ns)
+                if due is not None:
+                    done += self._record(rule, [due], now_ns)
+        return done
+
+    def acknowledge(self, incident: Incident, by: str, comment: str, now_ns: int) -> Transition:
+        """Acknowledge and enqueue its notification (raises IncidentError unless open)."""
+        transition = acknowledge(incident, by=by, comment=comment, now_ns=now_ns)
+        rule = self.rules.get(incident.rule)
+        if rule is None:  # the rule left the config: keep the record, notify nobody
+            self.db.save(transition.incident)
+        else:
+            self._record(rule, [transition], now_ns)
+        return transition
+
+    def _record(
+        self, rule: Rule, transitions: Sequence[Transition], now_ns: int
+    ) -> list[Transition]:
+        due = now_ns if rule.severity == "critical" else quiet_until(rule.quiet_hours, now_ns)
+        for t in transitions:
+            rows = [
+                (t.key, ch, t.kind, t.at_ns, due)
+                for ch in rule.channels
+                if ch in self.channels
+                and SEVERITY_RANK[rule.severity] >= SEVERITY_RANK[self.channels[ch].min_severity]
+            ]
+            incident = t.incident
+            if t.kind in ("opened", "reminder"):
+                incident = dataclasses.replace(incident, last_notified_ns=now_ns)
+            self.db.save(incident, rows)
+        return list(transitions)
+
+    async def _observe(self, rule: Rule, now_ns: int, since_ns: int) -> Seen:
+        cond = rule.condition
+        if isinstance(cond, Threshold):
+            return await self._threshold(rule, cond, now_ns)
+        if isinstance(cond, NoData):
+            return await self._no_data(rule, cond, now_ns, since_ns)
+        if isinstance(cond, AnomalyRule):
+            return await self._anomaly(rule, cond, now_ns)
+        if isinstance(cond, DailyEnergy):
+            return await self._daily_energy(rule, cond, now_ns)
+        return self._commands(rule, cond, now_ns)
+
+    def _commands(self, rule: Rule, cond: CommandOutcome, now_ns: int) -> Seen:
+        """Subject: a device's point. Firing when the newest command of the last day to it
+        ended in one of `outcomes`; clear when the newest one was applied (a retry worked)."""
+        if self.ledger is None:
+            return {}
+        devices = set(self.devices_in(rule))
+        sites = sorted({self._site_of(d) or "" for d in devices} - {""})
+        if not sites:
+            return {}
+        entries, _ = self.ledger.search(
+            sites=sites, devices=sorted(devices), since_ns=now_ns - DAY_NS, limit=1000
+        )
+        newest: dict[str, LedgerEntry] = {}
+        for e in entries:  # newest first
+            if e.dry_run:
+                continue
+            newest.setdefault(f"{e.device}.{e.point}", e)
+        out: Seen = {}
+        for subject, e in newest.items():
+            state = str(e.state)
+            obs: Observation = (
+                "firing" if state in cond.outcomes else "clear" if state == "applied" else "hold"
+            )
+            summary: dict[str, str | float] = {
+                "kind": "command",
+                "command": e.id,
+                "outcome": state,
+            }
+            out[subject] = (obs, e.site, summary)
+        return out
+
+    async def _threshold(self, rule: Rule, cond: Threshold, now_ns: int) -> Seen:
+        devices = self.devices_in(rule)
+        if not devices:
+            return {}
+        # Enough history to see the reading before the window opened.
+        start = now_ns - int((cond.for_minutes + 15) * NS_PER_MINUTE)
+        series = await self.store.query(
+            SeriesQuery(
+                READING,
+                "value",
+                start,
+                now_ns + 1,
+                where={"device": devices, "point": [cond.point]},
+            )
+        )
+        out: Seen = {}
+        for s in series:
+            pairs = [(t, v) for t, v in zip(s.times, s.values, strict=True) if v is not None]
+            if not pairs:
+                continue
+            times = np.fromiter((t for t, _ in pairs), dtype=np.int64, count=len(pairs))
+            values = np.fromiter((float(v) for _, v in pairs), dtype=np.float64, count=len(pairs))
+            device = s.tags.get("device", "")
+            summary: dict[str, str | float] = {
+                "kind": "threshold",
+                "point": cond.point,
+                "value": round(float(values[-1]), 3),
+                "op": cond.op,
+                "limit": cond.value,
+                "for_minutes": cond.for_minutes,
+            }
+            out[device] = (threshold(cond, times, values, now_ns), s.tags.get("site"), summary)
+        return out
+
+    async def _no_data(self, rule: Rule, cond: NoData, now_ns: int, since_ns: int) -> Seen:
+        devices = self.devices_in(rule)
+        if not devices:
+            return {}
+        latest = await self.store.latest(READING, "quality", {"device": devices})
+        last: dict[str, int] = {}
+        for s in latest:
+            device = s.tags.get("device", "")
+            if s.times:
+                last[device] = max(last.get(device, 0), int(s.times[-1]))
+        summary: dict[str, str | float] = {"kind": "no_data", "minutes": cond.minutes}
+        return {
+            d: (no_data(cond, last.get(d), now_ns, since_ns), self._site_of(d), summary)
+            for d in devices
+        }
+
+    async def _anomaly(self, rule: Rule, cond: AnomalyRule, now_ns: int) -> Seen:
+        devices = self.devices_in(rule)
+        if not devices:
+            return {}
+        where: dict[str, Sequence[str]] = {"device": devices}
+        if cond.event_kinds:
+            where["kind"] = cond.event_kinds
+        q = SeriesQuery(ANOMALY_EVENT, "end", now_ns - ANOMALY_LOOKBACK_NS, now_ns + 1, where)
+        ends = await self.store.query(q)
+        scores = await self.store.query(
+            SeriesQuery(ANOMALY_EVENT, "peak_score", q.start_ns, q.end_ns, where)
+        )
+        score_of = {
+            (tuple(sorted(s.tags.items())), t): v
+            for s in scores
+            for t, v in zip(s.times, s.values, strict=True)
+        }
+        out: Seen = {d: ("clear", self._site_of(d), {}) for d in devices}
+        for s in ends:
+            device = s.tags.get("device", "")
+            for t, end in zip(s.times, s.values, strict=True):
+                score = score_of.get((tuple(sorted(s.tags.items())), t))
+                if end != 0 or not isinstance(score, int | float) or score < cond.min_score:
+                    continue
+                out[device] = (
+                    "firing",
+                    s.tags.get("site"),
+                    {"kind": "anomaly", "event_kind": s.tags.get("kind", ""), "score": score},
+                )
+        return out
+
+    async def _daily_energy(self, rule: Rule, cond: DailyEnergy, now_ns: int) -> Seen:
+        site = rule.scope.site
+        if site is None:
+            return {}
+        day_start = (now_ns // DAY_NS - 1) * DAY_NS  # the last complete UTC day
+        series = await self.store.query(
+            SeriesQuery(
+                ENERGY_1D,
+                "kwh",
+                day_start,
+                day_start + DAY_NS,
+                where={"site": [site], "flow": ["import"]},
+            )
+        )
+        values = [float(v) for s in series for v in s.values if isinstance(v, int | float)]
+        kwh = sum(values) if values else None
+        day = dt.datetime.fromtimestamp(day_start / 1e9, dt.UTC).date().isoformat()
+        summary: dict[str, str | float] = {
+            "kind": "daily_energy",
+            "day": day,
+            "kwh": round(kwh or 0.0, 1),
+            "baseline_kwh": cond.baseline_kwh,
+            "over_percent": round(100 * ((kwh or 0.0) / cond.baseline_kwh - 1), 1),
+        }
+        return {site: (daily_energy(cond, kwh), site, summary)}

@@ -1,0 +1,115 @@
+"""Wires alerts into the API's lifespan: the alert store, the evaluator and the sender, run
+by one background task every `alerts_interval_s` (settings.extra).
+
+Settings (`settings.extra`): `alerts` = "on" runs the evaluator and sender in this process
+(run it in exactly one API process; the routes work in every process, reading the shared
+alert database); `alerts_db`; `alerts_interval_s` (default 60);
+`alerts_retry_first_s` (default 30); `alerts_webhook_timeout_s` (default 5);
+`smtp_host`, `smtp_port` (587), `smtp_from`, `smtp_starttls` ("1"/"0"), `smtp_username`,
+`smtp_password_file`, `smtp_ca_file`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from peakline_api.alerts.evaluator import AlertEvaluator
+from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
+from peakline_api.alerts.store import AlertStore
+from peakline_api.ledger import LedgerError
+from peakline_api.state import AppState
+from peakline_core.storage import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def alerts_db(state: AppState) -> Path:
+    """`settings.extra["alerts_db"]`, else `alerts.db` next to the key database."""
+    extra = state.settings.extra.get("alerts_db")
+    return Path(extra) if extra else state.settings.keys_db.with_name("alerts.db")
+
+
+def smtp_settings(extra: dict[str, str]) -> SmtpSettings | None:
+    if not extra.get("smtp_host"):
+        return None
+    return SmtpSettings(
+        host=extra["smtp_host"],
+        port=int(extra.get("smtp_port", "587")),
+        sender=extra.get("smtp_from", "peakline@localhost"),
+        starttls=extra.get("smtp_starttls", "1") != "0",
+        username=extra.get("smtp_username"),
+        password_file=Path(extra["smtp_password_file"])
+        if extra.get("smtp_password_file")
+        else None,
+        ca_file=Path(extra["smtp_ca_file"]) if extra.get("smtp_ca_file") else None,
+    )
+
+
+@dataclass
+class Alerts:
+    """What the alert routes use (`app.state.alerts`)."""
+
+    db: AlertStore
+    evaluator: AlertEvaluator
+    sender: Sender
+    running: bool
+    passes: int = 0
+    """Completed evaluate-and-send passes of the background task (tests wait on it)."""
+
+    async def tick(self, now_ns: int) -> None:
+        await self.evaluator.evaluate(now_ns)
+        await self.sender.send_due(now_ns)
+
+
+async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
+    while True:
+        try:
+            await alerts.tick(state.clock_ns())
+        except (StoreError, LedgerError, sqlite3.Error) as exc:  # retried on the next pass
+            state.metrics.alert_evaluations_failed.inc()
+            log.warning("alert evaluation failed: %s", exc)
+        alerts.passes += 1
+        await asyncio.sleep(interval_s)
+
+
+async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExitStack) -> None:
+    extra = state.settings.extra
+    db = stack.enter_context(AlertStore(alerts_db(state)))
+    config = state.registry.config.alerts
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(timeout=float(extra.get("alerts_webhook_timeout_s", "5")))
+    )
+    sender = Sender(
+        config,
+        db,
+        smtp=smtp_settings(extra),
+        client=client,
+        backoff=Backoff(first_s=float(extra.get("alerts_retry_first_s", "30"))),
+        on_result=lambda kind, outcome: state.metrics.alert_notifications.labels(
+            kind, outcome
+        ).inc(),
+    )
+    control = getattr(app.state, "control", None)  # started just before (control_wiring)
+    ledger = getattr(control, "ledger", None)
+    evaluator = AlertEvaluator(config, state.registry, state.store, db, ledger)
+    running = extra.get("alerts") == "on" and bool(config.rules)
+    app.state.alerts = Alerts(db, evaluator, sender, running)
+    if running:
+        task = asyncio.create_task(
+            _run(app.state.alerts, state, float(extra.get("alerts_interval_s", "60")))
+        )
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        stack.push_async_callback(stop)

@@ -1,0 +1,255 @@
+"""Incidents and the notification outbox in SQLite (`alerts.db` next to the key database, or
+where `settings.extra["alerts_db"]` says; file mode 0600).
+
+The outbox row's primary key is (transition key, channel): a transition is enqueued once
+however often the evaluator runs or restarts, and a row marked sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from peakline_api.keys import private_file
+from peakline_core.alerts import Incident
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS incident (
+    id TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    city TEXT NOT NULL,
+    site TEXT,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    opened_ns INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    acknowledged_ns INTEGER,
+    acknowledged_by TEXT,
+    comment TEXT,
+    resolved_ns INTEGER,
+    last_notified_ns INTEGER,
+    reminders INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incident_live
+    ON incident (rule, subject) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS incident_city ON incident (city, state, opened_ns);
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    incident TEXT NOT NULL,
+    transition TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    due_ns INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sent_ns INTEGER,
+    dead INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    PRIMARY KEY (key, channel)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_ns, dead, due_ns);
+CREATE TABLE IF NOT EXISTS evaluator (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+_COLUMNS = [f.name for f in dataclasses.fields(Incident)]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    key: str
+    channel: str
+    incident: str
+    transition: str
+    snapshot: str
+    created_ns: int
+    due_ns: int
+    attempts: int
+    sent_ns: int | None
+    dead: bool
+    last_error: str | None
+
+
+_OUTBOX = (
+    "key, channel, incident, transition, snapshot, created_ns, due_ns, attempts, sent_ns, dead,"
+    " last_error"
+)
+
+
+def _item(r: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(
+        key=r[0],
+        channel=r[1],
+        incident=r[2],
+        transition=r[3],
+        snapshot=r[4],
+        created_ns=r[5],
+        due_ns=r[6],
+        attempts=r[7],
+        sent_ns=r[8],
+        dead=bool(r[9]),
+        last_error=r[10],
+    )
+
+
+def incident_from_snapshot(snapshot: str) -> Incident:
+    return Incident(**json.loads(snapshot))
+
+
+def _incident(row: Sequence[Any]) -> Incident:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["summary"] = json.loads(values["summary"])
+    return Incident(**values)
+
+
+class AlertStore:
+    """`with AlertStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL. Each method is
+    one transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> Self:
+        if self._path != ":memory:":
+            private_file(self._path)
+        self._db = sqlite3.connect(self._path, timeout=10.0, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("AlertStore used outside its `with` block")
+        return self._db
+
+    # incidents
+
+    def live(self, rule: str, subject: str) -> Incident | None:
+        row = self.db.execute(
+            f"SELECT {','.join(_COLUMNS)} FROM incident"
+            " WHERE rule = ? AND subject = ? AND state != 'resolved'",
+            (rule, subject),
+        ).fetchone()
+        return None if row is None else _incident(row)
+
+    def live_of_rule(self, rule: str) -> list[Incident]:
+        rows = self.db.execute(
+            f"SELECT {','.join(_COLUMNS)} FROM incident WHERE rule = ? AND state != 'resolved'",
+            (rule,),
+        ).fetchall()
+        return [_incident(r) for r in rows]
+
+    def get(self, incident_id: str) -> Incident | None:
+        row = self.db.execute(
+            f"SELECT {','.join(_COLUMNS)} FROM incident WHERE id = ?", (incident_id,)
+        ).fetchone()
+        return None if row is None else _incident(row)
+
+    def search(
+        self,
+        cities: Sequence[str],
+        *,
+        site: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Incident]:
+        """Incidents of these cities, newest first."""
+        if not cities:
+            return []
+        marks = ",".join("?" * len(cities))
+        sql = f"SELECT {','.join(_COLUMNS)} FROM incident WHERE city IN ({marks})"
+        args: list[Any] = list(cities)
+        if site is not None:
+            sql += " AND site = ?"
+            args.append(site)
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        sql += " ORDER BY opened_ns DESC, id LIMIT ? OFFSET ?"
+        args += [limit, offset]
+        return [_incident(r) for r in self.db.execute(sql, args).fetchall()]
+
+    def save(
+        self, incident: Incident, outbox: Sequence[tuple[str, str, str, int, int]] = ()
+    ) -> None:
+        """Upsert the incident and enqueue (key, channel, transition, at_ns, due_ns) rows in one
+        transaction, each with the incident as it was at the transition; rows already
+        enqueued are left as they are."""
+        values = dataclasses.asdict(incident)
+        values["summary"] = json.dumps(incident.summary, ensure_ascii=False, sort_keys=True)
+        snapshot = json.dumps(dataclasses.asdict(incident), ensure_ascii=False, sort_keys=True)
+        with self.db:
+            self.db.execute(
+                f"INSERT OR REPLACE INTO incident ({','.join(_COLUMNS)})"
+                f" VALUES ({','.join('?' * len(_COLUMNS))})",
+                [values[c] for c in _COLUMNS],
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO outbox (key, channel, incident, transition, snapshot,"
+                " created_ns, due_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(k, ch, incident.id, kind, snapshot, at, due) for k, ch, kind, at, due in outbox],
+            )
+
+    # outbox
+
+    def due(self, now_ns: int, limit: int = 50) -> list[OutboxItem]:
+        rows = self.db.execute(
+            f"SELECT {_OUTBOX} FROM outbox WHERE sent_ns IS NULL AND dead = 0 AND due_ns <= ?"
+            " ORDER BY due_ns, key, channel LIMIT ?",
+            (now_ns, limit),
+        ).fetchall()
+        return [_item(r) for r in rows]
+
+    def outbox(self, incident_id: str | None = None) -> list[OutboxItem]:
+        sql = f"SELECT {_OUTBOX} FROM outbox"
+        args: tuple[str, ...] = ()
+        if incident_id is not None:
+            sql += " WHERE incident = ?"
+            args = (incident_id,)
+        rows = self.db.execute(sql + " ORDER BY created_ns, key, channel", args).fetchall()
+        return [_item(r) for r in rows]
+
+    def mark_sent(self, key: str, channel: str, now_ns: int) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE outbox SET sent_ns = ?, attempts = attempts + 1, last_error = NULL"
+                " WHERE key = ? AND channel = ?",
+                (now_ns, key, channel),
+            )
+
+    def mark_failed(self, key: str, channel: str, error: str, retry_ns: int | None) -> None:
+        """One failed attempt; `retry_ns` None gives up (the row stays, dead, for the API)."""
+        with self.db:
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                " due_ns = COALESCE(?, due_ns), dead = ? WHERE key = ? AND channel = ?",
+                (error[:500], retry_ns, 1 if retry_ns is None else 0, key, channel),
+            )
+
+    # evaluator bookkeeping
+
+    def since_ns(self, now_ns: int) -> int:
+        """When the evaluator first ran here (no-data rules count from it); set once."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO evaluator (name, value) VALUES ('since_ns', ?)", (now_ns,)
+            )
+        row = self.db.execute("SELECT value FROM evaluator WHERE name = 'since_ns'").fetchone()
+        return int(row[0])

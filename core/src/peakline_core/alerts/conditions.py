@@ -1,0 +1,85 @@
+"""Rule conditions as pure functions of stored values: firing, clear or hold (undecided).
+
+Inputs are numpy arrays of UTC ns timestamps and values, sorted by time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import numpy.typing as npt
+
+from peakline_core.alerts.lifecycle import NS_PER_MINUTE, Observation
+from peakline_core.config.alerts import DailyEnergy, NoData, QuietHours, Threshold
+
+_OPS = {
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+}
+
+
+def threshold(
+    cond: Threshold,
+    times_ns: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    now_ns: int,
+) -> Observation:
+    """Firing when every reading of the last ``for_minutes`` is past the value and the series
+    reaches back to the window's start; clear when the latest reading is back past
+    ``clear_at`` (hysteresis); hold otherwise (inside the band, or too little data)."""
+    if times_ns.size == 0:
+        return "hold"
+    start = now_ns - int(cond.for_minutes * NS_PER_MINUTE)
+    past = _OPS[cond.op](values, cond.value)
+    # The reading at or before the window's start says what the value was when it opened.
+    first = int(np.searchsorted(times_ns, start, side="right")) - 1
+    covered = first >= 0 or cond.for_minutes == 0
+    window = past[max(first, 0) :] if cond.for_minutes > 0 else past[-1:]
+    if covered and window.size and bool(window.all()):
+        return "firing"
+    clear_at = cond.value if cond.clear_at is None else cond.clear_at
+    back = not bool(_OPS[cond.op](values[-1], clear_at))
+    return "clear" if back else "hold"
+
+
+def no_data(cond: NoData, last_seen_ns: int | None, now_ns: int, since_ns: int) -> Observation:
+    """Firing when nothing arrived for ``minutes`` (counting from ``since_ns`` when the
+    subject has never reported, e.g. the evaluator's start); clear once data flows again."""
+    reference = since_ns if last_seen_ns is None else last_seen_ns
+    return "firing" if now_ns - reference >= cond.minutes * NS_PER_MINUTE else "clear"
+
+
+def daily_energy(cond: DailyEnergy, day_kwh: float | None) -> Observation:
+    """A day's energy over the baseline by more than ``over_percent``; clear at or under the
+    baseline itself (the band in between holds)."""
+    if day_kwh is None:
+        return "hold"
+    if day_kwh > cond.baseline_kwh * (1 + cond.over_percent / 100):
+        return "firing"
+    return "clear" if day_kwh <= cond.baseline_kwh else "hold"
+
+
+def in_quiet_hours(quiet: QuietHours | None, now_ns: int) -> bool:
+    """True inside the local quiet window (which may span midnight)."""
+    if quiet is None:
+        return False
+    offset = dt.timedelta(hours=quiet.utc_offset_hours)
+    local = (dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC) + offset).time()
+    if quiet.start <= quiet.end:
+        return quiet.start <= local < quiet.end
+    return local >= quiet.start or local < quiet.end
+
+
+def quiet_until(quiet: QuietHours | None, now_ns: int) -> int:
+    """`now_ns` outside quiet hours, else the end of the quiet window (UTC ns)."""
+    if quiet is None or not in_quiet_hours(quiet, now_ns):
+        return now_ns
+    offset = dt.timedelta(hours=quiet.utc_offset_hours)
+    local = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC) + offset
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += dt.timedelta(days=1)
+    return int((end - offset).timestamp()) * 1_000_000_000

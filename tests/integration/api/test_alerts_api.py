@@ -1,0 +1,116 @@
+"""Alerts through the running API (issue 22): the app started with alerts on evaluates in
+the background against influxd, a real HTTP receiver gets the webhooks; acknowledging
+through the API stops the reminders; clearing the fault resolves the incident."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from alerts_support import http_receiver
+
+from peakline_api.app import create_app
+from peakline_api.keys import KeyStore, Role
+from peakline_api.settings import ApiSettings
+from peakline_core.alerts.lifecycle import NS_PER_MINUTE
+from peakline_core.storage import Row
+from peakline_ingest.store.open import open_store
+
+CASES = Path(__file__).resolve().parents[2] / "cases" / "config"
+MIN = NS_PER_MINUTE
+T0 = calendar.timegm((2026, 1, 5, 2, 0, 0)) * 1_000_000_000
+RULES = """
+channels:
+  - {{id: hook, city: c1, kind: webhook, url: "{hook}/in", language: zh-CN}}
+rules:
+  - id: hot
+    name: 功率过高
+    scope: {{city: c1, device: m1}}
+    condition: {{kind: threshold, point: power, op: ">", value: 100, for_minutes: 2}}
+    channels: [hook]
+    repeat_minutes: 10
+"""
+
+
+async def until(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_acknowledge_through_the_api_stops_reminders(
+    influx_db: object, tmp_path: Path
+) -> None:
+    url = f"{influx_db.url}?db={influx_db.database}"  # type: ignore[attr-defined]
+    writer = open_store(url)
+    now = [T0 + 5 * MIN]
+    with http_receiver() as hook:
+        root = tmp_path / "cfg"
+        shutil.copytree(CASES / "_base", root)
+        (root / "alerts.yaml").write_text(RULES.format(hook=hook.url))
+        keys_db = tmp_path / "keys.db"
+        with KeyStore(keys_db) as keys:
+            token = keys.create("wang.fang", Role.OPERATOR, ["c1"])[1]
+        settings = ApiSettings(
+            config_dir=root,
+            store_url=url,
+            keys_db=keys_db,
+            extra={"alerts": "on", "alerts_interval_s": "0.05"},
+        )
+        app = create_app(settings, clock_ns=lambda: now[0])
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def kinds() -> list[str]:
+            return [json.loads(p.body)["transition"] for p in hook.posts]
+
+        try:
+            await writer.write(
+                [
+                    Row("reading", {"site": "s1", "device": "m1", "point": "power"},
+                        {"value": 150.0, "quality": 0}, T0 + k * MIN)
+                    for k in range(6)
+                ]
+            )  # fmt: skip
+            async with app.router.lifespan_context(app):
+                alerts = app.state.alerts
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+                    await until(lambda: kinds() == ["opened"], "the opened webhook")
+                    now[0] += 11 * MIN
+                    await until(lambda: kinds() == ["opened", "reminder"], "a reminder")
+                    r = await api.get("/api/v1/alerts/incidents?state=open", headers=auth)
+                    (incident,) = r.json()
+                    r = await api.post(
+                        f"/api/v1/alerts/incidents/{incident['id']}/acknowledge",
+                        json={"comment": "已安排巡检"},
+                        headers=auth,
+                    )
+                    assert r.status_code == 200, r.text
+                    await until(lambda: kinds()[-1:] == ["acknowledged"], "the acknowledgement")
+                    now[0] += 30 * MIN
+                    seen = alerts.passes
+                    await until(lambda: alerts.passes >= seen + 3, "three more passes")
+                    assert kinds() == ["opened", "reminder", "acknowledged"]
+                    await writer.write(
+                        [Row("reading", {"site": "s1", "device": "m1", "point": "power"},
+                             {"value": 60.0, "quality": 0}, now[0] - MIN)]
+                    )  # fmt: skip
+                    await until(lambda: kinds()[-1:] == ["resolved"], "the resolution")
+                    r = await api.get(f"/api/v1/alerts/incidents/{incident['id']}", headers=auth)
+                    body = r.json()
+                    assert body["state"] == "resolved"
+                    assert body["acknowledged_by"] == "wang.fang"
+                    assert {n["status"] for n in body["notifications"]} == {"sent"}
+                    assert len(body["notifications"]) == 4
+            texts = [json.loads(p.body)["title"] for p in hook.posts]
+            assert texts == ["【告警】功率过高", "【仍未处理】功率过高", "【已认领】功率过高",
+                             "【已恢复】功率过高"]  # fmt: skip
+        finally:
+            await writer.aclose()

@@ -1,0 +1,99 @@
+"""Alert routes (issue 22): incidents and rules scoped to the caller's cities, acknowledge
+with a comment (operators only, once), notification history per incident."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from api_fakes import MemoryStore
+from api_support import KEYS, NOW_NS, Api
+
+from peakline_api.app import create_app
+from peakline_api.keys import KeyStore
+from peakline_api.settings import ApiSettings
+from peakline_core.config import PlatformConfig
+from peakline_core.storage import Row
+
+MIN = 60 * 1_000_000_000
+
+
+@pytest.fixture
+async def alerting(tmp_path: Path, platform_config: PlatformConfig) -> AsyncIterator[Api]:
+    """The example config's rules; the school's HVAC supply has been at 33 °C for 20 min."""
+    store = MemoryStore()
+    await store.write(
+        [
+            Row(
+                "reading",
+                {"site": "rt-school", "device": "school-hvac", "point": "supply_temp"},
+                {"value": 33.0, "quality": 0},
+                NOW_NS - k * MIN,
+            )
+            for k in range(20)
+        ]
+    )
+    keys_db = tmp_path / "keys.db"
+    tokens = {}
+    with KeyStore(keys_db) as keys:
+        for name, (role, cities) in KEYS.items():
+            tokens[name] = keys.create(name, role, cities)[1]
+    settings = ApiSettings(config_dir=platform_config.root, store_url="memory:", keys_db=keys_db)
+    app = create_app(settings, store=store, config=platform_config, clock_ns=lambda: NOW_NS)
+    async with app.router.lifespan_context(app):
+        assert not app.state.alerts.running  # opt-in: nothing runs (or sends) by itself
+        await app.state.alerts.evaluator.evaluate(NOW_NS)  # evaluate only, send nothing
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield Api(client, store, tokens)
+
+
+async def test_incidents_are_scoped_to_the_callers_cities(alerting: Api) -> None:
+    r = await alerting.get("viewer_rt", "/api/v1/alerts/incidents", params={"state": "open"})
+    assert r.status_code == 200, r.text
+    hot = [i for i in r.json() if i["rule"] == "school-supply-hot"]
+    assert len(hot) == 1
+    assert hot[0]["subject"] == "school-hvac" and hot[0]["site"] == "rt-school"
+    assert hot[0]["summary"]["value"] == 33.0
+    r = await alerting.get("operator_lk", "/api/v1/alerts/incidents")
+    assert r.json() == []
+    r = await alerting.get("operator_lk", f"/api/v1/alerts/incidents/{hot[0]['id']}")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = await alerting.get("operator_lk", "/api/v1/alerts/incidents", params={"city": "riverton"})
+    assert r.status_code == 404
+
+
+async def test_acknowledge_once_with_a_comment(alerting: Api) -> None:
+    r = await alerting.get("viewer_rt", "/api/v1/alerts/incidents", params={"site": "rt-school"})
+    incident = next(i for i in r.json() if i["rule"] == "school-supply-hot")
+    url = f"/api/v1/alerts/incidents/{incident['id']}/acknowledge"
+    body = {"comment": "已通知物业检查锅炉"}
+    r = await alerting.client.post(url, json=body, headers=alerting.headers("viewer_rt"))
+    assert r.status_code == 403
+    r = await alerting.client.post(url, json=body, headers=alerting.headers("operator_lk"))
+    assert r.status_code == 404
+    r = await alerting.client.post(url, json=body, headers=alerting.headers("operator_rt"))
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "acknowledged"
+    assert r.json()["acknowledged_by"] == "operator_rt"
+    assert r.json()["comment"] == "已通知物业检查锅炉"
+    r = await alerting.client.post(url, json=body, headers=alerting.headers("operator_rt"))
+    assert r.status_code == 409
+    r = await alerting.get("viewer_rt", f"/api/v1/alerts/incidents/{incident['id']}")
+    history = {(n["transition"], n["channel"], n["status"]) for n in r.json()["notifications"]}
+    assert history == {
+        ("opened", "riverton-ops-wecom", "pending"),
+        ("acknowledged", "riverton-ops-wecom", "pending"),
+    }  # not sent in this test: the sender is not running
+
+
+async def test_rules_of_visible_cities(alerting: Api) -> None:
+    r = await alerting.get("viewer_rt", "/api/v1/alerts/rules")
+    assert r.status_code == 200
+    assert {x["kind"] for x in r.json()} >= {"threshold", "no_data", "daily_energy"}
+    assert all(x["city"] == "riverton" for x in r.json())
+    r = await alerting.get("operator_lk", "/api/v1/alerts/rules")
+    assert r.json() == []
