@@ -26,6 +26,7 @@ from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
 from peakline_core.anomaly.state import (
     BINS,
     FIELDS,
+    NO_TIME,
     Array,
     SeriesState,
     bytes_per_series,
@@ -53,6 +54,20 @@ class ScoreBatch:
     def detector_names(self) -> Array:
         """`detector` as an array of names (str)."""
         return np.asarray(DETECTORS)[self.detector]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesExpectation:
+    """A series' expected range (`low`..`high`, None before its first reading), physical
+    limits (`lower`/`upper`, +-inf when undeclared), and last reading (UTC ns, raw value)."""
+
+    low: float | None
+    high: float | None
+    lower: float
+    upper: float
+    counter: bool
+    last_ts: int | None
+    last_raw: float
 
 
 class AnomalyEngine:
@@ -203,6 +218,39 @@ class AnomalyEngine:
         score[order] = batch.score[row, col]
         det[order] = batch.detector[row, col]
         return ScoreBatch(score, det, batch.events)
+
+    def expectation(self, key: str) -> SeriesExpectation | None:
+        """What a known series is expected to read before its next reading: the range its
+        model input has held so far (a counter's consumption rate in units per second),
+        its physical limits, and its last reading; None for an unknown series."""
+        row = self._index.get(key)
+        if row is None:
+            return None
+        a = self._state.arrays
+        lo, hi = float(a["nov_lo"][row]), float(a["nov_hi"][row])
+        last_ts = int(a["last_ts"][row])
+        return SeriesExpectation(
+            low=lo if np.isfinite(lo) else None,
+            high=hi if np.isfinite(hi) else None,
+            lower=float(a["lower"][row]),
+            upper=float(a["upper"][row]),
+            counter=bool(a["counter"][row]),
+            last_ts=None if last_ts == NO_TIME else last_ts,
+            last_raw=float(a["last_raw"][row]),
+        )
+
+    def silent(self, now_ns: int, missing: float = 3.0) -> tuple[list[str], Array]:
+        """Series whose expected readings are missing at `now_ns` (UTC ns): no reading for
+        more than `missing` learnt sampling intervals (and more than the interval plus six
+        of its deviations, so an irregular stream is judged by its own regularity). Needs 3
+        learnt intervals. Returns the keys and each one's last reading time (UTC ns)."""
+        a = self._state.arrays
+        last = a["last_ts"]
+        wait_s = np.maximum(missing * a["dt_mean"], a["dt_mean"] + 6.0 * a["dt_dev"])
+        known = (a["n_dt"] >= 3) & (last != NO_TIME) & (a["dt_mean"] > 0)
+        silent_s = (now_ns - np.where(known, last, now_ns)) / NS_PER_S
+        rows = np.flatnonzero(known & (silent_s > wait_s))
+        return [self._keys[int(r)] for r in rows], last[rows].copy()
 
     def open_events(self) -> list[AnomalyEvent]:
         """Events open right now (end_ns None)."""
