@@ -80,7 +80,8 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
 
     Limits come from `writable` (min/max, engineering units), counters from `counter`, and a
     counter's `rollover` (raw) is converted to engineering units with the point's scale. An
-    energy counter's `max_rate` (units/s) is the most its site can draw.
+    energy counter's `max_rate` (units/s) is the most its site can draw, and every point is
+    expected every `interval_s` (the point's, else the device's poll interval).
     """
     n = 0
     for device in platform.devices.values():
@@ -98,14 +99,16 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
             rollover = None
             if p.counter and p.rollover is not None:
                 rollover = abs(p.rollover * p.scale)
+            key = series_key(device.site, device.id, p.name)
             engine.register_series(
-                series_key(device.site, device.id, p.name),
+                key,
                 lower=None if limits is None else limits.min,
                 upper=None if limits is None else limits.max,
                 counter=p.counter,
                 rollover=rollover,
                 max_rate=max_rate,
             )
+            engine.expect_every(key, p.interval_s or device.poll_interval_s)
             n += 1
     return n
 

@@ -112,11 +112,13 @@ def test_event_keeps_its_opening_kind_and_profiles_register(tmp_path: Path) -> N
     assert "rt-school/school-hvac/energy" in again.engine.keys
 
 
-def device_block(points: dict[str, np.ndarray], t0: int, step_s: int, device: str) -> RowBlock:
+def device_block(
+    points: dict[str, np.ndarray], t0: int, step_s: int, device: str, site: str = "rt-office"
+) -> RowBlock:
     """Readings of several points of one device on one poll clock."""
     names = list(points)
     n = len(next(iter(points.values())))
-    series = [{"site": "rt-office", "device": device, "point": p} for p in names]
+    series = [{"site": site, "device": device, "point": p} for p in names]
     idx = np.repeat(np.arange(len(names), dtype=np.intp)[None, :], n, axis=0).ravel()
     ts = np.repeat(t0 + np.arange(n, dtype=np.int64) * step_s * S, len(names))
     value = np.stack([points[p] for p in names], axis=1).ravel()
@@ -193,3 +195,20 @@ def test_missing_readings_open_one_gap_event_per_device_and_close_when_back() ->
     closed = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
     assert [(r.fields["state"], r.fields["end"], r.ts) for r in closed] == [("closed", back, last)]
     assert closed[0].fields["event_id"] == row.fields["event_id"]
+
+
+def test_missing_readings_are_seen_after_two_readings_of_a_declared_poll_interval() -> None:
+    """A new installation: the device's poll interval (config) says when readings are due,
+    so a device that stops answering after its second poll is a gap without a history."""
+    from peakline_core.config import load_config
+
+    proc = real_config_processor()
+    poll_s = load_config(Path(__file__).resolve().parents[3] / "config").devices["school-pv"]
+    step = int(poll_s.poll_interval_s)
+    pts = {p: np.array([500.0, 510.0]) for p in ("ac_power", "dc_power")}
+    proc.process([], device_block(pts, T0, step, "school-pv", "rt-school"))
+    last = T0 + step * S
+    assert not proc.check_silence(last + 3 * step * S).rows
+    (row,) = proc.check_silence(last + 3 * step * S + S).rows
+    assert (row.tags["device"], row.tags["kind"], row.ts) == ("school-pv", "gap", last)
+    assert set(str(row.fields["points"]).split(",")) == set(pts)

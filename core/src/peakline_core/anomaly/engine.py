@@ -78,6 +78,8 @@ class AnomalyEngine:
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
         self._state = SeriesState.empty()
+        self._poll_s: dict[str, float] = {}
+        self._poll_vec: Array | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -239,18 +241,36 @@ class AnomalyEngine:
             last_raw=float(a["last_raw"][row]),
         )
 
+    def expect_every(self, key: str, interval_s: float) -> None:
+        """Declare how often a series is read (its poll interval, s), so its missing
+        readings are seen from its first reading (`silent`); not part of the saved state."""
+        self._poll_s[key] = float(interval_s)
+        self._rows([key])
+        self._poll_vec = None
+
     def silent(self, now_ns: int, missing: float = 3.0) -> tuple[list[str], Array]:
         """Series whose expected readings are missing at `now_ns` (UTC ns): no reading for
-        more than `missing` learnt sampling intervals (and more than the interval plus six
-        of its deviations, so an irregular stream is judged by its own regularity). Needs 3
-        learnt intervals. Returns the keys and each one's last reading time (UTC ns)."""
+        more than `missing` intervals (declared by `expect_every`, else learnt from 3 or
+        more), and more than the learnt interval plus six of its deviations, so an irregular
+        stream is judged by its own regularity. Returns the keys and each one's last
+        reading time (UTC ns)."""
         a = self._state.arrays
         last = a["last_ts"]
-        wait_s = np.maximum(missing * a["dt_mean"], a["dt_mean"] + 6.0 * a["dt_dev"])
-        known = (a["n_dt"] >= 3) & (last != NO_TIME) & (a["dt_mean"] > 0)
+        learnt = a["n_dt"] >= 3
+        poll = self._declared_intervals()
+        interval = np.where(np.isfinite(poll), poll, np.where(learnt, a["dt_mean"], np.nan))
+        wait_s = np.fmax(missing * interval, np.where(learnt, a["dt_mean"] + 6 * a["dt_dev"], 0))
+        known = (last != NO_TIME) & (interval > 0)
         silent_s = (now_ns - np.where(known, last, now_ns)) / NS_PER_S
         rows = np.flatnonzero(known & (silent_s > wait_s))
         return [self._keys[int(r)] for r in rows], last[rows].copy()
+
+    def _declared_intervals(self) -> Array:
+        if self._poll_vec is None or len(self._poll_vec) != len(self._keys):
+            self._poll_vec = np.fromiter(
+                (self._poll_s.get(k, np.nan) for k in self._keys), np.float64, len(self._keys)
+            )
+        return self._poll_vec
 
     def open_events(self) -> list[AnomalyEvent]:
         """Events open right now (end_ns None)."""
