@@ -78,8 +78,9 @@ def event_id(site: str, device: str, point: str, start_ns: int) -> str:
 def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
     """Declare every Modbus point of every enabled device to the engine; returns how many.
 
-    Limits come from `writable` (min/max, engineering units), counters from `counter`, and a
-    counter's `rollover` (raw) is converted to engineering units with the point's scale. An
+    Limits come from `range`, else `writable` (min/max, engineering units), counters from
+    `counter`, and a counter's `rollover` (raw) is converted to engineering units with the
+    point's scale. An
     energy counter's `max_rate` (units/s) is the most its site can draw, and every point is
     expected every `interval_s` (the point's, else the device's poll interval).
     """
@@ -95,7 +96,7 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
         for p in profile.points:
             kwh = _KWH_PER_UNIT.get(p.unit.lower()) if p.counter else None
             max_rate = None if kwh is None or cap_kw is None else cap_kw / 3600.0 / kwh
-            limits = p.writable
+            limits = p.range or p.writable
             rollover = None
             if p.counter and p.rollover is not None:
                 rollover = abs(p.rollover * p.scale)

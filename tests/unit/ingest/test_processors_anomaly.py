@@ -212,3 +212,18 @@ def test_missing_readings_are_seen_after_two_readings_of_a_declared_poll_interva
     (row,) = proc.check_silence(last + 3 * step * S + S).rows
     assert (row.tags["device"], row.tags["kind"], row.ts) == ("school-pv", "gap", last)
     assert set(str(row.fields["points"]).split(",")) == set(pts)
+
+
+def test_a_reading_outside_the_profiles_physical_range_is_an_event_at_once() -> None:
+    """No history at all: the profile's `range` (a mains frequency of 250 Hz, a power
+    factor of 4.75) is a hard `limit` verdict, one event for the device, saying why."""
+    proc = real_config_processor()
+    pts = {"frequency": np.array([50.0, 250.0]), "power_factor_total": np.array([0.95, 4.75])}
+    out = proc.process([], device_block(pts, T0, 5, "office-meter"))
+    (row,) = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert (row.tags["kind"], row.ts) == ("limit", T0 + 5 * S)
+    assert set(str(row.fields["points"]).split(",")) == set(pts)
+    lead = row.tags["point"]
+    bounds = {"frequency": (45.0, 65.0), "power_factor_total": (-1.0, 1.0)}[lead]
+    assert (row.fields["expected_low"], row.fields["expected_high"]) == bounds
+    assert row.fields["seen"] == pts[lead][1]
