@@ -197,16 +197,22 @@ class AnomalyProcessor:
             )
         )
         events.extend(result.events)
+        hot = np.flatnonzero(result.score >= self.engine.config.event_close)
+        if hot.size:
+            latest: dict[str, int] = {}
+            for k, t in zip(batch_keys[hot].tolist(), ts[hot].tolist(), strict=True):
+                latest[k] = max(t, latest.get(k, t))
+            self.incidents.heat(latest)
         for inc, _ in self.incidents.fold(events):
             lead = f"{inc.group}/{inc.lead}"
             ev = next((e for e in events if e.series == lead), None)
             if inc.seen is None and ev is not None:
                 self._fill_expectation(inc, ev, expected.get(lead), batch_keys, ts,
                                        value[rows], result.score)  # fmt: skip
-                live = self.incidents.open.get(inc.group)
-                if live is not None and live.start_ns == inc.start_ns:
-                    live.expected_low, live.expected_high = inc.expected_low, inc.expected_high
-                    live.seen = inc.seen
+                for live in self.incidents.open.get(inc.group, []):
+                    if live.start_ns == inc.start_ns:
+                        live.expected_low, live.expected_high = inc.expected_low, inc.expected_high
+                        live.seen = inc.seen
             self._emit(inc, out)
         self._maybe_save()
         return out

@@ -248,18 +248,22 @@ class AnomalyEngine:
         self._rows([key])
         self._poll_vec = None
 
-    def silent(self, now_ns: int, missing: float = 3.0) -> tuple[list[str], Array]:
+    def silent(
+        self, now_ns: int, missing: float = 3.0, at_least_s: float = 5.0
+    ) -> tuple[list[str], Array]:
         """Series whose expected readings are missing at `now_ns` (UTC ns): no reading for
         more than `missing` intervals (declared by `expect_every`, else learnt from 3 or
-        more), and more than the learnt interval plus six of its deviations, so an irregular
-        stream is judged by its own regularity. Returns the keys and each one's last
-        reading time (UTC ns)."""
+        more), more than the learnt interval plus six of its deviations (an irregular
+        stream is judged by its own regularity), and more than `at_least_s` (a gateway's
+        stall of a second or two under a fast poll is not a device fault). Returns the keys
+        and each one's last reading time (UTC ns)."""
         a = self._state.arrays
         last = a["last_ts"]
         learnt = a["n_dt"] >= 3
         poll = self._declared_intervals()
         interval = np.where(np.isfinite(poll), poll, np.where(learnt, a["dt_mean"], np.nan))
         wait_s = np.fmax(missing * interval, np.where(learnt, a["dt_mean"] + 6 * a["dt_dev"], 0))
+        wait_s = np.fmax(wait_s, at_least_s)
         known = (last != NO_TIME) & (interval > 0)
         silent_s = (now_ns - np.where(known, last, now_ns)) / NS_PER_S
         rows = np.flatnonzero(known & (silent_s > wait_s))
