@@ -49,6 +49,7 @@ from peakline_core.anomaly import (
     IncidentBook,
     SeriesExpectation,
 )
+from peakline_core.anomaly.config import HARD as HARD_DETECTORS
 from peakline_core.config.loader import PlatformConfig
 from peakline_core.config.profiles import ModbusProfile
 from peakline_core.storage import Row, RowBlock
@@ -197,7 +198,10 @@ class AnomalyProcessor:
             )
         )
         events.extend(result.events)
-        hot = np.flatnonzero(result.score >= self.engine.config.event_close)
+        # a device's fault is still going on while its incident's members read hard verdicts
+        # (a statistical score can stay raised for hours after a change of regime)
+        hard = np.isin(result.detector, HARD_DETECTORS)
+        hot = np.flatnonzero(hard & (result.score >= self.engine.config.event_close))
         if hot.size:
             latest: dict[str, int] = {}
             for k, t in zip(batch_keys[hot].tolist(), ts[hot].tolist(), strict=True):

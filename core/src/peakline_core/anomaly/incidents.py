@@ -5,7 +5,7 @@ opens an event on each of its series. `IncidentBook.fold` turns them into one in
 group (a device: `site/device`): the first series to open one leads it (the incident keeps
 its point, kind and start, so its stored row is one point however many series join); a
 series of the group whose event starts within `join_s` of the incident's start, or of its
-members' latest reading at the event-close score or above (the fault is still going on), joins
+members' latest hard verdict (limit, rate, counter: the fault is still going on), joins
 it (`points`); any other event of the group starts an incident of its own (an unrelated
 fault an hour into another one is not the same incident). An incident closes when its last
 member closes (`end` the latest member end, `peak_score` the highest).
@@ -66,7 +66,7 @@ class IncidentBook:
         return [i for group in self.open.values() for i in group]
 
     def heat(self, hot: dict[str, int]) -> None:
-        """Note each series' latest reading at the event-close score or above (UTC ns)."""
+        """Note each series' latest hard verdict at the event-close score or above (UTC ns)."""
         for inc in self.incidents():
             for point in inc.members:
                 t = hot.get(f"{inc.group}/{point}")
