@@ -182,7 +182,7 @@ class AnomalyProcessor:
         ts = block.ts[rows]
         batch_keys = keys[sidx]
         events = self._returned(batch_keys, ts)
-        expected = {k: self.engine.expectation(k) for k in dict.fromkeys(keys.tolist())}
+        expected = self.engine.expectations(keys.tolist())
         result = self.engine.score_flat(batch_keys.tolist(), ts, value[rows])
         names = result.detector_names()
         scored = np.flatnonzero(np.isfinite(result.score))
@@ -241,8 +241,11 @@ class AnomalyProcessor:
 
     def _returned(self, batch_keys: np.ndarray, ts: np.ndarray) -> list[AnomalyEvent]:
         """Close the gap events of silent series that read again in this batch."""
-        events = []
-        for key in [k for k in self._silent if k in set(batch_keys.tolist())]:
+        events: list[AnomalyEvent] = []
+        if not self._silent:
+            return events
+        present = set(batch_keys.tolist())
+        for key in [k for k in self._silent if k in present]:
             start = self._silent.pop(key)
             back = int(ts[batch_keys == key].min())
             events.append(AnomalyEvent(key, "gap", start, back, 1.0, "closed"))

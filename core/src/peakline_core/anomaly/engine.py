@@ -70,6 +70,31 @@ class SeriesExpectation:
     last_raw: float
 
 
+class Expectations:
+    """`AnomalyEngine.expectations`: `get(key)` -> `SeriesExpectation` or None."""
+
+    def __init__(self, index: dict[str, int], arrays: dict[str, Array]) -> None:
+        self._index = index
+        self._a = arrays
+
+    def get(self, key: str) -> SeriesExpectation | None:
+        i = self._index.get(key)
+        if i is None:
+            return None
+        a = self._a
+        lo, hi = float(a["nov_lo"][i]), float(a["nov_hi"][i])
+        last_ts = int(a["last_ts"][i])
+        return SeriesExpectation(
+            low=lo if np.isfinite(lo) else None,
+            high=hi if np.isfinite(hi) else None,
+            lower=float(a["lower"][i]),
+            upper=float(a["upper"][i]),
+            counter=bool(a["counter"][i]),
+            last_ts=None if last_ts == NO_TIME else last_ts,
+            last_raw=float(a["last_raw"][i]),
+        )
+
+
 class AnomalyEngine:
     """Scores readings of many series; unseen series get fresh state automatically."""
 
@@ -221,25 +246,14 @@ class AnomalyEngine:
         det[order] = batch.detector[row, col]
         return ScoreBatch(score, det, batch.events)
 
-    def expectation(self, key: str) -> SeriesExpectation | None:
-        """What a known series is expected to read before its next reading: the range its
-        model input has held so far (a counter's consumption rate in units per second),
-        its physical limits, and its last reading; None for an unknown series."""
-        row = self._index.get(key)
-        if row is None:
-            return None
+    def expectations(self, keys: Sequence[str]) -> Expectations:
+        """What the series `keys` are expected to read before their next readings (a copy of
+        the state that says it, gathered in one step; unknown keys are registered)."""
+        rows = self._rows(keys)
         a = self._state.arrays
-        lo, hi = float(a["nov_lo"][row]), float(a["nov_hi"][row])
-        last_ts = int(a["last_ts"][row])
-        return SeriesExpectation(
-            low=lo if np.isfinite(lo) else None,
-            high=hi if np.isfinite(hi) else None,
-            lower=float(a["lower"][row]),
-            upper=float(a["upper"][row]),
-            counter=bool(a["counter"][row]),
-            last_ts=None if last_ts == NO_TIME else last_ts,
-            last_raw=float(a["last_raw"][row]),
-        )
+        fields = ("nov_lo", "nov_hi", "lower", "upper", "counter", "last_ts", "last_raw")
+        return Expectations(dict(zip(keys, range(len(keys)), strict=True)),
+                            {f: a[f][rows] for f in fields})  # fmt: skip
 
     def expect_every(self, key: str, interval_s: float) -> None:
         """Declare how often a series is read (its poll interval, s), so its missing
