@@ -4,17 +4,27 @@ Per batch it scores the good numeric readings of every series at once (`score_fl
 vectorized), and returns
 
 - one `anomaly_score` row per scored reading (fields `score` 0..1, `detector`),
-- one `anomaly_event` row per event opened or closed (tags site, device, point, kind; the
-  row's time is the event start, so the close overwrites the open: fields `event_id`,
-  `state`, `end` (UTC ns, 0 while open), `peak_score`),
-- one `AnomalyEventMessage` per event, published on `Topics.event(site, device)`.
+- one `anomaly_event` row per device incident opened, joined or closed (issue 18: the
+  series' events of one device fold into one incident, `IncidentBook`). Tags site, device,
+  point (the lead: the first point to open it), kind; the row's time is the incident start,
+  so every update overwrites the same stored point: fields `event_id`, `state`, `end` (UTC
+  ns, 0 while open), `peak_score`, `points` (the points involved, comma-separated) and, when
+  known, `expected_low`/`expected_high` (the range the lead's model input held before) and
+  `seen` (what it read at its peak); a counter's are its rate per hour (kWh -> kW),
+- one `AnomalyEventMessage` per incident update, published on `Topics.event(site, device)`.
 
-An event keeps the `kind` it opened with, even if another detector peaks later, so that its
-open and closed rows are one stored series point. Series are registered from the device
-profiles (physical limits from `writable`, counters and their rollover in engineering
-units). Engine state is saved to `state_dir/anomaly-state.npz` (plus the open events' kinds
-in `anomaly-open.json`) every `save_every_s` and on `close()`, and loaded on start, so a
-restarted worker resumes where it stopped. Readings already scored before a crash that were
+An incident keeps the `kind` it opened with, even if another detector peaks later.
+`check_silence(now_ns)` (called by the deriver at each step) opens a `gap` event on each
+series whose expected readings are missing (`AnomalyEngine.silent`): a device that stops
+answering reads nothing, so there is no reading to score; the event closes at the series'
+next reading. Counters in kWh/Wh/MWh are declared with the most their site can draw
+(`Site.demand_cap_kw()`) as `max_rate`: a step implying more power is a `rate` verdict.
+
+Series are registered from the device profiles (physical limits from `writable`, counters
+and their rollover in engineering units). Engine state is saved to
+`state_dir/anomaly-state.npz` (plus the open incidents in `anomaly-open.json`) every
+`save_every_s` and on `close()`, and loaded on start, so a restarted worker resumes where it
+stopped. Readings already scored before a crash that were
 not stored are redelivered and then ignored by the engine (not newer than its state).
 """
 
@@ -30,7 +40,16 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from peakline_core.anomaly import AnomalyConfig, AnomalyEngine, AnomalyError, AnomalyEvent
+from peakline_core.anomaly import (
+    AnomalyConfig,
+    AnomalyEngine,
+    AnomalyError,
+    AnomalyEvent,
+    Incident,
+    IncidentBook,
+    SeriesExpectation,
+)
+from peakline_core.anomaly.config import HARD as HARD_DETECTORS
 from peakline_core.config.loader import PlatformConfig
 from peakline_core.config.profiles import ModbusProfile
 from peakline_core.storage import Row, RowBlock
@@ -41,6 +60,7 @@ from peakline_ingest.validate import Accepted
 
 log = structlog.get_logger("peakline.ingest.anomaly")
 
+_KWH_PER_UNIT = {"kwh": 1.0, "wh": 1e-3, "mwh": 1e3}
 STATE_FILE = "anomaly-state.npz"
 OPEN_FILE = "anomaly-open.json"
 
@@ -59,8 +79,11 @@ def event_id(site: str, device: str, point: str, start_ns: int) -> str:
 def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
     """Declare every Modbus point of every enabled device to the engine; returns how many.
 
-    Limits come from `writable` (min/max, engineering units), counters from `counter`, and a
-    counter's `rollover` (raw) is converted to engineering units with the point's scale.
+    Limits come from `range`, else `writable` (min/max, engineering units), counters from
+    `counter`, and a counter's `rollover` (raw) is converted to engineering units with the
+    point's scale. An
+    energy counter's `max_rate` (units/s) is the most its site can draw, and every point is
+    expected every `interval_s` (the point's, else the device's poll interval).
     """
     n = 0
     for device in platform.devices.values():
@@ -69,18 +92,25 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
         profile = platform.profile_of(device)
         if not isinstance(profile, ModbusProfile):
             continue
+        site = platform.sites.get(device.site)
+        cap_kw = None if site is None else site.demand_cap_kw()
         for p in profile.points:
-            limits = p.writable
+            kwh = _KWH_PER_UNIT.get(p.unit.lower()) if p.counter else None
+            max_rate = None if kwh is None or cap_kw is None else cap_kw / 3600.0 / kwh
+            limits = p.range or p.writable
             rollover = None
             if p.counter and p.rollover is not None:
                 rollover = abs(p.rollover * p.scale)
+            key = series_key(device.site, device.id, p.name)
             engine.register_series(
-                series_key(device.site, device.id, p.name),
+                key,
                 lower=None if limits is None else limits.min,
                 upper=None if limits is None else limits.max,
                 counter=p.counter,
                 rollover=rollover,
+                max_rate=max_rate,
             )
+            engine.expect_every(key, p.interval_s or device.poll_interval_s)
             n += 1
     return n
 
@@ -104,8 +134,9 @@ class AnomalyProcessor:
         self.save_every_s = save_every_s
         self._monotonic = monotonic
         self._saved_at = monotonic()
-        # (series key, start ns) -> kind the event opened with
-        self._open_kind: dict[tuple[str, int], str] = {}
+        self.incidents = IncidentBook()
+        # series whose readings are missing -> when its gap started (its last reading, ns)
+        self._silent: dict[str, int] = {}
 
     @classmethod
     def restore(
@@ -130,7 +161,7 @@ class AnomalyProcessor:
         if platform is not None:
             register_profiles(engine, platform)
         processor = cls(topics, engine, state_dir, save_every_s)
-        processor._load_open_kinds()
+        processor._load_open()
         return processor
 
     # -- scoring -----------------------------------------------------------------------------
@@ -149,7 +180,10 @@ class AnomalyProcessor:
         rows = np.flatnonzero(ok)
         sidx = block.series_index[rows]
         ts = block.ts[rows]
-        result = self.engine.score_flat(keys[sidx].tolist(), ts, value[rows])
+        batch_keys = keys[sidx]
+        events = self._returned(batch_keys, ts)
+        expected = self.engine.expectations(keys.tolist())
+        result = self.engine.score_flat(batch_keys.tolist(), ts, value[rows])
         names = result.detector_names()
         scored = np.flatnonzero(np.isfinite(result.score))
         score_list = result.score[scored].astype(np.float64).tolist()
@@ -163,43 +197,139 @@ class AnomalyProcessor:
                 strict=True,
             )
         )
-        for event in result.events:
-            self._emit(event, out)
+        events.extend(result.events)
+        # a device's fault is still going on while its incident's members read hard verdicts
+        # (a statistical score can stay raised for hours after a change of regime)
+        hard = np.isin(result.detector, HARD_DETECTORS)
+        hot = np.flatnonzero(hard & (result.score >= self.engine.config.event_close))
+        if hot.size:
+            latest: dict[str, int] = {}
+            for k, t in zip(batch_keys[hot].tolist(), ts[hot].tolist(), strict=True):
+                latest[k] = max(t, latest.get(k, t))
+            self.incidents.heat(latest)
+        for inc, _ in self.incidents.fold(events):
+            lead = f"{inc.group}/{inc.lead}"
+            ev = next((e for e in events if e.series == lead), None)
+            if inc.seen is None and ev is not None:
+                self._fill_expectation(inc, ev, expected.get(lead), batch_keys, ts,
+                                       value[rows], result.score)  # fmt: skip
+                for live in self.incidents.open.get(inc.group, []):
+                    if live.start_ns == inc.start_ns:
+                        live.expected_low, live.expected_high = inc.expected_low, inc.expected_high
+                        live.seen = inc.seen
+            self._emit(inc, out)
         self._maybe_save()
         return out
 
-    def _emit(self, event: AnomalyEvent, out: ProcessorOutput) -> None:
-        site, device, point = event.series.split("/", 2)
-        ident = (event.series, event.start_ns)
-        if event.state == "open":
-            kind = self._open_kind.setdefault(ident, event.kind)
+    def check_silence(self, now_ns: int) -> ProcessorOutput:
+        """Open a `gap` event on every series whose expected readings are missing at
+        `now_ns` (the deriver's watermark); it closes at the series' next reading."""
+        out = ProcessorOutput()
+        keys, last = self.engine.silent(now_ns)
+        events = []
+        for key, start in zip(keys, last.tolist(), strict=True):
+            if key not in self._silent:
+                self._silent[key] = start
+                events.append(AnomalyEvent(key, "gap", start, None, 1.0, "open"))
+        self.fold(events, out)
+        return out
+
+    def fold(self, events: list[AnomalyEvent], out: ProcessorOutput) -> None:
+        """Fold per-series events into device incidents and emit each incident touched."""
+        for inc, _ in self.incidents.fold(events):
+            self._emit(inc, out)
+
+    def _returned(self, batch_keys: np.ndarray, ts: np.ndarray) -> list[AnomalyEvent]:
+        """Close the gap events of silent series that read again in this batch."""
+        events: list[AnomalyEvent] = []
+        if not self._silent:
+            return events
+        present = set(batch_keys.tolist())
+        for key in [k for k in self._silent if k in present]:
+            start = self._silent.pop(key)
+            back = int(ts[batch_keys == key].min())
+            events.append(AnomalyEvent(key, "gap", start, back, 1.0, "closed"))
+        return events
+
+    def _fill_expectation(
+        self,
+        inc: Incident,
+        ev: AnomalyEvent,
+        before: SeriesExpectation | None,
+        batch_keys: np.ndarray,
+        ts: np.ndarray,
+        value: np.ndarray,
+        score: np.ndarray,
+    ) -> None:
+        """Set the incident's expected range and seen value from its lead's peak reading in
+        this batch (a counter's as its rate per hour); leaves them None when unknown."""
+        if before is None:
+            return
+        if ev.kind == "gap":
+            inc.seen = None
+            return
+        at = np.flatnonzero((batch_keys == ev.series) & (ts >= ev.start_ns))
+        if at.size == 0:
+            return
+        peak = int(at[np.argmax(np.nan_to_num(score[at], nan=-1.0))])
+        seen = float(value[peak])
+        if before.counter:
+            mine = np.flatnonzero(batch_keys == ev.series)
+            earlier = mine[ts[mine] < ts[peak]]
+            if earlier.size:
+                prev = int(earlier[np.argmax(ts[earlier])])
+                prev_ts, prev_v = int(ts[prev]), float(value[prev])
+            elif before.last_ts is not None:
+                prev_ts, prev_v = before.last_ts, before.last_raw
+            else:
+                return
+            seen = (seen - prev_v) / ((int(ts[peak]) - prev_ts) / 1e9) * 3600.0
+            per_h = 3600.0
         else:
-            kind = self._open_kind.pop(ident, event.kind)
-        eid = event_id(site, device, point, event.start_ns)
-        peak = min(1.0, max(0.0, float(event.peak_score)))
+            per_h = 1.0
+        low = None if before.low is None else before.low * per_h
+        high = None if before.high is None else before.high * per_h
+        if ev.kind == "limit":
+            low, high = before.lower, before.upper
+        inc.expected_low, inc.expected_high, inc.seen = low, high, seen
+
+    def _emit(self, inc: Incident, out: ProcessorOutput) -> None:
+        site, device = inc.group.split("/", 1)
+        eid = event_id(site, device, inc.lead, inc.start_ns)
+        peak = min(1.0, max(0.0, inc.peak_score))
+        fields: dict[str, object] = {
+            "event_id": eid,
+            "state": inc.state,
+            "end": int(inc.end_ns or 0) if inc.state == "closed" else 0,
+            "peak_score": peak,
+            "points": ",".join(inc.points),
+        }
+        extra = {"expected_low": inc.expected_low, "expected_high": inc.expected_high,
+                 "seen": inc.seen}  # fmt: skip
+        finite = {k: float(v) for k, v in extra.items() if v is not None and np.isfinite(v)}
+        fields.update(finite)
         out.rows.append(
             Row(
                 ANOMALY_EVENT,
-                {"site": site, "device": device, "point": point, "kind": kind},
-                {
-                    "event_id": eid,
-                    "state": event.state,
-                    "end": int(event.end_ns or 0),
-                    "peak_score": peak,
-                },
-                int(event.start_ns),
+                {"site": site, "device": device, "point": inc.lead, "kind": inc.kind},
+                fields,  # type: ignore[arg-type]
+                int(inc.start_ns),
             )
         )
         message = AnomalyEventMessage(
             event_id=eid,
             site=site,
             device=device,
-            point=point,
-            kind=kind,
-            state=event.state,
-            start=int(event.start_ns),
+            point=inc.lead,
+            kind=inc.kind,
+            state=inc.state,
+            start=int(inc.start_ns),
             peak_score=peak,
-            end=None if event.end_ns is None else int(event.end_ns),
+            end=int(inc.end_ns) if inc.state == "closed" and inc.end_ns is not None else None,
+            points=list(inc.points),
+            expected_low=finite.get("expected_low"),
+            expected_high=finite.get("expected_high"),
+            seen=finite.get("seen"),
         )
         out.publications.append(Publication(self.topics.event(site, device), encode(message)))
 
@@ -217,7 +347,7 @@ class AnomalyProcessor:
         if self.state_dir is None:
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        opened = [[k, s, kind] for (k, s), kind in self._open_kind.items()]
+        opened = {"incidents": self.incidents.to_json(), "silent": self._silent}
         _atomic_write(self.state_dir / STATE_FILE, self.engine.save())
         _atomic_write(self.state_dir / OPEN_FILE, json.dumps(opened).encode())
 
@@ -225,14 +355,23 @@ class AnomalyProcessor:
         """Save on shutdown."""
         self.save()
 
-    def _load_open_kinds(self) -> None:
+    def _load_open(self) -> None:
+        """Open incidents and silent series; a file of the older format (open events' kinds
+        per series) becomes one incident per event."""
         if self.state_dir is None or not (self.state_dir / OPEN_FILE).exists():
             return
         try:
             data = json.loads((self.state_dir / OPEN_FILE).read_text())
-            self._open_kind = {(str(k), int(s)): str(kind) for k, s, kind in data}
-        except (OSError, ValueError, TypeError) as exc:
-            log.error("open anomaly kinds unreadable", error=str(exc))
+            if isinstance(data, list):
+                self.incidents.fold(
+                    AnomalyEvent(str(k), str(kind), int(s), None, 0.0, "open")
+                    for k, s, kind in data
+                )
+            else:
+                self.incidents = IncidentBook.from_json(data["incidents"])
+                self._silent = {str(k): int(v) for k, v in data["silent"].items()}
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.error("open anomaly incidents unreadable", error=str(exc))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

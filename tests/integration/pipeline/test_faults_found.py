@@ -227,11 +227,17 @@ async def diagnose(store: SqliteStore, windows: dict[str, tuple[str, int, int]])
         sc = await store.query(
             SeriesQuery(ANOMALY_SCORE, "score", start - 5 * S, end + 5 * S, where)
         )
-        ev = await store.query(SeriesQuery(ANOMALY_EVENT, "state", now - 600 * S, now + S, where))
+        ev = await store.query(
+            SeriesQuery(ANOMALY_EVENT, "points", now - 600 * S, now + S, {"device": [device]})
+        )
         rd = await store.query(SeriesQuery(READING, "value", start - 3 * S, end + 3 * S, where))
         scores = [round(v, 2) for s in sc for v in s.values]
         values = [round(v) for s in rd for v in s.values]
-        events = [(s.tags["kind"], (t - start) / S) for s in ev for t in s.times]
+        events = [
+            (s.tags["kind"], s.tags["point"], p, (t - start) / S)
+            for s in ev
+            for t, p in zip(s.times, s.values, strict=True)
+        ]
         lines.append(f"{device} {kind}: scores {scores} values {values} events {events}")
     return "; ".join(lines)
 

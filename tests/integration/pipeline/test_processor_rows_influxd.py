@@ -56,23 +56,24 @@ async def test_processor_rows_round_trip_in_influxd(influx_db: Any, tmp_path: Pa
             await deriver.step_to(T0 + (b + 1) * 30 * 60 * S - 7 * 60 * S)
         await deriver.step_to(T0 + 61 * 60 * S)
         out = ProcessorOutput()
-        anomaly._emit(AnomalyEvent("s1/m/power_total", "spike", T0, None, 0.6, "open"), out)
+        anomaly.fold([AnomalyEvent("s1/m/power_total", "spike", T0, None, 0.6, "open")], out)
         await store.write(out.rows)
         out = ProcessorOutput()
-        anomaly._emit(
-            AnomalyEvent("s1/m/power_total", "spike", T0, T0 + 120 * S, 0.8, "closed"), out
+        anomaly.fold(
+            [AnomalyEvent("s1/m/power_total", "spike", T0, T0 + 120 * S, 0.8, "closed")], out
         )
         await store.write(out.rows)
         span = (T0 - S, T0 + 86400 * S)
         scores = await store.query(SeriesQuery(ANOMALY_SCORE, "score", *span))
         assert sum(len(s.times) for s in scores) == 120
         fields = {}
-        for field in ("event_id", "state", "end", "peak_score"):
+        for field in ("event_id", "state", "end", "peak_score", "points"):
             (series,) = await store.query(SeriesQuery(ANOMALY_EVENT, field, *span))
             assert series.tags["kind"] == "spike" and series.times == [T0]
             fields[field] = series.values[0]
         assert fields["state"] == "closed" and int(fields["end"]) == T0 + 120 * S
         assert fields["peak_score"] == 0.8 and str(fields["event_id"]).startswith("ev-")
+        assert fields["points"] == "power_total"  # a string field round-trips in influxd
         (kwh,) = await store.query(SeriesQuery(ENERGY, "kwh", *span))
         # 60 readings, 59 intervals; a fresh walk does not write its first window (it may be
         # partial and overwrite a complete one written before a restart), so 58 windows

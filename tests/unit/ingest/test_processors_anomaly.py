@@ -6,6 +6,7 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
+import pytest
 
 from peakline_core.storage import RowBlock
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE, READING
@@ -98,10 +99,10 @@ def test_event_keeps_its_opening_kind_and_profiles_register(tmp_path: Path) -> N
 
     proc = AnomalyProcessor(Topics("pl"), state_dir=tmp_path)
     out = ProcessorOutput()
-    proc._emit(AnomalyEvent("s1/m2/power_total", "spike", T0, None, 0.7, "open"), out)
+    proc.fold([AnomalyEvent("s1/m2/power_total", "spike", T0, None, 0.7, "open")], out)
     proc.save()  # a restart between opening and closing keeps the kind
     again = AnomalyProcessor.restore(Topics("pl"), tmp_path)
-    again._emit(AnomalyEvent("s1/m2/power_total", "drift", T0, T0 + 60 * S, 0.9, "closed"), out)
+    again.fold([AnomalyEvent("s1/m2/power_total", "drift", T0, T0 + 60 * S, 0.9, "closed")], out)
     opened, closed = (r for r in out.rows if r.measurement == ANOMALY_EVENT)
     assert opened.tags == closed.tags and opened.tags["kind"] == "spike"
     assert opened.ts == closed.ts and opened.fields["event_id"] == closed.fields["event_id"]
@@ -109,3 +110,120 @@ def test_event_keeps_its_opening_kind_and_profiles_register(tmp_path: Path) -> N
     repo = Path(__file__).resolve().parents[3]
     assert register_profiles(again.engine, load_config(repo / "config")) > 0
     assert "rt-school/school-hvac/energy" in again.engine.keys
+
+
+def device_block(
+    points: dict[str, np.ndarray], t0: int, step_s: int, device: str, site: str = "rt-office"
+) -> RowBlock:
+    """Readings of several points of one device on one poll clock."""
+    names = list(points)
+    n = len(next(iter(points.values())))
+    series = [{"site": site, "device": device, "point": p} for p in names]
+    idx = np.repeat(np.arange(len(names), dtype=np.intp)[None, :], n, axis=0).ravel()
+    ts = np.repeat(t0 + np.arange(n, dtype=np.int64) * step_s * S, len(names))
+    value = np.stack([points[p] for p in names], axis=1).ravel()
+    return RowBlock(
+        READING, series, idx, {"value": value, "quality": np.zeros(len(value), np.int64)}, ts
+    )
+
+
+def real_config_processor() -> AnomalyProcessor:
+    from peakline_core.config import load_config
+    from peakline_ingest.processors_anomaly import register_profiles
+
+    proc = AnomalyProcessor(Topics("pl"))
+    register_profiles(proc.engine, load_config(Path(__file__).resolve().parents[3] / "config"))
+    return proc
+
+
+def test_a_fault_on_every_counter_of_a_device_is_one_event_from_the_first_readings() -> None:
+    """Minutes of a new installation, then every energy counter of the office meter reads x5
+    at once: one device event (hard `rate` verdict: the step implies more than the site can
+    draw), listing the points, with the expected rate and the one seen (kWh -> kW)."""
+    from peakline_core.config import load_config
+
+    proc = real_config_processor()
+    cfg = load_config(Path(__file__).resolve().parents[3] / "config")
+    cap_kw = cfg.sites["rt-office"].demand_cap_kw()
+    n, step = 30, 5
+    base = {"import_energy": 1000.0, "export_energy": 300.0}
+    kw = {"import_energy": 40.0, "export_energy": 10.0}
+    pts = {p: base[p] + kw[p] * np.arange(n) * step / 3600 for p in base}
+    for p in pts:
+        pts[p][20:] *= 5
+    # the deriver's steps: the history, then the step holding the fault
+    quiet = proc.process(
+        [], device_block({p: v[:20] for p, v in pts.items()}, T0, step, "office-meter")
+    )
+    assert not [r for r in quiet.rows if r.measurement == ANOMALY_EVENT]
+    t20 = T0 + 20 * step * S
+    out = proc.process(
+        [], device_block({p: v[20:] for p, v in pts.items()}, t20, step, "office-meter")
+    )
+    events = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert {r.tags["device"] for r in events} == {"office-meter"}
+    assert len({r.fields["event_id"] for r in events}) == 1
+    (row,) = events  # one incident; both points joined before it was emitted
+    assert row.tags["kind"] == "rate" and row.ts == T0 + 20 * step * S
+    assert set(str(row.fields["points"]).split(",")) == set(pts)
+    lead = row.tags["point"]
+    assert row.fields["expected_low"] == pytest.approx(kw[lead], rel=1e-6)
+    assert row.fields["expected_high"] == pytest.approx(kw[lead], rel=1e-6)
+    assert float(row.fields["seen"]) > cap_kw
+    msgs = [msgspec.json.decode(p.payload, type=AnomalyEventMessage) for p in out.publications]
+    assert [set(m.points or []) for m in msgs] == [set(pts)]
+
+
+def test_missing_readings_open_one_gap_event_per_device_and_close_when_back() -> None:
+    proc = AnomalyProcessor(Topics("pl"))
+    n, step = 8, 10
+    rng = np.random.default_rng(3)
+    pts = {p: 500 + rng.normal(0, 5, n) for p in ("ac_power", "dc_power", "dc_voltage")}
+    proc.process([], device_block(pts, T0, step, "school-pv"))
+    last = T0 + (n - 1) * step * S
+    assert not proc.check_silence(last + 25 * S).rows  # 2.5 intervals: still waiting
+    opened = [r for r in proc.check_silence(last + 31 * S).rows]
+    assert len(opened) == 1
+    (row,) = opened
+    assert (row.tags["kind"], row.fields["state"], row.ts) == ("gap", "open", last)
+    assert set(str(row.fields["points"]).split(",")) == set(pts)
+    assert not proc.check_silence(last + 40 * S).rows  # already open: nothing new
+    back = last + 45 * S
+    out = proc.process(
+        [], device_block({p: v[:2] for p, v in pts.items()}, back, step, "school-pv")
+    )
+    closed = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert [(r.fields["state"], r.fields["end"], r.ts) for r in closed] == [("closed", back, last)]
+    assert closed[0].fields["event_id"] == row.fields["event_id"]
+
+
+def test_missing_readings_are_seen_after_two_readings_of_a_declared_poll_interval() -> None:
+    """A new installation: the device's poll interval (config) says when readings are due,
+    so a device that stops answering after its second poll is a gap without a history."""
+    from peakline_core.config import load_config
+
+    proc = real_config_processor()
+    poll_s = load_config(Path(__file__).resolve().parents[3] / "config").devices["school-pv"]
+    step = int(poll_s.poll_interval_s)
+    pts = {p: np.array([500.0, 510.0]) for p in ("ac_power", "dc_power")}
+    proc.process([], device_block(pts, T0, step, "school-pv", "rt-school"))
+    last = T0 + step * S
+    assert not proc.check_silence(last + 3 * step * S).rows
+    (row,) = proc.check_silence(last + 3 * step * S + S).rows
+    assert (row.tags["device"], row.tags["kind"], row.ts) == ("school-pv", "gap", last)
+    assert set(str(row.fields["points"]).split(",")) == set(pts)
+
+
+def test_a_reading_outside_the_profiles_physical_range_is_an_event_at_once() -> None:
+    """No history at all: the profile's `range` (a mains frequency of 250 Hz, a power
+    factor of 4.75) is a hard `limit` verdict, one event for the device, saying why."""
+    proc = real_config_processor()
+    pts = {"frequency": np.array([50.0, 250.0]), "power_factor_total": np.array([0.95, 4.75])}
+    out = proc.process([], device_block(pts, T0, 5, "office-meter"))
+    (row,) = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert (row.tags["kind"], row.ts) == ("limit", T0 + 5 * S)
+    assert set(str(row.fields["points"]).split(",")) == set(pts)
+    lead = row.tags["point"]
+    bounds = {"frequency": (45.0, 65.0), "power_factor_total": (-1.0, 1.0)}[lead]
+    assert (row.fields["expected_low"], row.fields["expected_high"]) == bounds
+    assert row.fields["seen"] == pts[lead][1]

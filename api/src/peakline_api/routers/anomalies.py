@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from peakline_api.models import Page, SeriesResponse
 from peakline_api.params import FiltersDep, PagingDep, RangeDep
@@ -18,7 +18,16 @@ from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE
 
 router = APIRouter(prefix="/api/v1", tags=["anomalies"])
 
-_FIELDS = ("event_id", "state", "end", "peak_score")
+_FIELDS = (
+    "event_id",
+    "state",
+    "end",
+    "peak_score",
+    "points",
+    "expected_low",
+    "expected_high",
+    "seen",
+)
 
 
 class AnomalyEvent(BaseModel):
@@ -31,6 +40,14 @@ class AnomalyEvent(BaseModel):
     start: str
     end: str | None
     peak_score: float | None
+    points: list[str] = Field(
+        description="every point of the device the incident involves (the lead `point` first)"
+    )
+    expected_low: float | None = Field(
+        default=None, description="the range the lead point was expected in (a counter: per hour)"
+    )
+    expected_high: float | None = None
+    seen: float | None = Field(default=None, description="what the lead point read at its peak")
 
 
 @router.get("/anomalies", response_model=Page[AnomalyEvent], summary="Anomaly events, newest first")
@@ -86,6 +103,9 @@ async def anomaly_events(
     out = []
     for (site, device, point, kind, t), fields in events.items():
         end = fields.get("end")
+        # rows from before issue 18 are one point each
+        listed = [p for p in str(fields.get("points") or "").split(",") if p]
+        points = [point, *[p for p in listed if p != point]]
         out.append(
             {
                 "event_id": str(fields.get("event_id") or f"{device}-{t}"),
@@ -99,10 +119,16 @@ async def anomaly_events(
                 "peak_score": float(fields["peak_score"])
                 if isinstance(fields.get("peak_score"), int | float)
                 else None,
+                "points": points,
+                **{k: _number(fields.get(k)) for k in ("expected_low", "expected_high", "seen")},
             }
         )
     out.sort(key=lambda e: e["start"], reverse=True)
     return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 @router.get(

@@ -152,10 +152,27 @@
     const r = await api(`/api/v1/anomalies?site=${encodeURIComponent(siteId)}&start=-7d&limit=50`);
     const list = document.getElementById("anomalies");
     if (!r.items.length) { list.replaceChildren(text("li", t("site.no_anomalies"), "muted")); return; }
-    list.replaceChildren(...r.items.map((e) => text("li", t("site.anomaly_line", {
-      time: dateTime(e.start), device: e.device, point: e.point, kind: label("anomaly", e.kind),
-      score: fmt(e.peak_score, 2), state: label("anomaly_state", e.state),
-    }), e.state)));
+    list.replaceChildren(...r.items.map(anomalyItem));
+  }
+
+  // One incident per device: the points it involves, and why (expected range, value seen).
+  function anomalyItem(e) {
+    const points = e.points && e.points.length ? e.points : [e.point];
+    const li = text("li", t("site.anomaly_line", {
+      time: dateTime(e.start), device: e.device, points: points.join(", "), count: points.length,
+      kind: label("anomaly", e.kind), score: fmt(e.peak_score, 2), state: label("anomaly_state", e.state),
+    }), e.state);
+    li.dataset.device = e.device;
+    li.dataset.kind = e.kind;
+    if (e.seen !== null && e.seen !== undefined) {
+      const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
+      li.append(text("div", t("site.anomaly_why", {
+        point: e.point, low: fmt(low, 2), high: fmt(high, 2), seen: fmt(e.seen, 2),
+      }), "muted"));
+    } else if (e.kind === "gap") {
+      li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
+    }
+    return li;
   }
 
   function renderDevices(devices) {

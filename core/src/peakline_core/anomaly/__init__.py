@@ -7,9 +7,10 @@ See docs/anomaly.md for the methods.
 """
 
 from peakline_core.anomaly.config import DETECTORS, AnomalyConfig
-from peakline_core.anomaly.engine import AnomalyEngine, ScoreBatch
+from peakline_core.anomaly.engine import AnomalyEngine, ScoreBatch, SeriesExpectation
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
+from peakline_core.anomaly.incidents import Incident, IncidentBook
 
 __all__ = [
     "DETECTORS",
@@ -17,5 +18,8 @@ __all__ = [
     "AnomalyEngine",
     "AnomalyError",
     "AnomalyEvent",
+    "Incident",
+    "IncidentBook",
     "ScoreBatch",
+    "SeriesExpectation",
 ]

@@ -26,6 +26,7 @@ from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
 from peakline_core.anomaly.state import (
     BINS,
     FIELDS,
+    NO_TIME,
     Array,
     SeriesState,
     bytes_per_series,
@@ -55,6 +56,45 @@ class ScoreBatch:
         return np.asarray(DETECTORS)[self.detector]
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesExpectation:
+    """A series' expected range (`low`..`high`, None before its first reading), physical
+    limits (`lower`/`upper`, +-inf when undeclared), and last reading (UTC ns, raw value)."""
+
+    low: float | None
+    high: float | None
+    lower: float
+    upper: float
+    counter: bool
+    last_ts: int | None
+    last_raw: float
+
+
+class Expectations:
+    """`AnomalyEngine.expectations`: `get(key)` -> `SeriesExpectation` or None."""
+
+    def __init__(self, index: dict[str, int], arrays: dict[str, Array]) -> None:
+        self._index = index
+        self._a = arrays
+
+    def get(self, key: str) -> SeriesExpectation | None:
+        i = self._index.get(key)
+        if i is None:
+            return None
+        a = self._a
+        lo, hi = float(a["nov_lo"][i]), float(a["nov_hi"][i])
+        last_ts = int(a["last_ts"][i])
+        return SeriesExpectation(
+            low=lo if np.isfinite(lo) else None,
+            high=hi if np.isfinite(hi) else None,
+            lower=float(a["lower"][i]),
+            upper=float(a["upper"][i]),
+            counter=bool(a["counter"][i]),
+            last_ts=None if last_ts == NO_TIME else last_ts,
+            last_raw=float(a["last_raw"][i]),
+        )
+
+
 class AnomalyEngine:
     """Scores readings of many series; unseen series get fresh state automatically."""
 
@@ -63,6 +103,8 @@ class AnomalyEngine:
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
         self._state = SeriesState.empty()
+        self._poll_s: dict[str, float] = {}
+        self._poll_vec: Array | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -203,6 +245,50 @@ class AnomalyEngine:
         score[order] = batch.score[row, col]
         det[order] = batch.detector[row, col]
         return ScoreBatch(score, det, batch.events)
+
+    def expectations(self, keys: Sequence[str]) -> Expectations:
+        """What the series `keys` are expected to read before their next readings (a copy of
+        the state that says it, gathered in one step; unknown keys are registered)."""
+        rows = self._rows(keys)
+        a = self._state.arrays
+        fields = ("nov_lo", "nov_hi", "lower", "upper", "counter", "last_ts", "last_raw")
+        return Expectations(dict(zip(keys, range(len(keys)), strict=True)),
+                            {f: a[f][rows] for f in fields})  # fmt: skip
+
+    def expect_every(self, key: str, interval_s: float) -> None:
+        """Declare how often a series is read (its poll interval, s), so its missing
+        readings are seen from its first reading (`silent`); not part of the saved state."""
+        self._poll_s[key] = float(interval_s)
+        self._rows([key])
+        self._poll_vec = None
+
+    def silent(
+        self, now_ns: int, missing: float = 3.0, at_least_s: float = 5.0
+    ) -> tuple[list[str], Array]:
+        """Series whose expected readings are missing at `now_ns` (UTC ns): no reading for
+        more than `missing` intervals (declared by `expect_every`, else learnt from 3 or
+        more), more than the learnt interval plus six of its deviations (an irregular
+        stream is judged by its own regularity), and more than `at_least_s` (a gateway's
+        stall of a second or two under a fast poll is not a device fault). Returns the keys
+        and each one's last reading time (UTC ns)."""
+        a = self._state.arrays
+        last = a["last_ts"]
+        learnt = a["n_dt"] >= 3
+        poll = self._declared_intervals()
+        interval = np.where(np.isfinite(poll), poll, np.where(learnt, a["dt_mean"], np.nan))
+        wait_s = np.fmax(missing * interval, np.where(learnt, a["dt_mean"] + 6 * a["dt_dev"], 0))
+        wait_s = np.fmax(wait_s, at_least_s)
+        known = (last != NO_TIME) & (interval > 0)
+        silent_s = (now_ns - np.where(known, last, now_ns)) / NS_PER_S
+        rows = np.flatnonzero(known & (silent_s > wait_s))
+        return [self._keys[int(r)] for r in rows], last[rows].copy()
+
+    def _declared_intervals(self) -> Array:
+        if self._poll_vec is None or len(self._poll_vec) != len(self._keys):
+            self._poll_vec = np.fromiter(
+                (self._poll_s.get(k, np.nan) for k in self._keys), np.float64, len(self._keys)
+            )
+        return self._poll_vec
 
     def open_events(self) -> list[AnomalyEvent]:
         """Events open right now (end_ns None)."""

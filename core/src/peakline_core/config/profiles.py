@@ -98,6 +98,21 @@ class WriteLimits(Strict):
         return self
 
 
+class PhysicalRange(Strict):
+    """What a point can physically read (engineering units): a reading outside it is a hard
+    anomaly verdict from the first reading (a power factor beyond 1, a mains frequency of
+    250 Hz), whatever the history."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
 class ModbusPoint(Strict):
     """One value in a Modbus register map."""
 
@@ -118,6 +133,9 @@ class ModbusPoint(Strict):
         default=None, description="raw values that mean 'no reading' (e.g. 32768 in SunSpec)"
     )
     writable: WriteLimits | None = None
+    range: PhysicalRange | None = Field(
+        default=None, description="physical range of a reading (else `writable` limits)"
+    )
     interval_s: float | None = Field(default=None, gt=0, description="overrides the device's")
     counter: bool = Field(default=False, description="a cumulative counter (energy)")
     rollover: int | None = Field(default=None, gt=0, description="raw value a counter wraps at")

@@ -194,10 +194,13 @@ class Deriver:
         readings = await good_readings(self.store, start, end)
         rows: list[Row] = []
         publications: list[Publication] = []
-        if self.anomaly is not None and len(readings):
-            out = self.anomaly.process([], readings.block())
-            rows.extend(out.rows)
-            publications.extend(out.publications)
+        if self.anomaly is not None:
+            outs = [self.anomaly.process([], readings.block())] if len(readings) else []
+            # expected readings missing up to the watermark: a silent device reads nothing
+            outs.append(self.anomaly.check_silence(end))
+            for out in outs:
+                rows.extend(out.rows)
+                publications.extend(out.publications)
         energy_rows: list[Row] = []
         for key, track in self.tracks.items():
             if key[1] in late:
