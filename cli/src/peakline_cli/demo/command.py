@@ -69,7 +69,7 @@ def demo_command(
     ] = 7.0,
     history_budget: Annotated[
         float, typer.Option(help="wall seconds the history may take before going live")
-    ] = 50.0,
+    ] = 30.0,
 ) -> None:
     """Run the example district end to end: simulators -> edge -> broker -> ingest -> store
     -> API and dashboard, with a live status display. Ctrl-C stops it cleanly."""
