@@ -69,7 +69,7 @@ def demo_command(
     ] = 7.0,
     history_budget: Annotated[
         float, typer.Option(help="wall seconds the history may take before going live")
-    ] = 30.0,
+    ] = 40.0,
 ) -> None:
     """Run the example district end to end: simulators -> edge -> broker -> ingest -> store
     -> API and dashboard, with a live status display. Ctrl-C stops it cleanly."""
@@ -171,7 +171,13 @@ async def _display(status: DemoStatus, console: Console, demo: asyncio.Task[None
                 live.update(render(status), refresh=True)  # the final states stay on screen
         return
     announced = False
+    phase = ""
     while not demo.done():
+        if status.history is not None and status.history.phase != phase:
+            phase = status.history.phase
+            history = status.components.get("history")
+            detail = f" ({history.detail})" if history is not None and history.detail else ""
+            console.print(f"history: {status.history.describe()}, {phase}{detail}")
         if not announced and status.dashboard_url:
             console.print(f"dashboard: {status.dashboard_url}", soft_wrap=True)
             console.print(f"API key (paste into the dashboard): {status.api_key}", soft_wrap=True)

@@ -4,12 +4,13 @@ spool -> MQTT uplink -> broker -> ingest -> store), so the dashboard opens on a 
 
 How: firmware-sim's clock is manual during the backfill. Each step sets it forward and every
 edge agent polls all its devices once (`EdgeAgent.poll_all`), stamping readings with the
-simulator's clock (the agents are built with `clock_ns=sim.clock.now`). The step is adapted
-so the whole span fits the wall-time budget (between `MIN_STEP_S` and `MAX_STEP_S`, the
-deriver's gap limit); if even the coarsest step cannot make it, the start moves forward and
-the span is shortened (the status says so). Ingest stores the history without a deriver; the
-live ingest's deriver then starts at the history's start (`Deriver.start_at`, as
-`peakline-ingest --derive-from` does) and catches up in order, anomaly scores included.
+simulator's clock (the agents are built with `clock_ns=sim.clock.now`). The step is about
+1/700 of the span, between `MIN_STEP_S` (5-minute data) and `MAX_STEP_S` (the deriver's gap
+limit); when the measured cost per step says the span cannot fit the wall-time budget, the
+start skips ahead once and the span is shortened (the status and the output say so).
+Ingest stores the history without a deriver; the live ingest's deriver then starts at the
+history's start (`Deriver.start_at`, as `peakline-ingest --derive-from` does) and catches up
+in order, anomaly scores included.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
 NS = 1_000_000_000
 MIN_STEP_S = 300.0  # five-minute data, as utility interval meters give
 MAX_STEP_S = 900.0  # the deriver's gap limit: coarser steps would make energy "estimated"
+TARGET_STEPS = 700  # ~25 s of polling and ~15 s of deriving on the 2-core reference machine
 MAX_SPOOLED_READINGS = 30_000  # backpressure: polling waits while the uplinks catch up
+WARMUP_STEPS = 10
+MEASURED_STEPS = 40  # steps averaged before the step (or the span) is adapted
 DRAIN_SHARE = 0.15  # of the budget kept for the uplinks and ingest to finish after polling
 
 
@@ -101,8 +105,9 @@ async def backfill(
     status.set("history", State.RUNNING, "simulating the past days")
     async with _agents(config, sim, state_dir) as agents:
         t = progress.start_ns
-        cost_s: float | None = None  # wall seconds per step, smoothed
+        progress.step_s = plan_step_s((progress.end_ns - t) / NS)
         polling_budget = budget_s * (1 - DRAIN_SHARE)
+        steps, measured_from = 0, 0.0
         while True:
             end = time.time_ns()  # the present moves while we catch up to it
             progress.end_ns = end
@@ -110,14 +115,19 @@ async def backfill(
                 break
             sim.clock.set(t)
             progress.at_ns = t
-            tick = time.monotonic()
             await asyncio.gather(*(a.poll_all() for a in agents))
             # backpressure: wait while the uplinks drain (a count, no event to await)
             while sum(a.spool.pending_readings for a in agents) > MAX_SPOOLED_READINGS:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
-            spent = time.monotonic() - tick
-            cost_s = spent if cost_s is None else 0.8 * cost_s + 0.2 * spent
+            steps += 1
             progress.wall_s = time.monotonic() - began
+            if steps <= WARMUP_STEPS:
+                # first connections and imports make the first steps slow: not a measure
+                measured_from = time.monotonic()
+            if steps < WARMUP_STEPS + MEASURED_STEPS:
+                t += int(progress.step_s * NS)
+                continue
+            cost_s = (time.monotonic() - measured_from) / (steps - WARMUP_STEPS)
             t = _next(t, end, cost_s, polling_budget - progress.wall_s, progress)
         progress.at_ns = progress.end_ns
         progress.phase = "delivering"
@@ -128,19 +138,22 @@ async def backfill(
     status.set("history", State.RUNNING, f"{progress.describe()} stored in {progress.wall_s:.0f} s")
 
 
+def plan_step_s(span_s: float) -> float:
+    """Simulated seconds per step: about `TARGET_STEPS` steps over the span, no finer than
+    `MIN_STEP_S`, no coarser than `MAX_STEP_S`."""
+    return min(MAX_STEP_S, max(MIN_STEP_S, span_s / TARGET_STEPS))
+
+
 def _next(t: int, end: int, cost_s: float, left_s: float, progress: HistoryProgress) -> int:
-    """The next simulated time: a step that lets the rest of the span fit `left_s` wall
-    seconds; when even the coarsest step cannot, skip ahead (the span is shortened)."""
-    remaining_s = (end - t) / NS
-    steps_affordable = max(1.0, left_s / max(cost_s, 1e-3))
-    step = min(MAX_STEP_S, max(MIN_STEP_S, remaining_s / steps_affordable))
-    progress.step_s = step
-    nxt = t + int(step * NS)
-    if remaining_s / MAX_STEP_S > steps_affordable:
-        # Not even the coarsest step fits: start later (the first readings stay, as a gap).
-        nxt = max(nxt, end - int(steps_affordable * MAX_STEP_S * NS))
-        if progress.shortened_from_ns is None:
-            progress.shortened_from_ns = progress.start_ns
+    """The next simulated time. When the rest of the span at this step would take more than
+    `left_s` wall seconds (at `cost_s` a step), skip ahead once so that it fits: the span is
+    shortened and the status says so."""
+    step_ns = int(progress.step_s * NS)
+    nxt = t + step_ns
+    affordable = max(1.0, left_s / max(cost_s, 1e-3))
+    if progress.shortened_from_ns is None and (end - t) / step_ns > affordable:
+        nxt = max(nxt, end - int(affordable * step_ns))
+        progress.shortened_from_ns = progress.start_ns
         progress.start_ns = nxt
     return nxt
 

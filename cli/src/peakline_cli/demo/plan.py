@@ -37,7 +37,7 @@ class DemoOptions:
     tls: TlsFiles | None = None
     history_days: float = 7.0
     """Simulated days run through the real path before going live; 0: start empty."""
-    history_budget_s: float = 30.0
+    history_budget_s: float = 40.0
     """Wall seconds the backfill may take; the span is shortened when it cannot fit."""
 
     def check(self) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from firmware_sim.runtime import Simulation
     from peakline_ingest.service import IngestService
 
+HISTORY_DERIVE_STEP_S = 7200.0
 SCENARIO_NAMES = ("demo.yaml", "district.yaml", "district-small.yaml")
 
 
@@ -163,7 +164,7 @@ async def ingest(
     there instead of an hour back (a stored history is derived and scored in order).
     """
     from peakline_core.wire import Topics
-    from peakline_ingest.derive import Deriver
+    from peakline_ingest.derive import Deriver, DeriveSettings
     from peakline_ingest.processors_anomaly import AnomalyProcessor
     from peakline_ingest.service import IngestService, IngestSettings
     from peakline_ingest.store.open import open_store
@@ -186,8 +187,12 @@ async def ingest(
         # Derive energy, emissions, roll-ups and anomaly scores from what is stored, as
         # production does (one worker, one deriver).
         anomaly = AnomalyProcessor.restore(Topics(prefix), state_dir / "anomaly", config)
+        # Catching up through a stored history, 2-hour steps make ~3x fewer walk calls than
+        # 15-minute ones (2 days derived in 5 s instead of 15 s); the rows do not depend on
+        # step boundaries (tests/integration/ingest/test_derive_scaleout.py).
+        derive_settings = DeriveSettings(max_step_s=HISTORY_DERIVE_STEP_S)
         deriver = Deriver.from_config(
-            store, config, state_dir=state_dir / "derive", anomaly=anomaly
+            store, config, derive_settings, state_dir=state_dir / "derive", anomaly=anomaly
         )
         if derive_from_ns is not None:
             deriver.start_at(derive_from_ns)

@@ -69,7 +69,7 @@ class HistoryProgress:
         what = f"{self.days:.1f} simulated days"
         if self.shortened_from_ns is not None:
             asked = (self.end_ns - self.shortened_from_ns) / NS / 86_400
-            what += f" (shortened from {asked:.1f} to fit the time budget)"
+            what = f"{asked:.1f} simulated days shortened to {self.days:.1f} to fit the time budget"
         return what
 
 
