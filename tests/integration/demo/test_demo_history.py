@@ -74,7 +74,9 @@ def _stop(proc: subprocess.Popen[str], seen: list[str]) -> str:
 
 def test_demo_backfills_history_through_the_real_path(tmp_path: Path) -> None:
     began = time.time()
-    proc, port = _start(tmp_path, "--history-days", str(DAYS))
+    # A generous budget: this test is about the path, not the shortening (unit-tested), and
+    # the shared test machine may be busy.
+    proc, port = _start(tmp_path, "--history-days", str(DAYS), "--history-budget", "120")
     seen: list[str] = []
     try:
         key = _read_until(proc, r"API key \(paste into the dashboard\): (\S+)", seen)[1]
