@@ -82,15 +82,16 @@ async def simulators(
         if history_start is not None:
             live["speed"] = 0.0  # manual: the backfill moves it
         if not scenario.faults:
-            faults = [
-                f | {"start": _at(now, str(f["start"]))}
-                for f in demo_faults()
-                if f["device"] in known
-            ]
-            if history_start is not None:
+            if history_start is None:
+                live["faults"] = [
+                    f | {"start": _at(now, str(f["start"]))}
+                    for f in demo_faults()
+                    if f["device"] in known
+                ]
+            else:
+                # the live ones are injected when the clock goes live (live_faults)
                 days = (now - history_start).total_seconds() / 86_400
-                faults = history_faults(history_start, days, known) + faults
-            live["faults"] = faults
+                live["faults"] = history_faults(history_start, days, known)
         scenario = Scenario.model_validate(scenario.model_dump(by_alias=True) | live)
         profiles = load_profiles(options.config_dir / "profiles")
     except SimError as exc:
@@ -106,6 +107,26 @@ async def simulators(
         )
         yield sim
     status.set("firmware-sim", State.STOPPED)
+
+
+def live_faults(sim: Simulation) -> list[asyncio.TimerHandle]:
+    """After a history: inject the demo's live faults at their offsets from now (the
+    simulator's clock has just been released), so they happen live, as without history."""
+    loop = asyncio.get_running_loop()
+    known = {d.id for d in sim.scenario.devices}
+    handles = []
+    for f in demo_faults():
+        if f["device"] not in known:
+            continue
+        kind, device = str(f["kind"]), str(f["device"])
+        delay_s = float(str(f["start"]).rstrip("s"))
+        duration_s = float(str(f["duration"]).rstrip("s"))
+        handles.append(loop.call_later(delay_s, _inject, sim, kind, device, duration_s))
+    return handles
+
+
+def _inject(sim: Simulation, kind: str, device: str, duration_s: float) -> None:
+    sim.set_fault(kind, device, duration_s=duration_s)
 
 
 def modbus_endpoints(sim: Simulation) -> dict[str, tuple[str, int]]:

@@ -92,6 +92,8 @@ async def run_demo(
                 return
             derive_from = progress.shortened_from_ns or progress.start_ns
             sim.clock.release(time.time_ns())  # from here on the simulators run live
+            for handle in services.live_faults(sim):
+                stack.callback(handle.cancel)
         status.add("ingest", describe_store(store))
         live_ingest = await stack.enter_async_context(
             services.ingest(
