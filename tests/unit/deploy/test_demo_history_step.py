@@ -78,3 +78,18 @@ def test_a_manual_clock_is_stepped_then_released_to_run_live() -> None:
     assert 3_000 * NS <= clock.now() < 3_010 * NS
     with pytest.raises(ClockError):
         clock.release(4_000 * NS)  # only once: it is not manual any more
+
+
+def test_the_live_panel_draws_the_history_progress_bar() -> None:
+    from rich.console import Console
+
+    from peakline_cli.demo.status import render
+
+    status = DemoStatus()
+    status.history = _progress(7)
+    status.history.at_ns = int(7 * DAY * 0.25)
+    console = Console(record=True, width=120)
+    console.print(render(status))
+    text = console.export_text()
+    assert "history: 7.0 simulated days, simulating, 25 %" in text
+    assert "━" in text  # the bar itself
