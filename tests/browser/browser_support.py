@@ -73,7 +73,12 @@ KEY_LINE = re.compile(r"API key \(paste into the dashboard\): (\S+)")
 
 @contextlib.asynccontextmanager
 async def demo_process(
-    repo_root: Path, port: int, state_dir: Path, *, start_timeout_s: float = 60.0
+    repo_root: Path,
+    port: int,
+    state_dir: Path,
+    *,
+    start_timeout_s: float = 60.0,
+    extra: tuple[str, ...] = (),
 ) -> AsyncIterator[RunningDemo]:
     """Start `peakline demo --port PORT` (embedded broker, SQLite store) and yield once it has
     printed its dashboard URL and admin API key (the demo's own announcement, bounded by
@@ -88,6 +93,7 @@ async def demo_process(
         str(port),
         "--state-dir",
         str(state_dir),
+        *extra,
         cwd=repo_root,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -63,7 +63,10 @@ class EdgeAgent:
         queue_size: int = 2000,
         fail_after: int = 3,
         probe_min_s: float = 5.0,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        """`clock_ns` stamps readings and drives availability (UTC ns). Production keeps the
+        gateway's clock; a backfill passes a simulator's clock and polls with `poll_all`."""
         if agent_id not in config.agents:
             raise EdgeError(f"agent {agent_id!r} is not in {config.root}/agents.yaml")
         self.config = config
@@ -71,6 +74,7 @@ class EdgeAgent:
         self.state_dir = state_dir
         self.metrics = metrics or EdgeMetrics()
         self.health_interval_s = health_interval_s
+        self.clock_ns = clock_ns
         self.cycle_grace_s = 5.0  # how long a stop waits for poll cycles in progress
         self._log = structlog.get_logger("peakline.edge.agent").bind(agent=agent_id)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +135,7 @@ class EdgeAgent:
                 bus = self.buses.get(key) or self.buses.setdefault(
                     key, ModbusBus(d.connection, timeouts[key])
                 )
-                device = ModbusDevice(d, profile, bus)
+                device = ModbusDevice(d, profile, bus, clock_ns=self.clock_ns)
                 self.devices[d.id] = device
                 availability = Availability(fail_after=fail_after, probe_min_s=probe_min_s)
                 self.pollers.append(
@@ -142,12 +146,15 @@ class EdgeAgent:
                         self.uplink.set_status,
                         self.metrics,
                         availability=availability,
+                        clock_ns=self.clock_ns,
                     )
                 )
             elif isinstance(d.connection, MqttSource):
                 if not isinstance(profile, MqttProfile):
                     raise EdgeError(f"{d.id}: an MQTT device needs an mqtt profile")
-                source = MqttSourceDevice(d, profile, self.submit, self._source_error(d.id))
+                source = MqttSourceDevice(
+                    d, profile, self.submit, self._source_error(d.id), clock_ns=self.clock_ns
+                )
                 self.sources.append(source)
                 if source.broker is None:
                     self.uplink.subscribe(source.topic, source.handle)
@@ -159,7 +166,14 @@ class EdgeAgent:
         """Hand a batch to the spool writer (waits when the writer is behind: backpressure)."""
         await self.queue.put(batch)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def poll_all(self) -> None:
+        """One cycle of every Modbus device, all points, at the clock's current time (a
+        backfill steps a simulated clock and calls this once per step)."""
+        await asyncio.gather(*(p.cycle(p.all_points()) for p in self.pollers))
+
+    async def run(self, stop: asyncio.Event, *, scheduled: bool = True) -> None:
+        """Run until `stop`. `scheduled` False: no poll loops; the caller polls with
+        `poll_all` (spool, uplink, MQTT sensors and commands run as usual)."""
         polling = asyncio.Event()  # set: pollers finish their cycle and return
         async with AsyncExitStack() as stack:
             for bus in self.buses.values():
@@ -173,7 +187,7 @@ class EdgeAgent:
             ]
             pollers = [
                 asyncio.create_task(p.run(polling), name=f"poll-{p.device.id}")
-                for p in self.pollers
+                for p in (self.pollers if scheduled else [])
             ]
             self._log.info(
                 "agent started",

@@ -120,7 +120,13 @@ class MqttSourceDevice:
     """One MQTT sensor: each message on its topic becomes one batch for the spool."""
 
     def __init__(
-        self, device: Device, profile: MqttProfile, sink: Sink, on_error: Callable[[str], None]
+        self,
+        device: Device,
+        profile: MqttProfile,
+        sink: Sink,
+        on_error: Callable[[str], None],
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         if not isinstance(device.connection, MqttSource):
             raise TypeError(f"{device.id} is not an MQTT device")
@@ -130,11 +136,12 @@ class MqttSourceDevice:
         self.broker = device.connection.broker
         self._sink = sink
         self._on_error = on_error
+        self._clock = clock_ns  # arrival time (UTC ns): bounds the source's own timestamp
         self._log = structlog.get_logger("peakline.edge.mqtt_source").bind(device=device.id)
 
     async def handle(self, topic: str, payload: bytes) -> None:
         try:
-            readings = map_payload(self.profile, payload, time.time_ns())
+            readings = map_payload(self.profile, payload, self._clock())
         except SourcePayloadError as exc:
             self._on_error(exc.reason)
             self._log.warning("sensor payload rejected", topic=topic, error=str(exc)[:300])

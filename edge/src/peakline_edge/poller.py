@@ -71,6 +71,10 @@ class DevicePoller:
             points = [p for interval in sorted(due) for p in self.groups[interval]]
             await self.cycle(points)
 
+    def all_points(self) -> list[ModbusPoint]:
+        """Every point of the device, fastest interval first (as when all are due)."""
+        return [p for interval in sorted(self.groups) for p in self.groups[interval]]
+
     async def cycle(self, points: list[ModbusPoint]) -> None:
         """One poll of `points`: readings to the sink, metrics, availability transitions."""
         dev = self.device

@@ -39,6 +39,17 @@ class SimClock:
         self.set(self._manual + round(seconds * NS))
         return self._manual
 
+    def release(self, at_ns: int, speed: float = 1.0) -> None:
+        """Manual clocks only: from now on run at `speed` from `at_ns` (never backwards) — a
+        backfill steps a manual clock through the past, then lets it run live."""
+        if not self.manual:
+            raise ClockError("only a manual clock (speed 0) can be released")
+        if speed <= 0:
+            raise ClockError("a released clock needs a positive speed")
+        if at_ns < self._manual:
+            raise ClockError("the simulated clock cannot go backwards")
+        self.start_ns, self._t0, self.speed = at_ns, time.monotonic_ns(), speed
+
     def wall_seconds(self, sim_seconds: float) -> float:
         """Wall time that `sim_seconds` of simulated time take (manual: as if speed 1)."""
         return sim_seconds / (self.speed or 1.0)

@@ -158,4 +158,7 @@ class SensorPublisher:
             if body is not None:
                 await client.publish(topic_of(spec), json.dumps(body).encode(), qos=0)
                 self.published += 1
-            heapq.heappush(queue, (due + round(spec.listen.interval_s * NS), i))
+            interval = round(spec.listen.interval_s * NS)
+            # Intervals missed while the clock jumped (a stepped backfill) are skipped, as a
+            # sensor that slept would: one message now, not a burst stamped with the same time.
+            heapq.heappush(queue, (now - (now - due) % interval + interval, i))

@@ -82,6 +82,8 @@ def test_demo_against_real_mosquitto_and_influxd(
         database,
         "--topic-prefix",
         topic_prefix,
+        "--history-days",
+        "1",  # the backfill through mosquitto and into influxd, kept short
     )
     assert proc.returncode == 0, _explain(proc, tmp_path)
     stored = _stored(proc.stdout)
@@ -111,6 +113,7 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
             str(free_port()),
             "--state-dir",
             str(tmp_path / "state"),
+            "--no-history",  # this test is about stopping; history has its own tests
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -57,6 +57,19 @@ def demo_command(
     ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="serve the API over HTTPS")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="private key for --tls-cert")] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history/--no-history",
+            help="start with past days run through the real path at accelerated time",
+        ),
+    ] = True,
+    history_days: Annotated[
+        float, typer.Option(help="simulated days of history (shortened to fit the budget)")
+    ] = 7.0,
+    history_budget: Annotated[
+        float, typer.Option(help="wall seconds the history may take before going live")
+    ] = 40.0,
 ) -> None:
     """Run the example district end to end: simulators -> edge -> broker -> ingest -> store
     -> API and dashboard, with a live status display. Ctrl-C stops it cleanly."""
@@ -76,6 +89,8 @@ def demo_command(
         state_dir=state_dir,
         duration_s=duration,
         tls=TlsFiles(tls_cert, tls_key) if tls_cert and tls_key else None,
+        history_days=history_days if history else 0.0,
+        history_budget_s=history_budget,
     )
     raise typer.Exit(run(options, Console(stderr=False)))
 
@@ -156,7 +171,13 @@ async def _display(status: DemoStatus, console: Console, demo: asyncio.Task[None
                 live.update(render(status), refresh=True)  # the final states stay on screen
         return
     announced = False
+    phase = ""
     while not demo.done():
+        if status.history is not None and status.history.phase != phase:
+            phase = status.history.phase
+            history = status.components.get("history")
+            detail = f" ({history.detail})" if history is not None and history.detail else ""
+            console.print(f"history: {status.history.describe()}, {phase}{detail}")
         if not announced and status.dashboard_url:
             console.print(f"dashboard: {status.dashboard_url}", soft_wrap=True)
             console.print(f"API key (paste into the dashboard): {status.api_key}", soft_wrap=True)

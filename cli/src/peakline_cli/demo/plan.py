@@ -35,6 +35,10 @@ class DemoOptions:
     state_dir: Path | None = None
     duration_s: float | None = None
     tls: TlsFiles | None = None
+    history_days: float = 7.0
+    """Simulated days run through the real path before going live; 0: start empty."""
+    history_budget_s: float = 40.0
+    """Wall seconds the backfill may take; the span is shortened when it cannot fit."""
 
     def check(self) -> None:
         if self.broker is not None and urlsplit(self.broker).scheme not in ("mqtt", "mqtts"):
@@ -53,6 +57,11 @@ class DemoOptions:
             raise DemoError(f"--port {self.port}: give the dashboard a port from 1 to 65535")
         if self.duration_s is not None and self.duration_s <= 0:
             raise DemoError("--duration must be positive (seconds)")
+        if not 0 <= self.history_days <= 30:
+            # ingest refuses readings older than its max_past_s (90 days); a month is plenty
+            raise DemoError("--history-days: give 0 to 30 simulated days")
+        if self.history_budget_s <= 0:
+            raise DemoError("--history-budget must be positive (seconds)")
         if self.host not in ("127.0.0.1", "localhost", "::1") and self.tls is None:
             # The demo's API key is printed on screen; do not serve it in clear to a network.
             raise DemoError(f"--host {self.host}: the demo serves plain HTTP on loopback only")

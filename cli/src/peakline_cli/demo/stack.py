@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -22,15 +24,20 @@ import httpx
 from peakline_cli.demo import services
 from peakline_cli.demo.api_server import serve_api
 from peakline_cli.demo.broker import embedded_broker
+from peakline_cli.demo.history import backfill
 from peakline_cli.demo.plan import DemoError, DemoOptions, describe_store, rewire, store_url
-from peakline_cli.demo.status import DemoStatus, State
+from peakline_cli.demo.status import NS, DemoStatus, HistoryProgress, State
 from peakline_cli.servers import free_port
-from peakline_core.config import load_config
+from peakline_core.config import PlatformConfig, load_config
 from peakline_core.errors import ConfigError
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import READING
 from peakline_core.wire.broker import redact_url
 from peakline_core.wire.topics import TopicKind, Topics
+
+if TYPE_CHECKING:
+    from firmware_sim.runtime import Simulation
+    from peakline_ingest.service import IngestService
 
 PROBE_INTERVAL_S = 2.0
 DAY_NS = 86_400 * 10**9
@@ -46,26 +53,20 @@ async def run_demo(
     except ConfigError as exc:
         raise DemoError(str(exc)) from None
     started_ns = time.time_ns()
+    history_start: datetime | None = None
+    if options.history_days > 0:
+        now = datetime.now(UTC).replace(microsecond=0)
+        history_start = now - timedelta(days=options.history_days)
     async with contextlib.AsyncExitStack() as stack:
         broker_url = await stack.enter_async_context(_broker(options, status))
-        endpoints = await stack.enter_async_context(
-            services.simulators(options, config, broker_url, status)
+        sim = await stack.enter_async_context(
+            services.simulators(options, config, broker_url, status, history_start)
         )
-        demo_config = rewire(config, broker_url, options.topic_prefix, endpoints)
+        demo_config = rewire(
+            config, broker_url, options.topic_prefix, services.modbus_endpoints(sim)
+        )
         store = store_url(options, state_dir)
         await services.prepare_store(store)
-        status.add("ingest", describe_store(store))
-        await stack.enter_async_context(
-            services.ingest(
-                demo_config,
-                broker_url,
-                options.topic_prefix,
-                store,
-                state_dir,
-                status,
-                mqtt5=options.broker is not None,
-            )
-        )
         key = services.create_demo_key(state_dir / "api-keys.db")
         status.api_key = key
         app = services.api_app(options, demo_config, store, broker_url, state_dir)
@@ -77,6 +78,37 @@ async def run_demo(
         )
         status.set("api", State.RUNNING, "dashboard, REST API, live stream")
         status.dashboard_url = f"{base}/"
+        derive_from: int | None = None
+        if history_start is not None:
+            progress = HistoryProgress(
+                int(history_start.timestamp()) * NS,
+                time.time_ns(),
+                int(history_start.timestamp()) * NS,
+            )
+            status.history = progress
+            if not await _history(
+                options, sim, demo_config, broker_url, store, state_dir, status, stop
+            ):
+                return
+            derive_from = progress.shortened_from_ns or progress.start_ns
+            sim.clock.release(time.time_ns())  # from here on the simulators run live
+            for handle in services.live_faults(sim):
+                stack.callback(handle.cancel)
+        status.add("ingest", describe_store(store))
+        live_ingest = await stack.enter_async_context(
+            services.ingest(
+                demo_config,
+                broker_url,
+                options.topic_prefix,
+                store,
+                state_dir,
+                status,
+                mqtt5=options.broker is not None,
+                derive_from_ns=derive_from,
+            )
+        )
+        if status.history is not None:
+            stack.enter_context(_follow_deriver(live_ingest, status))
         await stack.enter_async_context(services.edge_agents(demo_config, state_dir, status))
         await stack.enter_async_context(_tap(broker_url, options.topic_prefix, status))
         await stack.enter_async_context(
@@ -86,6 +118,83 @@ async def run_demo(
         for name in status.components:
             if status.components[name].state is State.RUNNING:
                 status.set(name, State.STOPPING)
+
+
+async def _history(
+    options: DemoOptions,
+    sim: Simulation,
+    config: PlatformConfig,
+    broker_url: str,
+    store: str,
+    state_dir: Path,
+    status: DemoStatus,
+    stop: asyncio.Event,
+) -> bool:
+    """The backfill with its own store-only ingest worker; False when stopped during it."""
+    assert status.history is not None
+    status.add("history", f"{options.history_days:g} simulated days through the real path")
+    status.add("history ingest", describe_store(store) + " (no deriver)")
+    async with services.ingest(
+        config,
+        broker_url,
+        options.topic_prefix,
+        store,
+        state_dir,
+        status,
+        mqtt5=options.broker is not None,
+        derive=False,
+        name="history ingest",
+    ) as service:
+        work = asyncio.create_task(
+            backfill(
+                sim, config, service, state_dir, status, status.history, options.history_budget_s
+            ),
+            name="history",
+        )
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([work, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            status.set("history", State.STOPPED, "interrupted")
+            return False
+        if work.exception() is not None:
+            status.set("history", State.FAILED, repr(work.exception()))
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _follow_deriver(service: IngestService, status: DemoStatus) -> Iterator[None]:
+    """Show the live deriver catching up through the stored history."""
+    progress = status.history
+    assert progress is not None
+    began = time.monotonic()
+
+    async def follow() -> None:
+        progress.phase = "deriving"
+        while True:
+            deriver = service.deriver
+            if deriver is not None and deriver.watermark is not None:
+                progress.derive_at_ns = deriver.watermark
+                if time.time_ns() - deriver.watermark < 60 * NS:
+                    progress.phase = "derived"
+                    progress.derive_at_ns = None
+                    status.set(
+                        "history",
+                        State.STOPPED,
+                        f"{progress.describe()}: stored in {progress.wall_s:.0f} s, derived "
+                        f"and scored in {time.monotonic() - began:.0f} s more",
+                    )
+                    return
+            await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(follow(), name="history-deriver")
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 @contextlib.asynccontextmanager

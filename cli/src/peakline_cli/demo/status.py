@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from rich.console import Group
 from rich.panel import Panel
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +22,8 @@ class State(StrEnum):
     STOPPED = "stopped"
     FAILED = "failed"
 
+
+NS = 1_000_000_000
 
 _STYLE = {
     State.STARTING: "yellow",
@@ -40,6 +43,37 @@ class Component:
 
 
 @dataclass
+class HistoryProgress:
+    """Shared with the status display: where the backfill is, in simulated and wall time."""
+
+    start_ns: int
+    end_ns: int
+    at_ns: int
+    phase: str = "simulating"
+    step_s: float = 300.0
+    wall_s: float = 0.0
+    shortened_from_ns: int | None = None
+    """Set when the budget could not take the whole span: the requested start."""
+    derive_at_ns: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        span = self.end_ns - self.start_ns
+        return 1.0 if span <= 0 else min(1.0, max(0.0, (self.at_ns - self.start_ns) / span))
+
+    @property
+    def days(self) -> float:
+        return (self.end_ns - self.start_ns) / NS / 86_400
+
+    def describe(self) -> str:
+        what = f"{self.days:.1f} simulated days"
+        if self.shortened_from_ns is not None:
+            asked = (self.end_ns - self.shortened_from_ns) / NS / 86_400
+            what = f"{asked:.1f} simulated days shortened to {self.days:.1f} to fit the time budget"
+        return what
+
+
+@dataclass
 class DemoStatus:
     """Shared by the orchestrator (writer) and the display (reader), in one event loop."""
 
@@ -53,6 +87,7 @@ class DemoStatus:
     dashboard_url: str = ""
     api_key: str = ""
     problems: list[str] = field(default_factory=list)
+    history: HistoryProgress | None = None
 
     def add(self, name: str, where: str) -> Component:
         self.components[name] = Component(name, where)
@@ -105,7 +140,18 @@ def render(status: DemoStatus) -> Panel:
         (f"{status.api_readings}", "bold"),
         " points",
     )
-    lines: list[Text | Table] = [table, Text(""), counters]
+    lines: list[Text | Table | ProgressBar] = [table, Text(""), counters]
+    if status.history is not None:
+        h = status.history
+        lines.append(
+            Text.assemble(
+                ("history: ", "bold"),
+                f"{h.describe()}, {h.phase}, {100 * h.fraction:.0f} %, step {h.step_s:.0f} s, "
+                f"{h.wall_s:.0f} s",
+                _deriving(h),
+            )
+        )
+        lines.append(ProgressBar(total=1.0, completed=h.fraction, width=60))
     if status.dashboard_url:
         lines.append(Text.assemble(("dashboard: ", "bold"), status.dashboard_url))
     if status.api_key:
@@ -118,10 +164,21 @@ def render(status: DemoStatus) -> Panel:
     return Panel(Group(*lines), title=title, title_align="left")
 
 
+def _deriving(h: HistoryProgress) -> str:
+    if h.derive_at_ns is None:
+        return ""
+    behind_h = max(0.0, (time.time_ns() - h.derive_at_ns) / NS / 3600)
+    return f"; deriver {behind_h:.1f} h behind"
+
+
 def summary_line(status: DemoStatus) -> str:
     """One line for non-terminal output (CI logs, pipes)."""
     states = " ".join(f"{c.name}={c.state.value}" for c in status.components.values())
+    history = ""
+    if status.history is not None:
+        h = status.history
+        history = f" history={h.phase}:{100 * h.fraction:.0f}%{_deriving(h)}"
     return (
         f"[{status.elapsed_s:5.0f}s] readings stored={status.readings_stored} "
-        f"series={status.series_stored} api_points={status.api_readings} {states}"
+        f"series={status.series_stored} api_points={status.api_readings}{history} {states}"
     )
