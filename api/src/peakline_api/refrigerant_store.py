@@ -8,14 +8,13 @@ emissions. Opened per request, like the retrofits store.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
+
+from peakline_api.sqlite_file import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refrigerant_service (
@@ -48,32 +47,10 @@ class ServiceEntry:
     recorded_at_ns: int
 
 
-class RefrigerantStore:
+class RefrigerantStore(SqliteFile):
     """`with RefrigerantStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: sqlite3.Connection | None = None
-
-    def __enter__(self) -> Self:
-        self._db = sqlite3.connect(self._path, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("RefrigerantStore used outside its `with` block")
-        return self._db
+    schema = _SCHEMA
 
     def add(
         self,

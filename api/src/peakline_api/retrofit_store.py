@@ -9,16 +9,12 @@ short transaction, so no connection outlives the request that made it.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from peakline_api.keys import private_file
+from peakline_api.sqlite_file import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS retrofit (
@@ -51,34 +47,10 @@ class Retrofit:
     recorded_at_ns: int
 
 
-class RetrofitStore:
+class RetrofitStore(SqliteFile):
     """`with RetrofitStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: sqlite3.Connection | None = None
-
-    def __enter__(self) -> Self:
-        if self._path != ":memory:":
-            private_file(self._path)
-        self._db = sqlite3.connect(self._path, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("RetrofitStore used outside its `with` block")
-        return self._db
+    schema = _SCHEMA
 
     def add(
         self,

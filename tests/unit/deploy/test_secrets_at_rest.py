@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from peakline_api.alerts.store import AlertStore
 from peakline_api.keys import KeyStore, Role
 from peakline_api.ledger import CommandLedger
+from peakline_api.refrigerant_store import RefrigerantStore
 from peakline_api.retrofit_store import RetrofitStore
 from peakline_core.wire.broker import BrokerAddress, BrokerUrlError, redact_url
 
@@ -36,11 +38,14 @@ def test_the_apis_databases_are_private(tmp_path: Path) -> None:
         pass
     with RetrofitStore(tmp_path / "retrofits.db"):
         pass
+    with RefrigerantStore(tmp_path / "refrigerants.db"), AlertStore(tmp_path / "alerts.db"):
+        pass
     (tmp_path / "old.db").write_bytes(b"")  # created 0644 by an earlier version
     os.chmod(tmp_path / "old.db", 0o644)
     with KeyStore(tmp_path / "old.db"):
         pass
-    for name in ("api-keys.db", "ledger.db", "retrofits.db", "old.db"):
+    for name in ("api-keys.db", "ledger.db", "retrofits.db", "refrigerants.db", "alerts.db",
+                 "old.db"):  # fmt: skip
         mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
         assert mode == 0o600, (name, oct(mode))
 

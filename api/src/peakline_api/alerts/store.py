@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from peakline_api.keys import private_file
+from peakline_api.sqlite_file import SqliteFile
 from peakline_core.alerts import Incident
 
 _SCHEMA = """
@@ -108,35 +105,12 @@ def _incident(row: Sequence[Any]) -> Incident:
     return Incident(**values)
 
 
-class AlertStore:
+class AlertStore(SqliteFile):
     """`with AlertStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL. Each method is
     one transaction."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: sqlite3.Connection | None = None
-
-    def __enter__(self) -> Self:
-        if self._path != ":memory:":
-            private_file(self._path)
-        self._db = sqlite3.connect(self._path, timeout=10.0, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("AlertStore used outside its `with` block")
-        return self._db
+    schema = _SCHEMA
+    any_thread = True
 
     # incidents
 
