@@ -1,7 +1,7 @@
 """A city's yearly energy and emissions report from the roll-ups: 200 sites, one year.
 
 The store holds what the deriver writes for a year of 15-minute meter data at 200 sites:
-`energy_1d` and `emissions_1d` for every day, `energy_1h` and hourly `emissions` for the
+`energy_1mo` and `emissions_1mo` for every month, `energy_1d` and `emissions_1d` for every day, `energy_1h` and hourly `emissions` for the
 days at either end of the range, and 1-minute `energy` for the partial hours at the ends
 (a `-365d` range starts and ends mid-hour). The data are generated from a 15-minute load
 profile per site (not timed). The API runs as its own process (`peakline-api run`, uvicorn,
@@ -38,8 +38,17 @@ import yaml
 
 from peakline_api.keys import KeyStore, Role
 from peakline_cli.servers import Influxd, free_port, wait_until
+from peakline_core.derive.calendar import month_floor
 from peakline_core.storage import Aggregate, Row, SeriesQuery
-from peakline_core.storage.schema import EMISSIONS, EMISSIONS_1D, ENERGY, ENERGY_1D, ENERGY_1H
+from peakline_core.storage.schema import (
+    EMISSIONS,
+    EMISSIONS_1D,
+    EMISSIONS_1MO,
+    ENERGY,
+    ENERGY_1D,
+    ENERGY_1H,
+    ENERGY_1MO,
+)
 from peakline_ingest.store.open import open_store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,6 +87,13 @@ def rows(n: int, start: int, end: int, rng: np.random.Generator) -> list[Row]:
             out.append(Row(ENERGY_1D, e, {"kwh": float(days[j]), "estimated_kwh": 0.0,
                                           "suspect_kwh": 0.0}, t))  # fmt: skip
             out.append(Row(EMISSIONS_1D, s, {"kgco2e": float(days[j]) * FACTOR}, t))
+        months: dict[int, float] = {}
+        for j, t in enumerate(range(d0, d1, DAY)):
+            months[month_floor(t)] = months.get(month_floor(t), 0.0) + float(days[j])
+        for t, k in months.items():
+            out.append(Row(ENERGY_1MO, e, {"kwh": k, "estimated_kwh": 0.0,
+                                           "suspect_kwh": 0.0}, t))  # fmt: skip
+            out.append(Row(EMISSIONS_1MO, s, {"kgco2e": k * FACTOR}, t))
         for edge in (d0, d1 - DAY):
             for h in range(24):
                 t = edge + h * HOUR

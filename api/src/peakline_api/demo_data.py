@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterator
 
 from peakline_api.registry import Registry
+from peakline_core.derive.calendar import month_floor
 from peakline_core.storage import Row
 from peakline_core.storage.schema import (
     ANOMALY_EVENT,
@@ -17,9 +18,11 @@ from peakline_core.storage.schema import (
     CARBON_INTENSITY,
     EMISSIONS,
     EMISSIONS_1D,
+    EMISSIONS_1MO,
     ENERGY,
     ENERGY_1D,
     ENERGY_1H,
+    ENERGY_1MO,
     READING,
 )
 
@@ -48,8 +51,8 @@ def reading_rows(registry: Registry, start_ns: int, end_ns: int, step_s: float) 
 
 
 def report_rows(registry: Registry, start_ns: int, end_ns: int) -> Iterator[Row]:
-    """Energy as the deriver stores it (1-minute rows per site meter, hourly and daily
-    roll-ups summed from them), hourly location-based emissions, carbon intensity, and one
+    """Energy as the deriver stores it (1-minute rows per site meter, hourly, daily and
+    monthly roll-ups summed from them), hourly location-based emissions, carbon intensity, and one
     anomaly per site."""
     minute, hour, day = 60 * NS, 3600 * NS, 86400 * NS
     t0 = start_ns - start_ns % hour
@@ -64,6 +67,7 @@ def report_rows(registry: Registry, start_ns: int, end_ns: int) -> Iterator[Row]
             yield Row(ENERGY, tags, fields, t)
             hourly[t - t % hour] = hourly.get(t - t % hour, 0.0) + kwh
         daily: dict[int, tuple[float, float]] = {}
+        monthly: dict[int, tuple[float, float]] = {}
         for t, kwh in hourly.items():
             flow = {"site": site.id, "flow": "import"}
             yield Row(ENERGY_1H, flow, {"kwh": kwh, "estimated_kwh": 0.0, "suspect_kwh": 0.0}, t)
@@ -77,6 +81,8 @@ def report_rows(registry: Registry, start_ns: int, end_ns: int) -> Iterator[Row]
             e, k = daily.get(t - t % day, (0.0, 0.0))
             daily[t - t % day] = (e + kwh, k + kg)
         for t, (kwh, kg) in daily.items():
+            e, k = monthly.get(month_floor(t), (0.0, 0.0))
+            monthly[month_floor(t)] = (e + kwh, k + kg)
             yield Row(
                 ENERGY_1D,
                 {"site": site.id, "flow": "import"},
@@ -85,6 +91,19 @@ def report_rows(registry: Registry, start_ns: int, end_ns: int) -> Iterator[Row]
             )
             yield Row(
                 EMISSIONS_1D,
+                {"site": site.id, "scope": "2", "method": "location"},
+                {"kgco2e": kg},
+                t,
+            )
+        for t, (kwh, kg) in monthly.items():
+            yield Row(
+                ENERGY_1MO,
+                {"site": site.id, "flow": "import"},
+                {"kwh": kwh, "estimated_kwh": 0.0, "suspect_kwh": 0.0},
+                t,
+            )
+            yield Row(
+                EMISSIONS_1MO,
                 {"site": site.id, "scope": "2", "method": "location"},
                 {"kgco2e": kg},
                 t,

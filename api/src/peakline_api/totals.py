@@ -1,11 +1,12 @@
 """Energy and emissions totals per site over any range, read from the roll-ups.
 
-A range is cut into the coarsest stored rows that tile it exactly: whole UTC days from
-`energy_1d`, whole hours from `energy_1h`, and the minutes at either end from the 1-minute
-`energy` rows (summed over the site's devices); location-based Scope 2 likewise from
-`emissions_1d` and hourly `emissions`, the minutes at the ends at their hour's factor. So a
-year's report reads a few hundred daily rows per site, not half a million minutes, and
-equals the sum of the 1-minute rows.
+A range is cut into the coarsest stored rows that tile it exactly (`calendar.tiles`): whole
+calendar months from `energy_1mo`, whole UTC days from `energy_1d`, whole hours from
+`energy_1h`, and the minutes at either end from the 1-minute `energy` rows (summed over the
+site's devices); location-based Scope 2 likewise from `emissions_1mo`, `emissions_1d` and
+hourly `emissions`, the minutes at the ends at their hour's factor. So a year's report reads
+a dozen monthly and a few dozen daily rows per site, not half a million minutes, and equals
+the sum of the 1-minute rows.
 
 Market-based Scope 2 is computed here, not stored: a site's contractual instruments of a
 year are used up by its imports in time order from 1 January (GHG Protocol Scope 2
@@ -18,53 +19,32 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from peakline_core.config.platform import Site
+from peakline_core.derive.calendar import HOUR, tiles
 from peakline_core.emissions import EmissionsError, FactorBook, InstrumentBlock, scope2_market
-from peakline_core.storage import Aggregate, SeriesQuery, Store
+from peakline_core.storage import SeriesQuery, Store, TotalsQuery
 from peakline_core.storage.schema import (
     EMISSIONS,
     EMISSIONS_1D,
+    EMISSIONS_1MO,
     ENERGY,
     ENERGY_1D,
     ENERGY_1H,
+    ENERGY_1MO,
 )
 
 NS = 1_000_000_000
-HOUR = 3600 * NS
-DAY = 86400 * NS
 
 
-def tiles(start: int, end: int) -> list[tuple[str, int, int]]:
-    """(resolution, lo, hi) pieces tiling [start, end): "1m", "1h" and "1d"."""
-    if end <= start:
-        return []
-    h0 = -(-start // HOUR) * HOUR
-    h1 = end // HOUR * HOUR
-    if h0 >= h1:
-        return [("1m", start, end)]
-    out = [("1m", start, h0)] if start < h0 else []
-    d0 = -(-h0 // DAY) * DAY
-    d1 = h1 // DAY * DAY
-    if d0 < d1:
-        if h0 < d0:
-            out.append(("1h", h0, d0))
-        out.append(("1d", d0, d1))
-        if d1 < h1:
-            out.append(("1h", d1, h1))
-    else:
-        out.append(("1h", h0, h1))
-    if h1 < end:
-        out.append(("1m", h1, end))
-    return out
-
-
-_ENERGY = {"1m": ENERGY, "1h": ENERGY_1H, "1d": ENERGY_1D}
+_ENERGY = {"1m": ENERGY, "1h": ENERGY_1H, "1d": ENERGY_1D, "1mo": ENERGY_1MO}
+_EMISSIONS = {"1h": EMISSIONS, "1d": EMISSIONS_1D, "1mo": EMISSIONS_1MO}
 
 
 @dataclass(slots=True)
@@ -79,160 +59,186 @@ class SiteTotals:
     market_kg: float | None = None
 
 
-async def _sum(
-    store: Store, measurement: str, fld: str, sites: Sequence[str], lo: int, hi: int
-) -> list[tuple[dict[str, str], float]]:
-    answer = await store.query(
-        SeriesQuery(
-            measurement,
-            fld,
-            lo,
-            hi,
-            where={"site": list(sites)},
-            every_ns=max(hi - lo, NS),
-            aggregate=Aggregate.SUM,
-        )
+ENERGY_FIELDS = ("kwh", "estimated_kwh", "suspect_kwh")
+
+
+async def _read(
+    store: Store,
+    sites: Sequence[str],
+    start: int,
+    end: int,
+    fields: tuple[str, ...],
+    location: bool,
+) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, float]]:
+    """(site, flow) -> field -> sum, and (when `location`) site -> location-based kgCO2e,
+    over [start, end): per tile one energy read and one emissions read; the minutes at a
+    range's ends are priced at their hour's stored factor (`kg_per_kwh`)."""
+    energy: dict[tuple[str, str], dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys(fields, 0.0)
     )
-    return [
-        (dict(s.tags), float(sum(v for v in s.values if isinstance(v, int | float))))
-        for s in answer
-    ]
+    kg: dict[str, float] = defaultdict(float)
+    if not sites or end <= start:
+        return energy, kg
+    where = {"site": list(sites)}
+    wanted = fields if "kwh" in fields or not location else (*fields, "kwh")
+
+    async def tile(res: str, lo: int, hi: int) -> None:
+        reads: list[Awaitable[Any]] = [
+            store.totals(TotalsQuery(_ENERGY[res], wanted, lo, hi, where))
+        ]
+        if location and res == "1m":
+            hour = lo - lo % HOUR
+            reads.append(
+                store.query(SeriesQuery(EMISSIONS, "kg_per_kwh", hour, hour + HOUR, where))
+            )
+        elif location:
+            reads.append(store.totals(TotalsQuery(_EMISSIONS[res], ("kgco2e",), lo, hi, where)))
+        got = await asyncio.gather(*reads)
+        imports: dict[str, float] = defaultdict(float)
+        for t in got[0]:
+            site, flow = t.tags.get("site", ""), t.tags.get("flow", "")
+            acc = energy[(site, flow)]
+            for f in fields:
+                acc[f] += t.sums.get(f, 0.0)
+            if flow == "import":
+                imports[site] += t.sums.get("kwh", 0.0)
+        if not location:
+            return
+        if res == "1m":
+            for s in got[1]:
+                factor = next((v for v in s.values if isinstance(v, int | float)), None)
+                site = s.tags.get("site", "")
+                if factor is not None and site in imports:
+                    kg[site] += imports[site] * float(factor)
+            return
+        for t in got[1]:
+            if t.tags.get("method", "location") == "location":
+                kg[t.tags.get("site", "")] += t.sums.get("kgco2e", 0.0)
+
+    await asyncio.gather(*(tile(res, lo, hi) for res, lo, hi in _by_hour(tiles(start, end))))
+    return energy, kg
+
+
+def _by_hour(pieces: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Minute pieces cut at hour boundaries (a range holding no whole hour is one minute
+    piece of up to two hours): each is then priced at one hour's factor."""
+    out = []
+    for res, lo, hi in pieces:
+        while res == "1m" and lo - lo % HOUR + HOUR < hi:
+            out.append((res, lo, lo - lo % HOUR + HOUR))
+            lo = lo - lo % HOUR + HOUR
+        out.append((res, lo, hi))
+    return out
+
+
+async def energy_sums(
+    store: Store,
+    sites: Sequence[str],
+    start: int,
+    end: int,
+    fields: tuple[str, ...] = ENERGY_FIELDS,
+) -> dict[tuple[str, str], dict[str, float]]:
+    """(site, flow) -> field -> sum over [start, end): one read per tile for all fields."""
+    return (await _read(store, sites, start, end, fields, location=False))[0]
 
 
 async def energy_by_flow(
     store: Store, sites: Sequence[str], start: int, end: int, fld: str = "kwh"
 ) -> dict[tuple[str, str], float]:
     """(site, flow) -> sum of `fld` (kwh, estimated_kwh, suspect_kwh) over [start, end)."""
-    out: dict[tuple[str, str], float] = defaultdict(float)
-    if not sites:
-        return out
-    parts = await asyncio.gather(
-        *(_sum(store, _ENERGY[res], fld, sites, lo, hi) for res, lo, hi in tiles(start, end))
-    )
-    for part in parts:
-        for tags, v in part:
-            out[(tags.get("site", ""), tags.get("flow", ""))] += v
-    return out
+    sums = await energy_sums(store, sites, start, end, (fld,))
+    return defaultdict(float, {k: v[fld] for k, v in sums.items()})
 
 
 async def location_kg(store: Store, sites: Sequence[str], start: int, end: int) -> dict[str, float]:
     """site -> location-based Scope 2 kgCO2e over [start, end)."""
-    out: dict[str, float] = defaultdict(float)
-    if not sites:
-        return out
-    for res, lo, hi in tiles(start, end):
-        if res == "1m":
-            for site, kg in (await _minutes_kg(store, sites, lo, hi)).items():
-                out[site] += kg
-            continue
-        measurement = EMISSIONS if res == "1h" else EMISSIONS_1D
-        for tags, v in await _sum(store, measurement, "kgco2e", sites, lo, hi):
-            if tags.get("method", "location") == "location":
-                out[tags.get("site", "")] += v
-    return out
-
-
-async def _minutes_kg(store: Store, sites: Sequence[str], lo: int, hi: int) -> dict[str, float]:
-    """Partial hours: their minutes' import, each hour at that hour's stored factor."""
-    where = {"site": list(sites)}
-    first, last = lo - lo % HOUR, -(-hi // HOUR) * HOUR
-    factors, energy = await asyncio.gather(
-        store.query(SeriesQuery(EMISSIONS, "kg_per_kwh", first, last, where)),
-        store.query(
-            SeriesQuery(
-                ENERGY,
-                "kwh",
-                lo,
-                hi,
-                {**where, "flow": ["import"]},
-                every_ns=HOUR,
-                aggregate=Aggregate.SUM,
-            )
-        ),
-    )
-    factor = {
-        (s.tags.get("site", ""), int(t)): float(v)
-        for s in factors
-        for t, v in zip(s.times, s.values, strict=True)
-        if isinstance(v, int | float)
-    }
-    out: dict[str, float] = defaultdict(float)
-    for s in energy:
-        site = s.tags.get("site", "")
-        for t, kwh in zip(s.times, s.values, strict=True):
-            f = factor.get((site, int(t) - int(t) % HOUR))
-            if f is not None and isinstance(kwh, int | float):
-                out[site] += float(kwh) * f
-    return out
+    return (await _read(store, sites, start, end, ("kwh",), location=True))[1]
 
 
 def _year_start(year: int) -> int:
     return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()) * NS
 
 
-async def market_kg(
-    store: Store, sites: Sequence[Site], book: FactorBook | None, start: int, end: int
-) -> dict[str, float]:
-    """site -> market-based Scope 2 kgCO2e over [start, end) (see the module docstring)."""
-    out: dict[str, float] = defaultdict(float)
-    if book is None or not sites or end <= start:
-        return out
-    ids = [s.id for s in sites]
-    first = datetime.fromtimestamp(start / NS, tz=UTC).year
-    last = datetime.fromtimestamp((end - 1) / NS, tz=UTC).year
-    for year in range(first, last + 1):
-        y0, y1 = _year_start(year), _year_start(year + 1)
-        lo, hi = max(start, y0), min(end, y1)
-        before, within = await asyncio.gather(
-            energy_by_flow(store, ids, y0, lo), energy_by_flow(store, ids, lo, hi)
-        )
-        for site in sites:
-            imp = within.get((site.id, "import"), 0.0)
-            try:
-                residual = (
-                    site.market.residual_mix_kg_per_kwh
-                    if site.market and site.market.residual_mix_kg_per_kwh is not None
-                    else book.residual_mix(site.grid_region, year)
-                )
-            except EmissionsError:
-                continue
-            block = InstrumentBlock.from_markets([site.market], year) if site.market else None
-            if block is None or block.kwh.size == 0:
-                out[site.id] += imp * residual
-                continue
-            result = scope2_market(
-                np.array([[before.get((site.id, "import"), 0.0), imp]]), block, residual
-            )
-            out[site.id] += float(result.kg[0, 1])
+def _year_pieces(start: int, end: int) -> list[tuple[int, int, int]]:
+    """(year, lo, hi): [start, end) cut at 1 January (UTC)."""
+    out = []
+    year = datetime.fromtimestamp(start / NS, tz=UTC).year
+    lo = start
+    while lo < end:
+        hi = min(end, _year_start(year + 1))
+        out.append((year, lo, hi))
+        lo, year = hi, year + 1
     return out
+
+
+def _market(
+    site: Site, book: FactorBook, year: int, before_kwh: float, within_kwh: float
+) -> float | None:
+    """A site's market-based Scope 2 for `within_kwh` imported after `before_kwh` this year."""
+    try:
+        residual = (
+            site.market.residual_mix_kg_per_kwh
+            if site.market and site.market.residual_mix_kg_per_kwh is not None
+            else book.residual_mix(site.grid_region, year)
+        )
+    except EmissionsError:
+        return None
+    block = InstrumentBlock.from_markets([site.market], year) if site.market else None
+    if block is None or block.kwh.size == 0:
+        return within_kwh * residual
+    result = scope2_market(np.array([[before_kwh, within_kwh]]), block, residual)
+    return float(result.kg[0, 1])
 
 
 async def site_totals(
     store: Store, sites: Sequence[Site], book: FactorBook | None, start: int, end: int
 ) -> dict[str, SiteTotals]:
-    """Every site's `SiteTotals` over [start, end)."""
+    """Every site's `SiteTotals` over [start, end).
+
+    The range is read per calendar year it touches (market-based Scope 2 is per year), each
+    year's energy once for all fields; the imports from 1 January to the range's start are
+    read only for the first year (the others start on 1 January)."""
     ids = [s.id for s in sites]
-    kwh, est, sus, loc, mkt = await asyncio.gather(
-        energy_by_flow(store, ids, start, end),
-        energy_by_flow(store, ids, start, end, "estimated_kwh"),
-        energy_by_flow(store, ids, start, end, "suspect_kwh"),
-        location_kg(store, ids, start, end),
-        market_kg(store, sites, book, start, end),
-    )
     out = {s.id: SiteTotals() for s in sites}
-    for (site, flow), v in kwh.items():
-        if site in out:
-            out[site].energy_kwh[flow] += v
-    for (site, _), v in est.items():
-        if site in out:
-            out[site].estimated_kwh += v
-    for (site, _), v in sus.items():
-        if site in out:
-            out[site].suspect_kwh += v
+    if not ids or end <= start:
+        return out
+    pieces = _year_pieces(start, end)
+    first_year, first_lo, _ = pieces[0]
+    # Imports since 1 January matter only to sites holding instruments (the others' market
+    # figure is their imports at the residual mix).
+    holders = [s.id for s in sites if s.market and book is not None]
+    before_read = _read(store, holders, _year_start(first_year), first_lo, ("kwh",), False)
+    before_got, per_year = await asyncio.gather(
+        before_read,
+        asyncio.gather(*(_read(store, ids, lo, hi, ENERGY_FIELDS, True) for _, lo, hi in pieces)),
+    )
+    before = before_got[0]
+    loc: dict[str, float] = defaultdict(float)
+    for (year, _, _), (energy, kg) in zip(pieces, per_year, strict=True):
+        for site, v in kg.items():
+            loc[site] += v
+        for (site, flow), fields in energy.items():
+            if site not in out:
+                continue
+            t = out[site]
+            t.energy_kwh[flow] += fields["kwh"]
+            t.estimated_kwh += fields["estimated_kwh"]
+            t.suspect_kwh += fields["suspect_kwh"]
+        if book is None:
+            continue
+        for place in sites:
+            prior = before.get((place.id, "import"), {}).get("kwh", 0.0)
+            if year != first_year:
+                prior = 0.0
+            within = energy.get((place.id, "import"), {}).get("kwh", 0.0)
+            kg_m = _market(place, book, year, prior, within)
+            if kg_m is not None:
+                t = out[place.id]
+                t.market_kg = (t.market_kg or 0.0) + kg_m
     for site, v in loc.items():
         if site in out:
             out[site].location_kg = v
-    for site, v in mkt.items():
-        if site in out and out[site].energy_kwh:
-            out[site].market_kg = v
+    for t in out.values():
+        if not t.energy_kwh:
+            t.market_kg = None
     return out

@@ -62,6 +62,12 @@ class IngestMetrics:
             "how far the deriver's watermark is behind the clock (s; lateness included)",
             registry=r,
         )
+        self.derive_current = Gauge(
+            p + "derive_current_seconds",
+            "wall time (Unix s) of the last completed step: the derived rows reflect every"
+            " reading whose late mark was readable then (what a backfill or test waits for)",
+            registry=r,
+        )
         self.derive_rows = Counter(
             p + "derive_rows", "derived rows written (energy, roll-ups, scores)", registry=r
         )

@@ -12,7 +12,11 @@ on a shared subscription and a real influxd, in several layouts, each into its o
 
 Every layout stores the same `energy`, `energy_1h` and `emissions` rows, row by row (to
 1e-9 kWh: sums taken in another order differ in the last bits). The data ends 20 s in the
-future, so the deriver's forward walk carries the last of it and late marks the rest.
+future, so the deriver's forward walk carries the last of it and late marks the rest. Rows
+are compared once every message is acknowledged and the deriver has completed a step begun
+after that (its `derive_current_seconds` gauge), not when they merely look stable: rows that
+stopped changing for a few polls while the deriver had marks left to act on made this test
+report a divergence that was only an unfinished derivation.
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class Layout:
             config,
         )
         self.workers: dict[str, IngestProcess] = {}
+        self.ports: dict[str, int] = {}
+        self.derivers: set[str] = set()
 
     def start(self, name: str, derive: bool = True) -> None:
         state = self.tmp / name
@@ -132,6 +138,9 @@ class Layout:
         worker = IngestProcess(args, state)
         worker.start()
         self.workers[name] = worker
+        self.ports[name] = port
+        if derive:
+            self.derivers.add(name)
 
         def ready() -> bool:  # subscribed: a shared group drops what comes before
             try:
@@ -140,6 +149,17 @@ class Layout:
                 return False
 
         wait_for(ready, 60, f"{name} subscribed")
+
+    def metric(self, name: str, metric: str) -> float | None:
+        """One sample of a worker's /metrics (None while it is down)."""
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.ports[name]}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(metric + " "):
+                return float(line.split()[1])
+        return None
 
     def stop(self) -> None:
         for w in self.workers.values():
@@ -156,8 +176,9 @@ def count(db: Any, measurement: str) -> int:
 def settle(
     db: Any, readings: int, end_ns: int, layout: Layout
 ) -> dict[tuple[str, str, int], float]:
-    """Wait until every reading is stored and the derived rows stop changing after the
-    deriver's watermark has passed the data's end."""
+    """Wait until every reading is stored and acknowledged (so every late mark is written),
+    then until the deriver has completed a step begun after that and after the data's end:
+    its rows are then final. No guessing from rows that merely stopped changing for a while."""
     try:
         wait_for(lambda: count(db, "reading") >= readings, 180, "every reading stored")
     except Exception as exc:
@@ -165,15 +186,25 @@ def settle(
         raise AssertionError(
             f"{exc}: stored {count(db, 'reading')} of {readings}; {logs}"
         ) from None
-    wait_for(lambda: time.time_ns() > end_ns + 15 * S, 60, "the watermark past the data")
-    last: list[dict[tuple[str, str, int], float]] = []
+    wait_for(
+        lambda: all(
+            layout.metric(n, "peakline_ingest_in_flight_messages") == 0 for n in layout.workers
+        ),
+        60,
+        "every worker's messages acknowledged (marks written)",
+    )
+    after = max(time.time(), end_ns / S + 12)
 
-    def stable() -> bool:
-        last.append(derived_rows(db))
-        return len(last) >= 3 and last[-1] == last[-2] == last[-3] and bool(last[-1])
+    def current() -> bool:
+        return all(
+            (layout.metric(n, "peakline_ingest_derive_current_seconds") or 0) > after
+            for n in layout.derivers
+        )
 
-    wait_for(stable, 240, "derived rows stable")
-    return last[-1]
+    wait_for(current, 120, "the deriver caught up with every mark and the data's end")
+    rows = derived_rows(db)
+    assert rows, "no derived rows"
+    return rows
 
 
 def same(a: dict[tuple[str, str, int], float], b: dict[tuple[str, str, int], float]) -> list[Any]:
@@ -274,24 +305,9 @@ def test_one_two_three_workers_restart_and_outage_store_the_same_derived_rows(ru
         diff = sorted(same(baseline, rows), key=lambda d: d[0][2])
         first = min(k[2] for k in baseline)
         diffs[name] = [(m, tags, (t - first) // S, x, y) for (m, tags, t), x, y in diff]
-    assert not diffs["outage"], (
-        f"outage: {len(diffs['outage'])} rows differ: {diffs['outage'][:12]}; late marks:"
-        f" {run.marks['outage']}; one: {run.marks['one']}"
-    )
-    known = {name: diffs[name] for name in ("two", "three") if diffs[name]}
-    if known:
-        # Known, open in issue 17: with several workers storing a published backlog (two
-        # workers, seen under load only, e.g. in the full suite), and after the deriver is
-        # SIGKILLed and restarted while other workers are still storing it (three, every
-        # run), the first windows and some later windows of the devices stored last can be
-        # missing or bridged: a re-derivation ran before all of a device's late readings were
-        # readable and a later mark did not trigger another. Reproduced only through real
-        # processes: the in-process restart and reordering cases pass
-        # (tests/unit/ingest/test_derive_restart.py). One worker and the outage drain hold.
-        pytest.xfail(
-            "; ".join(
-                f"{name}: {len(d)} rows differ: {d[:6]}; late marks: {run.marks[name]}"
-                for name, d in known.items()
-            )
-            + f"; one's late marks: {run.marks['one']}"
+    for name, diff in diffs.items():
+        assert not diff, (
+            f"{name}: {len(diff)} rows differ (measurement, tags, s from the first, one, {name}):"
+            f" {diff[:12]}; late marks per (device, worker): {run.marks[name]};"
+            f" one's: {run.marks['one']}; deriver logs: {run.logs[name]}"
         )

@@ -15,6 +15,7 @@ from peakline_core.storage import (
     SeriesQuery,
     StoreRejected,
     StoreUnavailable,
+    TotalsQuery,
 )
 from peakline_ingest.store import InfluxStore, SqliteStore
 
@@ -96,6 +97,47 @@ async def test_where_filters_or_within_and_across_keys(store) -> None:
     ]
     assert await store.query(q(where={"site": []})) == []
     assert await store.query(q(where={"site": ["nowhere"]})) == []
+
+
+async def test_where_with_many_values_matches_exactly_even_with_regex_characters(store) -> None:
+    # From five values influxd is asked with one regex (cheaper than a long OR): every value
+    # must match itself only, whatever regex or literal characters it holds.
+    sites = ["a.b", "a-b", "x/y", "p|q", "c\\d", "(e)", "f*", "g+", "h?", "[i]", "^j$", "k"]
+    decoys = ["axb", "a", "xy", "p", "q", "cd", "e", "ff", "gg", "i", "j", "kk", "a.bc"]
+    await store.write([reading(s, "m", "p", T0, float(n)) for n, s in enumerate(sites + decoys)])
+    for pick in (sites, sites[:5], sites[5:], ["k", "a.b", "a-b", "x/y", "nowhere"]):
+        got = await store.query(q(where={"site": pick}))
+        assert sorted(s.tags["site"] for s in got) == sorted(set(pick) & set(sites)), pick
+
+
+async def test_totals_sum_several_fields_per_series_over_a_half_open_range(store) -> None:
+    def energy(site: str, flow: str, ts: int, kwh: float, est: float) -> Row:
+        fields = {"kwh": kwh, "estimated_kwh": est, "quality": "measured"}
+        return Row("energy_1d", {"site": site, "flow": flow}, fields, ts)
+
+    day = 86400 * S
+    await store.write(
+        [energy("s1", "import", T0 + i * day, 10.0 + i, 0.5) for i in range(5)]
+        + [energy("s1", "export", T0 + i * day, 1.0, 0.0) for i in range(5)]
+        + [energy("s2", "import", T0 + i * day, 2.0, 0.25) for i in range(5)]
+        + [Row("energy_1d", {"site": "s3", "flow": "import"}, {"quality": "x"}, T0)]
+    )
+    got = await store.totals(
+        TotalsQuery(
+            "energy_1d", ("kwh", "estimated_kwh", "quality"), T0 + day, T0 + 4 * day,
+            {"site": ["s1", "s2", "s3"]},
+        )
+    )  # fmt: skip
+    assert sorted(((sorted(t.tags.items())), dict(t.sums)) for t in got) == [
+        ([("flow", "export"), ("site", "s1")], {"kwh": 3.0, "estimated_kwh": 0.0}),
+        ([("flow", "import"), ("site", "s1")], {"kwh": 36.0, "estimated_kwh": 1.5}),
+        ([("flow", "import"), ("site", "s2")], {"kwh": 6.0, "estimated_kwh": 0.75}),
+    ]  # a string field sums to nothing; s3 (no number in range) is absent
+    only = await store.totals(TotalsQuery("energy_1d", ("kwh",), T0, T0 + day, {"site": ["s2"]}))
+    assert [(dict(t.tags), dict(t.sums)) for t in only] == [
+        ({"flow": "import", "site": "s2"}, {"kwh": 2.0})
+    ]
+    assert await store.totals(TotalsQuery("energy_1d", ("kwh",), T0, T0 + day, {"site": []})) == []
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from peakline_core.storage import Aggregate, Row, Series, SeriesQuery, StoreUnavailable
+from peakline_core.storage import (
+    Aggregate,
+    Row,
+    Series,
+    SeriesQuery,
+    StoreUnavailable,
+    Totals,
+    TotalsQuery,
+)
 from peakline_core.storage.schema import SERIES_TAGS
 
 
@@ -82,9 +90,44 @@ class MemoryStore:
             for k, (t, v) in sorted(newest.items())
         ]
 
+    async def totals(self, query: TotalsQuery) -> list[Totals]:
+        if self.down:
+            raise StoreUnavailable("down", 1.0)
+        self.queries.append(query)
+        keys = SERIES_TAGS[query.measurement]
+        sums: dict[tuple, dict[str, float]] = defaultdict(dict)
+        for tags, ts, fields in self._match(query.measurement, query.where):
+            if query.start_ns <= ts < query.end_ns:
+                for f in query.fields:
+                    v = fields.get(f)
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        acc = sums[tuple(tags.get(k, "") for k in keys)]
+                        acc[f] = acc.get(f, 0.0) + float(v)
+        return [
+            Totals({k: v for k, v in zip(keys, key, strict=True) if v}, got)
+            for key, got in sorted(sums.items())
+        ]
+
     async def ping(self) -> None:
         if self.down:
             raise StoreUnavailable("down", 1.0)
 
     async def aclose(self) -> None:
         pass
+
+
+def with_month_rollups(rows: Sequence[Row]) -> list[Row]:
+    """`rows` plus the `energy_1mo` / `emissions_1mo` rows the deriver would sum from their
+    daily rows (reports read whole months from those)."""
+    from peakline_core.derive.calendar import month_floor
+
+    months: dict[tuple[str, tuple[tuple[str, str], ...], int], dict[str, float]] = {}
+    for r in rows:
+        target = {"energy_1d": "energy_1mo", "emissions_1d": "emissions_1mo"}.get(r.measurement)
+        if target is None:
+            continue
+        acc = months.setdefault((target, tuple(sorted(r.tags.items())), month_floor(r.ts)), {})
+        for f, v in r.fields.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                acc[f] = acc.get(f, 0.0) + float(v)
+    return [*rows, *(Row(m, dict(tags), fields, t) for (m, tags, t), fields in months.items())]

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from api_fakes import MemoryStore
+from api_fakes import MemoryStore, with_month_rollups
 from api_support import example_config
 
 from peakline_api.app import create_app
@@ -47,7 +47,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict,
         ]  # fmt: skip
     rows.append(Row("energy_1d", {"site": "rt-office", "flow": "fuel:natural_gas"},
                     {"kwh": 999.0}, Y2025 - DAY_NS))  # fmt: skip  # 2024: not counted
-    await store.write(rows)
+    await store.write(with_month_rollups(rows))
     keys_db = tmp_path / "keys.db"
     roles = {"op_rt": (Role.OPERATOR, ["riverton"]), "op_lk": (Role.OPERATOR, ["lakeside"])}
     with KeyStore(keys_db) as keys:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore
+from api_fakes import MemoryStore, with_month_rollups
 from api_support import example_config
 
 from peakline_api.app import create_app
@@ -37,7 +37,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict,
             ts = NOW - NOW % DAY_NS - day * DAY_NS  # daily roll-ups, at UTC midnight
             rows.append(Row("energy_1d", {"site": site, "flow": "import"}, {"kwh": kwh}, ts))
             rows.append(Row("energy_1d", {"site": site, "flow": "export"}, {"kwh": 5.0}, ts))
-    await store.write(rows)
+    await store.write(with_month_rollups(rows))
     keys_db = tmp_path / "keys.db"
     roles = {"op_rt": (Role.OPERATOR, ["riverton"]), "op_lk": (Role.OPERATOR, ["lakeside"]),
              "viewer_all": (Role.VIEWER, ["*"])}  # fmt: skip

@@ -18,6 +18,8 @@ from peakline_core.storage.store import (
     StoreRejected,
     StoreTruncated,
     StoreUnavailable,
+    Totals,
+    TotalsQuery,
 )
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "StoreRejected",
     "StoreTruncated",
     "StoreUnavailable",
+    "Totals",
+    "TotalsQuery",
     "encode_block",
     "encode_rows",
 ]

@@ -48,7 +48,7 @@ from typing import Final
 
 from peakline_core.wire.payloads import Quality
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 READING: Final = "reading"
 ANOMALY_SCORE: Final = "anomaly_score"
@@ -56,8 +56,10 @@ ANOMALY_EVENT: Final = "anomaly_event"
 ENERGY: Final = "energy"
 ENERGY_1H: Final = "energy_1h"
 ENERGY_1D: Final = "energy_1d"
+ENERGY_1MO: Final = "energy_1mo"
 EMISSIONS: Final = "emissions"
 EMISSIONS_1D: Final = "emissions_1d"
+EMISSIONS_1MO: Final = "emissions_1mo"
 CARBON_INTENSITY: Final = "carbon_intensity"
 LATE_DATA: Final = "late_data"
 
@@ -68,8 +70,10 @@ MEASUREMENTS: Final = (
     ENERGY,
     ENERGY_1H,
     ENERGY_1D,
+    ENERGY_1MO,
     EMISSIONS,
     EMISSIONS_1D,
+    EMISSIONS_1MO,
     CARBON_INTENSITY,
     LATE_DATA,
 )
@@ -80,8 +84,10 @@ SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
     ENERGY: ("site", "device", "flow"),
     ENERGY_1H: ("site", "flow"),
     ENERGY_1D: ("site", "flow"),
+    ENERGY_1MO: ("site", "flow"),
     EMISSIONS: ("site", "scope", "method"),
     EMISSIONS_1D: ("site", "scope", "method"),
+    EMISSIONS_1MO: ("site", "scope", "method"),
     CARBON_INTENSITY: ("region",),
     LATE_DATA: ("site", "device", "worker"),
 }

@@ -77,6 +77,28 @@ class SeriesQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class TotalsQuery:
+    """Sums of numeric fields over [start_ns, end_ns), per series: one tile of a report.
+
+    Several fields in one read, and no time buckets: a report asks for a month's or a year's
+    totals of hundreds of sites, which stores answer far faster than per-series buckets."""
+
+    measurement: str
+    fields: tuple[str, ...]
+    start_ns: int
+    end_ns: int
+    where: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """One series' sums: its tags and field -> sum (a field with no numeric value is absent)."""
+
+    tags: Mapping[str, str]
+    sums: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     """One series' answer: its tags and parallel arrays of UTC ns times and values."""
 
@@ -100,6 +122,10 @@ class Store(Protocol):
         self, measurement: str, field: str, where: Mapping[str, Sequence[str]]
     ) -> list[Series]:
         """The newest value of each matching series (one time and value each)."""
+        ...
+
+    async def totals(self, query: TotalsQuery) -> list[Totals]:
+        """Per matching series with values in the range, the sum of each numeric field."""
         ...
 
     async def ping(self) -> None:

@@ -13,8 +13,9 @@ in one place that owns the per-series state, from what the store holds:
   each marked source from scratch over `context_s` before the earliest late reading up to
   the watermark, and rewrites the windows from `context_s / 2` before it: the same rows an
   uninterrupted run would have written.
-- **Roll-ups** (`energy_1h`, `emissions`, then `energy_1d`, `emissions_1d`) of the hours and
-  days a step touched are recomputed from the stored rows below them.
+- **Roll-ups** (`energy_1h`, `emissions`, then `energy_1d`, `emissions_1d`, then
+  `energy_1mo`, `emissions_1mo`) of the hours, days and months a step touched are recomputed
+  from the stored rows below them.
 - The state (watermark, each track's walk and recent windows) is checkpointed with the
   anomaly engine's every `checkpoint_s`; a restart resumes from the checkpoint and redoes
   the steps after it (writes are idempotent). Without a checkpoint it starts
@@ -39,6 +40,7 @@ from pathlib import Path
 import structlog
 
 from peakline_core.config.loader import PlatformConfig
+from peakline_core.derive.calendar import month_floor
 from peakline_core.emissions import FactorBook
 from peakline_core.storage import Row, SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import LATE_DATA
@@ -54,7 +56,7 @@ log = structlog.get_logger("peakline.ingest.derive")
 
 NS = 1_000_000_000
 STATE_FILE = "derive-state.json"
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: monthly roll-ups exist (a format-1 store gets them rebuilt once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class Deriver:
         self.watermark: int | None = None
         self.marks_until: int | None = None
         self._marks_seen: set[tuple[str, int]] = set()
+        self._rebuild_months = False
         self._saved_at = 0.0
         self.rows_written = 0
         self.rederived = 0
@@ -190,7 +193,7 @@ class Deriver:
                 self.save()
 
     async def _step(self, start: int, end: int, now_ns: int) -> None:
-        late = await self._late_marks(now_ns)
+        late, seen = await self._late_marks(now_ns)
         readings = await good_readings(self.store, start, end)
         rows: list[Row] = []
         publications: list[Publication] = []
@@ -209,10 +212,10 @@ class Deriver:
             if got is not None:
                 energy_rows.extend(track.feed(*got))
         for device, since in sorted(late.items()):
-            got = await self._rederive(device, since, end)
+            again = await self._rederive(device, since, end)
             log.info("re-derived late readings", device=device, since_ns=since, until_ns=end,
-                     rows=len(got))  # fmt: skip
-            energy_rows.extend(got)
+                     rows=len(again))  # fmt: skip
+            energy_rows.extend(again)
         rows.extend(energy_rows)
         await self._write(rows)
         touched_h: dict[str, set[int]] = defaultdict(set)
@@ -224,6 +227,19 @@ class Deriver:
         for site, hours in touched_h.items():
             touched_d[site].update(h - h % DAY for h in hours)
         await self._write(await self.rollups.days(touched_d))
+        touched_m: dict[str, set[int]] = defaultdict(set)
+        for site, days in touched_d.items():
+            touched_m[site].update(month_floor(d) for d in days)
+        if self._rebuild_months:  # a store derived before monthly roll-ups existed
+            for site in self.rollups.regions:
+                touched_m[site].update(_months_back(end, 13))
+        await self._write(await self.rollups.months(touched_m))
+        self._rebuild_months = False
+        # Only now are the marks acted on: a step that fails (the store away mid-step) reads
+        # them again on the next tick instead of losing them.
+        self.marks_until = now_ns
+        self._marks_seen = seen
+        self.metrics.derive_current.set(now_ns / NS)
         for publication in publications:
             await self._publish(publication)
 
@@ -251,14 +267,14 @@ class Deriver:
             rows.extend(r for r in track.feed(*series) if r.ts >= emit_from)
         return rows
 
-    async def _late_marks(self, now_ns: int) -> dict[str, int]:
-        """Devices with readings stored late since the last look -> their earliest one."""
+    async def _late_marks(self, now_ns: int) -> tuple[dict[str, int], set[tuple[str, int]]]:
+        """Devices with readings stored late since the last step -> their earliest one, and
+        the marks seen (committed by `_step` once the re-derivation is written)."""
         if not self.tracks:
-            return {}
+            return {}, self._marks_seen
         margin = 120 * NS  # a mark stamped before our last look but stored after it
         since = (self.marks_until or now_ns) - margin
         answer = await self.store.query(SeriesQuery(LATE_DATA, "from_ns", since, now_ns + 1))
-        self.marks_until = now_ns
         late: dict[str, int] = {}
         seen: set[tuple[str, int]] = set()
         for s in answer:
@@ -269,8 +285,7 @@ class Deriver:
                 if key in self._marks_seen or not isinstance(v, int | float):
                     continue
                 late[device] = min(late.get(device, int(v)), int(v))
-        self._marks_seen = {k for k in self._marks_seen | seen if k[1] >= since}
-        return late
+        return late, {k for k in self._marks_seen | seen if k[1] >= since}
 
     async def _write(self, rows: list[Row]) -> None:
         if rows:
@@ -310,8 +325,9 @@ class Deriver:
             return
         try:
             data = json.loads((self.state_dir / STATE_FILE).read_text())
-            if data.get("format") != STATE_FORMAT:
+            if data.get("format") not in (1, STATE_FORMAT):
                 raise ValueError(f"state format {data.get('format')!r}")
+            self._rebuild_months = data.get("format") == 1
             tracks = data["tracks"]
             for key, track in self.tracks.items():
                 saved = tracks.get("/".join(key))
@@ -324,6 +340,14 @@ class Deriver:
             for track in self.tracks.values():
                 track.reset()
             self.watermark = None
+
+
+def _months_back(ns: int, n: int) -> set[int]:
+    """The month starts of the `n` calendar months up to the one holding `ns`."""
+    out = {month_floor(ns)}
+    while len(out) < n:
+        out.add(month_floor(min(out) - 1))
+    return out
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

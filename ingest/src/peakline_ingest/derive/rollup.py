@@ -1,31 +1,35 @@
-"""Roll-ups: hourly and daily energy per site and flow, and location-based Scope 2 per hour.
+"""Roll-ups: hourly, daily and monthly energy per site and flow, and location-based Scope 2.
 
 Each roll-up row is recomputed from the stored rows below it (never accumulated in memory),
 so it is exact against them and the same whoever computes it: `energy_1h` is the sum of the
 hour's `energy` windows over the site's devices, `energy_1d` the sum of the day's
 `energy_1h` rows (UTC days), `emissions` (per site per UTC hour) the hour's import times the
 region's grid intensity for that hour when a `carbon_intensity` series exists, else the
-annual location factor of the programme's factor book; `emissions_1d` the day's sum.
+annual location factor of the programme's factor book; `emissions_1d` the day's sum;
+`energy_1mo` and `emissions_1mo` (UTC calendar months) the sums of the month's daily rows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 
+from peakline_core.derive.calendar import month_after
 from peakline_core.emissions import EmissionsError, FactorBook
-from peakline_core.storage import Aggregate, Row, SeriesQuery, Store
+from peakline_core.storage import Aggregate, Row, Series, SeriesQuery, Store
 from peakline_core.storage.schema import (
     CARBON_INTENSITY,
     EMISSIONS,
     EMISSIONS_1D,
+    EMISSIONS_1MO,
     ENERGY,
     ENERGY_1D,
     ENERGY_1H,
+    ENERGY_1MO,
 )
 
 log = structlog.get_logger("peakline.ingest.derive")
@@ -90,6 +94,49 @@ class Rollups:
                     tags = {"site": site, "scope": s.tags.get("scope", "2"), "method": "location"}
                     rows.append(Row(EMISSIONS_1D, tags, {"kgco2e": float(v)}, int(t)))
         return rows
+
+    async def months(self, touched: Mapping[str, set[int]]) -> list[Row]:
+        """`energy_1mo` and `emissions_1mo` rows for the touched (site -> month starts)."""
+        by_month: dict[int, list[str]] = defaultdict(list)
+        for site, months in touched.items():
+            for m in months:
+                by_month[m].append(site)
+        rows: list[Row] = []
+        for m0, sites in sorted(by_month.items()):
+            m1 = month_after(m0)
+            sums: dict[tuple[str, str], dict[str, float]] = defaultdict(
+                lambda: dict.fromkeys(ENERGY_FIELDS, 0.0)
+            )
+            for field in ENERGY_FIELDS:
+                for s in await self._whole(ENERGY_1D, field, sorted(sites), m0, m1):
+                    key = (s.tags.get("site", ""), s.tags.get("flow", ""))
+                    sums[key][field] += _total(s.values)
+            rows.extend(
+                Row(ENERGY_1MO, {"site": site, "flow": flow}, fields, m0)
+                for (site, flow), fields in sorted(sums.items())
+            )
+            for s in await self._whole(EMISSIONS_1D, "kgco2e", sorted(sites), m0, m1):
+                tags = {"site": s.tags.get("site", ""), "scope": s.tags.get("scope", "2"),
+                        "method": s.tags.get("method", "location")}  # fmt: skip
+                rows.append(Row(EMISSIONS_1MO, tags, {"kgco2e": _total(s.values)}, m0))
+        return rows
+
+    async def _whole(
+        self, measurement: str, field: str, sites: list[str], lo: int, hi: int
+    ) -> list[Series]:
+        """The sum of `field` over [lo, hi) per series (buckets are epoch-aligned, so a
+        month may come back as two: the caller adds them up)."""
+        return await self.store.query(
+            SeriesQuery(
+                measurement,
+                field,
+                lo,
+                hi,
+                where={"site": sites},
+                every_ns=hi - lo,
+                aggregate=Aggregate.SUM,
+            )
+        )
 
     async def _sums(
         self,
@@ -177,3 +224,7 @@ class Rollups:
             log.warning("no grid factor, emissions not derived", region=region, error=str(exc))
             return None
         return f.value, f"annual:{f.set_id}:{f.region}:{f.year}"
+
+
+def _total(values: Sequence[object]) -> float:
+    return float(sum(v for v in values if isinstance(v, int | float)))

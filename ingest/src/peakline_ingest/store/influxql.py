@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.storage import Aggregate, SeriesQuery, TotalsQuery
 from peakline_core.storage.schema import SERIES_TAGS
 
 _DURATION = re.compile(r"^(INF|[1-9][0-9]*(ns|u|ms|s|m|h|d|w))$")
@@ -40,10 +40,26 @@ def check_duration(text: str) -> str:
     return text
 
 
+def quote_regex(values: Sequence[str]) -> str:
+    """An InfluxQL regex literal matching exactly one of `values` (`/^(a|b)$/`): Go regexp
+    metacharacters and the literal's own `/` are escaped."""
+    return "/^(" + "|".join(_REGEX_META.sub(r"\\\g<0>", v) for v in values) + ")$/"
+
+
+_REGEX_META = re.compile(r"[\\.+*?()|\[\]{}^$/]")
+REGEX_FROM = 5
+"""From this many values a condition is one regex: influxd evaluates a 200-way OR of tag
+equalities ~25 ms slower than the equivalent regex (measured, InfluxDB 1.8)."""
+
+
 def where_tags(where: Mapping[str, Sequence[str]]) -> list[str]:
-    """One `("k" = 'a' OR "k" = 'b')` condition per key (callers skip empty value lists)."""
+    """One condition per key: `("k" = 'a' OR "k" = 'b')`, or `"k" =~ /^(a|b|...)$/` from
+    `REGEX_FROM` values (callers skip empty value lists)."""
     out = []
     for key, values in sorted(where.items()):
+        if len(values) >= REGEX_FROM:
+            out.append(f"{quote_ident(key)} =~ {quote_regex(values)}")
+            continue
         alternatives = " OR ".join(f"{quote_ident(key)} = {quote_string(v)}" for v in values)
         out.append(f"({alternatives})")
     return out
@@ -82,6 +98,17 @@ def count_query(query: SeriesQuery) -> str:
         f"SELECT count({quote_ident(query.field)}) FROM {quote_ident(query.measurement)}"
         f" WHERE {_range_where(query)} GROUP BY {_group_by(query.measurement)}"
     )
+
+
+def totals_query(query: TotalsQuery) -> str:
+    """The fields and the series tags of every point in the range, ungrouped: influxd reads
+    a few thousand points this way several times faster than it sums them per series
+    (`GROUP BY` costs per series and shard), so the sums are taken by the caller."""
+    tags = SERIES_TAGS.get(query.measurement, ())
+    columns = ", ".join(quote_ident(c) for c in (*query.fields, *tags))
+    conditions = [f"time >= {int(query.start_ns)}", f"time < {int(query.end_ns)}"]
+    where = " AND ".join(conditions + where_tags(query.where))
+    return f"SELECT {columns} FROM {quote_ident(query.measurement)} WHERE {where}"
 
 
 def latest_query(measurement: str, field: str, where: Mapping[str, Sequence[str]]) -> str:

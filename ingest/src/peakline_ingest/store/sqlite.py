@@ -30,6 +30,8 @@ from peakline_core.storage import (
     SeriesQuery,
     StoreRejected,
     StoreUnavailable,
+    Totals,
+    TotalsQuery,
 )
 from peakline_core.storage.schema import MEASUREMENTS, SERIES_TAGS
 
@@ -276,6 +278,30 @@ class SqliteStore:
             for _, sid, tags in matched
             if sid in newest
         ]
+
+    def _totals(self, q: TotalsQuery) -> list[Totals]:
+        conn = self._reader_conn()
+        matched = self._matching(conn, q.measurement, q.where)
+        sums: dict[int, dict[str, float]] = {}
+        fields = ",".join("?" * len(q.fields))
+        for chunk in _chunks([sid for _, sid, _ in matched]):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                f"SELECT series_id, field, SUM(v) FROM samples WHERE field IN ({fields})"
+                f" AND ts >= ? AND ts < ? AND series_id IN ({marks})"
+                " AND typeof(v) IN ('integer', 'real') GROUP BY series_id, field"
+            )
+            for sid, f, v in conn.execute(sql, [*q.fields, q.start_ns, q.end_ns, *chunk]):
+                if v is not None:
+                    sums.setdefault(sid, {})[f] = float(v)
+        return [Totals(tags, sums[sid]) for _, sid, tags in matched if sid in sums]
+
+    async def totals(self, query: TotalsQuery) -> list[Totals]:
+        """Per series, the sum of each numeric field over [start_ns, end_ns)."""
+        if any(not v for v in query.where.values()) or not query.fields:
+            return []
+        result: list[Totals] = await self._run(self._reader_pool, self._totals, query)
+        return result
 
     async def query(self, query: SeriesQuery) -> list[Series]:
         """Raw points, or one aggregate per epoch-aligned bucket of `every_ns`, per series."""
