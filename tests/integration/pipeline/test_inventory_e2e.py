@@ -47,6 +47,9 @@ DEVICES = {  # device -> (profile, flow)
     "bh-gas": ("gas-meter", "fuel:natural_gas"),
     "bh-coal": ("coal-weigher", "fuel:raw_coal"),
     "lib-heat": ("heat-meter", "heat:dh"),
+    "dc-ups": ("ups-output", "dc:dc-ups"),
+    "dc-cool": ("cooling-plant", "dc:dc-cool"),
+    "dc-water": ("water-meter", "water:dc-water"),
 }
 TOP_UP_KG = 7.0
 
@@ -57,6 +60,9 @@ def scenario() -> Scenario:
                    physics=Physics(base_rate_per_h=40.0, heating_rate_per_k=2.0)),
         DeviceSpec(id="bh-coal", profile="coal-weigher", physics=Physics(base_rate_per_h=2.0)),
         DeviceSpec(id="lib-heat", profile="heat-meter", physics=Physics(base_rate_per_h=3.0)),
+        DeviceSpec(id="dc-ups", profile="ups-output", physics=Physics(base_rate_per_h=30.0)),
+        DeviceSpec(id="dc-cool", profile="cooling-plant", physics=Physics(base_rate_per_h=12.0)),
+        DeviceSpec(id="dc-water", profile="water-meter", physics=Physics(base_rate_per_h=0.05)),
     ]  # fmt: skip
     return Scenario(name="inventory", seed=9, speed=SPEED, physics_step_s=1,
                     start=datetime(2025, 1, 6, 8, tzinfo=UTC), devices=devices)  # fmt: skip
@@ -99,6 +105,8 @@ def write_config(root: Path, broker: str, prefix: str, sim: Simulation, year: in
                                     "refrigerant": "R-410A", "charge_kg": 200,
                                     "service": [{"date": f"{year}-01-02", "kind": "top_up",
                                                  "kg": TOP_UP_KG}]}],
+            "data_centres": [{"id": "dc1", "site": "s1", "facility_meters": ["dc-ups", "dc-cool"],
+                              "it_meters": ["dc-ups"], "water_meter": "dc-water"}],
         },
     }  # fmt: skip
     for name, data in files.items():
@@ -196,7 +204,7 @@ async def test_inventory_totals_equal_the_counters_times_the_factors(rig: Any) -
                 return False
             increase = float(np.interp(hi, ts, v) - np.interp(lo, ts, v))
             derived = sum(sum(s.values) for s in rows)
-            unit = 1000 / 3.6 if flow.startswith("heat:") else 1.0
+            unit = 1000 / 3.6 if flow.startswith("heat:") else 1000 if device == "dc-water" else 1
             if derived != pytest.approx(increase * unit, rel=1e-6):
                 return False
             measured[flow] = increase
@@ -221,11 +229,22 @@ async def test_inventory_totals_equal_the_counters_times_the_factors(rig: Any) -
     assert fugitive == pytest.approx(fugitive_kg)
     heat = next(x for x in site["scope2"]["lines"] if x["carrier"] == "heat")
     assert heat["energy_kwh"] == pytest.approx(heat_gj * 1000 / 3.6, rel=1e-6)
+    # the data centre: PUE = (UPS output + cooling) / UPS output, WUE = water L / IT kWh, over
+    # the hours all its meters have (the run spans one or two clock hours: all of them)
+    (dc,) = r.json()["data_centres"]
+    ups, cool, water_m3 = measured["dc:dc-ups"], measured["dc:dc-cool"], measured["water:dc-water"]
+    assert dc["id"] == "dc1" and dc["hours_used"] >= 1 and dc["suspect_hours"] == 0, dc
+    assert dc["it_kwh"] == pytest.approx(ups, rel=1e-6)
+    assert dc["pue"] == pytest.approx((ups + cool) / ups, rel=1e-6)
+    assert 1.3 < dc["pue"] < 1.5  # 42 kWh/h of facility for 30 of IT
+    assert dc["wue_l_per_kwh"] == pytest.approx(water_m3 * 1000 / ups, rel=1e-6)
+    # sub-meters are not carriers: neither in the site's lines nor in its completeness
     assert heat["location_kg"] == pytest.approx(heat_gj * 110.0, rel=1e-6)  # China default
     assert site["scope1"]["total_co2e"] == pytest.approx(fuel_kg + fugitive_kg, rel=1e-6)
     # completeness: every hour of every metered carrier since its first reading has data
     meters = {m["meter"]: m for m in site["completeness"]["meters"]}
     assert {"fuel:natural_gas", "fuel:raw_coal", "heat:dh"} <= meters.keys(), meters
+    assert not [m for m in meters if m.startswith(("dc:", "water:"))], meters
     for flow in ("fuel:natural_gas", "fuel:raw_coal", "heat:dh"):
         m = meters[flow]
         assert m["hours"] >= 1 and m["missing"] == 0, m

@@ -7,6 +7,10 @@ flows (kWh); refrigerants from inventory.yaml's service records. The core
 (`peakline_core.programme.inventory.site_inventory`) applies the factor book; sites add up
 into districts and cities with `combine`.
 
+Data centres (inventory.yaml `data_centres`): PUE and WUE for the year from the hourly
+roll-ups of their meters' own flows (`dc:<device>`, `water:<device>`), listed apart from the
+sites' carriers (sub-meters: their energy is already in the site's grid import).
+
 Completeness, per site and metered carrier (`import`, `fuel:<fuel>`, `heat:<network>`): each
 hour from the carrier's first stored hour of the year to the year's end or now is measured
 (an `energy_1h` row with nothing estimated), estimated (part of its energy estimated: a gap
@@ -24,6 +28,7 @@ from datetime import date as Date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -37,7 +42,7 @@ from peakline_api.totals import site_totals
 from peakline_core.config.inventory import InventoryFile, ServiceRecord
 from peakline_core.emissions.inventory import CSV_FIELDS, Inventory, Scope2Line, combine
 from peakline_core.emissions.thermal import KWH_PER
-from peakline_core.programme.inventory import site_inventory
+from peakline_core.programme.inventory import data_centre_of, site_inventory
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import ENERGY_1H
 
@@ -46,7 +51,12 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 Level = Literal["site", "district", "city"]
 FUEL_FLOW = "fuel:"
 HEAT_FLOW = "heat:"
+DC_FLOW = "dc:"
+WATER_FLOW = "water:"
+SUBMETERED = (DC_FLOW, WATER_FLOW)
+"""Data-centre sub-meter flows: not GHG carriers, not in completeness."""
 NS = 1_000_000_000
+HOUR = 3600 * NS
 
 
 def year_bounds_ns(year: int) -> tuple[int, int]:
@@ -140,7 +150,7 @@ async def hourly_quality(
     last = -(-end // hour)
     for series in kwh:
         site, flow = series.tags.get("site", ""), series.tags.get("flow", "")
-        if not series.times or flow == "export" or flow == "pv":
+        if not series.times or flow in ("export", "pv") or flow.startswith(SUBMETERED):
             continue
         first = min(series.times) // hour
         codes = [3] * (last - first)
@@ -188,8 +198,89 @@ async def inventory_report(
     """Scope 1 (fuels, refrigerants) and Scope 2 (electricity, heat, steam, cooling) per
     site, district or city for a calendar year (UTC), kg CO2e."""
     y = _year(state, year)
-    items = await inventories(caller, state, level, y)
-    return {"level": level, "year": y, "items": [i.as_dict() for i in items]}
+    items, centres = await asyncio.gather(
+        inventories(caller, state, level, y), data_centres(caller, state, y)
+    )
+    return {
+        "level": level,
+        "year": y,
+        "items": [i.as_dict() for i in items],
+        "data_centres": centres,
+    }
+
+
+async def data_centres(caller: Any, state: Any, year: int) -> list[dict[str, Any]]:
+    """PUE and WUE of every data centre at the caller's sites for `year`, from the hourly
+    roll-ups of their meters' flows (`dc:<device>` kWh, `water:<device>` litres): per hour
+    facility / IT where every meter has the hour, and the year's figure as the ratio of the
+    sums over those hours (core `data_centre_of`)."""
+    visible = {s.id for s in _report_sites(caller, [], [], [], "site")}
+    centres = [d for d in caller.registry.config.inventory.data_centres if d.site in visible]
+    if not centres:
+        return []
+    start, end = year_bounds_ns(year)
+    end = min(end, state.clock_ns())
+    hours = max(0, -(-(end - start) // HOUR))
+    flows = sorted(
+        {f"{DC_FLOW}{d}" for c in centres for d in (*c.facility_meters, *c.it_meters)}
+        | {f"{WATER_FLOW}{c.water_meter}" for c in centres if c.water_meter}
+    )
+    answer = await state.store.query(
+        SeriesQuery(ENERGY_1H, "kwh", start, end,
+                    where={"site": sorted({c.site for c in centres}), "flow": flows})
+    )  # fmt: skip
+    per_flow: dict[tuple[str, str], np.ndarray] = {}
+    for s in answer:
+        row = np.full(hours, np.nan)
+        for t, v in zip(s.times, s.values, strict=True):
+            if isinstance(v, int | float) and 0 <= (t - start) // HOUR < hours:
+                row[(t - start) // HOUR] = float(v)
+        per_flow[(s.tags.get("site", ""), s.tags.get("flow", ""))] = row
+    out = []
+    for c in centres:
+        energy = {
+            d: per_flow.get((c.site, f"{DC_FLOW}{d}"), np.full(hours, np.nan))
+            for d in (*c.facility_meters, *c.it_meters)
+        }
+        water = (
+            {c.water_meter: per_flow.get((c.site, f"{WATER_FLOW}{c.water_meter}"),
+                                         np.full(hours, np.nan))}
+            if c.water_meter
+            else None
+        )  # fmt: skip
+        m = data_centre_of(c, energy, water) if hours else None
+        hourly = m.pue[0][np.isfinite(m.pue[0])] if m is not None else np.empty(0)
+        out.append(
+            {
+                "id": c.id,
+                "site": c.site,
+                "year": year,
+                "hours": hours,
+                "hours_used": int(m.intervals_used[0]) if m is not None else 0,
+                "suspect_hours": int(m.suspect[0]) if m is not None else 0,
+                "facility_kwh": _num(m.facility_kwh[0]) if m is not None else None,
+                "it_kwh": _num(m.it_kwh[0]) if m is not None else None,
+                "pue": _num(m.pue_period[0]) if m is not None else None,
+                "wue_l_per_kwh": (
+                    _num(m.wue_period[0]) if m is not None and m.wue_period is not None else None
+                ),
+                "pue_hourly": (
+                    {
+                        "min": float(hourly.min()),
+                        "p50": float(np.median(hourly)),
+                        "p95": float(np.percentile(hourly, 95)),
+                        "max": float(hourly.max()),
+                    }
+                    if hourly.size
+                    else None
+                ),
+            }
+        )
+    return out
+
+
+def _num(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
 
 
 @router.get("/reports/inventory.csv", summary="Yearly GHG inventory as CSV")

@@ -60,7 +60,9 @@
     box.replaceChildren(...items.map((c) => {
       const card = text("div", "", "card");
       card.dataset.city = c.id;
-      const kwh = Object.values(c.energy_kwh);
+      // grid import only: other flows are export, PV, fuels in their own units (m3, t), heat
+      // and data-centre sub-meters, which must not be added to it
+      const kwh = "import" in c.energy_kwh ? [c.energy_kwh.import] : [];
       const kg = Object.values((c.emissions_kgco2e || {}).location || {});
       const line = kwh.length || kg.length
         ? t("overview.city_30d", {

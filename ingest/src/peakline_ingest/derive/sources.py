@@ -11,6 +11,9 @@ is counted twice.
 Each source carries the most power it can plausibly carry (`max_kw`, the site's
 `demand_cap_kw()`): a counter step or power sample beyond it is suspect.
 
+Data-centre meters (inventory.yaml `data_centres`) give one flow per device: `dc:<device>`
+(kWh) and `water:<device>` (litres), for PUE and WUE; sub-meters, not site flows.
+
 Fuel and heat meters named in inventory.yaml (issue 26) are counter sources too, walked the
 same glitch-robust way (`carrier_sources`): a fuel meter with a `device` and `point` gives
 the flow `fuel:<fuel id>` in the fuel's own unit (m3, t, ...: the meter's `unit`, stored in
@@ -43,6 +46,12 @@ FUEL_MAX_PER_H = 1e6
 """Plausible fuel use per hour in the meter's own unit: a sanity cap only (m3/h, t/h)."""
 FUEL_FLOW = "fuel:"
 HEAT_FLOW = "heat:"
+DC_FLOW = "dc:"
+"""A data-centre meter's electricity, per device (`dc:<device>`, kWh): a sub-meter, never
+part of a site's own flows (its energy is already in the site's `import`)."""
+WATER_FLOW = "water:"
+"""A data-centre water meter, per device (`water:<device>`), in litres."""
+_WATER_TO_L = {"m3": 1000.0, "l": 1.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +138,46 @@ def sources_from_config(platform: PlatformConfig) -> list[EnergySource]:
                     )
         out.extend(found.values())
     out.extend(carrier_sources(platform))
+    out.extend(data_centre_sources(platform))
+    return out
+
+
+def data_centre_sources(platform: PlatformConfig) -> list[EnergySource]:
+    """Counter sources of inventory.yaml's data-centre meters, one flow per device: facility
+    and IT meters `dc:<device>` (kWh, capped at the site's demand), the water meter
+    `water:<device>` (litres). PUE and WUE are computed from these per hour at report time;
+    being sub-meters, they are never summed into a site's energy (reports list them apart).
+    A meter without an energy (or volume) counter in its profile is skipped with a warning."""
+    out: list[EnergySource] = []
+    seen: set[str] = set()
+    for dc in platform.inventory.data_centres:
+        site = platform.sites.get(dc.site)
+        if site is None:
+            continue
+        meters = [(d, DC_FLOW, _COUNTER_UNITS) for d in (*dc.facility_meters, *dc.it_meters)]
+        if dc.water_meter is not None:
+            meters.append((dc.water_meter, WATER_FLOW, _WATER_TO_L))
+        for device_id, prefix, units in meters:
+            device = platform.devices.get(device_id)
+            if device is None or not device.enabled or device_id in seen:
+                continue
+            profile = platform.profile_of(device)
+            points = profile.points if isinstance(profile, ModbusProfile) else []
+            p = next((q for q in points if q.counter and q.unit.lower() in units), None)
+            if p is None:
+                log.warning("data-centre meter has no counter, no PUE/WUE from it",
+                            device=device_id, data_centre=dc.id)  # fmt: skip
+                continue
+            seen.add(device_id)
+            factor = units[p.unit.lower()]
+            rollover = (
+                abs(p.rollover * p.scale) * factor
+                if p.rollover is not None and p.scale_factor is None
+                else None
+            )
+            cap = site.demand_cap_kw() if prefix == DC_FLOW else FUEL_MAX_PER_H
+            out.append(EnergySource(site.id, device.id, p.name, f"{prefix}{device.id}",
+                                    "counter", factor, rollover, cap))  # fmt: skip
     return out
 
 
