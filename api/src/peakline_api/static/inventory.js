@@ -18,7 +18,32 @@
     }
   }
 
+  function renderDataCentres(centres) {
+    const out = document.getElementById("data-centres");
+    if (!centres.length) { out.replaceChildren(); return; }
+    const table = document.createElement("table");
+    const head = document.createElement("tr");
+    for (const k of ["dc_id", "dc_site", "dc_pue", "dc_pue_hourly", "dc_wue", "dc_it_kwh", "dc_hours"]) {
+      head.append(text("th", t("inventory." + k)));
+    }
+    table.append(head);
+    for (const d of centres) {
+      const tr = document.createElement("tr");
+      tr.dataset.id = d.id;
+      const h = d.pue_hourly;
+      tr.append(text("td", d.id), text("td", d.site),
+        text("td", d.pue === null ? t("empty.no_data") : fmt(d.pue, 2), "num pue"),
+        text("td", h ? `${fmt(h.min, 2)} / ${fmt(h.p50, 2)} / ${fmt(h.p95, 2)} / ${fmt(h.max, 2)}` : "–", "num"),
+        text("td", d.wue_l_per_kwh === null ? "–" : fmt(d.wue_l_per_kwh, 2), "num"),
+        text("td", d.it_kwh === null ? "–" : fmt(d.it_kwh, 0), "num"),
+        text("td", t("inventory.dc_hours_of", { used: d.hours_used, hours: d.hours, suspect: d.suspect_hours }), "num"));
+      table.append(tr);
+    }
+    out.replaceChildren(text("h2", t("inventory.data_centres")), table);
+  }
+
   function render(report) {
+    renderDataCentres(report.data_centres || []);
     const out = document.getElementById("inventories");
     out.replaceChildren(...report.items.map((inv) => {
       const box = document.createElement("article");
