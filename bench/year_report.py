@@ -10,6 +10,8 @@ one worker) and is asked, over loopback HTTP:
   - `GET /api/v1/reports/emissions?level=city&city=riverton&start=-365d` (the headline:
     energy by flow, estimated/suspect, location- and market-based Scope 2, intensities);
   - the same at `level=site` (200 rows);
+  - the city for the last twelve whole calendar months (months only: what inventories and
+    monthly reports ask);
   - baseline, same run: `/health` (framework + HTTP, no store) and the store's own summed
     query of the daily roll-up called in-process (one statement, no API).
 
@@ -195,11 +197,18 @@ async def main() -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 city = "/api/v1/reports/emissions?level=city&city=riverton&start=-365d"
                 site = "/api/v1/reports/emissions?level=site&city=riverton&start=-365d"
+                # twelve whole calendar months, as inventories and monthly reports ask
+                m1 = month_floor(now)
+                m0 = month_floor(m1 - 330 * DAY)
+                iso = lambda ns: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 10**9))  # noqa: E731
+                months = (f"/api/v1/reports/emissions?level=city&city=riverton"
+                          f"&start={iso(m0)}&end={iso(m1)}")  # fmt: skip
                 async with httpx.AsyncClient(base_url=base, timeout=60) as client:
                     first = (await client.get(city, headers=headers)).json()
                     health = await timed(client, "/health", args.repeat, headers)
                     city_t = await timed(client, city, args.repeat, headers)
                     site_t = await timed(client, site, args.repeat, headers)
+                    months_t = await timed(client, months, args.repeat, headers)
             finally:
                 proc.terminate()
                 await asyncio.wait_for(proc.wait(), 30)
@@ -219,12 +228,14 @@ async def main() -> None:
         "baseline_store_sum_ms": round(direct_s * 1e3, 1),
         "city_year_report": ms(city_t),
         "site_year_report_200_rows": ms(site_t),
+        "city_12_calendar_months": ms(months_t),
     }
     print(f"/health                        p50 {result['baseline_health']['p50_ms']} ms")
     print(f"city year report               p50 {result['city_year_report']['p50_ms']} ms "
           f"(max {result['city_year_report']['max_ms']})")  # fmt: skip
     print(f"per-site year report ({args.sites})   p50 "
           f"{result['site_year_report_200_rows']['p50_ms']} ms")  # fmt: skip
+    print(f"city, 12 calendar months       p50 {result['city_12_calendar_months']['p50_ms']} ms")
     print(json.dumps(result))
 
 
