@@ -193,7 +193,9 @@ def settle(
         60,
         "every worker's messages acknowledged (marks written)",
     )
-    after = max(time.time(), end_ns / S + 12)
+    # past the data's end by the lateness and a window: the walks are fed once per closed
+    # window, so the window of the last readings reaches them at the next boundary
+    after = max(time.time(), end_ns / S + 12 + 60)
 
     def current() -> bool:
         return all(

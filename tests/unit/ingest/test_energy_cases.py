@@ -82,7 +82,9 @@ async def test_energy_case(name: str, tmp_path: Path) -> None:
     try:
         readings = _readings(folder / "readings.csv")
         await store.write(_rows(readings))
-        end = max(t for t, _ in readings) + 15 * S
+        # past the last reading by the lateness and one window: the walks are fed once per
+        # closed window, so the last reading's window reaches them at the next boundary
+        end = max(t for t, _ in readings) + 15 * S + settings.window_s * S
         now = await _step_through(deriver, T0, end)
         if (folder / "late.csv").exists():
             late = _readings(folder / "late.csv")

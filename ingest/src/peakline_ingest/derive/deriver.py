@@ -4,10 +4,13 @@ Ingest workers only validate and store; every figure derived from readings is co
 in one place that owns the per-series state, from what the store holds:
 
 - A **watermark** advances with the clock, `lateness_s` behind it. Each step reads the good
-  readings stored in [previous watermark, watermark), feeds them in time order to each
-  energy source's walk (`EnergyTrack`) and to the anomaly scorer, and writes the rows of
-  the windows that closed. Readings stored within the lateness are in order whatever the
-  number of ingest workers and however batches were split between them.
+  readings stored in [previous watermark, watermark) and feeds them to the anomaly scorer;
+  when the watermark passes a window boundary, the readings up to it go in time order to
+  each energy source's walk (`EnergyTrack`), once per window (a walk costs per call), which
+  yields the rows of the windows that closed. A step that fails part-way makes the next one
+  re-derive every source from its start (its windows may have been taken, not written).
+  Readings stored within the lateness are in order whatever the number of ingest workers
+  and however batches were split between them.
 - Readings stored **later** than that (an edge spool drained after an outage, a redelivery
   after a worker crash, an import) are marked by ingest in `late_data`. The deriver re-derives
   each marked source from scratch over `context_s` before the earliest late reading up to
@@ -37,6 +40,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 
 from peakline_core.config.loader import PlatformConfig
@@ -45,7 +50,7 @@ from peakline_core.emissions import FactorBook
 from peakline_core.storage import Row, SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import LATE_DATA
 from peakline_ingest.derive.energy import EnergyTrack
-from peakline_ingest.derive.readings import good_readings
+from peakline_ingest.derive.readings import GoodReadings, SeriesKey, good_readings
 from peakline_ingest.derive.rollup import DAY, HOUR, Rollups
 from peakline_ingest.derive.sources import EnergySource, sources_from_config
 from peakline_ingest.metrics import IngestMetrics
@@ -113,6 +118,12 @@ class Deriver:
         self.marks_until: int | None = None
         self._marks_seen: set[tuple[str, int]] = set()
         self._rebuild_months = False
+        self.fed_until: int | None = None
+        self._redo_from: int | None = None
+        """Set while a step runs; left set by a step that failed, so the next re-derives
+        every source from there (the failed step's windows were taken but not written)."""
+        """The walks have every reading before this (a window boundary: fed once per window)."""
+        self._energy_points = sorted({src.point for src in sources})
         self._saved_at = 0.0
         self.rows_written = 0
         self.rederived = 0
@@ -176,7 +187,7 @@ class Deriver:
         """Begin deriving at `watermark_ns` instead of `start_lookback_s` before the first step
         (a backfill, a test); no effect once a watermark exists."""
         if self.watermark is None:
-            self.watermark = self.marks_until = watermark_ns
+            self.watermark = self.marks_until = self.fed_until = watermark_ns
 
     async def step_to(self, now_ns: int) -> None:
         """Advance the watermark to `now_ns - lateness` in steps of at most `max_step_s`."""
@@ -194,6 +205,11 @@ class Deriver:
 
     async def _step(self, start: int, end: int, now_ns: int) -> None:
         late, seen = await self._late_marks(now_ns)
+        if self._redo_from is not None:  # a step failed part-way: its walks' rows may be lost
+            redo = self._redo_from
+            for _, device, _ in self.tracks:
+                late[device] = min(late.get(device, redo), redo)
+        self._redo_from = min(start, self._redo_from if self._redo_from is not None else start)
         readings = await good_readings(self.store, start, end)
         rows: list[Row] = []
         publications: list[Publication] = []
@@ -205,17 +221,19 @@ class Deriver:
                 rows.extend(out.rows)
                 publications.extend(out.publications)
         energy_rows: list[Row] = []
-        for key, track in self.tracks.items():
-            if key[1] in late:
-                continue
-            got = readings.series.get(key)
-            if got is not None:
-                energy_rows.extend(track.feed(*got))
+        fed = self.fed_until if self.fed_until is not None else start
+        cut = max(fed, end - end % self.window_ns)
+        if cut > fed and self.tracks:  # a window closed: its readings go to the walks at once
+            got = await self._energy_readings(readings, fed, start, cut)
+            for key, track in self.tracks.items():
+                if key[1] not in late and key in got:
+                    energy_rows.extend(track.feed(*got[key]))
         for device, since in sorted(late.items()):
-            again = await self._rederive(device, since, end)
-            log.info("re-derived late readings", device=device, since_ns=since, until_ns=end,
+            again = await self._rederive(device, since, cut)
+            log.info("re-derived late readings", device=device, since_ns=since, until_ns=cut,
                      rows=len(again))  # fmt: skip
             energy_rows.extend(again)
+        self.fed_until = cut
         rows.extend(energy_rows)
         await self._write(rows)
         touched_h: dict[str, set[int]] = defaultdict(set)
@@ -239,9 +257,29 @@ class Deriver:
         # them again on the next tick instead of losing them.
         self.marks_until = now_ns
         self._marks_seen = seen
+        self._redo_from = None
         self.metrics.derive_current.set(now_ns / NS)
         for publication in publications:
             await self._publish(publication)
+
+    async def _energy_readings(
+        self, readings: GoodReadings, fed: int, start: int, cut: int
+    ) -> dict[SeriesKey, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+        """The energy sources' readings in [fed, cut): this step's own read from `start`,
+        and before it (at most a window: what the last cut left) read again."""
+        earlier = (
+            await good_readings(self.store, fed, start, {"point": self._energy_points})
+            if fed < start
+            else GoodReadings({})
+        )
+        out = {}
+        for key in self.tracks:
+            parts = [earlier.series.get(key), readings.series.get(key)]
+            ts = [p[0][p[0] < cut] for p in parts if p is not None]
+            vs = [p[1][p[0] < cut] for p in parts if p is not None]
+            if ts and sum(t.size for t in ts):
+                out[key] = (np.concatenate(ts), np.concatenate(vs))
+        return out
 
     async def _rederive(self, device: str, since: int, end: int) -> list[Row]:
         """Walk the device's sources again from `context_s` before `since` up to `end`."""
@@ -313,6 +351,7 @@ class Deriver:
             "format": STATE_FORMAT,
             "watermark": self.watermark,
             "marks_until": self.marks_until,
+            "fed_until": self.fed_until,
             "tracks": {"/".join(k): t.to_json() for k, t in self.tracks.items()},
         }
         _atomic_write(self.state_dir / STATE_FILE, json.dumps(data).encode())
@@ -335,11 +374,13 @@ class Deriver:
                     track.load_json(saved)
             self.watermark = int(data["watermark"])
             self.marks_until = int(data["marks_until"])
+            fed = data.get("fed_until")
+            self.fed_until = int(fed) if fed is not None else self.watermark
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("derive state unreadable, re-deriving the last hour", error=str(exc))
             for track in self.tracks.values():
                 track.reset()
-            self.watermark = None
+            self.watermark = self.fed_until = None
 
 
 def _months_back(ns: int, n: int) -> set[int]:
