@@ -119,7 +119,7 @@ class Uplink:
                 keyfile=self._path(self.cfg.key_file),
             )
         offline = AgentState(agent=self.agent.id, state="offline", ts=time.time_ns())
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             address.host,
             address.port,
             identifier=f"peakline-edge-{self.agent.id}",
@@ -134,6 +134,10 @@ class Uplink:
             timeout=10,
             max_inflight_messages=self.max_inflight,
         )
+        # up to `max_inflight` publishes are pending by design (a spool drain): aiomqtt's
+        # warning past 10 would log one line per publish
+        client.pending_calls_threshold = self.max_inflight + 1
+        return client
 
     def _path(self, name: str | None) -> str | None:
         if name is None or self.config_dir is None:
