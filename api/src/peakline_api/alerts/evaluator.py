@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from peakline_api.alerts.store import AlertStore
 from peakline_api.ledger import CommandLedger, LedgerEntry
+from peakline_api.live import AgentSpool
+from peakline_api.params import TimeRange
 from peakline_api.registry import Registry
+from peakline_api.routers.programme import city_trajectory
 from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
 from peakline_core.alerts.conditions import (
+    city_month,
+    daily_emissions,
     daily_energy,
     in_quiet_hours,
     no_data,
     quiet_until,
+    spool_backlog,
     threshold,
 )
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, reminder_due
@@ -30,14 +36,17 @@ from peakline_core.config.alerts import (
     SEVERITY_RANK,
     AlertsFile,
     AnomalyRule,
+    CityMonth,
     CommandOutcome,
+    DailyEmissions,
     DailyEnergy,
     NoData,
     Rule,
+    SpoolBacklog,
     Threshold,
 )
 from peakline_core.storage import SeriesQuery, Store
-from peakline_core.storage.schema import ANOMALY_EVENT, ENERGY_1D, READING
+from peakline_core.storage.schema import ANOMALY_EVENT, EMISSIONS_1D, ENERGY_1D, READING
 
 DAY_NS = 86_400 * 1_000_000_000
 ANOMALY_LOOKBACK_NS = DAY_NS
@@ -53,8 +62,11 @@ class AlertEvaluator:
         store: Store,
         db: AlertStore,
         ledger: CommandLedger | None = None,
+        spool: Callable[[], Mapping[str, AgentSpool]] | None = None,
     ):
         self.ledger = ledger
+        self.spool = spool
+        """The agents' last reported spool depth (the API's live view of the agent topic)."""
         self.alerts = alerts
         self.rules = {r.id: r for r in alerts.rules}
         self.channels = {c.id: c for c in alerts.channels}
@@ -64,12 +76,18 @@ class AlertEvaluator:
 
     def devices_in(self, rule: Rule) -> list[str]:
         s = rule.scope
-        if s.device is not None:
-            return [s.device]
+        kinds = set(s.device_kinds)
+        config = self.registry.config
         out = []
         for d in self.registry.devices.values():
+            if s.device is not None and d.id != s.device:
+                continue
             site = self.registry.sites.get(d.site)
             if site is None or site.city != s.city or not d.enabled:
+                continue
+            if kinds and config.profile_of(d).kind not in kinds:
+                continue
+            if s.agent is not None and d.agent != s.agent:
                 continue
             if s.district is not None and site.district != s.district:
                 continue
@@ -152,7 +170,85 @@ class AlertEvaluator:
             return await self._anomaly(rule, cond, now_ns)
         if isinstance(cond, DailyEnergy):
             return await self._daily_energy(rule, cond, now_ns)
+        if isinstance(cond, DailyEmissions):
+            return await self._daily_emissions(rule, cond, now_ns)
+        if isinstance(cond, CityMonth):
+            return await self._city_month(rule, cond, now_ns)
+        if isinstance(cond, SpoolBacklog):
+            return self._spool_backlog(rule, cond, now_ns)
         return self._commands(rule, cond, now_ns)
+
+    def _spool_backlog(self, rule: Rule, cond: SpoolBacklog, now_ns: int) -> Seen:
+        """Subject: an edge agent polling devices in scope. An agent that has not reported its
+        spool (offline, or an agent too old to report it) holds: no-data rules cover silence."""
+        if self.spool is None:
+            return {}
+        agents = sorted({self.registry.devices[d].agent for d in self.devices_in(rule)})
+        reported = self.spool()
+        out: Seen = {}
+        for agent in agents:
+            got = reported.get(agent)
+            site = self.registry.config.agents[agent].site
+            if got is None:
+                out[agent] = ("hold", site, {})
+                continue
+            summary: dict[str, str | float] = {
+                "kind": "spool_backlog",
+                "agent": agent,
+                "readings": got.readings,
+                "oldest_minutes": round(got.oldest_age_s / 60, 1),
+            }
+            out[agent] = (spool_backlog(cond, got.readings, got.oldest_age_s), site, summary)
+        return out
+
+    async def _daily_emissions(self, rule: Rule, cond: DailyEmissions, now_ns: int) -> Seen:
+        """The site's last complete UTC day in the deriver's `emissions_1d` (every scope of the
+        rule's method), the roll-up the reports read."""
+        site = rule.scope.site
+        if site is None:
+            return {}
+        day_start = (now_ns // DAY_NS - 1) * DAY_NS
+        series = await self.store.query(
+            SeriesQuery(
+                EMISSIONS_1D,
+                "kgco2e",
+                day_start,
+                day_start + DAY_NS,
+                where={"site": [site], "method": [cond.method]},
+            )
+        )
+        values = [float(v) for s in series for v in s.values if isinstance(v, int | float)]
+        kg = sum(values) if values else None
+        day = dt.datetime.fromtimestamp(day_start / 1e9, dt.UTC).date().isoformat()
+        summary: dict[str, str | float] = {
+            "kind": "daily_emissions",
+            "day": day,
+            "kgco2e": round(kg or 0.0, 1),
+            "baseline_kgco2e": cond.baseline_kgco2e,
+            "over_percent": round(100 * ((kg or 0.0) / cond.baseline_kgco2e - 1), 1),
+        }
+        return {site: (daily_emissions(cond, kg), site, summary)}
+
+    async def _city_month(self, rule: Rule, cond: CityMonth, now_ns: int) -> Seen:
+        """The city's last complete UTC month against its target, through the programme
+        page's own computation (`city_trajectory`)."""
+        city = rule.scope.city
+        now = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+        end = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
+        start = (end - dt.timedelta(days=1)).replace(day=1)
+        tr = TimeRange(int(start.timestamp()) * 10**9, int(end.timestamp()) * 10**9)
+        row = await city_trajectory(self.store, self.registry, city, tr)
+        if row is None:
+            return {}
+        summary: dict[str, str | float] = {
+            "kind": "city_month",
+            "month": start.strftime("%Y-%m"),
+            "kgco2e": round(row["emissions_kgco2e"], 1),
+            "projected_kgco2e": round(row["projected_kgco2e"], 1),
+            "cap_kgco2e": round(row["cap_kgco2e"], 1),
+        }
+        obs = city_month(cond, row["projected_kgco2e"], row["cap_kgco2e"])
+        return {city: (obs, None, summary)}
 
     def _commands(self, rule: Rule, cond: CommandOutcome, now_ns: int) -> Seen:
         """Subject: a device's point. Firing when the newest command of the last day to it

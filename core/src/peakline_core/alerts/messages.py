@@ -117,6 +117,36 @@ def detail(summary: dict[str, str | float], language: str) -> str:
             f"{g['day']}: {g['kwh']} kWh, {g['over_percent']} % over the "
             f"{g['baseline_kwh']} kWh baseline"
         )
+    if kind == "daily_emissions":
+        if zh:
+            return (
+                f"{g['day']} 碳排放 {g['kgco2e']} kgCO2e，超出基线 {g['baseline_kgco2e']} "
+                f"kgCO2e 的 {g['over_percent']}%"
+            )
+        return (
+            f"{g['day']}: {g['kgco2e']} kgCO2e, {g['over_percent']} % over the "
+            f"{g['baseline_kgco2e']} kgCO2e baseline"
+        )
+    if kind == "city_month":
+        if zh:
+            return (
+                f"{g['month']} 排放 {g['kgco2e']} kgCO2e，按此推算全年 {g['projected_kgco2e']} "
+                f"kgCO2e，超出本年度达峰路径上限 {g['cap_kgco2e']} kgCO2e"
+            )
+        return (
+            f"{g['month']}: {g['kgco2e']} kgCO2e, projected to {g['projected_kgco2e']} kgCO2e "
+            f"a year against this year's cap of {g['cap_kgco2e']} kgCO2e"
+        )
+    if kind == "spool_backlog":
+        if zh:
+            return (
+                f"网关 {g['agent']} 积压 {g['readings']} 条未上传数据，最早一条已等待 "
+                f"{g['oldest_minutes']} 分钟"
+            )
+        return (
+            f"gateway {g['agent']} holds {g['readings']} unsent readings, the oldest waiting "
+            f"{g['oldest_minutes']} min"
+        )
     return ""
 
 
