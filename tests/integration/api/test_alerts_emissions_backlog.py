@@ -72,7 +72,7 @@ async def test_emissions_trajectory_backlog_and_device_kinds(
     try:
         with AlertStore(tmp_path / "alerts.db") as db:
             ev = AlertEvaluator(config.alerts, registry, store, db, spool=lambda: spools)
-            assert ev.devices_in(ev.rules["hvac-silent"]) == ["office-hvac", "school-hvac"]
+            assert ev.devices_in(config.alerts.rules[3]) == ["office-hvac", "school-hvac"]
 
             def states(rule: str) -> list[tuple[str, str]]:
                 return sorted(

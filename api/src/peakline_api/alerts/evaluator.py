@@ -68,11 +68,19 @@ class AlertEvaluator:
         self.spool = spool
         """The agents' last reported spool depth (the API's live view of the agent topic)."""
         self.alerts = alerts
-        self.rules = {r.id: r for r in alerts.rules}
+        """alerts.yaml: its rules and every channel (rules added through the API are in `db`)"""
         self.channels = {c.id: c for c in alerts.channels}
         self.registry = registry
         self.store = store
         self.db = db
+
+    def all_rules(self) -> list[Rule]:
+        """alerts.yaml's rules, then the API's (read from the database on every pass, so an
+        evaluator in another process sees a change within one pass)."""
+        return [*self.alerts.rules, *self.db.rules()]
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.all_rules() if r.id == rule_id), None)
 
     def devices_in(self, rule: Rule) -> list[str]:
         s = rule.scope
@@ -104,7 +112,7 @@ class AlertEvaluator:
         """One pass over every enabled rule; returns the transitions it recorded."""
         since = self.db.since_ns(now_ns)
         done: list[Transition] = []
-        for rule in self.alerts.rules:
+        for rule in self.all_rules():
             if not rule.enabled:
                 continue
             seen = await self._observe(rule, now_ns, since)
@@ -136,7 +144,7 @@ class AlertEvaluator:
     def acknowledge(self, incident: Incident, by: str, comment: str, now_ns: int) -> Transition:
         """Acknowledge and enqueue its notification (raises IncidentError unless open)."""
         transition = acknowledge(incident, by=by, comment=comment, now_ns=now_ns)
-        rule = self.rules.get(incident.rule)
+        rule = self.rule(incident.rule)
         if rule is None:  # the rule left the config: keep the record, notify nobody
             self.db.save(transition.incident)
         else:

@@ -86,7 +86,7 @@ class Sender:
         on_result: Callable[[str, str], None] = lambda kind, outcome: None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.rules = {r.id: r for r in alerts.rules}
+        self.alerts = alerts
         self.channels = {c.id: c for c in alerts.channels}
         self.db = db
         self.smtp = smtp
@@ -122,7 +122,9 @@ class Sender:
         self, item: OutboxItem, channel: WebhookChannel | EmailChannel, now_ns: int
     ) -> None:
         incident = incident_from_snapshot(item.snapshot)
-        rule = self.rules.get(incident.rule)
+        rule = next(
+            (r for r in [*self.alerts.rules, *self.db.rules()] if r.id == incident.rule), None
+        )
         name = rule.name if rule is not None else incident.rule
         transition = Transition(incident, item.transition, item.created_ns)  # type: ignore[arg-type]
         message = render(transition, name, channel.language)
