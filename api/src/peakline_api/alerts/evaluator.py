@@ -36,6 +36,7 @@ from peakline_core.config.alerts import (
     SEVERITY_RANK,
     AlertsFile,
     AnomalyRule,
+    Channel,
     CityMonth,
     CommandOutcome,
     DailyEmissions,
@@ -52,6 +53,16 @@ DAY_NS = 86_400 * 1_000_000_000
 ANOMALY_LOOKBACK_NS = DAY_NS
 Seen = dict[str, tuple[Observation, str | None, dict[str, str | float]]]
 """subject -> (observation, site, summary)"""
+
+
+def digest_due(channel: Channel, rank: int, due_ns: int) -> int:
+    """When a row is due: at once, or for a digest channel and a rule at or below its
+    severity, at the end of the digest period it falls in (on the clock, UTC)."""
+    digest = channel.digest
+    if digest is None or rank > SEVERITY_RANK[digest.max_severity]:
+        return due_ns
+    period = int(digest.minutes * NS_PER_MINUTE)
+    return (due_ns // period + 1) * period
 
 
 class AlertEvaluator:
@@ -155,13 +166,14 @@ class AlertEvaluator:
         self, rule: Rule, transitions: Sequence[Transition], now_ns: int
     ) -> list[Transition]:
         due = now_ns if rule.severity == "critical" else quiet_until(rule.quiet_hours, now_ns)
+        rank = SEVERITY_RANK[rule.severity]
+        channels = [
+            self.channels[ch]
+            for ch in rule.channels
+            if ch in self.channels and rank >= SEVERITY_RANK[self.channels[ch].min_severity]
+        ]
         for t in transitions:
-            rows = [
-                (t.key, ch, t.kind, t.at_ns, due)
-                for ch in rule.channels
-                if ch in self.channels
-                and SEVERITY_RANK[rule.severity] >= SEVERITY_RANK[self.channels[ch].min_severity]
-            ]
+            rows = [(t.key, ch.id, t.kind, t.at_ns, digest_due(ch, rank, due)) for ch in channels]
             incident = t.incident
             if t.kind in ("opened", "reminder"):
                 incident = dataclasses.replace(incident, last_notified_ns=now_ns)

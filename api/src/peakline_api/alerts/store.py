@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_ns, dead, due_ns);
 CREATE TABLE IF NOT EXISTS evaluator (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS channel_send (channel TEXT NOT NULL, at_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS channel_send_at ON channel_send (channel, at_ns);
 CREATE TABLE IF NOT EXISTS rule (
     id TEXT PRIMARY KEY,
     city TEXT NOT NULL,
@@ -224,6 +226,20 @@ class AlertStore(SqliteFile):
                 " due_ns = COALESCE(?, due_ns), dead = ? WHERE key = ? AND channel = ?",
                 (error[:500], retry_ns, 1 if retry_ns is None else 0, key, channel),
             )
+
+    # requests made to each channel (robot rate limits survive a restart)
+
+    def record_request(self, channel: str, now_ns: int) -> None:
+        with self.db:
+            self.db.execute("INSERT INTO channel_send VALUES (?, ?)", (channel, now_ns))
+            self.db.execute("DELETE FROM channel_send WHERE at_ns < ?", (now_ns - 3600 * 10**9,))
+
+    def requests_since(self, channel: str, since_ns: int) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM channel_send WHERE channel = ? AND at_ns > ?",
+            (channel, since_ns),
+        ).fetchone()
+        return int(row[0])
 
     # evaluator bookkeeping
 

@@ -8,6 +8,7 @@ transition into a title and a few lines of plain text. Times are shown in local 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, Transition
@@ -181,3 +182,19 @@ def render(
             + ("，尚无人认领" if lang == "zh-CN" else ", not acknowledged yet")
         )
     return Message(_TITLE[lang][transition.kind].format(name=rule_name), tuple(lines))
+
+
+_DIGEST_TITLE = {"en": "[Digest] {n} alert changes", "zh-CN": "【告警汇总】{n} 条变化"}
+
+
+def render_digest(entries: Sequence[tuple[Transition, str]], language: str) -> Message:
+    """One message for a digest period: a line per transition (its title, where, and what
+    tripped the rule), in the order they happened."""
+    lang = language if language in _TITLE else "zh-CN"
+    sep = "：" if lang == "zh-CN" else ": "
+    lines = []
+    for t, name in sorted(entries, key=lambda e: (e[0].at_ns, e[0].key)):
+        line = f"{_TITLE[lang][t.kind].format(name=name)} · {t.incident.subject}"
+        what = detail(t.incident.summary, lang) if t.kind in ("opened", "reminder") else ""
+        lines.append(f"{line}{sep}{what}" if what else line)
+    return Message(_DIGEST_TITLE[lang].format(n=len(lines)), tuple(lines))

@@ -168,6 +168,15 @@ class Rule(Strict):
     enabled: bool = True
 
 
+class Digest(Strict):
+    """Collect this channel's notifications of rules at or below `max_severity` and send them
+    as one message per `minutes` (on the clock: every hour on the hour for 60) listing what
+    opened, was acknowledged, reminded or resolved. More severe rules are sent at once."""
+
+    minutes: float = Field(gt=0, le=1440, description="period, minutes (60: hourly)")
+    max_severity: Severity = "info"
+
+
 class WebhookChannel(Strict):
     """A webhook: generic JSON (HMAC-SHA256 signed) or a WeCom / DingTalk / Feishu group robot."""
 
@@ -182,6 +191,7 @@ class WebhookChannel(Strict):
     )
     language: Language = "zh-CN"
     min_severity: Severity = "info"
+    digest: Digest | None = None
 
 
 class EmailChannel(Strict):
@@ -193,6 +203,7 @@ class EmailChannel(Strict):
     recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
     language: Language = "zh-CN"
     min_severity: Severity = "info"
+    digest: Digest | None = None
 
 
 Channel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="kind")]
