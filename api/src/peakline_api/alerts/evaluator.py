@@ -339,12 +339,14 @@ class AlertEvaluator:
         devices = self.devices_in(rule)
         if not devices:
             return {}
-        latest = await self.store.latest(READING, "quality", {"device": devices})
+        # A value (a number or a text), not a quality: a meter that stops answering still gets
+        # an error-quality reading from its gateway every poll, and that is no data.
         last: dict[str, int] = {}
-        for s in latest:
-            device = s.tags.get("device", "")
-            if s.times:
-                last[device] = max(last.get(device, 0), int(s.times[-1]))
+        for fld in ("value", "text"):
+            for s in await self.store.latest(READING, fld, {"device": devices}):
+                device = s.tags.get("device", "")
+                if s.times:
+                    last[device] = max(last.get(device, 0), int(s.times[-1]))
         summary: dict[str, str | float] = {"kind": "no_data", "minutes": cond.minutes}
         return {
             d: (no_data(cond, last.get(d), now_ns, since_ns), self._site_of(d), summary)
