@@ -62,6 +62,15 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentSpool:
+    """An online agent's last reported spool depth (agent topic)."""
+
+    readings: int
+    oldest_age_s: float
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceOwner:
     """Where a configured device lives and which agent polls it."""
 
@@ -92,6 +101,8 @@ class LiveHub:
     rejected: dict[str, int] = field(default_factory=dict)
     devices: dict[tuple[str, str], DeviceLive] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)
+    spools: dict[str, AgentSpool] = field(default_factory=dict)
+    """agent -> its spool as last reported while online (dropped when it goes offline)"""
     subscribers: set[Subscriber] = field(default_factory=set)
     connected: bool = False
     client: aiomqtt.Client | None = None
@@ -142,6 +153,12 @@ class LiveHub:
                 ):
                     raise ForgedMessage("unknown_agent")
                 self.agents[state.agent] = state.state
+                if state.state == "online" and state.spool_readings is not None:
+                    self.spools[state.agent] = AgentSpool(
+                        state.spool_readings, state.spool_oldest_age_s or 0.0, state.ts
+                    )
+                else:
+                    self.spools.pop(state.agent, None)
             elif parsed.kind is TopicKind.EVENT and parsed.site and parsed.device:
                 self._event(parsed.site, parsed.device, payload)
             elif parsed.kind is TopicKind.ACK and parsed.site and parsed.device:

@@ -286,3 +286,4 @@ class EdgeAgent:
             },
         }
         await asyncio.to_thread(write_health, self.state_dir / "health.json", health)
+        await self.uplink.report_spool(stats.readings, age)

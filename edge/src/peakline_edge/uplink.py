@@ -73,6 +73,7 @@ class Uplink:
         self._dirty: set[str] = set()
         self._status_changed = asyncio.Event()
         self._lost = asyncio.Event()
+        self._spool_sent: tuple[int, int] | None = None  # (readings, at ns) last reported
         self._log = structlog.get_logger("peakline.edge.uplink").bind(agent=agent.id)
 
     # -- the seams other components use ----------------------------------------------------
@@ -97,6 +98,32 @@ class Uplink:
                 return
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.5)  # the reconnect loop owns the connection; retry after it
+
+    async def report_spool(self, readings: int, oldest_age_s: float) -> None:
+        """Republish the retained `online` agent state with the spool depth when the number of
+        readings waiting changed or a minute passed, so the platform sees a backlog (alert
+        rule `spool_backlog`). Only while connected, and never waits for a connection."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            return
+        now = time.time_ns()
+        last = self._spool_sent
+        if last is not None and last[0] == readings and now - last[1] < 60 * 10**9:
+            return
+        state = AgentState(
+            agent=self.agent.id,
+            state="online",
+            ts=now,
+            version=self.version,
+            spool_readings=readings,
+            spool_oldest_age_s=round(oldest_age_s, 1),
+        )
+        topic = self.topics.agent(self.agent.id)
+        try:
+            await asyncio.wait_for(client.publish(topic, encode(state), qos=1, retain=True), 5.0)
+        except (aiomqtt.MqttError, TimeoutError):
+            return  # the reconnect loop owns the connection; the next refresh tries again
+        self._spool_sent = (readings, now)
 
     def set_status(self, status: DeviceStatus) -> None:
         """Latest availability of a device; published retained (latest wins if offline)."""
@@ -181,6 +208,7 @@ class Uplink:
             backoff = min(backoff * 2, 30.0)
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        self._spool_sent = None  # the birth message carries no spool: report it again
         await client.publish(
             self.topics.agent(self.agent.id),
             encode(

@@ -151,3 +151,29 @@ async def test_failed_command_opens_and_an_applied_retry_resolves(
             assert [(t.incident.subject, t.kind) for t in done] == [("m1.setpoint", "resolved")]
     finally:
         await store.aclose()
+
+
+async def test_a_meter_answering_only_errors_is_silent(influx_db: object, tmp_path: Path) -> None:
+    """A Modbus meter that stops answering (a dropout) still gets an error-quality reading from
+    its gateway every poll: that is no data, and the rule fires; a value clears it."""
+    root = tmp_path / "cfg"
+    shutil.copytree(CASES / "_base", root)
+    (root / "alerts.yaml").write_text(RULES)
+    config = load_config(root)
+    store = open_store(f"{influx_db.url}?db={influx_db.database}")  # type: ignore[attr-defined]
+    tags = {"site": "s1", "device": "m1", "point": "power"}
+    try:
+        with AlertStore(tmp_path / "alerts.db") as db:
+            ev = AlertEvaluator(config.alerts, Registry.from_config(config), store, db)
+            await store.write([_reading(T0 - 40 * MIN)])
+            errors = [Row("reading", tags, {"quality": 2}, T0 - k * MIN) for k in range(30)]
+            await store.write(errors)
+            done = await ev.evaluate(T0)
+            assert ("silent", "m1", "opened") in {
+                (t.incident.rule, t.incident.subject, t.kind) for t in done
+            }
+            await store.write([_reading(T0 + MIN)])
+            done = await ev.evaluate(T0 + 2 * MIN)
+            assert ("silent", "resolved") in {(t.incident.rule, t.kind) for t in done}
+    finally:
+        await store.aclose()

@@ -28,6 +28,7 @@ async def test_birth_last_will_and_device_status(
     silent = _unit()
     silent.silent = True
     states: list[str] = []
+    spool_reports: list[int] = []
     statuses: dict[str, str] = {}
     async with (
         modbus_peer({1: _unit(), 2: silent}) as peer,
@@ -40,7 +41,10 @@ async def test_birth_last_will_and_device_status(
             async for m in watcher.messages:
                 assert isinstance(m.payload, bytes)
                 if "/agent/" in m.topic.value:
-                    states.append(decode_agent_state(m.payload).state)
+                    state = decode_agent_state(m.payload)
+                    states.append(state.state)
+                    if state.spool_readings is not None:  # the depth, for spool_backlog rules
+                        spool_reports.append(state.spool_readings)
                 else:
                     s = decode_device_status(m.payload)
                     statuses[s.device] = s.state
@@ -58,6 +62,8 @@ async def test_birth_last_will_and_device_status(
             await until(
                 lambda: statuses == {"ok": "online", "gone": "unavailable"}, 60, "device statuses"
             )
+            await until(lambda: bool(spool_reports), 30, "the spool depth on the agent topic")
+            assert states[-1] == "online"
             agent.kill()
             await until(lambda: states[-1:] == ["offline"], 60, "last will after SIGKILL")
         finally:

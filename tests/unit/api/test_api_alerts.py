@@ -12,7 +12,7 @@ from api_fakes import MemoryStore
 from api_support import KEYS, NOW_NS, Api
 
 from peakline_api.app import create_app
-from peakline_api.keys import KeyStore
+from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row
@@ -47,7 +47,9 @@ async def alerting(tmp_path: Path, platform_config: PlatformConfig) -> AsyncIter
         await app.state.alerts.evaluator.evaluate(NOW_NS)  # evaluate only, send nothing
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield Api(client, store, tokens)
+            api = Api(client, store, tokens)
+            api.app = app  # type: ignore[attr-defined]  # the evaluator, for evaluating passes
+            yield api
 
 
 async def test_incidents_are_scoped_to_the_callers_cities(alerting: Api) -> None:
@@ -97,3 +99,87 @@ async def test_rules_of_visible_cities(alerting: Api) -> None:
     assert all(x["city"] == "riverton" for x in r.json())
     r = await alerting.get("operator_lk", "/api/v1/alerts/rules")
     assert r.json() == []
+
+
+HOT_OFFICE = {
+    "id": "office-supply-hot",
+    "name": "办公楼空调供水温度过高",
+    "scope": {"city": "riverton", "device": "office-hvac"},
+    "condition": {"kind": "threshold", "point": "supply_temp", "op": ">", "value": 30},
+    "channels": ["riverton-ops-wecom"],
+}
+
+
+async def test_admins_manage_their_citys_rules_with_the_config_checks(
+    alerting: Api, tmp_path: Path
+) -> None:
+    with KeyStore(tmp_path / "keys.db") as keys:
+        alerting.tokens["admin_lk"] = keys.create("admin_lk", Role.ADMIN, ["lakeside"])[1]
+    url = "/api/v1/alerts/rules"
+
+    async def send(who: str, method: str, path: str, body: object = None) -> httpx.Response:
+        return await alerting.client.request(method, path, json=body, headers=alerting.headers(who))
+
+    assert (await send("operator_rt", "POST", url, HOT_OFFICE)).status_code == 403
+    assert (await send("admin_lk", "POST", url, HOT_OFFICE)).status_code == 404  # not its city
+    # The same cross-checks as `peakline config check`, path relative to the rule.
+    bad = {**HOT_OFFICE, "scope": {"city": "riverton", "site": "lk-townhall"},
+           "channels": ["lakeside-nope"]}  # fmt: skip
+    r = await send("admin_all", "POST", url, bad)
+    assert r.status_code == 422, r.text
+    assert r.json()["issues"] == [
+        {"path": "rule.scope.site", "message": "no site 'lk-townhall' in 'riverton'"},
+        {"path": "rule.channels[0]", "message": "unknown channel 'lakeside-nope'"},
+    ]
+    narrow = {"city": "riverton", "site": "rt-school"}
+    body = {**HOT_OFFICE, "condition": {"kind": "city_month"}, "scope": narrow}
+    r = await send("admin_all", "POST", url, body)
+    assert r.status_code == 422 and "a city_month rule watches a whole city" in r.text
+    r = await send("admin_all", "POST", url, {**HOT_OFFICE, "id": "school-supply-hot"})
+    assert r.status_code == 409  # alerts.yaml's rules are read-only here
+
+    r = await send("admin_all", "POST", url, HOT_OFFICE)
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "api" and r.json()["updated_by"] == "admin_all"
+    assert (await send("admin_all", "POST", url, HOT_OFFICE)).status_code == 409
+
+    r = await alerting.get("viewer_rt", url)
+    sources = {x["id"]: x["source"] for x in r.json()}
+    assert sources["office-supply-hot"] == "api" and sources["school-supply-hot"] == "file"
+    assert "office-supply-hot" not in {
+        x["id"] for x in (await alerting.get("operator_lk", url)).json()
+    }
+
+    one = f"{url}/office-supply-hot"
+    r = await send("admin_all", "PUT", one, {**HOT_OFFICE, "enabled": False})
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    r = await send("admin_all", "PUT", one, {**HOT_OFFICE, "id": "other"})
+    assert r.status_code == 422
+    assert (await send("admin_lk", "PUT", one, HOT_OFFICE)).status_code == 404
+    assert (
+        await send("admin_all", "PUT", f"{url}/school-supply-hot", HOT_OFFICE)
+    ).status_code == 409
+    assert (await send("admin_lk", "DELETE", one)).status_code == 404
+    assert (await send("admin_all", "DELETE", one)).status_code == 204
+    assert (await send("admin_all", "DELETE", one)).status_code == 404
+
+
+async def test_an_api_rule_is_evaluated_and_a_disabled_one_is_not(
+    alerting: Api, tmp_path: Path
+) -> None:
+    url = "/api/v1/alerts/rules"
+    headers = alerting.headers("admin_all")
+    await alerting.store.write(
+        [Row("reading", {"site": "rt-office", "device": "office-hvac", "point": "supply_temp"},
+             {"value": 34.0, "quality": 0}, NOW_NS - k * MIN) for k in range(3)]
+    )  # fmt: skip
+    app_alerts = alerting.app.state.alerts  # type: ignore[attr-defined]
+    disabled = {**HOT_OFFICE, "enabled": False}
+    assert (await alerting.client.post(url, json=disabled, headers=headers)).status_code == 201
+    assert await app_alerts.evaluator.evaluate(NOW_NS + MIN) == []
+    r = await alerting.client.put(f"{url}/office-supply-hot", json=HOT_OFFICE, headers=headers)
+    assert r.status_code == 200
+    done = await app_alerts.evaluator.evaluate(NOW_NS + MIN)
+    assert [(t.incident.rule, t.incident.subject, t.kind) for t in done] == [
+        ("office-supply-hot", "office-hvac", "opened")
+    ]

@@ -122,3 +122,25 @@ async def test_a_device_that_is_not_configured_or_not_the_agents_is_dropped() ->
     }
     _status(hub, "s1", "hvac", "online", TS)  # the real thing still works
     assert hub.device("s1", "hvac").state == "online"
+
+
+async def test_an_agents_spool_depth_is_kept_while_it_is_online() -> None:
+    hub = LiveHub(Topics("t"), owners=OWNERS)
+    topic = hub.topics.agent("gw1")
+    _send(hub, topic, AgentState(agent="gw1", state="online", ts=TS))  # birth: no depth yet
+    assert hub.spools == {}
+    spooled = AgentState(
+        agent="gw1", state="online", ts=TS + 1, spool_readings=1200, spool_oldest_age_s=95.5
+    )
+    _send(hub, topic, spooled)
+    got = hub.spools["gw1"]
+    assert (got.readings, got.oldest_age_s, got.ts_ns) == (1200, 95.5, TS + 1)
+    # forged (another agent's topic) changes nothing; the last will forgets the depth
+    _send(
+        hub,
+        hub.topics.agent("gw2"),
+        AgentState(agent="gw1", state="online", ts=TS, spool_readings=1),
+    )
+    assert hub.spools["gw1"].readings == 1200
+    _send(hub, topic, AgentState(agent="gw1", state="offline", ts=TS + 2))
+    assert hub.spools == {} and hub.agents["gw1"] == "offline"

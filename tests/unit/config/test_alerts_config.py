@@ -32,7 +32,16 @@ def test_an_empty_file_has_no_rules(tmp_path: Path) -> None:
 def test_example_rules_load_with_every_condition_kind() -> None:
     alerts = load_config(REPO / "config").alerts
     kinds = {r.condition.kind for r in alerts.rules}
-    assert kinds == {"threshold", "no_data", "anomaly", "daily_energy", "command"}
+    assert kinds == {
+        "threshold",
+        "no_data",
+        "anomaly",
+        "daily_energy",
+        "daily_emissions",
+        "city_month",
+        "spool_backlog",
+        "command",
+    }
     assert {c.kind for c in alerts.channels} == {"wecom", "email"}
 
 

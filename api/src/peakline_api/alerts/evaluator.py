@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from peakline_api.alerts.store import AlertStore
 from peakline_api.ledger import CommandLedger, LedgerEntry
+from peakline_api.live import AgentSpool
+from peakline_api.params import TimeRange
 from peakline_api.registry import Registry
+from peakline_api.routers.programme import city_trajectory
 from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
 from peakline_core.alerts.conditions import (
+    city_month,
+    daily_emissions,
     daily_energy,
     in_quiet_hours,
     no_data,
     quiet_until,
+    spool_backlog,
     threshold,
 )
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, reminder_due
@@ -30,19 +36,33 @@ from peakline_core.config.alerts import (
     SEVERITY_RANK,
     AlertsFile,
     AnomalyRule,
+    Channel,
+    CityMonth,
     CommandOutcome,
+    DailyEmissions,
     DailyEnergy,
     NoData,
     Rule,
+    SpoolBacklog,
     Threshold,
 )
 from peakline_core.storage import SeriesQuery, Store
-from peakline_core.storage.schema import ANOMALY_EVENT, ENERGY_1D, READING
+from peakline_core.storage.schema import ANOMALY_EVENT, EMISSIONS_1D, ENERGY_1D, READING
 
 DAY_NS = 86_400 * 1_000_000_000
 ANOMALY_LOOKBACK_NS = DAY_NS
 Seen = dict[str, tuple[Observation, str | None, dict[str, str | float]]]
 """subject -> (observation, site, summary)"""
+
+
+def digest_due(channel: Channel, rank: int, due_ns: int) -> int:
+    """When a row is due: at once, or for a digest channel and a rule at or below its
+    severity, at the end of the digest period it falls in (on the clock, UTC)."""
+    digest = channel.digest
+    if digest is None or rank > SEVERITY_RANK[digest.max_severity]:
+        return due_ns
+    period = int(digest.minutes * NS_PER_MINUTE)
+    return (due_ns // period + 1) * period
 
 
 class AlertEvaluator:
@@ -53,23 +73,40 @@ class AlertEvaluator:
         store: Store,
         db: AlertStore,
         ledger: CommandLedger | None = None,
+        spool: Callable[[], Mapping[str, AgentSpool]] | None = None,
     ):
         self.ledger = ledger
+        self.spool = spool
+        """The agents' last reported spool depth (the API's live view of the agent topic)."""
         self.alerts = alerts
-        self.rules = {r.id: r for r in alerts.rules}
+        """alerts.yaml: its rules and every channel (rules added through the API are in `db`)"""
         self.channels = {c.id: c for c in alerts.channels}
         self.registry = registry
         self.store = store
         self.db = db
 
+    def all_rules(self) -> list[Rule]:
+        """alerts.yaml's rules, then the API's (read from the database on every pass, so an
+        evaluator in another process sees a change within one pass)."""
+        return [*self.alerts.rules, *self.db.rules()]
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.all_rules() if r.id == rule_id), None)
+
     def devices_in(self, rule: Rule) -> list[str]:
         s = rule.scope
-        if s.device is not None:
-            return [s.device]
+        kinds = set(s.device_kinds)
+        config = self.registry.config
         out = []
         for d in self.registry.devices.values():
+            if s.device is not None and d.id != s.device:
+                continue
             site = self.registry.sites.get(d.site)
             if site is None or site.city != s.city or not d.enabled:
+                continue
+            if kinds and config.profile_of(d).kind not in kinds:
+                continue
+            if s.agent is not None and d.agent != s.agent:
                 continue
             if s.district is not None and site.district != s.district:
                 continue
@@ -86,7 +123,7 @@ class AlertEvaluator:
         """One pass over every enabled rule; returns the transitions it recorded."""
         since = self.db.since_ns(now_ns)
         done: list[Transition] = []
-        for rule in self.alerts.rules:
+        for rule in self.all_rules():
             if not rule.enabled:
                 continue
             seen = await self._observe(rule, now_ns, since)
@@ -118,7 +155,7 @@ class AlertEvaluator:
     def acknowledge(self, incident: Incident, by: str, comment: str, now_ns: int) -> Transition:
         """Acknowledge and enqueue its notification (raises IncidentError unless open)."""
         transition = acknowledge(incident, by=by, comment=comment, now_ns=now_ns)
-        rule = self.rules.get(incident.rule)
+        rule = self.rule(incident.rule)
         if rule is None:  # the rule left the config: keep the record, notify nobody
             self.db.save(transition.incident)
         else:
@@ -129,13 +166,14 @@ class AlertEvaluator:
         self, rule: Rule, transitions: Sequence[Transition], now_ns: int
     ) -> list[Transition]:
         due = now_ns if rule.severity == "critical" else quiet_until(rule.quiet_hours, now_ns)
+        rank = SEVERITY_RANK[rule.severity]
+        channels = [
+            self.channels[ch]
+            for ch in rule.channels
+            if ch in self.channels and rank >= SEVERITY_RANK[self.channels[ch].min_severity]
+        ]
         for t in transitions:
-            rows = [
-                (t.key, ch, t.kind, t.at_ns, due)
-                for ch in rule.channels
-                if ch in self.channels
-                and SEVERITY_RANK[rule.severity] >= SEVERITY_RANK[self.channels[ch].min_severity]
-            ]
+            rows = [(t.key, ch.id, t.kind, t.at_ns, digest_due(ch, rank, due)) for ch in channels]
             incident = t.incident
             if t.kind in ("opened", "reminder"):
                 incident = dataclasses.replace(incident, last_notified_ns=now_ns)
@@ -152,7 +190,85 @@ class AlertEvaluator:
             return await self._anomaly(rule, cond, now_ns)
         if isinstance(cond, DailyEnergy):
             return await self._daily_energy(rule, cond, now_ns)
+        if isinstance(cond, DailyEmissions):
+            return await self._daily_emissions(rule, cond, now_ns)
+        if isinstance(cond, CityMonth):
+            return await self._city_month(rule, cond, now_ns)
+        if isinstance(cond, SpoolBacklog):
+            return self._spool_backlog(rule, cond, now_ns)
         return self._commands(rule, cond, now_ns)
+
+    def _spool_backlog(self, rule: Rule, cond: SpoolBacklog, now_ns: int) -> Seen:
+        """Subject: an edge agent polling devices in scope. An agent that has not reported its
+        spool (offline, or an agent too old to report it) holds: no-data rules cover silence."""
+        if self.spool is None:
+            return {}
+        agents = sorted({self.registry.devices[d].agent for d in self.devices_in(rule)})
+        reported = self.spool()
+        out: Seen = {}
+        for agent in agents:
+            got = reported.get(agent)
+            site = self.registry.config.agents[agent].site
+            if got is None:
+                out[agent] = ("hold", site, {})
+                continue
+            summary: dict[str, str | float] = {
+                "kind": "spool_backlog",
+                "agent": agent,
+                "readings": got.readings,
+                "oldest_minutes": round(got.oldest_age_s / 60, 1),
+            }
+            out[agent] = (spool_backlog(cond, got.readings, got.oldest_age_s), site, summary)
+        return out
+
+    async def _daily_emissions(self, rule: Rule, cond: DailyEmissions, now_ns: int) -> Seen:
+        """The site's last complete UTC day in the deriver's `emissions_1d` (every scope of the
+        rule's method), the roll-up the reports read."""
+        site = rule.scope.site
+        if site is None:
+            return {}
+        day_start = (now_ns // DAY_NS - 1) * DAY_NS
+        series = await self.store.query(
+            SeriesQuery(
+                EMISSIONS_1D,
+                "kgco2e",
+                day_start,
+                day_start + DAY_NS,
+                where={"site": [site], "method": [cond.method]},
+            )
+        )
+        values = [float(v) for s in series for v in s.values if isinstance(v, int | float)]
+        kg = sum(values) if values else None
+        day = dt.datetime.fromtimestamp(day_start / 1e9, dt.UTC).date().isoformat()
+        summary: dict[str, str | float] = {
+            "kind": "daily_emissions",
+            "day": day,
+            "kgco2e": round(kg or 0.0, 1),
+            "baseline_kgco2e": cond.baseline_kgco2e,
+            "over_percent": round(100 * ((kg or 0.0) / cond.baseline_kgco2e - 1), 1),
+        }
+        return {site: (daily_emissions(cond, kg), site, summary)}
+
+    async def _city_month(self, rule: Rule, cond: CityMonth, now_ns: int) -> Seen:
+        """The city's last complete UTC month against its target, through the programme
+        page's own computation (`city_trajectory`)."""
+        city = rule.scope.city
+        now = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+        end = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
+        start = (end - dt.timedelta(days=1)).replace(day=1)
+        tr = TimeRange(int(start.timestamp()) * 10**9, int(end.timestamp()) * 10**9)
+        row = await city_trajectory(self.store, self.registry, city, tr)
+        if row is None:
+            return {}
+        summary: dict[str, str | float] = {
+            "kind": "city_month",
+            "month": start.strftime("%Y-%m"),
+            "kgco2e": round(row["emissions_kgco2e"], 1),
+            "projected_kgco2e": round(row["projected_kgco2e"], 1),
+            "cap_kgco2e": round(row["cap_kgco2e"], 1),
+        }
+        obs = city_month(cond, row["projected_kgco2e"], row["cap_kgco2e"])
+        return {city: (obs, None, summary)}
 
     def _commands(self, rule: Rule, cond: CommandOutcome, now_ns: int) -> Seen:
         """Subject: a device's point. Firing when the newest command of the last day to it
@@ -223,12 +339,14 @@ class AlertEvaluator:
         devices = self.devices_in(rule)
         if not devices:
             return {}
-        latest = await self.store.latest(READING, "quality", {"device": devices})
+        # A value (a number or a text), not a quality: a meter that stops answering still gets
+        # an error-quality reading from its gateway every poll, and that is no data.
         last: dict[str, int] = {}
-        for s in latest:
-            device = s.tags.get("device", "")
-            if s.times:
-                last[device] = max(last.get(device, 0), int(s.times[-1]))
+        for fld in ("value", "text"):
+            for s in await self.store.latest(READING, fld, {"device": devices}):
+                device = s.tags.get("device", "")
+                if s.times:
+                    last[device] = max(last.get(device, 0), int(s.times[-1]))
         summary: dict[str, str | float] = {"kind": "no_data", "minutes": cond.minutes}
         return {
             d: (no_data(cond, last.get(d), now_ns, since_ns), self._site_of(d), summary)

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -63,8 +64,14 @@ class Alerts:
     running: bool
     passes: int = 0
     """Completed evaluate-and-send passes of the background task (tests wait on it)."""
+    holds_lease: Callable[[], bool] = field(default=lambda: True)
+    """The seam for leader election across API replicas (issue #21, a lease in the database):
+    a pass evaluates and sends only while this says the process holds the alerts lease. Until
+    #21 lands it is always true, so exactly one process may run with `alerts` on."""
 
     async def tick(self, now_ns: int) -> None:
+        if not self.holds_lease():
+            return
         await self.evaluator.evaluate(now_ns)
         await self.sender.send_due(now_ns)
 
@@ -99,7 +106,9 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
     )
     control = getattr(app.state, "control", None)  # started just before (control_wiring)
     ledger = getattr(control, "ledger", None)
-    evaluator = AlertEvaluator(config, state.registry, state.store, db, ledger)
+    evaluator = AlertEvaluator(
+        config, state.registry, state.store, db, ledger, spool=lambda: state.hub.spools
+    )
     running = extra.get("alerts") == "on" and bool(config.rules)
     app.state.alerts = Alerts(db, evaluator, sender, running)
     if running:

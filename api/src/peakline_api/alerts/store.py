@@ -15,6 +15,7 @@ from typing import Any
 
 from peakline_api.sqlite_file import SqliteFile
 from peakline_core.alerts import Incident
+from peakline_core.config.alerts import Rule
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incident (
@@ -53,6 +54,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_ns, dead, due_ns);
 CREATE TABLE IF NOT EXISTS evaluator (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS channel_send (channel TEXT NOT NULL, at_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS channel_send_at ON channel_send (channel, at_ns);
+CREATE TABLE IF NOT EXISTS rule (
+    id TEXT PRIMARY KEY,
+    city TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_ns INTEGER NOT NULL,
+    updated_by TEXT NOT NULL
+);
 """
 
 _COLUMNS = [f.name for f in dataclasses.fields(Incident)]
@@ -217,6 +227,20 @@ class AlertStore(SqliteFile):
                 (error[:500], retry_ns, 1 if retry_ns is None else 0, key, channel),
             )
 
+    # requests made to each channel (robot rate limits survive a restart)
+
+    def record_request(self, channel: str, now_ns: int) -> None:
+        with self.db:
+            self.db.execute("INSERT INTO channel_send VALUES (?, ?)", (channel, now_ns))
+            self.db.execute("DELETE FROM channel_send WHERE at_ns < ?", (now_ns - 3600 * 10**9,))
+
+    def requests_since(self, channel: str, since_ns: int) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM channel_send WHERE channel = ? AND at_ns > ?",
+            (channel, since_ns),
+        ).fetchone()
+        return int(row[0])
+
     # evaluator bookkeeping
 
     def since_ns(self, now_ns: int) -> int:
@@ -227,3 +251,47 @@ class AlertStore(SqliteFile):
             )
         row = self.db.execute("SELECT value FROM evaluator WHERE name = 'since_ns'").fetchone()
         return int(row[0])
+
+    # -- rules managed through the API (alerts.yaml's are read-only there) -------------------
+
+    def rules(self) -> list[Rule]:
+        """The API's rules, in creation order. A row that no longer validates (a model change)
+        is skipped, not fatal: the evaluator keeps running the others."""
+        out = []
+        for (body,) in self.db.execute("SELECT body FROM rule ORDER BY rowid"):
+            try:
+                out.append(Rule.model_validate_json(body))
+            except ValueError:
+                continue
+        return out
+
+    def rule_meta(self, rule_id: str) -> tuple[int, str] | None:
+        """(updated_ns, updated_by) of an API rule."""
+        row = self.db.execute(
+            "SELECT updated_ns, updated_by FROM rule WHERE id = ?", (rule_id,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def put_rule(self, rule: Rule, by: str, now_ns: int, *, create: bool) -> bool:
+        """Insert (`create`) or replace an API rule; False when it already exists (create) or
+        does not (update)."""
+        body = rule.model_dump_json()
+        with self.db:
+            if create:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO rule (id, city, body, updated_ns, updated_by)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (rule.id, rule.scope.city, body, now_ns, by),
+                )
+            else:
+                cur = self.db.execute(
+                    "UPDATE rule SET city = ?, body = ?, updated_ns = ?, updated_by = ?"
+                    " WHERE id = ?",
+                    (rule.scope.city, body, now_ns, by, rule.id),
+                )
+        return cur.rowcount == 1
+
+    def delete_rule(self, rule_id: str) -> bool:
+        with self.db:
+            cur = self.db.execute("DELETE FROM rule WHERE id = ?", (rule_id,))
+        return cur.rowcount == 1

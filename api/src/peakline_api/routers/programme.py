@@ -26,6 +26,7 @@ from fastapi.responses import Response
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery
 from peakline_api.params import TimeRange
+from peakline_api.registry import Registry
 from peakline_api.retrofit_store import RetrofitStore
 from peakline_api.routers.reports import report_range
 from peakline_api.routers.retrofits import measured_savings, retrofits_db
@@ -35,7 +36,7 @@ from peakline_api.totals import energy_by_flow
 from peakline_core.config import Site
 from peakline_core.emissions import FactorBook, FactorNotFound, track
 from peakline_core.programme import THRESHOLDS, benchmark, combine_uncertainty, summarise
-from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.storage import Aggregate, SeriesQuery, Store
 from peakline_core.storage.schema import READING
 
 router = APIRouter(prefix="/api/v1", tags=["programme"])
@@ -213,8 +214,9 @@ def _num(v: float) -> float | None:
 
 
 def _year_share(tr: TimeRange) -> tuple[int, float]:
-    """The year the period ends in, and the period's length as a share of that year."""
-    end = datetime.fromtimestamp(tr.end_ns / NS, tz=UTC)
+    """The year the period ends in (its last instant: a December ends on 1 January but is not
+    in it), and the period's length as a share of that year."""
+    end = datetime.fromtimestamp((tr.end_ns - 1) // NS, tz=UTC)
     jan1 = datetime(end.year, 1, 1, tzinfo=UTC)
     year_s = (datetime(end.year + 1, 1, 1, tzinfo=UTC) - jan1).total_seconds()
     return end.year, min(1.0, max((tr.end_ns - tr.start_ns) / NS / year_s, 1e-9))
@@ -236,6 +238,30 @@ def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | Non
         "on_track": status.on_track,
         "past_peak": year >= city.target.peak_year,
     }
+
+
+async def city_trajectory(
+    store: Store, reg: Registry, city: str, tr: TimeRange
+) -> dict[str, Any] | None:
+    """One city's trajectory over `tr` as the programme page computes it (its metered grid
+    imports, each site's location factor for the start year, the same cap and projection), with
+    the emissions it used; None without a target. The `city_month` alert rule reads this."""
+    sites = [s for s in reg.sites.values() if s.city == city]
+    kwh: dict[str, float] = defaultdict(float)
+    for (site, flow), v in (
+        await energy_by_flow(store, [s.id for s in sites], tr.start_ns, tr.end_ns)
+    ).items():
+        if flow == FLOW:
+            kwh[site] += v
+    year = datetime.fromtimestamp(tr.start_ns / NS, tz=UTC).year
+    book = reg.config.factor_book()
+    kg = []
+    for s in sites:
+        f = _factor(book, s, year)
+        kg.append(kwh.get(s.id, 0.0) * f["kgco2e_per_kwh"] if f else float("nan"))
+    emissions = float(np.nansum(kg)) if kg else 0.0
+    row = _trajectory(reg.cities[city], tr, emissions)
+    return None if row is None else {**row, "emissions_kgco2e": emissions}
 
 
 def _site_targets(

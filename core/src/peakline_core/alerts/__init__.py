@@ -12,7 +12,7 @@ from peakline_core.alerts.lifecycle import (
     observe,
     reminder_due,
 )
-from peakline_core.alerts.messages import Message, render
+from peakline_core.alerts.messages import Message, render, render_digest
 from peakline_core.alerts.webhooks import WebhookRequest, build_request
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "observe",
     "reminder_due",
     "render",
+    "render_digest",
 ]

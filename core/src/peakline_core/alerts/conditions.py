@@ -11,7 +11,15 @@ import numpy as np
 import numpy.typing as npt
 
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, Observation
-from peakline_core.config.alerts import DailyEnergy, NoData, QuietHours, Threshold
+from peakline_core.config.alerts import (
+    CityMonth,
+    DailyEmissions,
+    DailyEnergy,
+    NoData,
+    QuietHours,
+    SpoolBacklog,
+    Threshold,
+)
 
 _OPS = {
     ">": np.greater,
@@ -60,6 +68,38 @@ def daily_energy(cond: DailyEnergy, day_kwh: float | None) -> Observation:
     if day_kwh > cond.baseline_kwh * (1 + cond.over_percent / 100):
         return "firing"
     return "clear" if day_kwh <= cond.baseline_kwh else "hold"
+
+
+def daily_emissions(cond: DailyEmissions, day_kgco2e: float | None) -> Observation:
+    """A day's emissions over the baseline by more than ``over_percent``; clear at or under the
+    baseline itself (the band in between holds)."""
+    if day_kgco2e is None:
+        return "hold"
+    if day_kgco2e > cond.baseline_kgco2e * (1 + cond.over_percent / 100):
+        return "firing"
+    return "clear" if day_kgco2e <= cond.baseline_kgco2e else "hold"
+
+
+def city_month(cond: CityMonth, projected_kgco2e: float, cap_kgco2e: float) -> Observation:
+    """A month's emissions projected to a year over the year's cap by more than
+    ``tolerance_percent``; clear when back on track (at or under the cap)."""
+    if projected_kgco2e > cap_kgco2e * (1 + cond.tolerance_percent / 100):
+        return "firing"
+    return "clear" if projected_kgco2e <= cap_kgco2e else "hold"
+
+
+def spool_backlog(cond: SpoolBacklog, readings: int, oldest_age_s: float) -> Observation:
+    """Firing past either limit; clear once under half of every limit given (hysteresis: a
+    spool that drains slowly does not flap); hold in between."""
+    over = (cond.readings is not None and readings > cond.readings) or (
+        cond.oldest_minutes is not None and oldest_age_s > cond.oldest_minutes * 60
+    )
+    if over:
+        return "firing"
+    under = (cond.readings is None or readings <= cond.readings / 2) and (
+        cond.oldest_minutes is None or oldest_age_s <= cond.oldest_minutes * 30
+    )
+    return "clear" if under else "hold"
 
 
 def in_quiet_hours(quiet: QuietHours | None, now_ns: int) -> bool:

@@ -8,6 +8,7 @@ transition into a title and a few lines of plain text. Times are shown in local 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, Transition
@@ -117,6 +118,36 @@ def detail(summary: dict[str, str | float], language: str) -> str:
             f"{g['day']}: {g['kwh']} kWh, {g['over_percent']} % over the "
             f"{g['baseline_kwh']} kWh baseline"
         )
+    if kind == "daily_emissions":
+        if zh:
+            return (
+                f"{g['day']} 碳排放 {g['kgco2e']} kgCO2e，超出基线 {g['baseline_kgco2e']} "
+                f"kgCO2e 的 {g['over_percent']}%"
+            )
+        return (
+            f"{g['day']}: {g['kgco2e']} kgCO2e, {g['over_percent']} % over the "
+            f"{g['baseline_kgco2e']} kgCO2e baseline"
+        )
+    if kind == "city_month":
+        if zh:
+            return (
+                f"{g['month']} 排放 {g['kgco2e']} kgCO2e，按此推算全年 {g['projected_kgco2e']} "
+                f"kgCO2e，超出本年度达峰路径上限 {g['cap_kgco2e']} kgCO2e"
+            )
+        return (
+            f"{g['month']}: {g['kgco2e']} kgCO2e, projected to {g['projected_kgco2e']} kgCO2e "
+            f"a year against this year's cap of {g['cap_kgco2e']} kgCO2e"
+        )
+    if kind == "spool_backlog":
+        if zh:
+            return (
+                f"网关 {g['agent']} 积压 {g['readings']} 条未上传数据，最早一条已等待 "
+                f"{g['oldest_minutes']} 分钟"
+            )
+        return (
+            f"gateway {g['agent']} holds {g['readings']} unsent readings, the oldest waiting "
+            f"{g['oldest_minutes']} min"
+        )
     return ""
 
 
@@ -151,3 +182,19 @@ def render(
             + ("，尚无人认领" if lang == "zh-CN" else ", not acknowledged yet")
         )
     return Message(_TITLE[lang][transition.kind].format(name=rule_name), tuple(lines))
+
+
+_DIGEST_TITLE = {"en": "[Digest] {n} alert changes", "zh-CN": "【告警汇总】{n} 条变化"}
+
+
+def render_digest(entries: Sequence[tuple[Transition, str]], language: str) -> Message:
+    """One message for a digest period: a line per transition (its title, where, and what
+    tripped the rule), in the order they happened."""
+    lang = language if language in _TITLE else "zh-CN"
+    sep = "：" if lang == "zh-CN" else ": "
+    lines = []
+    for t, name in sorted(entries, key=lambda e: (e[0].at_ns, e[0].key)):
+        line = f"{_TITLE[lang][t.kind].format(name=name)} · {t.incident.subject}"
+        what = detail(t.incident.summary, lang) if t.kind in ("opened", "reminder") else ""
+        lines.append(f"{line}{sep}{what}" if what else line)
+    return Message(_DIGEST_TITLE[lang].format(n=len(lines)), tuple(lines))

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,48 @@ def generic_payload(transition: Transition, message: Message, language: str) -> 
         "title": message.title,
         "text": message.text,
     }
+
+
+_ITEM = ("key", "transition", "at_ns", "incident")
+
+
+def build_digest_request(
+    kind: str,
+    url: str,
+    secret: str | None,
+    transitions: Sequence[Transition],
+    message: Message,
+    language: str,
+    now_ms: int,
+) -> WebhookRequest:
+    """One request for a digest period. The chat robots get the digest text; the generic
+    webhook gets every transition as `items` (each as a single notification's body, with
+    its key) and an Idempotency-Key naming the whole batch."""
+    if kind != "webhook":
+        return build_request(kind, url, secret, transitions[0], message, language, now_ms)
+    keys = sorted(t.key for t in transitions)
+    batch = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+    body = _json(
+        {
+            "version": 1,
+            "digest": True,
+            "key": f"digest:{batch}",
+            "items": [
+                {k: v for k, v in generic_payload(t, message, language).items() if k in _ITEM}
+                for t in transitions
+            ],
+            "language": language,
+            "title": message.title,
+            "text": message.text,
+        }
+    )
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Idempotency-Key": f"digest:{batch}",
+    }
+    if secret:
+        headers[SIGNATURE_HEADER] = sign_generic(secret, now_ms // 1000, body)
+    return WebhookRequest(url, headers, body)
 
 
 def build_request(

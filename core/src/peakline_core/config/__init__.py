@@ -9,7 +9,7 @@ from peakline_core.config.inventory import (
     RefrigerantAsset,
     ServiceRecord,
 )
-from peakline_core.config.loader import PlatformConfig, load_config
+from peakline_core.config.loader import PlatformConfig, check_alerts, load_config
 from peakline_core.config.platform import (
     Agent,
     City,
@@ -72,5 +72,6 @@ __all__ = [
     "SpoolConfig",
     "UplinkConfig",
     "WriteLimits",
+    "check_alerts",
     "load_config",
 ]

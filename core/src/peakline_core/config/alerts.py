@@ -83,19 +83,67 @@ class DailyEnergy(Strict):
     over_percent: float = Field(default=20.0, gt=0, description="e.g. 20 for 20 % over")
 
 
+class DailyEmissions(Strict):
+    """A site's daily emissions over its baseline by more than ``over_percent``: the deriver's
+    ``emissions_1d`` roll-up (kgCO2e, the method named here), the figure the reports show."""
+
+    kind: Literal["daily_emissions"]
+    baseline_kgco2e: float = Field(gt=0, description="expected emissions a day, kgCO2e")
+    over_percent: float = Field(default=20.0, gt=0, description="e.g. 20 for 20 % over")
+    method: Literal["location", "market"] = "location"
+
+
+class CityMonth(Strict):
+    """A city's last complete month over its target trajectory: metered emissions projected to
+    a year against the city's cap for that year, exactly as the programme page computes them
+    (programme.yaml `cities[].target`). ``tolerance_percent`` above the cap before it fires."""
+
+    kind: Literal["city_month"]
+    tolerance_percent: float = Field(default=0.0, ge=0, description="e.g. 5 for 5 % over cap")
+
+
+class SpoolBacklog(Strict):
+    """A gateway's spool holding readings it could not send: more than ``readings`` waiting, or
+    the oldest waiting longer than ``oldest_minutes`` (the agent reports both on its agent
+    topic). It clears once the spool is back under half of each limit (hysteresis)."""
+
+    kind: Literal["spool_backlog"]
+    readings: int | None = Field(default=None, gt=0, description="readings waiting")
+    oldest_minutes: float | None = Field(default=None, gt=0, description="age of the oldest")
+
+    @model_validator(mode="after")
+    def _one_limit_at_least(self) -> Self:
+        if self.readings is None and self.oldest_minutes is None:
+            raise ValueError("give readings, oldest_minutes or both")
+        return self
+
+
 Condition = Annotated[
-    Threshold | NoData | AnomalyRule | CommandOutcome | DailyEnergy,
+    Threshold
+    | NoData
+    | AnomalyRule
+    | CommandOutcome
+    | DailyEnergy
+    | DailyEmissions
+    | CityMonth
+    | SpoolBacklog,
     Field(discriminator="kind"),
 ]
 
 
 class Scope(Strict):
-    """What a rule watches: a whole city, a district, a site or one device (narrowest wins)."""
+    """What a rule watches: a whole city, a district, a site or one device (narrowest wins),
+    optionally only devices of some kinds (their profile's `kind`: meter, hvac, ...) or one
+    edge agent (gateway)."""
 
     city: Id
     district: Id | None = None
     site: Id | None = None
     device: Id | None = None
+    device_kinds: list[str] = Field(
+        default_factory=list, description="only devices whose profile has one of these kinds"
+    )
+    agent: Id | None = Field(default=None, description="one edge agent (gateway)")
 
 
 class QuietHours(Strict):
@@ -120,6 +168,15 @@ class Rule(Strict):
     enabled: bool = True
 
 
+class Digest(Strict):
+    """Collect this channel's notifications of rules at or below `max_severity` and send them
+    as one message per `minutes` (on the clock: every hour on the hour for 60) listing what
+    opened, was acknowledged, reminded or resolved. More severe rules are sent at once."""
+
+    minutes: float = Field(gt=0, le=1440, description="period, minutes (60: hourly)")
+    max_severity: Severity = "info"
+
+
 class WebhookChannel(Strict):
     """A webhook: generic JSON (HMAC-SHA256 signed) or a WeCom / DingTalk / Feishu group robot."""
 
@@ -134,6 +191,7 @@ class WebhookChannel(Strict):
     )
     language: Language = "zh-CN"
     min_severity: Severity = "info"
+    digest: Digest | None = None
 
 
 class EmailChannel(Strict):
@@ -145,6 +203,7 @@ class EmailChannel(Strict):
     recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
     language: Language = "zh-CN"
     min_severity: Severity = "info"
+    digest: Digest | None = None
 
 
 Channel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="kind")]

@@ -15,7 +15,7 @@ file, the path inside it and what was expected.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -235,7 +235,15 @@ def load_config(root: str | Path) -> PlatformConfig:
 
     _cross_check(programme, sites_file, devices_file, agents_file, profiles, issues)
     _check_inventory(inventory, sites_file, devices_file, factor_sets, issues)
-    _check_alerts(alerts, programme, sites_file, devices_file, issues)
+    _check_alerts(
+        alerts,
+        programme,
+        {s.id: s for s in sites_file.sites},
+        {d.id: d for d in devices_file.devices},
+        profiles,
+        {a.id for a in agents_file.agents},
+        issues,
+    )
     if issues:
         raise ConfigError(issues)
     return PlatformConfig(
@@ -404,22 +412,40 @@ def _check_inventory(
         device(f"{where}.water_meter", dc.water_meter)
 
 
+def check_alerts(alerts: AlertsFile, config: PlatformConfig) -> list[Issue]:
+    """alerts.yaml's cross-checks against a loaded configuration: the one validator that
+    `peakline config check` and the API's rule endpoints both use."""
+    issues: list[Issue] = []
+    _check_alerts(
+        alerts,
+        config.programme,
+        config.sites,
+        config.devices,
+        config.profiles,
+        set(config.agents),
+        issues,
+    )
+    return issues
+
+
 def _check_alerts(
     alerts: AlertsFile,
     programme: Programme,
-    sites_file: SitesFile,
-    devices_file: DevicesFile,
+    sites: Mapping[str, Site],
+    devices: Mapping[str, Device],
+    profiles: Mapping[str, ModbusProfile | MqttProfile],
+    agents: set[str],
     issues: list[Issue],
 ) -> None:
     """alerts.yaml: a rule's scope names known places that nest (device in site in district in
-    city); its channels exist and belong to its city; ids are unique."""
+    city); its channels exist and belong to its city; ids are unique; a condition that needs a
+    site, a city target or a gateway has it."""
     rel = "alerts.yaml"
     _unique(alerts.rules, "id", rel, "rules", issues)
     _unique(alerts.channels, "id", rel, "channels", issues)
-    cities = {c.id for c in programme.cities}
+    cities = {c.id: c for c in programme.cities}
     districts = {d.id: d.city for d in programme.districts}
-    sites = {s.id: s for s in sites_file.sites}
-    devices = {d.id: d for d in devices_file.devices}
+    kinds = {p.kind for p in profiles.values()}
     channels = {c.id: c for c in alerts.channels}
     for i, c in enumerate(alerts.channels):
         if c.city not in cities:
@@ -448,8 +474,37 @@ def _check_alerts(
                 issues.append(
                     (rel, f"{where}.scope.device", f"no device {scope.device!r} in this scope")
                 )
-        if r.condition.kind == "daily_energy" and scope.site is None:
-            issues.append((rel, f"{where}.scope.site", "a daily_energy rule needs a site"))
+        for j, kind in enumerate(scope.device_kinds):
+            if kind not in kinds:
+                known = ", ".join(sorted(kinds)) or "none"
+                msg = f"no profile has kind {kind!r} (known: {known})"
+                issues.append((rel, f"{where}.scope.device_kinds[{j}]", msg))
+        if scope.agent is not None:
+            polls_here = any(
+                d.agent == scope.agent
+                and (s := sites.get(d.site)) is not None
+                and s.city == scope.city
+                for d in devices.values()
+            )
+            if scope.agent not in agents or not polls_here:
+                msg = f"no agent {scope.agent!r} polling devices in {scope.city!r}"
+                issues.append((rel, f"{where}.scope.agent", msg))
+        kind = r.condition.kind
+        if kind in ("daily_energy", "daily_emissions") and scope.site is None:
+            issues.append((rel, f"{where}.scope.site", f"a {kind} rule needs a site"))
+        if kind == "city_month":
+            narrower = [k for k in ("district", "site", "device", "agent") if getattr(scope, k)]
+            if narrower or scope.device_kinds:
+                what = ", ".join(narrower + (["device_kinds"] if scope.device_kinds else []))
+                msg = f"a city_month rule watches a whole city (remove {what})"
+                issues.append((rel, f"{where}.scope", msg))
+            city = cities.get(scope.city)
+            if city is not None and city.target is None:
+                msg = f"city {scope.city!r} has no target in programme.yaml"
+                issues.append((rel, f"{where}.condition", msg))
+        if kind != "spool_backlog" and scope.agent is not None:
+            msg = "only a spool_backlog rule watches an agent"
+            issues.append((rel, f"{where}.scope.agent", msg))
         for j, ch in enumerate(r.channels):
             channel = channels.get(ch)
             if channel is None:

@@ -68,12 +68,18 @@ class TelemetryBatch(
 
 
 class AgentState(_Message, frozen=True):
-    """Retained on the agent topic: `online` as birth, `offline` as last will or on shutdown."""
+    """Retained on the agent topic: `online` as birth, `offline` as last will or on shutdown.
+
+    An online agent republishes it when its spool depth changes (readings waiting to be sent and
+    the age of the oldest, in seconds), so the platform sees a gateway's backlog; both are
+    absent from older agents and from the last will."""
 
     agent: Id
     state: Annotated[str, msgspec.Meta(pattern="^(online|offline)$")]
     ts: UtcNs
     version: Text = ""
+    spool_readings: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    spool_oldest_age_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
 class DeviceStatus(
