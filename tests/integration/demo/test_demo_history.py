@@ -154,3 +154,35 @@ def test_no_history_starts_empty(tmp_path: Path) -> None:
         ).fetchone()
     # Nothing before the demo started (a second of slack for the first poll's stamp).
     assert oldest >= began_ns - 1_000_000_000
+
+
+def test_reused_state_dir_derives_the_new_history_from_its_start(tmp_path: Path) -> None:
+    """A --state-dir with a deriver checkpoint from an earlier run: the new history is still
+    derived and scored from its start (the saved position used to win)."""
+    proc, _ = _start(tmp_path, "--no-history")
+    seen: list[str] = []
+    try:
+        _read_until(proc, r"readings stored=[1-9]", seen)
+        _stop(proc, seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (tmp_path / "state/derive").exists(), "the first run left no deriver checkpoint"
+    began = time.time()
+    proc, _ = _start(tmp_path, "--history-days", "1", "--history-budget", "120")
+    seen = []
+    try:
+        _read_until(proc, r"history=derived", seen)
+        _stop(proc, seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with contextlib.closing(sqlite3.connect(tmp_path / "state/store.db")) as db:
+        (scored,) = db.execute(
+            "SELECT count(*) FROM samples JOIN series ON series.id = samples.series_id"
+            " WHERE measurement = 'anomaly_score' AND ts < ?",
+            (int((began - 12 * 3600) * 1e9),),
+        ).fetchone()
+    assert scored > 0, "".join(seen)

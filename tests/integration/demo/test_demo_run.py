@@ -10,6 +10,7 @@ import contextlib
 import json
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -99,6 +100,31 @@ def test_demo_reports_why_when_nothing_can_flow(tmp_path: Path) -> None:
     proc = _demo(tmp_path, "--broker", dead)
     assert proc.returncode == 2, _explain(proc, tmp_path)
     assert "cannot connect to the broker" in proc.stdout
+
+
+def test_api_port_in_use_is_a_clean_exit_2(tmp_path: Path) -> None:
+    """Another process on the API port: exit 2 with the port named, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd = [
+            sys.executable,
+            "-m",
+            "peakline_cli.main",
+            "demo",
+            "--duration",
+            "20",
+            "--no-history",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, _explain(proc, tmp_path)
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stdout, _explain(proc, tmp_path)
+    assert "Traceback" not in proc.stdout + proc.stderr, _explain(proc, tmp_path)
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:

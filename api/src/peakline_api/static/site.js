@@ -6,6 +6,9 @@
   const { api, stream, setupKeyForm, showError, fmt, num, text, param, t, dateTime, ready } = peakline;
   const siteId = param("site");
   const FINAL = new Set(["applied", "rejected", "failed", "expired", "reverted"]);
+  // The power chart opens on the last 24 h (with the demo's history, a full day); the server
+  // picks a window that keeps it under its point limit, live readings are appended.
+  const POWER_WINDOW_S = 86400;
   let powerPlot = null, powerData = [[], []], meter = null, meterSeen = null, ciPlot = null, streaming = false;
 
   // A domain word (device kind, status, command state...) in the chosen language; one the
@@ -84,10 +87,10 @@
   async function loadPower() {
     const el = document.getElementById("power-chart");
     if (!meter) { el.replaceChildren(text("p", t("site.no_meter"), "muted empty")); return; }
-    const r = await api(`/api/v1/series?device=${encodeURIComponent(meter)}&point=power_total&start=-1h`);
+    const r = await api(`/api/v1/series?device=${encodeURIComponent(meter)}&point=power_total&start=-24h`);
     const s = r.series[0] || { t_ms: [], values: [] };
     powerData = [s.t_ms.map((t) => t / 1000), s.values.map((v) => (v === null ? null : v / 1000))];
-    powerPlot = chart(el, "kW", powerData, "#0b6bcb", 3600);
+    powerPlot = chart(el, "kW", powerData, "#0b6bcb", POWER_WINDOW_S);
     el.dataset.points = String(powerData[0].length);
     noData(el, powerData[0].length === 0, meterSeen
       ? t("empty.no_meter_data_since", { time: dateTime(meterSeen) }) : t("empty.no_meter_data_yet"));
@@ -208,7 +211,7 @@
           const t = r.t_ms / 1000;
           if (powerData[0].length && t <= powerData[0][powerData[0].length - 1]) continue;
           powerData[0].push(t); powerData[1].push(r.value / 1000);
-          while (powerData[0].length && powerData[0][0] < t - 3600) { powerData[0].shift(); powerData[1].shift(); }
+          while (powerData[0].length && powerData[0][0] < t - POWER_WINDOW_S) { powerData[0].shift(); powerData[1].shift(); }
         }
         powerPlot.setData(powerData);
         noData(document.getElementById("power-chart"), powerData[0].length === 0, "");

@@ -109,14 +109,37 @@ def _run_in(options: DemoOptions, state_dir: Path, console: Console) -> int:
     status = DemoStatus()
     try:
         code = asyncio.run(_main(options, state_dir, status, console))
-    except (DemoError, ApiServerError, EmbeddedBrokerError) as exc:
-        console.print(f"[bold red]peakline demo could not start:[/] {exc}", soft_wrap=True)
+    except (DemoError, ApiServerError, EmbeddedBrokerError, BaseExceptionGroup) as exc:
+        reasons = _start_errors(exc)
+        if not reasons:
+            raise
+        for reason in reasons:
+            console.print(f"[bold red]peakline demo could not start:[/] {reason}", soft_wrap=True)
         if options.state_dir is not None:
             console.print(f"logs: {state_dir / 'demo.log'}")
         return 2
     finally:
         log_file.close()
     return code
+
+
+_START_ERRORS = (DemoError, ApiServerError, EmbeddedBrokerError)
+
+
+def _start_errors(exc: BaseException) -> list[BaseException]:
+    """The start-up errors in `exc`, or [] when anything else is in it.
+
+    The API server and the broker start inside task groups, so a taken port arrives as an
+    exception group around the `ApiServerError`; only a group made wholly of start-up errors
+    is a clean exit 2, anything else is a bug and keeps its traceback.
+    """
+    if isinstance(exc, _START_ERRORS):
+        return [exc]
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [leaf for inner in exc.exceptions for leaf in _start_errors(inner)]
+        whole = all(_start_errors(inner) for inner in exc.exceptions)
+        return leaves if whole else []
+    return []
 
 
 async def _main(options: DemoOptions, state_dir: Path, status: DemoStatus, console: Console) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +208,12 @@ async def ingest(
     if derive:
         # Derive energy, emissions, roll-ups and anomaly scores from what is stored, as
         # production does (one worker, one deriver).
+        if derive_from_ns is not None:
+            # A history was just stored: derive it from its start. A checkpoint left in a
+            # reused --state-dir would otherwise win (its watermark is past the history's
+            # start), leaving the new history's readings unscored.
+            for kept in ("anomaly", "derive"):
+                shutil.rmtree(state_dir / kept, ignore_errors=True)
         anomaly = AnomalyProcessor.restore(Topics(prefix), state_dir / "anomaly", config)
         # Catching up through a stored history, 2-hour steps make ~3x fewer walk calls than
         # 15-minute ones (2 days derived in 5 s instead of 15 s); the rows do not depend on
