@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from peakline_core.config import (
+    BacnetProfile,
     City,
     Device,
     District,
@@ -54,6 +55,8 @@ class Registry:
                     )
                     for p in profile.points
                 ]
+            elif isinstance(profile, BacnetProfile):  # BACnet writes are not wired yet
+                infos = [PointInfo(p.name, p.unit, None, None) for p in profile.points]
             else:
                 infos = [PointInfo(f.name, f.unit, None, None) for f in profile.fields]
             points[device.id] = {p.name: p for p in infos}

@@ -18,9 +18,17 @@ from typing import Any
 import structlog
 
 from peakline_core.config import PlatformConfig
-from peakline_core.config.platform import ModbusRtu, ModbusRtuOverTcp, ModbusTcp, MqttSource
-from peakline_core.config.profiles import ModbusProfile, MqttProfile
+from peakline_core.config.platform import (
+    BacnetIp,
+    ModbusRtu,
+    ModbusRtuOverTcp,
+    ModbusTcp,
+    MqttSource,
+)
+from peakline_core.config.profiles import BacnetProfile, ModbusProfile, MqttProfile
 from peakline_core.wire import Topics
+from peakline_edge.bacnet.client import BacnetClient
+from peakline_edge.bacnet.device import BacnetDevice
 from peakline_edge.bus import BusKey, ModbusBus, bus_key
 from peakline_edge.control import CommandExecutor, HoldStore, Target
 from peakline_edge.device import ModbusDevice
@@ -97,6 +105,8 @@ class EdgeAgent:
         self.devices: dict[str, ModbusDevice] = {}
         self.pollers: list[DevicePoller] = []
         self.sources: list[MqttSourceDevice] = []
+        self.bacnet: BacnetClient | None = None  # the agent's BACnet port, if it has devices
+        self.bacnet_devices: dict[str, BacnetDevice] = {}
         self._build(fail_after, probe_min_s)
         self.executor = self._build_executor(state_dir)
         self.started_ns = time.time_ns()
@@ -149,6 +159,28 @@ class EdgeAgent:
                         clock_ns=self.clock_ns,
                     )
                 )
+            elif isinstance(d.connection, BacnetIp):
+                if not isinstance(profile, BacnetProfile):
+                    raise EdgeError(f"{d.id}: a BACnet device needs a bacnet profile")
+                if self.bacnet is None:
+                    port = self.agent.bacnet
+                    self.bacnet = BacnetClient(
+                        port.address, port.instance, timeout_s=d.connection.timeout_s
+                    )
+                self.bacnet.timeout_s = max(self.bacnet.timeout_s, d.connection.timeout_s)
+                bdev = BacnetDevice(d, profile, self.bacnet, clock_ns=self.clock_ns)
+                self.bacnet_devices[d.id] = bdev
+                self.pollers.append(
+                    DevicePoller(
+                        bdev,
+                        self.agent.id,
+                        self.submit,
+                        self.uplink.set_status,
+                        self.metrics,
+                        availability=Availability(fail_after=fail_after, probe_min_s=probe_min_s),
+                        clock_ns=self.clock_ns,
+                    )
+                )
             elif isinstance(d.connection, MqttSource):
                 if not isinstance(profile, MqttProfile):
                     raise EdgeError(f"{d.id}: an MQTT device needs an mqtt profile")
@@ -178,6 +210,8 @@ class EdgeAgent:
         async with AsyncExitStack() as stack:
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
+            if self.bacnet is not None:
+                await stack.enter_async_context(self.bacnet)
             uplink = asyncio.create_task(self.uplink.run(), name="uplink")
             writer = asyncio.create_task(self._write_spool(), name="spool-writer")
             aux = [
@@ -191,7 +225,7 @@ class EdgeAgent:
             ]
             self._log.info(
                 "agent started",
-                devices=len(self.devices) + len(self.sources),
+                devices=len(self.devices) + len(self.bacnet_devices) + len(self.sources),
                 buses=len(self.buses),
             )
             stopper = asyncio.create_task(stop.wait())

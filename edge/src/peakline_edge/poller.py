@@ -1,5 +1,5 @@
-"""The poll loop of one Modbus device: ticks on wall-clock boundaries, reads the due points,
-hands the readings to the spool writer, tracks availability (logged once per transition and
+"""The poll loop of one Modbus or BACnet device: ticks on wall-clock boundaries, reads the due
+points, hands the readings to the spool writer, tracks availability (logged once per transition and
 published as a retained DeviceStatus), and probes an unavailable device with back-off."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 
-from peakline_core.config.profiles import ModbusPoint
 from peakline_core.wire import DeviceStatus
+from peakline_edge.bacnet.device import BacnetDevice
 from peakline_edge.device import ModbusDevice
 from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.schedule import NS, Availability, DeviceState, next_tick, stagger_offset_ns
@@ -24,7 +25,7 @@ Sink = Callable[[PendingBatch], Awaitable[None]]
 class DevicePoller:
     def __init__(
         self,
-        device: ModbusDevice,
+        device: ModbusDevice | BacnetDevice,
         agent: str,
         sink: Sink,
         set_status: Callable[[DeviceStatus], None],
@@ -41,8 +42,9 @@ class DevicePoller:
         self.metrics = metrics
         self.availability = availability or Availability()
         self._clock = clock_ns
-        self.groups: dict[int, list[ModbusPoint]] = {}
-        for p in device.profile.points:
+        self.groups: dict[int, list[Any]] = {}  # Modbus or BACnet points, per interval
+        points: list[Any] = list(device.profile.points)
+        for p in points:
             self.groups.setdefault(int(device.interval_of(p) * NS), []).append(p)
         fastest = min(self.groups)
         spread = int(stagger_s * NS) if stagger_s is not None else None
@@ -71,11 +73,11 @@ class DevicePoller:
             points = [p for interval in sorted(due) for p in self.groups[interval]]
             await self.cycle(points)
 
-    def all_points(self) -> list[ModbusPoint]:
+    def all_points(self) -> list[Any]:
         """Every point of the device, fastest interval first (as when all are due)."""
         return [p for interval in sorted(self.groups) for p in self.groups[interval]]
 
-    async def cycle(self, points: list[ModbusPoint]) -> None:
+    async def cycle(self, points: list[Any]) -> None:
         """One poll of `points`: readings to the sink, metrics, availability transitions."""
         dev = self.device
         result = await dev.poll(points)

@@ -28,6 +28,7 @@ from peakline_core.config.platform import (
     UplinkConfig,
 )
 from peakline_core.config.profiles import (
+    BacnetProfile,
     ByteOrder,
     DataType,
     DeviceProfile,
@@ -41,6 +42,7 @@ from peakline_core.config.profiles import (
 
 __all__ = [
     "Agent",
+    "BacnetProfile",
     "ByteOrder",
     "City",
     "Connection",

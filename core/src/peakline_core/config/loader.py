@@ -26,7 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from peakline_core.config.alerts import AlertsFile
 from peakline_core.config.inventory import InventoryFile
 from peakline_core.config.platform import Agent, Device, Programme, Site
-from peakline_core.config.profiles import DeviceProfile, ModbusProfile, MqttProfile
+from peakline_core.config.profiles import (
+    BacnetProfile,
+    DeviceProfile,
+    ModbusProfile,
+    MqttProfile,
+)
 from peakline_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,7 +57,9 @@ class AgentsFile(BaseModel):
     agents: list[Agent] = Field(default_factory=list)
 
 
-PROFILE_ADAPTER: TypeAdapter[ModbusProfile | MqttProfile] = TypeAdapter(DeviceProfile)
+PROFILE_ADAPTER: TypeAdapter[ModbusProfile | MqttProfile | BacnetProfile] = TypeAdapter(
+    DeviceProfile
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class PlatformConfig:
     sites: dict[str, Site]
     devices: dict[str, Device]
     agents: dict[str, Agent]
-    profiles: dict[str, ModbusProfile | MqttProfile]
+    profiles: dict[str, ModbusProfile | MqttProfile | BacnetProfile]
     factor_sets: dict[str, EmissionFactorSet] = field(default_factory=dict)
     inventory: InventoryFile = field(default_factory=InventoryFile)
     alerts: AlertsFile = field(default_factory=AlertsFile)
@@ -72,7 +79,7 @@ class PlatformConfig:
     def devices_of(self, agent: str) -> list[Device]:
         return [d for d in self.devices.values() if d.agent == agent and d.enabled]
 
-    def profile_of(self, device: Device) -> ModbusProfile | MqttProfile:
+    def profile_of(self, device: Device) -> ModbusProfile | MqttProfile | BacnetProfile:
         return self.profiles[device.profile]
 
     def sites_in(self, city: str) -> list[Site]:
@@ -197,7 +204,7 @@ def load_config(root: str | Path) -> PlatformConfig:
     )
     alerts = load("alerts.yaml", AlertsFile) if (root / "alerts.yaml").exists() else AlertsFile()
 
-    profiles: dict[str, ModbusProfile | MqttProfile] = {}
+    profiles: dict[str, ModbusProfile | MqttProfile | BacnetProfile] = {}
     for path in sorted((root / "profiles").glob("*.y*ml")):
         rel = f"profiles/{path.name}"
         data = _read_yaml(path, rel, issues)
@@ -264,7 +271,7 @@ def _cross_check(
     sites_file: SitesFile,
     devices_file: DevicesFile,
     agents_file: AgentsFile,
-    profiles: dict[str, ModbusProfile | MqttProfile],
+    profiles: dict[str, ModbusProfile | MqttProfile | BacnetProfile],
     issues: list[Issue],
 ) -> None:
     _unique(programme.cities, "id", "programme.yaml", "cities", issues)
@@ -297,7 +304,7 @@ def _cross_check(
         if profile is None:
             issues.append(("devices.yaml", f"{where}.profile", f"unknown profile {d.profile!r}"))
             continue
-        wants = "mqtt" if d.connection.driver == "mqtt" else "modbus"
+        wants = d.connection.driver if d.connection.driver in ("mqtt", "bacnet") else "modbus"
         if profile.protocol != wants:
             issues.append(
                 (
@@ -315,6 +322,8 @@ def _cross_check(
             key = ("rtu", conn.port, str(conn.unit_id))
         elif conn.driver == "modbus-rtu-over-tcp":
             key = ("rtu-tcp", conn.host, str(conn.port), str(conn.unit_id))
+        elif conn.driver == "bacnet":
+            key = ("bacnet", conn.address, str(conn.device_instance))
         if key is not None:
             if key in endpoints:
                 issues.append(
@@ -331,7 +340,7 @@ def _cross_check(
 def _check_flexibility(
     sites_file: SitesFile,
     devices_file: DevicesFile,
-    profiles: dict[str, ModbusProfile | MqttProfile],
+    profiles: dict[str, ModbusProfile | MqttProfile | BacnetProfile],
     issues: list[Issue],
 ) -> None:
     """A site's meter and flexibility (control, issue 8) name its own devices and points;

@@ -183,8 +183,22 @@ class MqttSource(Strict):
         return v
 
 
+class BacnetIp(Strict):
+    """A BACnet/IP device, read through the agent's BACnet port (`Agent.bacnet`)."""
+
+    driver: Literal["bacnet"]
+    address: str = Field(min_length=1, description="the device's IP[:port], e.g. 10.0.4.20:47808")
+    device_instance: int = Field(ge=0, le=4194302, description="its device object instance")
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    max_apdu: int = Field(default=1476, ge=50, le=1476, description="max APDU it accepts")
+    segmentation: Literal[
+        "segmented-both", "segmented-transmit", "segmented-receive", "no-segmentation"
+    ] = Field(default="no-segmentation", description="as its I-Am says; sizes the batched reads")
+
+
 Connection = Annotated[
-    ModbusTcp | ModbusRtu | ModbusRtuOverTcp | MqttSource, Field(discriminator="driver")
+    ModbusTcp | ModbusRtu | ModbusRtuOverTcp | MqttSource | BacnetIp,
+    Field(discriminator="driver"),
 ]
 ModbusConnection = ModbusTcp | ModbusRtu | ModbusRtuOverTcp
 
@@ -236,6 +250,15 @@ class UplinkConfig(Strict):
     batch_max_delay_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class BacnetPort(Strict):
+    """The agent's own BACnet/IP network port (one per agent, shared by its BACnet devices)."""
+
+    address: str = Field(
+        default="0.0.0.0/0:47808", description="local host/prefix:port the agent binds"
+    )
+    instance: int = Field(default=4194302, ge=0, le=4194302, description="the agent's device id")
+
+
 class Agent(Strict):
     """An edge agent: one gateway, its spool and its uplink."""
 
@@ -244,6 +267,7 @@ class Agent(Strict):
     read_only: bool = Field(default=False, description="this agent never writes to any device")
     spool: SpoolConfig = SpoolConfig()
     uplink: UplinkConfig = UplinkConfig()
+    bacnet: BacnetPort = BacnetPort()
 
 
 class Programme(Strict):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from peakline_core.config.platform import Agent, Device
 from peakline_core.config.profiles import (
+    BacnetProfile,
     DataType,
     ModbusPoint,
     ModbusProfile,
@@ -81,7 +82,7 @@ def validate_command(
     command: Command,
     *,
     device: Device,
-    profile: ModbusProfile | MqttProfile,
+    profile: ModbusProfile | MqttProfile | BacnetProfile,
     agent: Agent | None,
     now_ns: int,
     anchor: float | None = None,
@@ -104,7 +105,8 @@ def validate_command(
     if device.read_only:
         raise CommandRejected("read_only", f"device {device.id} is read-only")
     if not isinstance(profile, ModbusProfile):
-        raise CommandRejected("read_only", f"{profile.name} is an MQTT sensor: nothing to write")
+        kind = "an MQTT sensor" if isinstance(profile, MqttProfile) else "BACnet (writes: not yet)"
+        raise CommandRejected("read_only", f"{profile.name} is {kind}: nothing to write")
     if profile.read_only:
         raise CommandRejected("read_only", f"profile {profile.name} is read-only")
     try:

@@ -1,0 +1,95 @@
+"""A BACnet/IP device polled by the agent: the same seam as `ModbusDevice` for the poller
+(`id`, `device`, `profile`, `interval_of`, `poll`), so BACnet readings go through the same
+spool, uplink, quality flags and availability tracking as Modbus readings.
+
+Reads are batched ReadPropertyMultiple of present-value, sized to the device's max APDU and
+segmentation (`rpm_batch_size`). A batch with no answer marks it and the rest of the cycle's
+points `error` and the device unreachable (the poller then isolates it and probes with
+back-off, as for a Modbus device); an error reply marks only that batch's points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+
+from peakline_core.config.platform import BacnetIp, Device
+from peakline_core.config.profiles import BacnetPoint, BacnetProfile
+from peakline_core.wire import Quality, Reading
+from peakline_edge.bacnet.client import BacnetClient, rpm_batch_size
+from peakline_edge.device import PollResult
+from peakline_edge.errors import DeviceError, DeviceTimeout
+
+
+class BacnetDevice:
+    """One BACnet device, read through the agent's shared `BacnetClient`."""
+
+    def __init__(
+        self,
+        device: Device,
+        profile: BacnetProfile,
+        client: BacnetClient,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if not isinstance(device.connection, BacnetIp):
+            raise TypeError(f"{device.id} is not a BACnet device")
+        self.device = device
+        self.profile = profile
+        self.client = client
+        self.connection = device.connection
+        self.batch = rpm_batch_size(device.connection.max_apdu, device.connection.segmentation)
+        self._clock = clock_ns
+
+    @property
+    def id(self) -> str:
+        return self.device.id
+
+    def interval_of(self, point: BacnetPoint) -> float:
+        return self.device.poll_interval_s
+
+    async def poll(self, due: Iterable[BacnetPoint]) -> PollResult:
+        """Read the due points' present-values; never raises for device errors."""
+        points = list(due)
+        result = PollResult()
+        values: dict[tuple[str, int], float] = {}
+        errored: set[tuple[str, int]] = set()
+        answered = False
+        ts = self._clock()
+        for first in range(0, len(points), self.batch):
+            chunk: list[tuple[str, int]] = [
+                (p.object_type, p.instance) for p in points[first : first + self.batch]
+            ]
+            result.requests += 1
+            try:
+                values.update(
+                    await self.client.read_present_values(
+                        self.connection.address, chunk, batch=self.batch
+                    )
+                )
+                answered = True
+            except DeviceTimeout as exc:
+                result.failed.append(exc)
+                errored.update((p.object_type, p.instance) for p in points[first:])
+                break  # no answer: do not spend the other batches' timeouts too
+            except DeviceError as exc:
+                answered = True
+                result.failed.append(exc)
+                errored.update(chunk)
+            except (TypeError, ValueError) as exc:  # a value that is not a number
+                answered = True
+                result.failed.append(DeviceError(self.id, f"undecodable reply: {exc}"))
+                errored.update(chunk)
+        result.reachable = answered
+        for p in points:
+            key = (p.object_type, p.instance)
+            unit = p.unit or None
+            value = values.get(key)
+            if key in errored or value is None:
+                result.readings.append(Reading(p.name, ts, None, Quality.ERROR, unit))
+            elif not math.isfinite(value):
+                result.readings.append(Reading(p.name, ts, None, Quality.STALE, unit))
+            else:
+                result.readings.append(Reading(p.name, ts, value, Quality.GOOD, unit))
+        return result
