@@ -442,7 +442,7 @@ def _check_alerts(
     programme: Programme,
     sites: Mapping[str, Site],
     devices: Mapping[str, Device],
-    profiles: Mapping[str, ModbusProfile | MqttProfile],
+    profiles: Mapping[str, ModbusProfile | MqttProfile | BacnetProfile],
     agents: set[str],
     issues: list[Issue],
 ) -> None:
