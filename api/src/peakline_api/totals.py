@@ -106,6 +106,8 @@ async def _read(
             return
         if res == "1m":
             for s in got[1]:
+                if s.tags.get("method", "location") != "location":
+                    continue
                 factor = next((v for v in s.values if isinstance(v, int | float)), None)
                 site = s.tags.get("site", "")
                 if factor is not None and site in imports:
