@@ -24,6 +24,7 @@ from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
 from peakline_api.routers import alerts as _alerts  # alerts (issue 22)
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
+from peakline_api.routers import city_status as _city_status  # overview cards (issue 20)
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
 from peakline_api.routers import inventory as _inventory  # GHG inventory (issue 26)
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(_programme.router)
     app.include_router(_inventory.router)
     app.include_router(_alerts.router)
+    app.include_router(_city_status.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")
