@@ -99,6 +99,8 @@ def test_demo_backfills_history_through_the_real_path(tmp_path: Path) -> None:
                 "/api/v1/reports/emissions", params={"level": "site", "start": f"-{DAYS}d"}
             )
             assert report.status_code == 200, report.text
+            cities = api.get("/api/v1/overview/cities")
+            assert cities.status_code == 200, cities.text
         rest = _stop(proc, seen)
     finally:
         if proc.poll() is None:
@@ -131,6 +133,18 @@ def test_demo_backfills_history_through_the_real_path(tmp_path: Path) -> None:
         ).fetchone()
     assert oldest <= (began - DAYS * 86_400 + 600) * 1e9
     assert scored > 0  # the deriver scored the history, not only the live readings
+    # The overview's verdict: Riverton has no last year, so its office (the one site with its
+    # own target) is judged pro rata, when the history covers the period's days from their
+    # first hour; otherwise the card says why there is no verdict.
+    riverton = {c["id"]: c for c in cities.json()}["riverton"]
+    period_start = datetime.fromisoformat(riverton["period_start"].replace("Z", "+00:00"))
+    if oldest <= period_start.timestamp() * 1e9:
+        assert riverton["basis"] == "site_targets", riverton
+        assert riverton["compared_sites"] == ["rt-office"] and riverton["on_track"] is not None
+        assert len(riverton["chart"]["allowed_kgco2e"]) == riverton["days"]
+    else:
+        assert riverton["on_track"] is None and riverton["reason"] == "no_baseline", riverton
+    assert riverton["emissions_kgco2e"] > 0 and riverton["top_sites"], riverton
     print(f"backfill of {DAYS} simulated days stored and derived in {backfill_s:.1f} s")
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from api_support import NOW_NS, Api
 
-from peakline_api.routers.city_status import DAY_NS, Period, judge, period_at
+from peakline_api.routers.city_status import DAY_NS, Daily, Period, judge, period_at
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row, SeriesQuery
-from peakline_core.storage.schema import EMISSIONS_1D
+from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1H
 
 NS = 1_000_000_000
 FEB_2025 = int(datetime(2025, 2, 1, tzinfo=UTC).timestamp()) * NS
@@ -30,9 +30,14 @@ def test_the_period_is_the_complete_days_of_this_month_or_last_month_on_the_firs
     assert (p.start_ns, p.days, p.last_year().start_ns) == (FEB_2025, 28, FEB_2024)
 
 
-def _days(site: str, start_ns: int, kg: list[float]) -> list[Row]:
+def _days(site: str, start_ns: int, kg: list[float], from_first_hour: bool = True) -> list[Row]:
+    """A site's daily location-based emissions from `start_ns`, and (when it was metered from
+    the period's first hour) that hour's energy roll-up."""
     tags = {"site": site, "scope": "2", "method": "location"}
-    return [Row(EMISSIONS_1D, tags, {"kgco2e": v}, start_ns + i * DAY_NS) for i, v in enumerate(kg)]
+    rows = [Row(EMISSIONS_1D, tags, {"kgco2e": v}, start_ns + i * DAY_NS) for i, v in enumerate(kg)]
+    if from_first_hour:
+        rows.append(Row(ENERGY_1H, {"site": site, "flow": "import"}, {"kwh": 1.0}, start_ns))
+    return rows
 
 
 async def _riverton(api: Api) -> dict:
@@ -98,9 +103,14 @@ async def test_without_last_year_the_sites_own_targets_decide_pro_rata(
 
 
 async def test_a_site_missing_a_day_is_not_judged_and_no_data_says_so(api: Api) -> None:
-    # the fixture's roll-ups cover the last 48 h only: no site has every day of February
+    # The fixture's roll-ups cover the last 48 h only: no site has every day of February. The
+    # office has a row every day, but its metering began after the month's first hour: its
+    # first day is partial, so it is not judged against a whole day's allowance either.
+    await api.store.write(_days("rt-office", FEB_2025, [10.0] * 28, from_first_hour=False))
     row = await _riverton(api)
     assert row["on_track"] is None and row["reason"] == "no_baseline"
+    # ... but its partial first day still counts in the city's figures and chart
+    assert row["chart"]["actual_kgco2e"][0] >= 10.0
     assert row["emissions_kgco2e"] is not None and row["chart"]["allowed_kgco2e"] is None
     got = await api.get("admin_all", "/api/v1/overview/cities")
     lakeside = {c["id"]: c for c in got.json()}["lakeside"]
@@ -111,10 +121,11 @@ def test_judge_reports_no_data_and_no_target(platform_config: PlatformConfig) ->
     p = Period(datetime(2025, 2, 1).date(), 3)
     city = platform_config.programme.cities[0]
     sites = [platform_config.sites["rt-school"]]
-    empty = np.full((1, 3), np.nan)
+    yes = np.ones(1, bool)
+    empty = Daily(np.full((1, 3), np.nan), yes)
     v = judge(city, sites, empty, empty, p)
     assert (v.reason, v.on_track, list(v.actual)) == ("no_data", None, [0.0, 0.0, 0.0])
-    full = np.ones((1, 3))
+    full = Daily(np.ones((1, 3)), yes)
     no_target = city.model_copy(update={"target": None})
     v = judge(no_target, sites, full, full, p)
     assert (v.reason, v.basis, v.on_track) == ("no_target", None, None)

@@ -5,7 +5,8 @@ buildings. Comparing the two would call any city "on track", so the verdict comp
 with like, on complete UTC days of the current month (the previous month on the 1st):
 
 1. **Year on year**: the city's sites with location-based emissions on every day of the
-   period this year and on the same dates last year; on track when this year's sum is at most
+   period this year and on the same dates last year (metered from the period's first hour:
+   a day metering began late in is incomplete); on track when this year's sum is at most
    last year's times the city path's ratio `cap(year) / cap(year - 1)` (e.g. 0.97 past the
    peak at 3 % a year).
 2. Failing that, **site targets**: the sites with their own cap and data on every day of the
@@ -39,11 +40,12 @@ from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_core.config import City, Site
 from peakline_core.storage import SeriesQuery, Store
-from peakline_core.storage.schema import EMISSIONS_1D
+from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1H
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 DAY_NS = 86_400 * NS
+HOUR_NS = 3_600 * NS
 TOP_SITES = 3
 
 Basis = Literal["year_on_year", "site_targets"]
@@ -114,27 +116,43 @@ class Verdict:
         return bool(self.actual[-1] <= self.allowed[-1])
 
 
-def judge(
-    city: City, sites: Sequence[Site], now: np.ndarray, before: np.ndarray, p: Period
-) -> Verdict:
-    """The rules of the module docstring over [site, day] matrices of this and last year."""
+@dataclass(frozen=True, slots=True)
+class Daily:
+    """[site, day] kgCO2e (NaN: no row) and, per site, whether it was metered from the
+    period's first hour (else its first day's row is partial)."""
+
+    kg: np.ndarray
+    from_start: np.ndarray
+
+    @property
+    def complete(self) -> np.ndarray:
+        if not self.kg.size:
+            return np.zeros(self.kg.shape[0], bool)
+        out: np.ndarray = ~np.isnan(self.kg).any(axis=1) & self.from_start
+        return out
+
+
+def judge(city: City, sites: Sequence[Site], this: Daily, last: Daily, p: Period) -> Verdict:
+    """The rules of the module docstring over this year's and last year's daily rows."""
     ids = [s.id for s in sites]
-    complete = ~np.isnan(now).any(axis=1) if now.size else np.zeros(len(ids), bool)
+    now = this.kg
     total = np.cumsum(np.nansum(now, axis=0)) if now.size else np.zeros(p.days)
     year = p.start.year
     if not (~np.isnan(now)).any():
         return Verdict(None, "no_data", [], total, None, None, None)
-    both = complete & ~np.isnan(before).any(axis=1)
+    complete = this.complete
+    before = last.kg
+    both = complete & last.complete
     if city.target is not None and both.any():
         ratio = city.target.cap(year) / city.target.cap(year - 1)
-        last = np.cumsum(before[both].sum(axis=0))
+        path = np.cumsum(before[both].sum(axis=0))
         return Verdict(
             "year_on_year",
             None,
             [i for i, ok in zip(ids, both, strict=True) if ok],
             np.cumsum(now[both].sum(axis=0)),
-            last * ratio,
-            last,
+            path * ratio,
+            path,
             ratio,
         )
     targeted = np.array([s.target is not None for s in sites]) & complete
@@ -222,19 +240,34 @@ async def city_status(request: Request, caller: Caller, state: State) -> list[di
     return out
 
 
-async def _daily(store: Store, ids: list[str], p: Period) -> np.ndarray:
+async def _daily(store: Store, ids: list[str], p: Period) -> Daily:
+    """The sites' daily rows, and whether their grid import was metered in the period's first
+    hour: a roll-up row of a day metering started late in is there but is not a whole day."""
     if not ids:
-        return np.zeros((0, p.days))
-    got = await store.query(
-        SeriesQuery(
-            EMISSIONS_1D,
-            "kgco2e",
-            p.start_ns,
-            p.end_ns,
-            where={"site": ids, "method": ["location"]},
-        )
+        return Daily(np.zeros((0, p.days)), np.zeros(0, bool))
+    where = {"site": ids}
+    got, first_hour = await asyncio.gather(
+        store.query(
+            SeriesQuery(
+                EMISSIONS_1D,
+                "kgco2e",
+                p.start_ns,
+                p.end_ns,
+                where={**where, "method": ["location"]},
+            )
+        ),
+        store.query(
+            SeriesQuery(
+                ENERGY_1H,
+                "kwh",
+                p.start_ns,
+                p.start_ns + HOUR_NS,
+                where={**where, "flow": ["import"]},
+            )
+        ),
     )
-    return daily_matrix(got, ids, p)
+    started = {s.tags.get("site") for s in first_hour if s.times}
+    return Daily(daily_matrix(got, ids, p), np.array([i in started for i in ids], bool))
 
 
 async def _city(
@@ -247,10 +280,11 @@ async def _city(
     alerts: Any,
 ) -> dict[str, Any]:
     ids = [s.id for s in sites]
-    now, before = await asyncio.gather(
+    this, last = await asyncio.gather(
         _daily(state.store, ids, p), _daily(state.store, ids, p.last_year())
     )
-    v = judge(city, sites, now, before, p)
+    v = judge(city, sites, this, last, p)
+    now = this.kg
     per_site = np.nansum(now, axis=1) if now.size else np.zeros(len(ids))
     has = (~np.isnan(now)).any(axis=1) if now.size else np.zeros(len(ids), bool)
     total = float(per_site[has].sum()) if has.any() else None
