@@ -30,6 +30,7 @@ from peakline_api.routers import demand_response as _demand_response
 from peakline_api.routers import inventory as _inventory  # GHG inventory (issue 26)
 from peakline_api.routers import programme as _programme  # benchmarking (issue 12)
 from peakline_api.routers import retrofits as _retrofits  # retrofit M&V (issue 12)
+from peakline_api.routers import site_daily as _site_daily  # site page's daily bars (issue 20)
 from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
 from peakline_core.config import PlatformConfig, load_config
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(_inventory.router)
     app.include_router(_alerts.router)
     app.include_router(_city_status.router)
+    app.include_router(_site_daily.router)
     if settings.dashboard:
         static = files("peakline_api") / "static"
         app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")

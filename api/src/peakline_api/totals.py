@@ -173,7 +173,7 @@ def _year_pieces(start: int, end: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _market(
+def market_kg(
     site: Site, book: FactorBook, year: int, before_kwh: float, within_kwh: float
 ) -> float | None:
     """A site's market-based Scope 2 for `within_kwh` imported after `before_kwh` this year."""
@@ -233,7 +233,7 @@ async def site_totals(
             if year != first_year:
                 prior = 0.0
             within = energy.get((place.id, "import"), {}).get("kwh", 0.0)
-            kg_m = _market(place, book, year, prior, within)
+            kg_m = market_kg(place, book, year, prior, within)
             if kg_m is not None:
                 t = out[place.id]
                 t.market_kg = (t.market_kg or 0.0) + kg_m
