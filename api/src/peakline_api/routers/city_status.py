@@ -14,6 +14,9 @@ with like, on complete UTC days of the current month (the previous month on the 
    days in the year; a season makes this approximate, and `basis` says so).
 3. Otherwise no verdict, and `reason` says why (`no_data`, `no_target`, `no_baseline`).
 
+Grid assets (a feeder's meter measures what it supplies, metered sites included) are left out
+of the sums (`Site.in_totals`); their devices count in "devices offline".
+
 The chart is the verdict's group: its cumulative emissions per day against the cumulative
 allowance. Emissions are the deriver's `emissions_1d` rows (Scope 2, location-based), the
 same rows the inventory sums.
@@ -279,6 +282,8 @@ async def _city(
     open_by_site: dict[str, int],
     alerts: Any,
 ) -> dict[str, Any]:
+    every_site = sites
+    sites = [s for s in sites if s.in_totals]  # a feeder supplies sites metered themselves
     ids = [s.id for s in sites]
     this, last = await asyncio.gather(
         _daily(state.store, ids, p), _daily(state.store, ids, p.last_year())
@@ -292,7 +297,7 @@ async def _city(
     top = sorted(
         (i for i in range(len(ids)) if has[i] and per_site[i] > 0), key=lambda i: -per_site[i]
     )[:TOP_SITES]
-    devices = [d for s in sites for d in caller.registry.devices_of_site(s.id) if d.enabled]
+    devices = [d for s in every_site for d in caller.registry.devices_of_site(s.id) if d.enabled]
     offline = sum(state.hub.device(d.site, d.id).state != "online" for d in devices)
     incidents = (
         len(alerts.db.search([city.id], state="open", limit=1000)) if alerts is not None else None
@@ -328,7 +333,7 @@ async def _city(
             }
             for i in top
         ],
-        "open_anomalies": sum(open_by_site.get(i, 0) for i in ids),
+        "open_anomalies": sum(open_by_site.get(s.id, 0) for s in every_site),
         "open_incidents": incidents,
         "devices": len(devices),
         "devices_offline": int(offline),

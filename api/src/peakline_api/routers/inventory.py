@@ -67,8 +67,11 @@ def year_bounds_ns(year: int) -> tuple[int, int]:
 
 
 async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[Inventory]:
-    """The inventories of the caller's sites, districts or cities for `year`, by id."""
+    """The inventories of the caller's sites, districts or cities for `year`, by id; district
+    and city inventories leave out grid assets (`Site.in_totals`)."""
     sites = _report_sites(caller, [], [], [], level)
+    if level != "site":
+        sites = [s for s in sites if s.in_totals]
     reg = caller.registry
     config = reg.config
     book = config.factor_book()

@@ -45,10 +45,11 @@ Level = Literal["city", "district"]
 
 
 def _sites(caller: Access, level: str) -> list[Site]:
+    """The sites a benchmark sums: grid assets (feeders) are left out (`Site.in_totals`)."""
     if level == "city":
         cities = {c for c in caller.registry.cities if caller.may_report_city(c)}
-        return [s for s in caller.registry.sites.values() if s.city in cities]
-    return caller.visible_sites()
+        return [s for s in caller.registry.sites.values() if s.city in cities and s.in_totals]
+    return [s for s in caller.visible_sites() if s.in_totals]
 
 
 def _factor(book: FactorBook, site: Site, year: int) -> dict[str, Any] | None:
@@ -246,7 +247,7 @@ async def city_trajectory(
     """One city's trajectory over `tr` as the programme page computes it (its metered grid
     imports, each site's location factor for the start year, the same cap and projection), with
     the emissions it used; None without a target. The `city_month` alert rule reads this."""
-    sites = [s for s in reg.sites.values() if s.city == city]
+    sites = [s for s in reg.sites.values() if s.city == city and s.in_totals]
     kwh: dict[str, float] = defaultdict(float)
     for (site, flow), v in (
         await energy_by_flow(store, [s.id for s in sites], tr.start_ns, tr.end_ns)

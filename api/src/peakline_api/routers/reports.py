@@ -98,8 +98,12 @@ async def emissions_report(
     tr: Annotated[TimeRange, Depends(report_range)],
     level: Annotated[Literal["site", "district", "city"], Query()] = "site",
 ) -> dict[str, Any]:
-    """Energy by flow, location- and market-based emissions by scope, and intensities."""
+    """Energy by flow, location- and market-based emissions by scope, and intensities.
+    District and city rows leave out grid assets (`Site.in_totals`): a feeder's meter measures
+    what it supplies to sites that are metered themselves."""
     sites = _report_sites(caller, f.site, f.district, f.city, level)
+    if level != "site":
+        sites = [s for s in sites if s.in_totals]
     reg = caller.registry
     totals = await site_totals(state.store, sites, reg.config.factor_book(), tr.start_ns, tr.end_ns)
     group_of = {"site": lambda s: s.id, "district": lambda s: s.district, "city": lambda s: s.city}[

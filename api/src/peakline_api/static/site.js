@@ -76,7 +76,7 @@
       const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
       meter = main && main.id;
       meterSeen = main && main.status.last_seen;
-      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadAnomalies()]);
+      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies()]);
       showError("");
       if (!streaming) { streaming = true; follow(); }
     } catch (e) {
@@ -142,6 +142,52 @@
     box.replaceChildren(...rows,
       text("p", target === null ? t("site.no_target", { scale: amount(scale) }) : t("site.target", { target: amount(target) }), "muted"),
       text("p", t("site.intensity", { per_m2: fmt(row.intensity.kgco2e_per_m2, 2), kwh_per_m2: fmt(row.intensity.kwh_per_m2, 1) }), "muted"));
+  }
+
+  // The last 30 UTC days as bars drawn to one scale per chart (zero at the bottom, the largest
+  // day at the top, written under the chart): grid import with its estimated part on top, and
+  // Scope 2 location- and market-based side by side. A day without a row is hatched, not 0.
+  const dayFormat = new Intl.DateTimeFormat(peakline.lang, { month: "short", day: "numeric", timeZone: "UTC" });
+  async function loadDaily() {
+    const r = await api(`/api/v1/reports/daily?site=${encodeURIComponent(siteId)}&days=30`);
+    const energyBox = document.getElementById("daily-energy");
+    const emissionsBox = document.getElementById("daily-emissions");
+    if (!r.import_kwh.some((v) => v !== null)) {
+      for (const box of [energyBox, emissionsBox]) box.replaceChildren(text("p", t("site.daily_none"), "muted empty"));
+      return;
+    }
+    const top = (values) => niceCeiling(Math.max(0, ...values.filter((v) => v !== null)));
+    const kwhScale = top(r.import_kwh);
+    const kgScale = top([...r.location_kgco2e, ...r.market_kgco2e]);
+    const pct = (v, scale) => `${Math.max(0, Math.min(100, (100 * (v || 0)) / scale))}%`;
+    const bar = (cls, v, scale) => {
+      const el = text("div", "", "v " + cls);
+      el.style.height = pct(v, scale);
+      el.dataset.value = v === null ? "" : String(v);
+      return el;
+    };
+    energyBox.replaceChildren(...r.t_ms.map((ms, i) => {
+      const kwh = r.import_kwh[i];
+      const day = text("div", "", "day energy" + (kwh === null ? " empty" : ""));
+      day.dataset.t = String(ms);
+      const estimated = Math.min(kwh || 0, r.estimated_kwh[i] || 0);
+      day.append(bar("estimated", estimated, kwhScale), bar("measured", (kwh || 0) - estimated, kwhScale));
+      day.title = `${dayFormat.format(new Date(ms))}: ${kwh === null ? t("empty.no_data") : t("unit.kwh", { value: fmt(kwh, 0) })}`;
+      return day;
+    }));
+    emissionsBox.replaceChildren(...r.t_ms.map((ms, i) => {
+      const loc = r.location_kgco2e[i];
+      const mkt = r.market_kgco2e[i];
+      const day = text("div", "", "day emissions" + (loc === null && mkt === null ? " empty" : ""));
+      day.dataset.t = String(ms);
+      day.append(bar("location", loc, kgScale), bar("market", mkt, kgScale));
+      const kg = (v) => (v === null ? t("empty.no_data") : t("unit.kgco2e", { value: fmt(v, 0) }));
+      day.title = `${dayFormat.format(new Date(ms))}: ${t("scope2.location")} ${kg(loc)} · ${t("scope2.market")} ${kg(mkt)}`;
+      return day;
+    }));
+    const span = `${dayFormat.format(new Date(r.t_ms[0]))}–${dayFormat.format(new Date(r.t_ms[r.t_ms.length - 1]))}`;
+    document.getElementById("daily-energy-max").textContent = t("site.daily_scale", { span, top: t("unit.kwh", { value: fmt(kwhScale, 0) }) });
+    document.getElementById("daily-emissions-max").textContent = t("site.daily_scale", { span, top: t("unit.kgco2e", { value: fmt(kgScale, 0) }) });
   }
 
   // The smallest 1, 2 or 5 times a power of ten at or above `v` (a bar scale people can read).

@@ -84,6 +84,10 @@ class MeterReplacement(Strict):
     new_kwh: float = Field(default=0.0, ge=0, description="the new counter's first value, kWh")
 
 
+GRID_ASSET_KINDS = frozenset({"feeder", "substation"})
+"""Site kinds that measure supply to other sites, not a consumer of their own."""
+
+
 class Site(Strict):
     """A building or grid asset with its own meters."""
 
@@ -115,6 +119,19 @@ class Site(Strict):
         description="the most power the site can draw or feed (kW): a meter step implying"
         " more is suspect and not counted; default from the floor area (see demand_cap_kw)",
     )
+    counts_in_totals: bool | None = Field(
+        default=None,
+        description="count this site in district, city and programme totals; default yes for"
+        " buildings, no for grid assets (kind feeder or substation), whose meters measure what"
+        " they supply to other sites, metered ones included (counting both would count twice)",
+    )
+
+    @property
+    def in_totals(self) -> bool:
+        """Whether group totals (district, city, programme, inventory) count this site."""
+        if self.counts_in_totals is not None:
+            return self.counts_in_totals
+        return self.kind not in GRID_ASSET_KINDS
 
     def demand_cap_kw(self) -> float:
         """`max_demand_kw`, else a generous default: 250 W/m2 of floor area (several times
