@@ -120,6 +120,9 @@ async def site(page: Any, url: str, site_id: str) -> None:
     await page.locator("#anomalies li").first.wait_for(timeout=15_000)
     await page.locator("#power-chart canvas").wait_for(timeout=15_000)
     await page.locator("#ci-chart canvas").wait_for(timeout=15_000)
+    # Day bars, or the page's sentence saying there are none.
+    await page.locator("#daily-energy > *").first.wait_for(timeout=15_000)
+    await page.locator("#daily-emissions > *").first.wait_for(timeout=15_000)
 
 
 async def programme(page: Any, url: str) -> None:
@@ -153,6 +156,8 @@ async def test_every_page_in_the_browsers_language(
             "bs => bs.map(b => parseFloat(b.style.width))"
         )
         assert widths and all(0 <= w <= 100 for w in widths), widths
+        assert await page.locator("#daily-energy .day").count() > 0
+        assert await page.locator("#daily-emissions .day").count() > 0
         await page.screenshot(path=str(shots / f"site-{lang}.png"), full_page=True)
 
         await page.goto(url + "/dashboard/programme.html")
@@ -238,4 +243,6 @@ async def test_empty_programme_says_why_in_both_languages(tmp_path: Path, repo_r
                 emissions = await page.locator("#emissions").inner_text()
                 assert emissions.startswith(cat["empty.no_emissions_since"].split("{")[0].strip())
                 assert await page.locator("#emissions .bar").count() == 0
+                daily = await page.locator("#daily-energy").inner_text()
+                assert daily.strip() == cat["site.daily_none"], daily
                 await page.screenshot(path=str(shots / f"site-empty-{lang}.png"), full_page=True)
