@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ARGS ?=
 
-.PHONY: help bootstrap demo test lint fmt schema
+.PHONY: help bootstrap demo test lint fmt schema screenshots
 
 help:
 	@echo "make demo   - run the demo district (dashboard on http://127.0.0.1:8000)"
@@ -32,6 +32,9 @@ lint:
 fmt:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+screenshots:  # the README's dashboard images, from a fresh demo (scripts/screenshots.py)
+	.venv/bin/python scripts/screenshots.py
 
 schema:
 	.venv/bin/peakline config schema --out config/schema

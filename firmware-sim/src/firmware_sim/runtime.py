@@ -33,6 +33,7 @@ from firmware_sim.scenario import (
 )
 from firmware_sim.world import World
 from peakline_core.config import ModbusProfile, MqttProfile
+from peakline_core.wire import Topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,9 @@ def _exists(path: str) -> bool:
     return Path(path).exists()
 
 
-async def _start(sim: Simulation, mqtt_url: str | None, login: MqttLogin | None) -> None:
+async def _start(
+    sim: Simulation, mqtt_url: str | None, login: MqttLogin | None, topic_prefix: str
+) -> None:
     sc = sim.scenario
     tcp_groups: dict[tuple[str, int], dict[int, ModbusDevice]] = {}
     rtu_tcp_groups: dict[tuple[str, int], dict[int, ModbusDevice]] = {}
@@ -221,8 +224,12 @@ async def _start(sim: Simulation, mqtt_url: str | None, login: MqttLogin | None)
         sim.serial_servers.append(serial)
         for unit, dev in units.items():
             sim.endpoints[dev.id] = Endpoint(dev.id, "modbus-rtu", unit, path=path)
-    if sensors and mqtt_url is not None:
-        sim.publisher = SensorPublisher(mqtt_url, sim.world, sim.clock, sensors, login)
+    topics = Topics(topic_prefix)
+    signals = [(g, g.topic or topics.grid(g.region)) for g in sc.grid_signals]
+    if (sensors or signals) and mqtt_url is not None:
+        sim.publisher = SensorPublisher(
+            mqtt_url, sim.world, sim.clock, sensors, login, signals=signals
+        )
 
 
 async def _watch_reboots(sim: Simulation) -> None:
@@ -243,13 +250,15 @@ async def run(
     profiles: dict[str, Profile],
     mqtt_url: str | None = None,
     mqtt_login: MqttLogin | None = None,
+    topic_prefix: str = "peakline",
 ) -> AsyncIterator[Simulation]:
-    """Serve every device of the scenario until the block exits. MQTT sensors publish only when
-    mqtt_url ("mqtt://host:port") is given, logged in as `mqtt_login` if the broker wants one;
-    their values are available from sim.value anyway."""
+    """Serve every device of the scenario until the block exits. MQTT sensors and grid signals
+    publish only when mqtt_url ("mqtt://host:port") is given, logged in as `mqtt_login` if the
+    broker wants one; their values are available from sim.value anyway. `topic_prefix`: the
+    platform's, for the grid signals' default topics."""
     sim = Simulation(scenario, profiles)
     try:
-        await _start(sim, mqtt_url, mqtt_login)
+        await _start(sim, mqtt_url, mqtt_login, topic_prefix)
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(_watch_reboots(sim))]
             if sim.publisher is not None:

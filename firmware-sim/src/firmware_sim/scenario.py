@@ -79,7 +79,9 @@ class Physics(Strict):
     """Physics parameters; each kind reads the ones it needs (others keep their defaults).
 
     meter (building): base_kw, peak_kw, weekend_factor, open_hour, close_hour, power_factor,
-      includes (ids of HVAC controllers and PV inverters behind the meter), retrofit.
+      includes (ids of HVAC controllers and PV inverters behind the meter), retrofit,
+      utc_offset_h (a building in another time zone than the district: its opening hours
+      follow its own clock; the weather stays the district's).
     pv_inverter: capacity_kw. hvac: capacity_kw (thermal), ua_kw_per_k, thermal_mass_kwh_per_k,
       cop, fan_kw, setpoint_c, mode, occupants, initial_temp_c, retrofit.
     feeder: feeds (meter ids), losses, unmetered_kw. air_quality: zone (an HVAC id), occupants,
@@ -94,6 +96,9 @@ class Physics(Strict):
     open_hour: float = Field(default=7.5, ge=0, le=24)
     close_hour: float = Field(default=18.5, ge=0, le=24)
     power_factor: float = Field(default=0.95, gt=0, le=1)
+    utc_offset_h: float | None = Field(
+        default=None, ge=-14, le=14, description="meter: the building's local time for occupancy"
+    )
     includes: list[ID] = Field(default_factory=list)
     capacity_kw: float = Field(default=30.0, gt=0)
     ua_kw_per_k: float = Field(default=1.2, gt=0)
@@ -166,6 +171,21 @@ class FaultSpec(Strict):
     modulus: float | None = Field(default=None, gt=0, description="rollover: engineering units")
 
 
+class GridSignal(Strict):
+    """A grid region's carbon intensity as its signal provider publishes it (MQTT, JSON
+    {"region", "ts", "intensity_g_per_kwh"}) every `interval_s` simulated seconds: the daily
+    shape of a grid with solar at noon and its evening peak, averaging about `mean_g_per_kwh`
+    (physics/grid.py)."""
+
+    region: ID
+    mean_g_per_kwh: float = Field(gt=0, le=2000)
+    interval_s: float = Field(default=300.0, gt=0)
+    utc_offset_h: float | None = Field(
+        default=None, ge=-14, le=14, description="the region's local time (default the scenario's)"
+    )
+    topic: str | None = Field(default=None, description="default <prefix>/v1/grid/<region>")
+
+
 class Scenario(Strict):
     name: str = "scenario"
     seed: int = 0
@@ -180,6 +200,7 @@ class Scenario(Strict):
     cloudiness: float = Field(default=0.4, ge=0, le=1)
     devices: list[DeviceSpec] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
+    grid_signals: list[GridSignal] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -195,6 +216,9 @@ class Scenario(Strict):
         for i, f in enumerate(self.faults):
             if f.device not in known:
                 raise ValueError(f"faults[{i}]: unknown device {f.device!r}")
+        regions = [g.region for g in self.grid_signals]
+        if len(regions) != len(set(regions)):
+            raise ValueError(f"grid_signals: a region twice in {regions}")
         return self
 
     @classmethod

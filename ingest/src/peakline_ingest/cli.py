@@ -105,11 +105,12 @@ def run(
         bool, typer.Option(help="with --group: recover what mosquitto 2.0 drops on restart")
     ] = True,
 ) -> None:
-    """Consume telemetry and store it; SIGTERM/SIGINT flush and exit."""
+    """Consume telemetry (and grid carbon intensity) and store it; SIGTERM/SIGINT flush and exit."""
     if mqtt_protocol not in ("5", "3.1.1"):
         typer.echo(f"--mqtt-protocol must be '5' or '3.1.1', not {mqtt_protocol!r}", err=True)
         raise typer.Exit(2)
     devices = None
+    regions = None
     platform = None
     if config is not None:
         try:
@@ -118,6 +119,7 @@ def run(
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
         devices = {d.id: DeviceIdentity(d.site, d.agent) for d in platform.devices.values()}
+        regions = {s.grid_region for s in platform.sites.values()}
     settings = IngestSettings(
         broker_url=broker,
         username=username,
@@ -173,14 +175,14 @@ def run(
             deriver.start_at(int(at.timestamp()) * 1_000_000_000)
     try:
         tune_for_throughput()  # after start-up allocations: see gctune.py
-        asyncio.run(_serve(settings, opened, devices, create_database, retention, deriver))
+        asyncio.run(_serve(settings, opened, devices, regions, create_database, retention, deriver))
     except IngestConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 
 
 async def _serve(  # type: ignore[no-untyped-def]
-    settings, store, devices, create_database: bool, retention: str | None, deriver
+    settings, store, devices, regions, create_database: bool, retention: str | None, deriver
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,7 +191,9 @@ async def _serve(  # type: ignore[no-untyped-def]
     try:
         if create_database and isinstance(store, InfluxStore):
             await store.ensure_database(retention)
-        await IngestService(settings, store, devices, deriver=deriver).run(stop)
+        await IngestService(settings, store, devices, deriver=deriver, grid_regions=regions).run(
+            stop
+        )
     finally:
         await store.aclose()
 

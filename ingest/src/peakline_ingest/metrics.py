@@ -13,6 +13,9 @@ class IngestMetrics:
         p = "peakline_ingest_"
         self.messages = Counter(p + "messages", "MQTT messages handled", ["outcome"], registry=r)
         self.readings = Counter(p + "readings", "readings stored", registry=r)
+        self.grid_points = Counter(
+            p + "grid_points", "grid carbon intensity points stored", registry=r
+        )
         self.rejects = Counter(
             p + "rejects", "messages rejected, by reason", ["reason"], registry=r
         )

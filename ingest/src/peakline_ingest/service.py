@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,7 @@ from peakline_core.wire.broker import BrokerAddress, BrokerUrlError
 from peakline_ingest.acks import OrderedAcks
 from peakline_ingest.deadletters import DeadLetters
 from peakline_ingest.derive import Deriver, LateMarks
+from peakline_ingest.grid import GridSignals
 from peakline_ingest.health import HealthServer
 from peakline_ingest.metrics import IngestMetrics
 from peakline_ingest.pipeline import BatchPolicy, BlockStore, Pipeline
@@ -90,7 +91,9 @@ class IngestService:
         processors: Sequence[BatchProcessor] = (),
         metrics: IngestMetrics | None = None,
         deriver: Deriver | None = None,
+        grid_regions: Iterable[str] | None = None,
     ) -> None:
+        """`grid_regions`: the regions whose grid intensity is stored (None: any)."""
         self.settings = settings
         self.store = store
         self.topics = Topics(settings.topic_prefix)
@@ -98,6 +101,7 @@ class IngestService:
         self.acks = OrderedAcks()
         self.dead_letters = DeadLetters(self.topics, settings.state_dir / "dead-letters.jsonl")
         self.validator = Validator(self.topics, devices, settings.limits)
+        self.grid = GridSignals(self.topics, grid_regions, settings.limits)
         self._client: aiomqtt.Client | None = None
         self.late_marks = LateMarks(settings.client_id, settings.lateness_s)
         self.deriver = deriver
@@ -130,6 +134,14 @@ class IngestService:
     @property
     def subscription(self) -> str:
         topic_filter = self.topics.filter(TopicKind.TELEMETRY)
+        group = self.settings.share_group
+        return self.topics.shared(group, topic_filter) if group else topic_filter
+
+    @property
+    def grid_subscription(self) -> str:
+        """Grid carbon intensity of every region (shared like telemetry: one worker stores a
+        point; were it stored twice, the second write would be the same row)."""
+        topic_filter = self.topics.filter(TopicKind.GRID)
         group = self.settings.share_group
         return self.topics.shared(group, topic_filter) if group else topic_filter
 
@@ -270,6 +282,7 @@ class IngestService:
                 if guard is not None:
                     await guard.shared_lost(client)  # before subscribing: did the broker drop it?
                 await client.subscribe(self.subscription, qos=1)
+                await client.subscribe(self.grid_subscription, qos=1)
                 if guard is not None:
                     await client.subscribe(guard.probe_filter, qos=1)
                     guard_client = self._mqtt_client(guard.client_id)
@@ -311,7 +324,11 @@ class IngestService:
             token = self.acks.register(message.mid, message.qos)
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload).encode()
-            await self.pipeline.handle(message.topic.value, data, token)
+            topic = message.topic.value
+            if self.grid.owns(topic):
+                await self.pipeline.handle_grid(self.grid, topic, data, token)
+            else:
+                await self.pipeline.handle(topic, data, token)
 
     async def _tick(self) -> None:
         period = max(0.01, self.settings.policy.batch_delay_s / 4)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from peakline_cli.servers import free_port
 
@@ -26,9 +27,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 DAYS = 2
-# Sites with a simulated energy source in the demo (district-small.yaml): meters, the
-# feeder, and the library's heat meter.
-SIMULATED_SITES = {"rt-school", "rt-office", "rt-feeder-7", "rt-library"}
+# Every site of the example district has a simulated meter in the demo (district-small.yaml).
+SIMULATED_SITES = {
+    s["id"] for s in yaml.safe_load((REPO / "config/sites.yaml").read_text())["sites"]
+}
 
 
 def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
@@ -131,8 +133,28 @@ def test_demo_backfills_history_through_the_real_path(tmp_path: Path) -> None:
             " WHERE measurement = 'anomaly_score' AND ts < ?",
             (int((began - 86_400) * 1e9),),
         ).fetchone()
+        # The simulated grid signals reached the store through the broker and ingest, and
+        # the hourly location-based emissions of each region's sites were computed from them.
+        hourly_sites = {
+            site
+            for (site,) in db.execute(
+                "SELECT DISTINCT json_extract(series.tags, '$.site') FROM samples JOIN series"
+                " ON series.id = samples.series_id WHERE measurement = 'emissions'"
+                " AND field = 'basis' AND v LIKE 'grid-hourly:%'"
+            )
+        }
+        regions = dict(
+            db.execute(
+                "SELECT json_extract(series.tags, '$.region'), count(*) FROM samples JOIN"
+                " series ON series.id = samples.series_id"
+                " WHERE measurement = 'carbon_intensity' GROUP BY 1"
+            ).fetchall()
+        )
     assert oldest <= (began - DAYS * 86_400 + 600) * 1e9
     assert scored > 0  # the deriver scored the history, not only the live readings
+    hours = DAYS * 24
+    assert regions.get("CN-EAST", 0) >= hours and regions.get("US-NEWE", 0) >= hours, regions
+    assert hourly_sites == SIMULATED_SITES, hourly_sites
     # The overview's verdict: Riverton has no last year, so its office (the one site with its
     # own target) is judged pro rata, when the history covers the period's days from their
     # first hour; otherwise the card says why there is no verdict.

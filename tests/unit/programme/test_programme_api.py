@@ -136,7 +136,60 @@ async def test_site_targets_are_tracked_like_for_like(client) -> None:
     emitted = next(x for x in rt["inputs"] if x["site"] == site.id)["emissions_kgco2e"]
     share = 30 * 86400 / (366 if year % 4 == 0 else 365) / 86400
     assert rt["site_targets"]["projected_kgco2e"] == pytest.approx(emitted / share)
-    assert rt["trajectory"]["basis"].startswith("city inventory")
+    # No emissions roll-ups in this store: the city's path has no verdict, and says why; the
+    # cap and the partial-coverage projection are there for reference only.
+    traj = rt["trajectory"]
+    assert (traj["on_track"], traj["basis"], traj["reason"]) == (None, None, "no_data")
+    assert traj["cap_kgco2e"] > 0 and traj["projected_kgco2e"] > 0
+
+
+@pytest.mark.parametrize(("change", "on_track"), [(0.9, True), (1.2, False)])
+async def test_the_city_path_is_judged_like_for_like(
+    tmp_path: Path, change: float, on_track: bool
+) -> None:
+    """Riverton's metered sites emit `change` times what they did on the same dates last
+    year; the verdict is that against the path's ratio (riverton's cap is flat to its 2025
+    peak: ratio 1), not a few buildings against a city's whole cap. The feeder is left out
+    (it supplies the metered sites); a site metered from the middle of the period is left
+    out of the comparison."""
+    config = example_config(REPO / "config")
+    store = MemoryStore()
+    start = (NOW - 30 * DAY_NS) // DAY_NS * DAY_NS + DAY_NS  # the range's first whole day
+    days = 29
+    last_year = start - 366 * DAY_NS  # 2024-01-31: 2024 is a leap year
+    rows = []
+    compared = ["rt-office", "rt-school"]
+    for k, site in enumerate([*compared, "rt-feeder-7"]):
+        for d in range(days):
+            for t0, kg in ((last_year, 1000.0 + k), (start, (1000.0 + k) * change)):
+                tags = {"site": site, "scope": "2", "method": "location"}
+                rows.append(Row("emissions_1d", tags, {"kgco2e": kg}, t0 + d * DAY_NS))
+        for t0 in (last_year, start):
+            rows.append(Row("energy_1h", {"site": site, "flow": "import"}, {"kwh": 9.0}, t0))
+    for d in range(10, days):  # the library: metered from day 10 only
+        tags = {"site": "rt-library", "scope": "2", "method": "location"}
+        rows.append(Row("emissions_1d", tags, {"kgco2e": 50.0}, start + d * DAY_NS))
+        rows.append(Row("energy_1d", {"site": "rt-library", "flow": "import"}, {"kwh": 90.0},
+                        start + d * DAY_NS))  # fmt: skip
+    await store.write(with_month_rollups(rows))
+    keys_db = tmp_path / "keys.db"
+    with KeyStore(keys_db) as keys:
+        auth = {"Authorization": f"Bearer {keys.create('op', Role.OPERATOR, ['riverton'])[1]}"}
+    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
+                           dashboard=False)  # fmt: skip
+    app = create_app(settings, store=store, config=config, clock_ns=lambda: NOW)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            body = (await c.get(f"/api/v1/programme/benchmark?{PERIOD}", headers=auth)).json()
+    traj = next(it for it in body["items"] if it["id"] == "riverton")["trajectory"]
+    assert traj["basis"] == "year_on_year" and traj["reason"] is None
+    assert sorted(traj["compared_sites"]) == compared
+    assert traj["period_start"] == "2025-01-31T00:00:00.000Z"
+    assert traj["period_end"] == "2025-03-01T00:00:00.000Z"
+    assert traj["actual_kgco2e"] == pytest.approx((1000 + 1001) * change * days)
+    assert traj["allowed_kgco2e"] == pytest.approx((1000 + 1001) * days)  # ratio 1 to the peak
+    assert traj["on_track"] is on_track
 
 
 async def test_another_citys_row_names_none_of_its_sites(client) -> None:

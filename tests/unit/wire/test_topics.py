@@ -31,6 +31,12 @@ def test_scheme_is_pinned() -> None:
     assert t.agent("gw") == "peakline/v1/agent/gw"
     assert t.dead_letter("ingest") == "peakline/v1/dead/ingest"
     assert t.shared("ingest", t.filter(TopicKind.TELEMETRY)) == "$share/ingest/peakline/v1/tele/+/+"
+    assert t.grid("CN-EAST") == "peakline/v1/grid/CN-EAST"
+    assert t.filter(TopicKind.GRID) == "peakline/v1/grid/+"
+    parsed = t.parse("peakline/v1/grid/US-NEWE")
+    assert (parsed.kind, parsed.name) == (TopicKind.GRID, "US-NEWE")
+    with pytest.raises(TopicError):
+        t.grid("CN EAST")
 
 
 @pytest.mark.parametrize("bad", ["a/b", "+", "#", "", "a b", "é", "x" * 65])

@@ -243,7 +243,7 @@ async def city_status(request: Request, caller: Caller, state: State) -> list[di
     return out
 
 
-async def _daily(store: Store, ids: list[str], p: Period) -> Daily:
+async def daily_rows(store: Store, ids: list[str], p: Period) -> Daily:
     """The sites' daily rows, and whether their grid import was metered in the period's first
     hour: a roll-up row of a day metering started late in is there but is not a whole day."""
     if not ids:
@@ -286,7 +286,7 @@ async def _city(
     sites = [s for s in sites if s.in_totals]  # a feeder supplies sites metered themselves
     ids = [s.id for s in sites]
     this, last = await asyncio.gather(
-        _daily(state.store, ids, p), _daily(state.store, ids, p.last_year())
+        daily_rows(state.store, ids, p), daily_rows(state.store, ids, p.last_year())
     )
     v = judge(city, sites, this, last, p)
     now = this.kg

@@ -11,6 +11,7 @@ per-site inputs only by keys that see the city. District rows need the city in s
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections import defaultdict
@@ -28,6 +29,7 @@ from peakline_api.errors import InvalidQuery
 from peakline_api.params import TimeRange
 from peakline_api.registry import Registry
 from peakline_api.retrofit_store import RetrofitStore
+from peakline_api.routers.city_status import DAY_NS, Period, daily_rows, judge
 from peakline_api.routers.reports import report_range
 from peakline_api.routers.retrofits import measured_savings, retrofits_db
 from peakline_api.state import AppState, Caller, State
@@ -161,7 +163,9 @@ async def programme_report(
                 "kwh_per_m2": _num(b.kwh_per_m2[i]),
                 "kgco2e_per_kwh": _num(b.kgco2e_per_kwh[i]),
             },
-            "trajectory": _trajectory(reg.cities[city], tr, float(emissions[i]))
+            "trajectory": await judged_trajectory(
+                state, reg.cities[city], members, tr, float(emissions[i])
+            )
             if level == "city"
             else None,
             "site_targets": _site_targets(
@@ -177,6 +181,9 @@ async def programme_report(
             },
             "factors": _distinct_factors([factors[s.id] for s in members]),
         }
+        if not detailed and item["trajectory"] is not None:
+            # another city's row: its figures, not which of its sites were compared
+            item["trajectory"]["compared_sites"] = len(item["trajectory"]["compared_sites"])
         if detailed:
             item["inputs"] = [
                 {"site": s.id, "district": s.district, "floor_area_m2": s.floor_area_m2,
@@ -196,8 +203,13 @@ async def programme_report(
             "emissions_kgco2e": "energy_kwh x location-based grid factor of each site's region "
             "in force for the period's start year (Scope 2, location-based)",
             "trend": "(emissions - previous period of the same length) / previous",
-            "trajectory": "the city's target cap for the year against metered emissions "
-            "projected to year end (metered sites only)",
+            "trajectory": "on_track judged like for like over the period's complete UTC days "
+            "(as the overview's city cards): the sites' location-based emissions against the "
+            "same dates last year times the city path's ratio cap(year)/cap(year-1), else "
+            "the sites with their own targets against those targets pro rata, else no "
+            "verdict and the reason; cap_kgco2e and projected_kgco2e are the city's cap for "
+            "the year and the metered sites' emissions projected to a year, for reference "
+            "only (partial coverage)",
             "retrofits": "measured savings to date of retrofits with fit-for-purpose baselines "
             "(IPMVP Option C); uncertainty is the root sum of squares at 90 %",
         },
@@ -225,7 +237,8 @@ def _year_share(tr: TimeRange) -> tuple[int, float]:
 
 def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | None:
     """The city's own peaking path: its inventory cap for the year against the metered
-    emissions projected to a year (partial coverage: metered sites only)."""
+    emissions projected to a year (partial coverage: metered sites only). Not a verdict on
+    its own (a few buildings against a whole city's cap): `judged_trajectory` gives it."""
     if city.target is None:
         return None
     year, elapsed = _year_share(tr)
@@ -238,6 +251,56 @@ def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | Non
         "projected_kgco2e": status.projected_kgco2e,
         "on_track": status.on_track,
         "past_peak": year >= city.target.peak_year,
+    }
+
+
+def whole_days(tr: TimeRange) -> Period | None:
+    """The complete UTC days inside the range, or None when there is none."""
+    first = -(-tr.start_ns // DAY_NS)  # ceiling: a day that began before the range is partial
+    days = tr.end_ns // DAY_NS - first
+    if days < 1:
+        return None
+    return Period(datetime.fromtimestamp(first * DAY_NS // NS, tz=UTC).date(), int(days))
+
+
+async def judged_trajectory(
+    state: AppState, city: Any, sites: list[Site], tr: TimeRange, kgco2e: float
+) -> dict[str, Any] | None:
+    """The city's path judged like for like, by the overview's rules (city_status.judge) over
+    the range's complete UTC days: this year's sites against the same dates last year times
+    the path's ratio, else the sites' own targets pro rata, else no verdict and the reason;
+    with the partial-coverage projection of `kgco2e` (the sites' emissions over the range)
+    beside it for reference. None without a target."""
+    projection = _trajectory(city, tr, kgco2e)
+    if projection is None:
+        return None
+    sites = [s for s in sites if s.in_totals]
+    p = whole_days(tr)
+    extra = {
+        "cap_kgco2e": projection["cap_kgco2e"],
+        "projected_kgco2e": projection["projected_kgco2e"],
+        "past_peak": projection["past_peak"],
+        "year": projection["year"],
+        "peak_year": city.target.peak_year,
+    }
+    if p is None:
+        return {**extra, "basis": None, "reason": "no_data", "on_track": None,
+                "compared_sites": [], "actual_kgco2e": None, "allowed_kgco2e": None}  # fmt: skip
+    ids = [s.id for s in sites]
+    this, last = await asyncio.gather(
+        daily_rows(state.store, ids, p), daily_rows(state.store, ids, p.last_year())
+    )
+    v = judge(city, sites, this, last, p)
+    return {
+        **extra,
+        "basis": v.basis,
+        "reason": v.reason,
+        "on_track": v.on_track,
+        "period_start": iso(p.start_ns),
+        "period_end": iso(p.end_ns),
+        "compared_sites": v.sites,
+        "actual_kgco2e": float(v.actual[-1]) if v.basis is not None else None,
+        "allowed_kgco2e": float(v.allowed[-1]) if v.allowed is not None else None,
     }
 
 

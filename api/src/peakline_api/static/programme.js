@@ -23,10 +23,14 @@
 
   // A verdict only where there is something to judge: no target, or no metered energy in the
   // period, says so instead of "on track".
+  // The verdict is the overview's like-for-like judgment over the period's complete days; a
+  // city's cap against a few metered buildings is no verdict, so without one the reason shows.
   function trajectory(tr, metered) {
     if (!tr) return t("empty.no_target");
     if (!metered) return t("empty.no_meter_data_period");
-    return t(tr.on_track ? "programme.on_track" : "programme.over_cap", { year: tr.year, peak: tr.peak_year });
+    if (tr.on_track === null) return t(`programme.reason_${tr.reason}`);
+    const verdict = t(tr.on_track ? "programme.on_track" : "programme.over_cap", { year: tr.year, peak: tr.peak_year });
+    return `${verdict} · ${t(`programme.basis_${tr.basis}`)}`;
   }
 
   function render(report) {
@@ -47,7 +51,7 @@
         ? it.factors.map((f) => `${f.set_id} ${f.region} ${f.year}: ${fmt(f.kgco2e_per_kwh, 3)}`).join("; ")
         : t("empty.no_factor");
       const traj = text("td", trajectory(it.trajectory, metered), "trajectory");
-      if (!it.trajectory || !metered) traj.classList.add("empty");
+      if (!it.trajectory || !metered || it.trajectory.on_track === null) traj.classList.add("empty");
       const energy = figure(shown(it.energy_kwh), 0, "num energy");
       if (!metered) energy.textContent = t("empty.no_meter_data");
       tr.append(

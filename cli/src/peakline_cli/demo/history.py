@@ -103,6 +103,10 @@ async def backfill(
     device at each step, then wait until ingest stored every batch the agents published."""
     began = time.monotonic()
     status.set("history", State.RUNNING, "simulating the past days")
+    publisher = sim.publisher  # MQTT sensors and grid signals
+    if publisher is not None:
+        with contextlib.suppress(TimeoutError):  # it says why on the status line if not
+            await asyncio.wait_for(publisher.connected.wait(), 10)
     async with _agents(config, sim, state_dir) as agents:
         t = progress.start_ns
         progress.step_s = plan_step_s((progress.end_ns - t) / NS)
@@ -114,6 +118,8 @@ async def backfill(
             if t >= end:
                 break
             sim.clock.set(t)
+            if publisher is not None:
+                publisher.clock_moved()
             progress.at_ns = t
             await asyncio.gather(*(a.poll_all() for a in agents))
             # backpressure: wait while the uplinks drain (a count, no event to await)

@@ -97,7 +97,9 @@ async def simulators(
         profiles = load_profiles(options.config_dir / "profiles")
     except SimError as exc:
         raise DemoError(f"scenario {path}: {exc}") from None
-    async with run_simulation(scenario, profiles, mqtt_url=broker_url) as sim:
+    async with run_simulation(
+        scenario, profiles, mqtt_url=broker_url, topic_prefix=options.topic_prefix
+    ) as sim:
         endpoints = modbus_endpoints(sim)
         sensors = len(sim.endpoints) - len(endpoints)
         injected = ", ".join(f"{f.kind} {f.device}" for f in scenario.faults) or "none"
@@ -224,7 +226,8 @@ async def ingest(
         )
         if derive_from_ns is not None:
             deriver.start_at(derive_from_ns)
-    service = IngestService(settings, store, devices, deriver=deriver)
+    regions = {s.grid_region for s in config.sites.values()}
+    service = IngestService(settings, store, devices, deriver=deriver, grid_regions=regions)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name=name)
     status.set(name, State.RUNNING, "validating, batching, writing")

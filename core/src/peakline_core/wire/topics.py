@@ -7,6 +7,7 @@
     {prefix}/v1/ack/{site}/{device}      command acknowledgements, edge -> platform (QoS 1)
     {prefix}/v1/event/{site}/{device}    anomaly events, platform -> anyone
     {prefix}/v1/dead/{component}         dead letters (rejected input, with a reason)
+    {prefix}/v1/grid/{region}            grid carbon intensity, signal provider -> platform (QoS 1)
 
 The kind comes before the ids so that one wildcard subscription selects one kind, and so that a
 broker ACL can grant a gateway exactly its own devices' topics.
@@ -31,6 +32,7 @@ class TopicKind(StrEnum):
     ACK = "ack"
     EVENT = "event"
     DEAD = "dead"
+    GRID = "grid"
 
 
 _DEVICE_KINDS = frozenset(
@@ -43,7 +45,7 @@ class ParsedTopic:
     kind: TopicKind
     site: str | None = None
     device: str | None = None
-    name: str | None = None  # agent id for AGENT, component for DEAD
+    name: str | None = None  # agent id for AGENT, component for DEAD, region for GRID
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,12 @@ class Topics:
         if not is_valid_id(component):
             raise TopicError(f"invalid component name {component!r}")
         return f"{self.root}/{TopicKind.DEAD.value}/{component}"
+
+    def grid(self, region: str) -> str:
+        """Where a region's grid carbon intensity is published (docs/mqtt.md)."""
+        if not is_valid_id(region):
+            raise TopicError(f"invalid grid region {region!r}")
+        return f"{self.root}/{TopicKind.GRID.value}/{region}"
 
     def filter(self, kind: TopicKind, site: str = "+", device: str = "+") -> str:
         """A subscription filter for one kind, optionally narrowed to a site or device."""

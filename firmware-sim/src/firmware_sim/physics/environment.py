@@ -79,13 +79,32 @@ class Environment:
         return out
 
 
-def occupancy(env: Env, open_hour: F64, close_hour: F64, weekend_factor: F64) -> F64:
+def local_clock(t_s: F64, utc_offset_h: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
+    """[n, K] local hour of day and weekend flags for n clocks `utc_offset_h` hours off UTC."""
+    local = t_s[None, :] + utc_offset_h[:, None] * 3600.0
+    hour: F64 = (local / 3600.0) % 24.0
+    weekday = (np.floor(local / 86400.0) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return hour, weekday >= 5
+
+
+def occupancy(
+    env: Env,
+    open_hour: F64,
+    close_hour: F64,
+    weekend_factor: F64,
+    utc_offset_h: F64 | None = None,
+) -> F64:
     """[n, K] fraction of a building's occupants present: smooth ramps over an hour around
-    opening and closing, scaled on weekends."""
-    h = env.hour[None, :]
+    opening and closing, scaled on weekends; on each building's own clock when
+    `utc_offset_h` [n] is given (else the district's)."""
+    if utc_offset_h is None:
+        h = env.hour[None, :]
+        weekend = env.weekend[None, :]
+    else:
+        h, weekend = local_clock(env.t_s, utc_offset_h)
     rise = 1.0 / (1.0 + np.exp(-(h - open_hour[:, None]) * 4.0))
     fall = 1.0 / (1.0 + np.exp((h - close_hour[:, None]) * 4.0))
     lunch = 1.0 - 0.15 * np.exp(-((h - 12.5) ** 2) / 0.5)
-    scale = np.where(env.weekend[None, :], weekend_factor[:, None], 1.0)
+    scale = np.where(weekend, weekend_factor[:, None], 1.0)
     out: F64 = rise * fall * lunch * scale
     return out

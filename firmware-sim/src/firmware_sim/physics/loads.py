@@ -81,11 +81,22 @@ class MeterFleet(_ThreePhase):
         self.hvac_matrix = hvac_matrix  # [n_meter, n_hvac] 1 where the HVAC is behind the meter
         self.pv_matrix = pv_matrix  # [n_meter, n_pv]
         self.theft: F64 | None = None  # [n, K] fraction bypassed, set by the world from faults
+        own = [s.physics.utc_offset_h for s in self.specs]
+        district = self.scenario.utc_offset_h
+        self.offsets: F64 | None = (
+            None
+            if all(o is None for o in own)
+            else np.array([district if o is None else o for o in own], dtype=np.float64)
+        )
         self.start_counters(100000.0)
 
     def compute(self, steps: F64, env: Env, deps: dict[str, Chunk]) -> Chunk:
         occ = occupancy(
-            env, self.param("open_hour"), self.param("close_hour"), self.param("weekend_factor")
+            env,
+            self.param("open_hour"),
+            self.param("close_hour"),
+            self.param("weekend_factor"),
+            self.offsets,
         )
         base, peak = self.param("base_kw")[:, None], self.param("peak_kw")[:, None]
         heating = (
