@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +136,83 @@ async def demo_process(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 10)
         reader.cancel()
+
+
+# -- the dashboard's languages (issue 20) ------------------------------------------------
+
+LANGUAGES = ("en", "zh-CN")
+CATALOGUES = {
+    lang: json.loads(
+        (files("peakline_api") / "static" / "i18n" / f"{lang}.json").read_text("utf-8")
+    )
+    for lang in LANGUAGES
+}
+# Messages whose English differs from the Chinese: seen in a zh-CN page, they are untranslated.
+ENGLISH_ONLY = sorted({v for k, v in CATALOGUES["en"].items() if v != CATALOGUES["zh-CN"][k]})
+
+# Every [data-i18n] element whose text is not its message, and the placeholders likewise.
+MISMATCHED = """(catalogue) => {
+  const out = [];
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    if (el.textContent !== catalogue[el.dataset.i18n]) out.push([el.dataset.i18n, el.textContent]);
+  }
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+    const id = el.dataset.i18nPlaceholder;
+    if (el.getAttribute("placeholder") !== catalogue[id]) out.push([id, el.placeholder]);
+  }
+  return out;
+}"""
+
+# Visible text nodes (and the selected options of visible selects) equal to one of `values`.
+VISIBLE_MATCHES = """(values) => {
+  const wanted = new Set(values), found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const s = n.textContent.trim(), el = n.parentElement;
+    if (!s || !el) continue;
+    const box = el.tagName === "OPTION" ? el.closest("select") : el;
+    const shown = box.checkVisibility();
+    if (shown && wanted.has(s)) found.push(s);
+  }
+  if (wanted.has(document.title)) found.push(document.title);
+  return found;
+}"""
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def signed_in(browser: Any, url: str, token: str, locale: str) -> AsyncIterator[Any]:
+    """A page whose browser language is `locale` (navigator.languages and Accept-Language),
+    signed in on the overview; asserts no JavaScript error on a clean exit."""
+    context = await browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
+    try:
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(url + "/dashboard/")
+        await page.locator("#lang").wait_for(timeout=15_000)
+        await page.fill("#key-input", token)
+        await page.click("#key-form button")
+        yield page
+        assert not errors, errors
+    finally:
+        await context.close()
+
+
+async def check_language(page: Any, lang: str) -> None:
+    assert await page.evaluate("document.documentElement.lang") == lang
+    assert await page.input_value("#lang") == lang
+    assert await page.evaluate(MISMATCHED, CATALOGUES[lang]) == []
+    if lang == "zh-CN":
+        assert await page.evaluate(VISIBLE_MATCHES, ENGLISH_ONLY) == []

@@ -213,6 +213,7 @@
     }), e.state);
     li.dataset.device = e.device;
     li.dataset.kind = e.kind;
+    li.dataset.start = e.start;
     if (e.seen !== null && e.seen !== undefined) {
       const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
       li.append(text("div", t("site.anomaly_why", {

@@ -1,0 +1,130 @@
+"""The dashboard on the demo with its history (issue 20), opened as a new user opens it:
+`peakline demo --history-days 2` (embedded broker, SQLite store; firmware-sim on a stepped
+clock -> edge agents -> broker -> ingest -> deriver -> API), then, once the history is derived,
+in English and in Simplified Chinese:
+
+- the overview: power, energy and emissions today and the grid intensity for every site of
+  the example district, figures on every city card, and the trajectory chart drawn;
+- a site page (the office): 24 h of power asked for and drawn, the grid-intensity chart
+  filled from the simulated grid signal, 30 daily bars with the history's days filled, and
+  an anomaly from the history listed;
+- the programme page; on every page no untranslated message (checked against the catalogue).
+
+Screenshots: artifacts/history-<page>-<lang>.png. Two simulated days keep it quick; the
+demo's own default is seven (tests/integration/demo/test_demo_history.py covers the path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from browser_support import ARTIFACTS, LANGUAGES, check_language, chromium, demo_process, signed_in
+
+from peakline_cli.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio, pytest.mark.slow]
+
+DAYS = 2
+DERIVED_TIMEOUT_S = 300.0
+
+
+async def history_derived(demo: Any, timeout_s: float) -> None:
+    """Until the demo's status line says the history is derived (its own output is the clock)."""
+    deadline = time.monotonic() + timeout_s
+    while not any("history=derived" in line for line in demo.lines):
+        if time.monotonic() > deadline or demo.proc.returncode is not None:
+            raise AssertionError(f"the history was not derived:\n{demo.output()}")
+        await asyncio.sleep(1)  # the demo's status line repeats every few seconds
+
+
+async def numbers(page: Any, selector: str) -> list[float]:
+    return [float(v) for v in await page.locator(selector).evaluate_all(
+        "els => els.map(e => e.dataset.value ?? 'nan')"
+    )]  # fmt: skip
+
+
+async def test_dashboard_with_history_in_both_languages(tmp_path: Path, repo_root: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    sites = {
+        s["id"] for s in yaml.safe_load((repo_root / "config/sites.yaml").read_text())["sites"]
+    }
+    started = datetime.now(UTC)
+    extra = ("--history-days", str(DAYS), "--history-budget", "120")
+    async with demo_process(repo_root, free_port(), tmp_path / "state", extra=extra) as demo:
+        await history_derived(demo, DERIVED_TIMEOUT_S)
+        headers = {"Authorization": f"Bearer {demo.api_key}"}
+        async with httpx.AsyncClient(base_url=demo.url, headers=headers, timeout=30) as http:
+            power = (
+                await http.get(
+                    "/api/v1/series",
+                    params={"device": "office-meter", "point": "power_total", "start": "-24h"},
+                )
+            ).json()
+            grid = (await http.get("/api/v1/carbon-intensity/series", params={
+                "region": "CN-EAST", "start": "-1d"})).json()  # fmt: skip
+        # What the site page's charts draw: a day of power, a day of the grid signal.
+        times = [t for s in power["series"] for t in s["t_ms"]]
+        assert (max(times) - min(times)) / 3.6e6 > 20, "less than 20 h of power in the last day"
+        ci = [v for s in grid["series"] for v in s["values"] if v is not None]
+        assert len(ci) >= 20 and all(300 < v < 800 for v in ci), ci
+
+        async with chromium() as browser:
+            for lang in LANGUAGES:
+                async with signed_in(browser, demo.url, demo.api_key, lang) as page:
+                    requested: list[str] = []
+                    page.on("request", lambda r, seen=requested: seen.append(r.url))
+                    # -- overview
+                    await page.goto(demo.url + "/dashboard/")
+                    await page.locator("#cities .card .track-chart canvas").first.wait_for(
+                        timeout=30_000
+                    )
+                    await page.locator("#sites-table tbody tr[data-site]").first.wait_for()
+                    shown = set(await page.locator("#sites-table tbody tr").evaluate_all(
+                        "rows => rows.map(r => r.dataset.site)"))  # fmt: skip
+                    assert shown == sites, shown
+                    for cls in ("power", "energy", "emissions"):
+                        values = await numbers(page, f"#sites-table td.{cls}")
+                        assert len(values) == len(sites) and all(v > 0 for v in values), (
+                            cls, values)  # fmt: skip
+                    cards = await page.locator("#cities .card").all_inner_texts()
+                    assert len(cards) == 2 and all("kWh" in c or "千瓦时" in c for c in cards)
+                    await check_language(page, lang)
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"history-overview-{lang}.png"), full_page=True
+                    )
+                    # -- a site
+                    await page.goto(demo.url + "/dashboard/site.html?site=rt-office")
+                    await page.locator("#power-chart canvas").wait_for(timeout=30_000)
+                    await page.locator("#ci-chart canvas").wait_for(timeout=30_000)
+                    days = page.locator("#daily-energy .day")
+                    await days.first.wait_for(timeout=30_000)
+                    assert await days.count() == 30
+                    filled = await page.locator("#daily-energy .day:not(.empty)").count()
+                    assert filled >= DAYS, filled
+                    assert any("power_total" in u and "start=-24h" in u for u in requested)
+                    assert any("/carbon-intensity/series" in u for u in requested)
+                    await page.locator("#anomalies li[data-start]").first.wait_for(timeout=30_000)
+                    starts = await page.locator("#anomalies li[data-start]").evaluate_all(
+                        "els => els.map(e => e.dataset.start)"
+                    )
+                    past = [s for s in starts if datetime.fromisoformat(s) < started]
+                    assert past, f"no anomaly from the history listed: {starts}"
+                    await check_language(page, lang)
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"history-site-{lang}.png"), full_page=True
+                    )
+                    # -- the programme
+                    await page.goto(demo.url + "/dashboard/programme.html")
+                    await page.locator("#benchmark-table tbody tr").nth(1).wait_for(timeout=30_000)
+                    await check_language(page, lang)
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"history-programme-{lang}.png"), full_page=True
+                    )
+    assert demo.proc.returncode == 0, demo.output()
