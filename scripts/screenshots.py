@@ -114,6 +114,7 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for data")
     args = parser.parse_args()
     proc = None
+    began = time.monotonic()
     if args.url:
         if not args.key:
             parser.error("--url needs --key")
@@ -124,6 +125,10 @@ async def main() -> None:
         url = f"http://127.0.0.1:{port}"
     try:
         await wait_for_figures(url, key, args.timeout)
+        if proc is not None:
+            print(
+                f"city cards filled {time.monotonic() - began:.0f} s after `peakline demo` started"
+            )
         args.out.mkdir(parents=True, exist_ok=True)
         for path in await shoot(url, key, args.out):
             print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)

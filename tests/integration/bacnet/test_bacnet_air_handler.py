@@ -112,9 +112,11 @@ async def test_peakline_bacnet_discover_writes_a_profile(rig, tmp_path) -> None:
     assert all(p.writable is None for p in profile.points)  # the installer adds limits
 
 
-async def test_bacpypes3_console_reads_the_simulator(rig) -> None:  # type: ignore[no-untyped-def]
+async def test_bacpypes3_console_reads_the_simulator(rig, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The library's own command-line shell (`python -m bacpypes3`), as mbpoll checks the
-    Modbus simulator: it sees the ground truth and the operator's slot 8."""
+    Modbus simulator: it sees the ground truth and the operator's slot 8. It runs in a
+    temporary directory: the shell writes its history to `<argv[0]>.history` in its working
+    directory ("-m.history" in the repository, before)."""
     client, handlers = rig
     host, ahu = next(iter(handlers.items()))
     await client.write(host, "analog-value", 1, 22.5)
@@ -128,7 +130,7 @@ async def test_bacpypes3_console_reads_the_simulator(rig) -> None:  # type: igno
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bacpypes3", "--address", bind,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
     )  # fmt: skip
     out, err = await proc.communicate(script.encode())
     lines = [line.strip() for line in out.decode().splitlines() if line.strip()]
