@@ -79,7 +79,7 @@ class Physics(Strict):
     """Physics parameters; each kind reads the ones it needs (others keep their defaults).
 
     meter (building): base_kw, peak_kw, weekend_factor, open_hour, close_hour, power_factor,
-      includes (ids of HVAC controllers and PV inverters behind the meter), retrofit,
+      includes (ids of HVAC controllers, PV inverters and EV chargers behind the meter), retrofit,
       utc_offset_h (a building in another time zone than the district: its opening hours
       follow its own clock; the weather stays the district's).
     pv_inverter: capacity_kw. hvac: capacity_kw (thermal), ua_kw_per_k, thermal_mass_kwh_per_k,

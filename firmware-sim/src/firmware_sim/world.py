@@ -84,6 +84,7 @@ class World:
                 index,
                 hvac_matrix=matrix(meters, "includes", "hvac"),
                 pv_matrix=matrix(meters, "includes", "pv_inverter"),
+                ev_matrix=matrix(meters, "includes", "ev_charger"),
             ),
             "feeder": FeederFleet(
                 scenario, feeders, index, meter_matrix=matrix(feeders, "feeds", "meter")

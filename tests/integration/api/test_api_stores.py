@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 from api_live_support import NOW_NS, LiveApi
+from api_support import sites_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -24,7 +25,8 @@ HOSTILE = [
 async def test_catalog(live_api: LiveApi) -> None:
     assert (await live_api.get("viewer_rt", "/api/v1/cities")).json()["total"] == 1
     assert (await live_api.get("viewer_all", "/api/v1/districts")).json()["total"] == 2
-    assert (await live_api.get("viewer_rt", "/api/v1/sites")).json()["total"] == 4
+    riverton = sites_of("riverton")
+    assert (await live_api.get("viewer_rt", "/api/v1/sites")).json()["total"] == len(riverton)
     assert (await live_api.get("viewer_rt", "/api/v1/sites/rt-school")).status_code == 200
     school = (await live_api.get("viewer_rt", "/api/v1/devices?site=rt-school")).json()
     assert school["total"] == 5  # meter, PV, HVAC, air sensor, coal weigher
@@ -61,7 +63,9 @@ async def test_latest_series_csv(live_api: LiveApi) -> None:
 
 async def test_anomalies_reports_overview(live_api: LiveApi) -> None:
     r = await live_api.get("viewer_rt", "/api/v1/anomalies?start=-1d")
-    assert len(r.json()["items"]) == 4 and r.json()["items"][0]["state"] == "open"
+    # the seed's one anomaly per site, for each of riverton's sites
+    assert len(r.json()["items"]) == len(sites_of("riverton"))
+    assert r.json()["items"][0]["state"] == "open"
     r = await live_api.get("viewer_rt", "/api/v1/anomalies/scores?site=rt-school&start=-2h")
     assert r.json()["series"][0]["values"] == [pytest.approx(0.93)]
     r = await live_api.get(

@@ -16,6 +16,12 @@ from peakline_core.config.platform import Programme
 
 NOW_NS = 1_740_830_400 * 1_000_000_000  # 2025-03-01T12:00:00Z
 HOUR = 3600 * 1_000_000_000
+_SITES = yaml.safe_load((Path(__file__).resolve().parents[3] / "config/sites.yaml").read_text())
+
+
+def sites_of(city: str | None = None) -> set[str]:
+    """The example district's site ids (of one city), read from config/sites.yaml."""
+    return {s["id"] for s in _SITES["sites"] if city is None or s["city"] == city}
 
 
 def example_config(root: Path) -> PlatformConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from api_fakes import MemoryStore
-from api_support import HOUR, NOW_NS, Api
+from api_support import HOUR, NOW_NS, Api, sites_of
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
@@ -32,7 +32,7 @@ async def test_latest_readings_of_a_device(api: Api) -> None:
 async def test_latest_is_bounded_to_scope_sites(api: Api) -> None:
     await api.get("viewer_rt", "/api/v1/readings/latest")
     _, _, where = api.store.queries[-1]
-    assert set(where["site"]) == {"rt-school", "rt-office", "rt-library", "rt-feeder-7"}
+    assert set(where["site"]) == sites_of("riverton")
     body = (await api.get("viewer_rt", "/api/v1/readings/latest?limit=1000")).json()
     assert body["total"] > 10
     assert all(i["site"].startswith("rt-") for i in body["items"])
@@ -92,7 +92,7 @@ async def test_csv_export(api: Api) -> None:
 async def test_anomalies_and_scores(api: Api) -> None:
     r = await api.get("viewer_rt", "/api/v1/anomalies?start=-1d&status=open")
     items = r.json()["items"]
-    assert {e["site"] for e in items} == {"rt-school", "rt-office", "rt-library", "rt-feeder-7"}
+    assert {e["site"] for e in items} == sites_of("riverton")
     assert all(e["peak_score"] == pytest.approx(0.93) for e in items)
     r = await api.get("viewer_rt", "/api/v1/anomalies/scores?site=rt-school&start=-2h")
     assert r.json()["series"][0]["values"] == [pytest.approx(0.93)]
@@ -118,7 +118,7 @@ async def test_emissions_report_levels(api: Api) -> None:
 async def test_overview_and_carbon_intensity(api: Api) -> None:
     r = await api.get("viewer_all", "/api/v1/overview")
     sites = {s["id"]: s for s in r.json()}
-    assert set(sites) == {"rt-school", "rt-office", "rt-library", "rt-feeder-7", "lk-townhall"}
+    assert set(sites) == sites_of()
     assert sites["rt-school"]["power_kw"] > 0
     assert sites["rt-school"]["open_anomalies"] == 1
     assert sites["rt-school"]["energy_today_kwh"] > 0

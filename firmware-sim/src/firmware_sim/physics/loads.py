@@ -1,7 +1,8 @@
 """Building meters (three-phase, SDM630-like) and feeder meters aggregating buildings.
 
 Building load = base + (peak - base) * occupancy (daily and weekly shape) + weather-driven
-heating, plus the HVAC units behind the meter, minus the PV behind it (export when negative).
+heating, plus the HVAC units and EV chargers behind the meter, minus the PV behind it (export
+when negative).
 """
 
 from __future__ import annotations
@@ -76,10 +77,18 @@ class _ThreePhase(Fleet):
 class MeterFleet(_ThreePhase):
     kind = "meter"
 
-    def __init__(self, *args: object, hvac_matrix: F64, pv_matrix: F64, **kw: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        hvac_matrix: F64,
+        pv_matrix: F64,
+        ev_matrix: F64 | None = None,
+        **kw: object,
+    ) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.hvac_matrix = hvac_matrix  # [n_meter, n_hvac] 1 where the HVAC is behind the meter
         self.pv_matrix = pv_matrix  # [n_meter, n_pv]
+        self.ev_matrix = np.zeros((self.n, 0)) if ev_matrix is None else ev_matrix  # [n, n_ev]
         self.theft: F64 | None = None  # [n, K] fraction bypassed, set by the world from faults
         own = [s.physics.utc_offset_h for s in self.specs]
         district = self.scenario.utc_offset_h
@@ -117,6 +126,9 @@ class MeterFleet(_ThreePhase):
             p = p + self.hvac_matrix @ hvac.true_power_w
         if pv is not None and pv.true_power_w is not None and self.pv_matrix.size:
             p = p - self.pv_matrix @ pv.true_power_w
+        ev = deps.get("ev_charger")
+        if ev is not None and ev.true_power_w is not None and self.ev_matrix.size:
+            p = p + self.ev_matrix @ ev.true_power_w
         chunk = Chunk(true_power_w=p)
         if self.theft is not None:
             p = p * (1.0 - self.theft)
