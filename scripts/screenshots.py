@@ -38,7 +38,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start_demo(port: int) -> tuple[asyncio.subprocess.Process, str]:
+async def start_demo(port: int, derived: asyncio.Event) -> tuple[asyncio.subprocess.Process, str]:
     """`peakline demo` as a user runs it; returns the process and the key it printed."""
     proc = await asyncio.create_subprocess_exec(
         str(ROOT / ".venv" / "bin" / "peakline"), "demo", "--port", str(port),
@@ -51,19 +51,22 @@ async def start_demo(port: int) -> tuple[asyncio.subprocess.Process, str]:
         if not line:
             break
         if found := KEY_LINE.search(line):
-            _BACKGROUND.add(asyncio.create_task(_drain(proc.stdout)))
+            _BACKGROUND.add(asyncio.create_task(_drain(proc.stdout, derived)))
             return proc, found.group(1)
     proc.send_signal(signal.SIGINT)
     raise SystemExit("the demo printed no API key within 60 s")
 
 
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
+async def _drain(stream: asyncio.StreamReader, derived: asyncio.Event) -> None:
+    """Read the demo's output to its end; `derived` is set once its status line says the
+    history is derived (the city cards' figures appear before the last days are)."""
+    while line := await stream.readline():
+        if b"history=derived" in line:
+            derived.set()
 
 
 async def wait_for_figures(url: str, key: str, timeout_s: float) -> None:
-    """Until every city card has this month's emissions (the history is derived)."""
+    """Until every city card has this month's emissions."""
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         while time.monotonic() < deadline:
@@ -115,20 +118,22 @@ async def main() -> None:
     args = parser.parse_args()
     proc = None
     began = time.monotonic()
+    derived = asyncio.Event()
     if args.url:
         if not args.key:
             parser.error("--url needs --key")
         url, key = args.url.rstrip("/"), args.key
     else:
         port = free_port()
-        proc, key = await start_demo(port)
+        proc, key = await start_demo(port, derived)
         url = f"http://127.0.0.1:{port}"
     try:
+        if proc is not None:
+            await asyncio.wait_for(derived.wait(), args.timeout)
         await wait_for_figures(url, key, args.timeout)
         if proc is not None:
-            print(
-                f"city cards filled {time.monotonic() - began:.0f} s after `peakline demo` started"
-            )
+            took = time.monotonic() - began
+            print(f"history derived {took:.0f} s after `peakline demo` started")
         args.out.mkdir(parents=True, exist_ok=True)
         for path in await shoot(url, key, args.out):
             print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
