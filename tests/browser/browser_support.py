@@ -33,23 +33,10 @@ LAUNCH_ARGS = [
 
 @contextlib.asynccontextmanager
 async def browser_page(url: str, token: str) -> AsyncIterator[Any]:
-    """A headless Chromium page on the dashboard at `url`, signed in with API key `token`.
-    On a clean exit, asserts the page raised no JavaScript errors."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(url + "/dashboard/")
-            await page.fill("#key-input", token)
-            await page.click("#key-form button")
-            yield page
-            assert not errors, errors
-        finally:
-            await browser.close()
+    """A headless Chromium page on the dashboard at `url`, in English, signed in with API key
+    `token`. On a clean exit, asserts the page raised no JavaScript errors."""
+    async with chromium() as browser, signed_in(browser, url, token, "en") as page:
+        yield page
 
 
 @dataclass

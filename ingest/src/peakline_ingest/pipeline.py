@@ -107,25 +107,34 @@ class Pipeline:
         self, grid: GridSignals, topic: str, payload: bytes, token: AckToken
     ) -> None:
         """One grid-intensity message: its row written at once (a few a region an hour), with
-        the store retry, then acknowledged; bad input and store refusals are dead-lettered."""
+        the store retry, then acknowledged; bad input and store refusals are dead-lettered.
+        Counted in `grid_points` and `rejects`, not in `messages` (telemetry's: a backfill
+        compares it with the batches its gateways published)."""
         try:
             row = grid.row(topic, payload, self.clock_ns())
         except Rejected as exc:
-            await self._reject(exc.reason, exc.detail, topic, payload, token)
+            await self._reject(exc.reason, exc.detail, topic, payload, token, telemetry=False)
             return
         try:
             await self._with_retry(lambda: self.store.write([row]))
         except StoreRejected as exc:
-            await self._reject("store_rejected", str(exc), topic, payload, token)
+            await self._reject("store_rejected", str(exc), topic, payload, token, telemetry=False)
             return
-        self.metrics.messages.labels("stored").inc()
         self.metrics.grid_points.inc()
         self.acks.done(token)
 
     async def _reject(
-        self, reason: str, detail: str, topic: str, payload: bytes, token: AckToken
+        self,
+        reason: str,
+        detail: str,
+        topic: str,
+        payload: bytes,
+        token: AckToken,
+        *,
+        telemetry: bool = True,
     ) -> None:
-        self.metrics.messages.labels("rejected").inc()
+        if telemetry:
+            self.metrics.messages.labels("rejected").inc()
         self.metrics.rejects.labels(reason).inc()
         await self.dead_letters.send(reason, detail, topic, payload, self.clock_ns())
         self.acks.done(token)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +66,34 @@ KEYS = {
     "viewer_all": (Role.VIEWER, ["*"]),
     "admin_all": (Role.ADMIN, ["*"]),
 }
+
+
+Auth = dict[str, dict[str, str]]
+
+
+@contextlib.asynccontextmanager
+async def memory_api(
+    tmp_path: Path,
+    config: PlatformConfig,
+    store: MemoryStore,
+    roles: dict[str, tuple[Role, list[str]]],
+    now_ns: int = NOW_NS,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Auth]]:
+    """The API (no dashboard) on `store` at a fixed clock, with a key per role: yields an
+    in-process client and {name: Authorization header}."""
+    from peakline_api.app import create_app
+    from peakline_api.keys import KeyStore
+    from peakline_api.settings import ApiSettings
+
+    keys_db = tmp_path / "keys.db"
+    with KeyStore(keys_db) as keys:
+        auth = {
+            n: {"Authorization": f"Bearer {keys.create(n, r, c)[1]}"} for n, (r, c) in roles.items()
+        }
+    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
+                           dashboard=False)  # fmt: skip
+    app = create_app(settings, store=store, config=config, clock_ns=lambda: now_ns)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client, auth

@@ -28,6 +28,9 @@ def test_the_period_is_the_complete_days_of_this_month_or_last_month_on_the_firs
     assert period_at(_ns(2024, 3, 1)) == Period(datetime(2024, 2, 1).date(), 29)  # leap year
     p = period_at(NOW_NS)  # 2025-03-01T12:00Z
     assert (p.start_ns, p.days, p.last_year().start_ns) == (FEB_2025, 28, FEB_2024)
+    # a range's whole days (the programme page) may start on a leap day
+    leap = Period(datetime(2028, 2, 29).date(), 3)
+    assert leap.last_year() == Period(datetime(2027, 2, 28).date(), 3)
 
 
 def _days(site: str, start_ns: int, kg: list[float], from_first_hour: bool = True) -> list[Row]:

@@ -10,11 +10,9 @@ import httpx
 import numpy as np
 import pytest
 from api_fakes import MemoryStore
-from api_support import example_config
+from api_support import example_config, memory_api
 
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.keys import Role
 from peakline_core.programme import summarise
 from peakline_core.storage import Row
 
@@ -45,19 +43,9 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict]
         rows.append(Row("reading", {**tags, "point": "co2"}, {"value": co2}, ts))
         rows.append(Row("reading", {**tags, "point": "pm25"}, {"value": 8.0}, ts))
     await store.write(rows)
-    keys_db = tmp_path / "keys.db"
-    with KeyStore(keys_db) as keys:
-        auth = {
-            n: {"Authorization": f"Bearer {keys.create(n, Role.VIEWER, [c])[1]}"}
-            for n, c in (("rt", "riverton"), ("lk", "lakeside"))
-        }
-    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
-                           dashboard=False)  # fmt: skip
-    app = create_app(settings, store=store, config=config, clock_ns=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-            yield c, auth
+    roles = {"rt": (Role.VIEWER, ["riverton"]), "lk": (Role.VIEWER, ["lakeside"])}
+    async with memory_api(tmp_path, config, store, roles, NOW) as (c, auth):
+        yield c, auth
 
 
 async def test_air_quality_per_district(client) -> None:

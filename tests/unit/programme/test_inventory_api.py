@@ -14,11 +14,9 @@ import httpx
 import numpy as np
 import pytest
 from api_fakes import MemoryStore, with_month_rollups
-from api_support import example_config
+from api_support import example_config, memory_api
 
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.keys import Role
 from peakline_core.emissions.combustion import FuelBlock, scope1_combustion
 from peakline_core.emissions.refrigerants import refrigerant_gwp
 from peakline_core.storage import Row
@@ -48,19 +46,9 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict,
     rows.append(Row("energy_1d", {"site": "rt-office", "flow": "fuel:natural_gas"},
                     {"kwh": 999.0}, Y2025 - DAY_NS))  # fmt: skip  # 2024: not counted
     await store.write(with_month_rollups(rows))
-    keys_db = tmp_path / "keys.db"
     roles = {"op_rt": (Role.OPERATOR, ["riverton"]), "op_lk": (Role.OPERATOR, ["lakeside"])}
-    with KeyStore(keys_db) as keys:
-        auth = {
-            n: {"Authorization": f"Bearer {keys.create(n, r, c)[1]}"} for n, (r, c) in roles.items()
-        }
-    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
-                           dashboard=False)  # fmt: skip
-    app = create_app(settings, store=store, config=config, clock_ns=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-            yield c, auth, config
+    async with memory_api(tmp_path, config, store, roles, NOW) as (c, auth):
+        yield c, auth, config
 
 
 async def test_site_inventory_from_stored_fuel_and_heat(client) -> None:

@@ -12,11 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from api_fakes import MemoryStore, with_month_rollups
-from api_support import example_config
+from api_support import example_config, memory_api
 
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.keys import Role
 from peakline_core.storage import Row
 
 REPO = Path(__file__).resolve().parents[3]
@@ -38,20 +36,10 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict,
             rows.append(Row("energy_1d", {"site": site, "flow": "import"}, {"kwh": kwh}, ts))
             rows.append(Row("energy_1d", {"site": site, "flow": "export"}, {"kwh": 5.0}, ts))
     await store.write(with_month_rollups(rows))
-    keys_db = tmp_path / "keys.db"
     roles = {"op_rt": (Role.OPERATOR, ["riverton"]), "op_lk": (Role.OPERATOR, ["lakeside"]),
              "viewer_all": (Role.VIEWER, ["*"])}  # fmt: skip
-    with KeyStore(keys_db) as keys:
-        auth = {
-            n: {"Authorization": f"Bearer {keys.create(n, r, c)[1]}"} for n, (r, c) in roles.items()
-        }
-    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
-                           dashboard=False)  # fmt: skip
-    app = create_app(settings, store=store, config=config, clock_ns=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-            yield c, auth, config
+    async with memory_api(tmp_path, config, store, roles, NOW) as (c, auth):
+        yield c, auth, config
 
 
 async def test_city_figures_are_traceable_to_inputs(client) -> None:
@@ -172,16 +160,10 @@ async def test_the_city_path_is_judged_like_for_like(
         rows.append(Row("energy_1d", {"site": "rt-library", "flow": "import"}, {"kwh": 90.0},
                         start + d * DAY_NS))  # fmt: skip
     await store.write(with_month_rollups(rows))
-    keys_db = tmp_path / "keys.db"
-    with KeyStore(keys_db) as keys:
-        auth = {"Authorization": f"Bearer {keys.create('op', Role.OPERATOR, ['riverton'])[1]}"}
-    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db,
-                           dashboard=False)  # fmt: skip
-    app = create_app(settings, store=store, config=config, clock_ns=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-            body = (await c.get(f"/api/v1/programme/benchmark?{PERIOD}", headers=auth)).json()
+    roles = {"op": (Role.OPERATOR, ["riverton"])}
+    async with memory_api(tmp_path, config, store, roles, NOW) as (c, auth):
+        r = await c.get(f"/api/v1/programme/benchmark?{PERIOD}", headers=auth["op"])
+    body = r.json()
     traj = next(it for it in body["items"] if it["id"] == "riverton")["trajectory"]
     assert traj["basis"] == "year_on_year" and traj["reason"] is None
     assert sorted(traj["compared_sites"]) == compared

@@ -71,7 +71,10 @@ class Period:
         return self.start_ns + self.days * DAY_NS
 
     def last_year(self) -> Period:
-        return Period(self.start.replace(year=self.start.year - 1), self.days)
+        """The same dates a year earlier (a period from 29 February starts on the 28th)."""
+        s = self.start
+        day = 28 if (s.month, s.day) == (2, 29) else s.day
+        return Period(s.replace(year=s.year - 1, day=day), self.days)
 
 
 def _ns(d: date) -> int:
