@@ -1,12 +1,13 @@
 """Energy and emissions totals per site over any range, read from the roll-ups.
 
-A range is cut into the coarsest stored rows that tile it exactly (`calendar.tiles`): whole
-calendar months from `energy_1mo`, whole UTC days from `energy_1d`, whole hours from
+A range is cut into the coarsest stored rows that tile it exactly (`calendar.signed_tiles`):
+whole calendar months from `energy_1mo`, whole UTC days from `energy_1d`, whole hours from
 `energy_1h`, and the minutes at either end from the 1-minute `energy` rows (summed over the
 site's devices); location-based Scope 2 likewise from `emissions_1mo`, `emissions_1d` and
-hourly `emissions`, the minutes at the ends at their hour's factor. So a year's report reads
-a dozen monthly and a few dozen daily rows per site, not half a million minutes, and equals
-the sum of the 1-minute rows.
+hourly `emissions`, the minutes at the ends at their hour's factor. A leading piece may be
+read as the coarser row holding it minus what lies before the range (December's row minus
+its first 3 days, not 28 daily rows). So a year's report reads a dozen monthly and a few
+daily rows per site, not half a million minutes, and equals the sum of the 1-minute rows.
 
 Market-based Scope 2 is computed here, not stored: a site's contractual instruments of a
 year are used up by its imports in time order from 1 January (GHG Protocol Scope 2
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from peakline_core.config.platform import Site
-from peakline_core.derive.calendar import HOUR, tiles
+from peakline_core.derive.calendar import HOUR, signed_tiles
 from peakline_core.emissions import EmissionsError, FactorBook, InstrumentBlock, scope2_market
 from peakline_core.storage import SeriesQuery, Store, TotalsQuery
 from peakline_core.storage.schema import (
@@ -82,7 +83,7 @@ async def _read(
     where = {"site": list(sites)}
     wanted = fields if "kwh" in fields or not location else (*fields, "kwh")
 
-    async def tile(res: str, lo: int, hi: int) -> None:
+    async def tile(res: str, lo: int, hi: int, sign: int) -> None:
         reads: list[Awaitable[Any]] = [
             store.totals(TotalsQuery(_ENERGY[res], wanted, lo, hi, where))
         ]
@@ -99,9 +100,9 @@ async def _read(
             site, flow = t.tags.get("site", ""), t.tags.get("flow", "")
             acc = energy[(site, flow)]
             for f in fields:
-                acc[f] += t.sums.get(f, 0.0)
+                acc[f] += sign * t.sums.get(f, 0.0)
             if flow == "import":
-                imports[site] += t.sums.get("kwh", 0.0)
+                imports[site] += sign * t.sums.get("kwh", 0.0)
         if not location:
             return
         if res == "1m":
@@ -115,21 +116,24 @@ async def _read(
             return
         for t in got[1]:
             if t.tags.get("method", "location") == "location":
-                kg[t.tags.get("site", "")] += t.sums.get("kgco2e", 0.0)
+                kg[t.tags.get("site", "")] += sign * t.sums.get("kgco2e", 0.0)
 
-    await asyncio.gather(*(tile(res, lo, hi) for res, lo, hi in _by_hour(tiles(start, end))))
+    pieces = _by_hour(signed_tiles(start, end))
+    await asyncio.gather(*(tile(res, lo, hi, sign) for res, lo, hi, sign in pieces))
     return energy, kg
 
 
-def _by_hour(pieces: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+def _by_hour(
+    pieces: Sequence[tuple[str, int, int, int]],
+) -> list[tuple[str, int, int, int]]:
     """Minute pieces cut at hour boundaries (a range holding no whole hour is one minute
     piece of up to two hours): each is then priced at one hour's factor."""
     out = []
-    for res, lo, hi in pieces:
+    for res, lo, hi, sign in pieces:
         while res == "1m" and lo - lo % HOUR + HOUR < hi:
-            out.append((res, lo, lo - lo % HOUR + HOUR))
+            out.append((res, lo, lo - lo % HOUR + HOUR, sign))
             lo = lo - lo % HOUR + HOUR
-        out.append((res, lo, hi))
+        out.append((res, lo, hi, sign))
     return out
 
 

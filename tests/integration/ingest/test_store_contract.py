@@ -140,6 +140,33 @@ async def test_totals_sum_several_fields_per_series_over_a_half_open_range(store
     assert await store.totals(TotalsQuery("energy_1d", ("kwh",), T0, T0 + day, {"site": []})) == []
 
 
+async def test_totals_over_minutes_sum_per_series_like_a_long_range(store) -> None:
+    # A range of up to two hours (the minutes at a report's ends) is summed by influxd per
+    # series (`GROUP BY`), a longer one by the caller: both answer the same shape.
+    def minute(site: str, flow: str, ts: int, kwh: float) -> Row:
+        fields = {"kwh": kwh, "suspect_kwh": 0.0, "quality": "measured"}
+        return Row("energy", {"site": site, "device": f"{site}-m", "flow": flow}, fields, ts)
+
+    await store.write(
+        [minute("s1", "import", T0 + i * 60 * S, 0.5) for i in range(90)]
+        + [minute("s1", "export", T0 + i * 60 * S, 0.25) for i in range(90)]
+        + [minute("s2", "import", T0 + i * 60 * S, 1.0) for i in range(90)]
+        + [Row("energy", {"site": "s3", "device": "s3-m", "flow": "import"}, {"quality": "x"}, T0)]
+    )
+    where = {"site": ["s1", "s2", "s3"]}
+    for lo, hi, n in ((T0, T0 + 3600 * S, 60), (T0 + 30 * 60 * S, T0 + 40 * 60 * S, 10)):
+        fields = ("kwh", "suspect_kwh", "quality")  # a string field sums to nothing
+        got = await store.totals(TotalsQuery("energy", fields, lo, hi, where))
+        assert sorted((sorted(t.tags.items()), dict(t.sums)) for t in got) == [
+            ([("device", "s1-m"), ("flow", "export"), ("site", "s1")],
+             {"kwh": 0.25 * n, "suspect_kwh": 0.0}),
+            ([("device", "s1-m"), ("flow", "import"), ("site", "s1")],
+             {"kwh": 0.5 * n, "suspect_kwh": 0.0}),
+            ([("device", "s2-m"), ("flow", "import"), ("site", "s2")],
+             {"kwh": 1.0 * n, "suspect_kwh": 0.0}),
+        ], (lo, hi)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("aggregate", "expected"),
     [

@@ -16,6 +16,7 @@ from peakline_core.derive.calendar import (
     month_after,
     month_ceil,
     month_floor,
+    signed_tiles,
     tiles,
 )
 
@@ -76,3 +77,58 @@ def test_tiles_cover_the_range_once_on_their_own_boundaries(start: int, span: in
             assert month_floor(lo) == lo and month_floor(hi) == hi
         if res == "1m":
             assert hi - lo < 2 * HOUR  # one piece when no whole hour fits, else < 1 h
+
+
+def test_a_rolling_year_reads_its_leading_days_as_a_month_minus_its_first_days() -> None:
+    got = signed_tiles(ts(2025, 12, 4, 3, 48), ts(2026, 12, 4, 3, 48))
+    assert got == [
+        ("1m", ts(2025, 12, 4, 3, 48), ts(2025, 12, 4, 4), 1),  # 12 minutes, not an hour - 48
+        ("1h", ts(2025, 12, 4), ts(2025, 12, 4, 4), -1),  # the day minus 4 hours, not 20
+        ("1d", ts(2025, 12, 1), ts(2025, 12, 4), -1),  # December minus 3 days, not 28
+        ("1mo", ts(2025, 12, 1), ts(2026, 12, 1), 1),
+        ("1d", ts(2026, 12, 1), ts(2026, 12, 4), 1),  # the trailing side stays additive
+        ("1h", ts(2026, 12, 4), ts(2026, 12, 4, 3), 1),
+        ("1m", ts(2026, 12, 4, 3), ts(2026, 12, 4, 3, 48), 1),
+    ]
+    # a range ending on 1 January (a report's first calendar year) turns its days round too
+    assert signed_tiles(ts(2025, 12, 4), ts(2026, 1, 1)) == [
+        ("1d", ts(2025, 12, 1), ts(2025, 12, 4), -1),
+        ("1mo", ts(2025, 12, 1), ts(2026, 1, 1), 1),
+    ]
+
+
+RES = {"1m": 60 * NS, "1h": HOUR, "1d": DAY}
+
+
+@given(
+    st.integers(T2020 // 60 // NS, T2030 // 60 // NS).map(lambda s: s * 60 * NS),
+    st.integers(0, 800 * 1440).map(lambda s: s * 60 * NS),
+)
+def test_signed_tiles_sum_to_the_range_and_never_read_more_rows(start: int, span: int) -> None:
+    end = start + span
+    got = signed_tiles(start, end)
+    # sweep: the signed pieces cover [start, end) exactly once and nothing outside it
+    edges: dict[int, int] = {}
+    for res, lo, hi, sign in got:
+        assert lo < hi and sign in (1, -1)
+        if res == "1mo":
+            assert month_floor(lo) == lo and month_floor(hi) == hi
+        else:
+            assert lo % RES[res] == 0 and hi % RES[res] == 0
+        assert lo >= start - 31 * DAY and hi <= end  # nothing after the range's end is read
+        edges[lo] = edges.get(lo, 0) + sign
+        edges[hi] = edges.get(hi, 0) - sign
+    depth, covered = 0, []
+    for at in sorted(edges):
+        depth += edges[at]
+        assert depth in (0, 1)
+        covered.append((at, depth))
+    spans = [(a, b) for (a, d), (b, _) in itertools.pairwise(covered) if d == 1]
+    merged = [s for s in spans if s[0] < s[1]]
+    assert (merged[0][0], merged[-1][1]) == (start, end) if span else merged == []
+    assert all(b == c for (_, b), (c, _) in itertools.pairwise(merged))
+
+    def rows(pieces: list[tuple[str, int, int]]) -> int:
+        return sum(1 if r == "1mo" else (hi - lo) // RES[r] for r, lo, hi in pieces)
+
+    assert rows([(r, lo, hi) for r, lo, hi, _ in got]) <= rows(tiles(start, end))

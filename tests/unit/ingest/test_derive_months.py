@@ -106,3 +106,32 @@ async def test_a_store_derived_before_months_existed_gets_them_once(tmp_path: Pa
     await again.step_to(END + 70 * S)
     assert await sums(store, ENERGY_1MO, "kwh", DEC, JAN + 1) == pytest.approx(expected)
     await store.aclose()
+
+
+async def test_a_report_reading_an_hour_minus_its_first_minutes_equals_the_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # [21:05, 01:00) reads the hours from 21:00 minus the five minutes before 21:05
+    # (`signed_tiles`), not 55 one-minute rows: the same kWh and kgCO2e as the minutes.
+    from peakline_api import totals
+    from peakline_api.totals import energy_sums, location_kg
+    from peakline_core.derive.calendar import signed_tiles, tiles
+
+    store = await seeded(tmp_path / "s.db")
+    d = deriver(store, tmp_path / "state")
+    d.start_at(START)
+    await d.step_to(END + 60 * S)
+    lo, hi = START + 5 * 60 * S, END - 60 * S
+    assert ("1m", START, lo, -1) in signed_tiles(lo, hi)
+    got = await energy_sums(store, ["s1", "s2"], lo, hi)
+    minutes = await sums(store, ENERGY, "kwh", lo, hi)
+    for site, kw in (("s1", 120), ("s2", 60)):
+        assert got[(site, "import")]["kwh"] == pytest.approx(minutes[site], rel=1e-12)
+        assert minutes[site] == pytest.approx(kw * (hi - lo) / (3600 * S))
+    kg = await location_kg(store, ["s1", "s2"], lo, hi)
+    additive = lambda a, b: [(*t, 1) for t in tiles(a, b)]  # noqa: E731
+    monkeypatch.setattr(totals, "signed_tiles", additive)
+    kg_minutes = await location_kg(store, ["s1", "s2"], lo, hi)
+    assert kg["s1"] > 0
+    assert kg == pytest.approx(kg_minutes, rel=1e-12)
+    await store.aclose()

@@ -3,6 +3,8 @@
 Roll-ups are stored per UTC hour (`energy_1h`), day (`energy_1d`) and calendar month
 (`energy_1mo`); `tiles` cuts any range into the coarsest of them that cover it exactly, so a
 year's report reads a dozen monthly rows per site and a few dozen daily ones at the ends.
+`signed_tiles` reads the leading pieces in fewer rows where it can: the 27 days before a
+range's first whole month as that month's row minus its first 3 days.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Final, Literal
 NS: Final = 1_000_000_000
 HOUR: Final = 3600 * NS
 DAY: Final = 86400 * NS
+
+MINUTE: Final = 60 * NS
 
 Resolution = Literal["1m", "1h", "1d", "1mo"]
 
@@ -67,3 +71,72 @@ def tiles(start: int, end: int) -> list[tuple[Resolution, int, int]]:
     if h1 < end:
         out.append(("1m", h1, end))
     return out
+
+
+def _floor(res: Resolution, ns: int) -> int:
+    """The start of the `res` unit holding `ns`."""
+    if res == "1mo":
+        return month_floor(ns)
+    size = {"1m": MINUTE, "1h": HOUR, "1d": DAY}[res]
+    return ns - ns % size
+
+
+def _rows(res: Resolution, lo: int, hi: int) -> int:
+    """Rows per series of resolution `res` (not months) in [lo, hi)."""
+    return (hi - lo) // {"1m": MINUTE, "1h": HOUR, "1d": DAY}[res]
+
+
+def signed_tiles(start: int, end: int) -> list[tuple[Resolution, int, int, int]]:
+    """(resolution, lo, hi, sign) pieces whose signed sum is [start, end): `tiles`, except
+    that a leading piece is read as the next coarser unit holding it minus that unit's part
+    before the range when that reads fewer rows (the 28 days of December before a range's
+    1 January: December's row minus its first 3 days; 48 minutes before the first whole
+    hour: the hour minus 12).
+
+    Only the leading side is turned round: a unit that holds a leading piece ends at or
+    before the range's end, so it lies wholly in the range's past, while the unit holding a
+    trailing piece runs past the end (for `now`, into the hour, day or month still being
+    derived). A stored coarser row equals the sum of its finer rows (the deriver's
+    roll-ups), so both readings give the same figure up to float rounding."""
+    pieces = tiles(start, end)
+    if not pieces:
+        return []
+    order = {"1m": 0, "1h": 1, "1d": 2, "1mo": 3}
+    levels = [order[r] for r, _, _ in pieces]
+    peak = levels.index(max(levels))
+    out: list[tuple[Resolution, int, int, int]] = []
+    need = start  # where what is left of the leading side begins
+    for i in range(peak + 1):
+        res, _, hi = pieces[i]
+        if res == "1mo":
+            out.append((res, need, hi, 1))
+            need = hi
+            continue
+        unit = _COARSER[res]
+        floor = _floor(unit, need)
+        ceil = floor if floor == need else _after(unit, floor)
+        if ceil > hi or _rows(res, floor, need) + 1 >= _rows(res, need, ceil):
+            out.append((res, need, hi, 1))
+            need = hi
+            continue
+        if floor < need:
+            out.append((res, floor, need, -1))
+        if i < peak and pieces[i + 1][0] == unit:
+            need = floor  # the next piece reads the whole unit
+            continue
+        out.append((unit, floor, ceil, 1))
+        if ceil < hi:
+            out.append((res, ceil, hi, 1))
+        need = hi
+    out.extend((r, lo, h, 1) for r, lo, h in pieces[peak + 1 :])
+    return out
+
+
+_COARSER: Final[dict[str, Resolution]] = {"1m": "1h", "1h": "1d", "1d": "1mo"}
+
+
+def _after(res: Resolution, floor: int) -> int:
+    """The start of the `res` unit after the one starting at `floor`."""
+    if res == "1mo":
+        return month_after(floor)
+    return floor + {"1h": HOUR, "1d": DAY}[res]

@@ -92,6 +92,16 @@ SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
     LATE_DATA: ("site", "device", "worker"),
 }
 
+# The string fields of each measurement (the table above): a sum over them is nothing, and a
+# store that sums server-side must not ask for one.
+TEXT_FIELDS: Final[dict[str, frozenset[str]]] = {
+    READING: frozenset({"text"}),
+    ANOMALY_SCORE: frozenset({"detector"}),
+    ANOMALY_EVENT: frozenset({"event_id", "state", "points"}),
+    ENERGY: frozenset({"quality"}),
+    EMISSIONS: frozenset({"basis"}),
+}
+
 
 class QualityCode(IntEnum):
     GOOD = 0

@@ -338,12 +338,17 @@ def _add_totals(
     fields: Sequence[str],
     tags: Sequence[str],
 ) -> None:
-    """Add one answered series' rows (columns: time, the fields, the tags) into `sums`."""
+    """Add one answered series' rows into `sums`: ungrouped rows carry the tags as columns
+    (time, the fields, the tags), a grouped answer one row of sums under its series' tags."""
     columns = series["columns"]
     fi = [(f, columns.index(f)) for f in fields if f in columns]
     ti = [columns.index(t) if t in columns else None for t in tags]
+    grouped = series.get("tags") or {}
     for row in series.get("values") or []:
-        key = tuple("" if i is None or row[i] is None else str(row[i]) for i in ti)
+        key = tuple(
+            str(grouped.get(t) or "") if i is None else ("" if row[i] is None else str(row[i]))
+            for t, i in zip(tags, ti, strict=True)
+        )
         acc = sums.get(key)
         for f, i in fi:
             v = row[i]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from peakline_core.storage import Aggregate, SeriesQuery, TotalsQuery
-from peakline_core.storage.schema import SERIES_TAGS
+from peakline_core.storage.schema import SERIES_TAGS, TEXT_FIELDS
 
 _DURATION = re.compile(r"^(INF|[1-9][0-9]*(ns|u|ms|s|m|h|d|w))$")
 _FUNCTION = {
@@ -100,14 +100,30 @@ def count_query(query: SeriesQuery) -> str:
     )
 
 
+# A range this short holds up to two hours of 1-minute rows per series in one or two shards
+# (the minutes at a report range's ends): influxd sums those server-side ~5x faster than it
+# sends them (measured: 200 devices x 48 minutes, 14 ms against 57-86 ms). Longer ranges
+# span many shards, where `GROUP BY` costs per series and shard and sending the rows wins.
+GROUPED_TOTALS_NS = 2 * 3600 * 1_000_000_000
+
+
 def totals_query(query: TotalsQuery) -> str:
-    """The fields and the series tags of every point in the range, ungrouped: influxd reads
-    a few thousand points this way several times faster than it sums them per series
-    (`GROUP BY` costs per series and shard), so the sums are taken by the caller."""
+    """The fields' sums per series over the range: summed by influxd `GROUP BY` the series
+    tags when the range is short (`GROUPED_TOTALS_NS`), else the fields and the series tags
+    of every point, ungrouped, summed by the caller (a few thousand roll-up rows over many
+    shards arrive several times faster than influxd sums them per series and shard)."""
     tags = SERIES_TAGS.get(query.measurement, ())
-    columns = ", ".join(quote_ident(c) for c in (*query.fields, *tags))
     conditions = [f"time >= {int(query.start_ns)}", f"time < {int(query.end_ns)}"]
     where = " AND ".join(conditions + where_tags(query.where))
+    text = TEXT_FIELDS.get(query.measurement, frozenset())
+    numbers = [f for f in query.fields if f not in text]
+    if numbers and query.end_ns - query.start_ns <= GROUPED_TOTALS_NS:
+        sums = ", ".join(f"sum({quote_ident(f)}) AS {quote_ident(f)}" for f in numbers)
+        return (
+            f"SELECT {sums} FROM {quote_ident(query.measurement)} WHERE {where}"
+            f" GROUP BY {_group_by(query.measurement)}"
+        )
+    columns = ", ".join(quote_ident(c) for c in (*query.fields, *tags))
     return f"SELECT {columns} FROM {quote_ident(query.measurement)} WHERE {where}"
 
 
