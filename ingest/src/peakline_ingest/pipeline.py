@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -28,6 +28,9 @@ from peakline_ingest.grid import GridSignals
 from peakline_ingest.metrics import IngestMetrics
 from peakline_ingest.processors import BatchProcessor, ProcessorOutput, Publication
 from peakline_ingest.validate import NS, Accepted, Rejected, Validator
+
+if TYPE_CHECKING:
+    from peakline_ingest.derive.late import LateMarks
 
 log = structlog.get_logger("peakline.ingest.pipeline")
 
@@ -69,7 +72,9 @@ class Pipeline:
         processors: Sequence[BatchProcessor] = (),
         publish: Callable[[Publication], Awaitable[None]] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        late_marks: LateMarks | None = None,
     ) -> None:
+        """`late_marks`: marks late grid points too (telemetry's run among `processors`)."""
         self.store = store
         self.validator = validator
         self.dead_letters = dead_letters
@@ -79,6 +84,7 @@ class Pipeline:
         self.processors = list(processors)
         self.publish = publish
         self.clock_ns = clock_ns
+        self.late_marks = late_marks
         self._open: list[_Item] = []
         self._open_readings = 0
         self._opened_at = 0.0
@@ -108,15 +114,19 @@ class Pipeline:
     ) -> None:
         """One grid-intensity message: its row written at once (a few a region an hour), with
         the store retry, then acknowledged; bad input and store refusals are dead-lettered.
-        Counted in `grid_points` and `rejects`, not in `messages` (telemetry's: a backfill
-        compares it with the batches its gateways published)."""
+        A point older than the deriver allows is written with its `late_data` mark, so the
+        hour it prices is rolled up again. Counted in `grid_points` and `rejects`, not in
+        `messages` (telemetry's: a backfill compares it with the batches its gateways
+        published)."""
         try:
             row = grid.row(topic, payload, self.clock_ns())
         except Rejected as exc:
             await self._reject(exc.reason, exc.detail, topic, payload, token, telemetry=False)
             return
+        mark = self.late_marks.grid(row) if self.late_marks is not None else None
+        rows = [row] if mark is None else [row, mark]
         try:
-            await self._with_retry(lambda: self.store.write([row]))
+            await self._with_retry(lambda: self.store.write(rows))
         except StoreRejected as exc:
             await self._reject("store_rejected", str(exc), topic, payload, token, telemetry=False)
             return

@@ -118,6 +118,7 @@ class IngestService:
             settings.policy,
             [self.late_marks, *processors],
             publish=self._publish,
+            late_marks=self.late_marks,
         )
         self.guard: RestartGuard | None = None
         if settings.share_group and settings.mqtt_protocol == "5" and settings.restart_guard:

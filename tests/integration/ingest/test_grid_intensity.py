@@ -67,6 +67,12 @@ def test_grid_points_are_stored_and_bad_ones_dead_lettered(
             ("CN-EAST", T0 + 5 * MIN): 540.0,
             ("US-NEWE", T0 + 5 * MIN): 243.1,
         }
+        # Points older than the deriver's lateness (all of these) carry a `late_data` mark,
+        # written with the point, so the deriver re-prices their hours.
+        marks = influxql(influx_db, 'SELECT "from_ns" FROM "late_data" GROUP BY "device"')
+        assert {
+            (m["tags"]["device"], v[1]) for m in marks["results"][0]["series"] for v in m["values"]
+        } == {("grid:CN-EAST", T0), ("grid:CN-EAST", T0 + 5 * MIN), ("grid:US-NEWE", T0 + 5 * MIN)}
         wait_for(
             lambda: metric(port, "peakline_ingest_rejects_total") >= len(bad), 30, "rejections"
         )

@@ -50,6 +50,7 @@ from peakline_core.emissions import FactorBook
 from peakline_core.storage import Row, SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import LATE_DATA
 from peakline_ingest.derive.energy import EnergyTrack
+from peakline_ingest.derive.late import GRID_DEVICE
 from peakline_ingest.derive.readings import GoodReadings, SeriesKey, good_readings
 from peakline_ingest.derive.rollup import DAY, HOUR, Rollups
 from peakline_ingest.derive.sources import EnergySource, sources_from_config
@@ -210,6 +211,12 @@ class Deriver:
             for _, device, _ in self.tracks:
                 late[device] = min(late.get(device, redo), redo)
         self._redo_from = min(start, self._redo_from if self._redo_from is not None else start)
+        grid_late = {
+            d.removeprefix(GRID_DEVICE): since
+            for d, since in late.items()
+            if d.startswith(GRID_DEVICE)
+        }
+        late = {d: since for d, since in late.items() if not d.startswith(GRID_DEVICE)}
         readings = await good_readings(self.store, start, end)
         rows: list[Row] = []
         publications: list[Publication] = []
@@ -239,6 +246,12 @@ class Deriver:
         touched_h: dict[str, set[int]] = defaultdict(set)
         for r in energy_rows:
             touched_h[r.tags["site"]].add(r.ts - r.ts % HOUR)
+        # A late grid point re-prices the derived hours from its own: every site of its region.
+        for region, since in grid_late.items():
+            hours = range(since - since % HOUR, cut, HOUR)
+            for site, where in self.rollups.regions.items():
+                if where == region and hours:
+                    touched_h[site].update(hours)
         hourly = await self.rollups.hours(touched_h)
         await self._write(hourly)
         touched_d: dict[str, set[int]] = defaultdict(set)

@@ -21,6 +21,7 @@ from peakline_ingest.processors import ProcessorOutput
 from peakline_ingest.validate import Accepted
 
 NS = 1_000_000_000
+GRID_DEVICE = "grid:"  # + region: the `late_data` device of a late grid-intensity point
 
 
 class LateMarks:
@@ -62,3 +63,17 @@ class LateMarks:
             )
         self.marked += len(out.rows)
         return out
+
+    def grid(self, row: Row) -> Row | None:
+        """The mark for one stored `carbon_intensity` point, or None when it is not late."""
+        now = self.clock_ns()
+        if row.ts >= now - self.threshold_ns:
+            return None
+        device = GRID_DEVICE + row.tags["region"]
+        self.marked += 1
+        return Row(
+            LATE_DATA,
+            {"site": device, "device": device, "worker": self.worker},
+            {"from_ns": row.ts, "to_ns": row.ts},
+            now,
+        )
