@@ -58,6 +58,12 @@ async def test_programme_page_compares_cities_and_exports_csv(
                     round(it["emissions_kgco2e"]), abs=0.5
                 )
                 assert it["emissions_kgco2e"] > 0
+                # beside it, what the overview shows (the stored rows), in its own column
+                reported = await page.locator(f'tr[data-id="{city}"] td.reported').inner_text()
+                assert it["reported_kgco2e"] is not None
+                assert float(reported.replace(",", "")) == pytest.approx(
+                    round(it["reported_kgco2e"]), abs=0.5
+                )
             air = page.locator("#air-table tbody tr")
             await air.first.wait_for(timeout=15_000)
             districts = await air.evaluate_all("rs => rs.map(r => r.dataset.id)")

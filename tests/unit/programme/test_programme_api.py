@@ -184,3 +184,46 @@ async def test_another_citys_row_names_none_of_its_sites(client) -> None:
     assert targeted and riverton["site_targets"]["site_count"] == len(targeted)
     assert riverton["site_targets"]["sites"] == []
     assert not any(s.id in str(riverton) for s in config.sites.values() if s.city == "riverton")
+
+
+async def test_reported_emissions_are_the_stored_rows_the_overview_sums(tmp_path: Path) -> None:
+    # The benchmark prices every city at its annual factor (like for like); beside it the
+    # report gives what the overview shows: the stored location-based rows (here an hourly
+    # signal averaging 0.4 kg/kWh for Riverton, none for Lakeside).
+    config = example_config(REPO / "config")
+    store = MemoryStore()
+    rows = []
+    for site in sorted(config.sites):
+        for day in range(30):
+            ts = NOW - NOW % DAY_NS - day * DAY_NS
+            rows.append(Row("energy_1d", {"site": site, "flow": "import"}, {"kwh": 100.0}, ts))
+            if config.sites[site].city == "riverton":
+                tags = {"site": site, "scope": "2", "method": "location"}
+                rows.append(Row("emissions_1d", tags, {"kgco2e": 40.0}, ts))
+    await store.write(with_month_rollups(rows))
+    roles = {"viewer_all": (Role.VIEWER, ["*"])}
+    async with memory_api(tmp_path, config, store, roles, NOW) as (c, auth):
+        body = (
+            await c.get(f"/api/v1/programme/benchmark?{PERIOD}", headers=auth["viewer_all"])
+        ).json()
+        csv_rows = {
+            row["id"]: row
+            for row in csv.DictReader(io.StringIO((await c.get(
+                f"/api/v1/programme/benchmark.csv?{PERIOD}", headers=auth["viewer_all"]
+            )).text))
+        }  # fmt: skip
+    items = {it["id"]: it for it in body["items"]}
+    rt, lk = items["riverton"], items["lakeside"]
+    stored = {x["site"]: x["reported_emissions_kgco2e"] for x in rt["inputs"]}
+    assert all(v is not None and v > 0 for v in stored.values())
+    assert rt["reported_kgco2e"] == pytest.approx(sum(stored.values()))
+    kwh = sum(x["energy_kwh"] for x in rt["inputs"])
+    assert rt["reported_kgco2e"] == pytest.approx(0.4 * kwh, rel=1e-9)  # the same tiles
+    assert rt["emissions_kgco2e"] == pytest.approx(
+        sum(x["energy_kwh"] * x["factor"]["kgco2e_per_kwh"] for x in rt["inputs"])
+    )
+    assert rt["reported_kgco2e"] != pytest.approx(rt["emissions_kgco2e"])
+    assert lk["reported_kgco2e"] is None  # no stored rows: nothing reported, not 0
+    assert float(csv_rows["riverton"]["reported_kgco2e"]) == pytest.approx(rt["reported_kgco2e"])
+    assert csv_rows["lakeside"]["reported_kgco2e"] == ""
+    assert "reported_kgco2e" in body["definitions"]

@@ -58,6 +58,7 @@
         text("td", it.name), text("td", it.city), text("td", String(it.sites), "num"),
         energy,
         figure(shown(it.emissions_kgco2e), 0, "num emissions"),
+        figure(shown(it.reported_kgco2e), 0, "num reported"),
         figure(shown(i.kgco2e_per_capita), 4, "num"),
         figure(shown(i.kgco2e_per_m2), 2, "num"),
         figure(shown(i.kwh_per_m2), 1, "num"),
