@@ -197,3 +197,16 @@ async def test_every_problem_kind_is_translated(api: Api) -> None:
     assert unknown.status_code == 404
     assert unknown.json()["title"] == "资源不存在"
     assert unknown.json()["type"] == "urn:peakline:problem:unknown-id"
+
+
+def test_every_top_level_page_links_to_the_others() -> None:
+    # One header on the overview, programme, inventory and alerts pages: each links to the
+    # other three and marks itself as the current page (it used to link back only).
+    pages = {"index.html": "./", "programme.html": "programme.html",
+             "inventory.html": "inventory.html", "alerts.html": "alerts.html"}  # fmt: skip
+    for page in pages:
+        header = re.search(r"<h1>(.*)</h1>", (STATIC / page).read_text(encoding="utf-8"))
+        assert header, page
+        links = set(re.findall(r'<a class="sub" href="([^"]+)"', header.group(1)))
+        assert links == {href for other, href in pages.items() if other != page}, page
+        assert header.group(1).count('aria-current="page"') == 1, page
