@@ -41,7 +41,9 @@ class SiteOut(BaseModel):
                     "id": "rt-school",
                     "name": "Riverton No.3 Primary School",
                     "city": "riverton",
+                    "city_name": "Riverton",
                     "district": "riverton-old-town",
+                    "district_name": "Old Town",
                     "kind": "building",
                     "floor_area_m2": 6200,
                     "occupants": 950,
@@ -57,7 +59,9 @@ class SiteOut(BaseModel):
     id: str
     name: str
     city: str
+    city_name: str = Field(description="the city's name, as the programme config gives it")
     district: str
+    district_name: str = Field(description="the district's name")
     kind: str
     floor_area_m2: float
     occupants: int

@@ -15,6 +15,11 @@ async def test_sites_are_scoped_to_the_keys_cities(api: Api) -> None:
     assert [s["id"] for s in lk["items"]] == sorted(sites_of("lakeside")) == ["lk-townhall"]
     everyone = (await api.get("viewer_all", "/api/v1/sites")).json()
     assert everyone["total"] == len(sites_of())
+    # names beside the ids, for pages that show them (the overview, a site's header)
+    townhall = (await api.get("operator_lk", "/api/v1/sites/lk-townhall")).json()
+    assert (townhall["city_name"], townhall["district_name"]) == ("Lakeside", "Harbour")
+    rows = (await api.get("operator_lk", "/api/v1/overview")).json()
+    assert [(r["city_name"], r["district_name"]) for r in rows] == [("Lakeside", "Harbour")]
 
 
 async def test_no_key_is_401_problem(api: Api) -> None:

@@ -89,6 +89,8 @@ def site_out(state: AppState, site_id: str) -> SiteOut:
                 "timezone",
             }
         ),
+        city_name=state.registry.cities[site.city].name,
+        district_name=state.registry.districts[site.district].name,
         devices=len(devices),
         online=online,
     )

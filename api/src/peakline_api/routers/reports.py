@@ -219,7 +219,9 @@ class SiteOverview(BaseModel):
     id: str
     name: str
     city: str
+    city_name: str
     district: str
+    district_name: str
     power_kw: float | None = Field(description="sum of the main meters' latest power, kW")
     power_time: str | None
     energy_today_kwh: float | None = Field(description="since local midnight, imported")
@@ -303,7 +305,9 @@ async def overview(caller: Caller, state: State, f: FiltersDep) -> list[dict[str
                 "id": s.id,
                 "name": s.name,
                 "city": s.city,
+                "city_name": reg.cities[s.city].name,
                 "district": s.district,
+                "district_name": reg.districts[s.district].name,
                 "power_kw": power_kw.get(s.id),
                 "power_time": iso(power_t[s.id]) if s.id in power_t else None,
                 "energy_today_kwh": energy_today.get(s.id),

@@ -46,7 +46,7 @@
       const power = figure(s.power_kw, 1, "num power");
       if (s.power_kw === null) power.textContent = t("empty.no_meter_data");
       tr.append(
-        name, text("td", s.city), text("td", s.district),
+        name, text("td", s.city_name), text("td", s.district_name),
         power,
         figure(s.energy_today_kwh, 1, "num energy"),
         figure(s.emissions_today_kgco2e, 1, "num emissions"),

@@ -67,7 +67,7 @@
       document.querySelector("title").removeAttribute("data-i18n");
       document.title = "peakline · " + site.name;
       document.getElementById("site-meta").textContent = t("site.meta", {
-        city: site.city, district: site.district, kind: label("site_kind", site.kind),
+        city: site.city_name, district: site.district_name, kind: label("site_kind", site.kind),
         area: fmt(site.floor_area_m2, 0), region: site.grid_region, timezone: site.timezone,
       });
       const devices = (await api(`/api/v1/devices?site=${encodeURIComponent(siteId)}&limit=1000`)).items;
