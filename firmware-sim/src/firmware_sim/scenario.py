@@ -80,8 +80,10 @@ class Physics(Strict):
 
     meter (building): base_kw, peak_kw, weekend_factor, open_hour, close_hour, power_factor,
       includes (ids of HVAC controllers, PV inverters and EV chargers behind the meter), retrofit,
-      utc_offset_h (a building in another time zone than the district: its opening hours
-      follow its own clock; the weather stays the district's).
+      utc_offset_h (a building in another time zone than its place: its opening hours follow
+      its own clock).
+    every kind: place (a `places` id: the device's weather, sun and local clock come from
+      there; default the scenario's own).
     pv_inverter: capacity_kw. hvac: capacity_kw (thermal), ua_kw_per_k, thermal_mass_kwh_per_k,
       cop, fan_kw, setpoint_c, mode, occupants, initial_temp_c, retrofit.
     feeder: feeds (meter ids), losses, unmetered_kw. air_quality: zone (an HVAC id), occupants,
@@ -99,6 +101,7 @@ class Physics(Strict):
     utc_offset_h: float | None = Field(
         default=None, ge=-14, le=14, description="meter: the building's local time for occupancy"
     )
+    place: ID | None = Field(default=None, description="a `places` id (default the scenario's)")
     includes: list[ID] = Field(default_factory=list)
     capacity_kw: float = Field(default=30.0, gt=0)
     ua_kw_per_k: float = Field(default=1.2, gt=0)
@@ -181,9 +184,24 @@ class GridSignal(Strict):
     mean_g_per_kwh: float = Field(gt=0, le=2000)
     interval_s: float = Field(default=300.0, gt=0)
     utc_offset_h: float | None = Field(
-        default=None, ge=-14, le=14, description="the region's local time (default the scenario's)"
+        default=None, ge=-14, le=14, description="the region's local time (default its place's)"
     )
+    place: ID | None = Field(default=None, description="whose clouds and clock (a `places` id)")
     topic: str | None = Field(default=None, description="default <prefix>/v1/grid/<region>")
+
+
+class Place(Strict):
+    """Where some of a scenario's devices are, when not all in one place: its own weather
+    (seeded apart), sun and local clock. A programme with a partner city abroad or in
+    another climate zone has devices in two or more places."""
+
+    id: ID
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    utc_offset_h: float = Field(ge=-14, le=14)
+    mean_temp_c: float = 6.0
+    daily_swing_c: float = 7.0
+    cloudiness: float = Field(default=0.4, ge=0, le=1)
 
 
 class Scenario(Strict):
@@ -198,6 +216,9 @@ class Scenario(Strict):
     mean_temp_c: float = 6.0
     daily_swing_c: float = 7.0
     cloudiness: float = Field(default=0.4, ge=0, le=1)
+    places: list[Place] = Field(
+        default_factory=list, description="other places than the scenario's own (its fields above)"
+    )
     devices: list[DeviceSpec] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
     grid_signals: list[GridSignal] = Field(default_factory=list)
@@ -219,7 +240,33 @@ class Scenario(Strict):
         regions = [g.region for g in self.grid_signals]
         if len(regions) != len(set(regions)):
             raise ValueError(f"grid_signals: a region twice in {regions}")
+        places = [p.id for p in self.places]
+        if len(places) != len(set(places)):
+            raise ValueError(f"places: an id twice in {places}")
+        for d in self.devices:
+            if d.physics.place is not None and d.physics.place not in places:
+                raise ValueError(f"device {d.id!r}: unknown place {d.physics.place!r}")
+        for g in self.grid_signals:
+            if g.place is not None and g.place not in places:
+                raise ValueError(f"grid_signals {g.region!r}: unknown place {g.place!r}")
         return self
+
+    def all_places(self) -> list[Place]:
+        """The scenario's own place (index 0), then `places`."""
+        own = Place(
+            id="_scenario",
+            latitude=self.latitude,
+            longitude=self.longitude,
+            utc_offset_h=self.utc_offset_h,
+            mean_temp_c=self.mean_temp_c,
+            daily_swing_c=self.daily_swing_c,
+            cloudiness=self.cloudiness,
+        )
+        return [own, *self.places]
+
+    def place_index(self, place: str | None) -> int:
+        """The row of `place` in `all_places()` (0 for None: the scenario's own)."""
+        return 0 if place is None else 1 + [p.id for p in self.places].index(place)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Scenario:

@@ -34,15 +34,21 @@ class EvFleet(Fleet):
 
     def compute(self, steps: F64, env: Env, deps: dict[str, Chunk]) -> Chunk:
         n, k_count = self.n, steps.shape[0]
-        local_day = np.floor((env.t_s + self.scenario.utc_offset_h * 3600.0) / 86400.0)
-        arrive = self.param("open_hour")[:, None] + uniform(
-            self.seeds, local_day.astype(np.int64), 31
-        )
-        need = 10.0 + 30.0 * uniform(self.seeds, local_day.astype(np.int64), 32)
+        offsets = np.array([p.utc_offset_h for p in self.scenario.all_places()])[self.place]
+        # [n, K] each charger's local day (its place's clock); one draw per charger and day
+        local_day = np.floor((env.t_s[None, :] + offsets[:, None] * 3600.0) / 86400.0)
+        days = local_day.astype(np.int64)
+
+        def draw(stream: int) -> F64:
+            rows = [uniform(self.seeds[i : i + 1], days[i], stream)[0] for i in range(n)]
+            return np.stack(rows) if rows else np.zeros((0, k_count))
+
+        arrive = self.param("open_hour")[:, None] + draw(31)
+        need = 10.0 + 30.0 * draw(32)
         plugged = (
-            (env.hour[None, :] >= arrive)
-            & (env.hour[None, :] < self.param("close_hour")[:, None])
-            & ~env.weekend[None, :]
+            (env.hour[self.place] >= arrive)
+            & (env.hour[self.place] < self.param("close_hour")[:, None])
+            & ~env.weekend[self.place]
         )
         hours = self.dt_s / 3600.0
         amps = np.minimum(self.current_limit, self.max_current)
@@ -53,10 +59,10 @@ class EvFleet(Fleet):
         rem, day = self.remaining_kwh, self.day
         session_kwh = self.session_kwh.copy()
         for j in range(k_count):  # session state carries from step to step; vectorized over n
-            new = plugged[:, j] & (day != local_day[j])
+            new = plugged[:, j] & (day != local_day[:, j])
             rem = np.where(new, need[:, j], rem)
             session_kwh = np.where(new, 0.0, session_kwh)
-            day = np.where(new, local_day[j], day)
+            day = np.where(new, local_day[:, j], day)
             rem = np.where(plugged[:, j], rem, 0.0)
             kw = np.where(plugged[:, j], np.minimum(max_kw, rem / hours), 0.0)
             power[:, j] = kw * 1000.0

@@ -43,6 +43,8 @@ class Fleet:
         self.seeds = np.array([scenario.seed * 1000003 + index[s.id] * 7919 + 1 for s in specs])
         self.energy: dict[str, F64] = {}
         self.constants: list[dict[str, float | str]] = [{} for _ in specs]
+        # [n] each device's row in the environment's places (0: the scenario's own)
+        self.place = np.array([scenario.place_index(s.physics.place) for s in specs], np.intp)
 
     def param(self, name: str) -> F64:
         return np.array([float(getattr(s.physics, name)) for s in self.specs], dtype=np.float64)

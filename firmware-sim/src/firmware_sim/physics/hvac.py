@@ -52,6 +52,7 @@ class HvacFleet(Fleet):
             self.param("open_hour"),
             self.param("close_hour"),
             self.param("weekend_factor"),
+            place=self.place,
         )
         people = np.round(occ * self.param("occupants")[:, None])
         sched = occupancy(
@@ -59,6 +60,7 @@ class HvacFleet(Fleet):
             self.param("open_hour") - 1.0,
             self.param("close_hour"),
             np.where(self.param("weekend_factor") > 0.5, 1.0, 0.0),
+            place=self.place,
         )
         scheduled = sched > 0.5
         waste = self.waste if self.waste is not None else np.zeros((n, k_count))
@@ -69,7 +71,7 @@ class HvacFleet(Fleet):
         cap = self.param("capacity_kw")
         mass = self.param("thermal_mass_kwh_per_k")
         gain = 1.0 / FULL_OUTPUT_ERROR_K
-        t_out = env.t_out[None, :] + 0.3 * smooth(self.seeds, env.t_s, 3600.0, 11)
+        t_out = env.t_out[self.place] + 0.3 * smooth(self.seeds, env.t_s, 3600.0, 11)
         q_int = people * W_PER_PERSON / 1000.0 + 0.05 * cap[:, None]
         temp = np.empty((n, k_count))
         heat = np.empty((n, k_count))
@@ -129,7 +131,11 @@ class AirFleet(Fleet):
     def compute(self, steps: F64, env: Env, deps: dict[str, Chunk]) -> Chunk:
         n, k_count = self.n, steps.shape[0]
         own_occ = occupancy(
-            env, self.param("open_hour"), self.param("close_hour"), self.param("weekend_factor")
+            env,
+            self.param("open_hour"),
+            self.param("close_hour"),
+            self.param("weekend_factor"),
+            place=self.place,
         )
         people = np.round(own_occ * self.param("occupants")[:, None])
         temp = 20.0 + 1.5 * own_occ + 0.4 * smooth(self.seeds, env.t_s, 5400.0, 21)
@@ -150,7 +156,7 @@ class AirFleet(Fleet):
             co2[:, j] = c
             c = c + alpha * (steady[:, j] - c)
         self.co2 = c
-        h = env.hour[None, :]
+        h = env.hour[self.place]
         rush = np.exp(-((h - 8.0) ** 2) / 2.0) + np.exp(-((h - 18.0) ** 2) / 2.0)
         pm = 6.0 + 10.0 * rush + 3.0 * np.abs(smooth(self.seeds, env.t_s, 7200.0, 23))
         chunk = Chunk()

@@ -91,11 +91,17 @@ class MeterFleet(_ThreePhase):
         self.ev_matrix = np.zeros((self.n, 0)) if ev_matrix is None else ev_matrix  # [n, n_ev]
         self.theft: F64 | None = None  # [n, K] fraction bypassed, set by the world from faults
         own = [s.physics.utc_offset_h for s in self.specs]
-        district = self.scenario.utc_offset_h
+        places = self.scenario.all_places()
         self.offsets: F64 | None = (
             None
             if all(o is None for o in own)
-            else np.array([district if o is None else o for o in own], dtype=np.float64)
+            else np.array(
+                [
+                    places[i].utc_offset_h if o is None else o
+                    for o, i in zip(own, self.place, strict=True)
+                ],
+                dtype=np.float64,
+            )
         )
         self.start_counters(100000.0)
 
@@ -106,12 +112,13 @@ class MeterFleet(_ThreePhase):
             self.param("close_hour"),
             self.param("weekend_factor"),
             self.offsets,
+            self.place,
         )
         base, peak = self.param("base_kw")[:, None], self.param("peak_kw")[:, None]
         heating = (
             HEATING_SHARE
             * peak
-            * np.clip((16.0 - env.t_out[None, :]) / 16.0, 0.0, 1.0)
+            * np.clip((16.0 - env.t_out[self.place]) / 16.0, 0.0, 1.0)
             * (0.3 + 0.7 * occ)
             * self.retrofit_factor(env)
         )
@@ -154,7 +161,9 @@ class FeederFleet(_ThreePhase):
         self.start_counters(5_000_000.0)
 
     def compute(self, steps: F64, env: Env, deps: dict[str, Chunk]) -> Chunk:
-        occ = occupancy(env, np.full(self.n, 6.0), np.full(self.n, 22.0), np.full(self.n, 0.8))
+        occ = occupancy(
+            env, np.full(self.n, 6.0), np.full(self.n, 22.0), np.full(self.n, 0.8), place=self.place
+        )
         p = self.param("unmetered_kw")[:, None] * 1000.0 * (0.5 + 0.5 * occ)
         p = p * (1.0 + 0.02 * gauss(self.seeds, steps, 61))
         meters = deps.get("meter")

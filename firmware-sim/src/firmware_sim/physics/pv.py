@@ -52,7 +52,7 @@ class PvFleet(Fleet):
     def compute(self, steps: F64, env: Env, deps: dict[str, Chunk]) -> Chunk:
         n, k_count = self.n, steps.shape[0]
         cap_w = self.param("capacity_kw")[:, None] * 1000.0
-        irr = env.ghi_clear[None, :] * env.cloud[None, :]
+        irr = env.ghi_clear[self.place] * env.cloud[self.place]
         shade = 1.0 + 0.01 * gauss(self.seeds, steps, 31)
         dc_w = cap_w * 1.15 * irr / 1000.0 * PERFORMANCE_RATIO * shade
         ac_w = np.clip(dc_w * 0.97, 0.0, cap_w)
@@ -64,7 +64,7 @@ class PvFleet(Fleet):
         ).astype(np.float64)
         producing = ac_w > 0
         v_grid = 230.0 + 1.5 * gauss(self.seeds, steps, 32)
-        dc_v = np.where(producing, 560.0 + 60.0 * env.cloud[None, :], 0.0)
+        dc_v = np.where(producing, 560.0 + 60.0 * env.cloud[self.place], 0.0)
         chunk = Chunk()
         v = chunk.values
         v["ac_power"] = ac_w
@@ -81,8 +81,8 @@ class PvFleet(Fleet):
         v["dc_voltage"] = dc_v
         v["dc_current"] = np.where(producing, v["dc_power"] / np.maximum(dc_v, 1.0), 0.0)
         load = ac_w / cap_w
-        v["cabinet_temp"] = env.t_out[None, :] + 5.0 + 10.0 * load
-        v["heatsink_temp"] = env.t_out[None, :] + 5.0 + 25.0 * load
+        v["cabinet_temp"] = env.t_out[self.place] + 5.0 + 10.0 * load
+        v["heatsink_temp"] = env.t_out[self.place] + 5.0 + 25.0 * load
         v["operating_state"] = state
         chunk.true_power_w = ac_w
         self.integrate(chunk, "ac_energy", ac_w * KWH_PER_WS)

@@ -32,7 +32,7 @@ class UtilityFleet(Fleet):
 
     def compute(self, steps: F64, env: Env, deps: dict[str, Chunk]) -> Chunk:
         balance = self.param("balance_c")[:, None]
-        t_out = env.t_out[None, :]
+        t_out = env.t_out[self.place]
         per_h = (
             self.param("base_rate_per_h")[:, None]
             + self.param("heating_rate_per_k")[:, None] * np.maximum(0.0, balance - t_out)
