@@ -227,3 +227,51 @@ def test_a_reading_outside_the_profiles_physical_range_is_an_event_at_once() -> 
     bounds = {"frequency": (45.0, 65.0), "power_factor_total": (-1.0, 1.0)}[lead]
     assert (row.fields["expected_low"], row.fields["expected_high"]) == bounds
     assert row.fields["seen"] == pts[lead][1]
+
+
+def test_going_live_after_the_demos_history_raises_no_events() -> None:
+    """The demo's go-live: two days of readings ~14 minutes apart (the backfill's step),
+    then an hour of 10-second polls. The UPS's 0.1 kWh counter then moves by 0 or one step
+    per reading, the water meter's 0.001 m3 register once in minutes, the HVAC temperatures
+    (0.1 degC) hold for minutes: none of it is an event, every reading still gets its score
+    row, and no series is silent."""
+    proc = real_config_processor()
+    hist_step, live_step = 864, 10
+    hist = np.arange(0, 2 * 86400, hist_step)
+    live = hist[-1] + hist_step + np.arange(0, 3600, live_step)
+    t_s = np.concatenate([hist, live]).astype(np.float64)
+
+    def counter(rate_per_h: np.ndarray, start: float, step: float) -> np.ndarray:
+        total = start + np.cumsum(rate_per_h * np.diff(t_s, prepend=0.0) / 3600)
+        return np.floor(total / step + 1e-9) * step
+
+    day = np.sin(2 * np.pi * t_s / 86400)
+    devices = {
+        "office-ups": {"total": counter(np.full(t_s.size, 25.0), 50_000.0, 0.1)},
+        "office-dc-water": {"total": counter(0.02 + 0.005 * np.maximum(day, 0), 0.0, 0.001)},
+        "office-hvac": {
+            "supply_temp": np.round(16 + 2 * day + 0.3 * np.sin(t_s / 3000), 1),
+            "zone_temp": np.round(21.5 + 1.2 * day + 0.2 * np.sin(t_s / 5000), 1),
+        },
+    }
+    n_hist = hist.size
+
+    def feed(lo: int, hi: int, step: int) -> list:
+        rows = []
+        for device, points in devices.items():
+            block_ = device_block(
+                {p: v[lo:hi] for p, v in points.items()}, T0 + int(t_s[lo]) * S, step, device
+            )
+            rows += proc.process([], block_).rows
+        return rows
+
+    for lo in range(0, n_hist, 8):  # the deriver's catch-up steps through the history
+        feed(lo, min(lo + 8, n_hist), hist_step)
+    live_rows = []
+    for lo in range(n_hist, t_s.size):  # one poll per step
+        live_rows += feed(lo, lo + 1, live_step)
+    events = [r for r in live_rows if r.measurement == ANOMALY_EVENT]
+    assert events == [], [(r.tags, r.fields) for r in events]
+    scores = [r for r in live_rows if r.measurement == ANOMALY_SCORE]
+    assert len(scores) == live.size * 4
+    assert not proc.check_silence(T0 + int(t_s[-1] + 15) * S).rows
