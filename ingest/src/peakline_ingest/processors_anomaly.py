@@ -49,9 +49,10 @@ from peakline_core.anomaly import (
     IncidentBook,
     SeriesExpectation,
 )
+from peakline_core.anomaly.config import DETECTORS
 from peakline_core.anomaly.config import HARD as HARD_DETECTORS
 from peakline_core.config.loader import PlatformConfig
-from peakline_core.config.profiles import ModbusProfile
+from peakline_core.config.profiles import DataType, ModbusProfile
 from peakline_core.storage import Row, RowBlock
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE, QualityCode
 from peakline_core.wire import AnomalyEventMessage, Topics, encode
@@ -61,6 +62,9 @@ from peakline_ingest.validate import Accepted
 log = structlog.get_logger("peakline.ingest.anomaly")
 
 _KWH_PER_UNIT = {"kwh": 1.0, "wh": 1e-3, "mwh": 1e3}
+_INTEGER = {DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32, DataType.INT64,
+            DataType.UINT64}  # fmt: skip
+_HARD_KINDS = {DETECTORS[d] for d in HARD_DETECTORS}
 STATE_FILE = "anomaly-state.npz"
 OPEN_FILE = "anomaly-open.json"
 
@@ -83,7 +87,9 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
     `counter`, and a counter's `rollover` (raw) is converted to engineering units with the
     point's scale. An
     energy counter's `max_rate` (units/s) is the most its site can draw, and every point is
-    expected every `interval_s` (the point's, else the device's poll interval).
+    expected every `interval_s` (the point's, else the device's poll interval). An integer
+    register's `resolution` is its scale (a 0.1 kWh counter read every 10 s moves by 0 or one
+    step per reading; the engine measures its rate over spans long enough for it).
     """
     n = 0
     for device in platform.devices.values():
@@ -102,6 +108,7 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
             if p.counter and p.rollover is not None:
                 rollover = abs(p.rollover * p.scale)
             key = series_key(device.site, device.id, p.name)
+            fixed = p.dtype in _INTEGER and p.scale_factor is None and p.scale != 0
             engine.register_series(
                 key,
                 lower=None if limits is None else limits.min,
@@ -109,6 +116,7 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
                 counter=p.counter,
                 rollover=rollover,
                 max_rate=max_rate,
+                resolution=abs(p.scale) if fixed else None,
             )
             engine.expect_every(key, p.interval_s or device.poll_interval_s)
             n += 1
@@ -212,7 +220,8 @@ class AnomalyProcessor:
             ev = next((e for e in events if e.series == lead), None)
             if inc.seen is None and ev is not None:
                 self._fill_expectation(inc, ev, expected.get(lead), batch_keys, ts,
-                                       value[rows], result.score)  # fmt: skip
+                                       value[rows], result.score,
+                                       result.counter_rate)  # fmt: skip
                 for live in self.incidents.open.get(inc.group, []):
                     if live.start_ns == inc.start_ns:
                         live.expected_low, live.expected_high = inc.expected_low, inc.expected_high
@@ -260,9 +269,11 @@ class AnomalyProcessor:
         ts: np.ndarray,
         value: np.ndarray,
         score: np.ndarray,
+        counter_rate: np.ndarray | None = None,
     ) -> None:
         """Set the incident's expected range and seen value from its lead's peak reading in
-        this batch (a counter's as its rate per hour); leaves them None when unknown."""
+        this batch (a counter's as its rate per hour: the engine's modelled rate where the
+        reading had one, else since the previous reading); leaves them None when unknown."""
         if before is None:
             return
         if ev.kind == "gap":
@@ -273,7 +284,14 @@ class AnomalyProcessor:
             return
         peak = int(at[np.argmax(np.nan_to_num(score[at], nan=-1.0))])
         seen = float(value[peak])
-        if before.counter:
+        # a statistical verdict judged the modelled rate; a hard one the step itself
+        modelled = np.nan
+        if counter_rate is not None and ev.kind not in _HARD_KINDS:
+            modelled = float(counter_rate[peak])
+        if before.counter and np.isfinite(modelled):
+            seen = modelled * 3600.0
+            per_h = 3600.0
+        elif before.counter:
             mine = np.flatnonzero(batch_keys == ev.series)
             earlier = mine[ts[mine] < ts[peak]]
             if earlier.size:

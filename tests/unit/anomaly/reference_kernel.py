@@ -21,13 +21,17 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
   autocorrelated series do not alarm all the time;
 - flatline: surprise (nats) of the current run of unchanged values, each repeat costing
   -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
+  for counters and values moving by a few register steps, lambda * dt instead, lambda the
+  rate of changes per second (-ln of the share of unchanged modelled intervals over their
+  mean length), at most -ln(flat_q_min) per reading;
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).
 
 Spike and seasonal z are self-calibrated to the series' own tails: a tracked `tail_p`
 quantile of |z| is mapped onto the Gaussian one, so heavy-tailed series are not flagged more
-often than light-tailed ones.
+often than light-tailed ones. Their spread is never below the sd of the modelled value's
+quantization error (`Prepared.x_err` / sqrt 6).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from peakline_core.anomaly.state import BINS, Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
 LN2 = 0.6931471805599453
+ERR_TO_SD = 0.4082482904638631  # 1/sqrt(6)
 
 
 @dataclass(slots=True)
@@ -96,11 +101,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     c = cfg.huber_c
     beta_n = -np.expm1(-LN2 / cfg.scale_halflife_readings)
     gap_rate = -np.expm1(-LN2 / cfg.gap_halflife_readings)
-    # per-reading rates that depend only on the interval: vectorized up front
-    beta = np.minimum(_halflife_rate(p.dt_s, cfg.scale_halflife_s), beta_n)
-    lam = _halflife_rate(p.dt_s, cfg.drift_halflife_s)
-    var_rate = _halflife_rate(p.dt_s, cfg.drift_var_halflife_s)
+    # per-reading rates that depend only on the span of the modelled value: vectorized up
+    # front (the gap detector alone uses the interval between readings)
+    beta = np.minimum(_halflife_rate(p.model_dt, cfg.scale_halflife_s), beta_n)
+    lam = _halflife_rate(p.model_dt, cfg.drift_halflife_s)
+    var_rate = _halflife_rate(p.model_dt, cfg.drift_var_halflife_s)
     dtz = np.nan_to_num(p.dt_s)
+    mdtz = np.nan_to_num(p.model_dt)
+    err_sd = np.zeros(p.x.shape) if p.x_err is None else p.x_err * ERR_TO_SD
     has_dt = ~np.isnan(p.dt_s)
     mvf = p.model_valid.astype(np.float64)
     keep_run = p.unchanged | ~p.valid
@@ -110,8 +118,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
     flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
-    names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov")
-    pm, pd_, pv, pst, pin = (st[k].reshape(-1) for k in names)
+    names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov", "p_dt")
+    pm, pd_, pv, pst, pin, pdt = (st[k].reshape(-1) for k in names)
     span, vsq, vw = st["span_s"], st["visit_sq"], st["visit_w"]
     vbin = st["visit_bin"]
     base = BINS * np.arange(n_s, dtype=np.int64)
@@ -121,7 +129,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
         # --- spike: robust level and spread ---
         bi = p.bin_index[t]
-        m_b, d_b, v_b, st_b = pm[bi], pd_[bi], pv[bi], pst[bi]
+        m_b, d_b, v_b, st_b, sdt_b = pm[bi], pd_[bi], pv[bi], pst[bi], pdt[bi]
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
         # the series-wide one and this bin's RMS innovation (seasonal heteroscedasticity)
@@ -131,7 +139,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         # a bin not yet visited (the first Saturday) borrows the other day type's hour
         other = base + (bi - base + 24) % BINS
         routine = np.where(v_b < 1.0, np.maximum(routine, pin[other] * (pv[other] >= 1.0)), routine)
-        sig = np.maximum(sig_all, np.sqrt(routine))
+        sig = np.maximum(np.maximum(sig_all, np.sqrt(routine)), err_sd[t])
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
         warm = v & (moves >= cfg.warmup_readings)
@@ -161,6 +169,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         # out-of-sample spread, widened for a mean learnt from few visits
         infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
         sig_b = MAD_TO_SD * infl * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
+        sig_b = np.maximum(sig_b, err_sd[t])
         res = x - m_b
         zs = zs_own = res / sig_b
         swarm = v & (v_b >= cfg.season_warmup_visits)
@@ -170,6 +179,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
             v_n = pv[nb]
             sig_n = MAD_TO_SD * np.sqrt(1.0 + 1.0 / np.maximum(v_n, 1.0))
             sig_n = sig_n * np.maximum(pd_[nb], 0.25 * s) + 1e-12 * (np.abs(pm[nb]) + 1.0)
+            sig_n = np.maximum(sig_n, err_sd[t])
             z_n = (x - pm[nb]) / sig_n
             zs = np.where((v_n >= cfg.season_warmup_visits) & (np.abs(z_n) < np.abs(zs)), z_n, zs)
         azs = np.abs(zs)
@@ -187,7 +197,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         )
         pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         pv[bi] = v_new
-        pst[bi] = st_b + lr * (p.unchanged[t] - st_b)
+        pst[bi] = st_b + lr * (p.still[t] - st_b)
+        pdt[bi] = sdt_b + lr * (w * VISIT_S - sdt_b)
         # the bin learns one mean square per visit, clipped at c^2 times what it knew: a ramp
         # that recurs every day is learnt, a fault within one visit cannot mask itself
         wi = w * innov_ok
@@ -208,19 +219,25 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         sw = swarm.astype(np.float64)
         lam_t = lam[t] * sw
         e += lam_t * (np.clip(zs_own, -c, c) - e)
-        age += dtz[t] * sw
+        age += mdtz[t] * sw
         var = np.maximum(ve, np.maximum(lam[t] / (2.0 - lam[t]), 1e-12))
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         np.clip(e, -cfg.drift_cap_z * sd, cfg.drift_cap_z * sd, out=e)
         out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9)) * sw
+        rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)) * sw
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
         # --- flatline: surprise of the run of unchanged values ---
         still = np.clip(st_b, cfg.flat_q_min, 1.0)
         ready = p.unchanged[t] & (v_b >= 0.25)
-        flat += np.where(ready, -np.log(still), 0.0)
+        per_reading = -np.log(still)
+        per_time = np.minimum(
+            per_reading * (dtz[t] / np.maximum(sdt_b, 1e-9)), -np.log(cfg.flat_q_min)
+        )
+        step = np.full(n_s, np.inf) if p.step is None else p.step[t]
+        by_time = st["counter"] | (s <= cfg.flat_step_limited * step)
+        flat += np.where(ready, np.where(by_time, per_time, per_reading), 0.0)
         flat *= keep_run[t]
         out.flat_nats[t] = flat
 

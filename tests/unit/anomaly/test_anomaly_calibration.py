@@ -59,7 +59,7 @@ def novelty_z(values: np.ndarray, cuts: tuple[int, ...] = ()) -> tuple[np.ndarra
     cfg = AnomalyConfig()
     out = []
     for lo, hi in itertools.pairwise((0, *cuts, n_t)):
-        p = prepare(st, ts[:, lo:hi], values[:, lo:hi], None, cfg.rollover_score)
+        p = prepare(st, ts[:, lo:hi], values[:, lo:hi], None, cfg)
         out.append(novelty_mod.run(st, p, cfg).T)
     return np.concatenate(out, axis=1), st
 

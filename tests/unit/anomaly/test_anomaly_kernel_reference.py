@@ -5,7 +5,8 @@ from the profile and scatters them back); the engine's kernel keeps each series'
 in working vectors, precomputes what needs no recursion and finishes outputs after the loop.
 Scores, detectors, events and every byte of carried state must be equal, on data built to
 hit the corners: ragged rows with junk timestamps on missing readings, irregular sampling,
-quantized values (flatlines), counters with a reset and a rollover, physical limits, and
+quantized values (flatlines), counters with a reset and a rollover, coarse counters going
+from 14-minute to 10-second readings (anchored rates, rounding floor), physical limits, and
 batches cut into chunks of odd sizes.
 """
 
@@ -17,7 +18,7 @@ import types
 import numpy as np
 import pytest
 import reference_kernel
-from anomaly_synth import NS, building_load, temperature, timestamps
+from anomaly_synth import NS, START_NS, building_load, temperature, timestamps
 
 from peakline_core.anomaly import AnomalyEngine
 from peakline_core.anomaly import engine as engine_mod
@@ -46,7 +47,17 @@ def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:
     c[2, 300:] -= 1e3  # rollover at 1e3
     c[2, ::7] = np.nan
     counters = ([f"c{i}" for i in range(3)], np.broadcast_to(t, c.shape).copy(), c)
-    return [loads, quantized, counters]
+    # going live: coarse counters (0.1 steps) read every 14 minutes for a day, then every
+    # 10 s: their rates are measured from anchors several steps back, with a rounding floor
+    t = np.concatenate([timestamps(1.2, 840.0), timestamps(0.15, 10.0, START_NS + 105_000 * NS)])
+    kw = rng.uniform(20, 60, (3, 1)) * (1 + 0.1 * rng.standard_normal((3, t.size)))
+    kw[1, -200:-150] *= 5  # a real change of load, live
+    kw[2, -400:] = 0.0  # a still counter: rate 0 over its longest span
+    dt_h = np.diff(t, prepend=t[0]) / NS / 3600
+    live = np.floor((1e4 + np.cumsum(kw * dt_h, axis=1)) * 10 + 1e-9) / 10
+    live[0, -700:-650] = np.nan  # missing readings between anchors
+    going_live = ([f"g{i}" for i in range(3)], np.broadcast_to(t, live.shape).copy(), live)
+    return [loads, quantized, counters, going_live]
 
 
 def new_engine() -> AnomalyEngine:
@@ -55,6 +66,9 @@ def new_engine() -> AnomalyEngine:
     e.register_series("c0", counter=True)
     e.register_series("c1", counter=True, max_rate=1.0)
     e.register_series("c2", counter=True, rollover=1e3)
+    e.register_series("g0", counter=True, resolution=0.1)
+    e.register_series("g1", counter=True)  # resolution learnt from its 10-second steps
+    e.register_series("g2", counter=True, resolution=0.1)
     return e
 
 

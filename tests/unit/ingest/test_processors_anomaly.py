@@ -227,3 +227,82 @@ def test_a_reading_outside_the_profiles_physical_range_is_an_event_at_once() -> 
     bounds = {"frequency": (45.0, 65.0), "power_factor_total": (-1.0, 1.0)}[lead]
     assert (row.fields["expected_low"], row.fields["expected_high"]) == bounds
     assert row.fields["seen"] == pts[lead][1]
+
+
+def go_live(ups_fault_after_s: float | None = None) -> tuple[AnomalyProcessor, list, int]:
+    """The demo's go-live through the processor: two days of readings ~14 minutes apart (the
+    backfill's step), then an hour of 10-second polls, of the office's UPS counter (0.1 kWh),
+    water meter (0.001 m3) and HVAC temperatures (0.1 degC); optionally the UPS's load x5
+    from `ups_fault_after_s` into the live hour. Returns the processor, the live hour's rows
+    and the live start (UTC ns)."""
+    proc = real_config_processor()
+    hist_step, live_step = 864, 10
+    hist = np.arange(0, 2 * 86400, hist_step)
+    live = hist[-1] + hist_step + np.arange(0, 3600, live_step)
+    t_s = np.concatenate([hist, live]).astype(np.float64)
+
+    def counter(rate_per_h: np.ndarray, start: float, step: float) -> np.ndarray:
+        total = start + np.cumsum(rate_per_h * np.diff(t_s, prepend=0.0) / 3600)
+        return np.floor(total / step + 1e-9) * step
+
+    day = np.sin(2 * np.pi * t_s / 86400)
+    ups_kw = np.full(t_s.size, 25.0)
+    if ups_fault_after_s is not None:
+        ups_kw[t_s >= live[0] + ups_fault_after_s] *= 5
+    devices = {
+        "office-ups": {"total": counter(ups_kw, 50_000.0, 0.1)},
+        "office-dc-water": {"total": counter(0.02 + 0.005 * np.maximum(day, 0), 0.0, 0.001)},
+        "office-hvac": {
+            "supply_temp": np.round(16 + 2 * day + 0.3 * np.sin(t_s / 3000), 1),
+            "zone_temp": np.round(21.5 + 1.2 * day + 0.2 * np.sin(t_s / 5000), 1),
+        },
+    }
+    n_hist = hist.size
+
+    def feed(lo: int, hi: int, step: int) -> list:
+        rows = []
+        for device, points in devices.items():
+            block_ = device_block(
+                {p: v[lo:hi] for p, v in points.items()}, T0 + int(t_s[lo]) * S, step, device
+            )
+            rows += proc.process([], block_).rows
+        return rows
+
+    for lo in range(0, n_hist, 8):  # the deriver's catch-up steps through the history
+        feed(lo, min(lo + 8, n_hist), hist_step)
+    live_rows = []
+    for lo in range(n_hist, t_s.size):  # one poll per step
+        live_rows += feed(lo, lo + 1, live_step)
+    return proc, live_rows, T0 + int(live[0]) * S
+
+
+def test_going_live_after_the_demos_history_raises_no_events() -> None:
+    """The UPS's 0.1 kWh counter then moves by 0 or one step per reading, the water meter's
+    0.001 m3 register once in minutes, the HVAC temperatures hold for minutes: none of it is
+    an event, every reading still gets its score row, and no series is silent."""
+    proc, live_rows, _ = go_live()
+    events = [r for r in live_rows if r.measurement == ANOMALY_EVENT]
+    assert events == [], [(r.tags, r.fields) for r in events]
+    scores = [r for r in live_rows if r.measurement == ANOMALY_SCORE]
+    assert len(scores) == 360 * 4
+    last = max(r.ts for r in scores)
+    assert not proc.check_silence(last + 15 * S).rows
+
+
+def test_a_live_change_of_load_after_go_live_is_one_event_saying_the_rate_seen() -> None:
+    """The UPS's load x5 (125 kW, under the site's cap: no hard verdict) 40 minutes into the
+    live hour: one event within two minutes, its expected and seen rates in kW from the
+    counter's modelled rate (over the anchor span that showed it, partly before the change),
+    not from one 10-second step (a multiple of 36 kW)."""
+    fault_s = 40 * 60
+    _, live_rows, live_start = go_live(fault_s)
+    events = [r for r in live_rows if r.measurement == ANOMALY_EVENT]
+    assert {(r.tags["device"], r.tags["point"]) for r in events} == {("office-ups", "total")}
+    first = min(events, key=lambda r: r.ts)
+    fault = live_start + fault_s * S
+    assert fault <= first.ts <= fault + 120 * S
+    low, high = float(first.fields["expected_low"]), float(first.fields["expected_high"])
+    assert 24.0 <= low <= high <= 26.0
+    seen = float(first.fields["seen"])
+    assert high + 5 < seen < 1.1 * 125.0
+    assert min(abs(seen - 36.0 * k) for k in range(5)) > 1.0

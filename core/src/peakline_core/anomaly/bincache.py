@@ -1,9 +1,10 @@
 """Working vectors of each series' current seasonal bin, so the detector loop never gathers.
 
 A series stays in one bin (one local hour) for every reading of that hour, and while it does,
-only that bin of its profile changes: its mean, spread, visits and P(unchanged) are updated at
-every reading, everything else the step reads from the profile (the neighbouring hours, the
-other day type, the bin's routine innovation) stays constant. So the bin's values are held in
+only that bin of its profile changes: its mean, spread, visits, share of unchanged intervals
+and their mean length are updated at every reading, everything else the step reads from the
+profile (the neighbouring hours, the other day type, the bin's routine innovation) stays
+constant. So the bin's values are held in
 per-series vectors and the derived, constant ones are computed once: gathered from the
 [series, BINS] profile when a series enters a bin and written back when it leaves, for the
 series that change bin at that step only (all of them at the first step of a chunk).
@@ -27,15 +28,15 @@ class BinCache:
     """Current-bin working vectors of a chunk's series; `st` is the chunk's state rows."""
 
     def __init__(self, st: dict[str, Array], base: Array, cfg: AnomalyConfig) -> None:
-        names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov")
-        self.pm, self.pd, self.pv, self.pst, self.pin = (st[k].reshape(-1) for k in names)
+        names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov", "p_dt")
+        self.pm, self.pd, self.pv, self.pst, self.pin, self.pdt = (st[k].reshape(-1) for k in names)
         self.st = st
         self.base = base
         self.cfg = cfg
         n = base.shape[0]
         self.cur = np.full(n, -1, dtype=np.int64)  # flat profile index of the cached bin
-        self.mean, self.dev, self.visits, self.still = (
-            np.zeros(n, dtype=np.float32) for _ in range(4)
+        self.mean, self.dev, self.visits, self.still, self.still_dt = (
+            np.zeros(n, dtype=np.float32) for _ in range(5)
         )
         # largest routine mean square innovation of the neighbourhood, for a visited bin
         # (hour before, the hour, hour after) and an unvisited one (borrows the other day
@@ -97,6 +98,7 @@ class BinCache:
         self.pd[flat] = self.dev[rows]
         self.pv[flat] = self.visits[rows]
         self.pst[flat] = self.still[rows]
+        self.pdt[flat] = self.still_dt[rows]
 
     def _load(self, rows: Array, bin_row: Array) -> None:
         flat = bin_row[rows]
@@ -105,6 +107,7 @@ class BinCache:
         self.dev[rows] = self.pd[flat]
         self.visits[rows] = self.pv[flat]
         self.still[rows] = self.pst[flat]
+        self.still_dt[rows] = self.pdt[flat]
         self._derive(rows, flat)
 
     def _derive(self, rows: Array, flat: Array) -> None:

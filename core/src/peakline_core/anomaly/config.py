@@ -76,8 +76,42 @@ class AnomalyConfig(BaseModel):
     )
     drift_var_halflife_s: float = Field(default=7 * 86400.0, gt=0)
     drift_warmup_s: float = Field(default=86400.0, ge=0)
-    # flatline: surprise of a run of unchanged values given the bin's change probability
-    flat_q_min: float = Field(default=0.01, gt=0, lt=1)
+    # flatline: surprise of a run of unchanged values given the bin's rate of changes
+    flat_q_min: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="floor of P(unchanged) over one learnt interval; a repeat costs at most "
+        "-ln of it",
+    )
+    flat_step_limited: float = Field(
+        default=3.0,
+        gt=0,
+        description="a value whose mean innovation is at most this many register steps "
+        "changes by steps, at a rate per second: its repeats are judged by the time held "
+        "(readings every 10 s after 15-minute ones); a noisier one by readings repeated",
+    )
+    # counters: the modelled rate is measured over a span long enough for the register
+    counter_steps: float = Field(
+        default=10.0,
+        gt=0,
+        description="a counter's rate is measured once it has moved this many resolution steps "
+        "(quantization error under 1/counter_steps of the rate)",
+    )
+    counter_min_span_s: float = Field(
+        default=30.0, ge=0, description="...over at least this span (s)"
+    )
+    counter_max_span_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="...or over this span (s) whatever it moved (a still counter reads 0)",
+    )
+    counter_step_learn_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="an undeclared register's resolution is its smallest step over intervals "
+        "up to this long (s); a coarse reading's step is many units, not one",
+    )
     # gaps
     gap_halflife_readings: float = Field(default=50.0, gt=0)
     gap_warmup_readings: int = Field(default=10, ge=2)

@@ -44,12 +44,15 @@ class ScoreBatch:
 
     `score` is float32 in [0, 1] (NaN where there was no usable reading); `detector` holds
     int8 indices into `DETECTORS` ("none" where the score is 0); `events` lists the events
-    opened or closed by this batch.
+    opened or closed by this batch; `counter_rate` (None when the batch holds no counter) is
+    a counter's modelled rate (units/s, since its previous anchor reading) where the reading
+    moved its anchor, NaN elsewhere.
     """
 
     score: Array
     detector: Array
     events: list[AnomalyEvent]
+    counter_rate: Array | None = None
 
     def detector_names(self) -> Array:
         """`detector` as an array of names (str)."""
@@ -125,18 +128,23 @@ class AnomalyEngine:
         rollover: float | None = None,
         max_rate: float | None = None,
         utc_offset_s: int = 0,
+        resolution: float | None = None,
     ) -> None:
         """Declare what a series physically is (from its device profile); optional.
 
         `lower`/`upper` are physical limits in the series' units; `counter` marks a cumulative
         register (energy), `rollover` the raw value it wraps at; `max_rate` is the largest
         possible change in units per second; `utc_offset_s` shifts the seasonal profile to
-        local time. Learnt state is kept when a known series is registered again.
+        local time; `resolution` is the register's step in the series' units (a counter's
+        rate is measured over spans long enough for it; learnt from the smallest step seen
+        when not given). Learnt state is kept when a known series is registered again.
         """
         if rollover is not None and not counter:
             raise AnomalyError(f"{key}: rollover is only for counters")
         if lower is not None and upper is not None and lower > upper:
             raise AnomalyError(f"{key}: lower {lower} is above upper {upper}")
+        if resolution is not None and not resolution > 0:
+            raise AnomalyError(f"{key}: resolution {resolution} must be positive")
         row = int(self._rows([key])[0])
         arrays = self._state.arrays
         arrays["lower"][row] = -np.inf if lower is None else lower
@@ -145,6 +153,7 @@ class AnomalyEngine:
         arrays["rollover"][row] = np.nan if rollover is None else rollover
         arrays["max_rate"][row] = np.inf if max_rate is None else max_rate
         arrays["utc_offset_ns"][row] = int(utc_offset_s) * NS_PER_S
+        arrays["resolution"][row] = np.nan if resolution is None else resolution
 
     def score(
         self,
@@ -175,13 +184,17 @@ class AnomalyEngine:
         score = np.empty((n_s, n_t), np.float32)
         det = np.empty((n_s, n_t), np.int8)
         found: list[AnomalyEvent] = []
+        rate = np.full((n_s, n_t), np.nan) if st["counter"].any() else None
         bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
         # time chunks keep temporaries in cache; carried state makes the split invisible
         step = max(1, CHUNK_READINGS // max(n_s, 1))
         for lo in range(0, n_t, step):
             hi = min(n_t, lo + step)
             part = None if mask is None else mask[:, lo:hi]
-            sc, dt, evs = self._score_chunk(st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part)
+            out_rate = None if rate is None else rate[:, lo:hi]
+            sc, dt, evs = self._score_chunk(
+                st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part, out_rate
+            )
             score[:, lo:hi] = sc.T
             det[:, lo:hi] = dt.T
             found.extend(evs)
@@ -189,7 +202,7 @@ class AnomalyEngine:
         self._state.put(rows, st)
         closed = {(e.series, e.start_ns) for e in found if e.state == "closed"}
         found = [e for e in found if e.state == "closed" or (e.series, e.start_ns) not in closed]
-        return ScoreBatch(score, det, found)
+        return ScoreBatch(score, det, found, rate)
 
     def _score_chunk(
         self,
@@ -199,9 +212,13 @@ class AnomalyEngine:
         ts: Array,
         values: Array,
         valid: Array | None,
+        rate: Array | None,
     ) -> tuple[Array, Array, list[AnomalyEvent]]:
         cfg = self.config
-        prepared = prepare(st, ts, values, valid, cfg.rollover_score)
+        prepared = prepare(st, ts, values, valid, cfg)
+        if rate is not None:  # the chunk's [S, T] view of the batch's counter rates
+            modelled = prepared.model_valid & st["counter"][None, :]
+            rate[modelled.T] = prepared.x.T[modelled.T]
         evidence = kernel.run(st, prepared, cfg, bins)
         novel_z = novelty.run(st, prepared, cfg)
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
@@ -225,7 +242,7 @@ class AnomalyEngine:
         if not (key_arr.shape == ts.shape == values.shape) or ts.ndim != 1:
             raise AnomalyError("keys, ts and values must be flat and equally long")
         if ts.size == 0:
-            return ScoreBatch(np.zeros(0, np.float32), np.zeros(0, np.int8), [])
+            return ScoreBatch(np.zeros(0, np.float32), np.zeros(0, np.int8), [], None)
         uniq, inv = np.unique(key_arr, return_inverse=True)
         order = np.lexsort((ts, inv))
         row = inv[order]
@@ -244,7 +261,11 @@ class AnomalyEngine:
         det = np.empty(ts.size, np.int8)
         score[order] = batch.score[row, col]
         det[order] = batch.detector[row, col]
-        return ScoreBatch(score, det, batch.events)
+        rate = None
+        if batch.counter_rate is not None:
+            rate = np.empty(ts.size)
+            rate[order] = batch.counter_rate[row, col]
+        return ScoreBatch(score, det, batch.events, rate)
 
     def expectations(self, keys: Sequence[str]) -> Expectations:
         """What the series `keys` are expected to read before their next readings (a copy of
@@ -334,6 +355,12 @@ class AnomalyEngine:
                 }
                 if "span_s" not in npz.files:  # hours of data seen, as far as it can tell
                     arrays["span_s"] = arrays["n"] * np.minimum(arrays["dt_mean"], VISIT_S)
+                if "anchor_ts" not in npz.files:  # a counter's next rate spans from its last
+                    arrays["anchor_ts"] = np.where(arrays["counter"], arrays["last_ts"], NO_TIME)
+                if "p_dt" not in npz.files:  # stillness was learnt per reading: per interval
+                    interval = np.minimum(arrays["dt_mean"], VISIT_S).astype(np.float32)
+                    visited = arrays["p_visits"] > 0
+                    arrays["p_dt"] = np.where(visited, interval[:, None], np.float32(0))
         except (OSError, ValueError, KeyError) as exc:
             raise AnomalyError(f"unreadable anomaly state: {exc}") from exc
         for name, (dtype, bins, _) in FIELDS.items():

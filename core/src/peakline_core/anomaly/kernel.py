@@ -13,13 +13,20 @@ state (so the score at t uses data up to t-1 for the model and t for the residua
   autocorrelated series do not alarm all the time;
 - flatline: surprise (nats) of the current run of unchanged values, each repeat costing
   -ln P(unchanged) learnt per seasonal bin (a PV inverter at 0 W at night is not stuck);
+  for counters and values that move by a few register steps (mean innovation at most
+  `flat_step_limited` steps), changes come at a rate per second: a repeat dt s after the
+  previous reading costs lambda * dt, lambda = -ln P(unchanged over the bin's mean
+  interval) / that interval, so readings every 10 s after a history of 15-minute ones are
+  judged by the time the value has held, not by how many readings repeated it (a noisy
+  value repeats by being stuck, however often it is read);
 - gap: interval since the previous reading against the learnt mean and deviation of
   intervals, as the surprise of an exponential tail (so Poisson-like event-driven streams and
   strictly periodic polls are both judged by their own regularity).
 
 Spike and seasonal z are self-calibrated to the series' own tails: a tracked `tail_p`
 quantile of |z| is mapped onto the Gaussian one, so heavy-tailed series are not flagged more
-often than light-tailed ones.
+often than light-tailed ones. Their spread is never below the sd of the modelled value's
+quantization error (a counter's rate over a short span: one register step over the span).
 
 How it is fast (same arithmetic as the plain per-step recursion in
 tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
@@ -45,12 +52,24 @@ import numpy as np
 
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.config import AnomalyConfig
-from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.prepare import VISIT_S, Prepared
 from peakline_core.anomaly.rates import chunk_rates
 from peakline_core.anomaly.state import Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
 LN2 = 0.6931471805599453
+ERR_TO_SD = 0.4082482904638631  # 1/sqrt(6): the difference of two roundings within +-1 step
+
+
+def still_cost(still: Array, still_dt: Array, dt: Array, by_time: Array, q_min: float) -> Array:
+    """Surprise (nats) of a repeat, for a bin whose value stayed unchanged over a share
+    `still` of its modelled intervals of mean length `still_dt` s: -ln(still) per reading,
+    or where `by_time` (a value moving by register steps) lambda * dt for a repeat `dt` s
+    after the previous reading, lambda = -ln(still) / still_dt, at most -ln(q_min)."""
+    per_reading = -np.log(np.minimum(np.maximum(still, q_min), 1.0))
+    per_time = np.minimum(per_reading * (dt / np.maximum(still_dt, 1e-9)), -np.log(q_min))
+    cost: Array = np.where(by_time, per_time, per_reading)
+    return cost
 
 
 @dataclass(slots=True)
@@ -92,6 +111,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # --- everything that does not depend on the recursion, for the whole chunk ---
     rt = chunk_rates(st, p, cfg, out.settled)
     mvf, dtz, lam, lam_var, var_rate = rt.mvf, rt.dtz, rt.lam, rt.lam_var, rt.var_rate
+    mdtz = rt.mdtz
+    dt_rows = np.broadcast_to(dtz, (n_t, n_s))
+    held_s = p.visits * VISIT_S  # the modelled span (capped at a visit) each reading weighs
+    err_sd = None if p.x_err is None else p.x_err * ERR_TO_SD
+    is_counter = st["counter"]
     level_rate, trend_share, spread_rate = rt.level_rate, rt.trend_share, rt.spread_rate
     visit_w, keep_run, gap_settled, gap_w = rt.visit_w, rt.keep_run, rt.gap_settled, rt.gap_w
 
@@ -123,7 +147,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         bins.refresh()
         if switch_any[t]:
             bins.switch(np.flatnonzero(switches[t]), p.bin_index[t])
-        m_b, d_b, v_b, st_b = bins.mean, bins.dev, bins.visits, bins.still
+        m_b, d_b, v_b, st_b, sdt_b = bins.mean, bins.dev, bins.visits, bins.still, bins.still_dt
 
         # --- spike: robust level and spread ---
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
@@ -136,6 +160,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         if not all_visited:
             routine = np.where(visited, routine, bins.sq_routine_out)
         sig = np.maximum(sig_all, routine)
+        if err_sd is not None:
+            sig = np.maximum(sig, err_sd[t])
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
         warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
@@ -178,13 +204,18 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             s4 = 0.25 * s
             infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
             sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
+            if err_sd is not None:
+                sig_b = np.maximum(sig_b, err_sd[t])
         if any_swarm:
             zs_own = res / sig_b
             # a value the profile holds an hour earlier or later is a shifted schedule or
             # sunrise, not an anomaly: judge by the best-fitting of the three neighbouring bins
             azs = np.abs(zs_own)
             for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
-                z_n = np.abs((x - nb_mean) / (np.maximum(nb_dev, s4) * nb_infl + nb_eps))
+                sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
+                if err_sd is not None:
+                    sig_n = np.maximum(sig_n, err_sd[t])
+                z_n = np.abs((x - nb_mean) / sig_n)
                 azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed one never fits
             season_z[t] = azs
             season_q[t] = q_se
@@ -194,11 +225,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
 
         # --- flatline: surprise of the run of unchanged values ---
         ready = p.unchanged[t] & (v_b >= 0.25)
-        at = np.flatnonzero(ready)  # a repeat costs -ln P(unchanged); most readings change
+        at = np.flatnonzero(ready)  # most readings change
         if at.size > n_s // 4:
-            flat += np.where(ready, -np.log(np.minimum(np.maximum(st_b, q_min), 1.0)), 0.0)
+            by_time = is_counter | (s <= cfg.flat_step_limited * p.step[t])  # type: ignore[index]
+            flat += np.where(ready, still_cost(st_b, sdt_b, dt_rows[t], by_time, q_min), 0.0)
         elif at.size:
-            flat[at] += -np.log(np.minimum(np.maximum(st_b[at], q_min), 1.0))
+            step_at = p.step[t][at]  # type: ignore[index]
+            by_time = is_counter[at] | (s[at] <= cfg.flat_step_limited * step_at)
+            flat[at] += still_cost(st_b[at], sdt_b[at], dt_rows[t][at], by_time, q_min)
         flat *= keep_run[t]
         out.flat_nats[t] = flat
 
@@ -220,7 +254,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         else:
             d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.abs(res) - d_b)
             m_b[:] = m_b + lr * res
-        st_b[:] = st_b + lr * (p.unchanged[t] - st_b)
+        st_b += lr * (p.still[t] - st_b)
+        sdt_b += lr * (held_s[t] - sdt_b)
         v_b[:] = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
         wi = visit_w[t]
@@ -252,7 +287,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
         lam_t = lam[t] * sw
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
-        age += dtz[t] * sw
+        age += mdtz[t] * sw
         var = np.maximum(ve, lam_var[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
@@ -263,7 +298,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             charted &= swarm
         if charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], dtz[t] / np.maximum(age, 1e-9))
+        rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9))
         if not all_swarm:
             rv = rv * sw
         ve += rv * (np.minimum(e * e, c * c * var) - ve)

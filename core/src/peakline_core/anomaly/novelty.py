@@ -74,6 +74,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
         np.add(n[t - 1], n[t], out=n[t])
     with np.errstate(invalid="ignore"):
         margin = np.maximum(x - hi, lo - x)
+        if p.x_err is not None:  # beyond the range by no more than its rounding: not novel
+            margin = margin - p.x_err
         novel = (margin > 0) & (n >= cfg.warmup_readings)
     # the series' own rate of new extremes (a recursion: two in-place steps per reading);
     # it is read only at the steps holding a novel reading

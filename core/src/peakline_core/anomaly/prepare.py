@@ -5,6 +5,15 @@ the interval since the previous reading (s), the modelled value (the reading its
 energy counters the consumption rate in units/s, rollovers unwrapped), whether the value is
 unchanged, the seasonal bin, and the hard verdicts that need no statistics (outside physical
 limits, impossible rate of change, counter reset or rollover).
+
+A counter's modelled rate is measured from an anchor reading, not from the previous reading:
+a 0.1 kWh register read every 10 s moves by 0 or 0.1 per reading (0 or 36 kW), while a
+model learnt on 15-minute readings knows a smooth rate. The anchor moves once the counter has
+moved `counter_steps` resolution steps over at least `counter_min_span_s`, or after
+`counter_max_span_s` whatever it moved; the readings between are scored by the hard verdicts,
+the gap and the flatline detectors only. Coarse readings (each moving enough) are anchors
+one by one, as before. The rate's quantization error (at most one step over the span) is
+reported with it, so the statistical tests never judge a reading on its register's rounding.
 """
 
 from __future__ import annotations
@@ -13,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peakline_core.anomaly.config import COUNTER_RESET, LIMIT, NONE, RATE, ROLLOVER
+from peakline_core.anomaly.config import (
+    COUNTER_RESET,
+    LIMIT,
+    NONE,
+    RATE,
+    ROLLOVER,
+    AnomalyConfig,
+)
 from peakline_core.anomaly.state import BINS, NO_TIME, Array
 
 NS_PER_S = 1_000_000_000
@@ -28,10 +44,15 @@ class Prepared:
 
     valid: Array  # bool: a usable, fresh reading
     ts: Array  # int64 UTC ns
-    model_valid: Array  # bool: `x` is defined (counters need a previous reading)
-    x: Array  # float64: value, or counter rate (units/s)
+    model_valid: Array  # bool: `x` is modelled (a counter's at its anchor moves only)
+    x: Array  # float64: value, or counter rate (units/s) since its previous anchor
     dt_s: Array  # float64: seconds since the previous valid reading, NaN if none
+    model_dt: Array  # float64: seconds `x` spans (a counter's anchor span; else `dt_s`)
     unchanged: Array  # bool: equal to the previous valid reading
+    still: Array  # bool: `x` did not change over `model_dt` (what stillness learns from)
+    step: Array | None  # float64: the value's register step (declared, else the smallest
+    # change seen so far); None when no reading of the batch repeats (nothing to judge)
+    x_err: Array | None  # float64: bound of `x`'s quantization error; None: all 0
     bin_index: Array  # int64: flat index into the batch's [series, BINS] profile
     visits: Array  # float64: this reading's weight in its bin, in visits (0 if unusable)
     hard_score: Array  # float32: score of the threshold-free verdicts
@@ -104,10 +125,10 @@ def prepare(
     ts_st: Array,
     values_st: Array,
     valid_st: Array | None,
-    rollover_score: float,
+    cfg: AnomalyConfig,
 ) -> Prepared:
     """Vectorized pre-pass over a batch given as [series, time]; updates the 'last reading'
-    fields of `st` (the batch's state rows) in place."""
+    and counter anchor fields of `st` (the batch's state rows) in place."""
     ts = np.ascontiguousarray(ts_st.T, dtype=np.int64)
     raw = np.ascontiguousarray(values_st.T, dtype=np.float64)
     valid = np.isfinite(raw)
@@ -136,6 +157,7 @@ def prepare(
     hard_det = np.full(raw.shape, NONE, dtype=np.int8)
     # hard verdicts and counter arithmetic only for batches holding series that need them
     is_counter = st["counter"]
+    model_dt, still, x_err = dt_s, unchanged, None
     with np.errstate(invalid="ignore", divide="ignore"):
         if is_counter.any():
             counter = is_counter[None, :]
@@ -145,17 +167,26 @@ def prepare(
             reset = falling & counter & ~wrapped
             delta = np.where(wrapped, delta + rollover, delta)
             rate = delta / dt_s
-            model_valid = valid & (~counter | (has_prev & ~reset))
-            x = np.where(counter, rate, raw)
+            span = anchor_spans(st, ts, delta, valid, prev_ts, reset, cfg)
+            model_valid = valid & (~counter | span.moved)
+            x = np.where(counter, span.rate, raw)
             model_valid &= np.isfinite(x)
+            model_dt = np.where(counter, span.span_s, dt_s)
+            still = np.where(counter, span.still, unchanged)
+            x_err = span.err
         else:
             wrapped = reset = None
             model_valid = valid.copy()
             x = raw
-        checks: list[tuple[Array | None, int, float]] = [(wrapped, ROLLOVER, rollover_score)]
+        checks: list[tuple[Array | None, int, float]] = [(wrapped, ROLLOVER, cfg.rollover_score)]
         max_rate = st["max_rate"]
         if np.isfinite(max_rate).any():
             rate = delta / dt_s if wrapped is None else rate
+            # a step of one resolution unit may be rounding, not flow (0.1 kWh in 1 s)
+            resolution = st["resolution"]
+            if np.isfinite(resolution).any():
+                excess = np.maximum(np.abs(delta) - np.nan_to_num(resolution, nan=0.0), 0.0)
+                rate = excess / dt_s
             checks.append((valid & (np.abs(rate) > max_rate[None, :]), RATE, 1.0))
         checks.append((reset, COUNTER_RESET, 1.0))
         lower, upper = st["lower"], st["upper"]
@@ -171,11 +202,18 @@ def prepare(
     local = ts + offset[None, :] if offset.any() else ts
     bin_index = seasonal_bins(local // NS_PER_HOUR)
     bin_index += BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
-    weighted = model_valid & has_dt
-    visits = np.minimum(dt_s, VISIT_S)
-    if not (all_dt and weighted.all()):
+    if model_dt is dt_s:
+        weighted = model_valid & has_dt
+        all_weighted = all_dt and bool(weighted.all())
+    else:
+        weighted = model_valid & ~np.isnan(model_dt)
+        all_weighted = bool(weighted.all())
+    visits = np.minimum(model_dt, VISIT_S)
+    if not all_weighted:
         visits = np.where(weighted, visits, 0.0)
     visits /= VISIT_S
+
+    step = value_steps(st, delta, valid & has_prev & ~unchanged, unchanged)
 
     changed_here = valid & ~unchanged
     change_ts = latest_of(ts, changed_here, st["last_change_ts"])
@@ -189,7 +227,11 @@ def prepare(
         model_valid=model_valid,
         x=x if model_valid.all() else np.where(model_valid, x, 0.0),
         dt_s=dt_s,
+        model_dt=model_dt,
         unchanged=unchanged,
+        still=still,
+        step=step,
+        x_err=x_err,
         bin_index=bin_index,
         visits=visits,
         hard_score=hard_score,
@@ -197,3 +239,99 @@ def prepare(
         prev_ts=prev_ts,
         change_ts=change_ts,
     )
+
+
+def value_steps(st: dict[str, Array], delta: Array, changed: Array, repeats: Array) -> Array | None:
+    """The register step of each reading's series ([T, S]): declared, else the smallest
+    change seen up to the reading; updates `value_step` of `st`. None (only the state is
+    updated) when no reading repeats: the step is only read to judge a repeat."""
+    declared = st["resolution"]
+    if not repeats.any():  # the common case: the state's smallest change, in one reduction
+        smallest = np.min(np.abs(delta), axis=0, initial=np.inf, where=changed)
+        st["value_step"] = np.minimum(st["value_step"], smallest)
+        return None
+    seen = np.where(changed, np.abs(delta), np.inf)
+    seen[0] = np.minimum(seen[0], st["value_step"])
+    for t in range(1, seen.shape[0]):
+        np.minimum(seen[t - 1], seen[t], out=seen[t])
+    st["value_step"] = seen[-1].copy()
+    if np.isfinite(declared).any():
+        seen = np.where(np.isfinite(declared)[None, :], declared[None, :], seen)
+    return seen
+
+
+@dataclass(slots=True)
+class AnchorSpans:
+    """Counters' modelled readings ([T, S]; only counter columns are meaningful)."""
+
+    moved: Array  # bool: the anchor moves at this reading: `rate` is modelled
+    rate: Array  # float64: units/s since the previous anchor (NaN where not moved)
+    span_s: Array  # float64: seconds since the previous anchor (NaN where not moved)
+    still: Array  # bool: the counter did not move over the span
+    err: Array  # float64: bound of the rate's quantization error (units/s; 0 elsewhere)
+
+
+def anchor_spans(
+    st: dict[str, Array],
+    ts: Array,
+    delta: Array,
+    valid: Array,
+    prev_ts: Array,
+    reset: Array,
+    cfg: AnomalyConfig,
+) -> AnchorSpans:
+    """Where each counter's anchor moves ([T, S]: `ts` UTC ns, `delta` the unwrapped step
+    since the previous valid reading at `prev_ts`, `reset` a counter reset); updates
+    `anchor_ts`, `anchor_sum` and `step_min` of `st` in place.
+
+    A recursion over time (where an anchor moves depends on where it last moved), vectorized
+    across the counter columns only."""
+    n_t, n_s = ts.shape
+    moved = np.zeros((n_t, n_s), dtype=bool)
+    rate = np.full((n_t, n_s), np.nan)
+    span_out = np.full((n_t, n_s), np.nan)
+    still = np.zeros((n_t, n_s), dtype=bool)
+    err = np.zeros((n_t, n_s))
+    cols = np.flatnonzero(st["counter"])
+    if n_t == 0 or cols.size == 0:
+        return AnchorSpans(moved, rate, span_out, still, err)
+    ts_c, valid_c = ts[:, cols], valid[:, cols]
+    stepped = valid_c & (prev_ts[:, cols] != NO_TIME)
+    restart = reset[:, cols]
+    d = np.where(stepped, delta[:, cols], 0.0)
+    # the register's resolution: declared, else the smallest step seen over short intervals
+    # (0 until one is seen: coarse readings are modelled one by one, with no rounding floor)
+    since = ts_c - np.where(stepped, prev_ts[:, cols], ts_c)
+    short = since <= int(cfg.counter_step_learn_s * NS_PER_S)
+    step = np.where(stepped & (d > 0) & short, d, np.inf)
+    step[0] = np.minimum(step[0], st["step_min"][cols])
+    for t in range(1, n_t):
+        np.minimum(step[t - 1], step[t], out=step[t])
+    declared = st["resolution"][cols]
+    q = np.where(np.isfinite(declared)[None, :], declared[None, :], step)
+    q = np.where(np.isfinite(q), q, 0.0)
+    need = cfg.counter_steps * q
+    min_s, max_s = cfg.counter_min_span_s, cfg.counter_max_span_s
+    a_ts = st["anchor_ts"][cols].copy()
+    a_sum = st["anchor_sum"][cols].copy()
+    for t in range(n_t):
+        v = valid_c[t]
+        # the first reading of a counter, or a reset, starts a new anchor (nothing modelled)
+        fresh = (a_ts == NO_TIME) | restart[t]
+        grow = v & ~fresh
+        a_sum += np.where(grow, d[t], 0.0)
+        span = (ts_c[t] - np.where(fresh, ts_c[t], a_ts)) / NS_PER_S
+        mv = grow & (((a_sum >= need[t]) & (span >= min_s)) | (span >= max_s))
+        if mv.any():
+            moved[t, cols] = mv
+            rate[t, cols] = np.where(mv, a_sum / span, np.nan)
+            span_out[t, cols] = np.where(mv, span, np.nan)
+            still[t, cols] = mv & (a_sum == 0)
+            err[t, cols] = np.where(mv, q[t] / span, 0.0)
+        renew = mv | (v & fresh)
+        a_ts = np.where(renew, ts_c[t], a_ts)
+        a_sum = np.where(renew, 0.0, a_sum)
+    st["anchor_ts"][cols] = a_ts
+    st["anchor_sum"][cols] = a_sum
+    st["step_min"][cols] = step[-1]
+    return AnchorSpans(moved, rate, span_out, still, err)

@@ -28,6 +28,7 @@ class Rates:
 
     mvf: Array  # float64: 1.0 where the reading is modelled
     dtz: Array  # float64: seconds since the previous reading, 0 if none
+    mdtz: Array  # float64: seconds the modelled value spans (`Prepared.model_dt`), 0 if none
     has_dt: Array  # bool
     level_rate: Array  # robust level step, 0 where not modelled
     trend_share: Array  # share of a level correction that goes to the trend
@@ -71,13 +72,18 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     dtz = np.where(has_dt, p.dt_s, 0.0)
     if (dtz == dtz[:, :1]).all():  # polled in step: one interval per time step
         dtz = dtz[:, :1]
+    # the model learns over the span its value covers (a counter's anchor span); the gap
+    # detector over the interval between readings
+    mdtz = dtz
+    if p.model_dt is not p.dt_s:
+        mdtz = np.where(np.isnan(p.model_dt), 0.0, p.model_dt)
     n0, ndt0 = st["n"], st["n_dt"]
     n_min = float(n0.min()) if n0.size else 0.0
     ndt_min = float(ndt0.min()) if ndt0.size else 0.0
     n_end = n0 + np.count_nonzero(p.model_valid, axis=0)  # integer-valued: exact in any order
     ndt_end = ndt0 + np.count_nonzero(has_dt, axis=0)
     beta_n = -np.expm1(-LN2 / cfg.scale_halflife_readings)
-    beta = np.minimum(halflife_rate(dtz, cfg.scale_halflife_s), beta_n)
+    beta = np.minimum(halflife_rate(mdtz, cfg.scale_halflife_s), beta_n)
 
     # the running counts only matter while they are small; they never fall within a chunk
     alpha = cfg.level_alpha
@@ -97,7 +103,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
         spread_rate = np.where(n_after >= 2, np.maximum(beta, inv), 0.0) * mvf
         visit_w = p.visits * (mvf * (n_before >= 1))
 
-    lam = halflife_rate(dtz, cfg.drift_halflife_s)
+    lam = halflife_rate(mdtz, cfg.drift_halflife_s)
     lam_var = np.maximum(lam / (2.0 - lam), 1e-12)
 
     gap_rate = -np.expm1(-LN2 / cfg.gap_halflife_readings)
@@ -119,6 +125,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     return Rates(
         mvf=mvf,
         dtz=dtz,
+        mdtz=mdtz,
         has_dt=has_dt,
         level_rate=level_rate,
         trend_share=trend_share,
@@ -126,7 +133,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
         visit_w=visit_w,
         lam=lam,
         lam_var=lam_var,
-        var_rate=halflife_rate(dtz, cfg.drift_var_halflife_s),
+        var_rate=halflife_rate(mdtz, cfg.drift_var_halflife_s),
         gap_ok=gap_ok,
         gap_settled=gap_settled,
         gap_w=gap_w,

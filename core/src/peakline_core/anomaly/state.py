@@ -29,10 +29,20 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "counter": (np.bool_, 0, False),
     "rollover": (np.float64, 0, np.nan),
     "utc_offset_ns": (np.int64, 0, 0),
+    # the register's resolution (units; NaN: undeclared), e.g. 0.1 for a kWh counter x 0.1
+    "resolution": (np.float64, 0, np.nan),
     # last reading
     "last_ts": (np.int64, 0, NO_TIME),
     "last_raw": (np.float64, 0, np.nan),
     "last_change_ts": (np.int64, 0, NO_TIME),
+    # a counter's rate is modelled over the span since its anchor reading (a coarse register
+    # read every few seconds moves by 0 or one step per reading): when it was, the amount
+    # counted since (rollovers unwrapped) and the smallest step seen (its learnt resolution)
+    "anchor_ts": (np.int64, 0, NO_TIME),
+    "anchor_sum": (np.float64, 0, 0.0),
+    "step_min": (np.float64, 0, np.inf),
+    # smallest change of a (non-counter) value seen: its register's step when undeclared
+    "value_step": (np.float64, 0, np.inf),
     "n": (np.float64, 0, 0.0),
     "moves": (np.float64, 0, 0.0),
     "span_s": (np.float64, 0, 0.0),
@@ -70,11 +80,13 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "ev_kind": (np.int8, 0, 0),
     "ev_hot_ts": (np.int64, 0, NO_TIME),
     "ev_hot_r": (np.int64, 0, -(2**40)),
-    # seasonal profile: mean, mean absolute residual, visits seen, P(value unchanged)
+    # seasonal profile: mean, mean absolute residual, visits seen, share of modelled
+    # intervals with the value unchanged and their mean length (s): stillness per second
     "p_mean": (np.float32, BINS, 0.0),
     "p_dev": (np.float32, BINS, 0.0),
     "p_visits": (np.float32, BINS, 0.0),
     "p_still": (np.float32, BINS, 0.0),
+    "p_dt": (np.float32, BINS, 0.0),
     # mean squared one-step innovation per bin: schedule ramps are routine in their hour
     "p_innov": (np.float32, BINS, 0.0),
 }
