@@ -50,7 +50,7 @@ async def test_programme_page_compares_cities_and_exports_csv(
             rows = page.locator("#benchmark-table tbody tr")
             await rows.nth(1).wait_for(timeout=15_000)
             ids = await rows.evaluate_all("rs => rs.map(r => r.dataset.id)")
-            assert set(ids) == set(expected) == {"riverton", "lakeside"}
+            assert set(ids) == set(expected) == {c.id for c in config.programme.cities}
             for city, it in expected.items():
                 shown = await page.locator(f'tr[data-id="{city}"] td.emissions').inner_text()
                 # Shown in the page's locale (en: "2,166"), to the nearest kg.
@@ -67,7 +67,7 @@ async def test_programme_page_compares_cities_and_exports_csv(
             air = page.locator("#air-table tbody tr")
             await air.first.wait_for(timeout=15_000)
             districts = await air.evaluate_all("rs => rs.map(r => r.dataset.id)")
-            assert set(districts) == {"riverton-old-town", "lakeside-harbour"}
+            assert set(districts) == {d.id for d in config.programme.districts}
             await page.screenshot(path=str(ARTIFACTS / "programme.png"), full_page=True)
             async with page.expect_download() as info:
                 await page.click("#csv")

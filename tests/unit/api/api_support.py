@@ -26,6 +26,11 @@ def sites_of(city: str | None = None) -> set[str]:
     return {s["id"] for s in _SITES["sites"] if city is None or s["city"] == city}
 
 
+def cities_of() -> set[str]:
+    """The example district's city ids that have sites, read from config/sites.yaml."""
+    return {s["city"] for s in _SITES["sites"]}
+
+
 def example_config(root: Path) -> PlatformConfig:
     """The repository's example district (without emission factor sets if those cannot load)."""
     try:

@@ -48,7 +48,7 @@ async def test_city_figures_are_traceable_to_inputs(client) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     items = {it["id"]: it for it in body["items"]}
-    assert set(items) == {"riverton", "lakeside"}
+    assert set(items) == {c.id for c in config.programme.cities}
     for city, it in items.items():
         inputs = it["inputs"]
         # every building of the city; not its feeder, which supplies buildings metered too
