@@ -160,7 +160,7 @@ async def direct_store(store_url: str, config_dir: Path, now_ns: int, points: li
         }
         if isinstance(store, InfluxStore):
             # Same run, the read paths the store no longer takes for this query: influxd's
-            # GROUP BY time answered in JSON and parsed by json (before issue 9), and in
+            # GROUP BY time answered in JSON and parsed by json, and in
             # MessagePack (what the store still does for data denser than the window).
             statement = range_query(q)
             paths = {

@@ -14,23 +14,23 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from peakline_api.alerts.service import start_alerts  # alerts (issue 22)
-from peakline_api.control_wiring import start_control  # control (issue 8)
+from peakline_api.alerts.service import start_alerts
+from peakline_api.control_wiring import start_control
 from peakline_api.errors import install_problem_handlers
 from peakline_api.i18n import ProblemTitles
 from peakline_api.keys import KeyStore
 from peakline_api.live import DeviceOwner, LiveHub, follow_broker
 from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
-from peakline_api.routers import alerts as _alerts  # alerts (issue 22)
+from peakline_api.routers import alerts as _alerts
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
-from peakline_api.routers import city_status as _city_status  # overview cards (issue 20)
+from peakline_api.routers import city_status as _city_status  # overview cards
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
-from peakline_api.routers import inventory as _inventory  # GHG inventory (issue 26)
-from peakline_api.routers import programme as _programme  # benchmarking (issue 12)
-from peakline_api.routers import retrofits as _retrofits  # retrofit M&V (issue 12)
-from peakline_api.routers import site_daily as _site_daily  # site page's daily bars (issue 20)
+from peakline_api.routers import inventory as _inventory  # GHG inventory
+from peakline_api.routers import programme as _programme  # benchmarking
+from peakline_api.routers import retrofits as _retrofits  # retrofit M&V
+from peakline_api.routers import site_daily as _site_daily  # site page's daily bars
 from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
 from peakline_core.config import PlatformConfig, load_config

@@ -275,7 +275,7 @@ class CommandService:
                         "control connected", host=options["hostname"], port=options["port"]
                     )
                     async for message in client.messages:
-                        self.on_ack(str(message.topic), bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
+                        self.on_ack(str(message.topic), bytes(message.payload))
             except aiomqtt.MqttError as exc:
                 self._log.warning("control connection lost", error=str(exc))
             finally:

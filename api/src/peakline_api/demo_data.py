@@ -25,6 +25,7 @@ from peakline_core.storage.schema import (
     ENERGY_1MO,
     READING,
 )
+from peakline_core.storage.store import FieldValue
 
 NS = 1_000_000_000
 
@@ -63,7 +64,12 @@ def report_rows(registry: Registry, start_ns: int, end_ns: int) -> Iterator[Row]
         for t in range(t0, end_ns, minute):
             kwh = round(40.0 * _wave(i, t) / 60, 6)
             tags = {"site": site.id, "device": meter, "flow": "import"}
-            fields = {"kwh": kwh, "estimated_kwh": 0.0, "suspect_kwh": 0.0, "quality": "measured"}
+            fields: dict[str, FieldValue] = {
+                "kwh": kwh,
+                "estimated_kwh": 0.0,
+                "suspect_kwh": 0.0,
+                "quality": "measured",
+            }
             yield Row(ENERGY, tags, fields, t)
             hourly[t - t % hour] = hourly.get(t - t % hour, 0.0) + kwh
         daily: dict[int, tuple[float, float]] = {}

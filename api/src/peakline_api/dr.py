@@ -83,7 +83,7 @@ class DemandResponse:
         self.slot_ns = int(slot_s * NS)
         self.pre_window_ns = int(pre_window_s * NS)
         self.factors = registry.config.factor_book()
-        self._log = structlog.get_logger("peakline.api.dr")
+        self.log = structlog.get_logger("peakline.api.dr")
 
     # -- reading the store
     async def _series(self, device: str, point: str, start: int, end: int) -> tuple[Any, Any]:
@@ -283,7 +283,7 @@ class DemandResponse:
         event["state"] = "active"
         if store:
             self.ledger.put_event(event["id"], event["created_ns"], event)
-        self._log.info("dr event started", id=event["id"], commands=len(ids))
+        self.log.info("dr event started", id=event["id"], commands=len(ids))
 
     # -- verifying
     async def verification(self, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -417,5 +417,5 @@ async def run_events(dr: DemandResponse, every_s: float = 1.0) -> None:
         try:
             await dr.tick()
         except (StoreError, PeaklineError) as exc:
-            dr._log.warning("dr tick failed", error=str(exc))
+            dr.log.warning("dr tick failed", error=str(exc))
         await asyncio.sleep(every_s)

@@ -19,14 +19,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peakline_api.i18n import ProblemTitles
+from peakline_core.errors import PeaklineError
 from peakline_core.storage import StoreRejected, StoreTruncated, StoreUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:peakline:problem:"
 
 
-class ApiError(Exception):
-    """Base of errors the API reports to its caller as a problem document."""
+class ApiError(PeaklineError):
+    """Base of every error raised by peakline_api; the caller gets a problem document with
+    its status and detail, except for `Internal` ones."""
 
     status = 400
     code = "bad-request"
@@ -79,6 +81,10 @@ class StoreRefused(ApiError):
 
 
 class Internal(ApiError):
+    """A failure that is not the caller's (a ledger or key store that cannot be written, an
+    alert that cannot be delivered): answered like any unexpected exception, a bare 500 with
+    its detail only in the log."""
+
     status, code, title = 500, "internal", "Internal error"
 
 
@@ -136,6 +142,8 @@ def install_problem_handlers(app: FastAPI, titles: ProblemTitles | None = None) 
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if isinstance(exc, Internal):
+            raise exc  # on to `_unexpected` (Starlette calls it last): logged, detail kept back
         return answer(request, type(exc), exc.detail, **exc.extra)
 
     @app.exception_handler(RequestValidationError)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from peakline_api.errors import Internal
 from peakline_core.wire.ids import is_valid_id
 
 ALL_CITIES = "*"
@@ -47,7 +48,7 @@ def private_file(path: Path | str) -> None:
     os.chmod(path, 0o600)
 
 
-class KeyStoreError(Exception):
+class KeyStoreError(Internal):
     """A key cannot be created, found or revoked as asked."""
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peakline_api.errors import Internal
 from peakline_api.keys import private_file
 from peakline_core.wire import Command, CommandState
 
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS dr_events (
 _FINAL = {s for s in CommandState if s.final}
 
 
-class LedgerError(Exception):
+class LedgerError(Internal):
     """The ledger database cannot be opened or written."""
 
 

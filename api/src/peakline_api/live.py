@@ -17,6 +17,7 @@ from typing import Any
 import aiomqtt
 import structlog
 
+from peakline_api.errors import Internal
 from peakline_api.settings import ApiSettings
 from peakline_core.errors import PayloadError, TopicError
 from peakline_core.wire import payloads as wire
@@ -78,9 +79,9 @@ class DeviceOwner:
     agent: str
 
 
-class ForgedMessage(Exception):
+class ForgedMessage(Internal):
     """A message whose payload names a site, device or agent its topic does not (or a device
-    its agent does not own): a gateway speaking for another's device (issue #19)."""
+    its agent does not own): a gateway speaking for another's device."""
 
 
 @dataclass
@@ -303,7 +304,7 @@ async def follow_broker(hub: LiveHub, settings: ApiSettings, client_id: str) -> 
                 hub.client, hub.connected, delay = client, True, 0.5
                 log.info("broker_connected", host=options["hostname"], port=options["port"])
                 async for message in client.messages:
-                    hub.feed(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+                    hub.feed(str(message.topic), bytes(message.payload))
         except aiomqtt.MqttError as exc:
             if hub.connected:
                 log.warning("broker_lost", error=str(exc))

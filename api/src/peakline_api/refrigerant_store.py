@@ -1,4 +1,4 @@
-"""Refrigerant service records entered through the API (issue 26): a small SQLite table next
+"""Refrigerant service records entered through the API: a small SQLite table next
 to the key database (`refrigerants.db`), or where `settings.extra["refrigerants_db"]` says.
 
 inventory.yaml's records are the history the programme started with; records posted here

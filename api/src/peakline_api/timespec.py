@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
+from peakline_api.errors import InvalidQuery
+
 NS: Final = 1_000_000_000
 UNIT_NS: Final = {
     "s": NS,
@@ -33,7 +35,7 @@ _RELATIVE = re.compile(r"^(?:now)?(?:([+-])(\d{1,9})(s|m|h|d|w|mo))?$")
 _WINDOW = re.compile(r"^(\d{1,6})(s|m|h|d|w|mo)$")
 
 
-class TimeSpecError(ValueError):
+class TimeSpecError(InvalidQuery, ValueError):
     """A time or window the API cannot understand; the message says what was expected."""
 
 

@@ -29,6 +29,7 @@ from typing import Annotated
 
 import typer
 
+from peakline_cli.errors import CliError
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.config.platform import MqttSource
 from peakline_core.errors import ConfigError
@@ -46,7 +47,7 @@ RESERVED_PREFIXES = ("peakline-", "svc-")
 service's client id (`peakline-ingest-1`, `peakline-api-...`) or a service login."""
 
 
-class ProvisionError(Exception):
+class ProvisionError(CliError):
     """The configuration cannot be turned into broker accounts (e.g. two accounts collide)."""
 
 

@@ -23,8 +23,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from peakline_cli.errors import CliError
 
-class ServerError(RuntimeError):
+
+class ServerError(CliError, RuntimeError):
     """A local server could not be found, started or reached in time."""
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class PeaklineError(Exception):
-    """Base of every error raised by peakline_core."""
+    """Root of every peakline error. Core's own errors subclass it directly; each other package
+    has one root under it (`EdgeError`, `IngestError`, `ApiError`, `SimError`, `CliError`)."""
 
 
 class PayloadError(PeaklineError):

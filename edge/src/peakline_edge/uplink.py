@@ -21,6 +21,7 @@ import structlog
 from peakline_core.config.platform import Agent
 from peakline_core.wire import AgentState, DeviceStatus, Topics, encode
 from peakline_core.wire.broker import BrokerAddress
+from peakline_edge.errors import EdgeError
 from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.spool import AsyncSpool
 
@@ -28,7 +29,7 @@ Handler = Callable[[str, bytes], Awaitable[None]]
 """Called with (topic, payload) for each message matching a registered filter."""
 
 
-class UplinkLost(Exception):
+class UplinkLost(EdgeError):
     """The broker connection went away while draining."""
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from pymodbus.constants import ExcCodes
 
+from firmware_sim.errors import SimError
 from firmware_sim.faults import Injected
 from firmware_sim.measure import apply_faults, covers, wrong_order
 from firmware_sim.scenario import DeviceSpec, FaultKind
@@ -22,7 +23,7 @@ TABLE_OF_FC.update({16: "holding", 22: "holding", 23: "holding", 4: "input"})
 CONTROLS = ("setpoint", "mode", "running")
 
 
-class NoAnswer(Exception):
+class NoAnswer(SimError):
     """The device stays silent (timeout, reboot): the client gets no reply at all."""
 
 

@@ -129,7 +129,7 @@ class Simulation:
         inj = resolve(spec, self.world.start_ns, len(self.world.faults))
         self.world.add_fault(inj)
         if inj.kind is FaultKind.REBOOT:
-            self._drop(device)
+            self.drop_connections(device)
         return inj.fault
 
     def clear_fault(self, fault: Fault) -> Fault:
@@ -142,7 +142,8 @@ class Simulation:
                 return ended
         raise ScenarioError(f"no such fault: {fault}")
 
-    def _drop(self, device: str) -> None:
+    def drop_connections(self, device: str) -> None:
+        """Close every TCP connection to the servers `device` answers on (a reboot)."""
         for server in self.tcp_servers:
             if any(d.id == device for d in server.bus.units.values()):
                 server.drop_connections()
@@ -240,7 +241,7 @@ async def _watch_reboots(sim: Simulation) -> None:
         for inj in sim.world.faults:
             if inj.kind is FaultKind.REBOOT and inj.id not in seen and inj.active(now):
                 seen.add(inj.id)
-                sim._drop(inj.fault.device)
+                sim.drop_connections(inj.fault.device)
         await asyncio.sleep(0.05)
 
 

@@ -33,10 +33,10 @@ class OrderedAcks:
     def __init__(self) -> None:
         self.generation = 0
         self._pending: deque[AckToken] = deque()
-        self._send: Callable[[int, int], None] | None = None
+        self._send: Callable[[int, int], object] | None = None
 
-    def connected(self, send: Callable[[int, int], None]) -> None:
-        """A new connection: `send(mid, qos)` sends a PUBACK on it."""
+    def connected(self, send: Callable[[int, int], object]) -> None:
+        """A new connection: `send(mid, qos)` sends a PUBACK on it (its return value is unused)."""
         self.generation += 1
         self._pending.clear()
         self._send = send

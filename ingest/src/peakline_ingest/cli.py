@@ -21,6 +21,7 @@ from peakline_ingest.processors_anomaly import AnomalyProcessor
 from peakline_ingest.service import IngestConfigError, IngestService, IngestSettings
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.store.open import StoreUrlError, open_store
+from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity, Limits
 
 app = typer.Typer(add_completion=False, help="peakline ingest: MQTT telemetry to the store.")
@@ -181,8 +182,14 @@ def run(
         raise typer.Exit(2) from None
 
 
-async def _serve(  # type: ignore[no-untyped-def]
-    settings, store, devices, regions, create_database: bool, retention: str | None, deriver
+async def _serve(
+    settings: IngestSettings,
+    store: InfluxStore | SqliteStore,
+    devices: dict[str, DeviceIdentity] | None,
+    regions: set[str] | None,
+    create_database: bool,
+    retention: str | None,
+    deriver: Deriver | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -83,7 +83,7 @@ class TelemetryDecoder:
         # Not expected (same schema, same pattern), but the contract is the reference.
         return IngestBatch(
             reference.agent, reference.site, reference.device, reference.seq, reference.sent,
-            [IngestReading(r.point, r.ts, r.value, r.quality.value, r.unit)  # type: ignore[arg-type]
+            [IngestReading(r.point, r.ts, r.value, r.quality.value, r.unit)
              for r in reference.readings],
         )  # fmt: skip
 

@@ -3,7 +3,7 @@
 The pipeline calls every processor in order with the batch's accepted messages and their
 `reading` block after the block's write succeeded (so a processor sees when the readings
 became readable: `LateMarks` depends on it); each returns extra rows, written next, and
-messages to publish. Since issue 17 the workers' only processor is `LateMarks`: everything
+messages to publish. The workers' only processor is `LateMarks`: everything
 derived from readings is the deriver's (peakline_ingest.derive). Adding a processor never
 touches the subscriber or the writer.
 """

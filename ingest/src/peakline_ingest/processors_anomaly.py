@@ -4,7 +4,7 @@ Per batch it scores the good numeric readings of every series at once (`score_fl
 vectorized), and returns
 
 - one `anomaly_score` row per scored reading (fields `score` 0..1, `detector`),
-- one `anomaly_event` row per device incident opened, joined or closed (issue 18: the
+- one `anomaly_event` row per device incident opened, joined or closed (the
   series' events of one device fold into one incident, `IncidentBook`). Tags site, device,
   point (the lead: the first point to open it), kind; the row's time is the incident start,
   so every update overwrites the same stored point: fields `event_id`, `state`, `end` (UTC
@@ -55,6 +55,7 @@ from peakline_core.config.loader import PlatformConfig
 from peakline_core.config.profiles import DataType, ModbusProfile
 from peakline_core.storage import Row, RowBlock
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE, QualityCode
+from peakline_core.storage.store import FieldValue
 from peakline_core.wire import AnomalyEventMessage, Topics, encode
 from peakline_ingest.processors import ProcessorOutput, Publication
 from peakline_ingest.validate import Accepted
@@ -315,7 +316,7 @@ class AnomalyProcessor:
         site, device = inc.group.split("/", 1)
         eid = event_id(site, device, inc.lead, inc.start_ns)
         peak = min(1.0, max(0.0, inc.peak_score))
-        fields: dict[str, object] = {
+        fields: dict[str, FieldValue] = {
             "event_id": eid,
             "state": inc.state,
             "end": int(inc.end_ns or 0) if inc.state == "closed" else 0,
@@ -330,7 +331,7 @@ class AnomalyProcessor:
             Row(
                 ANOMALY_EVENT,
                 {"site": site, "device": device, "point": inc.lead, "kind": inc.kind},
-                fields,  # type: ignore[arg-type]
+                fields,
                 int(inc.start_ns),
             )
         )

@@ -38,10 +38,12 @@ from typing import Any
 import aiomqtt
 import structlog
 
-from peakline_core.errors import PayloadError, PeaklineError
+from peakline_core.errors import PayloadError
 from peakline_core.wire import TopicKind, Topics, decode_telemetry
 from peakline_ingest.acks import OrderedAcks
+from peakline_ingest.errors import IngestError
 from peakline_ingest.metrics import IngestMetrics
+from peakline_ingest.paho import incoming, paho_client
 from peakline_ingest.pipeline import Pipeline
 from peakline_ingest.validate import Validator
 
@@ -50,7 +52,7 @@ log = structlog.get_logger("peakline.ingest.guard")
 NO_SUBSCRIPTION_EXISTED = 0x11  # MQTT 5 UNSUBACK reason code
 
 
-class GuardRefused(PeaklineError):
+class GuardRefused(IngestError):
     """The broker's ACL refuses the guard's subscriptions (grant `<prefix>/v1/ingest/#`)."""
 
 
@@ -67,7 +69,7 @@ async def _replies(client: aiomqtt.Client, callback: str, call: Awaitable[Any]) 
     """Run one request on `client`, returning the reason codes of the acks that arrive
     meanwhile (aiomqtt drops them for UNSUBACK and PUBACK). Only for a connection that has
     nothing else of that kind in flight: the guard's, or the worker's before it subscribes."""
-    paho = client._client
+    paho = paho_client(client)
     forward: Any = getattr(paho, callback)
     codes: list[Any] = []
 
@@ -138,7 +140,7 @@ class RestartGuard:
 
     async def attach(self, client: aiomqtt.Client) -> None:
         """On the guard's new connection: subscribe; start a recovery if one is pending."""
-        paho = client._client
+        paho = paho_client(client)
         self.acks.connected(lambda mid, qos: paho.ack(mid, qos))
         for topic in (self.telemetry_filter, self.marker_topic):
             if _refused(await client.subscribe(topic, qos=1)):
@@ -183,9 +185,9 @@ class RestartGuard:
         """No recovery and every ack sent: from now on paho acknowledges each message as it
         reads it and nothing goes up to aiomqtt (the guard's steady state, kept cheap). What
         aiomqtt already queued is acknowledged first, keeping PUBACKs in receive order."""
-        paho = client._client
+        paho = paho_client(client)
         paho.on_message = _ignore
-        queue = client._queue
+        queue = incoming(client)
         while not queue.empty():
             message = queue.get_nowait()
             paho.ack(message.mid, message.qos)

@@ -20,6 +20,7 @@ paho's `max_inflight_messages` (set from `max_in_flight`) bounds only our own pu
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -32,16 +33,17 @@ import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from peakline_core.errors import PeaklineError
 from peakline_core.storage import StoreError
 from peakline_core.wire import TopicKind, Topics
 from peakline_core.wire.broker import BrokerAddress, BrokerUrlError
 from peakline_ingest.acks import OrderedAcks
 from peakline_ingest.deadletters import DeadLetters
 from peakline_ingest.derive import Deriver, LateMarks
+from peakline_ingest.errors import IngestError
 from peakline_ingest.grid import GridSignals
 from peakline_ingest.health import HealthServer
 from peakline_ingest.metrics import IngestMetrics
+from peakline_ingest.paho import paho_client
 from peakline_ingest.pipeline import BatchPolicy, BlockStore, Pipeline
 from peakline_ingest.processors import BatchProcessor, Publication
 from peakline_ingest.restart_guard import GuardRefused, RestartGuard
@@ -50,7 +52,7 @@ from peakline_ingest.validate import DeviceIdentity, Limits, Validator
 log = structlog.get_logger("peakline.ingest")
 
 
-class IngestConfigError(PeaklineError):
+class IngestConfigError(IngestError):
     """Settings that cannot work (unreadable password file, 3.1.1 with a share group)."""
 
 
@@ -186,36 +188,31 @@ class IngestService:
                 keyfile=str(settings.key_file) if settings.key_file else None,
             )
         window = max(1, min(65535, settings.max_in_flight))
-        common = {
-            "hostname": address.host,
-            "port": address.port,
-            "identifier": client_id or settings.client_id,
-            "username": address.username,
-            "password": address.password,
-            "tls_params": tls,
-            "keepalive": 30,
-            "max_inflight_messages": window,
-        }
+        # A partial rather than a dict of options, so that mypy checks each one.
+        connect = functools.partial(
+            aiomqtt.Client,
+            address.host,
+            address.port,
+            identifier=client_id or settings.client_id,
+            username=address.username,
+            password=address.password,
+            tls_params=tls,
+            keepalive=30,
+            max_inflight_messages=window,
+        )
         if settings.mqtt_protocol == "3.1.1":
             if settings.share_group is not None:
                 raise IngestConfigError("MQTT 3.1.1 has no shared subscriptions: no share group")
-            client = aiomqtt.Client(
-                **common,  # type: ignore[arg-type]
-                protocol=aiomqtt.ProtocolVersion.V311,
-                clean_session=False,
-            )
+            client = connect(protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)
         else:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's is unannotated
             props.SessionExpiryInterval = settings.session_expiry_s
             props.ReceiveMaximum = window
-            client = aiomqtt.Client(
-                **common,  # type: ignore[arg-type]
-                protocol=aiomqtt.ProtocolVersion.V5,
-                clean_start=False,
-                properties=props,
+            client = connect(
+                protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props
             )
         # aiomqtt 2.5 has no manual_ack option; paho-mqtt 2 underneath does.
-        client._client.manual_ack_set(True)
+        paho_client(client).manual_ack_set(True)
         return client
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -271,11 +268,9 @@ class IngestService:
         await self.pipeline.drain(self.settings.shutdown_timeout_s)
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        paho = client._client
+        paho = paho_client(client)
         self.acks.connected(lambda mid, qos: paho.ack(mid, qos))
-        self.dead_letters.connected(
-            lambda topic, body: client.publish(topic, body, qos=1)  # type: ignore[arg-type,return-value]
-        )
+        self.dead_letters.connected(lambda topic, body: client.publish(topic, body, qos=1))
         guard = self.guard
         async with AsyncExitStack() as stack:
             tasks: set[asyncio.Task[None]] = set()

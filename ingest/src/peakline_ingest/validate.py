@@ -17,16 +17,17 @@ from typing import Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from peakline_core.errors import PayloadError, PeaklineError, TopicError
+from peakline_core.errors import PayloadError, TopicError
 from peakline_core.storage.schema import QualityCode
 from peakline_core.wire import Quality, TopicKind, Topics
 from peakline_ingest.decode import IngestBatch, TelemetryDecoder
+from peakline_ingest.errors import IngestError
 
 NS: Final = 1_000_000_000
 _QUALITY_CODE: Final = {q: int(QualityCode.of(q)) for q in Quality}
 
 
-class Rejected(PeaklineError):
+class Rejected(IngestError):
     """A message that will not be stored; `reason` is a stable code."""
 
     def __init__(self, reason: str, detail: str) -> None:

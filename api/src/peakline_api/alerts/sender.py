@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from peakline_api.alerts.store import AlertStore, OutboxItem, incident_from_snapshot
+from peakline_api.errors import Internal
 from peakline_core.alerts import Transition, build_request, render, render_digest
 from peakline_core.alerts.webhooks import build_digest_request
 from peakline_core.config.alerts import SEVERITY_RANK, AlertsFile, EmailChannel, WebhookChannel
@@ -36,7 +37,7 @@ ROBOT_LIMITS: dict[str, tuple[tuple[int, float], ...]] = {
 """(messages, window s) per channel kind; see docs/alerts.md for the sources."""
 
 
-class DeliveryError(Exception):
+class DeliveryError(Internal):
     """A receiver refused or could not be reached."""
 
 

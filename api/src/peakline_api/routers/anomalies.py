@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from peakline_api.access import Access
 from peakline_api.models import Page, SeriesResponse
-from peakline_api.params import FiltersDep, PagingDep, RangeDep
+from peakline_api.params import Filters, FiltersDep, PagingDep, RangeDep
 from peakline_api.routers.readings import AggParam, WindowParam, fetch_series
-from peakline_api.state import Caller, State
+from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import iso
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE
@@ -77,7 +78,7 @@ async def list_anomalies(
 
 
 async def anomaly_events(
-    caller: Any, state: Any, f: Any, start_ns: int, end_ns: int
+    caller: Access, state: AppState, f: Filters, start_ns: int, end_ns: int
 ) -> list[dict[str, Any]]:
     """Events joined from their stored fields, registry-checked, newest first."""
     sel = caller.select(f.site, f.district, f.city, f.device, f.point)
@@ -103,7 +104,7 @@ async def anomaly_events(
     out = []
     for (site, device, point, kind, t), fields in events.items():
         end = fields.get("end")
-        # rows from before issue 18 are one point each
+        # a row stored before incidents folded a device's series has no `points`: its lead only
         listed = [p for p in str(fields.get("points") or "").split(",") if p]
         points = [point, *[p for p in listed if p != point]]
         out.append(

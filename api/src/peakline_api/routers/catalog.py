@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -15,7 +16,7 @@ from peakline_api.models import (
     PointOut,
     SiteOut,
 )
-from peakline_api.params import FiltersDep, PagingDep
+from peakline_api.params import FiltersDep, Paging, PagingDep
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import iso
 from peakline_core.config import Device
@@ -26,7 +27,7 @@ SitePath = Annotated[str, Path(max_length=64, description="site id", examples=["
 DevicePath = Annotated[str, Path(max_length=64, description="device id", examples=["school-meter"])]
 
 
-def _page(items: list[Any], paging: Any) -> dict[str, Any]:
+def _page(items: Sequence[object], paging: Paging) -> dict[str, Any]:
     total = len(items)
     chunk = items[paging.offset : paging.offset + paging.limit]
     nxt = paging.offset + paging.limit

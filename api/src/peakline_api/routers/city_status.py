@@ -42,7 +42,7 @@ from peakline_api.routers.anomalies import anomaly_events
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_core.config import City, Site
-from peakline_core.storage import SeriesQuery, Store
+from peakline_core.storage import Series, SeriesQuery, Store
 from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1H
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -90,7 +90,7 @@ def period_at(now_ns: int) -> Period:
     return Period(last.replace(day=1), last.day)
 
 
-def daily_matrix(series: Sequence[Any], sites: Sequence[str], p: Period) -> np.ndarray:
+def daily_matrix(series: Sequence[Series], sites: Sequence[str], p: Period) -> np.ndarray:
     """[site, day] kgCO2e from `emissions_1d` series; NaN where a day has no row."""
     out = np.full((len(sites), p.days), np.nan)
     row = {s: i for i, s in enumerate(sites)}

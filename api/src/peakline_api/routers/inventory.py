@@ -1,4 +1,4 @@
-"""The yearly GHG inventory per site, district or city (issue 26), as JSON and CSV.
+"""The yearly GHG inventory per site, district or city, as JSON and CSV.
 
 Activity comes from the deriver's stored roll-ups (`totals.py`): grid electricity from the
 `import` flow and the stored/computed Scope 2 sums, fuel from the `fuel:<fuel>` flows (in
@@ -33,13 +33,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from peakline_api.access import Access
 from peakline_api.errors import UnknownId
 from peakline_api.refrigerant_store import RefrigerantStore, ServiceEntry
-from peakline_api.routers.reports import _report_sites
+from peakline_api.routers.reports import report_sites
 from peakline_api.state import AppState, Caller, OperatorCaller, State
 from peakline_api.timespec import iso
 from peakline_api.totals import site_totals
-from peakline_core.config.inventory import InventoryFile, ServiceRecord
+from peakline_core.config.inventory import InventoryFile, RefrigerantAsset, ServiceRecord
 from peakline_core.emissions.inventory import CSV_FIELDS, Inventory, Scope2Line, combine
 from peakline_core.emissions.thermal import KWH_PER
 from peakline_core.programme.inventory import data_centre_of, site_inventory
@@ -66,10 +67,10 @@ def year_bounds_ns(year: int) -> tuple[int, int]:
     return int(lo.timestamp()) * NS, int(hi.timestamp()) * NS
 
 
-async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[Inventory]:
+async def inventories(caller: Access, state: AppState, level: Level, year: int) -> list[Inventory]:
     """The inventories of the caller's sites, districts or cities for `year`, by id; district
     and city inventories leave out grid assets (`Site.in_totals`)."""
-    sites = _report_sites(caller, [], [], [], level)
+    sites = report_sites(caller, [], [], [], level)
     if level != "site":
         sites = [s for s in sites if s.in_totals]
     reg = caller.registry
@@ -129,7 +130,7 @@ async def inventories(caller: Any, state: Any, level: Level, year: int) -> list[
 
 
 async def hourly_quality(
-    state: Any, sites: list[str], start: int, end: int
+    state: AppState, sites: list[str], start: int, end: int
 ) -> dict[str, dict[str, Any]]:
     """site -> carrier flow -> quality code per hour (0 measured, 1 estimated, 3 missing)
     from the carrier's first stored hour in [start, end) to `end`."""
@@ -187,7 +188,7 @@ def with_posted_service(inventory: InventoryFile, db: Path) -> InventoryFile:
     return inventory.model_copy(update={"refrigerant_assets": assets})
 
 
-def _year(state: Any, year: int | None) -> int:
+def _year(state: AppState, year: int | None) -> int:
     return year if year is not None else datetime.fromtimestamp(state.clock_ns() / NS, UTC).year
 
 
@@ -212,12 +213,12 @@ async def inventory_report(
     }
 
 
-async def data_centres(caller: Any, state: Any, year: int) -> list[dict[str, Any]]:
+async def data_centres(caller: Access, state: AppState, year: int) -> list[dict[str, Any]]:
     """PUE and WUE of every data centre at the caller's sites for `year`, from the hourly
     roll-ups of their meters' flows (`dc:<device>` kWh, `water:<device>` litres): per hour
     facility / IT where every meter has the hour, and the year's figure as the ratio of the
     sums over those hours (core `data_centre_of`)."""
-    visible = {s.id for s in _report_sites(caller, [], [], [], "site")}
+    visible = {s.id for s in report_sites(caller, [], [], [], "site")}
     centres = [d for d in caller.registry.config.inventory.data_centres if d.site in visible]
     if not centres:
         return []
@@ -326,7 +327,7 @@ class ServiceOut(BaseModel):
     recorded_at: str
 
 
-def _asset(caller: Any, asset: str) -> Any:
+def _asset(caller: Access, asset: str) -> RefrigerantAsset:
     """The refrigerant asset, if its site is visible to the caller (else 404, no leak)."""
     found = next(
         (a for a in caller.registry.config.inventory.refrigerant_assets if a.id == asset), None

@@ -35,7 +35,7 @@ from peakline_api.routers.retrofits import measured_savings, retrofits_db
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_api.totals import energy_by_flow, location_kg
-from peakline_core.config import Site
+from peakline_core.config import City, Site
 from peakline_core.emissions import FactorBook, FactorNotFound, track
 from peakline_core.programme import THRESHOLDS, benchmark, combine_uncertainty, summarise
 from peakline_core.storage import Aggregate, SeriesQuery, Store
@@ -120,7 +120,7 @@ async def programme_report(
     book = reg.config.factor_book()
     factors = {s.id: _factor(book, s, year) for s in sites}
     savings = await _retrofit_savings(state, sites)
-    group = (lambda s: s.city) if level == "city" else (lambda s: s.district)
+    group: Callable[[Site], str] = (lambda s: s.city) if level == "city" else (lambda s: s.district)
     groups: dict[str, list[Site]] = defaultdict(list)
     for s in sites:
         groups[group(s)].append(s)
@@ -250,7 +250,7 @@ def _year_share(tr: TimeRange) -> tuple[int, float]:
     return end.year, min(1.0, max((tr.end_ns - tr.start_ns) / NS / year_s, 1e-9))
 
 
-def _trajectory(city: Any, tr: TimeRange, kgco2e: float) -> dict[str, Any] | None:
+def _trajectory(city: City, tr: TimeRange, kgco2e: float) -> dict[str, Any] | None:
     """The city's own peaking path: its inventory cap for the year against the metered
     emissions projected to a year (partial coverage: metered sites only). Not a verdict on
     its own (a few buildings against a whole city's cap): `judged_trajectory` gives it."""
@@ -279,7 +279,7 @@ def whole_days(tr: TimeRange) -> Period | None:
 
 
 async def judged_trajectory(
-    state: AppState, city: Any, sites: list[Site], tr: TimeRange, kgco2e: float
+    state: AppState, city: City, sites: list[Site], tr: TimeRange, kgco2e: float
 ) -> dict[str, Any] | None:
     """The city's path judged like for like, by the overview's rules (city_status.judge) over
     the range's complete UTC days: this year's sites against the same dates last year times
@@ -296,7 +296,7 @@ async def judged_trajectory(
         "projected_kgco2e": projection["projected_kgco2e"],
         "past_peak": projection["past_peak"],
         "year": projection["year"],
-        "peak_year": city.target.peak_year,
+        "peak_year": projection["peak_year"],
     }
     if p is None:
         return {**extra, "basis": None, "reason": "no_data", "on_track": None,

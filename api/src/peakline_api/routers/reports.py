@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from peakline_api.routers.readings import MAX_BUCKETS, AggParam, WindowParam
 from peakline_api.state import AppState, Caller, State, app_state
 from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_range, parse_window
 from peakline_api.totals import energy_by_flow, location_kg, site_totals
+from peakline_core.config import Site
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import CARBON_INTENSITY, ENERGY, ENERGY_1D, ENERGY_1H, READING
 
@@ -101,14 +102,16 @@ async def emissions_report(
     """Energy by flow, location- and market-based emissions by scope, and intensities.
     District and city rows leave out grid assets (`Site.in_totals`): a feeder's meter measures
     what it supplies to sites that are metered themselves."""
-    sites = _report_sites(caller, f.site, f.district, f.city, level)
+    sites = report_sites(caller, f.site, f.district, f.city, level)
     if level != "site":
         sites = [s for s in sites if s.in_totals]
     reg = caller.registry
     totals = await site_totals(state.store, sites, reg.config.factor_book(), tr.start_ns, tr.end_ns)
-    group_of = {"site": lambda s: s.id, "district": lambda s: s.district, "city": lambda s: s.city}[
-        level
-    ]
+    group_of: Callable[[Site], str] = {
+        "site": lambda s: s.id,
+        "district": lambda s: s.district,
+        "city": lambda s: s.city,
+    }[level]
     rows: dict[str, dict[str, Any]] = {}
     for s in sites:
         row = rows.setdefault(
@@ -170,13 +173,13 @@ async def emissions_report(
     }
 
 
-def _report_sites(
+def report_sites(
     caller: Access,
     sites: Sequence[str],
     districts: Sequence[str],
     cities: Sequence[str],
     level: str,
-) -> list[Any]:
+) -> list[Site]:
     """Sites a report may cover: the caller's own, plus whole public cities for city reports."""
     if level == "city":
         wanted = [caller.city(c, report=True).id for c in cities] or [

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from peakline_api.state import Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_api.totals import energy_by_flow, market_kg
-from peakline_core.storage import SeriesQuery
+from peakline_core.storage import Series, SeriesQuery
 from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1D
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -46,7 +46,7 @@ def _year_start(ns: int) -> int:
     return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()) * NS
 
 
-def _per_day(series: list[Any], start: int, days: int) -> np.ndarray:
+def _per_day(series: list[Series], start: int, days: int) -> np.ndarray:
     out = np.full(days, np.nan)
     for s in series:
         for t, v in zip(s.times, s.values, strict=True):

@@ -1,4 +1,4 @@
-// GHG inventory (issue 26): Scope 1 and 2 per site, district or city for a year, printable,
+// GHG inventory: Scope 1 and 2 per site, district or city for a year, printable,
 // in the page's language (strings under inventory.* in the i18n catalogues).
 "use strict";
 

@@ -17,8 +17,10 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from peakline_cli.errors import CliError
 
-class ApiServerError(RuntimeError):
+
+class ApiServerError(CliError, RuntimeError):
     """The API server could not start (port taken, bad certificate, app failed its startup)."""
 
 

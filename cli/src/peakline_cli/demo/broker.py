@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from peakline_cli.errors import CliError
 
-class EmbeddedBrokerError(RuntimeError):
+
+class EmbeddedBrokerError(CliError, RuntimeError):
     """The embedded broker could not start (port taken, amqtt error)."""
 
 

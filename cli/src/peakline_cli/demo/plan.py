@@ -10,12 +10,13 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from peakline_cli.demo.api_server import TlsFiles
+from peakline_cli.errors import CliError
 from peakline_core.config import PlatformConfig
 from peakline_core.config.platform import ModbusTcp
 from peakline_core.wire.broker import redact_url
 
 
-class DemoError(Exception):
+class DemoError(CliError):
     """The demo cannot start or did not see data flow end to end; the message says why."""
 
 

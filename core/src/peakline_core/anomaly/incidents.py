@@ -1,4 +1,4 @@
-"""One incident, one event: per-series events folded into one incident per device (issue 18).
+"""One incident, one event: per-series events folded into one incident per device.
 
 A fault that hits every register of a device at once (a meter reading x5, a bus error)
 opens an event on each of its series. `IncidentBook.fold` turns them into one incident per

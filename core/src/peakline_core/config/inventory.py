@@ -1,4 +1,4 @@
-"""inventory.yaml: the assets a full GHG inventory needs beyond electricity meters (issue 26).
+"""inventory.yaml: the assets a full GHG inventory needs beyond electricity meters.
 
 Fuel meters (boilers, generators: Scope 1 stationary combustion), heat networks and heat
 meters (purchased heat, steam, cooling: Scope 2), refrigerant assets with their service

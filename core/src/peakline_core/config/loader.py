@@ -343,7 +343,7 @@ def _check_flexibility(
     profiles: dict[str, ModbusProfile | MqttProfile | BacnetProfile],
     issues: list[Issue],
 ) -> None:
-    """A site's meter and flexibility (control, issue 8) name its own devices and points;
+    """A site's meter and flexibility (control) name its own devices and points;
     flexibility points must be writable."""
     devices = {d.id: d for d in devices_file.devices}
     for i, s in enumerate(sites_file.sites):

@@ -42,7 +42,7 @@ class District(Strict):
 
 
 class Flexibility(Strict):
-    """One load a demand-response event may act on at a site (issue 8, control).
+    """One load a demand-response event may act on at a site.
 
     `setpoint_offset`: move `point` by up to `offset` (point units, signed: +2 degC raises a
     cooling setpoint) for `kw_per_unit` kW shed per unit of offset. `power_limit` and

@@ -22,6 +22,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from peakline_core.errors import PeaklineError
+
 F64 = npt.NDArray[np.float64]
 BOOL = npt.NDArray[np.bool_]
 
@@ -36,7 +38,7 @@ MAX_ABS_NMBE: Final = 0.005
 _T_BY_CONFIDENCE: Final = {0.68: 1.0, 0.8: 1.282, 0.9: 1.645, 0.95: 1.96}
 
 
-class BaselineError(ValueError):
+class BaselineError(PeaklineError, ValueError):
     """The baseline period cannot support a model (too few valid days, no variance)."""
 
 

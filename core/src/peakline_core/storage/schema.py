@@ -11,7 +11,7 @@ between districts never splits its series.
 | anomaly_score   | site, device, point           | score (float 0..1), detector (str)          |
 | anomaly_event   | site, device, point, kind     | event_id, state, end (int ns), peak_score,  |
 |                 |                               | points (str), expected_low, expected_high,  |
-|                 |                               | seen (float; optional, issue 18)            |
+|                 |                               | seen (float; optional)                      |
 | energy          | site, device, flow            | kwh, estimated_kwh, suspect_kwh, covered_s, |
 |                 |                               | suspect_n (int), quality (str)              |
 | energy_1h       | site, flow                    | kwh, estimated_kwh, suspect_kwh             |

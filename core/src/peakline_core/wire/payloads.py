@@ -156,7 +156,7 @@ class AnomalyEventMessage(
     start: UtcNs
     peak_score: Annotated[float, msgspec.Meta(ge=0, le=1)]
     end: UtcNs | None = None
-    # issue 18, optional (older consumers ignore them): every point of the device the
+    # Optional (older consumers ignore them): every point of the device the
     # incident involves, the expected range and what was seen (the lead point's units)
     points: list[PointName] | None = None
     expected_low: float | None = None

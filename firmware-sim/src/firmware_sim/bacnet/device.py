@@ -3,7 +3,7 @@
 The setpoint is a commandable analog value with a 16-slot priority array and a relinquish
 default (the building's own schedule), so a test can see a write at priority 8 land in slot 8
 and a relinquish (null) empty it again. A point can be put out of service, and the whole
-device can stop answering (its application is closed), the two faults of issue 24.
+device can stop answering (its application is closed).
 
 Note: bacpypes3 0.0.110 short-circuits any unicast to 127.x.x.x on its *own* UDP port as
 addressed to itself, so on loopback a client must use another port than the devices (47809

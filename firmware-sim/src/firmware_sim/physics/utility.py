@@ -1,4 +1,4 @@
-"""Utility counters (issue 26): gas meters (m3), coal weighers (t), heat meters (GJ or kWh),
+"""Utility counters: gas meters (m3), coal weighers (t), heat meters (GJ or kWh),
 water meters (m3), UPS output and cooling-plant energy meters (kWh) of a boiler house, a
 district heating connection or a data centre.
 

@@ -248,10 +248,10 @@ class Deriver:
             touched_h[r.tags["site"]].add(r.ts - r.ts % HOUR)
         # A late grid point re-prices the derived hours from its own: every site of its region.
         for region, since in grid_late.items():
-            hours = range(since - since % HOUR, cut, HOUR)
+            late_hours = range(since - since % HOUR, cut, HOUR)
             for site, where in self.rollups.regions.items():
-                if where == region and hours:
-                    touched_h[site].update(hours)
+                if where == region and late_hours:
+                    touched_h[site].update(late_hours)
         hourly = await self.rollups.hours(touched_h)
         await self._write(hourly)
         touched_d: dict[str, set[int]] = defaultdict(set)

@@ -14,7 +14,7 @@ Each source carries the most power it can plausibly carry (`max_kw`, the site's
 Data-centre meters (inventory.yaml `data_centres`) give one flow per device: `dc:<device>`
 (kWh) and `water:<device>` (litres), for PUE and WUE; sub-meters, not site flows.
 
-Fuel and heat meters named in inventory.yaml (issue 26) are counter sources too, walked the
+Fuel and heat meters named in inventory.yaml are counter sources too, walked the
 same glitch-robust way (`carrier_sources`): a fuel meter with a `device` and `point` gives
 the flow `fuel:<fuel id>` in the fuel's own unit (m3, t, ...: the meter's `unit`, stored in
 the `kwh` field unscaled); a heat meter gives `heat:<network id>` in kWh (GJ x 277.78,

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from peakline_core.errors import PeaklineError
+from peakline_ingest.errors import IngestError
 
 _MAX_HEADER_LINE = 64 * 1024
 _NO_BODY = frozenset({204, 304})
 
 
-class PostFailed(PeaklineError):
+class PostFailed(IngestError):
     """No usable answer from the server (connection refused, reset, timeout, bad reply)."""
 
 
@@ -52,7 +52,7 @@ class Answer:
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-class _Stale(Exception):
+class _Stale(IngestError):
     """A kept connection the server had closed: nothing was answered."""
 
 
@@ -168,7 +168,7 @@ async def _read_answer(reader: asyncio.StreamReader, status_line: bytes) -> tupl
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size_line = await reader.readline()
         size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)

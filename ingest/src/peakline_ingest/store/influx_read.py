@@ -79,9 +79,9 @@ def decode_answer(content_type: str, body: bytes, measurement: str) -> list[Seri
             return []
         raise StoreRejected(f"influxql: {error}")
     if first.partial or any(raw.partial for raw in first.series or ()):
-        rows = sum(len(raw.values or ()) for raw in first.series or ())
+        count = sum(len(raw.values or ()) for raw in first.series or ())
         raise StoreTruncated(
-            f"influxdb cut the answer short after {rows} rows (its [http] max-row-limit):"
+            f"influxdb cut the answer short after {count} rows (its [http] max-row-limit):"
             " set max-row-limit = 0, or query a shorter range or a coarser window"
         )
     out = []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from peakline_ingest.errors import IngestError
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.store.sqlite import SqliteStore
 
 
-class StoreUrlError(ValueError):
+class StoreUrlError(IngestError, ValueError):
     """The store URL names no supported backend or lacks a part."""
 
 
