@@ -27,7 +27,7 @@ test:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy core/src
+	.venv/bin/mypy core/src edge/src firmware-sim/src cli/src testing/src
 
 fmt:
 	.venv/bin/ruff format .

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, format check, strict types on core, edge, firmware-sim and cli, then pytest (real servers).
+# The whole test suite: lint, format check, strict types on core, edge, firmware-sim, cli and the
+# test-support package (testing/), then pytest (real servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff check"; ruff check .
 echo "== ruff format --check"; ruff format --check .
-echo "== mypy (strict on core, edge, firmware-sim, cli)"; mypy core/src edge/src firmware-sim/src cli/src
+echo "== mypy (strict on core, edge, firmware-sim, cli, testing)"; mypy core/src edge/src firmware-sim/src cli/src testing/src
 echo "== import contracts (docs/architecture.md layers)"; lint-imports
 echo "== pytest"
 # pytest exits 5 when it collected nothing: that is a failure here too.

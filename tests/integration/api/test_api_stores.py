@@ -7,10 +7,11 @@ import io
 from urllib.parse import quote
 
 import pytest
-from api_live_support import NOW_NS, LiveApi
-from api_support import sites_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+from tests.integration.api.api_live_support import NOW_NS, LiveApi
+from tests.unit.api.api_support import sites_of
+
+pytestmark = pytest.mark.asyncio
 
 HOSTILE = [
     "rt-school' OR 1=1 --",
