@@ -2,8 +2,9 @@
 
     uv run --frozen python bench/anomaly_eval.py [--trials 3] [--days 21] [--step-s 300]
 
-For each trial the district-small scenario gets a set of faults at random times after a
-two-week warm-up; `firmware_sim.render` produces every (device, point) series and the ground
+For each trial the anomaly-eval scenario (district-small frozen at 12 devices, so that figures
+stay comparable as the demo grows) gets a set of faults at random times after a two-week
+warm-up; `firmware_sim.render` produces every (device, point) series and the ground
 truth offline; the engine scores every series causally. A fault counts as detected if an
 event on one of its series (the point, or any point of a whole-device fault) overlaps
 [start, end + tolerance]; an event overlapping no fault on its device or on a device
@@ -80,7 +81,7 @@ def links(scenario: Scenario) -> dict[str, set[str]]:
 
 
 def trial(seed: int, days: int, step_s: float) -> tuple[list, list, dict]:
-    base = Scenario.from_yaml("config/scenarios/district-small.yaml")
+    base = Scenario.from_yaml("config/scenarios/anomaly-eval.yaml")
     profiles = load_profiles("config/profiles")
     meter_counters = counters(profiles[base.device("school-meter").profile])
     energy = next(iter(meter_counters))

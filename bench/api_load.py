@@ -38,12 +38,13 @@ import yaml
 from peakline_api.demo_data import reading_rows
 from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
-from peakline_cli.servers import Influxd, free_port, wait_until
 from peakline_core.config import load_config
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_ingest.store import InfluxStore
 from peakline_ingest.store.influxql import range_query
 from peakline_ingest.store.open import open_store
+from peakline_testing.servers import Influxd, free_port
+from peakline_testing.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 EXTRA_METERS = ("bench-meter-1", "bench-meter-2", "bench-meter-3")

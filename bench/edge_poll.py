@@ -28,12 +28,12 @@ from typing import Any
 
 import aiomqtt
 import psutil
-import yaml
 
-from peakline_cli.servers import Mosquitto
 from peakline_core.config.profiles import ModbusProfile
 from peakline_core.registers import encode_value, naive_request_count, plan_reads
 from peakline_core.wire import decode_telemetry
+from peakline_testing import configs
+from peakline_testing.servers import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 UNITS_PER_GATEWAY = 10
@@ -79,8 +79,7 @@ def profile() -> dict[str, Any]:
 
 def serve_simulator(gateways: int) -> None:
     """Child mode: serve `gateways` x 10 units, print the ports as JSON, run until killed."""
-    sys.path.insert(0, str(REPO / "tests" / "unit" / "edge"))
-    from modbus_peer import Unit, modbus_peer  # the edge tests' Modbus TCP peer
+    from peakline_testing.modbus_peer import Unit, modbus_peer  # the edge tests' Modbus TCP peer
 
     meter = ModbusProfile.model_validate(profile())
 
@@ -131,33 +130,13 @@ def write_config(root: Path, broker: str, ports: list[int], devices: int) -> Non
         }
         for i in range(devices)
     ]
-    files = {
-        "programme.yaml": {
-            "id": "p1",
-            "name": "P",
-            "cities": [{"id": "c1", "name": "C"}],
-            "districts": [{"id": "d1", "city": "c1", "name": "D"}],
-        },
-        "sites.yaml": {
-            "sites": [
-                {
-                    "id": "s1",
-                    "name": "S",
-                    "city": "c1",
-                    "district": "d1",
-                    "floor_area_m2": 100,
-                    "grid_region": "R1",
-                }
-            ]
-        },
-        "agents.yaml": {
-            "agents": [{"id": "gw1", "uplink": {"broker": broker, "topic_prefix": "bench"}}]
-        },
-        "devices.yaml": {"devices": devs},
-        "profiles/bench-meter.yaml": profile(),
-    }
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
+    configs.write_config_dir(
+        root,
+        sites=[configs.site()],
+        agents=[configs.agent(broker, "bench", batch_max_delay_s=None)],
+        devices=devs,
+        files={"profiles/bench-meter.yaml": profile()},
+    )
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -184,7 +163,7 @@ async def collect(host: str, port: int, latencies: list[float], stop: asyncio.Ev
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from peakline_cli.servers import free_port
+    from peakline_testing.servers import free_port
 
     gateways = -(-args.devices // UNITS_PER_GATEWAY)
     sim = subprocess.Popen(  # noqa: ASYNC220 - started once, before the loop does work

@@ -51,9 +51,10 @@ import psutil
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from peakline_cli.servers import Influxd, Mosquitto, free_port, wait_until
 from peakline_core.storage import RowBlock, encode_block
 from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
+from peakline_testing.servers import Influxd, Mosquitto, free_port
+from peakline_testing.waiting import wait_until
 
 T0 = 1_700_000_000_000_000_000
 BIN = Path(sys.executable).parent / "peakline-ingest"

@@ -10,9 +10,10 @@ Optionally a soak (tests/integration/reliability/soak.py): a district of N meter
 agents (one gateway per site, 50 meters each by default) for M minutes, every component its own
 process; the RSS of every process sampled every 5 s, start/mid/end and the Theil-Sen slope over
 the second half with a growth verdict (memtrend.py); throughput produced and stored; loss and
-duplicates counted reading by reading. Last line: a JSON object.
+duplicates counted reading by reading. Last line: a JSON object. It runs as a module from the
+repository root, which imports the suite's scenarios as the package `tests`:
 
-    python bench/reliability_report.py [--only NAME ...] [--outage-s S]
+    python -m bench.reliability_report [--only NAME ...] [--outage-s S]
         [--soak-minutes M --soak-devices N --soak-agents K --soak-poll-s P]
 """
 
@@ -28,19 +29,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from peakline_testing.servers import Influxd, Mosquitto
+from tests.integration.reliability import scenarios, soak
+from tests.integration.reliability.harness import Tally, pipeline
+
 REPO = Path(__file__).resolve().parents[1]
-for extra in (
-    "tests/integration/reliability",
-    "tests/integration/edge",
-    "tests/integration/ingest",
-):
-    sys.path.insert(0, str(REPO / extra))
-
-import scenarios  # noqa: E402
-import soak  # noqa: E402
-from harness import Tally, pipeline  # noqa: E402
-
-from peakline_cli.servers import Influxd, Mosquitto  # noqa: E402
 
 
 async def baseline(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: str) -> Tally:

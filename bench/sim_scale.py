@@ -1,5 +1,5 @@
 """firmware-sim scale benchmark: one process serving a district of N Modbus TCP devices (own
-port each) and N MQTT sensors, against a throwaway mosquitto (peakline_cli.servers).
+port each) and N MQTT sensors, against a throwaway mosquitto (peakline_testing.servers).
 
 Reports the time from `run()` entry to every listener up, the process RSS, a sweep reading one
 register block from every Modbus device, and MQTT messages published in a 5 s window. The
@@ -20,7 +20,7 @@ import psutil
 from pymodbus.client import AsyncModbusTcpClient
 
 from firmware_sim import Scenario, load_profiles, run
-from peakline_cli.servers import Mosquitto
+from peakline_testing.servers import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = ["sdm630", "sunspec-inverter", "hvac-controller", "sdm630"]

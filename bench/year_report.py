@@ -39,7 +39,6 @@ import numpy as np
 import yaml
 
 from peakline_api.keys import KeyStore, Role
-from peakline_cli.servers import Influxd, free_port, wait_until
 from peakline_core.derive.calendar import month_floor
 from peakline_core.storage import Aggregate, Row, SeriesQuery
 from peakline_core.storage.schema import (
@@ -52,6 +51,8 @@ from peakline_core.storage.schema import (
     ENERGY_1MO,
 )
 from peakline_ingest.store.open import open_store
+from peakline_testing.servers import Influxd, free_port
+from peakline_testing.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 NS = 1_000_000_000

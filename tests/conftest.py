@@ -13,19 +13,27 @@ from pathlib import Path
 
 import pytest
 
-from peakline_cli.servers import Influxd, Mosquitto, SerialPair
+from peakline_testing.servers import Influxd, Mosquitto, SerialPair
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-INTEGRATION = REPO / "tests" / "integration"
+# Markers given by where a test lives, not by what its module declares. The browser tests drive
+# a real API (and often the demo's servers) too, so `-m "not integration"` leaves them out.
+FOLDER_MARKERS = {
+    REPO / "tests" / "integration": (pytest.mark.integration,),
+    REPO / "tests" / "browser": (pytest.mark.browser, pytest.mark.integration),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test under tests/integration `integration`, whatever its module declares."""
+    """Mark every test under tests/integration `integration`, and under tests/browser `browser`
+    and `integration`."""
     for item in items:
-        if item.path.is_relative_to(INTEGRATION):
-            item.add_marker(pytest.mark.integration)
+        for folder, markers in FOLDER_MARKERS.items():
+            if item.path.is_relative_to(folder):
+                for marker in markers:
+                    item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,14 +22,12 @@ import aiomqtt
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
-from api_live_support import build, example_config, serve
-from browser_support import ARTIFACTS, browser_page
-
 from peakline_core.wire.payloads import DeviceStatus, Reading, TelemetryBatch, encode
 from peakline_core.wire.topics import Topics
+from tests.browser.browser_support import ARTIFACTS, browser_page
+from tests.integration.api.api_live_support import build, example_config, serve
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 
 async def publish_telemetry(host: str, port: int, topics: Topics, stop: asyncio.Event) -> None:
@@ -142,9 +139,8 @@ async def test_command_from_the_page_comes_back_applied(
 ) -> None:
     """Operator sets school-hvac's setpoint from the site page; the real edge agent writes it
     to a Modbus TCP peer, reads it back, and the page shows `applied`."""
-    sys.path[:0] = [str(repo_root / "tests/unit/edge"), str(repo_root / "tests/integration/edge")]
-    from edge_harness import AgentProcess
-    from modbus_peer import Unit, modbus_peer
+    from peakline_testing.modbus_peer import Unit, modbus_peer
+    from tests.integration.edge.edge_harness import AgentProcess
 
     ARTIFACTS.mkdir(exist_ok=True)
     hvac = Unit(holding={100: 210}, input={0: 215, 1: 1200}, coil={0: 1})

@@ -27,11 +27,11 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from browser_support import ARTIFACTS, browser_page, demo_process
 
-from peakline_cli.servers import free_port
+from peakline_testing.servers import free_port
+from tests.browser.browser_support import ARTIFACTS, browser_page, demo_process
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 READY_TIMEOUT_S = 45.0
 SPIKE_OVER_S = 45 + 30 + 60 + 10

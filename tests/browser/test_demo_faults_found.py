@@ -26,11 +26,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from browser_support import ARTIFACTS, browser_page, demo_process
 
-from peakline_cli.servers import free_port
+from peakline_testing.servers import free_port
+from tests.browser.browser_support import ARTIFACTS, browser_page, demo_process
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 FOUND_WITHIN_S = 60.0
 WATCH_S = 45 + 30 + 60

@@ -26,11 +26,18 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from browser_support import ARTIFACTS, LANGUAGES, check_language, chromium, demo_process, signed_in
 
-from peakline_cli.servers import free_port
+from peakline_testing.servers import free_port
+from tests.browser.browser_support import (
+    ARTIFACTS,
+    LANGUAGES,
+    check_language,
+    chromium,
+    demo_process,
+    signed_in,
+)
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio, pytest.mark.slow]
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 DAYS = 2
 DERIVED_TIMEOUT_S = 300.0

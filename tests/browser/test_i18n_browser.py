@@ -12,17 +12,15 @@ languages: test-artifacts/i18n/<page>-<lang>.png.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import CATALOGUES, LANGUAGES, check_language, chromium, signed_in
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
-from api_live_support import build, example_config, serve
+from tests.browser.browser_support import CATALOGUES, LANGUAGES, check_language, chromium, signed_in
+from tests.integration.api.api_live_support import build, example_config, serve
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 
 async def overview(page: Any, url: str) -> None:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "api"))
-from api_live_support import build, example_config, serve
+from tests.integration.api.api_live_support import build, example_config, serve
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,9 +18,7 @@ from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
 from peakline_ingest.store.open import open_store
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "api"))
-from api_support import HOUR, KEYS, NOW_NS, example_config
+from tests.unit.api.api_support import HOUR, KEYS, NOW_NS, example_config
 
 __all__ = ["HOUR", "NOW_NS", "example_config"]
 
@@ -83,7 +80,7 @@ async def serve(app: object) -> AsyncIterator[str]:
     """Run the app under uvicorn on a free loopback port (real HTTP, streaming); yields its URL."""
     import uvicorn
 
-    from peakline_cli.servers import free_port
+    from peakline_testing.servers import free_port
 
     port = free_port()
     server = uvicorn.Server(

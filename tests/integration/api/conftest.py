@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_live_support import LiveApi, build, example_config
 
 from peakline_core.config import PlatformConfig
+from tests.integration.api.api_live_support import LiveApi, build, example_config
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,12 @@ through the API stops the reminders; clearing the fault resolves the incident.""
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from alerts_support import http_receiver
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
@@ -20,6 +17,8 @@ from peakline_api.settings import ApiSettings
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.storage import Row
 from peakline_ingest.store.open import open_store
+from peakline_testing.waiting import eventually
+from tests.integration.api.alerts_support import http_receiver
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "config"
 MIN = NS_PER_MINUTE
@@ -35,14 +34,6 @@ rules:
     channels: [hook]
     repeat_minutes: 10
 """
-
-
-async def until(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_acknowledge_through_the_api_stops_reminders(
@@ -82,9 +73,13 @@ async def test_acknowledge_through_the_api_stops_reminders(
                 alerts = app.state.alerts
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
-                    await until(lambda: kinds() == ["opened"], "the opened webhook")
+                    await eventually(
+                        lambda: kinds() == ["opened"], 15.0, "the opened webhook", every_s=0.02
+                    )
                     now[0] += 11 * MIN
-                    await until(lambda: kinds() == ["opened", "reminder"], "a reminder")
+                    await eventually(
+                        lambda: kinds() == ["opened", "reminder"], 15.0, "a reminder", every_s=0.02
+                    )
                     r = await api.get("/api/v1/alerts/incidents?state=open", headers=auth)
                     (incident,) = r.json()
                     r = await api.post(
@@ -93,16 +88,25 @@ async def test_acknowledge_through_the_api_stops_reminders(
                         headers=auth,
                     )
                     assert r.status_code == 200, r.text
-                    await until(lambda: kinds()[-1:] == ["acknowledged"], "the acknowledgement")
+                    await eventually(
+                        lambda: kinds()[-1:] == ["acknowledged"],
+                        15.0,
+                        "the acknowledgement",
+                        every_s=0.02,
+                    )
                     now[0] += 30 * MIN
                     seen = alerts.passes
-                    await until(lambda: alerts.passes >= seen + 3, "three more passes")
+                    await eventually(
+                        lambda: alerts.passes >= seen + 3, 15.0, "three more passes", every_s=0.02
+                    )
                     assert kinds() == ["opened", "reminder", "acknowledged"]
                     await writer.write(
                         [Row("reading", {"site": "s1", "device": "m1", "point": "power"},
                              {"value": 60.0, "quality": 0}, now[0] - MIN)]
                     )  # fmt: skip
-                    await until(lambda: kinds()[-1:] == ["resolved"], "the resolution")
+                    await eventually(
+                        lambda: kinds()[-1:] == ["resolved"], 15.0, "the resolution", every_s=0.02
+                    )
                     r = await api.get(f"/api/v1/alerts/incidents/{incident['id']}", headers=auth)
                     body = r.json()
                     assert body["state"] == "resolved"

@@ -19,12 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_support import (
-    HttpReceiver,
-    SmtpReceiver,
-    http_receiver,
-    smtp_receiver,
-)
 
 from peakline_api.alerts.evaluator import AlertEvaluator
 from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
@@ -35,6 +29,12 @@ from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_core.config import load_config
 from peakline_core.storage import Row, Store
 from peakline_ingest.store.open import open_store
+from tests.integration.api.alerts_support import (
+    HttpReceiver,
+    SmtpReceiver,
+    http_receiver,
+    smtp_receiver,
+)
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "config"
 MIN = NS_PER_MINUTE

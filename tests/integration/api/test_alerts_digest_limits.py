@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import httpx
-from alerts_support import http_receiver
 
 from peakline_api.alerts.evaluator import AlertEvaluator
 from peakline_api.alerts.sender import Backoff, Sender
@@ -22,6 +21,7 @@ from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
 from peakline_core.storage import Row
 from peakline_ingest.store.open import open_store
+from tests.integration.api.alerts_support import http_receiver
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "config"
 MIN = NS_PER_MINUTE

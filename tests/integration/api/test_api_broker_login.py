@@ -12,9 +12,7 @@ import pytest
 
 from peakline_api.live import mqtt_client_options
 from peakline_api.settings import ApiSettings
-from peakline_cli.servers import Mosquitto, free_port
-
-pytestmark = pytest.mark.integration
+from peakline_testing.servers import Mosquitto, free_port
 
 
 @pytest.fixture

@@ -10,20 +10,13 @@ from pathlib import Path
 import aiomqtt
 import httpx
 import pytest
-from api_live_support import build, serve
 
 from peakline_core.wire.payloads import DeviceStatus, Reading, TelemetryBatch, encode
 from peakline_core.wire.topics import Topics
+from peakline_testing.waiting import eventually
+from tests.integration.api.api_live_support import build, serve
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
-
-
-async def _wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+pytestmark = pytest.mark.asyncio
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -52,7 +45,7 @@ async def test_status_and_stream_follow_the_broker(
             r = await api.get("/api/v1/devices/school-meter", headers=auth)
             return r.json()["status"]["state"] == "online"
 
-        await _wait_for(online, 10, "retained status to reach the API")
+        await eventually(online, 10, "retained status to reach the API")
         ready = await api.get("/ready")
         assert ready.json()["checks"]["broker"] == "ok"
 

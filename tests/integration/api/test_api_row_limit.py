@@ -9,15 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_live_support import NOW_NS, build
 
-from peakline_cli.servers import Influxd
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import SeriesQuery, StoreTruncated
 from peakline_core.storage.schema import READING
 from peakline_ingest.store import InfluxStore
+from peakline_testing.servers import Influxd
+from tests.integration.api.api_live_support import NOW_NS, build
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 LIMIT = 30  # rows per answer; the seeded series hold one reading a minute for two hours
 S = 1_000_000_000
 

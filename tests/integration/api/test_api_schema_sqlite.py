@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 import schemathesis
-from api_live_support import build
 from hypothesis import HealthCheck, given, settings
 
-pytestmark = pytest.mark.integration
+from tests.integration.api.api_live_support import build
 
 
 def test_no_server_errors_on_sqlite(tmp_path: Path, platform_config) -> None:

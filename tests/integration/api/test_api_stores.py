@@ -8,12 +8,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from api_live_support import NOW_NS, LiveApi
-from api_support import cities_of, example_config, sites_of
+
+from tests.integration.api.api_live_support import NOW_NS, LiveApi
+from tests.unit.api.api_support import cities_of, example_config, sites_of
 
 REPO = Path(__file__).resolve().parents[3]
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 HOSTILE = [
     "rt-school' OR 1=1 --",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_live_support import build, serve
 
 from peakline_api.keys import KeyStore
+from tests.integration.api.api_live_support import build, serve
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = pytest.mark.asyncio
 
 DEADLINE_S = 10.0
 

@@ -9,12 +9,14 @@ import asyncio
 import struct
 from dataclasses import dataclass
 
-from control_rig import hvac_unit
-from modbus_peer import Peer, Unit
+import aiomqtt
 
 from peakline_core.storage import Row
 from peakline_core.storage.schema import READING
-from peakline_core.wire import TelemetryBatch
+from peakline_core.wire import TelemetryBatch, decode_telemetry
+from peakline_ingest.store.sqlite import SqliteStore
+from peakline_testing.modbus_peer import Peer, Unit
+from tests.integration.control.control_rig import hvac_unit
 
 METER_PROFILE = {
     "protocol": "modbus",
@@ -75,3 +77,12 @@ def telemetry_rows(batch: TelemetryBatch) -> list[Row]:
         for r in batch.readings
         if isinstance(r.value, int | float) and r.quality.value == "good"
     ]
+
+
+async def store_telemetry(host: str, port: int, prefix: str, store: SqliteStore) -> None:
+    """Telemetry into the store (stand-in for the ingest service in this test)."""
+    async with aiomqtt.Client(host, port) as client:
+        await client.subscribe(f"{prefix}/v1/tele/#", qos=1)
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            await store.write(telemetry_rows(decode_telemetry(message.payload)))

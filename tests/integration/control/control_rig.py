@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,17 @@ from typing import Any
 import aiomqtt
 import httpx
 import yaml
-from api_fakes import MemoryStore
-from api_support import example_config
-from edge_harness import AgentProcess, until
-from modbus_peer import Peer, Unit, modbus_peer
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_core.storage import Store
+from peakline_testing.configs import agent, site, write_config_dir
+from peakline_testing.modbus_peer import Peer, Unit, modbus_peer
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import example_config
 
 REPO = Path(__file__).resolve().parents[3]
 SETPOINT, RUNNING = 100, 0  # holding / coil addresses in config/profiles/hvac-controller.yaml
@@ -66,24 +67,14 @@ def write_config(root: Path, broker: str, prefix: str, ports: dict[str, int]) ->
             **extra,
         }  # fmt: skip
 
-    files = {
-        "programme.yaml": {
-            "id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-            "districts": [{"id": "d1", "city": "c1", "name": "D"}],
-        },
-        "sites.yaml": {"sites": [{"id": "s1", "name": "S", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 100, "grid_region": "R1"}]},
-        "agents.yaml": {"agents": [{"id": "gw1", "site": "s1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": [
-            device("hvac1", ports["hvac1"]),
-            device("hvac-ro", ports["hvac-ro"], read_only=True),
-            device("hvac-gone", ports["hvac-gone"]),
-        ]},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-    return root
+    devices = [
+        device("hvac1", ports["hvac1"]),
+        device("hvac-ro", ports["hvac-ro"], read_only=True),
+        device("hvac-gone", ports["hvac-gone"]),
+    ]
+    return write_config_dir(
+        root, sites=[site()], agents=[agent(broker, prefix, site="s1")], devices=devices
+    )
 
 
 @dataclass
@@ -120,21 +111,12 @@ class Rig:
             seen.update(await self.status(command_id))
             return seen["state"] in states
 
-        await eventually(refresh, timeout_s, f"command {command_id} in {states}")
+        await eventually(refresh, timeout_s, f"command {command_id} in {states}", every_s=0.1)
         return seen
 
     def heard_on(self, kind: str, device: str) -> list[bytes]:
         topic = f"{self.prefix}/v1/{kind}/s1/{device}"
         return [p for t, p in self.heard if t == topic]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    """Re-check an async condition every 100 ms until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.1)  # re-check interval, not a synchronisation
 
 
 async def _listen(client: aiomqtt.Client, heard: list[tuple[str, bytes]]) -> None:
@@ -175,9 +157,9 @@ async def control_rig(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
         )
         rig = Rig(client, token, agent, peers, mqtt, prefix, heard)
-        await until(lambda: app.state.control.client is not None, 30, "API control connection")
+        await eventually(lambda: app.state.control.client is not None, 30, "API control connection")
         # Telemetry is drained only after the agent subscribed to its command topics.
-        await until(lambda: bool(rig.heard_on("tele", "hvac1")), 30, "hvac1 telemetry")
+        await eventually(lambda: bool(rig.heard_on("tele", "hvac1")), 30, "hvac1 telemetry")
         yield rig
 
 
@@ -207,5 +189,5 @@ async def operator_api(
             headers={"Authorization": f"Bearer {token}"},
         )
     )
-    await until(lambda: app.state.control.client is not None, 30, "API control connection")
+    await eventually(lambda: app.state.control.client is not None, 30, "API control connection")
     return client

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from control_rig import SETPOINT, Rig, control_rig, eventually
-from edge_harness import until
 
 from peakline_core.wire import Command, CommandState, decode_ack, encode
+from peakline_testing.waiting import eventually
+from tests.integration.control.control_rig import SETPOINT, Rig, control_rig
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,7 +49,7 @@ async def test_out_of_range_rejected_at_api_and_at_edge(rig: Rig) -> None:
     def acked() -> bool:
         return any(decode_ack(p).id == "forced-1" for p in rig.heard_on("ack", "hvac1"))
 
-    await until(acked, 30, "the edge's ack of the forced command")
+    await eventually(acked, 30, "the edge's ack of the forced command")
     ack = next(a for a in map(decode_ack, rig.heard_on("ack", "hvac1")) if a.id == "forced-1")
     assert ack.state is CommandState.REJECTED and (ack.reason or "").startswith("out_of_range")
     assert rig.peers["hvac1"].writes == []
@@ -64,7 +64,9 @@ async def test_read_only_device_never_written(rig: Rig) -> None:
         issued_at=now, expires_at=now + 20_000_000_000, issuer="mallory",
     )  # fmt: skip
     await rig.mqtt.publish(f"{rig.prefix}/v1/cmd/s1/hvac-ro", encode(forced), qos=1)
-    await until(lambda: bool(rig.heard_on("ack", "hvac-ro")), 30, "ack for the read-only device")
+    await eventually(
+        lambda: bool(rig.heard_on("ack", "hvac-ro")), 30, "ack for the read-only device"
+    )
     ack = decode_ack(rig.heard_on("ack", "hvac-ro")[0])
     assert ack.state is CommandState.REJECTED and (ack.reason or "").startswith("read_only")
     assert rig.peers["hvac-ro"].writes == []  # the peer's write log: nothing, ever
@@ -86,7 +88,7 @@ async def test_unreachable_device_expires(rig: Rig) -> None:
     def acked() -> bool:
         return any(decode_ack(p).id == "late-1" for p in rig.heard_on("ack", "hvac1"))
 
-    await until(acked, 30, "the edge's ack of the late command")
+    await eventually(acked, 30, "the edge's ack of the late command")
     ack = next(a for a in map(decode_ack, rig.heard_on("ack", "hvac1")) if a.id == "late-1")
     assert ack.state is CommandState.EXPIRED and rig.peers["hvac1"].writes == []
 
@@ -122,4 +124,4 @@ async def test_idempotent_post_is_not_sent_twice(rig: Rig) -> None:
     async def one_write() -> bool:
         return len(rig.peers["hvac1"].writes) == 1
 
-    await eventually(one_write, 10, "exactly one write")
+    await eventually(one_write, 10, "exactly one write", every_s=0.1)

@@ -12,19 +12,25 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import httpx
 import pytest
 import yaml
-from buildings import METER_PROFILE, Building, building_units, run_physics, telemetry_rows
-from control_rig import REPO, eventually, operator_api
-from edge_harness import AgentProcess
-from modbus_peer import modbus_peer
 
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
-from peakline_core.wire import decode_telemetry
 from peakline_ingest.store.sqlite import SqliteStore
+from peakline_testing import configs
+from peakline_testing.modbus_peer import modbus_peer
+from peakline_testing.waiting import eventually
+from tests.integration.control.buildings import (
+    METER_PROFILE,
+    Building,
+    building_units,
+    run_physics,
+    store_telemetry,
+)
+from tests.integration.control.control_rig import REPO, operator_api
+from tests.integration.edge.edge_harness import AgentProcess
 
 pytestmark = pytest.mark.timeout(180)
 SITES = {"b1": (50.0, 4.0), "b2": (80.0, 6.0), "b3": (30.0, 3.0)}  # base kW, kW per degC
@@ -38,12 +44,11 @@ def write_config(root: Path, broker: str, prefix: str, ports: dict[str, int]) ->
     (root / "profiles/building-meter.yaml").write_text(yaml.safe_dump(METER_PROFILE))
     sites, devices = [], []
     for site, (_, per_degc) in SITES.items():
-        sites.append({
-            "id": site, "name": site, "city": "c1", "district": "d1", "floor_area_m2": 1000,
-            "grid_region": "R1", "meter": f"{site}-meter",
-            "flexibility": [{"device": f"{site}-hvac", "point": "setpoint",
-                             "kind": "setpoint_offset", "offset": 2, "kw_per_unit": per_degc}],
-        })  # fmt: skip
+        sites.append(configs.site(
+            site, name=site, floor_area_m2=1000, meter=f"{site}-meter",
+            flexibility=[{"device": f"{site}-hvac", "point": "setpoint",
+                          "kind": "setpoint_offset", "offset": 2, "kw_per_unit": per_degc}],
+        ))  # fmt: skip
         for name, unit, profile in (("hvac", 1, "hvac-controller"), ("meter", 2, "building-meter")):
             devices.append({
                 "id": f"{site}-{name}", "site": site, "agent": "gw1", "profile": profile,
@@ -51,25 +56,9 @@ def write_config(root: Path, broker: str, prefix: str, ports: dict[str, int]) ->
                 "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": ports[site],
                                "unit_id": unit, "timeout_s": 0.5, "retries": 1},
             })  # fmt: skip
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": sites},
-        "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": devices},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-async def ingest(host: str, port: int, prefix: str, store: SqliteStore) -> None:
-    """Telemetry into the store (stand-in for the ingest service in this test)."""
-    async with aiomqtt.Client(host, port) as client:
-        await client.subscribe(f"{prefix}/v1/tele/#", qos=1)
-        async for message in client.messages:
-            assert isinstance(message.payload, bytes)
-            await store.write(telemetry_rows(decode_telemetry(message.payload)))
+    configs.write_config_dir(
+        root, sites=sites, agents=[configs.agent(broker, prefix)], devices=devices
+    )
 
 
 @pytest.fixture
@@ -91,7 +80,9 @@ async def district(
         write_config(root, mosquitto.url, topic_prefix, ports)
         store = SqliteStore(tmp_path / "store.db")
         stack.push_async_callback(store.aclose)
-        feeder = asyncio.create_task(ingest(mosquitto.host, mosquitto.port, topic_prefix, store))
+        feeder = asyncio.create_task(
+            store_telemetry(mosquitto.host, mosquitto.port, topic_prefix, store)
+        )
         stack.callback(feeder.cancel)
         agent = AgentProcess(root, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
@@ -110,7 +101,7 @@ async def test_event_sheds_load_and_is_verified(district: Any) -> None:
         )
         return len(found) == len(SITES) and all(len(s.times) >= 6 for s in found)
 
-    await eventually(baseline_seen, 60, "a few seconds of meter readings in the store")
+    await eventually(baseline_seen, 60, "a few seconds of meter readings in the store", every_s=0.1)
     before = {s: b.load_kw() for s, b in buildings.items()}
     r = await api.post(
         "/api/v1/dr-events",
@@ -127,7 +118,7 @@ async def test_event_sheds_load_and_is_verified(district: Any) -> None:
     async def shed_visible() -> bool:
         return all(b.load_kw() < before[s] for s, b in buildings.items())
 
-    await eventually(shed_visible, 30, "lower load in every simulated meter")
+    await eventually(shed_visible, 30, "lower load in every simulated meter", every_s=0.1)
     during = {s: b.load_kw() for s, b in buildings.items()}
 
     async def ended() -> bool:
@@ -135,7 +126,9 @@ async def test_event_sheds_load_and_is_verified(district: Any) -> None:
         states = {c["state"] for c in got["commands"]}
         return got["state"] == "completed" and states == {"reverted"}
 
-    await eventually(ended, EVENT_S + 60, "event completed and every setpoint reverted")
+    await eventually(
+        ended, EVENT_S + 60, "event completed and every setpoint reverted", every_s=0.1
+    )
     assert all(b.hvac.holding[100] == 220 for b in buildings.values())
     report = (await api.get(f"/api/v1/dr-events/{event['id']}")).json()["results"]
     assert report["complete"]

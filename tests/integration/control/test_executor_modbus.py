@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from control_rig import REPO, RUNNING, SETPOINT, hvac_unit
-from modbus_peer import Peer, modbus_peer
 
 from peakline_core.config import Agent, Device, ModbusProfile
 from peakline_core.wire import Command, CommandState, Topics, encode
 from peakline_edge.bus import ModbusBus
 from peakline_edge.control import CommandExecutor, HoldStore, Target
 from peakline_edge.device import ModbusDevice
+from peakline_testing.modbus_peer import Peer, modbus_peer
+from tests.integration.control.control_rig import REPO, RUNNING, SETPOINT, hvac_unit
 
 ENABLE = 200  # holding register of the "write enable" in the test profile
 

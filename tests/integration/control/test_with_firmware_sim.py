@@ -19,16 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from control_rig import REPO, eventually, operator_api
-from edge_harness import AgentProcess, until
-from test_demand_response import ingest
 
 from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profiles, run
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
 from peakline_core.wire import Command, CommandState, decode_ack, encode
 from peakline_ingest.store.sqlite import SqliteStore
+from peakline_testing import configs
+from peakline_testing.waiting import eventually
+from tests.integration.control.buildings import store_telemetry
+from tests.integration.control.control_rig import REPO, operator_api
+from tests.integration.edge.edge_harness import AgentProcess
 
 pytestmark = pytest.mark.timeout(240)
 S = 1_000_000_000
@@ -69,22 +70,14 @@ def write_config(root: Path, broker: str, prefix: str, sim: Simulation) -> None:
     for site in SITES:
         devices += [device(f"{site}-hvac", site, "hvac-controller"),
                     device(f"{site}-meter", site, "sdm630")]  # fmt: skip
-        sites.append({
-            "id": site, "name": site, "city": "c1", "district": "d1", "floor_area_m2": 2000,
-            "grid_region": "R1", "meter": f"{site}-meter",
-            "flexibility": [{"device": f"{site}-hvac", "point": "setpoint",
-                             "kind": "setpoint_offset", "offset": -2, "kw_per_unit": 6}],
-        })  # fmt: skip
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": sites},
-        "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": devices},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
+        sites.append(configs.site(
+            site, name=site, floor_area_m2=2000, meter=f"{site}-meter",
+            flexibility=[{"device": f"{site}-hvac", "point": "setpoint",
+                          "kind": "setpoint_offset", "offset": -2, "kw_per_unit": 6}],
+        ))  # fmt: skip
+    configs.write_config_dir(
+        root, sites=sites, agents=[configs.agent(broker, prefix)], devices=devices
+    )
 
 
 @dataclass
@@ -109,7 +102,9 @@ async def district(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIt
         write_config(root, mosquitto.url, topic_prefix, sim)
         store = SqliteStore(tmp_path / "store.db")
         stack.push_async_callback(store.aclose)
-        feeder = asyncio.create_task(ingest(mosquitto.host, mosquitto.port, topic_prefix, store))
+        feeder = asyncio.create_task(
+            store_telemetry(mosquitto.host, mosquitto.port, topic_prefix, store)
+        )
         stack.callback(feeder.cancel)
         mqtt = await stack.enter_async_context(aiomqtt.Client(mosquitto.host, mosquitto.port))
         await mqtt.subscribe(f"{topic_prefix}/v1/ack/#", qos=1)
@@ -134,7 +129,7 @@ async def district(tmp_path: Path, mosquitto: Any, topic_prefix: str) -> AsyncIt
             found = await store.query(q)
             return len(found) >= 2 * len(SITES) and all(len(s.times) >= 4 for s in found)
 
-        await eventually(stored, 60, "meter and setpoint readings in the store")
+        await eventually(stored, 60, "meter and setpoint readings in the store", every_s=0.1)
         yield District(api, sim, store, heard, topic_prefix, mqtt)
 
 
@@ -145,7 +140,7 @@ async def final(api: httpx.AsyncClient, command_id: str, states: set[str]) -> di
         seen.update((await api.get(f"/api/v1/commands/{command_id}")).json())
         return seen["state"] in states
 
-    await eventually(check, 60, f"command in {states}")
+    await eventually(check, 60, f"command in {states}", every_s=0.1)
     return seen
 
 
@@ -165,7 +160,7 @@ async def test_setpoint_and_read_only_against_the_simulator(district: District) 
     forced = Command(id="forced-ro", site="b1", device="ro-hvac", point="setpoint", value=22.0,
                      issued_at=now, expires_at=now + 20 * S, issuer="mallory")  # fmt: skip
     await district.mqtt.publish(f"{district.prefix}/v1/cmd/b1/ro-hvac", encode(forced), qos=1)
-    await until(lambda: any(t.endswith("/ro-hvac") for t, _ in district.heard), 30, "ro ack")
+    await eventually(lambda: any(t.endswith("/ro-hvac") for t, _ in district.heard), 30, "ro ack")
     ack = decode_ack(next(p for t, p in district.heard if t.endswith("/ro-hvac")))
     assert ack.state is CommandState.REJECTED
     assert [w for w in sim.write_log if w.device == "ro-hvac"] == []
@@ -189,14 +184,16 @@ async def test_demand_response_sheds_simulated_load(district: District) -> None:
     async def shed_in_meters() -> bool:
         return all(sim.value(f"{s}-meter", "power_total") < meter_before[s] - 3000 for s in SITES)
 
-    await eventually(shed_in_meters, 30, "lower load in every simulated meter")
+    await eventually(shed_in_meters, 30, "lower load in every simulated meter", every_s=0.1)
     hvac_during = {s: sim.value(f"{s}-hvac", "power") for s in SITES}
 
     async def ended() -> bool:
         got = (await api.get(f"/api/v1/dr-events/{event['id']}")).json()
         return got["state"] == "completed" and {c["state"] for c in got["commands"]} == {"reverted"}
 
-    await eventually(ended, EVENT_S + 60, "event completed and every setpoint reverted")
+    await eventually(
+        ended, EVENT_S + 60, "event completed and every setpoint reverted", every_s=0.1
+    )
     assert all(sim.value(f"{s}-hvac", "setpoint") == pytest.approx(21.0) for s in SITES)
     report = (await api.get(f"/api/v1/dr-events/{event['id']}")).json()["results"]
     for site in report["sites"]:

@@ -21,9 +21,9 @@ import httpx
 import pytest
 import yaml
 
-from peakline_cli.servers import free_port
+from peakline_testing.servers import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[3]
 DAYS = 2

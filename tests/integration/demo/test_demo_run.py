@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from peakline_cli.servers import Influxd, Mosquitto, free_port
+from peakline_testing.servers import Influxd, Mosquitto, free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[3]
 DURATION_S = 60

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from two_city import two_city_config
 
 from peakline_core.config import PlatformConfig
+from tests.two_city import two_city_config
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from peakline_cli.demo.api_server import ApiServerError, serve_api
-from peakline_cli.servers import free_port
-
-pytestmark = pytest.mark.integration
+from peakline_testing.servers import free_port
 
 
 def _app() -> FastAPI:

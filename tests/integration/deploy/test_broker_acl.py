@@ -20,10 +20,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_sim import MqttLogin, Scenario, load_profiles, run
 from peakline_cli.provision import API_USER, INGEST_USER, Provisioned, provision, render_listeners
-from peakline_cli.servers import Mosquitto, free_port, wait_until
 from peakline_core.wire.topics import TopicKind, Topics
-
-pytestmark = pytest.mark.integration
+from peakline_testing.servers import Mosquitto, free_port
+from peakline_testing.waiting import wait_until
 
 T = Topics("peakline")
 DEADLINE_S = 20.0

@@ -18,12 +18,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from peakline_cli.demo.api_server import ApiServerError, TlsFiles, serve_api
-from peakline_cli.servers import Mosquitto, free_port
+from peakline_testing.servers import Mosquitto, free_port
 
 if TYPE_CHECKING:
-    from conftest import ThrowawayCa
+    from tests.integration.deploy.conftest import ThrowawayCa
 
-pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 

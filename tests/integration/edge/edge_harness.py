@@ -8,16 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import yaml
 
+from peakline_core.config.profiles import ModbusProfile
+from peakline_core.registers import encode_value
 from peakline_core.wire import TelemetryBatch, decode_telemetry
+from peakline_testing.configs import agent, site, write_config_dir
+from peakline_testing.modbus_peer import Unit
 
 PROFILE: dict[str, Any] = {
     "protocol": "modbus",
@@ -39,6 +40,18 @@ PROFILE: dict[str, Any] = {
 }
 
 
+def meter_unit(power: float, temp: float) -> Unit:
+    """A Modbus unit serving PROFILE's points: a read counter at 0, `power` (W), `temp` (C)."""
+    unit = Unit(counters={0})
+    values = {"count": 0, "power": power, "temp": temp, "status": 3}
+    for p in ModbusProfile.model_validate(PROFILE).points:
+        for i, w in enumerate(encode_value(p, values[p.name])):
+            unit.holding[p.address + i] = w
+    for a in range(5, 10):
+        unit.holding[a] = 0
+    return unit
+
+
 def write_config(
     root: Path,
     broker: str,
@@ -47,42 +60,13 @@ def write_config(
     spool: dict[str, Any] | None = None,
 ) -> Path:
     """A configuration directory with one agent `gw1`, site `s1` and the given devices."""
-    (root / "profiles").mkdir(parents=True, exist_ok=True)
-    files = {
-        "programme.yaml": {
-            "id": "p1",
-            "name": "P",
-            "cities": [{"id": "c1", "name": "C"}],
-            "districts": [{"id": "d1", "city": "c1", "name": "D"}],
-        },
-        "sites.yaml": {
-            "sites": [
-                {
-                    "id": "s1",
-                    "name": "S",
-                    "city": "c1",
-                    "district": "d1",
-                    "floor_area_m2": 100,
-                    "grid_region": "R1",
-                }
-            ]
-        },
-        "agents.yaml": {
-            "agents": [
-                {
-                    "id": "gw1",
-                    "site": "s1",
-                    "uplink": {"broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2},
-                    **({"spool": spool} if spool else {}),
-                }
-            ]
-        },
-        "devices.yaml": {"devices": devices},
-        "profiles/test-meter.yaml": PROFILE,
-    }
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-    return root
+    return write_config_dir(
+        root,
+        sites=[site()],
+        agents=[agent(broker, prefix, site="s1", **({"spool": spool} if spool else {}))],
+        devices=devices,
+        files={"profiles/test-meter.yaml": PROFILE},
+    )
 
 
 def modbus_device(
@@ -178,12 +162,3 @@ class Collector:
 
     def of(self, device: str) -> list[TelemetryBatch]:
         return [b for b in self.batches if b.device == device]
-
-
-async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Wait for `condition` with a deadline (checking every 50 ms)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.05)

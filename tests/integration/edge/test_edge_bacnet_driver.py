@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from edge_harness import AgentProcess, Collector, modbus_device, until, write_config
-from modbus_peer import modbus_peer
-from test_edge_process import _unit
 
 from firmware_sim.bacnet import AirHandler, serve_bacnet
-from peakline_cli.servers import Mosquitto
 from peakline_core.wire import Quality
+from peakline_testing.modbus_peer import modbus_peer
+from peakline_testing.servers import Mosquitto
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import (
+    AgentProcess,
+    Collector,
+    meter_unit,
+    modbus_device,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(180)
 AGENT_PORT = 47811  # the agent's own BACnet port (bacpypes3 treats 127.x on 47808 as itself)
@@ -49,7 +55,7 @@ async def test_bacnet_device_polled_and_isolated_beside_modbus(
     net = random.Random().randrange(2, 250)
     host = f"127.{net}.31.2"
     ahu = AirHandler(1001, "ahu-1", supply_temp_c=13.5)
-    async with AsyncExitStack() as stack, modbus_peer({1: _unit(1500.5, 21.5)}) as peer:
+    async with AsyncExitStack() as stack, modbus_peer({1: meter_unit(1500.5, 21.5)}) as peer:
         sim = AsyncExitStack()
         await sim.enter_async_context(serve_bacnet(ahu, host))
         stack.push_async_callback(sim.aclose)
@@ -75,11 +81,11 @@ async def test_bacnet_device_polled_and_isolated_beside_modbus(
         (config / "agents.yaml").write_text(yaml.safe_dump(agents))
         collector = Collector(mosquitto.host, mosquitto.port, topic_prefix)
         task = asyncio.create_task(collector.run())
-        await until(collector.connected.is_set, 20, "collector connected")
+        await eventually(collector.connected.is_set, 20, "collector connected")
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         try:
-            await until(
+            await eventually(
                 lambda: any(len(g) == 4 for g in _good(collector, "ahu1")),
                 60,
                 "a full good batch from the air handler",
@@ -95,7 +101,7 @@ async def test_bacnet_device_polled_and_isolated_beside_modbus(
             assert units["supply_temp"] == "degC" and units["fan_speed"] == "%"
 
             await sim.aclose()  # the air handler stops answering
-            await until(
+            await eventually(
                 lambda: any(
                     r.quality is Quality.ERROR for b in collector.of("ahu1") for r in b.readings
                 ),
@@ -103,7 +109,7 @@ async def test_bacnet_device_polled_and_isolated_beside_modbus(
                 "error readings from the silent air handler",
             )
             seen = len(collector.of("m1"))
-            await until(lambda: len(collector.of("m1")) >= seen + 4, 30, "m1 still read")
+            await eventually(lambda: len(collector.of("m1")) >= seen + 4, 30, "m1 still read")
             latest = {r.point: r for r in collector.of("m1")[-1].readings}
             assert latest["power"].quality is Quality.GOOD
             assert latest["power"].value == pytest.approx(1500.5)

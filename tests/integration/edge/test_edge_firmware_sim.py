@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_harness import AgentProcess, Collector, until, write_config
 
 from firmware_sim import Scenario, load_profiles, run
-from peakline_cli.servers import Mosquitto, SerialPair
 from peakline_core.config import ModbusProfile
 from peakline_core.wire import Quality
+from peakline_testing.servers import Mosquitto, SerialPair
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess, Collector, write_config
 
 pytestmark = pytest.mark.timeout(240)
 REPO = Path(__file__).resolve().parents[3]
@@ -78,11 +79,11 @@ async def test_values_from_firmware_sim_arrive_over_tcp_and_rtu(
             shutil.copy(REPO / "config" / "profiles" / f"{d.profile}.yaml", config / "profiles")
         collector = Collector(mosquitto.host, mosquitto.port, topic_prefix)
         task = asyncio.create_task(collector.run())
-        await until(collector.connected.is_set, 20, "collector connected")
+        await eventually(collector.connected.is_set, 20, "collector connected")
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         try:
-            await until(
+            await eventually(
                 lambda: all(len(collector.of(d.id)) >= 2 for d in scenario.devices),
                 90,
                 "two batches from every device",

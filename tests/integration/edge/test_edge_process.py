@@ -9,27 +9,20 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from edge_harness import PROFILE, AgentProcess, Collector, modbus_device, until, write_config
-from modbus_peer import Unit, modbus_peer
 
-from peakline_cli.servers import Mosquitto
-from peakline_core.config.profiles import ModbusProfile
-from peakline_core.registers import encode_value
 from peakline_core.wire import Quality
+from peakline_testing.modbus_peer import modbus_peer
+from peakline_testing.servers import Mosquitto
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import (
+    AgentProcess,
+    Collector,
+    meter_unit,
+    modbus_device,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(240)
-POINTS = ModbusProfile.model_validate(PROFILE)
-
-
-def _unit(power: float, temp: float) -> Unit:
-    unit = Unit(counters={0})
-    values = {"count": 0, "power": power, "temp": temp, "status": 3}
-    for p in POINTS.points:
-        for i, w in enumerate(encode_value(p, values[p.name])):
-            unit.holding[p.address + i] = w
-    for a in range(5, 10):
-        unit.holding[a] = 0
-    return unit
 
 
 def _counts(collector: Collector, device: str) -> list[int]:
@@ -45,16 +38,16 @@ def _counts(collector: Collector, device: str) -> list[int]:
 async def test_readings_arrive_with_the_peer_values(
     tmp_path: Path, mosquitto: Mosquitto, topic_prefix: str
 ) -> None:
-    async with modbus_peer({1: _unit(1500.5, 21.5), 2: _unit(-42.25, 18.0)}) as peer:
+    async with modbus_peer({1: meter_unit(1500.5, 21.5), 2: meter_unit(-42.25, 18.0)}) as peer:
         devices = [modbus_device("m1", peer.port, 1), modbus_device("m2", peer.port, 2)]
         config = write_config(tmp_path / "cfg", mosquitto.url, topic_prefix, devices)
         collector = Collector(mosquitto.host, mosquitto.port, topic_prefix)
         task = asyncio.create_task(collector.run())
-        await until(collector.connected.is_set, 20, "collector connected")
+        await eventually(collector.connected.is_set, 20, "collector connected")
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         try:
-            await until(
+            await eventually(
                 lambda: len(collector.of("m1")) >= 3 and len(collector.of("m2")) >= 3,
                 20,
                 "three batches per device",
@@ -79,34 +72,34 @@ async def test_outage_and_sigkill_lose_nothing_and_keep_order(
     tmp_path: Path, fresh_mosquitto: Mosquitto, topic_prefix: str
 ) -> None:
     broker = fresh_mosquitto
-    units = {1: _unit(10.0, 20.0), 2: _unit(11.0, 21.0)}
+    units = {1: meter_unit(10.0, 20.0), 2: meter_unit(11.0, 21.0)}
     async with modbus_peer(units) as peer:
         devices = [modbus_device("m1", peer.port, 1), modbus_device("m2", peer.port, 2)]
         config = write_config(tmp_path / "cfg", broker.url, topic_prefix, devices)
         collector = Collector(broker.host, broker.port, topic_prefix)
         task = asyncio.create_task(collector.run())
-        await until(collector.connected.is_set, 20, "collector connected")
+        await eventually(collector.connected.is_set, 20, "collector connected")
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         try:
-            await until(lambda: len(collector.of("m1")) >= 2, 60, "first batches")
+            await eventually(lambda: len(collector.of("m1")) >= 2, 60, "first batches")
             await asyncio.to_thread(broker.stop)  # outage begins (session saved to disk)
             reads = units[1].reads
-            await until(lambda: units[1].reads >= reads + 6, 60, "polls during the outage")
+            await eventually(lambda: units[1].reads >= reads + 6, 60, "polls during the outage")
             agent.kill()  # SIGKILL while the spool holds the outage's readings
             agent.start()
             reads = units[1].reads
-            await until(lambda: units[1].reads >= reads + 6, 60, "polls after the restart")
+            await eventually(lambda: units[1].reads >= reads + 6, 60, "polls after the restart")
             await asyncio.to_thread(broker.start)
             served = {d: units[u].reads for d, u in (("m1", 1), ("m2", 2))}
-            await until(
+            await eventually(
                 lambda: all(max(_counts(collector, d), default=0) >= served[d] for d in served),
                 120,
                 "the backlog delivered",
             )
             assert await agent.terminate() == 0
             served = {d: units[u].reads for d, u in (("m1", 1), ("m2", 2))}
-            await until(
+            await eventually(
                 lambda: all(max(_counts(collector, d), default=0) >= served[d] - 1 for d in served),
                 30,
                 "the last readings delivered",
@@ -131,11 +124,14 @@ async def test_outage_and_sigkill_lose_nothing_and_keep_order(
 async def test_bad_devices_do_not_hold_up_good_ones(
     tmp_path: Path, mosquitto: Mosquitto, topic_prefix: str
 ) -> None:
-    bad = _unit(0.0, 0.0)
+    bad = meter_unit(0.0, 0.0)
     del bad.holding[2]  # every read of this unit answers illegal-address for "power"
-    silent = _unit(0.0, 0.0)
+    silent = meter_unit(0.0, 0.0)
     silent.silent = True
-    async with modbus_peer({1: _unit(5.0, 5.0), 2: bad}) as peer, modbus_peer({1: silent}) as dead:
+    async with (
+        modbus_peer({1: meter_unit(5.0, 5.0), 2: bad}) as peer,
+        modbus_peer({1: silent}) as dead,
+    ):
         devices = [
             modbus_device("good", peer.port, 1),
             modbus_device("bad", peer.port, 2),
@@ -144,12 +140,12 @@ async def test_bad_devices_do_not_hold_up_good_ones(
         config = write_config(tmp_path / "cfg", mosquitto.url, topic_prefix, devices)
         collector = Collector(mosquitto.host, mosquitto.port, topic_prefix)
         task = asyncio.create_task(collector.run())
-        await until(collector.connected.is_set, 20, "collector connected")
+        await eventually(collector.connected.is_set, 20, "collector connected")
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         health = tmp_path / "state" / "health.json"
         try:
-            await until(
+            await eventually(
                 lambda: (
                     health.exists()
                     and json.loads(health.read_text())["devices"].get("silent") == "unavailable"
@@ -157,7 +153,7 @@ async def test_bad_devices_do_not_hold_up_good_ones(
                 90,
                 "the silent device marked unavailable",
             )
-            await until(lambda: len(collector.of("good")) >= 12, 60, "good device batches")
+            await eventually(lambda: len(collector.of("good")) >= 12, 60, "good device batches")
             assert await agent.terminate() == 0
         finally:
             agent.stop_quietly()

@@ -10,13 +10,14 @@ from typing import Any
 import aiomqtt
 import pytest
 import yaml
-from edge_harness import PROFILE, AgentProcess, Collector, until, write_config
-from modbus_peer import Unit, rtu_peer
 
-from peakline_cli.servers import Mosquitto, SerialPair
 from peakline_core.config.profiles import ModbusProfile
 from peakline_core.registers import encode_value
 from peakline_core.wire import Quality
+from peakline_testing.modbus_peer import Unit, rtu_peer
+from peakline_testing.servers import Mosquitto, SerialPair
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import PROFILE, AgentProcess, Collector, write_config
 
 pytestmark = pytest.mark.timeout(180)
 POINTS = ModbusProfile.model_validate(PROFILE)
@@ -80,11 +81,11 @@ async def test_rtu_units_share_a_line_and_mqtt_sensor_is_mapped(
     collector = Collector(mosquitto.host, mosquitto.port, topic_prefix)
     task = asyncio.create_task(collector.run())
     async with rtu_peer(serial_pair.b, {1: _unit(100.25), 2: _unit(-7.5)}) as peer:
-        await until(collector.connected.is_set, 20, "collector connected")
+        await eventually(collector.connected.is_set, 20, "collector connected")
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         try:
-            await until(
+            await eventually(
                 lambda: len(collector.of("r1")) >= 3 and len(collector.of("r2")) >= 3,
                 60,
                 "RTU batches from both units",
@@ -96,7 +97,7 @@ async def test_rtu_units_share_a_line_and_mqtt_sensor_is_mapped(
                     if collector.of("air1"):
                         break
                     await asyncio.sleep(0.1)  # publish cadence of the fake sensor
-            await until(lambda: bool(collector.of("air1")), 20, "sensor batch")
+            await eventually(lambda: bool(collector.of("air1")), 20, "sensor batch")
             assert await agent.terminate() == 0
         finally:
             agent.stop_quietly()

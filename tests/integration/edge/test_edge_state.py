@@ -9,11 +9,12 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from edge_harness import AgentProcess, modbus_device, until, write_config
-from modbus_peer import Unit, modbus_peer
 
-from peakline_cli.servers import Mosquitto, free_port
 from peakline_core.wire import decode_agent_state, decode_device_status
+from peakline_testing.modbus_peer import Unit, modbus_peer
+from peakline_testing.servers import Mosquitto, free_port
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess, modbus_device, write_config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,14 +59,14 @@ async def test_birth_last_will_and_device_status(
         agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
         agent.start()
         try:
-            await until(lambda: states[-1:] == ["online"], 30, "birth message")
-            await until(
+            await eventually(lambda: states[-1:] == ["online"], 30, "birth message")
+            await eventually(
                 lambda: statuses == {"ok": "online", "gone": "unavailable"}, 60, "device statuses"
             )
-            await until(lambda: bool(spool_reports), 30, "the spool depth on the agent topic")
+            await eventually(lambda: bool(spool_reports), 30, "the spool depth on the agent topic")
             assert states[-1] == "online"
             agent.kill()
-            await until(lambda: states[-1:] == ["offline"], 60, "last will after SIGKILL")
+            await eventually(lambda: states[-1:] == ["offline"], 60, "last will after SIGKILL")
         finally:
             agent.stop_quietly()
             task.cancel()
@@ -87,7 +88,7 @@ async def test_full_spool_drops_oldest_and_counts_them(tmp_path: Path, topic_pre
             return int(json.loads(health.read_text())["spool"]["dropped_readings"])
 
         try:
-            await until(lambda: dropped() >= 8, 60, "drops counted in the health file")
+            await eventually(lambda: dropped() >= 8, 60, "drops counted in the health file")
             assert await agent.terminate() == 0
         finally:
             agent.stop_quietly()

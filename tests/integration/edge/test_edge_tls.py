@@ -10,11 +10,12 @@ from pathlib import Path
 import aiomqtt
 import pytest
 import yaml
-from edge_harness import AgentProcess, modbus_device, until, write_config
-from modbus_peer import Unit, modbus_peer
 
-from peakline_cli.servers import Mosquitto, free_port
 from peakline_core.wire import decode_telemetry
+from peakline_testing.modbus_peer import Unit, modbus_peer
+from peakline_testing.servers import Mosquitto, free_port
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess, modbus_device, write_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -114,7 +115,7 @@ async def test_uplink_with_tls_and_password(tmp_path: Path, topic_prefix: str) -
                 agent = AgentProcess(config, tmp_path / "state", tmp_path / "agent.log")
                 agent.start()
                 try:
-                    await until(lambda: len(received) >= 2, 60, "telemetry over TLS")
+                    await eventually(lambda: len(received) >= 2, 60, "telemetry over TLS")
                     assert await agent.terminate() == 0
                 finally:
                     agent.stop_quietly()

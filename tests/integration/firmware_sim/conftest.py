@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from firmware_sim import Scenario, Simulation, load_profiles, run
-from peakline_cli.servers import SerialPair
+from peakline_testing.servers import SerialPair
 
 REPO = Path(__file__).resolve().parents[3]
 

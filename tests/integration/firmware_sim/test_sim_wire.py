@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from sim_wire import (
+
+from firmware_sim import Simulation
+from peakline_testing.servers import SerialPair
+from tests.integration.firmware_sim.sim_wire import (
     assert_matches,
     decode_all,
     mbpoll,
@@ -14,9 +17,6 @@ from sim_wire import (
     pymodbus_read,
     spans,
 )
-
-from firmware_sim import Simulation
-from peakline_cli.servers import SerialPair
 
 
 def expected(sim: Simulation, device: str) -> dict[str, float]:

@@ -6,7 +6,6 @@ import asyncio
 import urllib.request
 
 import aiomqtt
-import pytest
 
 from peakline_core.wire import (
     Reading,
@@ -16,8 +15,6 @@ from peakline_core.wire import (
     decode_telemetry,
     encode,
 )
-
-pytestmark = pytest.mark.integration
 
 
 async def test_publish_through_real_mosquitto(mosquitto, topic_prefix):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +15,12 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from peakline_cli.servers import wait_until
 from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
+from peakline_testing.servers import free_port
+from peakline_testing.waiting import wait_until
 
 S = 1_000_000_000
+T0 = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z, UTC ns
 BIN = Path(sys.executable).parent / "peakline-ingest"
 
 
@@ -124,10 +127,6 @@ def influx_count(db: object) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    wait_until(condition, timeout_s, what)
-
-
 def expected_values(batches: Iterable[TelemetryBatch]) -> dict[tuple[str, str, int], float]:
     return {(b.device, r.point, r.ts): float(r.value) for b in batches for r in b.readings}  # type: ignore[arg-type]
 
@@ -142,3 +141,33 @@ def influxql(db: object, q: str) -> dict:  # type: ignore[type-arg]
     )
     r.raise_for_status()
     return r.json()  # type: ignore[no-any-return]
+
+
+def metric(port: int, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    total = 0.0
+    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
+        total += float(m.group(1))
+    return total
+
+
+def start(args: list[str], tmp: Path, name: str) -> tuple[IngestProcess, int]:
+    port = free_port()
+    (tmp / name).mkdir(exist_ok=True)
+    proc = IngestProcess([*args, "--health-port", str(port)], tmp / name)
+    proc.start()
+    wait_until(lambda: ingest_ready(port) or proc.proc.poll() is not None, 60, f"{name} ready")
+    assert proc.proc.poll() is None, proc.log  # type: ignore[union-attr]
+    return proc, port
+
+
+def ingest_ready(port: int) -> bool:
+    """Whether the ingest process behind health `port` answers /readyz with 200."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def store_url(db: object) -> str:
+    return f"{db.url}?db={db.database}"  # type: ignore[attr-defined]

@@ -29,11 +29,18 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import yaml
-from support import IngestProcess, Publisher, influxql, ingest_args, telemetry, wait_for
 
-from peakline_cli.servers import free_port
 from peakline_core.wire import Reading, TelemetryBatch, Topics
+from peakline_testing import configs
+from peakline_testing.servers import free_port
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import (
+    IngestProcess,
+    Publisher,
+    influxql,
+    ingest_args,
+    telemetry,
+)
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 S = 1_000_000_000
@@ -52,21 +59,21 @@ def write_config(root: Path) -> Path:
     (root / "emission-factors").mkdir()
     for f in (REPO / "config/emission-factors").glob("cn-*.yaml"):
         (root / "emission-factors" / f.name).write_text(f.read_text())
-    files: dict[str, Any] = {
-        "programme.yaml": {"id": "p", "name": "P", "cities": [{"id": "c", "name": "C"}],
-                           "districts": [{"id": "d", "city": "c", "name": "D"}]},
-        "sites.yaml": {"sites": [
-            {"id": s, "name": s, "city": "c", "district": "d", "floor_area_m2": 4000,
-             "grid_region": "CN-EAST"} for s in ("s1", "s2")]},
-        "agents.yaml": {"agents": [{"id": "gw", "uplink": {"broker": "mqtt://127.0.0.1:1"}}]},
-        "devices.yaml": {"devices": [
+    return configs.write_config_dir(
+        root,
+        programme_doc=configs.programme(city="c", district="d", programme_id="p"),
+        sites=[
+            configs.site(s, name=s, city="c", district="d", floor_area_m2=4000,
+                         grid_region="CN-EAST")
+            for s in ("s1", "s2")
+        ],
+        agents=[configs.agent("mqtt://127.0.0.1:1", agent_id="gw", batch_max_delay_s=None)],
+        devices=[
             {"id": d, "site": site, "agent": "gw", "profile": "sdm630",
              "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": 1 + i}}
-            for i, (d, (site, _)) in enumerate(METERS.items())]},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-    return root
+            for i, (d, (site, _)) in enumerate(METERS.items())
+        ],
+    )  # fmt: skip
 
 
 def dataset(end_ns: int) -> list[TelemetryBatch]:
@@ -148,7 +155,7 @@ class Layout:
             except httpx.HTTPError:
                 return False
 
-        wait_for(ready, 60, f"{name} subscribed")
+        wait_until(ready, 60, f"{name} subscribed")
 
     def metric(self, name: str, metric: str) -> float | None:
         """One sample of a worker's /metrics (None while it is down)."""
@@ -180,13 +187,13 @@ def settle(
     then until the deriver has completed a step begun after that and after the data's end:
     its rows are then final. No guessing from rows that merely stopped changing for a while."""
     try:
-        wait_for(lambda: count(db, "reading") >= readings, 180, "every reading stored")
+        wait_until(lambda: count(db, "reading") >= readings, 180, "every reading stored")
     except Exception as exc:
         logs = {n: w.log[-2000:] for n, w in layout.workers.items()}
         raise AssertionError(
             f"{exc}: stored {count(db, 'reading')} of {readings}; {logs}"
         ) from None
-    wait_for(
+    wait_until(
         lambda: all(
             layout.metric(n, "peakline_ingest_in_flight_messages") == 0 for n in layout.workers
         ),
@@ -203,7 +210,7 @@ def settle(
             for n in layout.derivers
         )
 
-    wait_for(current, 120, "the deriver caught up with every mark and the data's end")
+    wait_until(current, 120, "the deriver caught up with every mark and the data's end")
     rows = derived_rows(db)
     assert rows, "no derived rows"
     return rows
@@ -294,7 +301,7 @@ def test_one_two_three_workers_restart_and_outage_store_the_same_derived_rows(ru
 
         publish([b for b in batches if not held(b)])
         # the rest is derived (the deriver spreads m2's two-hour step) before the spool drains
-        wait_for(lambda: time.time_ns() > batches[-1].sent + 40 * S, 90, "the rest derived")
+        wait_until(lambda: time.time_ns() > batches[-1].sent + 40 * S, 90, "the rest derived")
         publish([b for b in batches if held(b)])
 
     baseline = run("one", one)

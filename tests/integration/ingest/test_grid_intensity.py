@@ -7,18 +7,20 @@ import json
 from pathlib import Path
 
 import pytest
-from support import (
+
+from peakline_core.wire import Topics
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import (
     Publisher,
     influx_count,
     influxql,
     ingest_args,
     make_batch,
+    metric,
+    start,
+    store_url,
     telemetry,
-    wait_for,
 )
-from test_ingest_e2e import metric, start, store_url
-
-from peakline_core.wire import Topics
 
 T0 = 1_700_000_000 * 1_000_000_000
 MIN = 60 * 1_000_000_000
@@ -61,7 +63,7 @@ def test_grid_points_are_stored_and_bad_ones_dead_lettered(
     pub = Publisher(mosquitto.url)
     try:
         pub.publish(bad + good)
-        wait_for(lambda: len(stored_intensity(influx_db)) >= 3, 60, "three grid points stored")
+        wait_until(lambda: len(stored_intensity(influx_db)) >= 3, 60, "three grid points stored")
         assert stored_intensity(influx_db) == {
             ("CN-EAST", T0): 612.5,
             ("CN-EAST", T0 + 5 * MIN): 540.0,
@@ -73,13 +75,13 @@ def test_grid_points_are_stored_and_bad_ones_dead_lettered(
         assert {
             (m["tags"]["device"], v[1]) for m in marks["results"][0]["series"] for v in m["values"]
         } == {("grid:CN-EAST", T0), ("grid:CN-EAST", T0 + 5 * MIN), ("grid:US-NEWE", T0 + 5 * MIN)}
-        wait_for(
+        wait_until(
             lambda: metric(port, "peakline_ingest_rejects_total") >= len(bad), 30, "rejections"
         )
         assert metric(port, "peakline_ingest_grid_points_total") == 3
         # The service keeps running, and telemetry is stored as before.
         pub.publish(telemetry(topics, [make_batch("a1", "s1", "m1", 0, 10, T0)]))
-        wait_for(lambda: influx_count(influx_db) >= 10, 60, "telemetry after the grid points")
+        wait_until(lambda: influx_count(influx_db) >= 10, 60, "telemetry after the grid points")
         assert proc.proc.poll() is None  # type: ignore[union-attr]
     finally:
         pub.close()
@@ -101,8 +103,8 @@ def test_a_region_no_site_is_in_is_refused_with_a_config(
                 (topics.grid("CN-EAST"), point("CN-EAST", T0, 560.0)),
             ]
         )
-        wait_for(lambda: len(stored_intensity(influx_db)) >= 1, 60, "the known region stored")
-        wait_for(lambda: metric(port, "peakline_ingest_rejects_total") >= 1, 30, "a rejection")
+        wait_until(lambda: len(stored_intensity(influx_db)) >= 1, 60, "the known region stored")
+        wait_until(lambda: metric(port, "peakline_ingest_rejects_total") >= 1, 30, "a rejection")
         assert stored_intensity(influx_db) == {("CN-EAST", T0): 560.0}
     finally:
         pub.close()

@@ -19,8 +19,6 @@ from peakline_ingest.store import InfluxStore, SqliteStore
 from peakline_ingest.store.influx_read import one_per_window
 from peakline_ingest.store.influxql import range_query
 
-pytestmark = pytest.mark.integration
-
 S = 1_000_000_000
 T0 = 1_699_999_980 * S  # a whole minute
 MINUTE = 60 * S

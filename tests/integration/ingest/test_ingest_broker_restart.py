@@ -15,20 +15,23 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from support import (
+
+from peakline_core.wire import Topics
+from peakline_testing.servers import Mosquitto
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import (
+    T0,
     Publisher,
     expected_values,
     influx_count,
     influx_values,
     ingest_args,
     make_batch,
+    metric,
+    start,
+    store_url,
     telemetry,
-    wait_for,
 )
-from test_ingest_e2e import T0, metric, start, store_url
-
-from peakline_cli.servers import Mosquitto
-from peakline_core.wire import Topics
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,7 +57,7 @@ def test_mosquitto_forgets_shared_subscriptions_on_restart(
     sub = _client(fresh_mosquitto, f"{topic_prefix}-sub")
     sub.on_subscribe = lambda c, u, mid, codes, props: acked.add(mid)
     mids = {sub.subscribe(f, qos=1)[1] for f in (plain, topics.shared("g", shared))}
-    wait_for(lambda: mids <= acked, 20, "two SUBACKs")
+    wait_until(lambda: mids <= acked, 20, "two SUBACKs")
     sub.loop_stop()
     sub.disconnect()
     fresh_mosquitto.stop()
@@ -66,7 +69,7 @@ def test_mosquitto_forgets_shared_subscriptions_on_restart(
     pub.loop_start()
     try:
         mids = {topic: pub.publish(topic, b"x", qos=1).mid for topic in (plain, shared)}
-        wait_for(lambda: len(reasons) == 2, 20, "two PUBACKs")
+        wait_until(lambda: len(reasons) == 2, 20, "two PUBACKs")
     finally:
         pub.loop_stop()
         pub.disconnect()
@@ -86,7 +89,7 @@ def test_two_workers_store_what_was_published_before_they_subscribed_again(
     pub = Publisher(fresh_mosquitto.url)
     try:
         pub.publish(telemetry(topics, before))
-        wait_for(lambda: influx_count(influx_db) >= 2000, 120, "first readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 2000, 120, "first readings stored")
     finally:
         pub.close()
         for proc, _ in workers:
@@ -98,7 +101,7 @@ def test_two_workers_store_what_was_published_before_they_subscribed_again(
         pub.publish(telemetry(topics, gap))
         workers = [start([*args, "--client-id", n], tmp_path, f"{n}-again") for n in names]
         pub.publish(telemetry(topics, after))
-        wait_for(lambda: influx_count(influx_db) >= 6000, 120, "every reading stored")
+        wait_until(lambda: influx_count(influx_db) >= 6000, 120, "every reading stored")
         assert influx_values(influx_db) == expected_values(batch)
         recovered = sum(
             metric(port, "peakline_ingest_guard_recovered_total") for _, port in workers

@@ -2,66 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support import (
-    IngestProcess,
+
+from peakline_core.wire import DeadLetter, Topics, encode
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import (
+    T0,
     Publisher,
     expected_values,
     influx_count,
     influx_values,
     ingest_args,
+    ingest_ready,
     make_batch,
+    metric,
+    start,
+    store_url,
     telemetry,
-    wait_for,
 )
 
-from peakline_cli.servers import free_port
-from peakline_core.wire import DeadLetter, Topics, encode
-
-T0 = 1_700_000_000 * 1_000_000_000
 pytestmark = pytest.mark.timeout(300)
-
-
-def metric(port: int, name: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    total = 0.0
-    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
-        total += float(m.group(1))
-    return total
-
-
-def start(args: list[str], tmp: Path, name: str) -> tuple[IngestProcess, int]:
-    port = free_port()
-    (tmp / name).mkdir(exist_ok=True)
-    proc = IngestProcess([*args, "--health-port", str(port)], tmp / name)
-    proc.start()
-    wait_for(
-        lambda: _ready(port) or proc.proc.poll() is not None,  # type: ignore[union-attr]
-        60,
-        f"{name} ready",
-    )
-    assert proc.proc.poll() is None, proc.log  # type: ignore[union-attr]
-    return proc, port
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def store_url(db: object) -> str:
-    return f"{db.url}?db={db.database}"  # type: ignore[attr-defined]
 
 
 def test_published_is_stored_exactly(mosquitto, influx_db, topic_prefix, tmp_path) -> None:
@@ -74,7 +41,7 @@ def test_published_is_stored_exactly(mosquitto, influx_db, topic_prefix, tmp_pat
     pub = Publisher(mosquitto.url)
     try:
         pub.publish(telemetry(topics, batches))
-        wait_for(lambda: influx_count(influx_db) >= 6000, 120, "6000 readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 6000, 120, "6000 readings stored")
         assert influx_values(influx_db) == expected_values(batches)
         assert metric(port, "peakline_ingest_readings_total") == 6000
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
@@ -94,12 +61,12 @@ def test_sigkill_mid_stream_loses_nothing(mosquitto, influx_db, topic_prefix, tm
     sender = threading.Thread(target=pub.publish, args=(items,))
     try:
         sender.start()
-        wait_for(lambda: influx_count(influx_db) >= 5000, 120, "some readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 5000, 120, "some readings stored")
         proc.kill()  # SIGKILL: no flush, no acks for what it held
         assert influx_count(influx_db) < 60_000
         sender.join(120)
         proc, _ = start(args, tmp_path, "w1-again")
-        wait_for(lambda: influx_count(influx_db) >= 60_000, 180, "all readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 60_000, 180, "all readings stored")
         assert influx_values(influx_db) == expected_values(batches)
     finally:
         sender.join(120)
@@ -124,15 +91,15 @@ def test_influxd_outage_holds_and_then_stores_everything(
     pub = Publisher(mosquitto.url)
     try:
         pub.publish(telemetry(topics, before))
-        wait_for(lambda: influx_count(Db) >= 1000, 60, "first readings stored")
+        wait_until(lambda: influx_count(Db) >= 1000, 60, "first readings stored")
         fresh_influxd.stop()
         pub.publish(telemetry(topics, during))
         # Seven retries with backoff capped at 15 s: the database stays down for over 30 s.
-        wait_for(lambda: metric(port, "peakline_ingest_write_retries_total") >= 7, 120, "retries")
+        wait_until(lambda: metric(port, "peakline_ingest_write_retries_total") >= 7, 120, "retries")
         assert proc.proc.poll() is None  # type: ignore[union-attr]
-        assert not _ready(port)
+        assert not ingest_ready(port)
         fresh_influxd.start()
-        wait_for(lambda: influx_count(Db) >= 6000, 120, "all readings stored")
+        wait_until(lambda: influx_count(Db) >= 6000, 120, "all readings stored")
         assert influx_values(Db) == expected_values(before + during)
     finally:
         pub.close()
@@ -150,7 +117,7 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(
     pub = Publisher(mosquitto.url)
     try:
         pub.publish(telemetry(topics, batches))
-        wait_for(lambda: influx_count(influx_db) >= 20_000, 120, "all readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 20_000, 120, "all readings stored")
         assert influx_values(influx_db) == expected_values(batches)
         r1 = metric(p1, "peakline_ingest_readings_total")
         r2 = metric(p2, "peakline_ingest_readings_total")
@@ -218,15 +185,15 @@ def test_hostile_payloads_are_dead_lettered_and_valid_ones_stored(
                 items.append(mixed.pop())
         items.extend(mixed)
         pub.publish(items)
-        wait_for(lambda: influx_count(influx_db) >= 3000, 120, "valid readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 3000, 120, "valid readings stored")
         pub.publish(telemetry(topics, dups))  # already stored: duplicates
-        wait_for(got_all.is_set, 120, "every dead letter")
+        wait_until(got_all.is_set, 120, "every dead letter")
         assert influx_values(influx_db) == expected_values(valid)
         reasons = Counter(d.reason for d in dead)
         assert reasons == Counter([r for _, _, r in bad] + ["duplicate"] * len(dups))
         assert all(d.detail and d.component == "ingest" for d in dead)
         assert metric(hport, "peakline_ingest_rejects_total") == len(bad) + len(dups)
-        assert proc.proc.poll() is None and _ready(hport)  # type: ignore[union-attr]
+        assert proc.proc.poll() is None and ingest_ready(hport)  # type: ignore[union-attr]
     finally:
         pub.close()
         listener.loop_stop()

@@ -9,19 +9,21 @@ from __future__ import annotations
 import threading
 
 import pytest
-from support import (
+
+from peakline_core.wire import Topics
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import (
+    T0,
     Publisher,
     expected_values,
     influx_count,
     influx_values,
     ingest_args,
     make_batch,
+    start,
+    store_url,
     telemetry,
-    wait_for,
 )
-from test_ingest_e2e import T0, start, store_url
-
-from peakline_core.wire import Topics
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -46,11 +48,11 @@ def test_mqtt311_sigkill_mid_stream_loses_nothing(
     sender = threading.Thread(target=pub.publish, args=(items,))
     try:
         sender.start()
-        wait_for(lambda: influx_count(influx_db) >= 3000, 120, "some readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 3000, 120, "some readings stored")
         proc.kill()  # SIGKILL: no flush, no acks for what it held
         sender.join(120)
         proc, _ = start(args, tmp_path, "w1-again")
-        wait_for(lambda: influx_count(influx_db) >= 40_000, 180, "all readings stored")
+        wait_until(lambda: influx_count(influx_db) >= 40_000, 180, "all readings stored")
         assert influx_values(influx_db) == expected_values(batches)
     finally:
         sender.join(120)
@@ -61,7 +63,7 @@ def test_mqtt311_sigkill_mid_stream_loses_nothing(
 def test_password_file_that_cannot_be_read_fails_fast(
     mosquitto, influx_db, topic_prefix, tmp_path
 ) -> None:
-    from support import IngestProcess
+    from tests.integration.ingest.support import IngestProcess
 
     args = ingest_args(
         mosquitto.url,

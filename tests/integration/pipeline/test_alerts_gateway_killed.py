@@ -17,10 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from alerts_support import http_receiver, smtp_receiver
-from api_support import example_config
-from edge_harness import AgentProcess
 
 from firmware_sim import DeviceSpec, Physics, Scenario, load_profiles, run
 from peakline_api.app import create_app
@@ -31,6 +27,11 @@ from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_testing import configs
+from peakline_testing.waiting import eventually
+from tests.integration.api.alerts_support import http_receiver, smtp_receiver
+from tests.integration.edge.edge_harness import AgentProcess
+from tests.unit.api.api_support import example_config
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]
@@ -48,35 +49,23 @@ def write_config(root: Path, broker: str, prefix: str, sim: Any, hook: str) -> N
                            "unit_id": ep.unit_id, "timeout_s": 1, "retries": 1},
         }  # fmt: skip
 
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": [{"id": "s1", "name": "S1", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 2000, "grid_region": "R1"}]},
-        "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": [device("m1"), device("m2")]},
-        "alerts.yaml": {
-            "channels": [{"id": "hook", "city": "c1", "kind": "webhook", "url": f"{hook}/in",
-                          "secret_env": "GW_TEST_SECRET", "language": "en"},
-                         {"id": "mail", "city": "c1", "kind": "email",
-                          "recipients": ["duty@c1.example"], "language": "zh-CN"}],
-            "rules": [{"id": "silent", "name": "Meter silent",
-                       "scope": {"city": "c1", "site": "s1"},
-                       "condition": {"kind": "no_data", "minutes": 0.1},  # 6 s
-                       "severity": "critical", "channels": ["hook", "mail"]}],
-        },
+    alerts = {
+        "channels": [{"id": "hook", "city": "c1", "kind": "webhook", "url": f"{hook}/in",
+                      "secret_env": "GW_TEST_SECRET", "language": "en"},
+                     {"id": "mail", "city": "c1", "kind": "email",
+                      "recipients": ["duty@c1.example"], "language": "zh-CN"}],
+        "rules": [{"id": "silent", "name": "Meter silent",
+                   "scope": {"city": "c1", "site": "s1"},
+                   "condition": {"kind": "no_data", "minutes": 0.1},  # 6 s
+                   "severity": "critical", "channels": ["hook", "mail"]}],
     }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-async def until(check: Any, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.1)  # re-check interval, not a synchronisation
+    configs.write_config_dir(
+        root,
+        sites=[configs.site(name="S1", floor_area_m2=2000)],
+        agents=[configs.agent(broker, prefix)],
+        devices=[device("m1"), device("m2")],
+        files={"alerts.yaml": alerts},
+    )
 
 
 async def test_gateway_killed_opens_and_restart_resolves(
@@ -145,12 +134,16 @@ async def test_gateway_killed_opens_and_restart_resolves(
                         headers={"Authorization": f"Bearer {token}"},
                     )  # fmt: skip
                     # Data flows: a few passes and no incident (the meters report).
-                    await until(lambda: alerts.passes >= 15, "fifteen evaluator passes", 30)
+                    await eventually(
+                        lambda: alerts.passes >= 15, 30, "fifteen evaluator passes", every_s=0.1
+                    )
                     assert transitions() == [], transitions()
                     agent.kill()  # the gateway dies: nothing more arrives
-                    await until(
+                    await eventually(
                         lambda: transitions() == [("m1", "opened"), ("m2", "opened")],
+                        60.0,
                         "an opened webhook per meter",
+                        every_s=0.1,
                     )
                     r = await api.get("/api/v1/alerts/incidents", params={"state": "open"})
                     assert sorted(i["subject"] for i in r.json()) == ["m1", "m2"]
@@ -158,18 +151,22 @@ async def test_gateway_killed_opens_and_restart_resolves(
                 app = new_app()  # the API restarts while the gateway is still down
                 async with app.router.lifespan_context(app):
                     alerts = app.state.alerts
-                    await until(lambda: alerts.passes >= 10, "ten passes after the restart", 30)
+                    await eventually(
+                        lambda: alerts.passes >= 10, 30, "ten passes after the restart", every_s=0.1
+                    )
                     assert len(hook.posts) == 2  # nothing re-sent, nothing re-opened
                     agent.start()  # back: the spool and new polls reach the store again
-                    await until(
-                        lambda: transitions() == [("m1", "opened"), ("m1", "resolved"),
+                    await eventually(lambda: transitions() == [("m1", "opened"), ("m1", "resolved"),
                                                   ("m2", "opened"), ("m2", "resolved")],
-                        "a resolved webhook per meter",
-                    )  # fmt: skip
+                                     60.0, "a resolved webhook per meter", every_s=0.1)  # fmt: skip
                     seen = alerts.passes
-                    await until(lambda: alerts.passes >= seen + 5, "five more passes", 30)
+                    await eventually(
+                        lambda: alerts.passes >= seen + 5, 30, "five more passes", every_s=0.1
+                    )
                     assert len(hook.posts) == 4  # exactly once per transition
-                    await until(lambda: len(smtp.messages) >= 4, "four emails")
+                    await eventually(
+                        lambda: len(smtp.messages) >= 4, 60.0, "four emails", every_s=0.1
+                    )
                     assert sorted(m["Subject"] for m in smtp.messages) == [
                         "【告警】Meter silent", "【告警】Meter silent",
                         "【已恢复】Meter silent", "【已恢复】Meter silent",

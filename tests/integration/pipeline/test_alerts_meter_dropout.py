@@ -18,10 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from alerts_support import http_receiver
-from api_support import example_config
-from edge_harness import AgentProcess
 
 from firmware_sim import DeviceSpec, Physics, Scenario, load_profiles, run
 from firmware_sim.scenario import FaultKind, FaultSpec
@@ -33,6 +29,11 @@ from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_testing import configs
+from peakline_testing.waiting import eventually
+from tests.integration.api.alerts_support import http_receiver
+from tests.integration.edge.edge_harness import AgentProcess
+from tests.unit.api.api_support import example_config
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]
@@ -50,36 +51,24 @@ def write_config(root: Path, broker: str, prefix: str, sim: Any, hook: str) -> N
                            "unit_id": ep.unit_id, "timeout_s": 1, "retries": 1},
         }  # fmt: skip
 
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": [{"id": "s1", "name": "S1", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 2000, "grid_region": "R1"}]},
-        "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": [device("m1"), device("m2")]},
-        "alerts.yaml": {
-            "channels": [{"id": "hook", "city": "c1", "kind": "webhook", "url": f"{hook}/in",
-                          "secret_env": "GW_TEST_SECRET", "language": "en"},
-                         {"id": "mail", "city": "c1", "kind": "email",
-                          "recipients": ["duty@c1.example"], "language": "zh-CN"}],
-            "rules": [{"id": "silent", "name": "Meter silent",
-                       "scope": {"city": "c1", "site": "s1"},
-                       "condition": {"kind": "no_data", "minutes": 0.1},  # 6 s
-                       "severity": "warning", "channels": ["hook"],
-                       "repeat_minutes": 0.05}],  # 3 s: reminders until acknowledged
-        },
+    alerts = {
+        "channels": [{"id": "hook", "city": "c1", "kind": "webhook", "url": f"{hook}/in",
+                      "secret_env": "GW_TEST_SECRET", "language": "en"},
+                     {"id": "mail", "city": "c1", "kind": "email",
+                      "recipients": ["duty@c1.example"], "language": "zh-CN"}],
+        "rules": [{"id": "silent", "name": "Meter silent",
+                   "scope": {"city": "c1", "site": "s1"},
+                   "condition": {"kind": "no_data", "minutes": 0.1},  # 6 s
+                   "severity": "warning", "channels": ["hook"],
+                   "repeat_minutes": 0.05}],  # 3 s: reminders until acknowledged
     }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-async def until(check: Any, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.1)  # re-check interval, not a synchronisation
+    configs.write_config_dir(
+        root,
+        sites=[configs.site(name="S1", floor_area_m2=2000)],
+        agents=[configs.agent(broker, prefix)],
+        devices=[device("m1"), device("m2")],
+        files={"alerts.yaml": alerts},
+    )
 
 
 async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
@@ -141,8 +130,12 @@ async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
                         transport=httpx.ASGITransport(app=app), base_url="http://api",
                         headers={"Authorization": f"Bearer {token}"},
                     )  # fmt: skip
-                    await until(lambda: ("m2", "opened") in transitions(), "m2 opened", 60)
-                    await until(lambda: ("m2", "reminder") in transitions(), "a reminder", 30)
+                    await eventually(
+                        lambda: ("m2", "opened") in transitions(), 60, "m2 opened", every_s=0.1
+                    )
+                    await eventually(
+                        lambda: ("m2", "reminder") in transitions(), 30, "a reminder", every_s=0.1
+                    )
                     r = await api.get("/api/v1/alerts/incidents", params={"state": "open"})
                     [incident] = r.json()  # m1 kept answering: one incident
                     assert incident["subject"] == "m2"
@@ -151,9 +144,13 @@ async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
                         json={"comment": "已派人检查2号电表的通信线"},
                     )
                     assert r.status_code == 200, r.text
-                    await until(lambda: ("m2", "acknowledged") in transitions(), "ack sent", 30)
+                    await eventually(
+                        lambda: ("m2", "acknowledged") in transitions(), 30, "ack sent", every_s=0.1
+                    )
                     reminders = transitions().count(("m2", "reminder"))
-                    await until(lambda: ("m2", "resolved") in transitions(), "resolved", 90)
+                    await eventually(
+                        lambda: ("m2", "resolved") in transitions(), 90, "resolved", every_s=0.1
+                    )
                     assert transitions().count(("m2", "reminder")) == reminders  # none after
                     got = transitions()
                     assert [k for k in got if k[1] != "reminder"] == [

@@ -25,8 +25,6 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from api_support import example_config
-from edge_harness import AgentProcess
 
 from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profiles, render, run
 from peakline_api.app import create_app
@@ -42,6 +40,10 @@ from peakline_ingest.processors_anomaly import AnomalyProcessor
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_testing import configs
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess
+from tests.unit.api.api_support import example_config
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]
@@ -75,29 +77,16 @@ def write_config(root: Path, broker: str, prefix: str, sim: Simulation) -> None:
                            "unit_id": ep.unit_id, "timeout_s": 1, "retries": 1},
         }  # fmt: skip
 
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": [{"id": "s1", "name": "S1", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 2000, "grid_region": region,
-                                  # the meters turn 60x faster than real time: 40 kW
-                                  # simulated is 2.4 MW on the edge's wall-clock stamps
-                                  "max_demand_kw": 10_000}]},
-        "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": [device("m-spike"), device("m-flat")]},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-async def eventually(check: Any, timeout_s: float, what: str) -> None:
-    """Re-check an async condition until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.2)  # re-check interval, not a synchronisation
+    configs.write_config_dir(
+        root,
+        sites=[
+            # the meters turn 60x faster than real time: 40 kW simulated is 2.4 MW on the edge's
+            # wall-clock stamps
+            configs.site(name="S1", floor_area_m2=2000, grid_region=region, max_demand_kw=10_000)
+        ],
+        agents=[configs.agent(broker, prefix)],
+        devices=[device("m-spike"), device("m-flat")],
+    )
 
 
 HISTORY_DAYS = 8
@@ -249,7 +238,7 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
         counts = [len(await readings(store, d, "power_total")) for d in ("m-spike", "m-flat")]
         return min(counts) >= 120
 
-    await eventually(warmed, 90, "a clean history of both meters")
+    await eventually(warmed, 90, "a clean history of both meters", every_s=0.2)
     windows = {}
     for kind, device in (("spike", "m-spike"), ("flatline", "m-flat")):
         before = time.time_ns()
@@ -279,7 +268,9 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
         )
 
     try:
-        await eventually(found, 60, "an event on each faulted series inside its window")
+        await eventually(
+            found, 60, "an event on each faulted series inside its window", every_s=0.2
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}: {await diagnose(store, windows)}") from None
     # Through the API: the same events, on the right series.
@@ -308,9 +299,10 @@ async def test_injected_faults_are_found_in_storage_and_the_api(rig: Rig) -> Non
     assert r.status_code == 200 and r.json()["series"], r.text
     # The events went out on the event topic too.
     await eventually(
-        lambda: asyncio.sleep(0, {e.device for e in rig.heard} >= set(windows)),
+        lambda: {e.device for e in rig.heard} >= set(windows),
         30,
         "event messages",
+        every_s=0.2,
     )
     await energy_and_emissions(rig)
 
@@ -358,7 +350,9 @@ async def energy_and_emissions(rig: Rig) -> None:
         )
 
     try:
-        await eventually(settled, 60, "energy rows equal to the import counters' increase")
+        await eventually(
+            settled, 60, "energy rows equal to the import counters' increase", every_s=0.2
+        )
     except AssertionError as exc:
         energy = await store.query(SeriesQuery(ENERGY, "kwh", *span))
         d = rig.service.deriver

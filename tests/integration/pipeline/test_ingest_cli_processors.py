@@ -7,7 +7,6 @@ on SIGTERM, restores it on the next start and scores live readings from there.""
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from peakline_cli.servers import wait_until
 from peakline_core.config import load_config
 from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
-from support import IngestProcess, Publisher, ingest_args
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import IngestProcess, Publisher, ingest_args
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]

@@ -21,8 +21,6 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from api_support import example_config
-from edge_harness import AgentProcess
 
 from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profiles, run
 from peakline_api.app import create_app
@@ -37,6 +35,10 @@ from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_testing import configs
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess
+from tests.unit.api.api_support import example_config
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]
@@ -82,43 +84,32 @@ def write_config(root: Path, broker: str, prefix: str, sim: Simulation, year: in
                            "unit_id": ep.unit_id, "timeout_s": 1, "retries": 1},
         }  # fmt: skip
 
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": [{"id": "s1", "name": "S1", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 2000, "grid_region": region,
-                                  "max_demand_kw": 10_000}]},
-        "agents.yaml": {"agents": [{"id": "gw1", "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": [device(d) for d in DEVICES]},
-        "inventory.yaml": {
-            "fuel_meters": [
-                {"id": "gas", "site": "s1", "fuel": "natural_gas", "unit": "m3",
-                 "device": "bh-gas", "point": "total"},
-                {"id": "coal", "site": "s1", "fuel": "raw_coal", "unit": "t",
-                 "device": "bh-coal", "point": "total"},
-            ],
-            "heat_networks": [{"id": "dh", "carrier": "heat", "region": "CN"}],
-            "heat_meters": [{"id": "heat", "site": "s1", "network": "dh", "unit": "GJ",
-                             "device": "lib-heat", "point": "total"}],
-            "refrigerant_assets": [{"id": "ch1", "site": "s1", "kind": "chiller",
-                                    "refrigerant": "R-410A", "charge_kg": 200,
-                                    "service": [{"date": f"{year}-01-02", "kind": "top_up",
-                                                 "kg": TOP_UP_KG}]}],
-            "data_centres": [{"id": "dc1", "site": "s1", "facility_meters": ["dc-ups", "dc-cool"],
-                              "it_meters": ["dc-ups"], "water_meter": "dc-water"}],
-        },
+    inventory = {
+        "fuel_meters": [
+            {"id": "gas", "site": "s1", "fuel": "natural_gas", "unit": "m3",
+             "device": "bh-gas", "point": "total"},
+            {"id": "coal", "site": "s1", "fuel": "raw_coal", "unit": "t",
+             "device": "bh-coal", "point": "total"},
+        ],
+        "heat_networks": [{"id": "dh", "carrier": "heat", "region": "CN"}],
+        "heat_meters": [{"id": "heat", "site": "s1", "network": "dh", "unit": "GJ",
+                         "device": "lib-heat", "point": "total"}],
+        "refrigerant_assets": [{"id": "ch1", "site": "s1", "kind": "chiller",
+                                "refrigerant": "R-410A", "charge_kg": 200,
+                                "service": [{"date": f"{year}-01-02", "kind": "top_up",
+                                             "kg": TOP_UP_KG}]}],
+        "data_centres": [{"id": "dc1", "site": "s1", "facility_meters": ["dc-ups", "dc-cool"],
+                          "it_meters": ["dc-ups"], "water_meter": "dc-water"}],
     }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-async def eventually(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.3)  # re-check interval, not a synchronisation
+    configs.write_config_dir(
+        root,
+        sites=[
+            configs.site(name="S1", floor_area_m2=2000, grid_region=region, max_demand_kw=10_000)
+        ],
+        agents=[configs.agent(broker, prefix)],
+        devices=[device(d) for d in DEVICES],
+        files={"inventory.yaml": inventory},
+    )
 
 
 @pytest.fixture
@@ -181,7 +172,7 @@ async def test_inventory_totals_equal_the_counters_times_the_factors(rig: Any) -
         counts = [len(await energy_of(f)) for _, f in DEVICES.values()]
         return min(counts) > 0
 
-    await eventually(some_windows, 90, "energy windows of every fuel and heat flow")
+    await eventually(some_windows, 90, "energy windows of every fuel and heat flow", every_s=0.3)
     assert await agent.terminate() == 0  # no new readings: the store settles
     registry = service.metrics.registry
     seen: list[float] = []
@@ -210,7 +201,9 @@ async def test_inventory_totals_equal_the_counters_times_the_factors(rig: Any) -
             measured[flow] = increase
         return True
 
-    await eventually(settled, 60, "fuel and heat windows equal to the counters' increase")
+    await eventually(
+        settled, 60, "fuel and heat windows equal to the counters' increase", every_s=0.3
+    )
     r = await api.get("/api/v1/reports/inventory", params={"level": "site", "year": year})
     assert r.status_code == 200, r.text
     site = next(i for i in r.json()["items"] if i["id"] == "s1")

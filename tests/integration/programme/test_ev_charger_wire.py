@@ -11,7 +11,6 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from firmware_sim import Scenario, load_profiles, run
 
-pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -9,15 +9,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import example_config
-from test_retrofit_api import END, HOUR_NS, NS, RECORD, _render, _rows
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_ingest.store.open import open_store
+from tests.unit.api.api_support import example_config
+from tests.unit.programme.retrofit_support import (
+    END,
+    HOUR_NS,
+    NS,
+    RECORD,
+    render_building,
+    retrofit_rows,
+)
 
-pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -30,11 +36,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def test_savings_through_a_real_store(tmp_path: Path, store_url: str) -> None:
-    ts, kwh, temp = _render(True)
-    _, untouched, _ = _render(False)
+    ts, kwh, temp = render_building(True)
+    _, untouched, _ = render_building(False)
     store = open_store(store_url)
     try:
-        await store.write(_rows(ts, kwh, temp))
+        await store.write(retrofit_rows(ts, kwh, temp))
     finally:
         await store.aclose()
     config = example_config(REPO / "config")

@@ -13,12 +13,13 @@ from pathlib import Path
 import httpx
 import msgspec
 import paho.mqtt.client as mqtt
-from edge_harness import AgentProcess
 from paho.mqtt.enums import CallbackAPIVersion
-from support import IngestProcess, influxql, wait_for
 
-from peakline_cli.servers import free_port
 from peakline_core.wire import DeadLetter
+from peakline_testing.servers import free_port
+from peakline_testing.waiting import wait_until
+from tests.integration.edge.edge_harness import AgentProcess
+from tests.integration.ingest.support import IngestProcess, influxql
 
 Row = tuple[float | None, str | None, int]  # value, text, quality
 RowKey = tuple[str, str, str, int]  # site, device, point, ts
@@ -48,7 +49,7 @@ def start_ingest(args: list[str], workdir: Path) -> tuple[IngestProcess, int]:
     proc = IngestProcess([*args, "--health-port", str(port)], workdir)
     proc.start()
     assert proc.proc is not None
-    wait_for(lambda: healthy(port) or proc.proc.poll() is not None, 60, "ingest ready")  # type: ignore[union-attr]
+    wait_until(lambda: healthy(port) or proc.proc.poll() is not None, 60, "ingest ready")  # type: ignore[union-attr]
     assert proc.proc.poll() is None, proc.log
     return proc, port
 
@@ -66,7 +67,7 @@ class DeadLetterListener:
         self.client.connect(host, port)
         self.client.subscribe(topic, qos=1)
         self.client.loop_start()
-        wait_for(self._subscribed.is_set, 20, "dead-letter subscription")
+        wait_until(self._subscribed.is_set, 20, "dead-letter subscription")
 
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
         letter = msgspec.json.decode(message.payload, type=DeadLetter)

@@ -32,11 +32,13 @@ import httpx
 import numpy as np
 import psutil
 import yaml
-from harness import REPO, scenario, until_async
-from support import IngestProcess, ingest_args
 
-from peakline_cli.servers import Influxd, Mosquitto, free_port
 from peakline_core.wire import decode_telemetry
+from peakline_testing import configs
+from peakline_testing.servers import Influxd, Mosquitto, free_port
+from peakline_testing.waiting import eventually
+from tests.integration.ingest.support import IngestProcess, ingest_args
+from tests.integration.reliability.harness import REPO, scenario
 
 BIN = Path(sys.executable).parent
 Series = tuple[str, str]  # (device, point)
@@ -97,26 +99,15 @@ def write_district(root: Path, devices: dict[str, int], agents: int, broker: str
     sites, gws, devs = [], [], []
     for i in range(agents):
         site, gw = f"s{i + 1:02d}", f"gw{i + 1:02d}"
-        sites.append({"id": site, "name": site, "city": "c1", "district": "d1",
-                      "floor_area_m2": 2000, "grid_region": region})  # fmt: skip
-        gws.append({"id": gw, "site": site, "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}})  # fmt: skip
+        sites.append(configs.site(site, name=site, floor_area_m2=2000, grid_region=region))
+        gws.append(configs.agent(broker, prefix, agent_id=gw, site=site))
         devs += [
             {"id": n, "site": site, "agent": gw, "profile": "sdm630", "poll_interval_s": poll_s,
              "connection": {"driver": "modbus-tcp", "host": "127.0.0.1", "port": devices[n],
                             "unit_id": 1, "timeout_s": 1, "retries": 1}}
             for n in names[i * per : (i + 1) * per]
         ]  # fmt: skip
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": sites},
-        "agents.yaml": {"agents": gws},
-        "devices.yaml": {"devices": devs},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-    return root
+    return configs.write_config_dir(root, sites=sites, agents=gws, devices=devs)
 
 
 def _spawn(argv: list[str], log: Path, **kw: Any) -> subprocess.Popen[bytes]:
@@ -240,8 +231,8 @@ class District:
         """Let each gateway drain its spool, SIGTERM it; the readings left in spools."""
         mark = time.time_ns()
         for gw in self.agents:
-            await until_async(lambda gw=gw: _drained(self.health(gw), mark), timeout_s,
-                              f"{gw} spool drained", every_s=0.2)  # fmt: skip
+            await eventually(lambda gw=gw: _drained(self.health(gw), mark), timeout_s,
+                             f"{gw} spool drained", every_s=0.2, in_thread=True)  # fmt: skip
         for proc in self.agents.values():
             proc.send_signal(signal.SIGTERM)
         for gw, proc in self.agents.items():
@@ -298,7 +289,7 @@ async def district(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
         recorder = Recorder(mosquitto.host, mosquitto.port, prefix)
         task = asyncio.create_task(recorder.run())
         stack.push_async_callback(_cancel, task)
-        await until_async(recorder.connected.is_set, 20, "recorder connected")
+        await eventually(recorder.connected.is_set, 20, "recorder connected", in_thread=True)
         argv = ingest_args(mosquitto.url, f"{influxd.url}?db={database}", prefix,
                            root / "ingest-state", config=str(config))  # fmt: skip
         port = free_port()
@@ -307,9 +298,9 @@ async def district(root: Path, mosquitto: Mosquitto, influxd: Influxd, prefix: s
         ingest.start()
         assert ingest.proc is not None
         stack.callback(_stop, ingest.proc)
-        await until_async(
+        await eventually(
             lambda: "subscribed" in ingest.log or ingest.proc.poll() is not None,  # type: ignore[union-attr]
-            60, "ingest subscribed",
+            60, "ingest subscribed", in_thread=True,
         )  # fmt: skip
         assert ingest.proc.poll() is None, f"ingest exited: {ingest.log[-2000:]}"
         gws, metrics = {}, {}

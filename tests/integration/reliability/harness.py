@@ -18,7 +18,7 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,11 +27,13 @@ from typing import Any
 
 import httpx
 import yaml
-from edge_harness import AgentProcess, Collector
-from support import IngestProcess, ingest_args
 
 from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profiles, run
-from peakline_cli.servers import Influxd, Mosquitto
+from peakline_testing import configs
+from peakline_testing.servers import Influxd, Mosquitto
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import AgentProcess, Collector
+from tests.integration.ingest.support import IngestProcess, ingest_args
 
 REPO = Path(__file__).resolve().parents[3]
 Key = tuple[str, str, int]  # (device, point, ts UTC ns)
@@ -79,18 +81,12 @@ def write_config(
                         "unit_id": ep.unit_id, "timeout_s": 1, "retries": 1}}
         for name, ep in sorted(sim.endpoints.items())
     ]  # fmt: skip
-    files = {
-        "programme.yaml": {"id": "p1", "name": "P", "cities": [{"id": "c1", "name": "C"}],
-                           "districts": [{"id": "d1", "city": "c1", "name": "D"}]},
-        "sites.yaml": {"sites": [{"id": "s1", "name": "S1", "city": "c1", "district": "d1",
-                                  "floor_area_m2": 2000, "grid_region": region}]},
-        "agents.yaml": {"agents": [{"id": "gw1", "site": "s1", "spool": spool, "uplink": {
-            "broker": broker, "topic_prefix": prefix, "batch_max_delay_s": 0.2}}]},
-        "devices.yaml": {"devices": devices},
-    }  # fmt: skip
-    for name, data in files.items():
-        (root / name).write_text(yaml.safe_dump(data, sort_keys=False))
-    return root
+    return configs.write_config_dir(
+        root,
+        sites=[configs.site(name="S1", floor_area_m2=2000, grid_region=region)],
+        agents=[configs.agent(broker, prefix, site="s1", spool=spool)],
+        devices=devices,
+    )
 
 
 @dataclass
@@ -146,13 +142,17 @@ class Pipeline:
     async def wait_stored(self, keys: set[Key], timeout_s: float, what: str) -> float:
         """Wait until every key is stored; returns the seconds it took."""
         t0 = time.monotonic()
-        await until_async(lambda: keys <= self.stored(), timeout_s, what, every_s=0.5)
+        await eventually(
+            lambda: keys <= self.stored(), timeout_s, what, every_s=0.5, in_thread=True
+        )
         return time.monotonic() - t0
 
     async def wait_more_produced(self, n: int, timeout_s: float = 30.0) -> None:
         """Wait until `n` more readings were published than now."""
         start = len(self.produced())
-        await until_async(lambda: len(self.produced()) >= start + n, timeout_s, f"{n} readings")
+        await eventually(
+            lambda: len(self.produced()) >= start + n, timeout_s, f"{n} readings", in_thread=True
+        )
 
     def edge_health(self) -> dict[str, Any]:
         path = self.root / "edge-state" / "health.json"
@@ -177,9 +177,9 @@ class Pipeline:
         count. Everything the agent polled before the stop is then in `produced`."""
         if self.agent.proc is not None and self.agent.proc.poll() is None:
             mark = time.time()
-            await until_async(
+            await eventually(
                 lambda: self.spool_drained() and self.edge_health()["ts"] / 1e9 > mark,
-                timeout_s, "edge spool drained", every_s=0.2,
+                timeout_s, "edge spool drained", every_s=0.2, in_thread=True,
             )  # fmt: skip
             assert await self.agent.terminate() == 0, "edge agent did not exit cleanly"
         # the agent rewrites its health file after the final flush: what it could not publish
@@ -211,17 +211,6 @@ async def hold(seconds: float) -> None:
     await asyncio.sleep(seconds)  # the outage itself, not a synchronisation
 
 
-async def until_async(
-    condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.05
-) -> None:
-    """Wait for `condition` with a deadline; the check runs in a thread (it may do HTTP)."""
-    deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(every_s)  # re-check interval, not a synchronisation
-
-
 @asynccontextmanager
 async def pipeline(
     root: Path,
@@ -248,7 +237,7 @@ async def pipeline(
         collector = Collector(mosquitto.host, mosquitto.port, prefix)
         task = asyncio.create_task(collector.run())
         stack.callback(task.cancel)
-        await until_async(collector.connected.is_set, 20, "recorder connected")
+        await eventually(collector.connected.is_set, 20, "recorder connected", in_thread=True)
         base = ingest_args(
             mosquitto.url, f"{influxd.url}?db={database}", prefix, root / "ingest-state",
             config=str(config),
@@ -258,7 +247,9 @@ async def pipeline(
         ingest.start()
         stack.callback(lambda: _stop(p.ingest.proc))
         # its persistent session must exist before the first batch, or the broker has no queue
-        await until_async(lambda: "subscribed" in ingest.log, 30, "ingest subscribed")
+        await eventually(
+            lambda: "subscribed" in ingest.log, 30, "ingest subscribed", in_thread=True
+        )
         agent = AgentProcess(config, root / "edge-state", root / "agent.log")
         agent.start()
         stack.callback(agent.stop_quietly)

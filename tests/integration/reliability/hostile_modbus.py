@@ -7,17 +7,20 @@ truncated, mbap_length_long, mbap_length_short, wrong_tid, wrong_unit (the neigh
 registers under the neighbour's unit id), byte_count_short, byte_count_long, wrong_fc,
 exception_N, garbage, oversize (more registers than asked), close (drop the connection).
 RTU: good, silent, bad_crc, truncated, wrong_unit, garbage, exception_N.
+
+It runs on the test support's Modbus serve loops (pymodbus' framers decode the requests and
+frame the replies, CRC included); a hostile reply is a correct frame, then damaged.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+
+from peakline_testing.modbus_peer import Hangup, Request, rtu_line, tcp_server
 
 POISON = 0xBEEF
 TCP_MODES = (
@@ -35,7 +38,6 @@ class HostilePeer:
     port: int = 0
     answered: dict[str, int] = field(default_factory=dict)  # mode -> requests answered so
     rng: random.Random = field(default_factory=lambda: random.Random(11))
-    _handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = field(default_factory=dict)
 
     def pdu(self, unit: int, request: bytes, poison: bool = False) -> bytes:
         """The correct reply PDU to read-holding `request` (POISON registers when asked)."""
@@ -48,113 +50,72 @@ class HostilePeer:
     def _count(self) -> None:
         self.answered[self.mode] = self.answered.get(self.mode, 0) + 1
 
-    def tcp_reply(self, tid: int, unit: int, request: bytes) -> bytes | None:
-        """Bytes to send for one request (None: say nothing)."""
-        mbap = lambda t, u, pdu: struct.pack(">HHHB", t, 0, len(pdu) + 1, u) + pdu  # noqa: E731
+    def tcp_reply(self, request: Request) -> bytes | None:
+        """Bytes to send for one request (None: say nothing; Hangup: drop the connection)."""
+        tid, unit, pdu = request.tid, request.unit, request.pdu
+        if unit == 1 and self.mode == "close":
+            self._count()
+            raise Hangup
         if unit != 1 or self.mode == "good":
-            return mbap(tid, unit, self.pdu(unit, request))
+            return request.frame(self.pdu(unit, pdu))
         self._count()
-        mode, fc = self.mode, request[0]
-        bad = self.pdu(unit, request, poison=True)
+        mode, fc = self.mode, pdu[0]
+        bad = self.pdu(unit, pdu, poison=True)
         if mode == "silent":
             return None
         if mode == "truncated":
-            return mbap(tid, unit, bad)[:-3]
+            return request.frame(bad)[:-3]
         if mode == "mbap_length_long":
             return struct.pack(">HHHB", tid, 0, len(bad) + 9, unit) + bad
         if mode == "mbap_length_short":
             return struct.pack(">HHHB", tid, 0, len(bad) - 2, unit) + bad
         if mode == "wrong_tid":
-            return mbap((tid + 1) & 0xFFFF, unit, bad)
+            return request.frame(bad, tid=(tid + 1) & 0xFFFF)
         if mode == "wrong_unit":
-            return mbap(tid, 2, self.pdu(2, request))
+            return request.frame(self.pdu(2, pdu), unit=2)
         if mode == "byte_count_short":
-            return mbap(tid, unit, bytes([fc, bad[1] - 2]) + bad[2:])
+            return request.frame(bytes([fc, bad[1] - 2]) + bad[2:])
         if mode == "byte_count_long":
-            return mbap(tid, unit, bytes([fc, bad[1] + 2]) + bad[2:])
+            return request.frame(bytes([fc, bad[1] + 2]) + bad[2:])
         if mode == "wrong_fc":
-            return mbap(tid, unit, bytes([4]) + bad[1:])
+            return request.frame(bytes([4]) + bad[1:])
         if mode.startswith("exception_"):
-            return mbap(tid, unit, bytes([fc | 0x80, int(mode.split("_")[1])]))
+            return request.frame(bytes([fc | 0x80, int(mode.split("_")[1])]))
         if mode == "garbage":
             return bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(1, 40)))
         if mode == "oversize":
-            return mbap(tid, unit, bytes([fc, 250]) + struct.pack(">125H", *[POISON] * 125))
+            return request.frame(bytes([fc, 250]) + struct.pack(">125H", *[POISON] * 125))
         raise AssertionError(mode)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers[task] = writer
-        try:
-            while True:
-                tid, _, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
-                request = await reader.readexactly(length - 1)
-                if unit == 1 and self.mode == "close":
-                    self._count()
-                    writer.transport.abort()
-                    return
-                reply = self.tcp_reply(tid, unit, request)
-                if reply is not None:
-                    writer.write(reply)
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went away
-        finally:
-            writer.close()
-            self._handlers.pop(task, None)
 
 
 @asynccontextmanager
 async def hostile_tcp_peer(registers: dict[int, list[int]]) -> AsyncIterator[HostilePeer]:
     peer = HostilePeer(registers)
-    server = await asyncio.start_server(peer._serve, "127.0.0.1", 0)
-    peer.port = server.sockets[0].getsockname()[1]
-    try:
+    async with tcp_server(peer.tcp_reply) as port:
+        peer.port = port
         yield peer
-    finally:
-        server.close()
-        tasks = list(peer._handlers)
-        for writer in peer._handlers.values():
-            writer.transport.abort()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
 
 
-def crc16(frame: bytes) -> bytes:
-    """Modbus RTU CRC (polynomial 0xA001, little-endian on the wire)."""
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return struct.pack("<H", crc)
-
-
-def rtu_reply(peer: HostilePeer, frame: bytes) -> bytes | None:
-    """Bytes answering one RTU read-holding request frame (unit, fc, addr, count, crc)."""
-    unit, request = frame[0], frame[1:-2]
+def rtu_reply(peer: HostilePeer, request: Request) -> bytes | None:
+    """Bytes answering one RTU read-holding request."""
+    unit, pdu = request.unit, request.pdu
     if unit != 1 or peer.mode == "good":
-        out = bytes([unit]) + peer.pdu(unit, request)
-        return out + crc16(out)
+        return request.frame(peer.pdu(unit, pdu))
     peer._count()
-    bad = bytes([unit]) + peer.pdu(unit, request, poison=True)
+    bad = request.frame(peer.pdu(unit, pdu, poison=True))
     mode = peer.mode
     if mode == "silent":
         return None
     if mode == "bad_crc":
-        crc = crc16(bad)
-        return bad + bytes([crc[0] ^ 0xFF, crc[1]])
+        return bad[:-2] + bytes([bad[-2] ^ 0xFF, bad[-1]])
     if mode == "truncated":
-        return (bad + crc16(bad))[:-3]
+        return bad[:-3]
     if mode == "wrong_unit":
-        out = bytes([2]) + peer.pdu(2, request)
-        return out + crc16(out)
+        return request.frame(peer.pdu(2, pdu), unit=2)
     if mode == "garbage":
         return bytes(peer.rng.getrandbits(8) for _ in range(peer.rng.randint(1, 40)))
     if mode.startswith("exception_"):
-        out = bytes([unit, request[0] | 0x80, int(mode.split("_")[1])])
-        return out + crc16(out)
+        return request.frame(bytes([pdu[0] | 0x80, int(mode.split("_")[1])]))
     raise AssertionError(mode)
 
 
@@ -162,30 +123,7 @@ def rtu_reply(peer: HostilePeer, frame: bytes) -> bytes | None:
 async def hostile_rtu_peer(
     path: str, registers: dict[int, list[int]]
 ) -> AsyncIterator[HostilePeer]:
-    """RTU slaves on one end of a socat pseudo-terminal pair (8-byte read requests only)."""
+    """RTU slaves on one end of a socat pseudo-terminal pair (read requests only)."""
     peer = HostilePeer(registers)
-    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-    buffer = bytearray()
-
-    def readable() -> None:
-        try:
-            buffer.extend(os.read(fd, 4096))
-        except BlockingIOError:
-            return
-        while len(buffer) >= 8:
-            frame = bytes(buffer[:8])
-            del buffer[:8]
-            if crc16(frame[:-2]) != frame[-2:]:
-                buffer.clear()  # resynchronise on the next request
-                return
-            reply = rtu_reply(peer, frame)
-            if reply is not None:
-                os.write(fd, reply)
-
-    loop = asyncio.get_running_loop()
-    loop.add_reader(fd, readable)
-    try:
+    async with rtu_line(path, lambda request: rtu_reply(peer, request)):
         yield peer
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from peakline_cli.servers import free_port
+from peakline_testing.servers import free_port
 
 
 @dataclass

@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from harness import OUTAGE_S, Tally, hold, pipeline, until_async
-from partition_proxy import partition_proxy
-
-from peakline_cli.servers import Influxd, Mosquitto
+from peakline_testing.servers import Influxd, Mosquitto
+from peakline_testing.waiting import eventually
+from tests.integration.reliability.harness import OUTAGE_S, Tally, hold, pipeline
+from tests.integration.reliability.partition_proxy import partition_proxy
 
 SPOOL_CAP = {"max_bytes": 48 * 1024}  # a few seconds of three meters at 2 Hz
 
@@ -82,7 +82,7 @@ async def edge_sigkill_in_broker_outage(
         await hold(outage_s / 2)
         mosquitto.start()
         t0 = time.monotonic()
-        await until_async(p.spool_drained, 60, "the edge to reconnect and drain")
+        await eventually(p.spool_drained, 60, "the edge to reconnect and drain", in_thread=True)
         recovery = time.monotonic() - t0
         return await p.settle("edge SIGKILL in broker outage", recovery_s=recovery)
 
@@ -96,13 +96,13 @@ async def spool_full(
     async with pipeline(root, mosquitto, influxd, prefix, spool=SPOOL_CAP, group="") as p:
         await p.wait_more_produced(200)
         mosquitto.stop()
-        await until_async(
+        await eventually(
             lambda: p.edge_health().get("spool", {}).get("dropped_batches", 0) >= 10,
-            60, "the spool cap to drop batches",
+            60, "the spool cap to drop batches", in_thread=True,
         )  # fmt: skip
         mosquitto.start()
         t0 = time.monotonic()
-        await until_async(p.spool_drained, 60, "the edge to reconnect and drain")
+        await eventually(p.spool_drained, 60, "the edge to reconnect and drain", in_thread=True)
         recovery = time.monotonic() - t0
         tally = await p.settle("spool full (drop oldest)", recovery_s=recovery)
         health = p.edge_health()["spool"]
@@ -129,9 +129,11 @@ async def partition(
     ):
         await p.wait_more_produced(200)
         await proxy.cut()
-        await until_async(lambda: not p.edge_health().get("uplink_connected", True), 30, "cut")
+        await eventually(
+            lambda: not p.edge_health().get("uplink_connected", True), 30, "cut", in_thread=True
+        )
         await hold(outage_s)
         await proxy.restore()
         t0 = time.monotonic()
-        await until_async(p.spool_drained, 60, "the edge to reconnect and drain")
+        await eventually(p.spool_drained, 60, "the edge to reconnect and drain", in_thread=True)
         return await p.settle("edge-broker partition", recovery_s=time.monotonic() - t0)

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from district import district
-from harness import until_async
-from memtrend import summarise
-
-from peakline_cli.servers import Influxd, Mosquitto
+from peakline_testing.servers import Influxd, Mosquitto
+from peakline_testing.waiting import eventually
+from tests.integration.reliability.district import district
+from tests.integration.reliability.memtrend import summarise
 
 
 async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s: float = 2.0,
@@ -33,8 +32,10 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
         prefix = f"s{os.urandom(5).hex()}"
         async with district(work / "soak", mosquitto, influxd, prefix, devices, agents,
                             poll_s) as d:  # fmt: skip
-            await until_async(lambda: d.recorder.readings > 0, 60, "first readings")
-            await until_async(d.metrics_up, 60, "every /metrics endpoint", every_s=0.5)
+            await eventually(lambda: d.recorder.readings > 0, 60, "first readings", in_thread=True)
+            await eventually(
+                d.metrics_up, 60, "every /metrics endpoint", every_s=0.5, in_thread=True
+            )
             t: list[float] = []
             rss: dict[str, list[float]] = {k: [] for k in d.processes}
             influx_vars: dict[str, list[float]] = {"heap_inuse": [], "tsm_cache": []}
@@ -56,11 +57,13 @@ async def soak(work: Path, minutes: float, devices: int, agents: int = 0, poll_s
             stored_live = sum((await asyncio.to_thread(d.stored_count)).values())
             edge1 = await asyncio.to_thread(d.edge_counts)
             left = await d.stop_agents(120)
-            await until_async(lambda: d.recorder.idle_for(2.0), 60, "recorder caught up")
+            await eventually(
+                lambda: d.recorder.idle_for(2.0), 60, "recorder caught up", in_thread=True
+            )
             want = d.recorder.readings
             try:
-                await until_async(lambda: sum(d.stored_count().values()) >= want, 180,
-                                  "storage to catch up", every_s=1.0)  # fmt: skip
+                await eventually(lambda: sum(d.stored_count().values()) >= want, 180,
+                                 "storage to catch up", every_s=1.0, in_thread=True)  # fmt: skip
             except AssertionError:
                 pass  # counted below: the tally says what is missing
             tally = await asyncio.to_thread(d.account)

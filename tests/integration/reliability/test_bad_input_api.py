@@ -16,11 +16,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 import schemathesis
-from api_live_support import build, example_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
 from peakline_core.config import PlatformConfig
+from tests.integration.api.api_live_support import build, example_config
 
 pytestmark = pytest.mark.timeout(300)
 INJECTIONS = [

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from config_mutations import damaged_text, mutated_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -21,6 +20,7 @@ from typer.testing import CliRunner
 from peakline_cli.main import app
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
+from tests.integration.reliability.config_mutations import damaged_text, mutated_tree
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config"
 FILES = sorted(

@@ -15,11 +15,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from hostile_modbus import RTU_MODES, TCP_MODES, HostilePeer, hostile_rtu_peer, hostile_tcp_peer
 from prometheus_client import generate_latest
 
 from firmware_sim import Scenario, load_profiles, run
-from peakline_cli.servers import SerialPair
 from peakline_core.config.platform import Device, ModbusRtu, ModbusTcp
 from peakline_core.config.profiles import ModbusProfile
 from peakline_core.registers import decode_value, encode_value
@@ -30,6 +28,14 @@ from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.poller import DevicePoller
 from peakline_edge.schedule import Availability
 from peakline_edge.spool import PendingBatch
+from peakline_testing.servers import SerialPair
+from tests.integration.reliability.hostile_modbus import (
+    RTU_MODES,
+    TCP_MODES,
+    HostilePeer,
+    hostile_rtu_peer,
+    hostile_tcp_peer,
+)
 
 pytestmark = pytest.mark.timeout(120)
 PROFILE = ModbusProfile.model_validate(

@@ -18,12 +18,13 @@ import aiomqtt
 import httpx
 import pytest
 import yaml
-from bad_input_support import start_agent
-from edge_harness import Collector, until, write_config
-from hostile_corpus import load_sensor_cases
 
-from peakline_cli.servers import Mosquitto, free_port
 from peakline_core.wire import Quality
+from peakline_testing.servers import Mosquitto, free_port
+from peakline_testing.waiting import eventually
+from tests.integration.edge.edge_harness import Collector, write_config
+from tests.integration.reliability.bad_input_support import start_agent
+from tests.integration.reliability.hostile_corpus import load_sensor_cases
 
 pytestmark = pytest.mark.timeout(180)
 AIR = {
@@ -75,7 +76,7 @@ async def test_hostile_sensor_payloads_are_counted_and_never_published_wrong(
     collector = Collector(mosquitto.host, mosquitto.port, topic_prefix)
     task = asyncio.create_task(collector.run())
     port = free_port()
-    await until(collector.connected.is_set, 20, "collector connected")
+    await eventually(collector.connected.is_set, 20, "collector connected")
     agent = start_agent(config, tmp_path, port)
     try:
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as sensor:
@@ -85,13 +86,13 @@ async def test_hostile_sensor_payloads_are_counted_and_never_published_wrong(
                 if collector.of("air2"):
                     break
                 await asyncio.sleep(0.1)  # publish cadence of the fake sensor
-            await until(lambda: bool(collector.of("air2")), 20, "neighbour batch")
+            await eventually(lambda: bool(collector.of("air2")), 20, "neighbour batch")
             for case in cases:
                 await sensor.publish(hostile, case.payload, qos=1)
             await sensor.publish(hostile, f'{{"co2": {MARK}}}'.encode(), qos=1)
             await sensor.publish(neighbour, b'{"co2": 401}', qos=1)
-        await until(lambda: MARK in _values(collector, "air1"), 30, "the marker reading")
-        await until(lambda: 401.0 in _values(collector, "air2"), 30, "the neighbour's reading")
+        await eventually(lambda: MARK in _values(collector, "air1"), 30, "the marker reading")
+        await eventually(lambda: 401.0 in _values(collector, "air2"), 30, "the neighbour's reading")
         assert agent.proc is not None and agent.proc.poll() is None, agent.log.read_text()
         errors = _errors(port, "air1")
         assert await agent.terminate() == 0

@@ -16,7 +16,13 @@ from collections import Counter
 
 import httpx
 import pytest
-from bad_input_support import (
+
+from peakline_core.storage.schema import QualityCode
+from peakline_core.wire import TelemetryBatch, Topics, decode_telemetry
+from peakline_ingest.validate import Limits, Rejected, Validator
+from peakline_testing.waiting import wait_until
+from tests.integration.ingest.support import Publisher, influxql, ingest_args, make_batch, telemetry
+from tests.integration.reliability.bad_input_support import (
     DeadLetterListener,
     Row,
     RowKey,
@@ -28,12 +34,7 @@ from bad_input_support import (
     series_keys,
     start_ingest,
 )
-from hostile_corpus import STORED, Case, expected_rejects, load_cases
-from support import Publisher, influxql, ingest_args, make_batch, telemetry, wait_for
-
-from peakline_core.storage.schema import QualityCode
-from peakline_core.wire import TelemetryBatch, Topics, decode_telemetry
-from peakline_ingest.validate import Limits, Rejected, Validator
+from tests.integration.reliability.hostile_corpus import STORED, Case, expected_rejects, load_cases
 
 T0 = 1_700_000_000_000_000_000
 COPIES = 2  # each bad case is published twice: counts must add up, not just appear
@@ -99,10 +100,10 @@ def test_hostile_corpus_through_broker_ingest_and_influxd(
     try:
         pub.publish(_interleave(items(bad_now), telemetry(topics, valid)))
         pub.publish([(c.topic(topics), c.payload) for c in stored_cases])
-        wait_for(lambda: row_count(influx_db) >= len(want), 120, "valid readings stored")
+        wait_until(lambda: row_count(influx_db) >= len(want), 120, "valid readings stored")
         pub.publish(items(bad_after))  # duplicates of stored seqs, with other values
         rejects = expected_rejects(cases, COPIES)
-        wait_for(lambda: listener.count() >= rejects.total(), 120, "every dead letter")
+        wait_until(lambda: listener.count() >= rejects.total(), 120, "every dead letter")
 
         # each bad message dead-lettered once, with its own reason
         letters = Counter((d.topic, d.payload_size, d.reason) for d in listener.letters)

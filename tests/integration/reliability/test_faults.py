@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import scenarios
-from harness import assert_exact
 
-from peakline_cli.servers import Influxd, Mosquitto
+from peakline_testing.servers import Influxd, Mosquitto
+from tests.integration.reliability import scenarios
+from tests.integration.reliability.harness import assert_exact
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

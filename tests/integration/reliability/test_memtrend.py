@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from memtrend import ols, summarise, theil_sen
+
+from tests.integration.reliability.memtrend import ols, summarise, theil_sen
 
 T = [5.0 * i for i in range(120)]  # 10 minutes sampled every 5 s
 

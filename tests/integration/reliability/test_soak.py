@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from soak import soak
+
+from tests.integration.reliability.soak import soak
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

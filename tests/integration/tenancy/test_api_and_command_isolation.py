@@ -17,16 +17,15 @@ from pathlib import Path
 import aiomqtt
 import httpx
 import pytest
-from api_fakes import MemoryStore
-from api_support import HOUR, NOW_NS, example_config
 
 from peakline_api.app import create_app
 from peakline_api.demo_data import reading_rows
 from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
-
-pytestmark = pytest.mark.integration
+from peakline_testing.waiting import eventually
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import HOUR, NOW_NS, example_config
 
 KEYS = {
     "op_rt": (Role.OPERATOR, ["riverton"]),
@@ -58,14 +57,6 @@ async def _listen(client: aiomqtt.Client, heard: list[tuple[str, bytes]]) -> Non
         heard.append((str(message.topic), bytes(message.payload)))  # type: ignore[arg-type]
 
 
-async def _until(check, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)  # re-check interval, not a synchronisation
-
-
 @pytest.fixture
 async def platform(
     tmp_path: Path, repo_root: Path, mosquitto, topic_prefix: str
@@ -94,7 +85,9 @@ async def platform(
         await watcher.subscribe(f"{topic_prefix}/v1/cmd/#", qos=1)
         task = asyncio.create_task(_listen(watcher, heard))
         try:
-            await _until(lambda: app.state.control.client is not None, "API broker connection")
+            await eventually(
+                lambda: app.state.control.client is not None, DEADLINE_S, "API broker connection"
+            )
             yield Platform(c, tokens, topic_prefix, heard)
         finally:
             task.cancel()
@@ -161,7 +154,9 @@ async def test_cross_city_commands_are_refused_and_never_published(platform: Pla
     )
     assert ok.status_code in (200, 201, 202), ok.text
     marker = f"{platform.prefix}/v1/cmd/rt-school/school-hvac"
-    await _until(lambda: any(t == marker for t, _ in platform.heard), "the legitimate command")
+    await eventually(
+        lambda: any(t == marker for t, _ in platform.heard), DEADLINE_S, "the legitimate command"
+    )
     assert [t for t, _ in platform.heard] == [marker]
     # Lakeside's operator does not see riverton's command either.
     ledger = await platform.client.get("/api/v1/commands", headers=platform.auth("op_lk"))
@@ -189,5 +184,5 @@ async def test_multi_city_and_programme_wide_keys(platform: Platform) -> None:
     )
     assert ok.status_code in (200, 201, 202), ok.text
     marker = f"{platform.prefix}/v1/cmd/rt-school/school-hvac"
-    await _until(lambda: any(t == marker for t, _ in platform.heard), "the command")
+    await eventually(lambda: any(t == marker for t, _ in platform.heard), DEADLINE_S, "the command")
     assert {t for t, _ in platform.heard} == {marker}

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from api_support import example_config
 
 from peakline_cli.provision import API_USER, Provisioned, provision, render_listeners
-from peakline_cli.servers import Mosquitto, free_port
 from peakline_core.config import PlatformConfig
 from peakline_core.wire.topics import Topics
-
-pytestmark = pytest.mark.integration
+from peakline_testing.servers import Mosquitto, free_port
+from tests.unit.api.api_support import example_config
 
 T = Topics("peakline")
 DEADLINE_S = 20.0

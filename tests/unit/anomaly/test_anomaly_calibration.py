@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 import pytest
-from anomaly_synth import building_load, timestamps
 
 from peakline_core.anomaly import AnomalyConfig, AnomalyEngine
 from peakline_core.anomaly import novelty as novelty_mod
 from peakline_core.anomaly.prepare import prepare
 from peakline_core.anomaly.state import SeriesState
+from tests.unit.anomaly.anomaly_synth import building_load, timestamps
 
 OVER = 0.001  # at most 0.1 % of clean readings may score 0.5 or more
 

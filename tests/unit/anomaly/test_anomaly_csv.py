@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from anomaly_synth import NS, START_NS, temperature, timestamps
 from typer.testing import CliRunner
 
 from peakline_cli.anomaly_cmd import app, score_csv
 from peakline_core.anomaly import AnomalyError
 from peakline_core.anomaly.csvscore import output_names, parse_timestamps, score_table
+from tests.unit.anomaly.anomaly_synth import NS, START_NS, temperature, timestamps
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from anomaly_synth import NS, building_load, temperature, timestamps
 
 from peakline_core.anomaly import AnomalyEngine, AnomalyEvent
+from tests.unit.anomaly.anomaly_synth import NS, building_load, temperature, timestamps
 
 STEP_S = 300.0  # 5-minute readings
 WARM_DAYS = 14

@@ -6,9 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
-from anomaly_synth import NS, building_load, timestamps
 
 from peakline_core.anomaly import AnomalyConfig, AnomalyEngine, AnomalyError
+from tests.unit.anomaly.anomaly_synth import NS, building_load, timestamps
 
 KEYS = ["a/m/p", "a/m/q", "b/m/p"]
 

@@ -17,11 +17,11 @@ import types
 
 import numpy as np
 import pytest
-import reference_kernel
-from anomaly_synth import NS, START_NS, building_load, temperature, timestamps
 
 from peakline_core.anomaly import AnomalyEngine
 from peakline_core.anomaly import engine as engine_mod
+from tests.unit.anomaly import reference_kernel
+from tests.unit.anomaly.anomaly_synth import NS, START_NS, building_load, temperature, timestamps
 
 
 def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:

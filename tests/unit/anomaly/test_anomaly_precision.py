@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from anomaly_synth import NS, START_NS, timestamps
 
 from peakline_core.anomaly import AnomalyEngine
+from tests.unit.anomaly.anomaly_synth import NS, START_NS, timestamps
 
 STEP_S = 300.0
 HOUR_NS = 3600 * NS

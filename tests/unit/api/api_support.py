@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import yaml
-from api_fakes import MemoryStore
 
 from peakline_api.keys import Role
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.config.loader import PROFILE_ADAPTER, AgentsFile, DevicesFile, SitesFile
 from peakline_core.config.platform import Programme
+from tests.unit.api.api_fakes import MemoryStore
 
 NOW_NS = 1_740_830_400 * 1_000_000_000  # 2025-03-01T12:00:00Z
 HOUR = 3600 * 1_000_000_000

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore
-from api_support import HOUR, KEYS, NOW_NS, Api, example_config
 
 from peakline_api.app import create_app
 from peakline_api.demo_data import reading_rows, report_rows
@@ -16,6 +14,8 @@ from peakline_api.keys import KeyStore
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import HOUR, KEYS, NOW_NS, Api, example_config
 
 
 @pytest.fixture(scope="session")

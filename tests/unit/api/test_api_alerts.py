@@ -8,14 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore
-from api_support import KEYS, NOW_NS, Api
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import KEYS, NOW_NS, Api
 
 MIN = 60 * 1_000_000_000
 

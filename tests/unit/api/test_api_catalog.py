@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from api_support import Api, sites_of
+
+from tests.unit.api.api_support import Api, sites_of
 
 pytestmark = pytest.mark.asyncio
 

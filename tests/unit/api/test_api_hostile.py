@@ -6,11 +6,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from api_support import Api
 from typer.testing import CliRunner
 
 from peakline_api.cli import app as cli_app
 from peakline_api.keys import KeyStore, Role
+from tests.unit.api.api_support import Api
 
 HOSTILE = [
     "rt-school' OR 1=1 --",

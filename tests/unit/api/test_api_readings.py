@@ -8,14 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore
-from api_support import HOUR, NOW_NS, Api, cities_of, sites_of
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import SeriesQuery
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import HOUR, NOW_NS, Api, cities_of, sites_of
 
 pytestmark = pytest.mark.asyncio
 

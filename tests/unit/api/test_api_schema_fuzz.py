@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from api_fakes import MemoryStore
-from api_support import HOUR, NOW_NS
 from hypothesis import HealthCheck, given, settings
 
 from peakline_api.app import create_app
@@ -18,6 +16,8 @@ from peakline_api.demo_data import reading_rows, report_rows
 from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import HOUR, NOW_NS
 
 TOKEN: dict[str, str] = {}
 

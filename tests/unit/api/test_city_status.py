@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from api_support import NOW_NS, Api
 
 from peakline_api.routers.city_status import DAY_NS, Daily, Period, judge, period_at
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row, SeriesQuery
 from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1H
+from tests.unit.api.api_support import NOW_NS, Api
 
 NS = 1_000_000_000
 FEB_2025 = int(datetime(2025, 2, 1, tzinfo=UTC).timestamp()) * NS

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from api_support import Api
 
 import peakline_api.app  # noqa: F401  (imports every router, so every ApiError is defined)
 from peakline_api.errors import HTTP_TITLES, ApiError
 from peakline_api.i18n import LANGUAGES, negotiate, read_catalogue
 from peakline_core.anomaly.config import DETECTORS
 from peakline_core.wire.payloads import CommandState, Quality
+from tests.unit.api.api_support import Api
 
 STATIC = Path(str(files("peakline_api") / "static"))
 PAGE_LANGUAGES = ("en", "zh-CN")

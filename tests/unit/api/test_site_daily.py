@@ -9,8 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore
-from api_support import KEYS, Api
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore
@@ -18,6 +16,8 @@ from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row
 from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1D
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import KEYS, Api
 
 NS = 1_000_000_000
 DAY = 86_400 * NS

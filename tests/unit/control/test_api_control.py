@@ -7,8 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore
-from api_support import KEYS, NOW_NS, Api, example_config
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore
@@ -16,6 +14,8 @@ from peakline_api.settings import ApiSettings
 from peakline_core.storage import Row
 from peakline_core.storage.schema import READING
 from peakline_core.wire.payloads import CommandAck, CommandState, encode
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import KEYS, NOW_NS, Api, example_config
 
 S = 1_000_000_000
 

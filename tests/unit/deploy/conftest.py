@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from two_city import two_city_config
 
 from peakline_core.config import PlatformConfig
+from tests.two_city import two_city_config
 
 
 @pytest.fixture

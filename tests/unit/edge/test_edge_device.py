@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from modbus_peer import Unit, modbus_peer
 
 from peakline_core.config.platform import Device, ModbusTcp
 from peakline_core.config.profiles import ModbusProfile
@@ -15,6 +14,7 @@ from peakline_core.wire import Quality
 from peakline_edge.bus import ModbusBus
 from peakline_edge.device import CUT_TTL_S, ModbusDevice
 from peakline_edge.errors import ExceptionReply, WriteRefused
+from peakline_testing.modbus_peer import Unit, modbus_peer
 
 PROFILE = ModbusProfile.model_validate(
     {

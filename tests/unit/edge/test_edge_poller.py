@@ -3,8 +3,6 @@ availability transitions published once, no readings from failed probes."""
 
 from __future__ import annotations
 
-from modbus_peer import Unit, modbus_peer
-
 from peakline_core.config.platform import Device, ModbusTcp
 from peakline_core.config.profiles import ModbusProfile
 from peakline_core.wire import DeviceStatus, Quality
@@ -14,6 +12,7 @@ from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.poller import DevicePoller
 from peakline_edge.schedule import NS, Availability
 from peakline_edge.spool import PendingBatch
+from peakline_testing.modbus_peer import Unit, modbus_peer
 
 PROFILE = ModbusProfile.model_validate(
     {

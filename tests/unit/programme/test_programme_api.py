@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import MemoryStore, with_month_rollups
-from api_support import example_config, memory_api
 
 from peakline_api.keys import Role
 from peakline_core.storage import Row
+from tests.unit.api.api_fakes import MemoryStore, with_month_rollups
+from tests.unit.api.api_support import example_config, memory_api
 
 REPO = Path(__file__).resolve().parents[3]
 NS = 10**9

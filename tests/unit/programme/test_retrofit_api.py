@@ -6,63 +6,32 @@ statistics and the grid factor used. Cross-city access is refused like every oth
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from api_fakes import MemoryStore
-from api_support import example_config
 
-from firmware_sim import Scenario, load_profiles, render
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_core.storage import Row
-
-REPO = Path(__file__).resolve().parents[3]
-START = datetime(2025, 1, 6, tzinfo=UTC)
-RETROFIT = START + timedelta(days=120)
-END = RETROFIT + timedelta(days=45)
-NS = 10**9
-HOUR_NS = 3600 * NS
-
-
-def _render(retrofit: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    physics: dict = {"base_kw": 10.0, "peak_kw": 60.0}
-    if retrofit:
-        physics["retrofit"] = {"from": RETROFIT.isoformat(), "heating_reduction": 0.4}
-    sc = Scenario.model_validate(
-        {"seed": 11, "start": START.isoformat(), "physics_step_s": 600, "utc_offset_h": 0,
-         "devices": [{"id": "m", "profile": "sdm630", "physics": physics},
-                     {"id": "h", "profile": "hvac-controller"}]}
-    )  # fmt: skip
-    t0, t1 = int(START.timestamp()) * NS, int(END.timestamp()) * NS
-    r = render(sc, load_profiles(REPO / "config" / "profiles"), t0, t1, 900)
-    hourly_kwh = r.values[("m", "power_total")].reshape(-1, 4).mean(axis=1) / 1000.0
-    hourly_temp = r.values[("h", "outdoor_temp")].reshape(-1, 4).mean(axis=1)
-    return r.timestamps[::4], hourly_kwh, hourly_temp
+from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import example_config
+from tests.unit.programme.retrofit_support import (
+    END,
+    HOUR_NS,
+    NS,
+    RECORD,
+    REPO,
+    RETROFIT,
+    render_building,
+    retrofit_rows,
+)
 
 
 @pytest.fixture(scope="module")
 def buildings() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    return {"retrofit": _render(True), "unchanged": _render(False)}
-
-
-def _rows(ts: np.ndarray, kwh: np.ndarray, temp: np.ndarray) -> list[Row]:
-    daily: dict[int, float] = {}  # as the deriver rolls energy up, per UTC day
-    for t, e in zip(ts.tolist(), kwh.tolist(), strict=True):
-        day = int(t) - int(t) % (86400 * 10**9)
-        daily[day] = daily.get(day, 0.0) + float(e)
-    rows = [
-        Row("energy_1d", {"site": "rt-school", "flow": "import"}, {"kwh": e}, t)
-        for t, e in daily.items()
-    ]
-    tags = {"site": "rt-school", "device": "school-hvac", "point": "outdoor_temp"}
-    rows += [
-        Row("reading", tags, {"value": float(v)}, int(t)) for t, v in zip(ts, temp, strict=True)
-    ]
-    return rows
+    return {"retrofit": render_building(True), "unchanged": render_building(False)}
 
 
 async def _api(tmp_path: Path, rows: list[Row]) -> AsyncIterator[tuple[httpx.AsyncClient, dict]]:
@@ -91,21 +60,12 @@ async def _api(tmp_path: Path, rows: list[Row]) -> AsyncIterator[tuple[httpx.Asy
             yield client, {n: {"Authorization": f"Bearer {t}"} for n, t in tokens.items()}
 
 
-RECORD = {
-    "site": "rt-school",
-    "date": RETROFIT.date().isoformat(),
-    "measures": ["roof insulation", "double glazing"],
-    "cost": 180000,
-    "currency": "CNY",
-}
-
-
 async def test_retrofit_savings_found_within_uncertainty(tmp_path: Path, buildings) -> None:
     ts, kwh, temp = buildings["retrofit"]
     _, untouched, _ = buildings["unchanged"]
     after = ts >= int(RETROFIT.timestamp()) * NS
     true_kwh = float(untouched[after].sum() - kwh[after].sum())
-    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+    async for client, auth in _api(tmp_path, retrofit_rows(ts, kwh, temp)):
         r = await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])
         assert r.status_code == 201, r.text
         rid = r.json()["id"]
@@ -129,7 +89,7 @@ async def test_retrofit_savings_found_within_uncertainty(tmp_path: Path, buildin
 
 async def test_no_change_is_not_significant(tmp_path: Path, buildings) -> None:
     ts, kwh, temp = buildings["unchanged"]
-    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+    async for client, auth in _api(tmp_path, retrofit_rows(ts, kwh, temp)):
         rid = (await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])).json()[
             "id"
         ]
@@ -201,7 +161,7 @@ async def test_savings_reports_are_cached_per_hour(
         return await original(self, query)
 
     monkeypatch.setattr(MemoryStore, "query", counted)
-    async for client, auth in _api(tmp_path, _rows(ts, kwh, temp)):
+    async for client, auth in _api(tmp_path, retrofit_rows(ts, kwh, temp)):
         rid = (await client.post("/api/v1/retrofits", json=RECORD, headers=auth["op_rt"])).json()[
             "id"
         ]

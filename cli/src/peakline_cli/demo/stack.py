@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,6 @@ from peakline_cli.demo.broker import embedded_broker
 from peakline_cli.demo.history import backfill
 from peakline_cli.demo.plan import DemoError, DemoOptions, describe_store, rewire, store_url
 from peakline_cli.demo.status import NS, DemoStatus, HistoryProgress, State
-from peakline_cli.servers import free_port
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.errors import ConfigError
 from peakline_core.storage import Aggregate, SeriesQuery
@@ -197,6 +197,13 @@ def _follow_deriver(service: IngestService, status: DemoStatus) -> Iterator[None
         task.cancel()
 
 
+def _free_port(host: str) -> int:
+    """A TCP port that was free a moment ago on `host` (the embedded broker's)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def _broker(options: DemoOptions, status: DemoStatus) -> AsyncIterator[str]:
     if options.broker is not None:
@@ -206,7 +213,7 @@ async def _broker(options: DemoOptions, status: DemoStatus) -> AsyncIterator[str
         yield options.broker
         status.set("broker", State.STOPPED)
         return
-    port = free_port(options.host)
+    port = _free_port(options.host)
     comp = status.add("broker", f"mqtt://{options.host}:{port}")
     async with embedded_broker(options.host, port) as url:
         status.set("broker", State.RUNNING, "embedded amqtt (MQTT 3.1.1, anonymous)")

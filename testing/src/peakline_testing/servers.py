@@ -1,4 +1,4 @@
-"""Throwaway local servers for tests, benchmarks and the demo: mosquitto, influxd and socat
+"""Throwaway local servers for tests and benchmarks: mosquitto, influxd and socat
 pseudo-terminal pairs, each on free loopback ports with its own temporary directory.
 
 Never the system services, never fixed ports. Each server can be stopped, killed and started
@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,10 +22,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from peakline_cli.errors import CliError
+from peakline_core.errors import PeaklineError
+from peakline_testing.waiting import wait_until
 
 
-class ServerError(CliError, RuntimeError):
+class ServerError(PeaklineError, RuntimeError):
     """A local server could not be found, started or reached in time."""
 
 
@@ -37,15 +37,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll `condition` until it is true; raise ServerError naming `what` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.01
-    while not condition():
-        if time.monotonic() > deadline:
-            raise ServerError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    wait_until(condition, timeout_s, what, error=ServerError)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -107,7 +100,7 @@ class _Process:
         )
         log.close()
         try:
-            wait_until(lambda: self.ready() or not self.running, timeout_s, f"{self.name} ready")
+            _wait(lambda: self.ready() or not self.running, timeout_s, f"{self.name} ready")
         except ServerError:
             self.stop()
             raise ServerError(f"{self.name} did not start: {self.log_tail()}") from None
@@ -126,7 +119,7 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        wait_until(lambda: not _port_open(self.host, self.port), timeout_s, f"{self.name} down")
+        _wait(lambda: not _port_open(self.host, self.port), timeout_s, f"{self.name} down")
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush."""
@@ -301,9 +294,7 @@ class SerialPair:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_until(
-            lambda: os.path.exists(self.a) and os.path.exists(self.b), timeout_s, "socat ptys"
-        )
+        _wait(lambda: os.path.exists(self.a) and os.path.exists(self.b), timeout_s, "socat ptys")
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
