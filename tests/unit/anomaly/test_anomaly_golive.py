@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from anomaly_synth import NS, START_NS
 
 from peakline_core.anomaly import AnomalyEngine
+from tests.unit.anomaly.anomaly_synth import NS, START_NS
 
 HISTORY_STEP_S = 840  # the demo's backfill step for a week (about 1/700 of it)
 LIVE_STEP_S = 10
