@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +18,12 @@ import aiomqtt
 import structlog
 
 from peakline_api.errors import Internal
+from peakline_api.latest import LatestTable, reading_value
 from peakline_api.settings import ApiSettings
+from peakline_core.emissions.errors import IntensityParseError
+from peakline_core.emissions.intensity import parse_intensity_message
 from peakline_core.errors import PayloadError, TopicError
+from peakline_core.storage.schema import CARBON_INTENSITY, READING, QualityCode
 from peakline_core.wire import payloads as wire
 from peakline_core.wire.broker import BrokerAddress
 from peakline_core.wire.topics import TopicKind, Topics
@@ -108,6 +112,8 @@ class LiveHub:
     connected: bool = False
     client: aiomqtt.Client | None = None
     """The connected client, for publishing (commands); None while disconnected."""
+    table: LatestTable | None = None
+    """The newest value of every point and region, fed by telemetry and grid messages."""
 
     def device(self, site: str, device: str) -> DeviceLive:
         return self.devices.get((site, device)) or DeviceLive()
@@ -162,6 +168,8 @@ class LiveHub:
                     self.spools.pop(state.agent, None)
             elif parsed.kind is TopicKind.EVENT and parsed.site and parsed.device:
                 self._event(parsed.site, parsed.device, payload)
+            elif parsed.kind is TopicKind.GRID and parsed.name and self.table is not None:
+                self._grid(parsed.name, payload)
             elif parsed.kind is TopicKind.ACK and parsed.site and parsed.device:
                 ack = wire.decode_ack(payload)
                 self._check(parsed.site, parsed.device, ack.site, ack.device, ack.agent)
@@ -187,7 +195,36 @@ class LiveHub:
         if owner.agent != agent:
             raise ForgedMessage("wrong_agent")
 
+    def _grid(self, region: str, payload: bytes) -> None:
+        """A grid-intensity point, as ingest would store it (the payload's region is the
+        topic's, its time within ingest's bounds)."""
+        assert self.table is not None
+        try:
+            point = parse_intensity_message(payload)
+        except IntensityParseError:
+            return
+        if point.region == region and self.table.plausible([point.ts_ns]):
+            self.table.offer(CARBON_INTENSITY, "g_per_kwh", (region,), point.ts_ns, point.g_per_kwh)
+
+    def _remember(self, batch: wire.TelemetryBatch) -> None:
+        """The batch's readings into the latest-value table when ingest would store them."""
+        assert self.table is not None
+        values = [reading_value(r.value) for r in batch.readings]
+        infinite = any(
+            isinstance(r.value, float) and r.value in (float("inf"), float("-inf"))
+            for r in batch.readings
+        )
+        if infinite or not self.table.plausible(r.ts for r in batch.readings):
+            return
+        for r, value in zip(batch.readings, values, strict=True):
+            tags = (batch.site, batch.device, r.point)
+            self.table.offer(READING, "quality", tags, r.ts, int(QualityCode.of(r.quality)))
+            if value is not None:
+                self.table.offer(READING, "value", tags, r.ts, value)
+
     def _telemetry(self, batch: wire.TelemetryBatch) -> None:
+        if self.table is not None:
+            self._remember(batch)
         rec = self.devices.setdefault((batch.site, batch.device), DeviceLive())
         newest = max(r.ts for r in batch.readings)
         if rec.last_seen_ns is None or newest >= rec.last_seen_ns:
@@ -285,14 +322,29 @@ def mqtt_client_options(settings: ApiSettings) -> dict[str, Any]:
     return options
 
 
-async def follow_broker(hub: LiveHub, settings: ApiSettings, client_id: str) -> None:
-    """Keep a subscription to the status/agent/telemetry/event/ack topics; reconnect forever.
+async def follow_broker(
+    hub: LiveHub,
+    settings: ApiSettings,
+    client_id: str,
+    on_connect: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Keep a subscription to the status/agent/telemetry/event/ack/grid topics; reconnect
+    forever.
 
-    Retained status and agent messages arrive on every (re)connect, which rebuilds the state.
+    Retained status and agent messages arrive on every (re)connect, which rebuilds the state;
+    `on_connect` (the latest-value table's seed from the store) runs after subscribing, so
+    nothing between the seed and the feed is missed.
     """
     log = structlog.get_logger("peakline.api.live")
     options = mqtt_client_options(settings)
-    kinds = (TopicKind.STATUS, TopicKind.AGENT, TopicKind.TELEMETRY, TopicKind.EVENT, TopicKind.ACK)
+    kinds = (
+        TopicKind.STATUS,
+        TopicKind.AGENT,
+        TopicKind.TELEMETRY,
+        TopicKind.EVENT,
+        TopicKind.ACK,
+        TopicKind.GRID,
+    )
     delay = 0.5
     while True:
         try:
@@ -301,6 +353,8 @@ async def follow_broker(hub: LiveHub, settings: ApiSettings, client_id: str) -> 
             ) as client:
                 for kind in kinds:
                     await client.subscribe(hub.topics.filter(kind), qos=0)
+                if on_connect is not None:
+                    await on_connect()
                 hub.client, hub.connected, delay = client, True, 0.5
                 log.info("broker_connected", host=options["hostname"], port=options["port"])
                 async for message in client.messages:

@@ -14,6 +14,7 @@ from peakline_api.access import Access
 from peakline_api.cache import LatestCache
 from peakline_api.errors import Unauthenticated
 from peakline_api.keys import KeyStore, Role
+from peakline_api.latest import Latest
 from peakline_api.live import LiveHub
 from peakline_api.observability import ApiMetrics
 from peakline_api.registry import Registry
@@ -33,14 +34,16 @@ class AppState:
     metrics: ApiMetrics
     clock_ns: Callable[[], int] = field(default=time.time_ns)
     """Wall clock in UTC ns; tests pass a fixed one."""
-    latest: LatestCache = field(init=False)
-    """`store.latest` behind a short cache with request coalescing (see cache.py)."""
+    latest: Latest = field(init=False)
+    """The newest values: from the live feed's table while the API follows the broker, else
+    `store.latest` behind a short cache with request coalescing (latest.py, cache.py)."""
     savings: dict[tuple[Any, ...], dict[str, Any]] = field(init=False, default_factory=dict)
     """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for
     every city reuses them (routers/retrofits.py)."""
 
     def __post_init__(self) -> None:
-        self.latest = LatestCache(self.store, self.settings.latest_cache_s)
+        cache = LatestCache(self.store, self.settings.latest_cache_s)
+        self.latest = Latest(self.hub.table, lambda: self.hub.connected, cache)
 
 
 def app_state(request: Request) -> AppState:
