@@ -42,7 +42,9 @@ TzOpt = Annotated[
     str | None, typer.Option(help="IANA zone of naive local times (an offset in the text wins)")
 ]
 UnitOpt = Annotated[str | None, typer.Option(help="the file's unit (default: from the header)")]
-StoredOpt = Annotated[str | None, typer.Option(help="the flow's unit (kWh; m3 for fuel)")]
+StoredOpt = Annotated[
+    str | None, typer.Option("--stored-unit", help="the flow's unit (kWh; m3 for fuel)")
+]
 ColumnOpt = Annotated[
     list[str] | None, typer.Option("--column", help="role=header, e.g. ts=Date, value=kWh")
 ]

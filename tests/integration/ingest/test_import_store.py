@@ -154,6 +154,7 @@ async def test_bms_register_log_and_bills_roll_up_to_their_totals(store) -> None
         BillSpec(timezone="America/New_York", stored_unit="kwh"),
     )
     assert plan.result.errors == [] and len(plan.new) == bills["days"]
+    assert plan.bills == bills["bills"]
     await commit(store, plan, clock_ns=lambda: COMMIT_AT + S)
     await derive(store, COMMIT_AT + S)
     for rollup in (ENERGY_1H, ENERGY_1D, ENERGY_1MO):

@@ -81,3 +81,28 @@ def test_a_file_error_exits_2(tmp_path: Path) -> None:
         ],
     )
     assert out.exit_code == 2 and "--timezone" in out.stdout
+
+
+def test_bills_dry_run(tmp_path: Path) -> None:
+    args = [
+        "import",
+        "bills",
+        str(CASES / "bills_24_months.csv"),
+        "--store",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--site",
+        "s1",
+        "--device",
+        "g1",
+        "--point",
+        "gas",
+        "--flow",
+        "fuel:natural_gas",
+        "--stored-unit",
+        "kWh",
+        "--json",
+    ]
+    out = RUN.invoke(app, args)
+    report = json.loads(out.stdout)
+    assert out.exit_code == 0 and report["bills"] == 24 and report["rows"] == 736
+    assert report["cost"] > 0 and report["errors"] == []

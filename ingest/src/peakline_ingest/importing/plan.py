@@ -47,6 +47,7 @@ from peakline_ingest.importing.files import read_table
 NS = 1_000_000_000
 COMPARED = ("kwh", "estimated_kwh", "covered_s", "quality", "source")
 WORKER = "import"
+READ_SPAN_NS = 31 * 86400 * NS
 
 
 class ImportRefused(IngestError):
@@ -69,6 +70,9 @@ class ImportPlan:
     unchanged: int = 0
     live: int = 0
     committed_before: list[int] = field(default_factory=list)
+    bills: int | None = None
+    cost: float | None = None
+    """Bills only: how many were valid, and the sum of their costs (reported, not stored)."""
 
     @property
     def to_write(self) -> list[Row]:
@@ -97,6 +101,8 @@ class ImportPlan:
             "unchanged": self.unchanged,
             "live_overlap": self.live,
             "committed_before_ns": self.committed_before,
+            "bills": self.bills,
+            "cost": self.cost,
             "errors": [
                 {"line": e.line, "column": e.column, "expected": e.expected, "got": e.got}
                 for e in self.result.errors
@@ -119,11 +125,14 @@ async def plan_import(
     header, rows = read_table(file, data)
     if kind == "bills":
         assert isinstance(spec, BillSpec)
-        result, _ = parse_bills(header, rows, spec)
+        result, bills = parse_bills(header, rows, spec)
     else:
         assert isinstance(spec, IntervalSpec)
         result = parse_interval(header, rows, spec)
     plan = ImportPlan(kind, file, hashlib.sha256(data).hexdigest(), site, device, flow, result)
+    if kind == "bills":
+        plan.bills = len(bills)
+        plan.cost = sum(b.cost for b in bills if b.cost is not None)
     tags = {"site": [site], "device": [device], "flow": [flow]}
     plan.committed_before = await _ledger_times(store, plan.sha256, tags)
     span = result.span
@@ -225,11 +234,15 @@ async def commit(
 async def _stored(
     store: Store, where: Mapping[str, Sequence[str]], lo: int, hi: int
 ) -> dict[int, dict[str, FieldValue | None]]:
+    """The stored `energy` fields over [lo, hi), read a month at a time (a year of 15-minute
+    rows in one answer trips influxd's row limits)."""
     out: dict[int, dict[str, FieldValue | None]] = {}
-    for name in COMPARED:
-        for s in await store.query(SeriesQuery(ENERGY, name, lo, hi, where)):
-            for t, v in zip(s.times, s.values, strict=True):
-                out.setdefault(int(t), {})[name] = v
+    for a in range(lo, hi, READ_SPAN_NS):
+        b = min(hi, a + READ_SPAN_NS)
+        for name in COMPARED:
+            for s in await store.query(SeriesQuery(ENERGY, name, a, b, where)):
+                for t, v in zip(s.times, s.values, strict=True):
+                    out.setdefault(int(t), {})[name] = v
     return out
 
 
