@@ -166,6 +166,24 @@ async def test_bms_register_log_and_bills_roll_up_to_their_totals(store) -> None
         assert est == pytest.approx(bills["total_kwh"], rel=1e-12), rollup
 
 
+async def test_an_excel_export_lands(store) -> None:
+    want = expected("bms_hourly_wh.expected.json")
+    spec = IntervalSpec(columns={"ts": "Zeitstempel"}, timezone=want["timezone"])
+    plan = await plan_import(
+        store,
+        "interval",
+        "bms_hourly_wh.xlsx",
+        case("bms_hourly_wh.xlsx"),
+        "s1",
+        "bms2",
+        "import",
+        spec,
+    )
+    assert await commit(store, plan, clock_ns=lambda: COMMIT_AT) == want["rows"]
+    assert await count(store, device="bms2") == want["rows"]
+    assert await total(store, ENERGY, device="bms2") == pytest.approx(want["total_kwh"])
+
+
 async def test_bad_rows_are_left_out_and_an_import_over_live_energy_is_refused(store) -> None:
     want = expected("bad_rows.expected.json")
     spec = IntervalSpec(timezone=want["timezone"])

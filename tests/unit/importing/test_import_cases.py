@@ -1,6 +1,7 @@
 """The import parsers against the files in tests/cases/import/: a 15-minute utility export
 across New York's November fall-back, an hourly BMS register log in MWh with offsets across
-Berlin's, 24 bills of uneven periods, and a file of bad rows. Expected figures are in each
+Berlin's, an hourly BMS Excel export in Wh with naive Berlin times across the same night,
+24 bills of uneven periods, and a file of bad rows. Expected figures are in each
 case's `.expected.json`, computed when the files were written, not by the parser."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from peakline_core.importing import (
 )
 from peakline_core.importing.timestamps import LocalTimes, zone
 from peakline_core.importing.units import factor, unit_in_header
+from peakline_ingest.importing import read_table
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "import"
 S = 1_000_000_000
@@ -149,3 +151,23 @@ def test_local_times_fall_back_by_order_and_refuse_a_third() -> None:
         local.to_utc(t)
     with pytest.raises(ValueError, match="spring-forward"):
         local.to_utc(datetime(2025, 3, 9, 2, 0))
+
+
+def test_excel_bms_export_in_wh_across_berlin_fall_back() -> None:
+    want = expected("bms_hourly_wh.expected.json")
+    header, rows = read_table("bms_hourly_wh.xlsx", (CASES / "bms_hourly_wh.xlsx").read_bytes())
+    spec = IntervalSpec(columns={"ts": "Zeitstempel"}, timezone=want["timezone"])
+    res = parse_interval(header, rows, spec)
+    assert res.errors == [] and res.unit == "wh" and res.interval_s == want["interval_s"]
+    assert len(res.rows) == want["rows"]
+    assert res.span == (iso_ns(want["from"]), iso_ns(want["to"]))
+    assert res.total == pytest.approx(want["total_kwh"], rel=1e-12)
+    # the two 02:00 rows (lines 4 and 5): CEST then CET, an hour apart
+    by_line = {r.line: r.start_ns for r in res.rows}
+    assert by_line[4] == iso_ns("2025-10-26T00:00:00Z")
+    assert by_line[5] - by_line[4] == 3600 * S
+
+
+def test_a_broken_excel_file_is_refused_with_its_name() -> None:
+    with pytest.raises(ImportSpecError, match=r"bad\.xlsx: not a readable"):
+        read_table("bad.xlsx", b"PK\x03\x04 not really a zip")
