@@ -14,6 +14,7 @@ from peakline_core.config.loader import load_config
 from peakline_core.importing import BillSpec, IntervalSpec
 from peakline_core.storage import SeriesQuery, TotalsQuery
 from peakline_core.storage.schema import (
+    EMISSIONS,
     ENERGY,
     ENERGY_1D,
     ENERGY_1H,
@@ -164,6 +165,10 @@ async def test_bms_register_log_and_bills_roll_up_to_their_totals(store) -> None
         assert gas == pytest.approx(bills["total_kwh"], rel=1e-12), rollup
         est = await total(store, rollup, "estimated_kwh", site="s1", flow="fuel:natural_gas")
         assert est == pytest.approx(bills["total_kwh"], rel=1e-12), rollup
+    # every imported hour of the electricity import is priced, like a live hour
+    kg = await store.query(SeriesQuery(EMISSIONS, "kgco2e", *EVERYTHING, {"site": ["s1"]}))
+    assert sum(len(s.times) for s in kg) == bms["rows"]
+    assert all(v is not None and v > 0 for s in kg for v in s.values)
 
 
 async def test_an_excel_export_lands(store) -> None:

@@ -171,3 +171,11 @@ def test_excel_bms_export_in_wh_across_berlin_fall_back() -> None:
 def test_a_broken_excel_file_is_refused_with_its_name() -> None:
     with pytest.raises(ImportSpecError, match=r"bad\.xlsx: not a readable"):
         read_table("bad.xlsx", b"PK\x03\x04 not really a zip")
+
+
+def test_a_single_row_needs_its_interval_given() -> None:
+    header, rows = ["Interval Start", "kWh"], [(2, ["2025-01-01T00:00Z", "1.5"])]
+    with pytest.raises(ImportSpecError, match="--interval"):
+        parse_interval(header, rows, IntervalSpec())
+    res = parse_interval(header, rows, IntervalSpec(interval_s=900))
+    assert [(r.length_ns, r.value) for r in res.rows] == [(900 * S, 1.5)]

@@ -174,6 +174,8 @@ def _interval_ns(points: Sequence[tuple[int, float, int]], given_s: int | None) 
     """The most common step between consecutive instants, checked against `given_s`."""
     steps = Counter(b[0] - a[0] for a, b in itertools.pairwise(points) if b[0] > a[0])
     if not steps:
+        if points and given_s is None:
+            raise ImportSpecError("one instant only: give the interval (--interval 15)")
         return (given_s or 0) * NS
     step = steps.most_common(1)[0][0]
     if given_s is not None:
