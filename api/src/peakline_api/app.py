@@ -31,6 +31,7 @@ from peakline_api.routers import anomalies, catalog, ops, readings, reports, str
 from peakline_api.routers import city_status as _city_status  # overview cards
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
+from peakline_api.routers import imports as _imports  # historical data import
 from peakline_api.routers import inventory as _inventory  # GHG inventory
 from peakline_api.routers import programme as _programme  # benchmarking
 from peakline_api.routers import retrofits as _retrofits  # retrofit M&V
@@ -122,6 +123,7 @@ def create_app(
     app.include_router(_commands.router)
     app.include_router(_demand_response.router)
     app.include_router(_retrofits.router)
+    app.include_router(_imports.router)
     app.include_router(_programme.router)
     app.include_router(_inventory.router)
     app.include_router(_alerts.router)

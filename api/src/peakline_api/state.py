@@ -40,6 +40,8 @@ class AppState:
     savings: dict[tuple[Any, ...], dict[str, Any]] = field(init=False, default_factory=dict)
     """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for
     every city reuses them (routers/retrofits.py)."""
+    imports: dict[str, Any] = field(init=False, default_factory=dict)
+    """Uploaded imports awaiting commit, by id, oldest first (routers/imports.py)."""
 
     def __post_init__(self) -> None:
         cache = LatestCache(self.store, self.settings.latest_cache_s)

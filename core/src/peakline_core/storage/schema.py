@@ -20,6 +20,8 @@ between districts never splits its series.
 | emissions_1d    | site, scope, method           | kgco2e (float)                              |
 | carbon_intensity| region                        | g_per_kwh (float)                           |
 | late_data       | site, device, worker          | from_ns, to_ns (int)                        |
+| import_ledger   | site, device, flow            | file, sha256, kind (str), rows, written,    |
+|                 |                               | from_ns, to_ns (int), total (float)         |
 
 Derived rows (version 2) are a deterministic function of the stored readings, written by the
 deriver (peakline_ingest.derive): `energy` per device and flow per aligned 1-minute window
@@ -30,6 +32,10 @@ the annual factor was used) and `emissions_1d` from those. Market-based Scope 2 
 stored: it depends on the year's imports in time order, so reports compute it from the
 `energy_1d` / `energy_1h` rows. `late_data` marks readings stored after the deriver's
 lateness (a spool drain, an import): the deriver re-derives the windows they touch.
+Imported history (`peakline_ingest.importing`) is stored as `energy` rows with `quality`
+imported and a `source` string field ("<file>:<line>"), one per interval (15 minutes, an hour,
+a bill's day); each committed file leaves an `import_ledger` row, and a `late_data` mark under
+device `import:<device>` makes the deriver roll up the span again.
 
 Flows (tag `flow`): `import`, `export`, `pv` (electricity, kWh); `fuel:<fuel id>` (a fuel
 meter of inventory.yaml, e.g. `fuel:natural_gas`: the `kwh`, `estimated_kwh` and
@@ -62,6 +68,7 @@ EMISSIONS_1D: Final = "emissions_1d"
 EMISSIONS_1MO: Final = "emissions_1mo"
 CARBON_INTENSITY: Final = "carbon_intensity"
 LATE_DATA: Final = "late_data"
+IMPORT_LEDGER: Final = "import_ledger"
 
 MEASUREMENTS: Final = (
     READING,
@@ -76,6 +83,7 @@ MEASUREMENTS: Final = (
     EMISSIONS_1MO,
     CARBON_INTENSITY,
     LATE_DATA,
+    IMPORT_LEDGER,
 )
 SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
     READING: ("site", "device", "point"),
@@ -90,6 +98,7 @@ SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
     EMISSIONS_1MO: ("site", "scope", "method"),
     CARBON_INTENSITY: ("region",),
     LATE_DATA: ("site", "device", "worker"),
+    IMPORT_LEDGER: ("site", "device", "flow"),
 }
 
 # The string fields of each measurement (the table above): a sum over them is nothing, and a
@@ -98,7 +107,8 @@ TEXT_FIELDS: Final[dict[str, frozenset[str]]] = {
     READING: frozenset({"text"}),
     ANOMALY_SCORE: frozenset({"detector"}),
     ANOMALY_EVENT: frozenset({"event_id", "state", "points"}),
-    ENERGY: frozenset({"quality"}),
+    ENERGY: frozenset({"quality", "source"}),
+    IMPORT_LEDGER: frozenset({"file", "sha256", "kind"}),
     EMISSIONS: frozenset({"basis"}),
 }
 

@@ -50,7 +50,7 @@ from peakline_core.emissions import FactorBook
 from peakline_core.storage import Row, SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import LATE_DATA
 from peakline_ingest.derive.energy import EnergyTrack
-from peakline_ingest.derive.late import GRID_DEVICE
+from peakline_ingest.derive.late import GRID_DEVICE, IMPORT_DEVICE
 from peakline_ingest.derive.readings import GoodReadings, SeriesKey, good_readings
 from peakline_ingest.derive.rollup import DAY, HOUR, Rollups
 from peakline_ingest.derive.sources import EnergySource, sources_from_config
@@ -216,7 +216,12 @@ class Deriver:
             for d, since in late.items()
             if d.startswith(GRID_DEVICE)
         }
-        late = {d: since for d, since in late.items() if not d.startswith(GRID_DEVICE)}
+        imported = any(d.startswith(IMPORT_DEVICE) for d in late)
+        late = {
+            d: since
+            for d, since in late.items()
+            if not d.startswith(GRID_DEVICE) and not d.startswith(IMPORT_DEVICE)
+        }
         readings = await good_readings(self.store, start, end)
         rows: list[Row] = []
         publications: list[Publication] = []
@@ -252,6 +257,9 @@ class Deriver:
             for site, where in self.rollups.regions.items():
                 if where == region and late_hours:
                     touched_h[site].update(late_hours)
+        # An import wrote its `energy` rows itself: the hours of its span are rolled up again.
+        for site, lo, hi in await self._import_spans(now_ns) if imported else ():
+            touched_h[site].update(range(lo - lo % HOUR, hi, HOUR))
         hourly = await self.rollups.hours(touched_h)
         await self._write(hourly)
         touched_d: dict[str, set[int]] = defaultdict(set)
@@ -321,7 +329,7 @@ class Deriver:
     async def _late_marks(self, now_ns: int) -> tuple[dict[str, int], set[tuple[str, int]]]:
         """Devices with readings stored late since the last step -> their earliest one, and
         the marks seen (committed by `_step` once the re-derivation is written)."""
-        if not self.tracks:
+        if not self.tracks and not self.rollups.regions:
             return {}, self._marks_seen
         margin = 120 * NS  # a mark stamped before our last look but stored after it
         since = (self.marks_until or now_ns) - margin
@@ -337,6 +345,24 @@ class Deriver:
                     continue
                 late[device] = min(late.get(device, int(v)), int(v))
         return late, {k for k in self._marks_seen | seen if k[1] >= since}
+
+    async def _import_spans(self, now_ns: int) -> list[tuple[str, int, int]]:
+        """(site, from_ns, to_ns) of the imports committed since the last step (their marks
+        under device `import:<device>`, not yet acted on)."""
+        since = (self.marks_until or now_ns) - 120 * NS
+        spans: dict[tuple[str, str, int], list[int]] = {}
+        for field in ("from_ns", "to_ns"):
+            for s in await self.store.query(SeriesQuery(LATE_DATA, field, since, now_ns + 1)):
+                device = s.tags.get("device", "")
+                if not device.startswith(IMPORT_DEVICE):
+                    continue
+                for t, v in zip(s.times, s.values, strict=True):
+                    key = (f"{device}/{s.tags.get('worker', '')}", int(t))
+                    if key not in self._marks_seen and isinstance(v, int | float):
+                        spans.setdefault((s.tags.get("site", ""), device, int(t)), []).append(
+                            int(v)
+                        )
+        return [(site, v[0], v[1]) for (site, _, _), v in sorted(spans.items()) if len(v) == 2]
 
     async def _write(self, rows: list[Row]) -> None:
         if rows:

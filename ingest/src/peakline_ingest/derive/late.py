@@ -22,6 +22,9 @@ from peakline_ingest.validate import Accepted
 
 NS = 1_000_000_000
 GRID_DEVICE = "grid:"  # + region: the `late_data` device of a late grid-intensity point
+IMPORT_DEVICE = "import:"
+"""+ device: the `late_data` device of an import's span (its `energy` rows are written by the
+importer; the deriver rolls up the hours from `from_ns` to `to_ns` again)."""
 
 
 class LateMarks:

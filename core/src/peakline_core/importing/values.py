@@ -1,0 +1,19 @@
+"""Numbers in imported cells: "1234.5", "1,234.5" (thousands separators), blank = missing."""
+
+from __future__ import annotations
+
+import math
+import re
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def number(text: str) -> float:
+    """The cell's value; ValueError when it is not a finite number."""
+    s = text.strip()
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    v = float(s)
+    if not math.isfinite(v):
+        raise ValueError("finite")
+    return v
