@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Sequence
 from datetime import date, datetime, time
 
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl
 
 from peakline_core.importing import ImportSpecError
 
