@@ -122,3 +122,30 @@ def test_printable_page_strings_exist_in_both_languages() -> None:
     used |= set(re.findall(r'\bt\("(inventory\.[a-z0-9_]+)"\)', script))
     assert len(used) > 10 and used <= en.keys() and used <= zh.keys()
     assert all(zh[k] != en[k] for k in used if k != "inventory.csv")  # translated, not copied
+
+
+async def test_completeness_counts_imported_hours_apart(tmp_path: Path) -> None:
+    # 48 hours of the library's heat: the first 24 from a committed import (its ledger row
+    # spans them), the next 24 metered live. Completeness tells them apart.
+    config = example_config(REPO / "config")
+    store = MemoryStore()
+    flow = "heat:riverton-dh"
+    hour = 3600 * NS
+    rows = [
+        Row("energy_1h", {"site": "rt-library", "flow": flow}, {"kwh": 100.0}, Y2025 + h * hour)
+        for h in range(48)
+    ]
+    tags = {"site": "rt-library", "device": "library-heat-meter", "flow": flow}
+    ledger = {"file": "bms.csv", "sha256": "0" * 64, "kind": "interval", "rows": 96,
+              "written": 96, "from_ns": Y2025, "to_ns": Y2025 + 24 * hour,
+              "total": 2400.0}  # fmt: skip
+    rows.append(Row("import_ledger", tags, ledger, Y2025 + 30 * hour))  # committed then
+    await store.write(rows)
+    roles = {"op_rt": (Role.OPERATOR, ["riverton"])}
+    now = Y2025 + 48 * hour
+    async with memory_api(tmp_path, config, store, roles, now) as (c, auth):
+        r = await c.get("/api/v1/reports/inventory?level=site&year=2025", headers=auth["op_rt"])
+    assert r.status_code == 200, r.text
+    library = next(i for i in r.json()["items"] if i["id"] == "rt-library")
+    [heat] = [m for m in library["completeness"]["meters"] if m["meter"] == flow]
+    assert (heat["hours"], heat["imported"], heat["measured"]) == (48, 0.5, 0.5)

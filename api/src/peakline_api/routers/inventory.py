@@ -45,7 +45,7 @@ from peakline_core.emissions.inventory import CSV_FIELDS, Inventory, Scope2Line,
 from peakline_core.emissions.thermal import KWH_PER
 from peakline_core.programme.inventory import data_centre_of, site_inventory
 from peakline_core.storage import SeriesQuery
-from peakline_core.storage.schema import ENERGY_1H
+from peakline_core.storage.schema import ENERGY_1H, IMPORT_LEDGER
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -132,16 +132,25 @@ async def inventories(caller: Access, state: AppState, level: Level, year: int) 
 async def hourly_quality(
     state: AppState, sites: list[str], start: int, end: int
 ) -> dict[str, dict[str, Any]]:
-    """site -> carrier flow -> quality code per hour (0 measured, 1 estimated, 3 missing)
-    from the carrier's first stored hour in [start, end) to `end`."""
+    """site -> carrier flow -> quality code per hour (0 measured, 1 estimated, 2 imported,
+    3 missing) from the carrier's first stored hour in [start, end) to `end`.
+
+    Imported: an hour inside the span of a committed import of the site's flow (its
+    `import_ledger` row; live data over an imported span is refused, so the span is the
+    import's). An estimated hour stays estimated whatever its source (a bill spread over
+    its days is both: it counts as estimated)."""
     if not sites or end <= start:
         return {}
     where = {"site": sites}
-    kwh, est = await asyncio.gather(
+    kwh, est, lo_rows, hi_rows = await asyncio.gather(
         *(
             state.store.query(SeriesQuery(ENERGY_1H, fld, start, end, where=where))
             for fld in ("kwh", "estimated_kwh")
-        )
+        ),
+        *(
+            state.store.query(SeriesQuery(IMPORT_LEDGER, fld, 0, state.clock_ns() + 1, where))
+            for fld in ("from_ns", "to_ns")
+        ),
     )
     estimated = {
         (x.tags.get("site", ""), x.tags.get("flow", ""), int(t))
@@ -149,6 +158,22 @@ async def hourly_quality(
         for t, v in zip(x.times, x.values, strict=True)
         if isinstance(v, int | float) and v > 0
     }
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    ends = {
+        (x.tags.get("site", ""), x.tags.get("device", ""), x.tags.get("flow", ""), int(t)): v
+        for x in hi_rows
+        for t, v in zip(x.times, x.values, strict=True)
+    }
+    for x in lo_rows:
+        for t, v in zip(x.times, x.values, strict=True):
+            key = (x.tags.get("site", ""), x.tags.get("device", ""), x.tags.get("flow", ""))
+            to = ends.get((*key, int(t)))
+            if isinstance(v, int | float) and isinstance(to, int | float):
+                spans[(key[0], key[2])].append((int(v), int(to)))
+
+    def imported(site: str, flow: str, t: int) -> bool:
+        return any(lo <= t < hi for lo, hi in spans.get((site, flow), ()))
+
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     hour = 3600 * NS
     last = -(-end // hour)
@@ -159,7 +184,10 @@ async def hourly_quality(
         first = min(series.times) // hour
         codes = [3] * (last - first)
         for t in series.times:
-            codes[t // hour - first] = 1 if (site, flow, int(t)) in estimated else 0
+            if (site, flow, int(t)) in estimated:
+                codes[t // hour - first] = 1
+            else:
+                codes[t // hour - first] = 2 if imported(site, flow, int(t)) else 0
         out[site][flow] = codes
     return out
 
