@@ -145,7 +145,8 @@ class BlockDecoder:
                 raw = ((words[:, 0] >> self._bits[g.rows]) & 1).astype(np.float64)
             else:
                 raw = raw_values(words, g.dtype, g.order)
-            values = raw.astype(np.float64) * g.scale + g.offset
+            with np.errstate(invalid="ignore"):  # a signalling NaN is 'no reading', not an error
+                values = raw.astype(np.float64) * g.scale + g.offset
             for k, sentinel in g.sentinels:
                 if np.isin(raw[k], sentinel):
                     values[k] = np.nan
