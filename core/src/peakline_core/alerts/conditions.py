@@ -80,12 +80,13 @@ def daily_emissions(cond: DailyEmissions, day_kgco2e: float | None) -> Observati
     return "clear" if day_kgco2e <= cond.baseline_kgco2e else "hold"
 
 
-def city_month(cond: CityMonth, projected_kgco2e: float, cap_kgco2e: float) -> Observation:
-    """A month's emissions projected to a year over the year's cap by more than
-    ``tolerance_percent``; clear when back on track (at or under the cap)."""
-    if projected_kgco2e > cap_kgco2e * (1 + cond.tolerance_percent / 100):
+def city_month(cond: CityMonth, actual_kgco2e: float, allowed_kgco2e: float) -> Observation:
+    """A city's like-for-like verdict over a month (its compared sites' emissions against
+    what the path allows them): firing when over the allowance by more than
+    ``tolerance_percent``; clear when back on track (at or under it)."""
+    if actual_kgco2e > allowed_kgco2e * (1 + cond.tolerance_percent / 100):
         return "firing"
-    return "clear" if projected_kgco2e <= cap_kgco2e else "hold"
+    return "clear" if actual_kgco2e <= allowed_kgco2e else "hold"
 
 
 def spool_backlog(cond: SpoolBacklog, readings: int, oldest_age_s: float) -> Observation:

@@ -94,9 +94,11 @@ class DailyEmissions(Strict):
 
 
 class CityMonth(Strict):
-    """A city's last complete month over its target trajectory: metered emissions projected to
-    a year against the city's cap for that year, exactly as the programme page computes them
-    (programme.yaml `cities[].target`). ``tolerance_percent`` above the cap before it fires."""
+    """A city's last complete month over its target trajectory, judged like for like as the
+    programme page and the overview judge it: the same sites against the same dates last year
+    times the path's ratio (programme.yaml `cities[].target`), else the sites with their own
+    targets pro rata; no verdict (and no incident) otherwise. ``tolerance_percent`` over the
+    allowance before it fires."""
 
     kind: Literal["city_month"]
     tolerance_percent: float = Field(default=0.0, ge=0, description="e.g. 5 for 5 % over cap")
