@@ -28,6 +28,7 @@ from peakline_core.alerts.conditions import (
     daily_emissions,
     daily_energy,
     in_quiet_hours,
+    in_schedule,
     no_data,
     quiet_until,
     spool_backlog,
@@ -124,6 +125,10 @@ class AlertEvaluator:
             out.append(d.id)
         return sorted(out)
 
+    def _timezone(self, site: str | None) -> str | None:
+        s = None if site is None else self.registry.sites.get(site)
+        return None if s is None else s.timezone
+
     def _site_of(self, device: str) -> str | None:
         d = self.registry.devices.get(device)
         return None if d is None else d.site
@@ -137,6 +142,8 @@ class AlertEvaluator:
                 continue
             seen = await self._observe(rule, now_ns, since)
             for subject, (obs, site, summary) in sorted(seen.items()):
+                if not in_schedule(rule.during, self._timezone(site), now_ns):
+                    obs = "clear"  # outside the rule's days and hours: nothing to watch
                 current = self.db.live(rule.id, subject)
                 new, transitions = observe(
                     current,
