@@ -1,6 +1,7 @@
 """The rule kinds added second (issue 22) against a real influxd: a site's daily emissions from
-the deriver's `emissions_1d` roll-up, a city's month against its target trajectory computed as
-the programme page computes it, a gateway's spool backlog, and a scope by device kind."""
+the deriver's `emissions_1d` roll-up, a city's month against its target trajectory judged like
+for like as the programme page and the overview judge it, a gateway's spool backlog, and a
+scope by device kind."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from peakline_api.live import AgentSpool
 from peakline_api.registry import Registry
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
-from peakline_core.emissions import track
 from peakline_core.storage import Row
 from peakline_ingest.store.open import open_store
 
@@ -25,7 +25,7 @@ MIN = NS_PER_MINUTE
 DAY = 1440 * MIN
 T0 = calendar.timegm((2026, 1, 5, 2, 0, 0)) * 1_000_000_000
 DEC1 = calendar.timegm((2025, 12, 1, 0, 0, 0)) * 1_000_000_000
-JAN1 = calendar.timegm((2026, 1, 1, 0, 0, 0)) * 1_000_000_000
+DEC1_2024 = calendar.timegm((2024, 12, 1, 0, 0, 0)) * 1_000_000_000
 
 RULES = """
 rules:
@@ -43,6 +43,15 @@ rules:
 def _co2(day_start: int, kg: float, method: str = "location") -> Row:
     tags = {"site": "rt-school", "scope": "2", "method": method}
     return Row("emissions_1d", tags, {"kgco2e": kg}, day_start)
+
+
+def _december(start: int, kg_per_day: float) -> list[Row]:
+    """A whole December of the school's daily location-based emissions, metered from its first
+    hour (so the overview's rules count it as complete)."""
+    tags = {"site": "rt-school", "flow": "import"}
+    first_hour = Row("energy_1h", tags, {"kwh": 1.0, "estimated_kwh": 0.0, "suspect_kwh": 0.0},
+                     start)  # fmt: skip
+    return [first_hour, *(_co2(start + d * DAY, kg_per_day) for d in range(31))]
 
 
 def _month(kwh: float) -> Row:
@@ -81,31 +90,42 @@ async def test_emissions_trajectory_backlog_and_device_kinds(
 
             yesterday = (T0 // DAY - 1) * DAY
             # 650 kgCO2e location-based is 30 % over 500; the market-based row is ignored.
-            # December's grid imports: 2e9 kWh is far past the city's cap for 2025.
+            # December's grid imports: 2e9 kWh is far past the city's whole cap for 2025, but
+            # the school has no December 2024 to compare with and no target of its own: the
+            # city cannot be judged like for like, so no verdict and no incident, and why.
             await store.write(
-                [_co2(yesterday, 650.0), _co2(yesterday, 10.0, "market"), _month(2e9)]
-            )
+                [_co2(yesterday, 650.0), _co2(yesterday, 10.0, "market"), _month(2e9),
+                 *_december(DEC1, 1200.0)]
+            )  # fmt: skip
             spools["gw-oldtown"] = AgentSpool(1500, 120.0, T0)
             done = await ev.evaluate(T0)
             assert sorted((t.incident.rule, t.incident.subject, t.kind) for t in done) == [
                 ("backlog", "gw-oldtown", "opened"),
                 ("co2", "rt-school", "opened"),
-                ("path", "riverton", "opened"),
             ]
+            assert ev.no_verdict == {"path": {"riverton": "no_baseline"}}
+            assert ev.no_verdict_count["no_baseline"] == 1
             by_rule = {i.rule: i for i in db.search(["riverton"], state="open")}
             assert by_rule["co2"].summary["kgco2e"] == 650.0
             assert by_rule["co2"].summary["over_percent"] == 30.0
-            # The programme page's figures: kWh x the site's location factor for 2025, a
-            # December's share of 2025, the 2025 cap of Riverton's trajectory.
-            factor = config.factor_book().lookup("CN-EAST", "location", 2025).value
-            kg = 2e9 * factor
-            status = track(
-                config.programme.cities[0].target, 2025, kg, (JAN1 - DEC1) / 1e9 / 86400 / 365
-            )  # type: ignore[arg-type]
-            path = by_rule["path"].summary
-            assert path["month"] == "2025-12" and path["kgco2e"] == round(kg, 1)
-            assert path["projected_kgco2e"] == round(status.projected_kgco2e, 1)
-            assert path["cap_kgco2e"] == round(status.target_kgco2e, 1)
+
+            # December 2024 gives the baseline: 31 x 1000 kgCO2e last year times the path's
+            # ratio (cap 2025 / cap 2024) is what the school was allowed; it emitted 31 x 1200,
+            # past that and the 5 % tolerance. Now the rule fires, with the verdict's figures.
+            target = config.programme.cities[0].target
+            assert target is not None
+            ratio = target.cap(2025) / target.cap(2024)
+            assert 1000.0 * ratio * 1.05 < 1200.0  # or the test proves nothing
+            await store.write(_december(DEC1_2024, 1000.0))
+            done = await ev.evaluate(T0 + MIN // 2)
+            assert [(t.incident.rule, t.incident.subject, t.kind) for t in done] == [
+                ("path", "riverton", "opened")
+            ]
+            assert ev.no_verdict == {"path": {}}
+            path = db.live("path", "riverton").summary  # type: ignore[union-attr]
+            assert path["month"] == "2025-12" and path["basis"] == "year_on_year"
+            assert path["sites"] == 1 and path["actual_kgco2e"] == 37_200.0
+            assert path["allowed_kgco2e"] == round(31_000.0 * ratio, 1)
             assert by_rule["backlog"].summary["readings"] == 1500
 
             # The spool drains to 700 (under the limit, not under half): holds; an agent that
@@ -121,7 +141,7 @@ async def test_emissions_trajectory_backlog_and_device_kinds(
             # Yesterday's emissions at baseline and December revised down to on-track (a
             # late correction): both resolve. Only the HVAC controllers (kind hvac) have been
             # silent for 30 min since the evaluator started: the meters are out of scope.
-            await store.write([_co2(yesterday, 480.0), _month(1e8)])
+            await store.write([_co2(yesterday, 480.0), *_december(DEC1, 1000.0 * ratio * 0.9)])
             done = await ev.evaluate(T0 + 31 * MIN)
             assert sorted((t.incident.rule, t.incident.subject, t.kind) for t in done) == [
                 ("co2", "rt-school", "resolved"),

@@ -22,12 +22,12 @@ def test_daily_emissions_fires_past_the_margin_and_clears_at_baseline(
 
 
 @pytest.mark.parametrize(
-    ("projected", "expected"), [(106.0, "firing"), (105.0, "hold"), (100.0, "clear")]
+    ("actual", "expected"), [(106.0, "firing"), (105.0, "hold"), (100.0, "clear")]
 )
 def test_city_month_fires_past_the_tolerance_and_clears_on_track(
-    projected: float, expected: str
+    actual: float, expected: str
 ) -> None:
-    assert city_month(CityMonth(kind="city_month", tolerance_percent=5), projected, 100.0) == (
+    assert city_month(CityMonth(kind="city_month", tolerance_percent=5), actual, 100.0) == (
         expected
     )
 
@@ -59,10 +59,19 @@ def test_the_new_kinds_say_what_tripped_them_in_both_languages() -> None:
                  "baseline_kgco2e": 500.0, "over_percent": 30.0}  # fmt: skip
     assert detail(emissions, "zh-CN") == "2026-01-04 碳排放 650 kgCO2e，超出基线 500 kgCO2e 的 30%"
     assert detail(emissions, "en") == "2026-01-04: 650 kgCO2e, 30 % over the 500 kgCO2e baseline"
-    month = {"kind": "city_month", "month": "2025-12", "kgco2e": 1.5e8,
-             "projected_kgco2e": 1.77e9, "cap_kgco2e": 1.5e9}  # fmt: skip
-    assert "2025-12" in detail(month, "zh-CN") and "达峰路径上限" in detail(month, "zh-CN")
-    assert "cap of" in detail(month, "en")
+    month = {"kind": "city_month", "month": "2025-12", "basis": "year_on_year", "sites": 3.0,
+             "actual_kgco2e": 1.5e5, "allowed_kgco2e": 1.2e5}  # fmt: skip
+    assert detail(month, "zh-CN") == (
+        "2025-12 3 个站点排放 150,000 kgCO2e，超出达峰路径允许的 120,000 kgCO2e"
+        "（与去年同期相同站点按达峰路径比例）"
+    )
+    assert detail(month, "en") == (
+        "2025-12: 3 sites emitted 150,000 kgCO2e against 120,000 kgCO2e allowed by the path "
+        "(the same sites' same dates last year times the path's ratio)"
+    )
+    pro_rata = {**month, "basis": "site_targets"}
+    assert detail(pro_rata, "zh-CN").endswith("（各站点自身目标按天折算）")
+    assert detail(pro_rata, "en").endswith("(the sites' own targets pro rata)")
     spool = {"kind": "spool_backlog", "agent": "gw1", "readings": 1500, "oldest_minutes": 2.0}
     assert detail(spool, "zh-CN") == "网关 gw1 积压 1500 条未上传数据，最早一条已等待 2 分钟"
     assert detail(spool, "en") == "gateway gw1 holds 1500 unsent readings, the oldest waiting 2 min"

@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+import structlog
 
 from peakline_api.alerts.store import AlertStore
 from peakline_api.ledger import CommandLedger, LedgerEntry
 from peakline_api.live import AgentSpool
 from peakline_api.params import TimeRange
 from peakline_api.registry import Registry
-from peakline_api.routers.programme import city_trajectory
+from peakline_api.routers.programme import city_trajectory, judged_trajectory
 from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
 from peakline_core.alerts.conditions import (
     city_month,
     daily_emissions,
     daily_energy,
     in_quiet_hours,
+    in_schedule,
     no_data,
     quiet_until,
     spool_backlog,
@@ -48,6 +51,8 @@ from peakline_core.config.alerts import (
 )
 from peakline_core.storage import SeriesQuery, Store
 from peakline_core.storage.schema import ANOMALY_EVENT, EMISSIONS_1D, ENERGY_1D, READING
+
+log = structlog.get_logger("peakline.alerts")
 
 DAY_NS = 86_400 * 1_000_000_000
 ANOMALY_LOOKBACK_NS = DAY_NS
@@ -84,6 +89,11 @@ class AlertEvaluator:
         self.registry = registry
         self.store = store
         self.db = db
+        self.no_verdict: dict[str, dict[str, str]] = {}
+        """rule id -> city -> why its last pass gave no verdict (a `city_month` rule whose
+        city cannot be judged like for like); cleared once it is judged again"""
+        self.no_verdict_count: Counter[str] = Counter()
+        """no-verdict evaluations since start, by reason"""
 
     def all_rules(self) -> list[Rule]:
         """alerts.yaml's rules, then the API's (read from the database on every pass, so an
@@ -115,6 +125,10 @@ class AlertEvaluator:
             out.append(d.id)
         return sorted(out)
 
+    def _timezone(self, site: str | None) -> str | None:
+        s = None if site is None else self.registry.sites.get(site)
+        return None if s is None else s.timezone
+
     def _site_of(self, device: str) -> str | None:
         d = self.registry.devices.get(device)
         return None if d is None else d.site
@@ -128,6 +142,8 @@ class AlertEvaluator:
                 continue
             seen = await self._observe(rule, now_ns, since)
             for subject, (obs, site, summary) in sorted(seen.items()):
+                if not in_schedule(rule.during, self._timezone(site), now_ns):
+                    obs = "clear"  # outside the rule's days and hours: nothing to watch
                 current = self.db.live(rule.id, subject)
                 new, transitions = observe(
                     current,
@@ -250,8 +266,12 @@ class AlertEvaluator:
         return {site: (daily_emissions(cond, kg), site, summary)}
 
     async def _city_month(self, rule: Rule, cond: CityMonth, now_ns: int) -> Seen:
-        """The city's last complete UTC month against its target, through the programme
-        page's own computation (`city_trajectory`)."""
+        """The city's last complete UTC month judged like for like, exactly as the programme
+        page and the overview judge it (`judged_trajectory`): the same sites against the same
+        dates last year times the path's ratio, else the sites with their own targets pro rata.
+        Firing when that verdict is over by more than the tolerance, clear when on track. With
+        no verdict (no data, no baseline, no target) it holds: no incident, and the reason is
+        kept in `no_verdict`, logged and counted."""
         city = rule.scope.city
         now = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
         end = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
@@ -260,14 +280,32 @@ class AlertEvaluator:
         row = await city_trajectory(self.store, self.registry, city, tr)
         if row is None:
             return {}
+        sites = [s for s in self.registry.sites.values() if s.city == city]
+        judged = await judged_trajectory(
+            self.store, self.registry.cities[city], sites, tr, row["emissions_kgco2e"]
+        )
+        if judged is None:
+            return {}
+        month = start.strftime("%Y-%m")
+        actual, allowed = judged["actual_kgco2e"], judged["allowed_kgco2e"]
+        if judged["basis"] is None or actual is None or allowed is None:
+            reason = str(judged["reason"])
+            self.no_verdict.setdefault(rule.id, {})[city] = reason
+            self.no_verdict_count[reason] += 1
+            log.info("alerts.no_verdict", rule=rule.id, city=city, month=month, reason=reason)
+            return {city: ("hold", None, {})}
+        self.no_verdict.get(rule.id, {}).pop(city, None)
         summary: dict[str, str | float] = {
             "kind": "city_month",
-            "month": start.strftime("%Y-%m"),
-            "kgco2e": round(row["emissions_kgco2e"], 1),
+            "month": month,
+            "basis": str(judged["basis"]),
+            "sites": len(judged["compared_sites"]),
+            "actual_kgco2e": round(actual, 1),
+            "allowed_kgco2e": round(allowed, 1),
             "projected_kgco2e": round(row["projected_kgco2e"], 1),
             "cap_kgco2e": round(row["cap_kgco2e"], 1),
         }
-        obs = city_month(cond, row["projected_kgco2e"], row["cap_kgco2e"])
+        obs = city_month(cond, actual, allowed)
         return {city: (obs, None, summary)}
 
     def _commands(self, rule: Rule, cond: CommandOutcome, now_ns: int) -> Seen:

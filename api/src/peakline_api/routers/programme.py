@@ -173,7 +173,7 @@ async def programme_report(
                 "kgco2e_per_kwh": _num(b.kgco2e_per_kwh[i]),
             },
             "trajectory": await judged_trajectory(
-                state, reg.cities[city], members, tr, float(emissions[i])
+                state.store, reg.cities[city], members, tr, float(emissions[i])
             )
             if level == "city"
             else None,
@@ -279,7 +279,7 @@ def whole_days(tr: TimeRange) -> Period | None:
 
 
 async def judged_trajectory(
-    state: AppState, city: City, sites: list[Site], tr: TimeRange, kgco2e: float
+    store: Store, city: City, sites: list[Site], tr: TimeRange, kgco2e: float
 ) -> dict[str, Any] | None:
     """The city's path judged like for like, by the overview's rules (city_status.judge) over
     the range's complete UTC days: this year's sites against the same dates last year times
@@ -303,7 +303,7 @@ async def judged_trajectory(
                 "compared_sites": [], "actual_kgco2e": None, "allowed_kgco2e": None}  # fmt: skip
     ids = [s.id for s in sites]
     this, last = await asyncio.gather(
-        daily_rows(state.store, ids, p), daily_rows(state.store, ids, p.last_year())
+        daily_rows(store, ids, p), daily_rows(store, ids, p.last_year())
     )
     v = judge(city, sites, this, last, p)
     return {
@@ -324,7 +324,8 @@ async def city_trajectory(
 ) -> dict[str, Any] | None:
     """One city's trajectory over `tr` as the programme page computes it (its metered grid
     imports, each site's location factor for the start year, the same cap and projection), with
-    the emissions it used; None without a target. The `city_month` alert rule reads this."""
+    the emissions it used; None without a target. The `city_month` alert rule judges them with
+    `judged_trajectory`."""
     sites = [s for s in reg.sites.values() if s.city == city and s.in_totals]
     kwh: dict[str, float] = defaultdict(float)
     for (site, flow), v in (

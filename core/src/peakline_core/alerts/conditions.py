@@ -6,15 +6,18 @@ Inputs are numpy arrays of UTC ns timestamps and values, sorted by time.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE, Observation
 from peakline_core.config.alerts import (
+    WEEKDAYS,
     CityMonth,
     DailyEmissions,
     DailyEnergy,
+    During,
     NoData,
     QuietHours,
     SpoolBacklog,
@@ -80,12 +83,13 @@ def daily_emissions(cond: DailyEmissions, day_kgco2e: float | None) -> Observati
     return "clear" if day_kgco2e <= cond.baseline_kgco2e else "hold"
 
 
-def city_month(cond: CityMonth, projected_kgco2e: float, cap_kgco2e: float) -> Observation:
-    """A month's emissions projected to a year over the year's cap by more than
-    ``tolerance_percent``; clear when back on track (at or under the cap)."""
-    if projected_kgco2e > cap_kgco2e * (1 + cond.tolerance_percent / 100):
+def city_month(cond: CityMonth, actual_kgco2e: float, allowed_kgco2e: float) -> Observation:
+    """A city's like-for-like verdict over a month (its compared sites' emissions against
+    what the path allows them): firing when over the allowance by more than
+    ``tolerance_percent``; clear when back on track (at or under it)."""
+    if actual_kgco2e > allowed_kgco2e * (1 + cond.tolerance_percent / 100):
         return "firing"
-    return "clear" if projected_kgco2e <= cap_kgco2e else "hold"
+    return "clear" if actual_kgco2e <= allowed_kgco2e else "hold"
 
 
 def spool_backlog(cond: SpoolBacklog, readings: int, oldest_age_s: float) -> Observation:
@@ -100,6 +104,25 @@ def spool_backlog(cond: SpoolBacklog, readings: int, oldest_age_s: float) -> Obs
         cond.oldest_minutes is None or oldest_age_s <= cond.oldest_minutes * 30
     )
     return "clear" if under else "hold"
+
+
+def in_schedule(during: During | None, timezone: str | None, now_ns: int) -> bool:
+    """True when a rule's `during` window covers `now_ns` in `timezone` (the subject's site's
+    zone; the window's own, else UTC, when None). A window spanning midnight counts its
+    early hours to the day it began (Sunday 22:00 to 06:00 covers Monday 03:00)."""
+    if during is None:
+        return True
+    zone = ZoneInfo(timezone or during.timezone or "UTC")
+    local = dt.datetime.fromtimestamp(now_ns / 1e9, zone)
+    t, day = local.time(), WEEKDAYS[local.weekday()]
+    previous = WEEKDAYS[(local.weekday() - 1) % 7]
+    if during.start == during.end:
+        return day in during.days
+    if during.start < during.end:
+        return day in during.days and during.start <= t < during.end
+    return (day in during.days and t >= during.start) or (
+        previous in during.days and t < during.end
+    )
 
 
 def in_quiet_hours(quiet: QuietHours | None, now_ns: int) -> bool:

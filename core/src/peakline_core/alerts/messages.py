@@ -129,14 +129,21 @@ def detail(summary: dict[str, str | float], language: str) -> str:
             f"{g['baseline_kgco2e']} kgCO2e baseline"
         )
     if kind == "city_month":
+        yoy = g.get("basis") == "year_on_year"
         if zh:
+            basis = "与去年同期相同站点按达峰路径比例" if yoy else "各站点自身目标按天折算"
             return (
-                f"{g['month']} 排放 {g['kgco2e']} kgCO2e，按此推算全年 {g['projected_kgco2e']} "
-                f"kgCO2e，超出本年度达峰路径上限 {g['cap_kgco2e']} kgCO2e"
+                f"{g['month']} {g['sites']} 个站点排放 {g['actual_kgco2e']} kgCO2e，超出达峰路径"
+                f"允许的 {g['allowed_kgco2e']} kgCO2e（{basis}）"
             )
+        basis = (
+            "the same sites' same dates last year times the path's ratio"
+            if yoy
+            else "the sites' own targets pro rata"
+        )
         return (
-            f"{g['month']}: {g['kgco2e']} kgCO2e, projected to {g['projected_kgco2e']} kgCO2e "
-            f"a year against this year's cap of {g['cap_kgco2e']} kgCO2e"
+            f"{g['month']}: {g['sites']} sites emitted {g['actual_kgco2e']} kgCO2e against "
+            f"{g['allowed_kgco2e']} kgCO2e allowed by the path ({basis})"
         )
     if kind == "spool_backlog":
         if zh:

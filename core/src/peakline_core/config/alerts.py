@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -94,9 +95,11 @@ class DailyEmissions(Strict):
 
 
 class CityMonth(Strict):
-    """A city's last complete month over its target trajectory: metered emissions projected to
-    a year against the city's cap for that year, exactly as the programme page computes them
-    (programme.yaml `cities[].target`). ``tolerance_percent`` above the cap before it fires."""
+    """A city's last complete month over its target trajectory, judged like for like as the
+    programme page and the overview judge it: the same sites against the same dates last year
+    times the path's ratio (programme.yaml `cities[].target`), else the sites with their own
+    targets pro rata; no verdict (and no incident) otherwise. ``tolerance_percent`` over the
+    allowance before it fires."""
 
     kind: Literal["city_month"]
     tolerance_percent: float = Field(default=0.0, ge=0, description="e.g. 5 for 5 % over cap")
@@ -154,6 +157,35 @@ class QuietHours(Strict):
     utc_offset_hours: float = Field(default=8.0, ge=-12, le=14, description="China: 8")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class During(Strict):
+    """When a rule watches, in local time: on `days`, from `start` to `end` (which may span
+    midnight: its early hours count to the day it began; start == end is the whole day).
+    Local to the subject's site (sites.yaml `timezone`), else `timezone`. Outside it the
+    condition counts as clear: an incident opened inside resolves when the window ends."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    start: dt.time = dt.time(0, 0)
+    end: dt.time = dt.time(0, 0)
+    timezone: str | None = Field(
+        default=None, description="IANA zone for subjects without a site (a city, a gateway)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("a day is listed twice")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown IANA timezone {self.timezone!r}") from None
+        return self
+
+
 class Rule(Strict):
     id: Id
     name: str = Field(min_length=1)
@@ -165,6 +197,9 @@ class Rule(Strict):
         default=None, gt=0, description="re-notify an open, unacknowledged incident this often"
     )
     quiet_hours: QuietHours | None = None
+    during: During | None = Field(
+        default=None, description="watch only on these local days and hours (e.g. weekends)"
+    )
     enabled: bool = True
 
 
