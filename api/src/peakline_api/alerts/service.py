@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +56,9 @@ def smtp_settings(extra: dict[str, str]) -> SmtpSettings | None:
     )
 
 
+LEASE = "alerts"
+
+
 @dataclass
 class Alerts:
     """What the alert routes use (`app.state.alerts`)."""
@@ -65,9 +70,9 @@ class Alerts:
     passes: int = 0
     """Completed evaluate-and-send passes of the background task (tests wait on it)."""
     holds_lease: Callable[[], bool] = field(default=lambda: True)
-    """The seam for leader election across API replicas (issue #21, a lease in the database):
-    a pass evaluates and sends only while this says the process holds the alerts lease. Until
-    #21 lands it is always true, so exactly one process may run with `alerts` on."""
+    """Leader election across API replicas: a pass evaluates and sends only while this says
+    the process holds the alerts lease (`AlertStore.hold` on the shared alerts database,
+    renewed every pass, taken over by another replica once it has run out)."""
 
     async def tick(self, now_ns: int) -> None:
         if not self.holds_lease():
@@ -110,15 +115,25 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
         config, state.registry, state.store, db, ledger, spool=lambda: state.hub.spools
     )
     running = extra.get("alerts") == "on" and bool(config.rules)
-    app.state.alerts = Alerts(db, evaluator, sender, running)
+    interval_s = float(extra.get("alerts_interval_s", "60"))
+    # One evaluator across the replicas sharing this alerts database: the lease runs three
+    # passes, so a replica that stops renewing it (killed, hung) is replaced within that.
+    holder = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
+    ttl_ns = int(3 * interval_s * 1e9)
+    app.state.alerts = Alerts(
+        db,
+        evaluator,
+        sender,
+        running,
+        holds_lease=lambda: db.hold(LEASE, holder, state.clock_ns(), ttl_ns),
+    )
     if running:
-        task = asyncio.create_task(
-            _run(app.state.alerts, state, float(extra.get("alerts_interval_s", "60")))
-        )
+        task = asyncio.create_task(_run(app.state.alerts, state, interval_s))
 
         async def stop() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            db.release(LEASE, holder, state.clock_ns())  # the next replica need not wait
 
         stack.push_async_callback(stop)

@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_ns, dead, due_ns);
 CREATE TABLE IF NOT EXISTS evaluator (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until_ns INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS channel_send (channel TEXT NOT NULL, at_ns INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS channel_send_at ON channel_send (channel, at_ns);
 CREATE TABLE IF NOT EXISTS rule (
@@ -190,6 +195,46 @@ class AlertStore(SqliteFile):
                 " created_ns, due_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(k, ch, incident.id, kind, snapshot, at, due) for k, ch, kind, at, due in outbox],
             )
+
+    # lease
+
+    def hold(self, name: str, holder: str, now_ns: int, ttl_ns: int) -> bool:
+        """Take or renew the lease `name` for `holder` until `now_ns + ttl_ns`, unless another
+        holder's lease still runs; True when `holder` holds it now. One `BEGIN IMMEDIATE`
+        transaction (the write lock before the read), so two processes on the same file
+        never both hold it."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT holder, until_ns FROM lease WHERE name = ?", (name,)
+            ).fetchone()
+            mine = row is None or row[0] == holder or row[1] <= now_ns
+            if mine:
+                db.execute(
+                    "INSERT OR REPLACE INTO lease (name, holder, until_ns) VALUES (?, ?, ?)",
+                    (name, holder, now_ns + ttl_ns),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return mine
+
+    def release(self, name: str, holder: str, now_ns: int) -> None:
+        """End `holder`'s lease now (a clean shutdown): another replica takes it at once."""
+        with self.db:
+            self.db.execute(
+                "UPDATE lease SET until_ns = ? WHERE name = ? AND holder = ?",
+                (now_ns, name, holder),
+            )
+
+    def holder(self, name: str) -> tuple[str, int] | None:
+        """(holder, until_ns) of the lease, if it was ever taken."""
+        row = self.db.execute(
+            "SELECT holder, until_ns FROM lease WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
 
     # outbox
 
