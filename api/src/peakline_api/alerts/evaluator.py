@@ -45,10 +45,12 @@ from peakline_core.config.alerts import (
     DailyEmissions,
     DailyEnergy,
     NoData,
+    RefrigerantLeak,
     Rule,
     SpoolBacklog,
     Threshold,
 )
+from peakline_core.config.inventory import RefrigerantAsset
 from peakline_core.storage import SeriesQuery, Store
 from peakline_core.storage.schema import ANOMALY_EVENT, EMISSIONS_1D, ENERGY_1D, READING
 
@@ -79,8 +81,12 @@ class AlertEvaluator:
         db: AlertStore,
         ledger: CommandLedger | None = None,
         spool: Callable[[], Mapping[str, AgentSpool]] | None = None,
+        refrigerants: Callable[[], Sequence[RefrigerantAsset]] | None = None,
     ):
         self.ledger = ledger
+        self.refrigerants = refrigerants
+        """inventory.yaml's refrigerant assets with the service records posted through the
+        API (read on every pass); None: the inventory's own."""
         self.spool = spool
         """The agents' last reported spool depth (the API's live view of the agent topic)."""
         self.alerts = alerts
@@ -212,7 +218,43 @@ class AlertEvaluator:
             return await self._city_month(rule, cond, now_ns)
         if isinstance(cond, SpoolBacklog):
             return self._spool_backlog(rule, cond, now_ns)
+        if isinstance(cond, RefrigerantLeak):
+            return self._refrigerant_leak(rule, cond, now_ns)
         return self._commands(rule, cond, now_ns)
+
+    def _refrigerant_leak(self, rule: Rule, cond: RefrigerantLeak, now_ns: int) -> Seen:
+        """Subject: each refrigerant asset of a site in scope (and, with a device in scope, the
+        asset on that device); firing while its top-ups this UTC year exceed the share of its
+        charge, clear otherwise (a new year starts from nothing topped up)."""
+        inventory = self.registry.config.inventory
+        assets = self.refrigerants() if self.refrigerants else inventory.refrigerant_assets
+        share = cond.share if cond.share is not None else inventory.leak_threshold
+        s = rule.scope
+        year = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC).year
+        out: Seen = {}
+        for asset in assets:
+            site = self.registry.sites.get(asset.site)
+            if site is None or site.city != s.city or asset.retired is not None:
+                continue
+            if (s.district is not None and site.district != s.district) or (
+                s.site is not None and site.id != s.site
+            ):
+                continue
+            if s.device is not None and asset.device != s.device:
+                continue
+            topped = asset.year_totals(year)[0]
+            summary: dict[str, str | float] = {
+                "kind": "refrigerant_leak",
+                "asset": asset.id,
+                "refrigerant": asset.refrigerant,
+                "charge_kg": asset.charge_kg,
+                "topped_up_kg": round(topped, 2),
+                "share_percent": round(share * 100, 1),
+                "year": year,
+            }
+            state: Observation = "firing" if topped > share * asset.charge_kg else "clear"
+            out[asset.id] = (state, site.id, summary)
+        return out
 
     def _spool_backlog(self, rule: Rule, cond: SpoolBacklog, now_ns: int) -> Seen:
         """Subject: an edge agent polling devices in scope. An agent that has not reported its

@@ -28,6 +28,7 @@ from peakline_api.alerts.evaluator import AlertEvaluator
 from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
 from peakline_api.alerts.store import AlertStore
 from peakline_api.ledger import LedgerError
+from peakline_api.routers.inventory import refrigerants_db, with_posted_service
 from peakline_api.state import AppState
 from peakline_core.storage import StoreError
 
@@ -112,7 +113,17 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
     control = getattr(app.state, "control", None)  # started just before (control_wiring)
     ledger = getattr(control, "ledger", None)
     evaluator = AlertEvaluator(
-        config, state.registry, state.store, db, ledger, spool=lambda: state.hub.spools
+        config,
+        state.registry,
+        state.store,
+        db,
+        ledger,
+        spool=lambda: state.hub.spools,
+        refrigerants=lambda: (
+            with_posted_service(
+                state.registry.config.inventory, refrigerants_db(state)
+            ).refrigerant_assets
+        ),
     )
     running = extra.get("alerts") == "on" and bool(config.rules)
     interval_s = float(extra.get("alerts_interval_s", "60"))

@@ -145,6 +145,18 @@ def detail(summary: dict[str, str | float], language: str) -> str:
             f"{g['month']}: {g['sites']} sites emitted {g['actual_kgco2e']} kgCO2e against "
             f"{g['allowed_kgco2e']} kgCO2e allowed by the path ({basis})"
         )
+    if kind == "refrigerant_leak":
+        if zh:
+            return (
+                f"制冷设备 {g['asset']}（{g['refrigerant']}，充注量 {g['charge_kg']} kg）"
+                f"{g['year']} 年已补充 {g['topped_up_kg']} kg，超过充注量的 {g['share_percent']}%："
+                "疑似泄漏，请检修"
+            )
+        return (
+            f"{g['asset']} ({g['refrigerant']}, {g['charge_kg']} kg charge) topped up "
+            f"{g['topped_up_kg']} kg in {g['year']}, over {g['share_percent']} % of its charge: "
+            "a likely leak, have it repaired"
+        )
     if kind == "spool_backlog":
         if zh:
             return (

@@ -121,6 +121,19 @@ class SpoolBacklog(Strict):
         return self
 
 
+class RefrigerantLeak(Strict):
+    """A refrigerant asset in scope (inventory.yaml, with the service records posted through
+    the API) topped up in the current calendar year by more than ``share`` of its charge
+    (default inventory.yaml ``leak_threshold``): a leaking unit, by the same test as the
+    inventory's flag. It clears in a new year (top-ups count per year) or when the asset
+    leaves the inventory."""
+
+    kind: Literal["refrigerant_leak"]
+    share: float | None = Field(
+        default=None, gt=0, le=1, description="share of the charge; default leak_threshold"
+    )
+
+
 Condition = Annotated[
     Threshold
     | NoData
@@ -129,7 +142,8 @@ Condition = Annotated[
     | DailyEnergy
     | DailyEmissions
     | CityMonth
-    | SpoolBacklog,
+    | SpoolBacklog
+    | RefrigerantLeak,
     Field(discriminator="kind"),
 ]
 
