@@ -113,6 +113,8 @@ async def test_demo_faults_are_found_within_a_minute_as_one_event_per_device(
                 "office-meter": await spike_start_ms(http),
                 "school-pv": await dropout_start_ms(http),
             }
+            meter_points = (await http.get("/api/v1/devices/office-meter")).json()["points"]
+            units = {p["name"]: (p["unit"], p["counter"]) for p in meter_points}
         assert all(v is not None for v in fault_ms.values()), (fault_ms, demo.output())
         report = []
         for device in FAULTY:
@@ -148,6 +150,10 @@ async def test_demo_faults_are_found_within_a_minute_as_one_event_per_device(
                 event = office if device == "office-meter" else school
                 assert all(p in shown for p in event["points"]), (shown, event)
                 assert "why" in shown, shown
+                if device == "office-meter":  # the why line's unit is its point's
+                    unit, counter = units[office["point"]]
+                    assert f" {unit}/h" in shown if counter else f" {unit}" in shown, shown
+                    assert ("counter" in shown) == counter, shown
                 await page.screenshot(
                     path=str(ARTIFACTS / f"demo-fault-{site.removeprefix('rt-')}.png"),
                     full_page=True,

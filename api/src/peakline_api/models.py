@@ -74,6 +74,7 @@ class SiteOut(BaseModel):
 class PointOut(BaseModel):
     name: str
     unit: str
+    counter: bool = Field(default=False, description="a cumulative counter (energy, volume)")
     writable: dict[str, float | None] | None = Field(
         default=None, description="min, max, step, max_rate_per_min when commands may write it"
     )

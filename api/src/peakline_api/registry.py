@@ -26,6 +26,8 @@ class PointInfo:
     unit: str
     writable: WriteLimits | None
     interval_s: float | None
+    counter: bool = False
+    """A cumulative counter (the profile's `counter: true`): its events speak of rates."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Registry:
                         p.unit,
                         None if device.read_only or profile.read_only else p.writable,
                         p.interval_s,
+                        p.counter,
                     )
                     for p in profile.points
                 ]

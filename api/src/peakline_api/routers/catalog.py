@@ -47,6 +47,7 @@ def device_out(state: AppState, device: Device) -> DeviceOut:
         PointOut(
             name=p.name,
             unit=p.unit,
+            counter=p.counter,
             writable=None if p.writable is None else p.writable.model_dump(),
         )
         for p in state.registry.points[device.id].values()

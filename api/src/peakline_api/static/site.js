@@ -57,6 +57,8 @@
     return new uPlot(opts, data, el);
   }
 
+  const pointInfo = new Map();  // device/point -> {unit, counter}, from the devices list
+
   async function load() {
     if (!siteId) { showError(t("error.no_site")); return; }
     try {
@@ -73,6 +75,7 @@
       const devices = (await api(`/api/v1/devices?site=${encodeURIComponent(siteId)}&limit=1000`)).items;
       renderDevices(devices);
       renderCommandTargets(devices);
+      for (const d of devices) for (const p of d.points) pointInfo.set(`${d.id}/${p.name}`, p);
       const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
       meter = main && main.id;
       meterSeen = main && main.status.last_seen;
@@ -215,9 +218,14 @@
     li.dataset.kind = e.kind;
     li.dataset.start = e.start;
     if (e.seen !== null && e.seen !== undefined) {
+      // A counter's expected range is its rate (per hour); a flatline is about time, not range.
+      const info = pointInfo.get(`${e.device}/${e.point}`) || {};
+      const unit = info.counter && info.unit ? `${info.unit}/h` : (info.unit || "");
+      const why = e.kind === "flatline" ? "site.anomaly_why_flatline"
+        : info.counter ? "site.anomaly_why_counter" : "site.anomaly_why";
       const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
-      li.append(text("div", t("site.anomaly_why", {
-        point: e.point, low: fmt(low, 2), high: fmt(high, 2), seen: fmt(e.seen, 2),
+      li.append(text("div", t(why, {
+        point: e.point, low: fmt(low, 2), high: fmt(high, 2), seen: fmt(e.seen, 2), unit,
       }), "muted"));
     } else if (e.kind === "gap") {
       li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
