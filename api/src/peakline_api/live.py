@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -209,16 +210,13 @@ class LiveHub:
     def _remember(self, batch: wire.TelemetryBatch) -> None:
         """The batch's readings into the latest-value table when ingest would store them."""
         assert self.table is not None
-        values = [reading_value(r.value) for r in batch.readings]
-        infinite = any(
-            isinstance(r.value, float) and r.value in (float("inf"), float("-inf"))
-            for r in batch.readings
-        )
+        infinite = any(isinstance(r.value, float) and math.isinf(r.value) for r in batch.readings)
         if infinite or not self.table.plausible(r.ts for r in batch.readings):
-            return
-        for r, value in zip(batch.readings, values, strict=True):
+            return  # ingest refuses the whole message
+        for r in batch.readings:
             tags = (batch.site, batch.device, r.point)
             self.table.offer(READING, "quality", tags, r.ts, int(QualityCode.of(r.quality)))
+            value = reading_value(r.value)
             if value is not None:
                 self.table.offer(READING, "value", tags, r.ts, value)
 
