@@ -11,4 +11,9 @@ echo "== mypy (strict on every package)"; mypy core/src edge/src ingest/src api/
 echo "== import contracts (docs/architecture.md layers)"; lint-imports
 echo "== pytest"
 # pytest exits 5 when it collected nothing: that is a failure here too.
-exec pytest "$@"
+# Two workers (PEAKLINE_TEST_WORKERS, 0 for one process): most integration tests wait on real
+# servers and simulated clocks rather than compute, so two halve the wall time on 2 cores.
+# A file stays on one worker (--dist loadfile): its module fixtures start servers once.
+workers="${PEAKLINE_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then exec pytest "$@"; fi
+exec pytest -n "$workers" --dist loadfile "$@"

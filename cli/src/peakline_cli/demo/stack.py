@@ -244,17 +244,24 @@ async def _tap(broker_url: str, prefix: str, status: DemoStatus) -> AsyncIterato
     status.add("tap", f"{broker_url} {topics.filter(TopicKind.TELEMETRY)}")
 
     async def follow() -> None:
-        async with aiomqtt.Client(
-            parts.hostname or "127.0.0.1",
-            parts.port or 1883,
-            identifier=f"peakline-demo-tap-{id(status):x}",
-        ) as client:
-            await client.subscribe(topics.filter(TopicKind.TELEMETRY), qos=0)
-            status.set("tap", State.RUNNING, "0 telemetry batches seen")
-            seen = 0
-            async for _ in client.messages:
-                seen += 1
-                status.components["tap"].detail = f"{seen} telemetry batches seen"
+        # A diagnostic: a broker too busy to answer in time (a loaded machine) is retried,
+        # never a reason for the demo to fail.
+        seen = 0
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    parts.hostname or "127.0.0.1",
+                    parts.port or 1883,
+                    identifier=f"peakline-demo-tap-{id(status):x}",
+                ) as client:
+                    await client.subscribe(topics.filter(TopicKind.TELEMETRY), qos=0)
+                    status.set("tap", State.RUNNING, f"{seen} telemetry batches seen")
+                    async for _ in client.messages:
+                        seen += 1
+                        status.components["tap"].detail = f"{seen} telemetry batches seen"
+            except aiomqtt.MqttError as exc:
+                status.set("tap", State.STARTING, f"reconnecting: {exc}")
+                await asyncio.sleep(1.0)
 
     task = asyncio.create_task(follow(), name="demo-tap")
     try:
