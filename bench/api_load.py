@@ -12,6 +12,12 @@ Figures: p50/p99 latency and achieved requests/s for
     store's own `latest()` / `query()` called directly in-process (no HTTP, no API).
 Targets: latest p99 < 50 ms at 200 req/s; the 100-series day query < 300 ms.
 
+CPU (for sizing, docs/deployment.md): the API process's CPU time per request of each phase
+(psutil, user + system), and, when it follows a broker, per reading of its live feed: every
+replica decodes all telemetry into its latest-value table, so that cost is paid once per
+replica, not shared (--feed-readings readings of the bench's four meters,
+published at once (a meter's points a message, 29 for an SDM630); the feed is done when the API's latest answer has the last one).
+
     uv run --frozen python bench/api_load.py [--store sqlite|influx] [--seconds 10] [--rate 200]
         [--no-broker] [--latest-cache-s 0]
 
@@ -39,18 +45,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
+import psutil
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from peakline_api.demo_data import reading_rows
 from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
 from peakline_core.config import load_config
 from peakline_core.storage import Aggregate, SeriesQuery
+from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
 from peakline_ingest.store import InfluxStore
 from peakline_ingest.store.influxql import range_query
 from peakline_ingest.store.open import open_store
 from peakline_testing.servers import Influxd, Mosquitto, free_port
-from peakline_testing.waiting import wait_until
+from peakline_testing.waiting import eventually, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 EXTRA_METERS = ("bench-meter-1", "bench-meter-2", "bench-meter-3")
@@ -119,6 +129,46 @@ async def open_loop(
 
     await asyncio.gather(*(one(i) for i in range(n)))
     return summary(latencies, time.perf_counter() - start, errors)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU time of a process so far (s)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def per_request(result: dict[str, Any], cpu: float) -> dict[str, Any]:
+    return {**result, "api_cpu_ms_per_request": round(cpu * 1000 / max(1, result["requests"]), 3)}
+
+
+def feed_batches(registry: Registry, readings: int, now_ns: int) -> list[TelemetryBatch]:
+    """Meter scans of the bench's four meters (up to 30 points a message), one scan a second per
+    meter, ending now: what ingest would store, so the API's live table takes every one."""
+    devices = [registry.devices[d] for d in METERS]
+    out: list[TelemetryBatch] = []
+    n_scans = readings // (30 * len(devices)) + 1
+    for k in range(n_scans):
+        ts = now_ns - (n_scans - k) * 10**9
+        for d in devices:
+            points = list(registry.points[d.id])[:30]
+            out.append(TelemetryBatch(d.agent, d.site, d.id, len(out), ts,
+                                      [Reading(p, ts, float(k)) for p in points]))  # fmt: skip
+    return out
+
+
+def publish_all(broker_url: str, items: list[tuple[str, bytes]]) -> None:
+    host, port = broker_url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        for info in [client.publish(topic, payload, qos=1) for topic, payload in items]:
+            info.wait_for_publish(timeout=120)
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 async def sequential(
@@ -192,6 +242,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--latest-cache-s", type=float, default=0.0, help="0: API cache off")
+    parser.add_argument(
+        "--feed-readings", type=int, default=200_000, help="live feed phase; 0: off"
+    )
     parser.add_argument(
         "--no-broker",
         action="store_true",
@@ -273,12 +326,46 @@ async def main() -> None:
                     check = await client.get(day_url, headers=headers)
                     n_series = len(check.json()["series"])
                     await open_loop(client, "/health", args.rate, 1, headers)  # warm up
+                    c0 = cpu_s(proc.pid)
                     health = await open_loop(client, "/health", args.rate, args.seconds, headers)
+                    health = per_request(health, cpu_s(proc.pid) - c0)
                     latest_url = "/api/v1/readings/latest?device=school-meter"
                     await open_loop(client, latest_url, args.rate, 1, headers)  # warm up
+                    c0 = cpu_s(proc.pid)
                     latest = await open_loop(client, latest_url, args.rate, args.seconds, headers)
+                    latest = per_request(latest, cpu_s(proc.pid) - c0)
+                    c0 = cpu_s(proc.pid)
                     day = await sequential(client, day_url, 10, headers)
+                    day = per_request(day, cpu_s(proc.pid) - c0)
                     day_concurrent = await open_loop(client, day_url, 2, 5, headers)
+                    feed: dict[str, Any] | None = None
+                    if broker and args.feed_readings:
+                        batches = feed_batches(registry, args.feed_readings, time.time_ns())
+                        items = [
+                            (Topics("peakline").telemetry(b.site, b.device), encode(b))
+                            for b in batches
+                        ]
+                        last = batches[-1]
+                        marker = f"/api/v1/readings/latest?device={last.device}&point={last.readings[0].point}"
+
+                        async def fed() -> bool:
+                            items_ = (await client.get(marker, headers=headers)).json()["items"]
+                            return bool(items_) and items_[0]["t_ms"] == last.sent // 1_000_000
+
+                        c0 = cpu_s(proc.pid)
+                        t0 = time.perf_counter()
+                        await asyncio.to_thread(publish_all, mosquitto.url, items)
+                        await eventually(fed, 600, "the live feed's last reading", every_s=0.05)
+                        took = time.perf_counter() - t0
+                        n = sum(len(b.readings) for b in batches)
+                        cpu = cpu_s(proc.pid) - c0
+                        feed = {
+                            "readings": n,
+                            "messages": len(batches),
+                            "seconds": round(took, 2),
+                            "readings_per_s": round(n / took),
+                            "api_cpu_us_per_reading": round(cpu * 1e6 / n, 2),
+                        }
             finally:
                 proc.terminate()
                 await asyncio.wait_for(proc.wait(), 30)
@@ -301,6 +388,7 @@ async def main() -> None:
         "day_1m_100_series": {**day, "series": n_series},
         "day_1m_100_series_at_2_req_s": day_concurrent,
         "baseline_health": health,
+        "live_feed": feed,
         "baseline_store_direct": baseline,
         "targets": {
             "latest_p99_under_50ms_at_200rps": latest["p99_ms"] < 50

@@ -1,5 +1,5 @@
-"""Throwaway local servers for tests and benchmarks: mosquitto, influxd and socat
-pseudo-terminal pairs, each on free loopback ports with its own temporary directory.
+"""Throwaway local servers for tests and benchmarks: mosquitto, influxd, an nginx reverse proxy
+and socat pseudo-terminal pairs, each on free loopback ports with its own temporary directory.
 
 Never the system services, never fixed ports. Each server can be stopped, killed and started
 again on the same port (outage tests), and is waited for with a deadline, not a sleep.
@@ -59,7 +59,13 @@ def find_binary(name: str, *extra_dirs: str) -> str:
     return path
 
 
-_PACKAGE = {"mosquitto": "mosquitto", "influxd": "influxdb", "socat": "socat", "mbpoll": "mbpoll"}
+_PACKAGE = {
+    "mosquitto": "mosquitto",
+    "influxd": "influxdb",
+    "nginx": "nginx-light",
+    "socat": "socat",
+    "mbpoll": "mbpoll",
+}
 
 
 @dataclass
@@ -260,6 +266,63 @@ class Influxd(_Process):
         with urllib.request.urlopen(req, timeout=30) as resp:
             result: dict[str, object] = json.loads(resp.read())
         return result
+
+
+@dataclass
+class Nginx(_Process):
+    """nginx in the foreground as an HTTP reverse proxy on a free loopback port: one upstream
+    of `backends` (host:port), round robin, its pid, logs and temp files in its own directory.
+    Each answer carries the backend that served it in `X-Upstream` (tests check the spread)."""
+
+    backends: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, backends: list[str], workdir: Path | None = None) -> Nginx:
+        owns = workdir is None
+        path = Path(workdir or tempfile.mkdtemp(prefix="peakline-nginx-"))
+        path.mkdir(parents=True, exist_ok=True)
+        server = cls(name="nginx", workdir=path, port=free_port(), backends=tuple(backends))
+        server._owns_dir = owns
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        d = self.workdir
+        temp = "".join(
+            f"  {kind}_temp_path {d}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        servers = "".join(f"    server {b} max_fails=0;\n" for b in self.backends)
+        cfg = d / "nginx.conf"
+        cfg.write_text(
+            "daemon off;\n"
+            "worker_processes 1;\n"
+            f"pid {d}/nginx.pid;\n"
+            "error_log stderr notice;\n"
+            + (f"user {getpass.getuser()};\n" if os.geteuid() == 0 else "")
+            + "events { worker_connections 512; }\n"
+            "http {\n"
+            "  access_log off;\n"
+            f"{temp}"
+            f"  upstream api {{\n{servers}    keepalive 16;\n  }}\n"
+            "  server {\n"
+            f"    listen {self.host}:{self.port};\n"
+            "    location / {\n"
+            "      proxy_pass http://api;\n"
+            "      proxy_http_version 1.1;\n"
+            '      proxy_set_header Connection "";\n'
+            "      proxy_set_header Host $host;\n"
+            "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+            "      add_header X-Upstream $upstream_addr always;\n"
+            "    }\n"
+            "  }\n"
+            "}\n"
+        )
+        # -e: the error log before the config is read, else the packaged /var/log/nginx one.
+        return [find_binary("nginx", "/usr/sbin"), "-p", f"{d}/", "-e", "stderr", "-c", str(cfg)]
 
 
 @dataclass

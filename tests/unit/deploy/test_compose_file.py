@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def test_built_services_have_dockerfiles_that_copy_existing_paths(
     its own workspace package, and runs a console script that package installs."""
     scripts = _scripts()
     built = {name: s for name, s in services.items() if "build" in s}
-    assert set(built) == {"api", "ingest", "edge", "firmware-sim"}
+    assert set(built) == {"api", "api-2", "ingest", "ingest-2", "ingest-3", "edge", "firmware-sim"}
     for name, svc in built.items():
         context = REPO / svc["build"]["context"]
         dockerfile = context / svc["build"]["dockerfile"]
@@ -128,9 +129,12 @@ def test_built_services_have_dockerfiles_that_copy_existing_paths(
     for target, stage in _stages((REPO / "deploy/Dockerfile").read_text()).items():
         if target in ("build", "runtime"):
             continue
-        [svc] = [s for s in built.values() if s["build"]["target"] == target]
+        packages = {
+            s["build"]["args"]["PACKAGE"] for s in built.values() if s["build"]["target"] == target
+        }
+        assert len(packages) == 1, f"{target}: built with {packages}"
         cmd = json.loads(re.search(r"^CMD (.+)$", stage, re.M)[1])[0]  # type: ignore[index]
-        assert cmd in scripts[svc["build"]["args"]["PACKAGE"]][1], target
+        assert cmd in scripts[packages.pop()][1], target
 
 
 def test_variables_are_documented_and_secrets_required() -> None:
@@ -312,3 +316,117 @@ def test_grafana_dashboards_query_the_storage_schema(services: dict[str, dict[st
                     else []
                 )
                 assert set(tags) <= set(SERIES_TAGS[measurement]), query
+
+
+# --- the scale profile: three ingest workers, two API replicas, nginx, PostgreSQL ----------
+
+
+def _scale(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The services `docker compose --profile scale up` runs: the default ones and the scale
+    profile's (not the trial's)."""
+    return {n: s for n, s in services.items() if set(s.get("profiles", ["scale"])) == {"scale"}}
+
+
+def _options(svc: dict[str, Any]) -> dict[str, str]:
+    return dict(a.removeprefix("--").split("=", 1) for a in svc["command"] if "=" in a)
+
+
+def test_scale_profile_has_the_layout(services: dict[str, dict[str, Any]]) -> None:
+    scale = _scale(services)
+    assert {"mosquitto", "influxdb", "postgres", "proxy"} <= set(scale)
+    ingest = {n: s for n, s in scale.items() if s.get("build", {}).get("target") == "ingest"}
+    api = {n: s for n, s in scale.items() if s.get("build", {}).get("target") == "api"}
+    assert len(ingest) == 3 and len(api) == 2, (sorted(ingest), sorted(api))
+    assert {n for n, s in services.items() if "scale" in s.get("profiles", [])} == {
+        "ingest-2", "ingest-3", "api-2", "proxy", "postgres",
+    }  # fmt: skip
+
+
+def test_scale_ingest_workers_share_one_subscription_group(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Same broker, store, config, prefix, login and group; their own client id (the broker
+    keeps each worker's session) and state volume; exactly one runs the deriver."""
+    workers = {
+        n: s for n, s in _scale(services).items() if s.get("build", {}).get("target") == "ingest"
+    }
+    options = {n: _options(s) for n, s in workers.items()}
+    for key in ("broker", "config", "topic-prefix", "group", "state-dir"):
+        values = {o.get(key) for o in options.values()}
+        assert len(values) == 1 and None not in values, (key, values)
+    assert options["ingest"]["group"], "no shared subscription group"
+    client_ids = [o["client-id"] for o in options.values()]
+    assert len(set(client_ids)) == len(workers), client_ids
+    derivers = [n for n, s in workers.items() if "--no-derive" not in s["command"]]
+    assert derivers == ["ingest"], derivers
+    for key in ("entrypoint", "environment", "secrets", "depends_on", "healthcheck"):
+        assert all(s[key] == workers["ingest"][key] for s in workers.values()), key
+    state = {
+        n: dict((t, src) for src, t in _mounts(s))["/var/lib/peakline"] for n, s in workers.items()
+    }
+    assert len(set(state.values())) == len(workers), f"workers share a state volume: {state}"
+    # the health port is the one each worker's healthcheck asks
+    for n, s in workers.items():
+        assert f":{options[n]['health-port']}/readyz" in " ".join(s["healthcheck"]["test"]), n
+
+
+def test_scale_api_replicas_are_the_same_service_on_one_state(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    replicas = {
+        n: s for n, s in _scale(services).items() if s.get("build", {}).get("target") == "api"
+    }
+    first = replicas["api"]
+    for name, svc in replicas.items():
+        for key in ("build", "environment", "secrets", "healthcheck"):
+            assert svc[key] == first[key], (name, key)
+        # the state files (keys, ledger, retrofits, alerts) on one volume for every replica
+        mounts = {t: src for src, t in _mounts(svc)}
+        keys_dir = str(Path(svc["environment"]["PEAKLINE_API_KEYS_DB"]).parent)
+        assert mounts[keys_dir] == "api-data", name
+    assert [n for n, s in replicas.items() if s.get("ports")] == ["api"]  # the rest: proxy only
+    assert services["postgres"]["healthcheck"] and "postgres" in services["api-2"]["depends_on"]
+
+
+def test_scale_proxy_upstream_is_every_api_replica(services: dict[str, dict[str, Any]]) -> None:
+    proxy = services["proxy"]
+    mounts = {t: src for src, t in _mounts(proxy)}
+    conf_path = REPO / mounts["/etc/nginx/nginx.conf"]
+    conf = conf_path.read_text()
+    [upstream] = re.findall(r"upstream (\w+) \{([^}]*)\}", conf)
+    name, body = upstream
+    replicas = {n for n, s in _scale(services).items() if s.get("build", {}).get("target") == "api"}
+    api_port = re.search(
+        r"^EXPOSE (\d+)", _stages((DEPLOY / "Dockerfile").read_text())["api"], re.M
+    )
+    assert api_port
+    assert set(re.findall(r"^\s*server (\S+)", body, re.M)) == {
+        f"{n}:{api_port[1]}" for n in replicas
+    }
+    assert re.findall(r"proxy_pass http://(\w+);", conf) and set(
+        re.findall(r"proxy_pass http://(\w+);", conf)
+    ) == {name}
+    [listen] = re.findall(r"^\s*listen (\d+);", conf, re.M)
+    assert {p.split(":")[-1] for p in proxy["ports"]} == {listen}
+    assert listen in " ".join(proxy["healthcheck"]["test"])
+    assert set(proxy["depends_on"]) == replicas
+
+
+def test_scale_proxy_config_is_valid_nginx(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """`nginx -t` on the committed config, the compose service names pointed at loopback."""
+    from peakline_testing.servers import find_binary
+
+    conf = (DEPLOY / "nginx/nginx.conf").read_text()
+    conf = re.sub(r"server ([\w-]+):(\d+)", r"server 127.0.0.1:\2", conf)
+    conf = conf.replace("/tmp/nginx.pid", str(tmp_path / "nginx.pid"))
+    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        conf = conf.replace("http {", f"http {{\n  {kind}_temp_path {tmp_path / kind};", 1)
+    (tmp_path / "nginx.conf").write_text(conf)
+    done = subprocess.run(
+        [find_binary("nginx", "/usr/sbin"), "-t", "-p", f"{tmp_path}/", "-e", "stderr",
+         "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
