@@ -26,6 +26,7 @@ from peakline_edge.device import ModbusDevice
 from peakline_edge.sunspec.profile import profile_from_chain, profile_yaml
 from peakline_edge.sunspec.scan import scan
 from peakline_testing.configs import agent, site, write_config_dir
+from peakline_testing.servers import SerialPair
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]
@@ -44,9 +45,13 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         "chain": [1, 103],
         "truth": {
             **{f"m103.{k}": v for k, v in INVERTER.items()},
-            "m103.A_SF": "current_sf", "m103.V_SF": "voltage_sf", "m103.W_SF": "ac_power_sf",
-            "m103.Hz_SF": "frequency_sf", "m103.WH_SF": "energy_sf", "m103.Tmp_SF": "temp_sf",
-        },  # fmt: skip
+            "m103.A_SF": "current_sf",
+            "m103.V_SF": "voltage_sf",
+            "m103.W_SF": "ac_power_sf",
+            "m103.Hz_SF": "frequency_sf",
+            "m103.WH_SF": "energy_sf",
+            "m103.Tmp_SF": "temp_sf",
+        },
         "not_implemented": [],
     },
     "sunspec-float-inverter": {
@@ -54,11 +59,16 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         "chain": [1, 120, 113, 64900, 123],
         "truth": {
             **{f"m113.{k}": v for k, v in INVERTER.items()},
-            "m120.DERTyp": "der_type", "m120.WRtg": "rated_power", "m120.VARtg": "rated_va",
-            "m120.ARtg": "rated_current", "m123.Conn": "connected",
-            "m123.WMaxLimPct": "limit_pct", "m123.WMaxLim_Ena": "limit_enabled",
-            "m123.OutPFSet": "pf_setpoint", "m1.DA": "device_address",
-        },  # fmt: skip
+            "m120.DERTyp": "der_type",
+            "m120.WRtg": "rated_power",
+            "m120.VARtg": "rated_va",
+            "m120.ARtg": "rated_current",
+            "m123.Conn": "connected",
+            "m123.WMaxLimPct": "limit_pct",
+            "m123.WMaxLim_Ena": "limit_enabled",
+            "m123.OutPFSet": "pf_setpoint",
+            "m1.DA": "device_address",
+        },
         "not_implemented": ["m113.PPVphAB", "m113.VA", "m113.TmpTrns", "m123.VArPct_SF"],
     },
 }
@@ -214,7 +224,9 @@ async def test_peakline_sunspec_scan_cli_writes_a_profile_config_check_accepts(
         profile = TypeAdapter(DeviceProfile).validate_python(yaml.safe_load(text))
         assert isinstance(profile, ModbusProfile) and profile.kind == "pv_inverter"
         assert not any(p.name.startswith("m64900") for p in profile.points)
-        code, output = await _cli("config", "check", str(_config_check(tmp_path, text, port, driver)))
+        code, output = await _cli(
+            "config", "check", str(_config_check(tmp_path, text, port, driver))
+        )
         assert code == 0, output
         code, output = await _cli(
             "sunspec", "scan", "--host", "127.0.0.1", "--port", str(port), "--rtu-over-tcp",
@@ -222,3 +234,40 @@ async def test_peakline_sunspec_scan_cli_writes_a_profile_config_check_accepts(
         )  # fmt: skip
         assert code == 1 and "no 'SunS' marker at 40000" in output
         assert not math.isnan(sim.value("pv", "ac_power"))
+
+
+async def test_scan_over_an_rtu_serial_line(serial_pair: SerialPair) -> None:
+    profiles = load_profiles(REPO / "config" / "profiles")
+    rtu = {"driver": "modbus-rtu", "port": serial_pair.a, "unit_id": 3, "baudrate": 19200}
+    scenario = Scenario.model_validate(
+        {
+            "seed": 5,
+            "speed": 0,
+            "start": "2025-06-02T00:00:00Z",
+            "devices": [
+                {"id": "pv", "profile": "sunspec-float-inverter", "listen": rtu},
+                {"id": "pv-a", "profile": "sunspec-inverter", "listen": {**rtu, "unit_id": 4}},
+            ],
+        }
+    )
+    async with run(scenario, profiles) as sim:
+        sim.clock.advance(5 * 3600)
+        for unit, device_id, chain in ((3, "pv", [1, 120, 113, 64900, 123]), (4, "pv-a", [1, 103])):
+            device = Device.model_validate(
+                {"id": device_id, "site": "s1", "agent": "gw1", "profile": "scanned",
+                 "connection": {"driver": "modbus-rtu", "port": serial_pair.b, "unit_id": unit,
+                                "baudrate": 19200, "timeout_s": 2.0, "retries": 1}}
+            )  # fmt: skip
+            assert device.connection.driver == "modbus-rtu"
+            async with ModbusBus(device.connection) as bus:
+                found = await scan(bus, unit)
+                profile, _ = profile_from_chain(found.base, found.models, name="scanned")
+                power = f"m{chain[-1] if unit == 4 else 113}.W"
+                result = await ModbusDevice(device, profile, bus).poll(
+                    [profile.point(power), *(p for p in profile.points if p.name.endswith("W_SF"))]
+                )
+            assert [m.model_id for m in found.models] == chain
+            value = {r.point: r.value for r in result.readings}[power]
+            assert isinstance(value, int | float)
+            assert sim.value(device_id, "ac_power") > 1000.0  # producing: no 0 == 0
+            assert value == pytest.approx(sim.value(device_id, "ac_power"), abs=1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import typer
 from pydantic import ValidationError
@@ -76,13 +76,18 @@ def scan(
         raise typer.BadParameter("--parity is N, E or O")
     try:
         connection = connection_of(
-            host, port, serial, rtu_over_tcp, unit_id, baudrate, parity, timeout_s  # type: ignore[arg-type]
+            host,
+            port,
+            serial,
+            rtu_over_tcp,
+            unit_id,
+            baudrate,
+            cast(Literal["N", "E", "O"], parity),
+            timeout_s,
         )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
-    source = (
-        f"{connection.driver} {serial or f'{host}:{port}'} unit {unit_id}"
-    )
+    source = f"{connection.driver} {serial or f'{host}:{port}'} unit {unit_id}"
 
     async def go() -> str:
         async with ModbusBus(connection) as bus:

@@ -24,11 +24,12 @@ from peakline_core.config.profiles import (
     WriteLimits,
 )
 from peakline_core.registers import decode_value
+from peakline_edge.errors import SunSpecError
 from peakline_edge.sunspec.chain import ModelBlock
 from peakline_edge.sunspec.models import LaidPoint, definition, lay_out, model_name
 
 SUPPORTED = frozenset(
-    {1, 101, 102, 103, 111, 112, 113, 120, 121, 122, 123, 201, 202, 203, 204}
+    {1, 101, 102, 103, 111, 112, 113, 120, 121, 122, 123, 201, 202, 203, 204, 211, 212, 213, 214}
     | set(range(701, 716))
 )
 _DTYPE = {
@@ -55,7 +56,7 @@ _UNITS = {
     "VAr": "var", "Varh": "varh", "WH": "Wh", "AH": "Ah", "cos()": "", "PF": "",
 }  # fmt: skip
 _INVERTER = frozenset({101, 102, 103, 111, 112, 113, 120, 121, 122, 123, *range(701, 716)})
-_METER = frozenset({201, 202, 203, 204})
+_METER = frozenset({201, 202, 203, 204, 211, 212, 213, 214})
 _RAW_RANGE = {
     DataType.INT16: (-0x7FFF, 0x7FFF), DataType.UINT16: (0, 0xFFFE),
     DataType.INT32: (-0x7FFFFFFF, 0x7FFFFFFF), DataType.UINT32: (0, 0xFFFFFFFE),
@@ -85,10 +86,8 @@ def _sf_exponent(block: ModelBlock, laid: dict[str, LaidPoint], point: LaidPoint
     return 0 if signed == -0x8000 else signed
 
 
-def _limits(
-    point: LaidPoint, dtype: DataType, scale: float, exponent: int
-) -> WriteLimits | None:
-    if point.symbols:
+def _limits(point: LaidPoint, dtype: DataType, scale: float, exponent: int) -> WriteLimits | None:
+    if point.symbols and point.type.startswith("enum"):  # a bitfield's symbols are bits
         return WriteLimits(min=min(point.symbols), max=max(point.symbols))
     span = _RAW_RANGE.get(dtype)
     if span is None:
@@ -181,7 +180,7 @@ def profile_from_chain(
             report.notes.append(f"model {mid} at {block.address} unknown: skipped")
             continue
         if mid not in SUPPORTED:
-            report.models.append((*row, "skipped: not a supported model"))
+            report.models.append((*row, "skipped: not supported by the scan"))
             report.notes.append(f"model {mid} ({row[3]}) at {block.address}: not supported")
             continue
         laid_list = lay_out(mid, block.registers)
@@ -197,6 +196,9 @@ def profile_from_chain(
                 kept += 1
         report.models.append((*row, f"{kept} points as {prefix}.*"))
         kinds.append(mid)
+    if not points:
+        found = ", ".join(str(b.model_id) for b in blocks) or "none"
+        raise SunSpecError(f"no point of a supported model in the chain (models: {found})")
     manufacturer, model = _common_strings(blocks)
     if name is None:
         name = _SLUG.sub("-", f"sunspec-{manufacturer}-{model}".lower()).strip("-")[:64]
