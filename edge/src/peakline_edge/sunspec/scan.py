@@ -17,6 +17,7 @@ from peakline_edge.sunspec.chain import (
     BASE_ADDRESSES,
     END_ID,
     HEADER,
+    MARKER,
     MAX_MODELS,
     ModelBlock,
     is_marker,
@@ -61,7 +62,7 @@ async def scan(bus: ModbusBus, unit_id: int, base: int | None = None) -> ScanRes
     """Walk the model chain of unit `unit_id`. A device whose chain stops without an end
     model (the next header is refused) is taken as ending there."""
     start = await find_base(bus, unit_id, (base,) if base is not None else BASE_ADDRESSES)
-    image = list(await _read(bus, unit_id, start, HEADER))
+    image = list(MARKER)  # find_base has just read it
     for _ in range(MAX_MODELS + 1):
         address = start + len(image)
         if address + HEADER > 0x10000:
