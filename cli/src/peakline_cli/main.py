@@ -10,6 +10,7 @@ import typer
 from peakline_cli import anomaly_cmd, config_cmd, import_cmd, provision
 from peakline_cli.demo import demo_command
 from peakline_edge.bacnet.cli import app as bacnet_app
+from peakline_edge.sunspec.cli import app as sunspec_app
 
 app = typer.Typer(
     name="peakline",
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(anomaly_cmd.app, name="anomaly")
 app.add_typer(bacnet_app, name="bacnet")
+app.add_typer(sunspec_app, name="sunspec")
 app.add_typer(import_cmd.app, name="import")
 app.command("demo")(demo_command)
 app.command("provision")(provision.provision_command)

@@ -73,3 +73,9 @@ class SourcePayloadError(EdgeError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class SunSpecError(EdgeError):
+    """A device's SunSpec map cannot be read: no 'SunS' marker at any base address, a model
+    chain that runs off the register space or never ends, a model definition we cannot lay
+    out."""

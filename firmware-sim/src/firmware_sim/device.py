@@ -157,7 +157,8 @@ class ModbusDevice:
                 ):
                     return ExcCodes.ILLEGAL_ADDRESS
                 chunk = values[pos - address : pos - address + point.width]
-                decoded = decode_value(point, chunk)
+                sf = int(float(self.world.constants(self.id).get(point.scale_factor or "", 0)))
+                decoded = decode_value(point, chunk, sf)
                 value = float(decoded) if isinstance(decoded, bool | int | float) else math.nan
                 lim = point.writable
                 if not (lim.min - 1e-9 <= value <= lim.max + 1e-9):

@@ -150,12 +150,17 @@ class World:
         return out
 
     def controls(self, device: str) -> dict[str, float]:
-        """Current writable settings (HVAC setpoint, mode, running; EV charger current_limit);
-        empty for other kinds."""
+        """Current writable settings (HVAC setpoint, mode, running; EV charger current_limit;
+        PV inverter limit_pct, limit_enabled); empty for other kinds."""
         kind, row = self.where[device]
         fleet = self.fleets[kind]
         if isinstance(fleet, EvFleet):
             return {"current_limit": float(fleet.current_limit[row])}
+        if isinstance(fleet, PvFleet):
+            return {
+                "limit_pct": float(fleet.limit_pct[row]),
+                "limit_enabled": float(fleet.limit_enabled[row]),
+            }
         if not isinstance(fleet, HvacFleet):
             return {}
         return {
@@ -173,6 +178,10 @@ class World:
             for name, value in updates.items():
                 if name in ("setpoint", "mode", "running"):
                     getattr(fleet, name)[row] = value
+        if isinstance(fleet, PvFleet):
+            for name in ("limit_pct", "limit_enabled"):
+                if name in updates:
+                    getattr(fleet, name)[row] = updates[name]
         if isinstance(fleet, EvFleet) and "current_limit" in updates:
             fleet.current_limit[row] = updates["current_limit"]
 
