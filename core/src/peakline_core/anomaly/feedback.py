@@ -80,9 +80,11 @@ def widen(low: float, high: float, margin: float) -> tuple[float, float]:
 
 @dataclass(frozen=True, slots=True)
 class DismissalSlots:
-    """The dismissals of one batch's series, [series, slot] arrays (`detector` -1: empty
-    slot; `low`/`high` already widened)."""
+    """The dismissals of one batch's series that have any: `cols` are their positions in the
+    batch, the rest [len(cols), slot] arrays (`detector` -1: empty slot; `low`/`high`
+    already widened)."""
 
+    cols: Array
     detector: Array
     low: Array
     high: Array
@@ -93,6 +95,9 @@ class DismissalSlots:
         """Readings ([time, series]: detector index, modelled value, score, UTC ns) that
         match a dismissal of their series: bool [time, series]."""
         out = np.zeros(det.shape, dtype=bool)
+        c = self.cols
+        det, x, score, ts = det[:, c], x[:, c], score[:, c], ts[:, c]
+        hit = np.zeros(det.shape, dtype=bool)
         banded = np.isfinite(self.low)
         with np.errstate(invalid="ignore"):
             for k in range(self.detector.shape[1]):
@@ -102,7 +107,8 @@ class DismissalSlots:
                 in_band = (x >= self.low[:, k]) & (x <= self.high[:, k])
                 below_peak = score <= self.peak[:, k]
                 pattern = np.where(banded[:, k], in_band, below_peak)
-                out |= (det == kind) & (ts >= self.since[:, k]) & pattern
+                hit |= (det == kind) & (ts >= self.since[:, k]) & pattern
+        out[:, c] = hit
         return out
 
 
@@ -153,10 +159,12 @@ class DismissalTable:
         return np.fromiter((self._rows.get(k, empty) for k in keys), np.int64, len(keys))
 
     def take(self, rows: Array) -> DismissalSlots | None:
-        """The slots of table rows `rows` (from `rows_of`); None when none has a dismissal."""
-        if not len(self._rows) or not (rows < len(self._rows)).any():
+        """The slots of table rows `rows` (from `rows_of`, one per series of a batch) that
+        have a dismissal; None when none has."""
+        cols = np.flatnonzero(rows < len(self._rows))
+        if cols.size == 0:
             return None
+        r = rows[cols]
         return DismissalSlots(
-            self._det[rows], self._low[rows], self._high[rows], self._peak[rows],
-            self._since[rows],
-        )  # fmt: skip
+            cols, self._det[r], self._low[r], self._high[r], self._peak[r], self._since[r]
+        )
