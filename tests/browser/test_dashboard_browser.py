@@ -103,6 +103,14 @@ async def test_overview_and_live_site_chart(
             timeout=15_000,
         )
         await page.locator("#ci-chart canvas").wait_for(timeout=15_000)
+        # An operator marks the seeded anomaly a false alarm (issue 18); the API keeps it.
+        event = page.locator('#anomalies li[data-device][data-verdict=""]').first
+        await event.locator('button[data-verdict="false_alarm"]').click()
+        judged = page.locator('#anomalies li[data-verdict="false_alarm"]')
+        await judged.wait_for(timeout=15_000)
+        assert "false alarm" in (await judged.locator(".verdict").inner_text())
+        await page.reload()
+        await page.locator('#anomalies li[data-verdict="false_alarm"]').wait_for(timeout=15_000)
         await page.screenshot(path=str(ARTIFACTS / "site.png"), full_page=True)
 
 

@@ -27,6 +27,7 @@ from peakline_api.observability import ApiMetrics, ObservabilityMiddleware
 from peakline_api.registry import Registry
 from peakline_api.routers import alerts as _alerts
 from peakline_api.routers import anomalies, catalog, ops, readings, reports, stream
+from peakline_api.routers import anomaly_feedback as _anomaly_feedback  # operators' verdicts
 from peakline_api.routers import city_status as _city_status  # overview cards
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
@@ -114,6 +115,7 @@ def create_app(
     install_problem_handlers(app, ProblemTitles.load())
     for module in (catalog, readings, anomalies, reports, stream, ops):
         app.include_router(module.router)
+    app.include_router(_anomaly_feedback.router)
     app.include_router(_commands.router)
     app.include_router(_demand_response.router)
     app.include_router(_retrofits.router)

@@ -20,6 +20,9 @@ answering reads nothing, so there is no reading to score; the event closes at th
 next reading. Counters in kWh/Wh/MWh are declared with the most their site can draw
 (`Site.demand_cap_kw()`) as `max_rate`: a step implying more power is a `rate` verdict.
 
+Operators' false alarms (`apply_feedback`, read from the store by the deriver) keep the same
+pattern on a series from raising events again (`peakline_core.anomaly.feedback`).
+
 Series are registered from the device profiles (physical limits from `writable`, counters
 and their rollover in engineering units). Engine state is saved to
 `state_dir/anomaly-state.npz` (plus the open incidents in `anomaly-open.json`) every
@@ -51,6 +54,7 @@ from peakline_core.anomaly import (
 )
 from peakline_core.anomaly.config import DETECTORS
 from peakline_core.anomaly.config import HARD as HARD_DETECTORS
+from peakline_core.anomaly.feedback import Dismissal, DismissalTable
 from peakline_core.config.loader import PlatformConfig
 from peakline_core.config.profiles import DataType, ModbusProfile
 from peakline_core.storage import Row, RowBlock
@@ -146,6 +150,7 @@ class AnomalyProcessor:
         self.incidents = IncidentBook()
         # series whose readings are missing -> when its gap started (its last reading, ns)
         self._silent: dict[str, int] = {}
+        self._dismissed_series = 0
 
     @classmethod
     def restore(
@@ -172,6 +177,14 @@ class AnomalyProcessor:
         processor = cls(topics, engine, state_dir, save_every_s)
         processor._load_open()
         return processor
+
+    def apply_feedback(self, dismissals: Sequence[Dismissal]) -> None:
+        """Honour operators' false alarms (all of them, as stored: replaces the last set)."""
+        table = DismissalTable(dismissals)
+        if len(table) != self._dismissed_series:
+            log.info("anomaly false alarms applied", series=len(table), verdicts=len(dismissals))
+        self._dismissed_series = len(table)
+        self.engine.set_dismissals(table)
 
     # -- scoring -----------------------------------------------------------------------------
 

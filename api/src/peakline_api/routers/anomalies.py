@@ -15,7 +15,7 @@ from peakline_api.routers.readings import AggParam, WindowParam, fetch_series
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import iso
 from peakline_core.storage import Aggregate, SeriesQuery
-from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_SCORE
+from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_FEEDBACK, ANOMALY_SCORE
 
 router = APIRouter(prefix="/api/v1", tags=["anomalies"])
 
@@ -49,6 +49,10 @@ class AnomalyEvent(BaseModel):
     )
     expected_high: float | None = None
     seen: float | None = Field(default=None, description="what the lead point read at its peak")
+    verdict: Literal["confirmed", "false_alarm"] | None = Field(
+        default=None, description="an operator's verdict (POST .../feedback), the latest"
+    )
+    verdict_note: str | None = None
 
 
 @router.get("/anomalies", response_model=Page[AnomalyEvent], summary="Anomaly events, newest first")
@@ -92,6 +96,7 @@ async def anomaly_events(
             for field in _FIELDS
         )
     )
+    verdicts = await _verdicts(state, sel.where, start_ns, end_ns)
     events: dict[tuple[Any, ...], dict[str, Any]] = {}
     for field, series_list in zip(_FIELDS, answers, strict=True):
         for s in series_list:
@@ -116,7 +121,9 @@ async def anomaly_events(
                 "kind": kind or "",
                 "state": str(fields.get("state") or "open"),
                 "start": iso(t),
+                "start_ns": t,
                 "end": iso(int(end)) if isinstance(end, int | float) and end > 0 else None,
+                "end_ns": int(end) if isinstance(end, int | float) and end > 0 else None,
                 "peak_score": float(fields["peak_score"])
                 if isinstance(fields.get("peak_score"), int | float)
                 else None,
@@ -124,7 +131,36 @@ async def anomaly_events(
                 **{k: _number(fields.get(k)) for k in ("expected_low", "expected_high", "seen")},
             }
         )
+        verdict = verdicts.get((out[-1]["event_id"], t))
+        if verdict is not None:
+            out[-1]["verdict"], out[-1]["verdict_note"] = verdict
     out.sort(key=lambda e: e["start"], reverse=True)
+    return out
+
+
+async def _verdicts(
+    state: AppState, where: dict[str, list[str]], start_ns: int, end_ns: int
+) -> dict[tuple[str, int], tuple[str, str]]:
+    """(event id, start) -> the latest verdict and note (stored at the event's start)."""
+    fields = ("event_id", "verdict", "note")
+    answers = await asyncio.gather(
+        *(
+            state.store.query(
+                SeriesQuery(ANOMALY_FEEDBACK, f, start_ns, end_ns, where=where, limit=100_000)
+            )
+            for f in fields
+        )
+    )
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for field, series_list in zip(fields, answers, strict=True):
+        for s in series_list:
+            for t, v in zip(s.times, s.values, strict=True):
+                rows.setdefault((*sorted(s.tags.items()), t), {})[field] = v
+    out = {}
+    for key, f in rows.items():
+        if f.get("verdict") in ("confirmed", "false_alarm"):
+            note = str(f.get("note") or "")
+            out[(str(f.get("event_id")), int(key[-1]))] = (str(f["verdict"]), note)
     return out
 
 

@@ -217,6 +217,7 @@
     li.dataset.device = e.device;
     li.dataset.kind = e.kind;
     li.dataset.start = e.start;
+    li.dataset.verdict = e.verdict || "";
     if (e.seen !== null && e.seen !== undefined) {
       // A counter's expected range is its rate (per hour); a flatline is about time, not range.
       const info = pointInfo.get(`${e.device}/${e.point}`) || {};
@@ -230,7 +231,43 @@
     } else if (e.kind === "gap") {
       li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
     }
+    li.append(feedbackRow(e));
     return li;
+  }
+
+  // An operator's verdict (issue 18): a false alarm keeps the same pattern from raising events.
+  function feedbackRow(e) {
+    const row = document.createElement("div");
+    row.className = "feedback";
+    const li = (el) => el.closest("li");
+    if (e.verdict) {
+      const shown = text("span", t(`site.anomaly_verdict_${e.verdict}`), "verdict");
+      if (e.verdict_note) shown.title = e.verdict_note;
+      row.append(shown);
+    }
+    for (const [verdict, key] of [["false_alarm", "site.anomaly_false_alarm"], ["confirmed", "site.anomaly_confirm"]]) {
+      if (e.verdict === verdict) continue;
+      const button = text("button", t(key));
+      button.type = "button";
+      button.dataset.verdict = verdict;
+      button.title = t("site.anomaly_feedback_who");
+      button.addEventListener("click", async () => {
+        for (const b of row.querySelectorAll("button")) b.disabled = true;
+        try {
+          await api(`/api/v1/anomalies/${encodeURIComponent(e.event_id)}/feedback`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ verdict, note: "" }),
+          });
+          li(row).replaceWith(anomalyItem(Object.assign({}, e, { verdict, verdict_note: "" })));
+        } catch (err) {
+          for (const b of row.querySelectorAll("button")) b.disabled = false;
+          showError(err.message);
+        }
+      });
+      row.append(button);
+    }
+    return row;
   }
 
   function renderDevices(devices) {

@@ -22,6 +22,7 @@ from peakline_core.anomaly.combine import combine
 from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
+from peakline_core.anomaly.feedback import DismissalSlots, DismissalTable
 from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
 from peakline_core.anomaly.state import (
     BINS,
@@ -108,6 +109,8 @@ class AnomalyEngine:
         self._state = SeriesState.empty()
         self._poll_s: dict[str, float] = {}
         self._poll_vec: Array | None = None
+        self._dismissals = DismissalTable()
+        self._dismissal_rows: Array | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -155,6 +158,19 @@ class AnomalyEngine:
         arrays["utc_offset_ns"][row] = int(utc_offset_s) * NS_PER_S
         arrays["resolution"][row] = np.nan if resolution is None else resolution
 
+    def set_dismissals(self, table: DismissalTable) -> None:
+        """Operator false alarms to honour from now on (replaces the previous table; not part
+        of the saved state: ingest rebuilds it from the stored verdicts)."""
+        self._dismissals = table
+        self._dismissal_rows = None
+
+    def _dismissal_slots(self, rows: Array) -> DismissalSlots | None:
+        if not len(self._dismissals):
+            return None
+        if self._dismissal_rows is None or len(self._dismissal_rows) != len(self._keys):
+            self._dismissal_rows = self._dismissals.rows_of(self._keys)
+        return self._dismissals.take(self._dismissal_rows[rows])
+
     def score(
         self,
         keys: Sequence[str],
@@ -186,6 +202,7 @@ class AnomalyEngine:
         found: list[AnomalyEvent] = []
         rate = np.full((n_s, n_t), np.nan) if st["counter"].any() else None
         bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
+        dismissed = self._dismissal_slots(rows)
         # time chunks keep temporaries in cache; carried state makes the split invisible
         step = max(1, CHUNK_READINGS // max(n_s, 1))
         for lo in range(0, n_t, step):
@@ -193,7 +210,7 @@ class AnomalyEngine:
             part = None if mask is None else mask[:, lo:hi]
             out_rate = None if rate is None else rate[:, lo:hi]
             sc, dt, evs = self._score_chunk(
-                st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part, out_rate
+                st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
             )
             score[:, lo:hi] = sc.T
             det[:, lo:hi] = dt.T
@@ -213,6 +230,7 @@ class AnomalyEngine:
         values: Array,
         valid: Array | None,
         rate: Array | None,
+        dismissed: DismissalSlots | None = None,
     ) -> tuple[Array, Array, list[AnomalyEvent]]:
         cfg = self.config
         prepared = prepare(st, ts, values, valid, cfg)
@@ -224,11 +242,17 @@ class AnomalyEngine:
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
         # statistical evidence alerts only once its model has seen a daily cycle
         may_open = evidence.settled | np.isin(det, HARD)
+        tracked = score
+        if dismissed is not None:
+            # an operator's false alarm: the same pattern neither opens nor keeps an event
+            quiet = dismissed.mutes(det, prepared.x, score, prepared.ts)
+            may_open &= ~quiet
+            tracked = np.where(quiet, np.float32(0), score)
         # a repeat within the refractory stretch scores below event_open and opens nothing;
         # the event keeps the uncapped score as its peak (and the detector behind it)
         shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
-            st, list(keys), score, det, onset, prepared.ts, prepared.valid, may_open & ~muted, cfg
+            st, list(keys), tracked, det, onset, prepared.ts, prepared.valid, may_open & ~muted, cfg
         )
         return shown, det, events
 

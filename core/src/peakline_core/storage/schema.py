@@ -12,6 +12,9 @@ between districts never splits its series.
 | anomaly_event   | site, device, point, kind     | event_id, state, end (int ns), peak_score,  |
 |                 |                               | points (str), expected_low, expected_high,  |
 |                 |                               | seen (float; optional)                      |
+| anomaly_feedback| site, device, point, kind     | event_id, verdict, note, by, detector (str),|
+|                 |                               | given (int ns), lead (int 0/1), peak, low,  |
+|                 |                               | high (float; low/high optional)             |
 | energy          | site, device, flow            | kwh, estimated_kwh, suspect_kwh, covered_s, |
 |                 |                               | suspect_n (int), quality (str)              |
 | energy_1h       | site, flow                    | kwh, estimated_kwh, suspect_kwh             |
@@ -30,7 +33,14 @@ deriver (peakline_ingest.derive): `energy` per device and flow per aligned 1-min
 per UTC hour (location-based Scope 2: `basis` says whether the grid's hourly intensity or
 the annual factor was used) and `emissions_1d` from those. Market-based Scope 2 is not
 stored: it depends on the year's imports in time order, so reports compute it from the
-`energy_1d` / `energy_1h` rows. `late_data` marks readings stored after the deriver's
+`energy_1d` / `energy_1h` rows.
+`anomaly_feedback` holds operators' verdicts (`confirmed` or `false_alarm`) on anomaly
+events, written by the API and read by the deriver's anomaly scorer: one row per point of
+the incident (time = the incident's start, `kind` its kind, `lead` 1 on its lead point, so a
+new verdict on the same event overwrites the old: the latest wins), with the detector that
+peaked on that point, its peak score and the band it read over (model units: a counter's
+rate in units/s), and when the verdict was `given` (UTC ns; it applies from then on).
+`late_data` marks readings stored after the deriver's
 lateness (a spool drain, an import): the deriver re-derives the windows they touch.
 Imported history (`peakline_ingest.importing`) is stored as `energy` rows with `quality`
 imported and a `source` string field ("<file>:<line>"), one per interval (15 minutes, an hour,
@@ -59,6 +69,7 @@ SCHEMA_VERSION: Final = 3
 READING: Final = "reading"
 ANOMALY_SCORE: Final = "anomaly_score"
 ANOMALY_EVENT: Final = "anomaly_event"
+ANOMALY_FEEDBACK: Final = "anomaly_feedback"
 ENERGY: Final = "energy"
 ENERGY_1H: Final = "energy_1h"
 ENERGY_1D: Final = "energy_1d"
@@ -74,6 +85,7 @@ MEASUREMENTS: Final = (
     READING,
     ANOMALY_SCORE,
     ANOMALY_EVENT,
+    ANOMALY_FEEDBACK,
     ENERGY,
     ENERGY_1H,
     ENERGY_1D,
@@ -89,6 +101,7 @@ SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
     READING: ("site", "device", "point"),
     ANOMALY_SCORE: ("site", "device", "point"),
     ANOMALY_EVENT: ("site", "device", "point", "kind"),
+    ANOMALY_FEEDBACK: ("site", "device", "point", "kind"),
     ENERGY: ("site", "device", "flow"),
     ENERGY_1H: ("site", "flow"),
     ENERGY_1D: ("site", "flow"),
@@ -107,6 +120,7 @@ TEXT_FIELDS: Final[dict[str, frozenset[str]]] = {
     READING: frozenset({"text"}),
     ANOMALY_SCORE: frozenset({"detector"}),
     ANOMALY_EVENT: frozenset({"event_id", "state", "points"}),
+    ANOMALY_FEEDBACK: frozenset({"event_id", "verdict", "note", "by", "detector"}),
     ENERGY: frozenset({"quality", "source"}),
     IMPORT_LEDGER: frozenset({"file", "sha256", "kind"}),
     EMISSIONS: frozenset({"basis"}),

@@ -50,6 +50,7 @@ from peakline_core.emissions import FactorBook
 from peakline_core.storage import Row, SeriesQuery, Store, StoreError
 from peakline_core.storage.schema import LATE_DATA
 from peakline_ingest.derive.energy import EnergyTrack
+from peakline_ingest.derive.feedback import stored_dismissals
 from peakline_ingest.derive.late import GRID_DEVICE, IMPORT_DEVICE
 from peakline_ingest.derive.readings import GoodReadings, SeriesKey, good_readings
 from peakline_ingest.derive.rollup import DAY, HOUR, Rollups
@@ -75,6 +76,8 @@ class DeriveSettings:
     start_lookback_s: float = 3600.0
     checkpoint_s: float = 30.0
     max_gap_s: float = 900.0
+    feedback_s: float = 10.0  # how often operators' verdicts are read again
+    feedback_days: float = 400.0  # verdicts on events that started this far back count
 
 
 class Deriver:
@@ -126,6 +129,7 @@ class Deriver:
         """The walks have every reading before this (a window boundary: fed once per window)."""
         self._energy_points = sorted({src.point for src in sources})
         self._saved_at = 0.0
+        self._feedback_at: float | None = None
         self.rows_written = 0
         self.rederived = 0
 
@@ -226,6 +230,7 @@ class Deriver:
         rows: list[Row] = []
         publications: list[Publication] = []
         if self.anomaly is not None:
+            await self._refresh_feedback(now_ns)
             outs = [self.anomaly.process([], readings.block())] if len(readings) else []
             # expected readings missing up to the watermark: a silent device reads nothing
             outs.append(self.anomaly.check_silence(end))
@@ -325,6 +330,16 @@ class Deriver:
             self.metrics.derive_rederived.inc()
             rows.extend(r for r in track.feed(*series) if r.ts >= emit_from)
         return rows
+
+    async def _refresh_feedback(self, now_ns: int) -> None:
+        """Read operators' false alarms at the first step and every `feedback_s` after."""
+        assert self.anomaly is not None
+        at = time.monotonic()
+        if self._feedback_at is not None and at - self._feedback_at < self.settings.feedback_s:
+            return
+        since = now_ns - int(self.settings.feedback_days * 86400 * NS)
+        self.anomaly.apply_feedback(await stored_dismissals(self.store, since, now_ns + 1))
+        self._feedback_at = at
 
     async def _late_marks(self, now_ns: int) -> tuple[dict[str, int], set[tuple[str, int]]]:
         """Devices with readings stored late since the last step -> their earliest one, and
