@@ -35,7 +35,6 @@ import asyncio
 import gc
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
 from peakline_ingest.store import InfluxStore
 from peakline_ingest.store.influxql import range_query
 from peakline_ingest.store.open import open_store
+from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, Mosquitto, free_port
 from peakline_testing.waiting import eventually, wait_until
 
@@ -69,7 +69,7 @@ POINTS_PER_METER = 25  # 4 meters x 25 points = 100 series
 
 
 def bench_config(root: Path) -> Path:
-    shutil.copytree(REPO / "config", root)
+    copy_example(root)
     devices = yaml.safe_load((root / "devices.yaml").read_text())
     for i, name in enumerate(EXTRA_METERS):
         devices["devices"].append({

@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from peakline_core.storage import RowBlock, encode_block
 from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
+from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, Mosquitto, free_port
 from peakline_testing.waiting import wait_until
 
@@ -66,7 +66,7 @@ METER_POINTS = [
 
 def bench_config(root: Path, pubs: int) -> Path:
     """config/ plus a bench site with one SDM630 meter per publisher (its main meter first)."""
-    shutil.copytree(REPO / "config", root)
+    copy_example(root)
     sites = yaml.safe_load((root / "sites.yaml").read_text())
     sites["sites"].append({
         "id": "bench", "name": "Bench building", "city": "riverton",

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from peakline_core.storage.schema import (
     ENERGY_1MO,
 )
 from peakline_ingest.store.open import open_store
+from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, free_port
 from peakline_testing.waiting import wait_until
 
@@ -61,7 +61,7 @@ FACTOR = 0.5703  # kg/kWh, the example book's CN-EAST figure order of magnitude
 
 
 def bench_config(root: Path, n: int) -> Path:
-    shutil.copytree(REPO / "config", root)
+    copy_example(root)
     sites = yaml.safe_load((root / "sites.yaml").read_text())
     for i in range(n):
         sites["sites"].append({

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 
 from peakline_core.wire.payloads import DeviceStatus, Reading, TelemetryBatch, encode
 from peakline_core.wire.topics import Topics
+from peakline_testing.configs import copy_example
 from tests.browser.browser_support import ARTIFACTS, browser_page
 from tests.integration.api.api_live_support import build, example_config, serve
 
@@ -116,7 +116,7 @@ async def test_overview_and_live_site_chart(
 
 def command_config(root: Path, repo_root: Path, broker: str, prefix: str, port: int) -> Path:
     """The example district, with school-hvac polled by agent `gw1` from a Modbus peer."""
-    shutil.copytree(repo_root / "config", root)
+    copy_example(root)
     devices = yaml.safe_load((root / "devices.yaml").read_text())
     for d in devices["devices"]:
         if d["id"] == "school-hvac":

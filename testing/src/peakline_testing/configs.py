@@ -8,6 +8,7 @@ platform's own pydantic models validate them when the service under test loads t
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 import yaml
 
 Doc = dict[str, Any]
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "config"
+"""The repository's example configuration (the demo district)."""
 
 
 def programme(city: str = "c1", district: str = "d1", programme_id: str = "p1") -> Doc:
@@ -89,4 +93,20 @@ def write_config_dir(
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return root
+
+
+def copy_example(root: Path, *parts: str, files: Mapping[str, Any] | None = None) -> Path:
+    """Copy the example configuration to `root` (only its `parts`, e.g. "profiles", when
+    given), then write `files` over it (relative path -> text as is, or a document as YAML);
+    returns `root`."""
+    if parts:
+        for part in parts:
+            shutil.copytree(EXAMPLE / part, root / part)
+    else:
+        shutil.copytree(EXAMPLE, root)
+    for name, data in (files or {}).items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
     return root

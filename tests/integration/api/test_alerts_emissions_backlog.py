@@ -6,7 +6,6 @@ scope by device kind."""
 from __future__ import annotations
 
 import calendar
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
 from peakline_core.storage import Row
 from peakline_ingest.store.open import open_store
+from peakline_testing.configs import copy_example
 
 REPO = Path(__file__).resolve().parents[3]
 MIN = NS_PER_MINUTE
@@ -65,10 +65,7 @@ def _month(kwh: float) -> Row:
 
 @pytest.fixture
 def config_root(tmp_path: Path) -> Path:
-    root = tmp_path / "cfg"
-    shutil.copytree(REPO / "config", root)
-    (root / "alerts.yaml").write_text(RULES)
-    return root
+    return copy_example(tmp_path / "cfg", files={"alerts.yaml": RULES})
 
 
 async def test_emissions_trajectory_backlog_and_device_kinds(

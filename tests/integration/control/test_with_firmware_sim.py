@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -26,6 +25,7 @@ from peakline_core.storage.schema import READING
 from peakline_core.wire import Command, CommandState, decode_ack, encode
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.control.buildings import store_telemetry
 from tests.integration.control.control_rig import REPO, operator_api
@@ -54,7 +54,7 @@ def scenario() -> Scenario:
 
 
 def write_config(root: Path, broker: str, prefix: str, sim: Simulation) -> None:
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
+    copy_example(root, "profiles")
 
     def device(name: str, site: str, profile: str, **extra: Any) -> dict[str, Any]:
         ep = sim.endpoints[name]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +47,7 @@ from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.open import open_store
 from peakline_ingest.validate import DeviceIdentity
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.api.alerts_support import http_receiver, smtp_receiver
 from tests.unit.api.api_support import example_config
@@ -78,7 +78,7 @@ MON = SAT + 48 * 60 * MIN
 
 
 def write_config(root: Path, broker: str, prefix: str, sim: Simulation, hook: str) -> None:
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
+    copy_example(root, "profiles")
     ep = sim.endpoints["hvac1"]
     device = {
         "id": "hvac1", "site": "s1", "agent": "gw1", "profile": "hvac-controller",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.api.alerts_support import http_receiver
 from tests.integration.edge.edge_harness import AgentProcess
@@ -41,7 +41,7 @@ SECRET = "gw-test-secret"
 
 
 def write_config(root: Path, broker: str, prefix: str, sim: Any, hook: str) -> None:
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
+    copy_example(root, "profiles")
 
     def device(name: str) -> dict[str, Any]:
         ep = sim.endpoints[name]

@@ -10,7 +10,6 @@ when each stretch of readings is due to be scored instead of waiting for wall ti
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -34,6 +33,7 @@ from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.validate import DeviceIdentity
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.ingest.support import Publisher, telemetry
 from tests.unit.api.api_support import example_config
@@ -62,7 +62,7 @@ async def test_a_false_alarm_silences_its_pattern_and_a_worse_fault_still_raises
     tmp_path: Path, mosquitto: Any, influx_db: Any, topic_prefix: str
 ) -> None:
     root = tmp_path / "config"
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
+    copy_example(root, "profiles")
     configs.write_config_dir(
         root,
         sites=[configs.site(name="S1", floor_area_m2=2000)],

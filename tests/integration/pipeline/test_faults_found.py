@@ -11,7 +11,6 @@ stamped by the edge's wall clock, so the injection window is taken in wall time 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -41,6 +40,7 @@ from peakline_ingest.service import IngestService, IngestSettings
 from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.edge.edge_harness import AgentProcess
 from tests.unit.api.api_support import example_config
@@ -64,8 +64,7 @@ def scenario() -> Scenario:
 
 
 def write_config(root: Path, broker: str, prefix: str, sim: Simulation) -> None:
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
-    shutil.copytree(REPO / "config/emission-factors", root / "emission-factors")
+    copy_example(root, "profiles", "emission-factors")
     region = yaml.safe_load((REPO / "config/sites.yaml").read_text())["sites"][0]["grid_region"]
 
     def device(name: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import yaml
 
 from peakline_core.wire import decode_telemetry
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, Mosquitto, free_port
 from peakline_testing.waiting import eventually
 from tests.integration.ingest.support import IngestProcess, ingest_args
@@ -91,8 +91,7 @@ class Recorder:
 def write_district(root: Path, devices: dict[str, int], agents: int, broker: str, prefix: str,
                    poll_s: float) -> Path:  # fmt: skip
     """Config for a district: site sNN with gateway gwNN per `len(devices)/agents` meters."""
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
-    shutil.copytree(REPO / "config/emission-factors", root / "emission-factors")
+    copy_example(root, "profiles", "emission-factors")
     region = yaml.safe_load((REPO / "config/sites.yaml").read_text())["sites"][0]["grid_region"]
     names = sorted(devices)
     per = -(-len(names) // agents)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,6 +29,7 @@ import yaml
 
 from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profiles, run
 from peakline_testing import configs
+from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, Mosquitto
 from peakline_testing.waiting import eventually
 from tests.integration.edge.edge_harness import AgentProcess, Collector
@@ -72,8 +72,7 @@ def write_config(
     root: Path, broker: str, prefix: str, sim: Simulation, poll_s: float, spool: dict[str, Any]
 ) -> Path:
     """A configuration directory: agent gw1 at site s1 polling every simulated device."""
-    shutil.copytree(REPO / "config/profiles", root / "profiles")
-    shutil.copytree(REPO / "config/emission-factors", root / "emission-factors")
+    copy_example(root, "profiles", "emission-factors")
     region = yaml.safe_load((REPO / "config/sites.yaml").read_text())["sites"][0]["grid_region"]
     devices = [
         {"id": name, "site": "s1", "agent": "gw1", "profile": "sdm630", "poll_interval_s": poll_s,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import shutil
 from pathlib import Path
 
 from peakline_api.alerts.evaluator import AlertEvaluator
@@ -17,6 +16,7 @@ from peakline_api.registry import Registry
 from peakline_core.alerts.messages import detail
 from peakline_core.config import load_config
 from peakline_core.config.inventory import ServiceRecord
+from peakline_testing.configs import copy_example
 from tests.unit.api.api_fakes import MemoryStore
 
 REPO = Path(__file__).resolve().parents[3]
@@ -33,8 +33,7 @@ rules:
 
 async def test_a_unit_topped_up_past_its_share_opens_one_incident(tmp_path: Path) -> None:
     root = tmp_path / "cfg"
-    shutil.copytree(REPO / "config", root)
-    (root / "alerts.yaml").write_text(RULES)
+    copy_example(root, files={"alerts.yaml": RULES})
     config = load_config(root)
     chiller = next(a for a in config.inventory.refrigerant_assets if a.id == "office-chiller-1")
     posted: list[ServiceRecord] = []

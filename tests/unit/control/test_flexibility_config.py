@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import yaml
 
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
+from peakline_testing.configs import copy_example
 
 
 def test_example_district_flexibility_loads(repo_root: Path) -> None:
@@ -34,7 +34,7 @@ def test_bad_flexibility_is_a_config_error(
     tmp_path: Path, repo_root: Path, flex: dict[str, object], path: str, message: str
 ) -> None:
     root = tmp_path / "config"
-    shutil.copytree(repo_root / "config", root)
+    copy_example(root)
     sites = yaml.safe_load((root / "sites.yaml").read_text())
     sites["sites"][0]["flexibility"] = [flex]  # rt-school
     (root / "sites.yaml").write_text(yaml.safe_dump(sites))
