@@ -23,6 +23,7 @@ from peakline_api.access import Access
 from peakline_api.alerts.service import Alerts
 from peakline_api.alerts.store import OutboxItem
 from peakline_api.errors import ApiError, UnknownId
+from peakline_api.params import PagingDep
 from peakline_api.state import Caller, OperatorCaller, State, admin
 from peakline_api.timespec import iso
 from peakline_core.alerts import Incident, IncidentError
@@ -272,16 +273,15 @@ async def delete_rule(rule_id: str, caller: AdminCaller, found: AlertsDep) -> Re
 async def list_incidents(
     caller: Caller,
     found: AlertsDep,
+    paging: PagingDep,
     city: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
     site: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
     state: Literal["open", "acknowledged", "resolved"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
     if site is not None:
         caller.site(site)  # 404 when not visible
     rows = found.db.search(
-        _cities(caller, city), site=site, state=state, limit=limit, offset=offset
+        _cities(caller, city), site=site, state=state, limit=paging.limit, offset=paging.offset
     )
     return [incident_out(i) for i in rows]
 
