@@ -9,6 +9,7 @@ import threading
 
 from peakline_api.alerts.service import LEASE
 from peakline_api.alerts.store import AlertStore
+from peakline_api.statedb import StateDb
 from tests.state_backends import StateBackend
 
 S = 10**9
@@ -43,8 +44,8 @@ def test_replicas_racing_for_the_lease_never_both_hold_it(state_backend: StateBa
     lock = threading.Lock()
     barrier = threading.Barrier(8)
 
-    def replica(name: str, where: object) -> None:
-        with AlertStore(where) as db:  # type: ignore[arg-type]
+    def replica(name: str, where: str | StateDb) -> None:
+        with AlertStore(where) as db:
             for r in range(50):
                 barrier.wait()
                 if db.hold(LEASE, name, r * TTL, TTL):

@@ -192,10 +192,19 @@ class PostgresState:
             raise StateError(f"{self.where}: {exc}") from exc
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read; retried once on a new connection when the old one turns out broken (a
+        server restart, a terminated backend): reading twice is harmless."""
         with self._lock, self._errors():
+            try:
+                return self.connect().execute(_pg(sql), args).fetchall()
+            except psycopg.OperationalError:
+                if self._conn is None or not self._conn.broken:
+                    raise
             return self.connect().execute(_pg(sql), args).fetchall()
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """A write, never retried here (it may have committed before the connection broke);
+        the next call reconnects."""
         with self._lock, self._errors():
             return self.connect().execute(_pg(sql), args).rowcount
 
