@@ -71,7 +71,9 @@ def worker_app() -> FastAPI:
     """The app of one `run --workers N` worker (uvicorn's factory, in a spawned process)."""
     from peakline_api.app import create_app
 
-    return create_app(settings_from_env(os.environ[_WORKER_SETTINGS]))
+    settings = settings_from_env(os.environ[_WORKER_SETTINGS])
+    configure_logging(settings.extra.get("json_logs", "1") == "1")
+    return create_app(settings)
 
 
 @contextmanager
@@ -224,7 +226,7 @@ def run(
         latest_cache_s=latest_cache_s,
         private_ops=private_ops,
         extra=_alert_settings(alerts, smtp, smtp_from, smtp_username, smtp_password_file)
-        | {"workers": str(workers)},
+        | {"workers": str(workers), "json_logs": "1" if json_logs else "0"},
         state_url=state_url,
         state_password_file=state_password_file,
         lease_s=lease_s,
@@ -258,6 +260,9 @@ def run(
         log_config=None,
         ssl_certfile=cert,
         ssl_keyfile=key,
+        # a worker answers the supervisor's pings only once spawned and imported: on a busy
+        # machine that takes longer than uvicorn's default 5 s, and it would be killed
+        timeout_worker_healthcheck=60,
     )
 
 

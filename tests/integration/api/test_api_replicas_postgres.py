@@ -227,5 +227,11 @@ def test_two_replicas_share_keys_ledger_and_the_sweeper(
         " GROUP BY command_id",
     )
     assert sorted(rows) == sorted((cid, 1) for cid in pending)  # every one once, none twice
+    swept = sql(
+        pg_database,
+        "SELECT command_id, count(*) FROM command_events WHERE source = 'sweeper'"
+        " GROUP BY command_id",
+    )
+    assert sorted(swept) == sorted((cid, 1) for cid in pending)  # one sweeper at a time
     assert command_state(survivor, token, applied) == "applied"  # the ack was not overruled
     assert survivor.proc.poll() is None, survivor.log_tail()
