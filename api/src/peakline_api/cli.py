@@ -85,11 +85,7 @@ def _key_store(
         with KeyStore(keys_db) as keys:
             yield keys
         return
-    try:
-        db = open_postgres(state_url, password_file)
-    except StateError as exc:
-        raise KeyStoreError(str(exc)) from exc
-    with db, KeyStore(db) as keys:
+    with open_postgres(state_url, password_file) as db, KeyStore(db) as keys:
         yield keys
 
 
@@ -281,7 +277,7 @@ def keys_create(
     try:
         with _key_store(keys_db, state_url, state_password_file) as keys:
             record, token = keys.create(name, Role.parse(role), list(city or []))
-    except KeyStoreError as exc:
+    except (KeyStoreError, StateError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(
@@ -303,7 +299,7 @@ def keys_revoke(
     try:
         with _key_store(keys_db, state_url, state_password_file) as keys:
             keys.revoke(key_id)
-    except KeyStoreError as exc:
+    except (KeyStoreError, StateError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"revoked {key_id}")
@@ -316,10 +312,15 @@ def keys_list(
     state_password_file: StatePasswordFile = None,
 ) -> None:
     """List keys (never their secrets)."""
-    with _key_store(keys_db, state_url, state_password_file) as keys:
-        for k in keys.list():
-            state = "revoked" if k.revoked_at else "active"
-            typer.echo(f"{k.id}\t{k.role.name.lower()}\t{','.join(k.cities)}\t{state}\t{k.name}")
+    try:
+        with _key_store(keys_db, state_url, state_password_file) as keys:
+            listed = keys.list()
+    except (KeyStoreError, StateError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for k in listed:
+        state = "revoked" if k.revoked_at else "active"
+        typer.echo(f"{k.id}\t{k.role.name.lower()}\t{','.join(k.cities)}\t{state}\t{k.name}")
 
 
 def main() -> None:

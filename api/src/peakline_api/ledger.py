@@ -139,7 +139,10 @@ def sqlite_path(url: str) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite://"))
     if "://" in url:
-        raise LedgerError(f"ledger URL {url!r}: only sqlite:/// is built in (see docs/control.md)")
+        raise LedgerError(
+            f"ledger URL {url!r}: only sqlite:/// here; PostgreSQL is the whole API state's"
+            " (--state-url, docs/api.md)"
+        )
     return Path(url)
 
 
