@@ -2,9 +2,9 @@
 # Install what peakline needs on a fresh Debian/Ubuntu machine, idempotently:
 #   --runtime  packages the demo uses (it embeds a broker and a store): a CJK font, so the
 #              dashboard's Simplified Chinese renders in a browser on this machine
-#   --test     servers and clients the tests start: mosquitto, influxd, nginx (the scale-out
-#              test's proxy), mbpoll, socat, chromium,
-#              and the CJK font the zh-CN browser tests' screenshots need
+#   --test     servers and clients the tests start: mosquitto, influxd, PostgreSQL, nginx (the
+#              scale-out test's proxy), mbpoll, socat, chromium, and the CJK font the zh-CN
+#              browser tests' screenshots need
 # then a virtual environment (.venv) with the locked Python packages (uv.lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 mode="${1:---runtime}"
 debs=()
 case "$mode" in
-  --test) debs=(mosquitto influxdb nginx-light mbpoll socat chromium fonts-noto-cjk openssl ca-certificates) ;;
+  --test) debs=(mosquitto influxdb postgresql nginx-light mbpoll socat chromium fonts-noto-cjk openssl ca-certificates) ;;
   --runtime) debs=(fonts-noto-cjk openssl ca-certificates) ;;
 esac
 

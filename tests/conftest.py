@@ -1,4 +1,5 @@
-"""Shared fixtures: real mosquitto and influxd on free loopback ports, socat serial pairs.
+"""Shared fixtures: real mosquitto, influxd and PostgreSQL on free loopback ports, socat serial
+pairs.
 
 Session-scoped servers are shared; tests isolate themselves with a unique topic prefix and a
 fresh database. Tests that stop or restart a server take the function-scoped `fresh_*` ones.
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from peakline_testing.servers import Influxd, Mosquitto, SerialPair
+from peakline_testing.servers import Influxd, Mosquitto, Postgres, SerialPair
+from tests.state_backends import StateBackend
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,6 +87,31 @@ def influx_db(influxd: Influxd) -> Iterator[InfluxDatabase]:
     yield InfluxDatabase(influxd, name)
     if influxd.running:
         influxd.query(f'DROP DATABASE "{name}"')
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    with Postgres.create() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_database(postgres: Postgres) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL: its URL (password included)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    yield url
+    if postgres.running:
+        postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateBackend]:
+    """The API's state on each backend in turn (contract tests)."""
+    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    backend = StateBackend(request.param, tmp_path, url)
+    yield backend
+    backend.close()
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from peakline_api.routers import retrofits as _retrofits  # retrofit M&V
 from peakline_api.routers import site_daily as _site_daily  # site page's daily bars
 from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
+from peakline_api.statedb import open_postgres
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.storage import Store, StoreRejected, StoreUnavailable
 from peakline_core.wire.topics import Topics
@@ -89,8 +90,13 @@ def create_app(
             the_store = store if store is not None else open_store(settings.store_url)
             if store is None:
                 stack.push_async_callback(the_store.aclose)
-            keys = stack.enter_context(KeyStore(settings.keys_db))
-            state = AppState(settings, registry, the_store, keys, hub, metrics)
+            state_db = (
+                stack.enter_context(open_postgres(settings.state_url, settings.state_password_file))
+                if settings.state_url
+                else None
+            )
+            keys = stack.enter_context(KeyStore(state_db or settings.keys_db))
+            state = AppState(settings, registry, the_store, keys, hub, metrics, state_db)
             if clock_ns is not None:
                 state.clock_ns = clock_ns
             app.state.peakline = state

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
 
 from peakline_api.keys import ALL_CITIES, KeyStore, KeyStoreError, Role
+from peakline_api.statedb import StateError, open_postgres
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from peakline_api.settings import ApiSettings
 
 app = typer.Typer(help="peakline control API and dashboard", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed)", no_args_is_help=True)
@@ -21,6 +31,62 @@ KeysDb = Annotated[
     typer.Option("--keys-db", envvar="PEAKLINE_API_KEYS_DB", help="SQLite file holding the keys"),
 ]
 _DEFAULT_KEYS = Path("var/api-keys.db")
+StateUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--state-url",
+        envvar="PEAKLINE_STATE_URL",
+        help="postgresql://user@host:port/db: keys, ledger, retrofits and alerts shared by"
+        " replicas (none: SQLite files beside --keys-db)",
+    ),
+]
+StatePasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="PEAKLINE_STATE_PASSWORD_FILE", help="file holding the PostgreSQL password"
+    ),
+]
+_WORKER_SETTINGS = "PEAKLINE_API_WORKER_SETTINGS"
+"""How `run --workers N` hands its settings to the worker processes uvicorn spawns."""
+
+
+def settings_to_env(settings: ApiSettings) -> str:
+    values = dataclasses.asdict(settings)
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+
+def settings_from_env(text: str) -> ApiSettings:
+    from peakline_api.settings import ApiSettings
+
+    values: dict[str, Any] = json.loads(text)
+    for f in dataclasses.fields(ApiSettings):
+        v = values.get(f.name)
+        if isinstance(v, str) and "Path" in str(f.type):
+            values[f.name] = Path(v)
+    values["cors_origins"] = tuple(values["cors_origins"])
+    return ApiSettings(**values)
+
+
+def worker_app() -> FastAPI:
+    """The app of one `run --workers N` worker (uvicorn's factory, in a spawned process)."""
+    from peakline_api.app import create_app
+
+    settings = settings_from_env(os.environ[_WORKER_SETTINGS])
+    configure_logging(settings.extra.get("json_logs", "1") == "1")
+    return create_app(settings)
+
+
+@contextmanager
+def _key_store(
+    keys_db: Path, state_url: str | None, password_file: Path | None
+) -> Iterator[KeyStore]:
+    """The keys where `run` keeps them: PostgreSQL when a state URL is given, else the file."""
+    if state_url is None:
+        with KeyStore(keys_db) as keys:
+            yield keys
+        return
+    with open_postgres(state_url, password_file) as db, KeyStore(db) as keys:
+        yield keys
 
 
 def configure_logging(json_logs: bool) -> None:
@@ -116,6 +182,25 @@ def run(
     ssl_keyfile: Annotated[
         Path | None, typer.Option(envvar="PEAKLINE_API_TLS_KEY", help="serve HTTPS: private key")
     ] = None,
+    state_url: StateUrl = None,
+    state_password_file: StatePasswordFile = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="PEAKLINE_API_WORKERS",
+            min=1,
+            help="worker processes on this port (uvicorn); one sweeper, DR scheduler and alert"
+            " evaluator across them (database leases)",
+        ),
+    ] = 1,
+    lease_s: Annotated[
+        float,
+        typer.Option(
+            envvar="PEAKLINE_API_LEASE_S",
+            min=1.0,
+            help="sweeper and DR scheduler lease (s): a replica that dies is replaced after this",
+        ),
+    ] = 15.0,
 ) -> None:
     """Serve the API and the dashboard."""
     import uvicorn
@@ -136,19 +221,44 @@ def run(
         cors_origins=tuple(cors_origin or ()),
         latest_cache_s=latest_cache_s,
         private_ops=private_ops,
-        extra=_alert_settings(alerts, smtp, smtp_from, smtp_username, smtp_password_file),
+        extra=_alert_settings(alerts, smtp, smtp_from, smtp_username, smtp_password_file)
+        | {"workers": str(workers), "json_logs": "1" if json_logs else "0"},
+        state_url=state_url,
+        state_password_file=state_password_file,
+        lease_s=lease_s,
     )
     if (ssl_certfile is None) != (ssl_keyfile is None):
         typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
         raise typer.Exit(2)
+    cert = str(ssl_certfile) if ssl_certfile else None
+    key = str(ssl_keyfile) if ssl_keyfile else None
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
+        return
+    # uvicorn spawns the workers and imports the app in each: the factory reads the settings
+    # from the environment the workers inherit.
+    os.environ[_WORKER_SETTINGS] = settings_to_env(settings)
     uvicorn.run(
-        create_app(settings),
+        "peakline_api.cli:worker_app",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         access_log=False,
         log_config=None,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        # a worker answers the supervisor's pings only once spawned and imported: on a busy
+        # machine that takes longer than uvicorn's default 5 s, and it would be killed
+        timeout_worker_healthcheck=60,
     )
 
 
@@ -160,12 +270,14 @@ def keys_create(
         list[str] | None, typer.Option(help=f"city id in scope (repeatable), or '{ALL_CITIES}'")
     ] = None,
     keys_db: KeysDb = _DEFAULT_KEYS,
+    state_url: StateUrl = None,
+    state_password_file: StatePasswordFile = None,
 ) -> None:
     """Create a key and print its secret once (it is stored hashed and cannot be shown again)."""
     try:
-        with KeyStore(keys_db) as keys:
+        with _key_store(keys_db, state_url, state_password_file) as keys:
             record, token = keys.create(name, Role.parse(role), list(city or []))
-    except KeyStoreError as exc:
+    except (KeyStoreError, StateError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(
@@ -177,24 +289,38 @@ def keys_create(
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, keys_db: KeysDb = _DEFAULT_KEYS) -> None:
+def keys_revoke(
+    key_id: str,
+    keys_db: KeysDb = _DEFAULT_KEYS,
+    state_url: StateUrl = None,
+    state_password_file: StatePasswordFile = None,
+) -> None:
     """Revoke a key by id; it stops working on the next request."""
     try:
-        with KeyStore(keys_db) as keys:
+        with _key_store(keys_db, state_url, state_password_file) as keys:
             keys.revoke(key_id)
-    except KeyStoreError as exc:
+    except (KeyStoreError, StateError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"revoked {key_id}")
 
 
 @keys_app.command("list")
-def keys_list(keys_db: KeysDb = _DEFAULT_KEYS) -> None:
+def keys_list(
+    keys_db: KeysDb = _DEFAULT_KEYS,
+    state_url: StateUrl = None,
+    state_password_file: StatePasswordFile = None,
+) -> None:
     """List keys (never their secrets)."""
-    with KeyStore(keys_db) as keys:
-        for k in keys.list():
-            state = "revoked" if k.revoked_at else "active"
-            typer.echo(f"{k.id}\t{k.role.name.lower()}\t{','.join(k.cities)}\t{state}\t{k.name}")
+    try:
+        with _key_store(keys_db, state_url, state_password_file) as keys:
+            listed = keys.list()
+    except (KeyStoreError, StateError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for k in listed:
+        state = "revoked" if k.revoked_at else "active"
+        typer.echo(f"{k.id}\t{k.role.name.lower()}\t{','.join(k.cities)}\t{state}\t{k.name}")
 
 
 def main() -> None:

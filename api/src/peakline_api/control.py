@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import structlog
@@ -25,6 +28,7 @@ from peakline_api.ledger import CommandLedger, LedgerEntry
 from peakline_api.live import mqtt_client_options
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
+from peakline_api.statedb import Leases, StateError
 from peakline_core.control import (
     MAX_EXPIRES_IN_S,
     CommandRate,
@@ -35,6 +39,37 @@ from peakline_core.control import (
 from peakline_core.errors import PayloadError, TopicError
 from peakline_core.wire import Command, CommandState, Topics, decode_ack, encode
 from peakline_core.wire.topics import TopicKind
+
+SWEEPER_LEASE = "commands.sweeper"
+DR_LEASE = "dr.scheduler"
+
+
+def replica_name(app: Any) -> str:
+    """This API process among its replicas and workers: host, pid, app (a lease's holder)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
+
+
+@dataclass
+class LeaseHolder:
+    """One singleton job's lease (statedb/lease.py), asked before each pass of the job."""
+
+    leases: Leases
+    name: str
+    holder: str
+    ttl_ns: int
+    clock_ns: Callable[[], int] = time.time_ns
+
+    def held(self) -> bool:
+        """Take or renew the lease; False (and no pass) when another replica holds it or the
+        database cannot be reached (never two sweepers because one lost its database)."""
+        try:
+            return self.leases.hold(self.name, self.holder, self.clock_ns(), self.ttl_ns)
+        except StateError:
+            return False
+
+    def release(self) -> None:
+        with contextlib.suppress(StateError):
+            self.leases.release(self.name, self.holder, self.clock_ns())
 
 
 class CommandRefused(ApiError):
@@ -84,6 +119,7 @@ class CommandService:
         max_commands_per_min: int = 30,
         expiry_grace_s: float = 5.0,
         sweep_every_s: float = 1.0,
+        lease: LeaseHolder | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
@@ -92,6 +128,10 @@ class CommandService:
         self.rate = CommandRate(max_commands_per_min)
         self.grace_ns = int(expiry_grace_s * 1e9)
         self.sweep_every_s = sweep_every_s
+        self.lease = lease
+        """None: this process sweeps on its own (one API process per ledger)."""
+        self.sweeps = 0
+        """Sweeps this process ran (it held the sweeper lease for each)."""
         self.client: aiomqtt.Client | None = None
         self.acks_refused = 0
         """acks whose command, device or agent does not match (logged, not recorded)"""
@@ -249,25 +289,34 @@ class CommandService:
             elif entry.state is CommandState.ACCEPTED:
                 await self._publish(entry)
 
-    async def run(self, settings: ApiSettings, client_id: str) -> None:
-        """Sweep forever; with a broker, also keep the command/ack connection (reconnecting)."""
+    async def run(self, settings: ApiSettings, client_id: str, *, persistent: bool = True) -> None:
+        """Sweep forever; with a broker, also keep the command/ack connection (reconnecting).
+        `persistent`: a persistent MQTT session (a stable client id), else a clean one."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._sweep_loop())
             if settings.broker_url is not None:
-                group.create_task(self._follow(settings, client_id))
+                group.create_task(self._follow(settings, client_id, persistent))
 
     async def _sweep_loop(self) -> None:
-        while True:
-            await self.sweep()
-            await asyncio.sleep(self.sweep_every_s)
+        """Sweep while holding the sweeper lease: one sweeper across the replicas sharing the
+        ledger; the lease is released on a clean stop so another replica takes over at once."""
+        try:
+            while True:
+                if self.lease is None or self.lease.held():
+                    await self.sweep()
+                    self.sweeps += 1
+                await asyncio.sleep(self.sweep_every_s)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
-    async def _follow(self, settings: ApiSettings, client_id: str) -> None:
+    async def _follow(self, settings: ApiSettings, client_id: str, persistent: bool) -> None:
         options = mqtt_client_options(settings)
         delay = 0.5
         while True:
             try:
                 async with aiomqtt.Client(
-                    **options, identifier=client_id, keepalive=30, clean_session=False
+                    **options, identifier=client_id, keepalive=30, clean_session=not persistent
                 ) as client:
                     await client.subscribe(self.topics.filter(TopicKind.ACK), qos=1)
                     self.client, delay = client, 0.5

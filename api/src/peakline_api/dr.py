@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from peakline_api.control import CommandService, CommandSpec
+from peakline_api.control import CommandService, CommandSpec, LeaseHolder
 from peakline_api.errors import ApiError
 from peakline_api.ledger import CommandLedger
 from peakline_api.registry import Registry
@@ -411,11 +411,19 @@ def _num(x: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-async def run_events(dr: DemandResponse, every_s: float = 1.0) -> None:
-    """Start and complete events on time, forever (a store outage only delays a tick)."""
-    while True:
-        try:
-            await dr.tick()
-        except (StoreError, PeaklineError) as exc:
-            dr.log.warning("dr tick failed", error=str(exc))
-        await asyncio.sleep(every_s)
+async def run_events(
+    dr: DemandResponse, every_s: float = 1.0, lease: LeaseHolder | None = None
+) -> None:
+    """Start and complete events on time, forever (a store outage only delays a tick); with a
+    lease, only while this process holds it (one scheduler across replicas)."""
+    try:
+        while True:
+            try:
+                if lease is None or lease.held():
+                    await dr.tick()
+            except (StoreError, PeaklineError) as exc:
+                dr.log.warning("dr tick failed", error=str(exc))
+            await asyncio.sleep(every_s)
+    finally:
+        if lease is not None:
+            lease.release()

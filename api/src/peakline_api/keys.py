@@ -1,4 +1,5 @@
-"""API keys: created and revoked by the CLI, stored hashed in a SQLite file, checked per request.
+"""API keys: created and revoked by the CLI, stored hashed (an SQLite file, or the shared
+PostgreSQL state), checked per request.
 
 A key is `plk_<key id>_<secret>`. Only the SHA-256 of the whole token is stored. A fast hash
 is right here (unlike passwords): the secret is 256 random bits, so no dictionary or brute
@@ -10,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from enum import IntEnum
@@ -21,6 +20,7 @@ from types import TracebackType
 from typing import Self
 
 from peakline_api.errors import Internal
+from peakline_api.statedb.database import SqliteState, StateDb, StateError, private_file
 from peakline_core.wire.ids import is_valid_id
 
 ALL_CITIES = "*"
@@ -41,11 +41,7 @@ class Role(IntEnum):
             raise KeyStoreError(f"unknown role {name!r}: viewer, operator or admin") from None
 
 
-def private_file(path: Path | str) -> None:
-    """Create `path` (an SQLite database: keys, ledger, retrofits) readable by its owner only
-    (0600, whatever the umask), and tighten an existing one."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)
+__all__ = ["ALL_CITIES", "ApiKey", "KeyStore", "KeyStoreError", "Role", "private_file"]
 
 
 class KeyStoreError(Internal):
@@ -90,18 +86,21 @@ def _digest(token: str) -> str:
 
 
 class KeyStore:
-    """The key database. Use as a context manager; one connection, short synchronous queries."""
+    """The key database: an SQLite file (a path) or the shared state database (a `StateDb`,
+    left open on exit). Use as a context manager; short synchronous queries."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, where: Path | StateDb) -> None:
+        self._where = where
+        self._db: StateDb | None = None
 
     def __enter__(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        private_file(self.path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        try:
+            if isinstance(self._where, Path | str):
+                self._db = SqliteState(Path(self._where), _SCHEMA)
+            else:
+                self._db = self._where
+        except StateError as exc:
+            raise KeyStoreError(str(exc)) from exc
         return self
 
     def __exit__(
@@ -110,12 +109,12 @@ class KeyStore:
         self.close()
 
     def close(self) -> None:
-        if self._db is not None:
+        if self._db is not None and isinstance(self._where, Path | str):
             self._db.close()
-            self._db = None
+        self._db = None
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> StateDb:
         if self._db is None:
             raise KeyStoreError("key store is not open")
         return self._db
@@ -141,18 +140,18 @@ class KeyStore:
         return ApiKey(key_id, name, role, scope, now), token
 
     def revoke(self, key_id: str) -> ApiKey:
-        cur = self.db.execute(
+        changed = self.db.execute(
             "UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             (time.time(), key_id),
         )
-        if cur.rowcount != 1:
+        if changed != 1:
             raise KeyStoreError(f"no active key {key_id!r}")
         return self._get(key_id)
 
     def list(self) -> list[ApiKey]:
-        rows = self.db.execute(
+        rows = self.db.query(
             "SELECT id, name, role, cities, created_at, revoked_at FROM api_key ORDER BY created_at"
-        ).fetchall()
+        )
         return [self._record(r) for r in rows]
 
     def verify(self, token: str) -> ApiKey | None:
@@ -160,11 +159,12 @@ class KeyStore:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "plk" or len(token) > 200:
             return None
-        row = self.db.execute(
+        rows = self.db.query(
             "SELECT id, name, role, cities, created_at, revoked_at, token_sha256 "
             "FROM api_key WHERE id = ?",
             (parts[1],),
-        ).fetchone()
+        )
+        row = rows[0] if rows else None
         if row is None or row[5] is not None:
             return None
         if not hmac.compare_digest(row[6], _digest(token)):
@@ -173,17 +173,17 @@ class KeyStore:
 
     def is_active(self, key_id: str) -> bool:
         """Whether the key exists and is not revoked (a live stream re-checks its key)."""
-        row = self.db.execute("SELECT revoked_at FROM api_key WHERE id = ?", (key_id,)).fetchone()
-        return row is not None and row[0] is None
+        rows = self.db.query("SELECT revoked_at FROM api_key WHERE id = ?", (key_id,))
+        return bool(rows) and rows[0][0] is None
 
     def _get(self, key_id: str) -> ApiKey:
-        row = self.db.execute(
+        rows = self.db.query(
             "SELECT id, name, role, cities, created_at, revoked_at FROM api_key WHERE id = ?",
             (key_id,),
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             raise KeyStoreError(f"no key {key_id!r}")
-        return self._record(row)
+        return self._record(rows[0])
 
     @staticmethod
     def _record(row: tuple[object, ...]) -> ApiKey:

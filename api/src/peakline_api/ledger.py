@@ -1,9 +1,12 @@
 """The command audit ledger: every command, who sent it, every state change and read-back.
 
-Durable in SQLite (stdlib sqlite3, WAL, synchronous=FULL) by default: `sqlite:///path.db`.
-A relational database URL (`postgresql://...`) is the documented seam for production: the
-SQL below is plain ANSI apart from `INSERT OR IGNORE`, and `CommandLedger` is the only class
-that talks to it; until a driver is added such URLs fail at start with LedgerError.
+Durable in SQLite (stdlib sqlite3, WAL, synchronous=FULL) by default: `sqlite:///path.db`;
+or in the shared PostgreSQL state (`ApiSettings.state_url`, a `StateDb`), the same SQL.
+
+Every replica follows the broker, so every replica hears every ack, and a sweeper may expire
+a command while its ack arrives: a state change is one conditional UPDATE (`WHERE state IN`
+the states it may leave), so of two replicas applying the same report exactly one moves the
+command, and a command never expires twice.
 
 States move forward only: accepted -> sent -> applied | rejected | failed | expired, and
 applied -> reverted. An outcome reported by the edge wins over the API's own `expired` guess
@@ -15,18 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from peakline_api.errors import Internal
-from peakline_api.keys import private_file
+from peakline_api.statedb import SqliteState, StateConflict, StateDb, StateError
+from peakline_api.statedb.lease import LEASE_TABLE
 from peakline_core.wire import Command, CommandState
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS commands (
     id TEXT PRIMARY KEY,
     site TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL,
@@ -53,6 +56,8 @@ CREATE TABLE IF NOT EXISTS dr_events (
     id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, body TEXT NOT NULL
 );
 """
+    + LEASE_TABLE
+)
 
 _FINAL = {s for s in CommandState if s.final}
 
@@ -74,6 +79,11 @@ def allowed(current: CommandState, new: CommandState, source: str) -> bool:
     if current is CommandState.EXPIRED:  # the API's guess; the edge knows better
         return source.startswith("edge") and new in _FINAL
     return False
+
+
+def leaving(new: CommandState, source: str) -> list[str]:
+    """The states a report of `new` from `source` may move a command out of."""
+    return [s.value for s in CommandState if allowed(s, new, source)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,25 +139,27 @@ def sqlite_path(url: str) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite://"))
     if "://" in url:
-        raise LedgerError(f"ledger URL {url!r}: only sqlite:/// is built in (see docs/control.md)")
+        raise LedgerError(
+            f"ledger URL {url!r}: only sqlite:/// here; PostgreSQL is the whole API state's"
+            " (--state-url, docs/api.md)"
+        )
     return Path(url)
 
 
 class CommandLedger:
-    """The audit ledger. `with CommandLedger(url) as ledger:`; thread-safe, short transactions."""
+    """The audit ledger. `with CommandLedger(url_or_state_db) as ledger:`; thread-safe, short
+    transactions. A URL or path opens (and on exit closes) its own SQLite file; a `StateDb`
+    is used as it is and left open."""
 
-    def __init__(self, url: str) -> None:
-        self.path = sqlite_path(url)
-        self._lock = threading.Lock()
+    def __init__(self, where: str | StateDb) -> None:
+        self._owned = isinstance(where, str)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            private_file(self.path)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise LedgerError(f"{self.path}: {exc}") from exc
+            if isinstance(where, str):
+                self.db: StateDb = SqliteState(sqlite_path(where), _SCHEMA)
+            else:
+                self.db = where
+        except StateError as exc:
+            raise LedgerError(str(exc)) from exc
 
     def __enter__(self) -> CommandLedger:
         return self
@@ -156,14 +168,20 @@ class CommandLedger:
         self.close()
 
     def close(self) -> None:
-        self._db.close()
+        if self._owned:
+            self.db.close()
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
-            with self._lock:
-                return self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise LedgerError(f"{self.path}: {exc}") from exc
+            return self.db.query(sql, args)
+        except StateError as exc:
+            raise LedgerError(str(exc)) from exc
+
+    def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
+        try:
+            return self.db.execute(sql, args)
+        except StateError as exc:
+            raise LedgerError(str(exc)) from exc
 
     # -- commands
     def record(
@@ -171,9 +189,8 @@ class CommandLedger:
     ) -> LedgerEntry:
         """Record a new command in `state` (accepted, or rejected by the API)."""
         try:
-            with self._lock, self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
+            with self.db.transaction() as tx:
+                tx.execute(
                     f"INSERT INTO commands ({_COLUMNS}) VALUES "
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
                     (
@@ -183,15 +200,15 @@ class CommandLedger:
                         command.revert_after_s, command.origin, state.value, reason, now_ns,
                     ),
                 )  # fmt: skip
-                self._db.execute(
+                tx.execute(
                     "INSERT INTO command_events (command_id, ts, state, reason, readback, source,"
                     " applied) VALUES (?, ?, ?, ?, NULL, 'api', 1)",
                     (command.id, now_ns, state.value, reason),
                 )
-        except sqlite3.IntegrityError as exc:
+        except StateConflict as exc:
             raise LedgerError(f"duplicate command: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise LedgerError(f"{self.path}: {exc}") from exc
+        except StateError as exc:
+            raise LedgerError(str(exc)) from exc
         return self.get(command.id)
 
     def transition(
@@ -206,32 +223,32 @@ class CommandLedger:
         previous: Any = None,
     ) -> bool:
         """Record a report about a command; move its state when the state machine allows.
-        Returns True when the state changed; unknown ids are recorded and return False."""
+        Returns True when the state changed; unknown ids are recorded and return False.
+
+        The move is conditional in SQL (`state IN` the states it may leave): when two replicas
+        apply the same ack, or a sweeper expires a command while its ack lands, the database
+        lets exactly one of them change the row; the other's report is kept as not applied."""
         rb = None if readback is None else json.dumps(readback)
+        sources = leaving(state, source)
         try:
-            with self._lock, self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                row = self._db.execute(
-                    "SELECT state FROM commands WHERE id = ?", (command_id,)
-                ).fetchone()
-                moved = row is not None and allowed(CommandState(row[0]), state, source)
-                if moved:
-                    self._db.execute(
-                        "UPDATE commands SET state = ?, reason = ?,"
-                        " readback = COALESCE(?, readback), previous = COALESCE(?, previous),"
-                        " updated_at = ? WHERE id = ?",
-                        (
-                            state.value, reason, rb,
-                            None if previous is None else json.dumps(previous), ts, command_id,
-                        ),
-                    )  # fmt: skip
-                self._db.execute(
+            with self.db.transaction() as tx:
+                moved = bool(sources) and tx.execute(
+                    "UPDATE commands SET state = ?, reason = ?,"
+                    " readback = COALESCE(?, readback), previous = COALESCE(?, previous),"
+                    f" updated_at = ? WHERE id = ? AND state IN ({','.join('?' * len(sources))})",
+                    (
+                        state.value, reason, rb,
+                        None if previous is None else json.dumps(previous), ts, command_id,
+                        *sources,
+                    ),
+                ) == 1  # fmt: skip
+                tx.execute(
                     "INSERT INTO command_events (command_id, ts, state, reason, readback, source,"
                     " applied) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (command_id, ts, state.value, reason, rb, source, int(moved)),
                 )
-        except sqlite3.Error as exc:
-            raise LedgerError(f"{self.path}: {exc}") from exc
+        except StateError as exc:
+            raise LedgerError(str(exc)) from exc
         return moved
 
     def get(self, command_id: str, *, history: bool = False) -> LedgerEntry:
@@ -310,8 +327,10 @@ class CommandLedger:
 
     # -- demand-response events (JSON documents; the service owns their shape)
     def put_event(self, event_id: str, created_at: int, body: dict[str, Any]) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO dr_events (id, created_at, body) VALUES (?, ?, ?)",
+        self._write(
+            "INSERT INTO dr_events (id, created_at, body) VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
+            " body = excluded.body",
             (event_id, created_at, json.dumps(body)),
         )
 

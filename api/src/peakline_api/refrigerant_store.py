@@ -1,5 +1,6 @@
 """Refrigerant service records entered through the API: a small SQLite table next
-to the key database (`refrigerants.db`), or where `settings.extra["refrigerants_db"]` says.
+to the key database (`refrigerants.db`), or where `settings.extra["refrigerants_db"]` says,
+or the shared PostgreSQL state.
 
 inventory.yaml's records are the history the programme started with; records posted here
 add to them (top-ups and recoveries of the same assets) and enter the inventory's fugitive
@@ -30,6 +31,8 @@ CREATE TABLE IF NOT EXISTS refrigerant_service (
 CREATE INDEX IF NOT EXISTS refrigerant_service_asset ON refrigerant_service (asset, day);
 """
 
+_COLUMNS = "id, asset, day, kind, kg, note, recorded_by, recorded_at_ns"
+
 ServiceKind = Literal["top_up", "recovery"]
 
 
@@ -48,7 +51,7 @@ class ServiceEntry:
 
 
 class RefrigerantStore(SqliteFile):
-    """`with RefrigerantStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL."""
+    """`with RefrigerantStore(path_or_state_db) as store:` (sqlite_file.py)."""
 
     schema = _SCHEMA
 
@@ -63,11 +66,10 @@ class RefrigerantStore(SqliteFile):
         now_ns: int,
     ) -> ServiceEntry:
         e = ServiceEntry(uuid.uuid4().hex, asset, day, kind, kg, note, recorded_by, now_ns)
-        with self.db:
-            self.db.execute(
-                "INSERT INTO refrigerant_service VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (e.id, e.asset, e.day.isoformat(), e.kind, e.kg, e.note, e.recorded_by, now_ns),
-            )
+        self.db.execute(
+            f"INSERT INTO refrigerant_service ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.id, e.asset, e.day.isoformat(), e.kind, e.kg, e.note, e.recorded_by, now_ns),
+        )
         return e
 
     def of_assets(self, assets: Sequence[str]) -> list[ServiceEntry]:
@@ -75,9 +77,9 @@ class RefrigerantStore(SqliteFile):
         if not assets:
             return []
         marks = ",".join("?" * len(assets))
-        rows = self.db.execute(
-            f"SELECT * FROM refrigerant_service WHERE asset IN ({marks})"
-            " ORDER BY day, recorded_at_ns",
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM refrigerant_service WHERE asset IN ({marks})"
+            " ORDER BY day, recorded_at_ns, id",
             tuple(assets),
         )
         return [_row(r) for r in rows]

@@ -1,5 +1,5 @@
 """Recorded retrofits: a small SQLite table next to the key database (`retrofits.db`), or
-where `settings.extra["retrofits_db"]` says.
+where `settings.extra["retrofits_db"]` says, or the shared PostgreSQL state.
 
 A retrofit is what an operator did to a site (date, measures, cost); M&V reads it to split the
 metered history into a baseline and a reporting period. Opened per request: each call is one
@@ -32,6 +32,9 @@ CREATE INDEX IF NOT EXISTS retrofit_site ON retrofit (site, day);
 """
 
 
+_COLUMNS = "id, site, day, measures, cost, currency, note, recorded_by, recorded_at_ns"
+
+
 @dataclass(frozen=True, slots=True)
 class Retrofit:
     """One retrofit: `day` is the first day of the reporting period (site local date)."""
@@ -48,7 +51,7 @@ class Retrofit:
 
 
 class RetrofitStore(SqliteFile):
-    """`with RetrofitStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL."""
+    """`with RetrofitStore(path_or_state_db) as store:` (sqlite_file.py)."""
 
     schema = _SCHEMA
 
@@ -66,40 +69,42 @@ class RetrofitStore(SqliteFile):
         r = Retrofit(
             uuid.uuid4().hex, site, day, tuple(measures), cost, currency, note, recorded_by, now_ns
         )
-        with self.db:
-            self.db.execute(
-                "INSERT INTO retrofit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    r.id,
-                    r.site,
-                    r.day.isoformat(),
-                    json.dumps(list(r.measures)),
-                    r.cost,
-                    r.currency,
-                    r.note,
-                    r.recorded_by,
-                    r.recorded_at_ns,
-                ),
-            )
+        self.db.execute(
+            "INSERT INTO retrofit (id, site, day, measures, cost, currency, note, recorded_by,"
+            " recorded_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.id,
+                r.site,
+                r.day.isoformat(),
+                json.dumps(list(r.measures)),
+                r.cost,
+                r.currency,
+                r.note,
+                r.recorded_by,
+                r.recorded_at_ns,
+            ),
+        )
         return r
 
     def get(self, retrofit_id: str) -> Retrofit | None:
-        row = self.db.execute("SELECT * FROM retrofit WHERE id = ?", (retrofit_id,)).fetchone()
-        return None if row is None else _row(row)
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM retrofit WHERE id = ?", (retrofit_id,))
+        return _row(rows[0]) if rows else None
 
     def of_sites(self, sites: Sequence[str]) -> list[Retrofit]:
         """Retrofits of the given sites, oldest first."""
         if not sites:
             return []
         marks = ",".join("?" * len(sites))
-        rows = self.db.execute(
-            f"SELECT * FROM retrofit WHERE site IN ({marks}) ORDER BY day, recorded_at_ns",
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM retrofit WHERE site IN ({marks})"
+            " ORDER BY day, recorded_at_ns, id",
             tuple(sites),
         )
         return [_row(r) for r in rows]
 
     def __iter__(self) -> Iterator[Retrofit]:
-        return iter(_row(r) for r in self.db.execute("SELECT * FROM retrofit ORDER BY day"))
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM retrofit ORDER BY day, recorded_at_ns, id")
+        return iter(_row(r) for r in rows)
 
 
 def _row(row: tuple[object, ...]) -> Retrofit:

@@ -45,4 +45,13 @@ class ApiSettings:
     private_ops: bool = False
     """`/ready` and `/metrics` need an API key (any role) and `/docs` is off: for an API port
     reachable from outside when no private ops network fronts it (`/health` stays open)."""
+    state_url: str | None = None
+    """`postgresql://user@host:port/db`: keys, command ledger, DR events, retrofits,
+    refrigerant records, alert state and leases in one PostgreSQL database shared by every
+    replica (migrated at start). None keeps them in SQLite files beside `keys_db`."""
+    state_password_file: Path | None = None
+    """File holding the PostgreSQL password (kept out of the URL, the environment and `ps`)."""
+    lease_s: float = 15.0
+    """Lease time of the command sweeper and the DR scheduler (s): one replica runs each,
+    renewing every second; another takes over this long after the holder stops renewing."""
     extra: dict[str, str] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from peakline_api.live import LiveHub
 from peakline_api.observability import ApiMetrics
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
+from peakline_api.statedb import StateDb
 from peakline_core.storage import Store
 
 
@@ -32,6 +33,8 @@ class AppState:
     keys: KeyStore
     hub: LiveHub
     metrics: ApiMetrics
+    state_db: StateDb | None = None
+    """The shared PostgreSQL state (`settings.state_url`), or None: SQLite files."""
     clock_ns: Callable[[], int] = field(default=time.time_ns)
     """Wall clock in UTC ns; tests pass a fixed one."""
     latest: Latest = field(init=False)

@@ -1,5 +1,6 @@
-"""Throwaway local servers for tests and benchmarks: mosquitto, influxd, an nginx reverse proxy
-and socat pseudo-terminal pairs, each on free loopback ports with its own temporary directory.
+"""Throwaway local servers for tests and benchmarks: mosquitto, influxd, PostgreSQL, an nginx
+reverse proxy and socat pseudo-terminal pairs, each on free loopback ports with its own
+temporary directory.
 
 Never the system services, never fixed ports. Each server can be stopped, killed and started
 again on the same port (outage tests), and is waited for with a deadline, not a sleep.
@@ -7,6 +8,7 @@ again on the same port (outage tests), and is waited for with a deadline, not a 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -65,6 +67,8 @@ _PACKAGE = {
     "nginx": "nginx-light",
     "socat": "socat",
     "mbpoll": "mbpoll",
+    "initdb": "postgresql",
+    "postgres": "postgresql",
 }
 
 
@@ -266,6 +270,120 @@ class Influxd(_Process):
         with urllib.request.urlopen(req, timeout=30) as resp:
             result: dict[str, object] = json.loads(resp.read())
         return result
+
+
+def _postgres_bindir() -> str:
+    """Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<major>/bin."""
+    dirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda d: int(d.parent.name))
+    return str(dirs[-1]) if dirs else "/usr/lib/postgresql/bin"
+
+
+@dataclass
+class Postgres(_Process):
+    """A PostgreSQL server (Debian's `postgresql`) on a free loopback port, its cluster in its
+    own temporary directory, superuser `peakline` with a password (scram-sha-256 over TCP, no
+    Unix socket).
+
+    PostgreSQL refuses to run as root: under root, initdb and postgres run as `nobody` through
+    `setpriv` (util-linux: no shell, no PAM session, nothing left behind) and the directory is
+    handed to that user; under any other user they run as that user.
+    """
+
+    user: str = "peakline"
+    password: str = field(default_factory=lambda: os.urandom(12).hex())
+
+    @classmethod
+    def create(cls, workdir: Path | None = None) -> Postgres:
+        owns = workdir is None
+        path = Path(workdir or tempfile.mkdtemp(prefix="peakline-postgres-"))
+        path.mkdir(parents=True, exist_ok=True)
+        server = cls(name="postgres", workdir=path, port=free_port())
+        server._owns_dir = owns
+        return server
+
+    @property
+    def datadir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def password_file(self) -> Path:
+        """The password alone in a file (what `--state-url` deployments point at)."""
+        return self.workdir / "password"
+
+    def url(self, database: str = "postgres", *, with_password: bool = True) -> str:
+        secret = f":{self.password}" if with_password else ""
+        return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{database}"
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", *argv]
+
+    def _initdb(self) -> None:
+        bindir = _postgres_bindir()
+        initdb = find_binary("initdb", bindir)
+        self.password_file.write_text(self.password + "\n")
+        if os.geteuid() == 0:
+            for p in (self.workdir, self.password_file):
+                os.chown(p, 65534, 65534)
+        argv = [
+            initdb,
+            "-D", str(self.datadir), "-U", self.user,
+            f"--pwfile={self.password_file}", "--auth=scram-sha-256",
+            "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+        ]  # fmt: skip
+        result = subprocess.run(
+            self._as_owner(argv),
+            capture_output=True,
+            cwd=self.workdir,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerError(f"initdb failed: {result.stderr.decode(errors='replace')[-2000:]}")
+
+    def command(self) -> list[str]:
+        if not (self.datadir / "PG_VERSION").exists():
+            self._initdb()
+        postgres = find_binary("postgres", _postgres_bindir())
+        argv = [
+            postgres,
+            "-D", str(self.datadir),
+            "-c", f"listen_addresses={self.host}", "-c", f"port={self.port}",
+            "-c", "unix_socket_directories=", "-c", "fsync=off",
+            "-c", "max_connections=200", "-c", "logging_collector=off",
+        ]  # fmt: skip
+        return self._as_owner(argv)
+
+    def ready(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url(), connect_timeout=1):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Fast shutdown (SIGINT: clients are disconnected; SIGTERM would wait for them)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout_s)
+        super().stop(timeout_s)
+
+    def create_database(self, name: str) -> str:
+        """A fresh, empty database; returns its URL (with the password)."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -1,21 +1,26 @@
 """One alert evaluator across API replicas sharing an alerts database: the lease
 (`AlertStore.hold`) is taken by one replica, renewed each pass, refused to the others while
-it runs, taken over once it has run out, and handed on at once on a clean shutdown."""
+it runs, taken over once it has run out, and handed on at once on a clean shutdown; on SQLite
+and on PostgreSQL (the same contract)."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from peakline_api.alerts.service import LEASE
 from peakline_api.alerts.store import AlertStore
+from peakline_api.statedb import StateDb
+from tests.state_backends import StateBackend
 
 S = 10**9
 TTL = 180 * S
 
 
-def test_one_holder_at_a_time_and_a_takeover_when_the_lease_runs_out(tmp_path: Path) -> None:
-    with AlertStore(tmp_path / "alerts.db") as a, AlertStore(tmp_path / "alerts.db") as b:
+def test_one_holder_at_a_time_and_a_takeover_when_the_lease_runs_out(
+    state_backend: StateBackend,
+) -> None:
+    where_a, where_b = state_backend.where("alerts.db"), state_backend.where("alerts.db")
+    with AlertStore(where_a) as a, AlertStore(where_b) as b:
         assert a.hold(LEASE, "replica-a", 0, TTL)
         assert not b.hold(LEASE, "replica-b", 1 * S, TTL)  # a's runs to 180 s
         assert a.hold(LEASE, "replica-a", 60 * S, TTL)  # renewed: to 240 s
@@ -31,25 +36,23 @@ def test_one_holder_at_a_time_and_a_takeover_when_the_lease_runs_out(tmp_path: P
         assert a.holder(LEASE) == ("replica-a", 480 * S)
 
 
-def test_replicas_racing_for_the_lease_never_both_hold_it(tmp_path: Path) -> None:
+def test_replicas_racing_for_the_lease_never_both_hold_it(state_backend: StateBackend) -> None:
     # Eight "replicas" (own connections, own threads) try at the same instants, 50 rounds
     # with the lease expiring every round: each round exactly one of them wins.
-    path = tmp_path / "alerts.db"
-    with AlertStore(path):
-        pass
+    wheres = [state_backend.where("alerts.db") for _ in range(8)]
     wins: dict[int, list[str]] = {r: [] for r in range(50)}
     lock = threading.Lock()
     barrier = threading.Barrier(8)
 
-    def replica(name: str) -> None:
-        with AlertStore(path) as db:
+    def replica(name: str, where: str | StateDb) -> None:
+        with AlertStore(where) as db:
             for r in range(50):
                 barrier.wait()
                 if db.hold(LEASE, name, r * TTL, TTL):
                     with lock:
                         wins[r].append(name)
 
-    threads = [threading.Thread(target=replica, args=(f"r{i}",)) for i in range(8)]
+    threads = [threading.Thread(target=replica, args=(f"r{i}", wheres[i])) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -101,7 +101,7 @@ def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
     with KeyStore(Path(db)) as keys:
         key = keys.verify(token)
         assert key is not None and key.cities == ("riverton",) and key.role.name == "OPERATOR"
-        stored = keys.db.execute("SELECT token_sha256 FROM api_key").fetchone()[0]
+        stored = keys.db.query("SELECT token_sha256 FROM api_key")[0][0]
         assert token not in stored and len(stored) == 64
     listed = runner.invoke(cli_app, ["keys", "list", "--keys-db", db])
     assert "alice" in listed.stdout and token not in listed.stdout

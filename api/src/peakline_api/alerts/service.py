@@ -2,8 +2,8 @@
 by one background task every `alerts_interval_s` (settings.extra).
 
 Settings (`settings.extra`): `alerts` = "on" runs the evaluator and sender in this process
-(run it in exactly one API process; the routes work in every process, reading the shared
-alert database); `alerts_db`; `alerts_interval_s` (default 60);
+(in any number of replicas sharing the alert database: the alerts lease lets one evaluate at
+a time; the routes work in every process); `alerts_db`; `alerts_interval_s` (default 60);
 `alerts_retry_first_s` (default 30); `alerts_webhook_timeout_s` (default 5);
 `smtp_host`, `smtp_port` (587), `smtp_from`, `smtp_starttls` ("1"/"0"), `smtp_username`,
 `smtp_password_file`, `smtp_ca_file`.
@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,16 +25,21 @@ from fastapi import FastAPI
 from peakline_api.alerts.evaluator import AlertEvaluator
 from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
 from peakline_api.alerts.store import AlertStore
+from peakline_api.control import replica_name
 from peakline_api.ledger import LedgerError
 from peakline_api.routers.inventory import refrigerants_db, with_posted_service
 from peakline_api.state import AppState
+from peakline_api.statedb import StateDb, StateError
 from peakline_core.storage import StoreError
 
 log = logging.getLogger(__name__)
 
 
-def alerts_db(state: AppState) -> Path:
-    """`settings.extra["alerts_db"]`, else `alerts.db` next to the key database."""
+def alerts_db(state: AppState) -> Path | StateDb:
+    """The shared state database, else `settings.extra["alerts_db"]`, else `alerts.db` next
+    to the key database."""
+    if state.state_db is not None:
+        return state.state_db
     extra = state.settings.extra.get("alerts_db")
     return Path(extra) if extra else state.settings.keys_db.with_name("alerts.db")
 
@@ -86,7 +89,7 @@ async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
     while True:
         try:
             await alerts.tick(state.clock_ns())
-        except (StoreError, LedgerError, sqlite3.Error) as exc:  # retried on the next pass
+        except (StoreError, LedgerError, StateError, sqlite3.Error) as exc:  # retried next pass
             state.metrics.alert_evaluations_failed.inc()
             log.warning("alert evaluation failed: %s", exc)
         alerts.passes += 1
@@ -129,7 +132,7 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
     interval_s = float(extra.get("alerts_interval_s", "60"))
     # One evaluator across the replicas sharing this alerts database: the lease runs three
     # passes, so a replica that stops renewing it (killed, hung) is replaced within that.
-    holder = f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
+    holder = replica_name(app)
     ttl_ns = int(3 * interval_s * 1e9)
     app.state.alerts = Alerts(
         db,

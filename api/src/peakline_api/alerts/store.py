@@ -1,5 +1,5 @@
 """Incidents and the notification outbox in SQLite (`alerts.db` next to the key database, or
-where `settings.extra["alerts_db"]` says; file mode 0600).
+where `settings.extra["alerts_db"]` says; file mode 0600), or in the shared PostgreSQL state.
 
 The outbox row's primary key is (transition key, channel): a transition is enqueued once
 however often the evaluator runs or restarts, and a row marked sent is never sent again.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peakline_api.sqlite_file import SqliteFile
+from peakline_api.statedb import Leases
 from peakline_core.alerts import Incident
 from peakline_core.config.alerts import Rule
 
@@ -71,6 +72,11 @@ CREATE TABLE IF NOT EXISTS rule (
 """
 
 _COLUMNS = [f.name for f in dataclasses.fields(Incident)]
+_UPSERT_INCIDENT = (
+    f"INSERT INTO incident ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,34 +127,33 @@ def _incident(row: Sequence[Any]) -> Incident:
 
 
 class AlertStore(SqliteFile):
-    """`with AlertStore(path) as store:`; plain sqlite3, WAL, synchronous=FULL. Each method is
-    one transaction."""
+    """`with AlertStore(path_or_state_db) as store:` (sqlite_file.py). Each method is one
+    transaction; usable from worker threads (the database serialises its connection)."""
 
     schema = _SCHEMA
-    any_thread = True
 
     # incidents
 
     def live(self, rule: str, subject: str) -> Incident | None:
-        row = self.db.execute(
+        rows = self.db.query(
             f"SELECT {','.join(_COLUMNS)} FROM incident"
             " WHERE rule = ? AND subject = ? AND state != 'resolved'",
             (rule, subject),
-        ).fetchone()
-        return None if row is None else _incident(row)
+        )
+        return _incident(rows[0]) if rows else None
 
     def live_of_rule(self, rule: str) -> list[Incident]:
-        rows = self.db.execute(
+        rows = self.db.query(
             f"SELECT {','.join(_COLUMNS)} FROM incident WHERE rule = ? AND state != 'resolved'",
             (rule,),
-        ).fetchall()
+        )
         return [_incident(r) for r in rows]
 
     def get(self, incident_id: str) -> Incident | None:
-        row = self.db.execute(
+        rows = self.db.query(
             f"SELECT {','.join(_COLUMNS)} FROM incident WHERE id = ?", (incident_id,)
-        ).fetchone()
-        return None if row is None else _incident(row)
+        )
+        return _incident(rows[0]) if rows else None
 
     def search(
         self,
@@ -173,7 +178,7 @@ class AlertStore(SqliteFile):
             args.append(state)
         sql += " ORDER BY opened_ns DESC, id LIMIT ? OFFSET ?"
         args += [limit, offset]
-        return [_incident(r) for r in self.db.execute(sql, args).fetchall()]
+        return [_incident(r) for r in self.db.query(sql, args)]
 
     def save(
         self, incident: Incident, outbox: Sequence[tuple[str, str, str, int, int]] = ()
@@ -184,66 +189,37 @@ class AlertStore(SqliteFile):
         values = dataclasses.asdict(incident)
         values["summary"] = json.dumps(incident.summary, ensure_ascii=False, sort_keys=True)
         snapshot = json.dumps(dataclasses.asdict(incident), ensure_ascii=False, sort_keys=True)
-        with self.db:
-            self.db.execute(
-                f"INSERT OR REPLACE INTO incident ({','.join(_COLUMNS)})"
-                f" VALUES ({','.join('?' * len(_COLUMNS))})",
-                [values[c] for c in _COLUMNS],
-            )
-            self.db.executemany(
-                "INSERT OR IGNORE INTO outbox (key, channel, incident, transition, snapshot,"
-                " created_ns, due_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(k, ch, incident.id, kind, snapshot, at, due) for k, ch, kind, at, due in outbox],
-            )
+        with self.db.transaction() as tx:
+            tx.execute(_UPSERT_INCIDENT, [values[c] for c in _COLUMNS])
+            for k, ch, kind, at, due in outbox:
+                tx.execute(
+                    "INSERT INTO outbox (key, channel, incident, transition, snapshot,"
+                    " created_ns, due_ns) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (k, ch, incident.id, kind, snapshot, at, due),
+                )
 
     # lease
 
     def hold(self, name: str, holder: str, now_ns: int, ttl_ns: int) -> bool:
-        """Take or renew the lease `name` for `holder` until `now_ns + ttl_ns`, unless another
-        holder's lease still runs; True when `holder` holds it now. One `BEGIN IMMEDIATE`
-        transaction (the write lock before the read), so two processes on the same file
-        never both hold it."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute(
-                "SELECT holder, until_ns FROM lease WHERE name = ?", (name,)
-            ).fetchone()
-            mine = row is None or row[0] == holder or row[1] <= now_ns
-            if mine:
-                db.execute(
-                    "INSERT OR REPLACE INTO lease (name, holder, until_ns) VALUES (?, ?, ?)",
-                    (name, holder, now_ns + ttl_ns),
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return mine
+        """Take or renew the lease `name` (statedb/lease.py): True when `holder` holds it."""
+        return Leases(self.db).hold(name, holder, now_ns, ttl_ns)
 
     def release(self, name: str, holder: str, now_ns: int) -> None:
         """End `holder`'s lease now (a clean shutdown): another replica takes it at once."""
-        with self.db:
-            self.db.execute(
-                "UPDATE lease SET until_ns = ? WHERE name = ? AND holder = ?",
-                (now_ns, name, holder),
-            )
+        Leases(self.db).release(name, holder, now_ns)
 
     def holder(self, name: str) -> tuple[str, int] | None:
         """(holder, until_ns) of the lease, if it was ever taken."""
-        row = self.db.execute(
-            "SELECT holder, until_ns FROM lease WHERE name = ?", (name,)
-        ).fetchone()
-        return None if row is None else (str(row[0]), int(row[1]))
+        return Leases(self.db).holder(name)
 
     # outbox
 
     def due(self, now_ns: int, limit: int = 50) -> list[OutboxItem]:
-        rows = self.db.execute(
+        rows = self.db.query(
             f"SELECT {_OUTBOX} FROM outbox WHERE sent_ns IS NULL AND dead = 0 AND due_ns <= ?"
             " ORDER BY due_ns, key, channel LIMIT ?",
             (now_ns, limit),
-        ).fetchall()
+        )
         return [_item(r) for r in rows]
 
     def outbox(self, incident_id: str | None = None) -> list[OutboxItem]:
@@ -252,50 +228,48 @@ class AlertStore(SqliteFile):
         if incident_id is not None:
             sql += " WHERE incident = ?"
             args = (incident_id,)
-        rows = self.db.execute(sql + " ORDER BY created_ns, key, channel", args).fetchall()
+        rows = self.db.query(sql + " ORDER BY created_ns, key, channel", args)
         return [_item(r) for r in rows]
 
     def mark_sent(self, key: str, channel: str, now_ns: int) -> None:
-        with self.db:
-            self.db.execute(
-                "UPDATE outbox SET sent_ns = ?, attempts = attempts + 1, last_error = NULL"
-                " WHERE key = ? AND channel = ?",
-                (now_ns, key, channel),
-            )
+        self.db.execute(
+            "UPDATE outbox SET sent_ns = ?, attempts = attempts + 1, last_error = NULL"
+            " WHERE key = ? AND channel = ?",
+            (now_ns, key, channel),
+        )
 
     def mark_failed(self, key: str, channel: str, error: str, retry_ns: int | None) -> None:
         """One failed attempt; `retry_ns` None gives up (the row stays, dead, for the API)."""
-        with self.db:
-            self.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " due_ns = COALESCE(?, due_ns), dead = ? WHERE key = ? AND channel = ?",
-                (error[:500], retry_ns, 1 if retry_ns is None else 0, key, channel),
-            )
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+            " due_ns = COALESCE(?, due_ns), dead = ? WHERE key = ? AND channel = ?",
+            (error[:500], retry_ns, 1 if retry_ns is None else 0, key, channel),
+        )
 
     # requests made to each channel (robot rate limits survive a restart)
 
     def record_request(self, channel: str, now_ns: int) -> None:
-        with self.db:
-            self.db.execute("INSERT INTO channel_send VALUES (?, ?)", (channel, now_ns))
-            self.db.execute("DELETE FROM channel_send WHERE at_ns < ?", (now_ns - 3600 * 10**9,))
+        with self.db.transaction() as tx:
+            tx.execute("INSERT INTO channel_send (channel, at_ns) VALUES (?, ?)", (channel, now_ns))
+            tx.execute("DELETE FROM channel_send WHERE at_ns < ?", (now_ns - 3600 * 10**9,))
 
     def requests_since(self, channel: str, since_ns: int) -> int:
-        row = self.db.execute(
+        rows = self.db.query(
             "SELECT COUNT(*) FROM channel_send WHERE channel = ? AND at_ns > ?",
             (channel, since_ns),
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(rows[0][0])
 
     # evaluator bookkeeping
 
     def since_ns(self, now_ns: int) -> int:
         """When the evaluator first ran here (no-data rules count from it); set once."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR IGNORE INTO evaluator (name, value) VALUES ('since_ns', ?)", (now_ns,)
-            )
-        row = self.db.execute("SELECT value FROM evaluator WHERE name = 'since_ns'").fetchone()
-        return int(row[0])
+        self.db.execute(
+            "INSERT INTO evaluator (name, value) VALUES ('since_ns', ?) ON CONFLICT DO NOTHING",
+            (now_ns,),
+        )
+        rows = self.db.query("SELECT value FROM evaluator WHERE name = 'since_ns'")
+        return int(rows[0][0])
 
     # -- rules managed through the API (alerts.yaml's are read-only there) -------------------
 
@@ -303,7 +277,8 @@ class AlertStore(SqliteFile):
         """The API's rules, in creation order. A row that no longer validates (a model change)
         is skipped, not fatal: the evaluator keeps running the others."""
         out = []
-        for (body,) in self.db.execute("SELECT body FROM rule ORDER BY rowid"):
+        order = "rowid" if self.db.backend == "sqlite" else "seq"  # creation order
+        for (body,) in self.db.query(f"SELECT body FROM rule ORDER BY {order}"):
             try:
                 out.append(Rule.model_validate_json(body))
             except ValueError:
@@ -312,31 +287,25 @@ class AlertStore(SqliteFile):
 
     def rule_meta(self, rule_id: str) -> tuple[int, str] | None:
         """(updated_ns, updated_by) of an API rule."""
-        row = self.db.execute(
-            "SELECT updated_ns, updated_by FROM rule WHERE id = ?", (rule_id,)
-        ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        rows = self.db.query("SELECT updated_ns, updated_by FROM rule WHERE id = ?", (rule_id,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
     def put_rule(self, rule: Rule, by: str, now_ns: int, *, create: bool) -> bool:
         """Insert (`create`) or replace an API rule; False when it already exists (create) or
         does not (update)."""
         body = rule.model_dump_json()
-        with self.db:
-            if create:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO rule (id, city, body, updated_ns, updated_by)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (rule.id, rule.scope.city, body, now_ns, by),
-                )
-            else:
-                cur = self.db.execute(
-                    "UPDATE rule SET city = ?, body = ?, updated_ns = ?, updated_by = ?"
-                    " WHERE id = ?",
-                    (rule.scope.city, body, now_ns, by, rule.id),
-                )
-        return cur.rowcount == 1
+        if create:
+            changed = self.db.execute(
+                "INSERT INTO rule (id, city, body, updated_ns, updated_by)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (rule.id, rule.scope.city, body, now_ns, by),
+            )
+        else:
+            changed = self.db.execute(
+                "UPDATE rule SET city = ?, body = ?, updated_ns = ?, updated_by = ? WHERE id = ?",
+                (rule.scope.city, body, now_ns, by, rule.id),
+            )
+        return changed == 1
 
     def delete_rule(self, rule_id: str) -> bool:
-        with self.db:
-            cur = self.db.execute("DELETE FROM rule WHERE id = ?", (rule_id,))
-        return cur.rowcount == 1
+        return self.db.execute("DELETE FROM rule WHERE id = ?", (rule_id,)) == 1

@@ -38,6 +38,7 @@ from peakline_api.errors import UnknownId
 from peakline_api.refrigerant_store import RefrigerantStore, ServiceEntry
 from peakline_api.routers.reports import report_sites
 from peakline_api.state import AppState, Caller, OperatorCaller, State
+from peakline_api.statedb import StateDb
 from peakline_api.timespec import iso
 from peakline_api.totals import site_totals
 from peakline_core.config.inventory import InventoryFile, RefrigerantAsset, ServiceRecord
@@ -192,13 +193,16 @@ async def hourly_quality(
     return out
 
 
-def refrigerants_db(state: AppState) -> Path:
-    """`settings.extra["refrigerants_db"]`, else `refrigerants.db` next to the key database."""
+def refrigerants_db(state: AppState) -> Path | StateDb:
+    """The shared state database, else `settings.extra["refrigerants_db"]`, else
+    `refrigerants.db` next to the key database."""
+    if state.state_db is not None:
+        return state.state_db
     extra = state.settings.extra.get("refrigerants_db")
     return Path(extra) if extra else state.settings.keys_db.with_name("refrigerants.db")
 
 
-def with_posted_service(inventory: InventoryFile, db: Path) -> InventoryFile:
+def with_posted_service(inventory: InventoryFile, db: Path | StateDb) -> InventoryFile:
     """inventory.yaml's assets with the service records posted through the API appended."""
     if not inventory.refrigerant_assets:
         return inventory

@@ -22,6 +22,7 @@ from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery, UnknownId
 from peakline_api.retrofit_store import Retrofit, RetrofitStore
 from peakline_api.state import AppState, Caller, OperatorCaller, State
+from peakline_api.statedb import StateDb
 from peakline_api.timespec import NS, iso
 from peakline_core.config import Site
 from peakline_core.emissions import FactorNotFound
@@ -37,8 +38,11 @@ COEFFICIENTS = ("kwh_per_day", "kwh_per_hdd", "kwh_per_cdd", "weekend_kwh_per_da
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def retrofits_db(state: AppState) -> Path:
-    """`settings.extra["retrofits_db"]`, else `retrofits.db` next to the key database."""
+def retrofits_db(state: AppState) -> Path | StateDb:
+    """The shared state database, else `settings.extra["retrofits_db"]`, else
+    `retrofits.db` next to the key database."""
+    if state.state_db is not None:
+        return state.state_db
     extra = state.settings.extra.get("retrofits_db")
     return Path(extra) if extra else state.settings.keys_db.with_name("retrofits.db")
 
