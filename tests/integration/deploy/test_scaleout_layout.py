@@ -1,10 +1,10 @@
 """Issue 21: the scale-out layout on one machine, run rather than described.
 
 A real mosquitto and influxd; three `peakline-ingest run` workers on one shared subscription
-(one of them runs the deriver); two `peakline-api run` replicas on one shared state (the
-`api_state_url` fixture) behind nginx (an upstream of both). A district's traffic (six meters,
-90 minutes of 10 s readings, one batch per meter per minute, as the edge agent publishes it)
-goes in; then:
+(one of them runs the deriver); two `peakline-api run` replicas on one shared state (a real
+PostgreSQL: the `api_state_url` fixture) behind nginx (an upstream of both). A district's
+traffic (six meters, 90 minutes of 10 s readings, one batch per meter per minute, as the edge
+agent publishes it) goes in; then:
 
 - influxd holds every reading once: the count of each series is exact and every value is the
   one sent, and the workers' acknowledged messages add up to the batches sent, each worker
@@ -60,15 +60,11 @@ REPLICAS = ("api-a", "api-b")
 
 
 @pytest.fixture
-def api_state_url(tmp_path: Path) -> str:
-    """Where the API replicas keep keys, the command ledger, retrofits and alert state, shared.
-
-    Today: the same SQLite files for both replicas (one machine, one directory). On PostgreSQL
-    (`peakline-api run --state-url postgresql://...`) this fixture returns that URL instead;
-    `state_args` maps either to the command line."""
-    state = tmp_path / "api-state"
-    state.mkdir()
-    return f"sqlite:///{state / 'api-keys.db'}"
+def api_state_url(pg_database: str) -> str:
+    """Where the API replicas keep keys, the command ledger, retrofits and alert state, shared:
+    a fresh database on the session's real PostgreSQL (`peakline-api run --state-url`);
+    `state_args` maps it to the command line (a `sqlite:///` URL would share SQLite files)."""
+    return pg_database
 
 
 def iso(ns: int) -> str:

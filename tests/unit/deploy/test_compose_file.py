@@ -384,6 +384,8 @@ def test_scale_api_replicas_are_the_same_service_on_one_state(
         mounts = {t: src for src, t in _mounts(svc)}
         keys_dir = str(Path(svc["environment"]["PEAKLINE_API_KEYS_DB"]).parent)
         assert mounts[keys_dir] == "api-data", name
+        # ... or on PostgreSQL, when .env names it (the same variable for every replica)
+        assert svc["environment"]["PEAKLINE_STATE_URL"] == "${PEAKLINE_STATE_URL:-}", name
     assert [n for n, s in replicas.items() if s.get("ports")] == ["api"]  # the rest: proxy only
     assert services["postgres"]["healthcheck"] and "postgres" in services["api-2"]["depends_on"]
 
