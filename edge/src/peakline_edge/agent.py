@@ -2,8 +2,9 @@
 health file for one agent id, and shuts down cleanly (stop polling, spool what is held, flush
 to the broker within a deadline, publish `offline`).
 
-The command executor (peakline_edge.control) plugs in through `devices` (each has
-`write_point`/`read_point`) and `uplink.subscribe` / `uplink.publish`.
+The command executor (peakline_edge.control) plugs in through `devices` and
+`bacnet_devices` (each has `write_point`/`read_point`/`revert_point`) and
+`uplink.subscribe` / `uplink.publish`.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class EdgeAgent:
         """The command executor: its holds live in the state dir's control.db."""
         executor = CommandExecutor(
             self.agent,
-            {i: Target(d.device, d.profile, d) for i, d in self.devices.items()},
+            {i: Target(d.device, d.profile, d) for i, d in self.devices.items()}
+            | {i: Target(d.device, d.profile, d) for i, d in self.bacnet_devices.items()},
             self.uplink.publish,
             Topics(self.agent.uplink.topic_prefix),
             HoldStore(state_dir / "control.db"),

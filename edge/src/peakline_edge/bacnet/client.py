@@ -193,3 +193,14 @@ class BacnetClient:
         return float(
             await self._call(host, self.app.read_property(Address(host), oid, "present-value"))
         )
+
+    async def priority_slot(
+        self, host: str, kind: str, number: int, priority: int = MANUAL_OPERATOR
+    ) -> float | None:
+        """The value in slot `priority` (1..16) of a commandable point; None when empty."""
+        slot = await self._call(
+            host,
+            self.app.read_property(Address(host), _oid(kind, number), "priority-array", priority),
+        )
+        value = getattr(slot, "real", None)  # a PriorityValue choice: null, real, ...
+        return None if value is None else float(value)
