@@ -29,6 +29,7 @@ from peakline_core.config.platform import (
 from peakline_core.config.profiles import BacnetProfile, ModbusProfile, MqttProfile
 from peakline_core.wire import Topics
 from peakline_edge.bacnet.client import BacnetClient
+from peakline_edge.bacnet.cov import CovWatcher
 from peakline_edge.bacnet.device import BacnetDevice
 from peakline_edge.bus import BusKey, ModbusBus, bus_key
 from peakline_edge.control import CommandExecutor, HoldStore, Target
@@ -108,6 +109,7 @@ class EdgeAgent:
         self.sources: list[MqttSourceDevice] = []
         self.bacnet: BacnetClient | None = None  # the agent's BACnet port, if it has devices
         self.bacnet_devices: dict[str, BacnetDevice] = {}
+        self.cov: list[CovWatcher] = []  # BACnet devices with `cov_lifetime_s`
         self._build(fail_after, probe_min_s)
         self.executor = self._build_executor(state_dir)
         self.started_ns = time.time_ns()
@@ -172,6 +174,16 @@ class EdgeAgent:
                 self.bacnet.timeout_s = max(self.bacnet.timeout_s, d.connection.timeout_s)
                 bdev = BacnetDevice(d, profile, self.bacnet, clock_ns=self.clock_ns)
                 self.bacnet_devices[d.id] = bdev
+                if d.connection.cov_lifetime_s is not None:
+                    self.cov.append(
+                        CovWatcher(
+                            bdev,
+                            self.submit,
+                            self.metrics,
+                            d.connection.cov_lifetime_s,
+                            clock_ns=self.clock_ns,
+                        )
+                    )
                 self.pollers.append(
                     DevicePoller(
                         bdev,
@@ -220,6 +232,7 @@ class EdgeAgent:
                 asyncio.create_task(self._housekeeping(), name="housekeeping"),
                 asyncio.create_task(self.executor.run(), name="commands"),
                 *(asyncio.create_task(s.run_own_broker()) for s in self.sources if s.broker),
+                *(asyncio.create_task(w.run(), name=f"cov-{w.device.id}") for w in self.cov),
             ]
             pollers = [
                 asyncio.create_task(p.run(polling), name=f"poll-{p.device.id}")

@@ -211,6 +211,13 @@ class BacnetIp(Strict):
     segmentation: Literal[
         "segmented-both", "segmented-transmit", "segmented-receive", "no-segmentation"
     ] = Field(default="no-segmentation", description="as its I-Am says; sizes the batched reads")
+    cov_lifetime_s: int | None = Field(
+        default=None,
+        ge=2,
+        le=86400,
+        description="SubscribeCOV to every point with this lifetime, renewed before it ends;"
+        " polling on poll_interval_s goes on as the fallback (None: polling only)",
+    )
 
 
 Connection = Annotated[
