@@ -169,7 +169,11 @@ class EdgeAgent:
                 if self.bacnet is None:
                     port = self.agent.bacnet
                     self.bacnet = BacnetClient(
-                        port.address, port.instance, timeout_s=d.connection.timeout_s
+                        port.address,
+                        port.instance,
+                        timeout_s=d.connection.timeout_s,
+                        foreign_bbmd=port.foreign_bbmd,
+                        foreign_ttl_s=port.foreign_ttl_s,
                     )
                 self.bacnet.timeout_s = max(self.bacnet.timeout_s, d.connection.timeout_s)
                 bdev = BacnetDevice(d, profile, self.bacnet, clock_ns=self.clock_ns)

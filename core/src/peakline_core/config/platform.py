@@ -281,6 +281,15 @@ class BacnetPort(Strict):
         default="0.0.0.0/0:47808", description="local host/prefix:port the agent binds"
     )
     instance: int = Field(default=4194302, ge=0, le=4194302, description="the agent's device id")
+    foreign_bbmd: str | None = Field(
+        default=None,
+        min_length=1,
+        description="register as a foreign device with this BBMD (IP[:port]) to reach"
+        " controllers on another subnet (None: a normal device on the local subnet)",
+    )
+    foreign_ttl_s: int = Field(
+        default=300, ge=30, le=65535, description="foreign-device registration time-to-live"
+    )
 
 
 class Agent(Strict):
