@@ -110,6 +110,7 @@ class EdgeAgent:
         self.bacnet: BacnetClient | None = None  # the agent's BACnet port, if it has devices
         self.bacnet_devices: dict[str, BacnetDevice] = {}
         self.cov: list[CovWatcher] = []  # BACnet devices with `cov_lifetime_s`
+        self._subscribing = asyncio.Semaphore(4)  # SubscribeCOV in flight, agent-wide
         self._build(fail_after, probe_min_s)
         self.executor = self._build_executor(state_dir)
         self.started_ns = time.time_ns()
@@ -185,6 +186,7 @@ class EdgeAgent:
                             self.submit,
                             self.metrics,
                             d.connection.cov_lifetime_s,
+                            subscribing=self._subscribing,
                             clock_ns=self.clock_ns,
                         )
                     )

@@ -48,8 +48,11 @@ class CovWatcher:
         metrics: EdgeMetrics,
         lifetime_s: int,
         *,
+        subscribing: asyncio.Semaphore | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        """`subscribing` bounds the SubscribeCOV requests in flight (share one across the
+        agent's devices: 2,000 at once swamp the port and time its polls out)."""
         self.device = device
         self.sink = sink
         self.metrics = metrics
@@ -57,6 +60,7 @@ class CovWatcher:
         self.subscribed: set[str] = set()  # points with a live subscription
         self.refused: set[str] = set()  # points left to polling
         self.notifications = 0
+        self._subscribing = subscribing or asyncio.Semaphore(4)
         self._clock = clock_ns
         self._rng = random.Random()
         self._log = structlog.get_logger("peakline.edge.cov").bind(device=device.id)
@@ -95,8 +99,9 @@ class CovWatcher:
             issue_confirmed_notifications=True,
             lifetime=self.lifetime_s,
         )
-        # bacpypes3 waits for the device's answer without a deadline of its own
-        await asyncio.wait_for(scm.__aenter__(), client.timeout_s * 4)
+        async with self._subscribing:  # renewals (by bacpypes3) are spread by their start times
+            # bacpypes3 waits for the device's answer without a deadline of its own
+            await asyncio.wait_for(scm.__aenter__(), client.timeout_s * 4)
         try:
             self.subscribed.add(point.name)
             while True:
