@@ -58,8 +58,12 @@ class Registry:
                     )
                     for p in profile.points
                 ]
-            elif isinstance(profile, BacnetProfile):  # BACnet writes are not wired yet
-                infos = [PointInfo(p.name, p.unit, None, None) for p in profile.points]
+            elif isinstance(profile, BacnetProfile):
+                ro = device.read_only or profile.read_only
+                infos = [
+                    PointInfo(p.name, p.unit, None if ro else p.writable, None)
+                    for p in profile.points
+                ]
             else:
                 infos = [PointInfo(f.name, f.unit, None, None) for f in profile.fields]
             points[device.id] = {p.name: p for p in infos}

@@ -2,8 +2,9 @@
 health file for one agent id, and shuts down cleanly (stop polling, spool what is held, flush
 to the broker within a deadline, publish `offline`).
 
-The command executor (peakline_edge.control) plugs in through `devices` (each has
-`write_point`/`read_point`) and `uplink.subscribe` / `uplink.publish`.
+The command executor (peakline_edge.control) plugs in through `devices` and
+`bacnet_devices` (each has `write_point`/`read_point`/`revert_point`) and
+`uplink.subscribe` / `uplink.publish`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from peakline_core.config.platform import (
 from peakline_core.config.profiles import BacnetProfile, ModbusProfile, MqttProfile
 from peakline_core.wire import Topics
 from peakline_edge.bacnet.client import BacnetClient
+from peakline_edge.bacnet.cov import CovWatcher
 from peakline_edge.bacnet.device import BacnetDevice
 from peakline_edge.bus import BusKey, ModbusBus, bus_key
 from peakline_edge.control import CommandExecutor, HoldStore, Target
@@ -107,6 +109,8 @@ class EdgeAgent:
         self.sources: list[MqttSourceDevice] = []
         self.bacnet: BacnetClient | None = None  # the agent's BACnet port, if it has devices
         self.bacnet_devices: dict[str, BacnetDevice] = {}
+        self.cov: list[CovWatcher] = []  # BACnet devices with `cov_lifetime_s`
+        self._subscribing = asyncio.Semaphore(4)  # SubscribeCOV in flight, agent-wide
         self._build(fail_after, probe_min_s)
         self.executor = self._build_executor(state_dir)
         self.started_ns = time.time_ns()
@@ -115,7 +119,8 @@ class EdgeAgent:
         """The command executor: its holds live in the state dir's control.db."""
         executor = CommandExecutor(
             self.agent,
-            {i: Target(d.device, d.profile, d) for i, d in self.devices.items()},
+            {i: Target(d.device, d.profile, d) for i, d in self.devices.items()}
+            | {i: Target(d.device, d.profile, d) for i, d in self.bacnet_devices.items()},
             self.uplink.publish,
             Topics(self.agent.uplink.topic_prefix),
             HoldStore(state_dir / "control.db"),
@@ -165,11 +170,26 @@ class EdgeAgent:
                 if self.bacnet is None:
                     port = self.agent.bacnet
                     self.bacnet = BacnetClient(
-                        port.address, port.instance, timeout_s=d.connection.timeout_s
+                        port.address,
+                        port.instance,
+                        timeout_s=d.connection.timeout_s,
+                        foreign_bbmd=port.foreign_bbmd,
+                        foreign_ttl_s=port.foreign_ttl_s,
                     )
                 self.bacnet.timeout_s = max(self.bacnet.timeout_s, d.connection.timeout_s)
                 bdev = BacnetDevice(d, profile, self.bacnet, clock_ns=self.clock_ns)
                 self.bacnet_devices[d.id] = bdev
+                if d.connection.cov_lifetime_s is not None:
+                    self.cov.append(
+                        CovWatcher(
+                            bdev,
+                            self.submit,
+                            self.metrics,
+                            d.connection.cov_lifetime_s,
+                            subscribing=self._subscribing,
+                            clock_ns=self.clock_ns,
+                        )
+                    )
                 self.pollers.append(
                     DevicePoller(
                         bdev,
@@ -218,6 +238,7 @@ class EdgeAgent:
                 asyncio.create_task(self._housekeeping(), name="housekeeping"),
                 asyncio.create_task(self.executor.run(), name="commands"),
                 *(asyncio.create_task(s.run_own_broker()) for s in self.sources if s.broker),
+                *(asyncio.create_task(w.run(), name=f"cov-{w.device.id}") for w in self.cov),
             ]
             pollers = [
                 asyncio.create_task(p.run(polling), name=f"poll-{p.device.id}")

@@ -265,6 +265,11 @@ class ModbusDevice:
         await self._write_raw(point, words)
         return await self.read_point(point.name)
 
+    async def revert_point(self, point_name: str, previous: float | int | bool) -> Value:
+        """End a hold: write `previous` back (a Modbus register has no priority to release);
+        returns the read-back value, which the executor confirms against `previous`."""
+        return await self.write_point(point_name, previous)
+
     async def read_point(self, point_name: str) -> Value:
         """Read one point now (and its scale factor), decoded; raises DeviceError on failure."""
         point = self.profile.point(point_name)

@@ -61,6 +61,15 @@ class WriteRefused(EdgeError):
     point, value outside the profile's limits)."""
 
 
+class NotConfirmed(EdgeError):
+    """A write or relinquish reached the device, but reading back shows it did not take
+    (e.g. a BACnet priority slot still holds a value after the relinquish)."""
+
+    def __init__(self, device: str, detail: str, readback: float | int | bool | None) -> None:
+        super().__init__(f"{device}: {detail}")
+        self.readback = readback
+
+
 class SpoolError(EdgeError):
     """The on-disk spool cannot be opened or written."""
 

@@ -48,6 +48,9 @@ class FakeDevice:
             self.values[name] = value
         return self.values[name]
 
+    async def revert_point(self, name: str, previous: float | int | bool) -> float | bool:
+        return await self.write_point(name, previous)
+
 
 class Outbox(list[tuple[str, bytes]]):
     """Acks published by the executor, with an event set on each."""

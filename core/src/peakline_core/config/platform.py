@@ -211,6 +211,13 @@ class BacnetIp(Strict):
     segmentation: Literal[
         "segmented-both", "segmented-transmit", "segmented-receive", "no-segmentation"
     ] = Field(default="no-segmentation", description="as its I-Am says; sizes the batched reads")
+    cov_lifetime_s: int | None = Field(
+        default=None,
+        ge=2,
+        le=86400,
+        description="SubscribeCOV to every point with this lifetime, renewed before it ends;"
+        " polling on poll_interval_s goes on as the fallback (None: polling only)",
+    )
 
 
 Connection = Annotated[
@@ -274,6 +281,15 @@ class BacnetPort(Strict):
         default="0.0.0.0/0:47808", description="local host/prefix:port the agent binds"
     )
     instance: int = Field(default=4194302, ge=0, le=4194302, description="the agent's device id")
+    foreign_bbmd: str | None = Field(
+        default=None,
+        min_length=1,
+        description="register as a foreign device with this BBMD (IP[:port]) to reach"
+        " controllers on another subnet (None: a normal device on the local subnet)",
+    )
+    foreign_ttl_s: int = Field(
+        default=300, ge=30, le=65535, description="foreign-device registration time-to-live"
+    )
 
 
 class Agent(Strict):

@@ -316,6 +316,12 @@ class BacnetProfile(Strict):
             raise ValueError("a read_only profile cannot have writable points")
         return self
 
+    def point(self, name: str) -> BacnetPoint:
+        for p in self.points:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
 
 def _protocol(value: object) -> str:
     """The profile variant: `protocol` when given, Modbus by default."""

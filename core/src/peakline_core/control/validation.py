@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from peakline_core.config.platform import Agent, Device
 from peakline_core.config.profiles import (
+    BacnetPoint,
     BacnetProfile,
     DataType,
     ModbusPoint,
@@ -30,16 +31,18 @@ STEP_TOLERANCE = 1e-6
 class ValidWrite:
     """A command that passed validation: what to write, in engineering units."""
 
-    point: ModbusPoint
+    point: ModbusPoint | BacnetPoint
     value: float | bool
     is_bool: bool
 
 
-def _is_bool_point(point: ModbusPoint) -> bool:
+def _is_bool_point(point: ModbusPoint | BacnetPoint) -> bool:
+    if isinstance(point, BacnetPoint):
+        return point.object_type.startswith("binary-")
     return point.table.is_bit or point.dtype in (DataType.BOOL, DataType.BIT)
 
 
-def _coerce(point: ModbusPoint, raw: float | int | bool) -> tuple[float | bool, bool]:
+def _coerce(point: ModbusPoint | BacnetPoint, raw: float | int | bool) -> tuple[float | bool, bool]:
     if _is_bool_point(point):
         if isinstance(raw, bool):
             return raw, True
@@ -104,9 +107,8 @@ def validate_command(
         raise CommandRejected("read_only", f"agent {agent.id} is read-only")
     if device.read_only:
         raise CommandRejected("read_only", f"device {device.id} is read-only")
-    if not isinstance(profile, ModbusProfile):
-        kind = "an MQTT sensor" if isinstance(profile, MqttProfile) else "BACnet (writes: not yet)"
-        raise CommandRejected("read_only", f"{profile.name} is {kind}: nothing to write")
+    if isinstance(profile, MqttProfile):
+        raise CommandRejected("read_only", f"{profile.name} is an MQTT sensor: nothing to write")
     if profile.read_only:
         raise CommandRejected("read_only", f"profile {profile.name} is read-only")
     try:
@@ -117,6 +119,11 @@ def validate_command(
         ) from None
     if point.writable is None:
         raise CommandRejected("not_writable", f"{profile.name}.{point.name} is not writable")
+    if isinstance(point, BacnetPoint) and not point.object_type.startswith("analog-"):
+        # binary and multi-state present-values are enumerations: not wired (no simulator)
+        raise CommandRejected(
+            "not_writable", f"{profile.name}.{point.name}: {point.object_type} writes: not yet"
+        )
     value, is_bool = _coerce(point, command.value)
     check_limits(point.name, point.writable, float(value), None if is_bool else anchor)
     return ValidWrite(point=point, value=value, is_bool=is_bool)

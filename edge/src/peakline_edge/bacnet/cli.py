@@ -29,11 +29,17 @@ def discover(
     kind: str = typer.Option("hvac", "--kind", help="meter, hvac, ..."),
     out: Path = typer.Option(..., "-o", "--out", help="profile YAML to write"),
     timeout_s: float = typer.Option(3.0, "--timeout"),
+    foreign: str | None = typer.Option(
+        None, "--foreign", help="register with this BBMD (IP[:port]) as a foreign device"
+    ),
+    ttl: int = typer.Option(300, "--ttl", help="foreign-device registration time-to-live (s)"),
 ) -> None:
     """Who-Is the device, read its objects and write a profile for review."""
 
     async def go() -> str:
-        async with BacnetClient(bind, timeout_s=timeout_s) as client:
+        async with BacnetClient(
+            bind, timeout_s=timeout_s, foreign_bbmd=foreign, foreign_ttl_s=ttl
+        ) as client:
             found = await client.discover(address)
         return profile_yaml(profile_from_discovery(found, name, kind), found)
 

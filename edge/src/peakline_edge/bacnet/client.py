@@ -70,16 +70,27 @@ def _oid(object_type: str, instance: int) -> ObjectIdentifier:
 class BacnetClient:
     """One BACnet/IP network port of the agent. Use `async with` for its lifetime."""
 
-    def __init__(self, address: str, instance: int = 4194302, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        instance: int = 4194302,
+        timeout_s: float = 2.0,
+        *,
+        foreign_bbmd: str | None = None,
+        foreign_ttl_s: int = 300,
+    ) -> None:
         self.address = address  # "host/prefix:port", e.g. 127.0.0.9/8:47809
         self.instance = instance
         self.timeout_s = timeout_s
+        self.foreign_bbmd = foreign_bbmd  # register with this BBMD (IP[:port]) as a foreign device
+        self.foreign_ttl_s = foreign_ttl_s
         self._app: Application | None = None
 
     async def __aenter__(self) -> BacnetClient:
-        args = SimpleArgumentParser().parse_args(
-            ["--address", self.address, "--instance", str(self.instance)]
-        )
+        argv = ["--address", self.address, "--instance", str(self.instance)]
+        if self.foreign_bbmd is not None:  # bacpypes3 registers and re-registers within the TTL
+            argv += ["--foreign", self.foreign_bbmd, "--ttl", str(self.foreign_ttl_s)]
+        args = SimpleArgumentParser().parse_args(argv)
         self._app = Application.from_args(args)
         return self
 
@@ -193,3 +204,14 @@ class BacnetClient:
         return float(
             await self._call(host, self.app.read_property(Address(host), oid, "present-value"))
         )
+
+    async def priority_slot(
+        self, host: str, kind: str, number: int, priority: int = MANUAL_OPERATOR
+    ) -> float | None:
+        """The value in slot `priority` (1..16) of a commandable point; None when empty."""
+        slot = await self._call(
+            host,
+            self.app.read_property(Address(host), _oid(kind, number), "priority-array", priority),
+        )
+        value = getattr(slot, "real", None)  # a PriorityValue choice: null, real, ...
+        return None if value is None else float(value)

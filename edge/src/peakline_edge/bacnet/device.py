@@ -6,6 +6,11 @@ Reads are batched ReadPropertyMultiple of present-value, sized to the device's m
 segmentation (`rpm_batch_size`). A batch with no answer marks it and the rest of the cycle's
 points `error` and the device unreachable (the poller then isolates it and probes with
 back-off, as for a Modbus device); an error reply marks only that batch's points.
+
+`write_point`/`read_point`/`revert_point` are the command executor's seam, as on
+`ModbusDevice`: a write goes to present-value at the point's priority (default 8) and is read
+back; a revert relinquishes that priority (writes null) and checks the slot is empty, so the
+building's own schedule takes over instead of an old value written back.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from peakline_core.config.profiles import BacnetPoint, BacnetProfile
 from peakline_core.wire import Quality, Reading
 from peakline_edge.bacnet.client import BacnetClient, rpm_batch_size
 from peakline_edge.device import PollResult
-from peakline_edge.errors import DeviceError, DeviceTimeout
+from peakline_edge.errors import DeviceError, DeviceTimeout, NotConfirmed, WriteRefused
+
+Value = float | int | bool | str | None
 
 
 class BacnetDevice:
@@ -93,3 +100,67 @@ class BacnetDevice:
             else:
                 result.readings.append(Reading(p.name, ts, value, Quality.GOOD, unit))
         return result
+
+    # -- writes (the seam for the command executor) ------------------------------------------
+
+    async def read_point(self, point_name: str) -> Value:
+        """present-value of one point now; raises DeviceError when the device fails."""
+        point = self.profile.point(point_name)
+        key = (point.object_type, point.instance)
+        try:
+            values = await self.client.read_present_values(self.connection.address, [key])
+        except (TypeError, ValueError) as exc:
+            raise DeviceError(self.id, f"undecodable reply: {exc}") from exc
+        value = values.get(key)
+        if value is None:
+            raise DeviceError(self.id, f"{point_name}: no present-value in the reply")
+        return value if math.isfinite(value) else None
+
+    async def write_point(self, point_name: str, value: float | int | bool) -> Value:
+        """Write present-value at the point's priority and return the read-back value.
+
+        Raises WriteRefused (read-only, not writable, outside limits, or out of service on the
+        device: nothing was written), ExceptionReply (the device refused), DeviceTimeout.
+        """
+        point = self._writable(point_name, value)
+        try:
+            return await self.client.write(
+                self.connection.address,
+                point.object_type,
+                point.instance,
+                float(value),
+                point.priority,
+            )
+        except WriteRefused as exc:
+            raise WriteRefused(
+                f"out_of_service: {self.id}.{point_name} is out of service on the device"
+                " (nothing written)"
+            ) from exc
+
+    async def revert_point(self, point_name: str, previous: float | int | bool) -> Value:
+        """End a hold: relinquish the point's priority (not `previous` written back; the next
+        slot or the relinquish default takes over) and return the present-value after it.
+        Raises NotConfirmed when the slot still holds a value after the relinquish."""
+        point = self.profile.point(point_name)
+        host, kind, number = self.connection.address, point.object_type, point.instance
+        readback = await self.client.relinquish(host, kind, number, point.priority)
+        left = await self.client.priority_slot(host, kind, number, point.priority)
+        if left is not None:
+            raise NotConfirmed(
+                self.id, f"{point_name}: priority {point.priority} still holds {left:g}", readback
+            )
+        return readback
+
+    def _writable(self, name: str, value: float | int | bool) -> BacnetPoint:
+        if self.device.read_only or self.profile.read_only:
+            raise WriteRefused(f"{self.id} is read-only")
+        try:
+            point = self.profile.point(name)
+        except KeyError:
+            raise WriteRefused(f"{self.id} has no point {name!r}") from None
+        limits = point.writable
+        if limits is None:
+            raise WriteRefused(f"{self.id}.{name} is not writable")
+        if isinstance(value, bool) or not limits.min <= float(value) <= limits.max:
+            raise WriteRefused(f"{self.id}.{name}: {value!r} outside [{limits.min}, {limits.max}]")
+        return point

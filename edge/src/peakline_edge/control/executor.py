@@ -24,7 +24,7 @@ from typing import Protocol
 import structlog
 
 from peakline_core.config.platform import Agent, Device
-from peakline_core.config.profiles import ModbusPoint, ModbusProfile
+from peakline_core.config.profiles import BacnetPoint, BacnetProfile, ModbusPoint, ModbusProfile
 from peakline_core.control import (
     ChangeWindow,
     CommandExpired,
@@ -37,7 +37,7 @@ from peakline_core.control import (
 from peakline_core.errors import PayloadError
 from peakline_core.wire import Command, CommandAck, CommandState, Topics, decode_command, encode
 from peakline_edge.control.holds import Hold, HoldStore
-from peakline_edge.errors import DeviceError, EdgeError, WriteRefused
+from peakline_edge.errors import DeviceError, EdgeError, NotConfirmed, WriteRefused
 
 Value = float | int | bool | str | None
 Publish = Callable[[str, bytes], Awaitable[None]]
@@ -45,29 +45,48 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 
 
 class PointWriter(Protocol):
-    """What the executor needs of a device (peakline_edge.device.ModbusDevice has it)."""
+    """What the executor needs of a device (peakline_edge.device.ModbusDevice and
+    peakline_edge.bacnet.device.BacnetDevice have it)."""
 
     async def write_point(self, point_name: str, value: float | int | bool) -> Value: ...
 
     async def read_point(self, point_name: str) -> Value: ...
 
+    async def revert_point(self, point_name: str, previous: float | int | bool) -> Value:
+        """End a hold: Modbus writes `previous` back, BACnet relinquishes its priority."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
     device: Device
-    profile: ModbusProfile
+    profile: ModbusProfile | BacnetProfile
     writer: PointWriter
 
+    @property
+    def relinquishes(self) -> bool:
+        """A revert releases a priority (BACnet): the value after it is the device's own
+        (schedule, relinquish default), not the hold's `previous`; the device checks the slot."""
+        return isinstance(self.profile, BacnetProfile)
 
-def confirmed(point: ModbusPoint, wanted: float | bool, readback: Value) -> bool:
+
+# BACnet REAL is a 32-bit float: 22.3 reads back as 22.299999237...
+_FLOAT32_RELATIVE = 1e-6
+
+
+def confirmed(point: ModbusPoint | BacnetPoint, wanted: float | bool, readback: Value) -> bool:
     """True when `readback` shows `wanted`, within the register's resolution (half a scale
-    unit, or half a step) for numeric points."""
+    unit, or half a step) for numeric points; within a REAL's precision for BACnet."""
     if isinstance(wanted, bool):
         return isinstance(readback, bool | int) and bool(readback) is wanted
     if not isinstance(readback, int | float) or isinstance(readback, bool):
         return False
     step = point.writable.step if point.writable and point.writable.step else 0.0
-    tolerance = max(abs(point.scale) / 2, step / 2, 1e-9 * max(1.0, abs(wanted)))
+    if isinstance(point, BacnetPoint):
+        resolution = _FLOAT32_RELATIVE * max(1.0, abs(wanted))
+    else:
+        resolution = max(abs(point.scale) / 2, 1e-9 * max(1.0, abs(wanted)))
+    tolerance = max(resolution, step / 2)
     return math.isfinite(readback) and abs(readback - wanted) <= tolerance
 
 
@@ -280,7 +299,8 @@ class CommandExecutor:
                 await asyncio.wait_for(self._holds_changed.wait(), wait_s)
 
     async def revert(self, hold: Hold) -> None:
-        """Restore a hold's previous value; a failed revert stays held and is retried."""
+        """Restore a hold's previous value (Modbus) or relinquish its priority (BACnet); a
+        revert the device does not answer stays held and is retried."""
         target = self.targets.get(hold.device)
         if target is None:
             self._log.error("hold for a device this agent no longer has; dropped", hold=hold)
@@ -288,8 +308,11 @@ class CommandExecutor:
             return
         point = target.profile.point(hold.point)
         async with self._locks[hold.device]:
+            problem = None
             try:
-                readback = await target.writer.write_point(hold.point, hold.previous)
+                readback = await target.writer.revert_point(hold.point, hold.previous)
+            except NotConfirmed as exc:
+                readback, problem = exc.readback, str(exc)
             except WriteRefused as exc:
                 self._log.error("revert refused; hold dropped", hold=hold, error=str(exc))
                 self.holds.drop_hold(hold.command_id)
@@ -302,7 +325,9 @@ class CommandExecutor:
                 return
         wanted = hold.previous if isinstance(hold.previous, bool) else float(hold.previous)
         state = CommandState.REVERTED
-        reason = None if confirmed(point, wanted, readback) else f"revert read back {readback!r}"
+        reason = problem
+        if reason is None and not target.relinquishes and not confirmed(point, wanted, readback):
+            reason = f"revert read back {readback!r}"
         self.holds.drop_hold(hold.command_id)
         ack = CommandAck(
             id=hold.command_id,

@@ -1,4 +1,5 @@
-"""A BACnet/IP air handler served by bacpypes3 on a loopback address.
+"""Simulated BACnet/IP devices served by bacpypes3 on a loopback address: the shared
+ground-truth and fault helpers, and an air handler.
 
 The setpoint is a commandable analog value with a 16-slot priority array and a relinquish
 default (the building's own schedule), so a test can see a write at priority 8 land in slot 8
@@ -29,8 +30,40 @@ class CommandableAnalogValue(Commandable, AnalogValueObject):  # type: ignore[mi
     """An analog value with a priority array and a relinquish default."""
 
 
+class SimulatedPoints:
+    """Ground-truth access and faults shared by the simulated devices (`objects` by name)."""
+
+    instance: int
+    name: str
+    objects: dict[str, object]
+
+    def build(self) -> list[object]:
+        raise NotImplementedError
+
+    def priority_slot(self, point: str, priority: int) -> float | None:
+        """The value in slot `priority` (1..16) of a commandable point; None when empty."""
+        obj = self.objects[point]
+        slot = obj.priorityArray[priority - 1]  # type: ignore[attr-defined]
+        value = getattr(slot, "real", None)
+        return None if value is None else float(value)
+
+    def present_value(self, point: str) -> float:
+        return float(self.objects[point].presentValue)  # type: ignore[attr-defined]
+
+    def set_value(self, point: str, value: float) -> None:
+        """Set an input's present-value (the sensor moved); COV subscribers are notified."""
+        self.objects[point].presentValue = value  # type: ignore[attr-defined]
+
+    def set_out_of_service(self, point: str, out: bool = True) -> None:
+        """Fault: the device reports the point out of service (commands must be refused)."""
+        self.objects[point].outOfService = out  # type: ignore[attr-defined]
+
+    def identifier(self, point: str) -> ObjectIdentifier:
+        return self.objects[point].objectIdentifier  # type: ignore[attr-defined]
+
+
 @dataclass
-class AirHandler:
+class AirHandler(SimulatedPoints):
     """Ground truth of one simulated air handler (degC, %)."""
 
     instance: int
@@ -51,6 +84,7 @@ class AirHandler:
                 presentValue=self.supply_temp_c,
                 units="degreesCelsius",
                 outOfService=False,
+                covIncrement=0.1,
             ),
             "return_temp": AnalogInputObject(
                 objectIdentifier=("analog-input", 2),
@@ -58,6 +92,7 @@ class AirHandler:
                 presentValue=self.return_temp_c,
                 units="degreesCelsius",
                 outOfService=False,
+                covIncrement=0.1,
             ),
             "fan_speed": AnalogInputObject(
                 objectIdentifier=("analog-input", 3),
@@ -65,6 +100,7 @@ class AirHandler:
                 presentValue=self.fan_speed_pct,
                 units="percent",
                 outOfService=False,
+                covIncrement=0.1,
             ),
             "zone_setpoint": CommandableAnalogValue(
                 objectIdentifier=("analog-value", 1),
@@ -82,31 +118,17 @@ class AirHandler:
                 presentValue=20.0 + (n % 7) * 0.5,
                 units="degreesCelsius",
                 outOfService=False,
+                covIncrement=0.1,
             )
         return list(self.objects.values())
-
-    def priority_slot(self, point: str, priority: int) -> float | None:
-        """The value in slot `priority` (1..16) of a commandable point; None when empty."""
-        obj = self.objects[point]
-        slot = obj.priorityArray[priority - 1]  # type: ignore[attr-defined]
-        value = getattr(slot, "real", None)
-        return None if value is None else float(value)
-
-    def present_value(self, point: str) -> float:
-        return float(self.objects[point].presentValue)  # type: ignore[attr-defined]
-
-    def set_out_of_service(self, point: str, out: bool = True) -> None:
-        self.objects[point].outOfService = out  # type: ignore[attr-defined]
-
-    def identifier(self, point: str) -> ObjectIdentifier:
-        return self.objects[point].objectIdentifier  # type: ignore[attr-defined]
 
 
 @contextlib.asynccontextmanager
 async def serve_bacnet(
-    device: AirHandler, host: str, port: int = BACNET_PORT
+    device: SimulatedPoints, host: str, port: int = BACNET_PORT
 ) -> AsyncIterator[Application]:
-    """Serve `device` on host:port (a 127.x.x.x address, /8 so its broadcast is local)."""
+    """Serve `device` on host:port (a 127.x.x.x address, /8 so its broadcast is local).
+    Leaving the context is the "stops answering" fault: the device falls silent."""
     args = SimpleArgumentParser().parse_args(
         ["--address", f"{host}/8:{port}", "--instance", str(device.instance), "--name", device.name]
     )
