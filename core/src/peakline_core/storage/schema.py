@@ -68,6 +68,11 @@ EMISSIONS_1D: Final = "emissions_1d"
 EMISSIONS_1MO: Final = "emissions_1mo"
 CARBON_INTENSITY: Final = "carbon_intensity"
 LATE_DATA: Final = "late_data"
+# A `late_data` row's device: a device id, or one of these prefixes + what it stands for.
+GRID_DEVICE: Final = "grid:"  # + region: the `late_data` device of a late grid-intensity point
+IMPORT_DEVICE: Final = "import:"
+"""+ device: the `late_data` device of an import's span (its `energy` rows are written by the
+importer; the deriver rolls up the hours from `from_ns` to `to_ns` again)."""
 IMPORT_LEDGER: Final = "import_ledger"
 
 MEASUREMENTS: Final = (

@@ -38,9 +38,8 @@ from peakline_core.importing import (
 )
 from peakline_core.importing.result import IMPORTED
 from peakline_core.storage import Row, SeriesQuery, Store
-from peakline_core.storage.schema import ENERGY, IMPORT_LEDGER, LATE_DATA
+from peakline_core.storage.schema import ENERGY, IMPORT_DEVICE, IMPORT_LEDGER, LATE_DATA
 from peakline_core.storage.store import FieldValue
-from peakline_ingest.derive.late import IMPORT_DEVICE
 from peakline_ingest.errors import IngestError
 from peakline_ingest.importing.files import read_table
 
