@@ -21,8 +21,8 @@ from pathlib import Path
 
 from peakline_cli.servers import Influxd
 from peakline_core.importing import IntervalSpec, energy_rows, parse_interval
-from peakline_ingest.importing import commit, plan_import, read_table
-from peakline_ingest.store.open import open_store
+from peakline_store.importing import commit, plan_import, read_table
+from peakline_store.open import open_store
 
 SPEC = IntervalSpec(timezone="America/New_York")
 

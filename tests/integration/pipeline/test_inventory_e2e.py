@@ -33,8 +33,8 @@ from peakline_core.storage.schema import ENERGY, READING
 from peakline_ingest.derive import Deriver, DeriveSettings
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
-from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_store.sqlite import SqliteStore
 from peakline_testing import configs
 from peakline_testing.waiting import eventually
 from tests.integration.edge.edge_harness import AgentProcess

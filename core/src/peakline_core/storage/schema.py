@@ -32,7 +32,7 @@ the annual factor was used) and `emissions_1d` from those. Market-based Scope 2 
 stored: it depends on the year's imports in time order, so reports compute it from the
 `energy_1d` / `energy_1h` rows. `late_data` marks readings stored after the deriver's
 lateness (a spool drain, an import): the deriver re-derives the windows they touch.
-Imported history (`peakline_ingest.importing`) is stored as `energy` rows with `quality`
+Imported history (`peakline_store.importing`) is stored as `energy` rows with `quality`
 imported and a `source` string field ("<file>:<line>"), one per interval (15 minutes, an hour,
 a bill's day); each committed file leaves an `import_ledger` row, and a `late_data` mark under
 device `import:<device>` makes the deriver roll up the span again.
