@@ -27,7 +27,7 @@ test:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy core/src edge/src ingest/src api/src firmware-sim/src cli/src testing/src
+	.venv/bin/mypy core/src edge/src store/src ingest/src api/src firmware-sim/src cli/src testing/src
 	.venv/bin/lint-imports
 
 fmt:

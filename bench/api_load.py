@@ -55,9 +55,9 @@ from peakline_api.registry import Registry
 from peakline_core.config import load_config
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
-from peakline_ingest.store import InfluxStore
-from peakline_ingest.store.influxql import range_query
-from peakline_ingest.store.open import open_store
+from peakline_store import InfluxStore
+from peakline_store.influxql import range_query
+from peakline_store.open import open_store
 from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, Mosquitto, free_port
 from peakline_testing.waiting import eventually, wait_until

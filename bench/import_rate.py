@@ -19,10 +19,10 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from peakline_cli.servers import Influxd
 from peakline_core.importing import IntervalSpec, energy_rows, parse_interval
-from peakline_ingest.importing import commit, plan_import, read_table
-from peakline_ingest.store.open import open_store
+from peakline_store.importing import commit, plan_import, read_table
+from peakline_store.open import open_store
+from peakline_testing.servers import Influxd
 
 SPEC = IntervalSpec(timezone="America/New_York")
 

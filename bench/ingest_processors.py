@@ -26,7 +26,7 @@ from peakline_core.wire import Topics
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource
 from peakline_ingest.derive.readings import good_readings
 from peakline_ingest.processors_anomaly import AnomalyProcessor
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S

@@ -49,7 +49,7 @@ from peakline_core.storage.schema import (
     ENERGY_1H,
     ENERGY_1MO,
 )
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from peakline_testing.configs import copy_example
 from peakline_testing.servers import Influxd, free_port
 from peakline_testing.waiting import wait_until

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from peakline_core.storage import Row
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from tests.integration.api.api_live_support import build, example_config, serve
 
 pytestmark = pytest.mark.asyncio

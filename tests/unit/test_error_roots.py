@@ -17,6 +17,7 @@ import peakline_cli
 import peakline_core
 import peakline_edge
 import peakline_ingest
+import peakline_store
 from firmware_sim.errors import SimError
 from peakline_api.errors import ApiError, Internal, install_problem_handlers
 from peakline_api.ledger import LedgerError
@@ -24,11 +25,13 @@ from peakline_cli.errors import CliError
 from peakline_core.errors import PeaklineError
 from peakline_edge.errors import EdgeError
 from peakline_ingest.errors import IngestError
-from peakline_ingest.store.open import StoreUrlError
+from peakline_store.errors import StorePackageError
+from peakline_store.open import StoreUrlError
 
 ROOTS: dict[ModuleType, type[Exception]] = {
     peakline_core: PeaklineError,
     peakline_edge: EdgeError,
+    peakline_store: StorePackageError,
     peakline_ingest: IngestError,
     peakline_api: ApiError,
     firmware_sim: SimError,
@@ -63,7 +66,7 @@ def test_every_error_of_a_package_is_under_its_root(package: ModuleType) -> None
 
 def test_store_url_error_is_still_a_value_error() -> None:
     assert issubclass(StoreUrlError, ValueError)
-    assert issubclass(StoreUrlError, IngestError)
+    assert issubclass(StoreUrlError, StorePackageError)
 
 
 async def test_an_internal_api_error_is_answered_like_an_unexpected_one() -> None:

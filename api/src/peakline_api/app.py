@@ -42,7 +42,7 @@ from peakline_api.statedb import open_postgres
 from peakline_core.config import PlatformConfig, load_config
 from peakline_core.storage import Store, StoreRejected, StoreUnavailable
 from peakline_core.wire.topics import Topics
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 
 DESCRIPTION = """
 The peakline control API: the programme's cities, districts, sites and devices with live status,

@@ -19,8 +19,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from peakline_core.importing import BillSpec, ImportingError, IntervalSpec
-from peakline_ingest.importing import ImportPlan, ImportRefused, commit, plan_import
-from peakline_ingest.store.open import StoreUrlError, open_store
+from peakline_store.importing import ImportPlan, ImportRefused, commit, plan_import
+from peakline_store.open import StoreUrlError, open_store
 
 app = typer.Typer(
     help="Import historical data (meter exports, bills). Dry run unless --commit.",

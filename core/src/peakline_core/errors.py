@@ -5,7 +5,8 @@ from __future__ import annotations
 
 class PeaklineError(Exception):
     """Root of every peakline error. Core's own errors subclass it directly; each other package
-    has one root under it (`EdgeError`, `IngestError`, `ApiError`, `SimError`, `CliError`)."""
+    has one root under it (`EdgeError`, `StorePackageError`, `IngestError`, `ApiError`, `SimError`,
+    `CliError`)."""
 
 
 class PayloadError(PeaklineError):

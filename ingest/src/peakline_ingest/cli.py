@@ -19,10 +19,10 @@ from peakline_ingest.gctune import tune_for_throughput
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor
 from peakline_ingest.service import IngestConfigError, IngestService, IngestSettings
-from peakline_ingest.store.influx import InfluxStore
-from peakline_ingest.store.open import StoreUrlError, open_store
-from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity, Limits
+from peakline_store.influx import InfluxStore
+from peakline_store.open import StoreUrlError, open_store
+from peakline_store.sqlite import SqliteStore
 
 app = typer.Typer(add_completion=False, help="peakline ingest: MQTT telemetry to the store.")
 log = structlog.get_logger("peakline.ingest")

@@ -17,7 +17,7 @@ from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
 from peakline_core.config import PlatformConfig
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from tests.unit.api.api_support import HOUR, KEYS, NOW_NS, example_config
 
 __all__ = ["HOUR", "NOW_NS", "example_config"]

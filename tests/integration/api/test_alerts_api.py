@@ -16,7 +16,7 @@ from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.storage import Row
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from peakline_testing.waiting import eventually
 from tests.integration.api.alerts_support import http_receiver
 

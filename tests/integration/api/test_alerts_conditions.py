@@ -16,7 +16,7 @@ from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
 from peakline_core.storage import Row
 from peakline_core.wire import Command, CommandState
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "config"
 MIN = NS_PER_MINUTE

@@ -28,7 +28,7 @@ from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_core.config import load_config
 from peakline_core.storage import Row, Store
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from tests.integration.api.alerts_support import (
     HttpReceiver,
     SmtpReceiver,

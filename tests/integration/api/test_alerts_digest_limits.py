@@ -20,7 +20,7 @@ from peakline_core.alerts import observe
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
 from peakline_core.storage import Row
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from tests.integration.api.alerts_support import http_receiver
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "config"

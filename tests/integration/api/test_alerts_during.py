@@ -15,7 +15,7 @@ from peakline_api.registry import Registry
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.config import load_config
 from peakline_core.storage import Row
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from peakline_testing.configs import copy_example
 
 REPO = Path(__file__).resolve().parents[3]

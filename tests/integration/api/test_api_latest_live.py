@@ -15,7 +15,7 @@ import pytest
 
 from peakline_core.wire.payloads import Reading, TelemetryBatch, encode
 from peakline_core.wire.topics import Topics
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from peakline_testing.waiting import eventually
 from tests.integration.api.api_live_support import build, serve
 

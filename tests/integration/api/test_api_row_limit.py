@@ -13,7 +13,7 @@ import pytest
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import SeriesQuery, StoreTruncated
 from peakline_core.storage.schema import READING
-from peakline_ingest.store import InfluxStore
+from peakline_store import InfluxStore
 from peakline_testing.servers import Influxd
 from tests.integration.api.api_live_support import NOW_NS, build
 

@@ -14,7 +14,7 @@ import aiomqtt
 from peakline_core.storage import Row
 from peakline_core.storage.schema import READING
 from peakline_core.wire import TelemetryBatch, decode_telemetry
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 from peakline_testing.modbus_peer import Peer, Unit
 from tests.integration.control.control_rig import hvac_unit
 

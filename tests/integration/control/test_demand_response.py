@@ -18,7 +18,7 @@ import yaml
 
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 from peakline_testing import configs
 from peakline_testing.modbus_peer import modbus_peer
 from peakline_testing.waiting import eventually

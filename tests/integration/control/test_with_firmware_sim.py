@@ -23,7 +23,7 @@ from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profile
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
 from peakline_core.wire import Command, CommandState, decode_ack, encode
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually

@@ -263,7 +263,7 @@ async def test_ingest_worker_and_its_restart_guard_run_under_the_acl(
     """The restart guard's plain subscription, probe and marker (peakline_ingest.restart_guard)
     are granted to the ingest account: the worker subscribes and its first recovery ends."""
     from peakline_ingest.service import IngestService, IngestSettings
-    from peakline_ingest.store.open import open_store
+    from peakline_store.open import open_store
 
     settings = IngestSettings(
         broker_url=f"mqtt://{broker.host}:{broker.service_port}",

@@ -160,7 +160,7 @@ async def test_ingest_consumes_over_mqtts(
     from peakline_core.storage import SeriesQuery
     from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
     from peakline_ingest.service import IngestService, IngestSettings
-    from peakline_ingest.store.open import open_store
+    from peakline_store.open import open_store
 
     settings = IngestSettings(
         broker_url=f"mqtts://localhost:{tls_broker.port}",

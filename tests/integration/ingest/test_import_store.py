@@ -22,8 +22,8 @@ from peakline_core.storage.schema import (
     IMPORT_LEDGER,
 )
 from peakline_ingest.derive import Deriver, DeriveSettings
-from peakline_ingest.importing import ImportRefused, commit, plan_import
-from peakline_ingest.store import InfluxStore, SqliteStore
+from peakline_store import InfluxStore, SqliteStore
+from peakline_store.importing import ImportRefused, commit, plan_import
 
 REPO = Path(__file__).resolve().parents[3]
 CASES = REPO / "tests" / "cases" / "import"

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from peakline_core.storage import Aggregate, Row, Series, SeriesQuery
-from peakline_ingest.store import InfluxStore, SqliteStore
-from peakline_ingest.store.influx_read import one_per_window
-from peakline_ingest.store.influxql import range_query
+from peakline_store import InfluxStore, SqliteStore
+from peakline_store.influx_read import one_per_window
+from peakline_store.influxql import range_query
 
 S = 1_000_000_000
 T0 = 1_699_999_980 * S  # a whole minute

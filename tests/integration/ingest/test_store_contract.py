@@ -17,7 +17,7 @@ from peakline_core.storage import (
     StoreUnavailable,
     TotalsQuery,
 )
-from peakline_ingest.store import InfluxStore, SqliteStore
+from peakline_store import InfluxStore, SqliteStore
 
 S = 1_000_000_000
 T0 = 1_699_999_980 * S  # a whole minute, so 60 s buckets start at T0

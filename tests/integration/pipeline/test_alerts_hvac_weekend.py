@@ -44,8 +44,8 @@ from peakline_core.storage import Store
 from peakline_edge.agent import EdgeAgent
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
-from peakline_ingest.store.open import open_store
 from peakline_ingest.validate import DeviceIdentity
+from peakline_store.open import open_store
 from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually

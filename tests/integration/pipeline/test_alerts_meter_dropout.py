@@ -26,8 +26,8 @@ from peakline_api.settings import ApiSettings
 from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
-from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_store.sqlite import SqliteStore
 from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually

@@ -32,8 +32,8 @@ from peakline_core.storage.schema import ENERGY, READING
 from peakline_ingest.derive import Deriver, DeriveSettings
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
-from peakline_ingest.store.sqlite import SqliteStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_store.sqlite import SqliteStore
 from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually

@@ -16,7 +16,7 @@ from peakline_core.wire import Topics
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource
 from peakline_ingest.processors import ProcessorOutput
 from peakline_ingest.processors_anomaly import AnomalyProcessor
-from peakline_ingest.store.influx import InfluxStore
+from peakline_store.influx import InfluxStore
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S

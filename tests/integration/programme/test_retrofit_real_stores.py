@@ -13,7 +13,7 @@ import pytest
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import ApiSettings
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from tests.unit.api.api_support import example_config
 from tests.unit.programme.retrofit_support import (
     END,

@@ -16,7 +16,7 @@ from peakline_api.settings import ApiSettings
 from peakline_core.config.loader import load_config
 from peakline_core.storage import TotalsQuery
 from peakline_core.storage.schema import ENERGY
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[3]
 CASES = REPO / "tests" / "cases" / "import"

@@ -23,7 +23,7 @@ from peakline_core.importing import (
 )
 from peakline_core.importing.timestamps import LocalTimes, zone
 from peakline_core.importing.units import factor, unit_in_header
-from peakline_ingest.importing import read_table
+from peakline_store.importing import read_table
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "import"
 S = 1_000_000_000

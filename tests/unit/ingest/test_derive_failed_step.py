@@ -13,7 +13,7 @@ import pytest
 from peakline_core.storage import Row, RowBlock, SeriesQuery, StoreUnavailable
 from peakline_core.storage.schema import ENERGY, READING
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S

@@ -15,7 +15,7 @@ from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_FEEDBACK, READIN
 from peakline_core.wire import Topics
 from peakline_ingest.derive import Deriver, DeriveSettings
 from peakline_ingest.processors_anomaly import AnomalyProcessor
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S

@@ -14,7 +14,7 @@ from peakline_core.config.loader import load_config
 from peakline_core.storage import Row, RowBlock, SeriesQuery
 from peakline_core.storage.schema import CARBON_INTENSITY, EMISSIONS, EMISSIONS_1D, READING
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource, LateMarks
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000

@@ -24,7 +24,7 @@ from peakline_core.storage.schema import (
 )
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource
 from peakline_ingest.derive.deriver import STATE_FILE
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000

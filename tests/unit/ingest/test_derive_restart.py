@@ -15,7 +15,7 @@ import numpy as np
 from peakline_core.storage import RowBlock, SeriesQuery
 from peakline_core.storage.schema import ENERGY, READING
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource, LateMarks
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 S = 1_000_000_000
 END = 1_767_225_600 * S + 1234 * S  # not aligned to a window

@@ -18,7 +18,7 @@ import yaml
 from peakline_core.storage import Row, RowBlock, SeriesQuery
 from peakline_core.storage.schema import ENERGY, READING
 from peakline_ingest.derive import Deriver, DeriveSettings, EnergySource, LateMarks
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.sqlite import SqliteStore
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S  # 2026-01-01 00:00 UTC

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from peakline_ingest.store.httpwrite import HttpPoster, PostFailed
+from peakline_store.httpwrite import HttpPoster, PostFailed
 from peakline_testing.servers import free_port
 
 Reply = Callable[[int, bytes, bytes], bytes | None]  # (request no., head, body) -> raw answer

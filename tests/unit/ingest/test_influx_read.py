@@ -18,7 +18,7 @@ from peakline_core.storage import (
     StoreTruncated,
     StoreUnavailable,
 )
-from peakline_ingest.store.influx_read import (
+from peakline_store.influx_read import (
     ACCEPT,
     ShortcutMemo,
     decode_answer,

@@ -7,9 +7,9 @@ import pytest
 from peakline_core.storage import SeriesQuery
 from peakline_core.wire import Reading, TelemetryBatch, Topics, encode
 from peakline_ingest.acks import OrderedAcks
-from peakline_ingest.store.influx import auth_headers
-from peakline_ingest.store.influxql import check_duration, range_query
 from peakline_ingest.validate import DeviceIdentity, Rejected, Validator
+from peakline_store.influx import auth_headers
+from peakline_store.influxql import check_duration, range_query
 
 S = 1_000_000_000
 NOW = 1_700_000_000 * S

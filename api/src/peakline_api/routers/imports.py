@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from peakline_api.errors import ApiError, TooLarge, UnknownId
 from peakline_api.state import OperatorCaller, State
 from peakline_core.importing import BillSpec, ImportingError, IntervalSpec
-from peakline_ingest.importing import ImportRefused, commit, plan_import
+from peakline_store.importing import ImportRefused, commit, plan_import
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 MAX_BYTES = 64 * 1024 * 1024

@@ -191,8 +191,8 @@ async def ingest(
     from peakline_ingest.derive import Deriver, DeriveSettings
     from peakline_ingest.processors_anomaly import AnomalyProcessor
     from peakline_ingest.service import IngestService, IngestSettings
-    from peakline_ingest.store.open import open_store
     from peakline_ingest.validate import DeviceIdentity
+    from peakline_store.open import open_store
 
     settings = IngestSettings(
         broker_url=broker_url,

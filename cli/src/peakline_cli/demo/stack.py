@@ -283,7 +283,7 @@ async def _probe(
     status: DemoStatus,
 ) -> AsyncIterator[None]:
     """Every few seconds: how many readings are stored, and does the API serve them."""
-    from peakline_ingest.store.open import open_store
+    from peakline_store.open import open_store
 
     store = open_store(store_url_)
     verify: bool | str = True

@@ -1,5 +1,5 @@
 """Historical data import, pure part: rows of text in, normalised energy rows and per-row
-errors out. No files, no store, no clock: `peakline_ingest.importing` reads the files and
+errors out. No files, no store, no clock: `peakline_store.importing` reads the files and
 writes what an operator commits.
 
 - `units`: a file's unit to the stored unit (kWh, or a fuel meter's m3).

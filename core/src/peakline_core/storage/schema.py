@@ -42,7 +42,7 @@ peaked on that point, its peak score and the band it read over (model units: a c
 rate in units/s), and when the verdict was `given` (UTC ns; it applies from then on).
 `late_data` marks readings stored after the deriver's
 lateness (a spool drain, an import): the deriver re-derives the windows they touch.
-Imported history (`peakline_ingest.importing`) is stored as `energy` rows with `quality`
+Imported history (`peakline_store.importing`) is stored as `energy` rows with `quality`
 imported and a `source` string field ("<file>:<line>"), one per interval (15 minutes, an hour,
 a bill's day); each committed file leaves an `import_ledger` row, and a `late_data` mark under
 device `import:<device>` makes the deriver roll up the span again.
@@ -79,6 +79,11 @@ EMISSIONS_1D: Final = "emissions_1d"
 EMISSIONS_1MO: Final = "emissions_1mo"
 CARBON_INTENSITY: Final = "carbon_intensity"
 LATE_DATA: Final = "late_data"
+# A `late_data` row's device: a device id, or one of these prefixes + what it stands for.
+GRID_DEVICE: Final = "grid:"  # + region: the `late_data` device of a late grid-intensity point
+IMPORT_DEVICE: Final = "import:"
+"""+ device: the `late_data` device of an import's span (its `energy` rows are written by the
+importer; the deriver rolls up the hours from `from_ns` to `to_ns` again)."""
 IMPORT_LEDGER: Final = "import_ledger"
 
 MEASUREMENTS: Final = (

@@ -48,10 +48,9 @@ from peakline_core.config.loader import PlatformConfig
 from peakline_core.derive.calendar import month_floor
 from peakline_core.emissions import FactorBook
 from peakline_core.storage import Row, SeriesQuery, Store, StoreError
-from peakline_core.storage.schema import LATE_DATA
+from peakline_core.storage.schema import GRID_DEVICE, IMPORT_DEVICE, LATE_DATA
 from peakline_ingest.derive.energy import EnergyTrack
 from peakline_ingest.derive.feedback import stored_dismissals
-from peakline_ingest.derive.late import GRID_DEVICE, IMPORT_DEVICE
 from peakline_ingest.derive.readings import GoodReadings, SeriesKey, good_readings
 from peakline_ingest.derive.rollup import DAY, HOUR, Rollups
 from peakline_ingest.derive.sources import EnergySource, sources_from_config

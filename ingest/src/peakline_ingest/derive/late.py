@@ -16,15 +16,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from peakline_core.storage import Row, RowBlock
-from peakline_core.storage.schema import LATE_DATA
+from peakline_core.storage.schema import GRID_DEVICE, LATE_DATA
 from peakline_ingest.processors import ProcessorOutput
 from peakline_ingest.validate import Accepted
 
 NS = 1_000_000_000
-GRID_DEVICE = "grid:"  # + region: the `late_data` device of a late grid-intensity point
-IMPORT_DEVICE = "import:"
-"""+ device: the `late_data` device of an import's span (its `energy` rows are written by the
-importer; the deriver rolls up the hours from `from_ns` to `to_ns` again)."""
 
 
 class LateMarks:

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from peakline_ingest.errors import IngestError
+from peakline_store.errors import StorePackageError
 
 _MAX_HEADER_LINE = 64 * 1024
 _NO_BODY = frozenset({204, 304})
 
 
-class PostFailed(IngestError):
+class PostFailed(StorePackageError):
     """No usable answer from the server (connection refused, reset, timeout, bad reply)."""
 
 
@@ -52,7 +52,7 @@ class Answer:
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-class _Stale(IngestError):
+class _Stale(StorePackageError):
     """A kept connection the server had closed: nothing was answered."""
 
 

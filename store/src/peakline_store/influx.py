@@ -34,8 +34,8 @@ from peakline_core.storage import (
     encode_rows,
 )
 from peakline_core.storage.schema import MEASUREMENTS, SERIES_TAGS
-from peakline_ingest.store.httpwrite import HttpPoster, PostFailed
-from peakline_ingest.store.influx_read import (
+from peakline_store.httpwrite import HttpPoster, PostFailed
+from peakline_store.influx_read import (
     ACCEPT,
     ShortcutMemo,
     decode_answer,
@@ -44,7 +44,7 @@ from peakline_ingest.store.influx_read import (
     split_where,
     window_count,
 )
-from peakline_ingest.store.influxql import (
+from peakline_store.influxql import (
     check_duration,
     count_query,
     latest_query,

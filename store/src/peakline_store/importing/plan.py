@@ -38,11 +38,10 @@ from peakline_core.importing import (
 )
 from peakline_core.importing.result import IMPORTED
 from peakline_core.storage import Row, SeriesQuery, Store
-from peakline_core.storage.schema import ENERGY, IMPORT_LEDGER, LATE_DATA
+from peakline_core.storage.schema import ENERGY, IMPORT_DEVICE, IMPORT_LEDGER, LATE_DATA
 from peakline_core.storage.store import FieldValue
-from peakline_ingest.derive.late import IMPORT_DEVICE
-from peakline_ingest.errors import IngestError
-from peakline_ingest.importing.files import read_table
+from peakline_store.errors import StorePackageError
+from peakline_store.importing.files import read_table
 
 NS = 1_000_000_000
 COMPARED = ("kwh", "estimated_kwh", "covered_s", "quality", "source")
@@ -50,7 +49,7 @@ WORKER = "import"
 READ_SPAN_NS = 31 * 86400 * NS
 
 
-class ImportRefused(IngestError):
+class ImportRefused(StorePackageError):
     """A plan that must not be committed (it overlaps live data, or has no valid row)."""
 
 

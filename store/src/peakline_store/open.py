@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from peakline_ingest.errors import IngestError
-from peakline_ingest.store.influx import InfluxStore
-from peakline_ingest.store.sqlite import SqliteStore
+from peakline_store.errors import StorePackageError
+from peakline_store.influx import InfluxStore
+from peakline_store.sqlite import SqliteStore
 
 
-class StoreUrlError(IngestError, ValueError):
+class StoreUrlError(StorePackageError, ValueError):
     """The store URL names no supported backend or lacks a part."""
 
 
