@@ -30,8 +30,8 @@ from peakline_ingest.derive import Deriver, DeriveSettings
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.processors_anomaly import AnomalyProcessor, register_profiles
 from peakline_ingest.service import IngestService, IngestSettings
-from peakline_ingest.store.influx import InfluxStore
 from peakline_ingest.validate import DeviceIdentity
+from peakline_store.influx import InfluxStore
 from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
