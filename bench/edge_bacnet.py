@@ -67,7 +67,12 @@ def bacnet_profile(points: int) -> dict[str, Any]:
         "name": "bench-ahu",
         "kind": "hvac",
         "points": [
-            {"name": name, "object_type": kind, "instance": instance, "unit": "degC"}
+            {
+                "name": name,
+                "object_type": kind,
+                "instance": instance,
+                "unit": "%" if name == "fan_speed" else "degC",
+            }
             for kind, instance, name in bacnet_objects(points)
         ],
     }
@@ -108,7 +113,9 @@ def serve_simulator(devices: int, points: int, net: int) -> None:
     async def main() -> None:
         async with AsyncExitStack() as stack:
             for i in range(devices):
-                ahu = AirHandler(3000 + i, f"ahu-{i}", zone_sensors=max(0, points - 4))
+                ahu = AirHandler(
+                    3000 + i, f"ahu-{i}", zone_sensors=max(0, points - AIR_HANDLER_POINTS)
+                )
                 await stack.enter_async_context(serve_bacnet(ahu, f"127.{net}.24.{i + 2}"))
             ports = []
             for g in range(-(-devices // UNITS_PER_GATEWAY)):
@@ -323,11 +330,12 @@ async def measure(
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
             agent.terminate()
+            stopped: int | None = None
             try:
                 stopped = agent.wait(60)
             except subprocess.TimeoutExpired:
                 agent.kill()
-                stopped = None
+            log.close()
             tail = (workdir / "agent.log").read_text()[-2000:]
             print(f"{protocol} agent exit status {stopped}; log tail: {tail}", file=sys.stderr)
     wall = t1 - t0
