@@ -116,6 +116,10 @@ def test_built_services_have_dockerfiles_that_copy_existing_paths(
                 for src in line.split()[1:-1]:
                     assert (context / src).exists(), f"{name}: COPY {src} missing"
         assert re.search(r'--package "\$PACKAGE"', text) and "ARG PACKAGE" in text
+        # `uv sync --frozen` checks the lock against every workspace member, dev-only ones too
+        members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+        copied = set(re.findall(r"^COPY (\S+)/ \1/$", text, re.M))
+        assert set(members["members"]) <= copied, f"{name}: members not copied"
         stages = _stages(text)
         target = svc["build"]["target"]
         assert target in stages and stages[target].startswith("FROM runtime AS"), name
