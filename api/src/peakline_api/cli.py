@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
 
 from peakline_api.keys import ALL_CITIES, KeyStore, KeyStoreError, Role
+from peakline_api.settings import AlertSettings, ApiSettings, SmtpSettings
 from peakline_api.statedb import StateError, open_postgres
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from peakline_api.settings import ApiSettings
 
 app = typer.Typer(help="peakline control API and dashboard", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (stored hashed)", no_args_is_help=True)
@@ -51,20 +48,15 @@ _WORKER_SETTINGS = "PEAKLINE_API_WORKER_SETTINGS"
 
 
 def settings_to_env(settings: ApiSettings) -> str:
-    values = dataclasses.asdict(settings)
-    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ApiSettings).dump_json(settings).decode()
 
 
 def settings_from_env(text: str) -> ApiSettings:
-    from peakline_api.settings import ApiSettings
+    from pydantic import TypeAdapter
 
-    values: dict[str, Any] = json.loads(text)
-    for f in dataclasses.fields(ApiSettings):
-        v = values.get(f.name)
-        if isinstance(v, str) and "Path" in str(f.type):
-            values[f.name] = Path(v)
-    values["cors_origins"] = tuple(values["cors_origins"])
-    return ApiSettings(**values)
+    return TypeAdapter(ApiSettings).validate_json(text)
 
 
 def worker_app() -> FastAPI:
@@ -72,7 +64,7 @@ def worker_app() -> FastAPI:
     from peakline_api.app import create_app
 
     settings = settings_from_env(os.environ[_WORKER_SETTINGS])
-    configure_logging(settings.extra.get("json_logs", "1") == "1")
+    configure_logging(settings.json_logs)
     return create_app(settings)
 
 
@@ -104,20 +96,25 @@ def configure_logging(json_logs: bool) -> None:
 
 def _alert_settings(
     alerts: bool,
+    interval_s: float,
     smtp: str | None,
     smtp_from: str,
     smtp_username: str | None,
     smtp_password_file: Path | None,
-) -> dict[str, str]:
-    extra = {"alerts": "on" if alerts else "off"}
+    smtp_ca_file: Path | None,
+) -> AlertSettings:
+    relay = None
     if smtp:
         host, _, port = smtp.partition(":")
-        extra |= {"smtp_host": host, "smtp_port": port or "587", "smtp_from": smtp_from}
-        if smtp_username:
-            extra["smtp_username"] = smtp_username
-        if smtp_password_file:
-            extra["smtp_password_file"] = str(smtp_password_file)
-    return extra
+        relay = SmtpSettings(
+            host,
+            int(port or 587),
+            smtp_from,
+            username=smtp_username,
+            password_file=smtp_password_file,
+            ca_file=smtp_ca_file,
+        )
+    return AlertSettings(enabled=alerts, interval_s=interval_s, smtp=relay)
 
 
 @app.command()
@@ -167,6 +164,12 @@ def run(
             help="run the alert evaluator and sender here (in exactly one API process)",
         ),
     ] = False,
+    alerts_interval_s: Annotated[
+        float,
+        typer.Option(
+            min=0.05, envvar="PEAKLINE_ALERTS_INTERVAL_S", help="seconds between evaluator passes"
+        ),
+    ] = 60.0,
     smtp: Annotated[
         str | None,
         typer.Option(envvar="PEAKLINE_SMTP", help="SMTP server for email alerts: host[:port]"),
@@ -175,6 +178,10 @@ def run(
     smtp_username: Annotated[str | None, typer.Option(envvar="PEAKLINE_SMTP_USERNAME")] = None,
     smtp_password_file: Annotated[
         Path | None, typer.Option(envvar="PEAKLINE_SMTP_PASSWORD_FILE")
+    ] = None,
+    smtp_ca_file: Annotated[
+        Path | None,
+        typer.Option(envvar="PEAKLINE_SMTP_CA_FILE", help="CA bundle for the relay's STARTTLS"),
     ] = None,
     ssl_certfile: Annotated[
         Path | None, typer.Option(envvar="PEAKLINE_API_TLS_CERT", help="serve HTTPS: certificate")
@@ -206,7 +213,6 @@ def run(
     import uvicorn
 
     from peakline_api.app import create_app
-    from peakline_api.settings import ApiSettings
 
     configure_logging(json_logs)
     settings = ApiSettings(
@@ -221,8 +227,17 @@ def run(
         cors_origins=tuple(cors_origin or ()),
         latest_cache_s=latest_cache_s,
         private_ops=private_ops,
-        extra=_alert_settings(alerts, smtp, smtp_from, smtp_username, smtp_password_file)
-        | {"workers": str(workers), "json_logs": "1" if json_logs else "0"},
+        alerts=_alert_settings(
+            alerts,
+            alerts_interval_s,
+            smtp,
+            smtp_from,
+            smtp_username,
+            smtp_password_file,
+            smtp_ca_file,
+        ),
+        workers=workers,
+        json_logs=json_logs,
         state_url=state_url,
         state_password_file=state_password_file,
         lease_s=lease_s,

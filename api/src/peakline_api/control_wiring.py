@@ -27,16 +27,13 @@ from peakline_core.wire import Topics
 
 
 def ledger_url(state: AppState) -> str:
-    """`settings.extra["ledger_url"]`, else `ledger.db` next to the key database (SQLite
-    state only)."""
-    return state.settings.extra.get("ledger_url") or str(
-        state.settings.keys_db.with_name("ledger.db")
-    )
+    """`ledger.db` next to the key database (SQLite state only)."""
+    return str(state.settings.keys_db.with_name("ledger.db"))
 
 
 def shared(settings: ApiSettings) -> bool:
     """Whether other API processes share this state (PostgreSQL, or uvicorn workers)."""
-    return settings.state_url is not None or settings.extra.get("workers", "1") != "1"
+    return settings.state_url is not None or settings.workers > 1
 
 
 def control_client_id(settings: ApiSettings) -> str:
@@ -48,9 +45,7 @@ def control_client_id(settings: ApiSettings) -> str:
     disconnect one for the other, endlessly); host and pid make it unique, and an ack missed
     by a restarting replica is still applied by the others.
     """
-    base = settings.extra.get("control_client_id") or (
-        "peakline-api-control-" + re.sub(r"[^A-Za-z0-9_-]", "-", settings.topic_prefix)
-    )
+    base = "peakline-api-control-" + re.sub(r"[^A-Za-z0-9_-]", "-", settings.topic_prefix)
     if not shared(settings):
         return base[:64]
     suffix = re.sub(r"[^A-Za-z0-9_-]", "-", f"-{socket.gethostname()}-{os.getpid()}")

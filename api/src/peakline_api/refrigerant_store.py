@@ -1,6 +1,5 @@
 """Refrigerant service records entered through the API: a small SQLite table next
-to the key database (`refrigerants.db`), or where `settings.extra["refrigerants_db"]` says,
-or the shared PostgreSQL state.
+to the key database (`refrigerants.db`), or the shared PostgreSQL state.
 
 inventory.yaml's records are the history the programme started with; records posted here
 add to them (top-ups and recoveries of the same assets) and enter the inventory's fugitive

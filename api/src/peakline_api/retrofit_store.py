@@ -1,5 +1,5 @@
-"""Recorded retrofits: a small SQLite table next to the key database (`retrofits.db`), or
-where `settings.extra["retrofits_db"]` says, or the shared PostgreSQL state.
+"""Recorded retrofits: a small SQLite table next to the key database (`retrofits.db`), or the
+shared PostgreSQL state.
 
 A retrofit is what an operator did to a site (date, measures, cost); M&V reads it to split the
 metered history into a baseline and a reporting period. Opened per request: each call is one

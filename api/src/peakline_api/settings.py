@@ -7,6 +7,33 @@ from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The mail relay alert emails go through (docs/alerts.md)."""
+
+    host: str
+    port: int = 587
+    sender: str = "peakline@localhost"
+    starttls: bool = True
+    username: str | None = None
+    password_file: Path | None = None
+    timeout_s: float = 10.0
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """The alert evaluator and sender: `enabled` runs them in this process (one evaluator
+    across replicas holds the lease), a pass every `interval_s`."""
+
+    enabled: bool = False
+    interval_s: float = 60.0
+    webhook_timeout_s: float = 5.0
+    retry_first_s: float = 30.0
+    """First retry of a failed notification (then doubling)."""
+    smtp: SmtpSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     """Everything the API needs to start.
 
@@ -54,4 +81,7 @@ class ApiSettings:
     lease_s: float = 15.0
     """Lease time of the command sweeper and the DR scheduler (s): one replica runs each,
     renewing every second; another takes over this long after the holder stops renewing."""
-    extra: dict[str, str] = field(default_factory=dict)
+    alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
+    workers: int = 1
+    """uvicorn worker processes (`--workers`); more than one shares the state like replicas."""
+    json_logs: bool = True

@@ -13,7 +13,7 @@ import httpx
 
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.settings import AlertSettings, ApiSettings
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.storage import Row
 from peakline_store.open import open_store
@@ -53,7 +53,7 @@ async def test_acknowledge_through_the_api_stops_reminders(
             config_dir=root,
             store_url=url,
             keys_db=keys_db,
-            extra={"alerts": "on", "alerts_interval_s": "0.05"},
+            alerts=AlertSettings(True, 0.05),
         )
         app = create_app(settings, clock_ns=lambda: now[0])
         auth = {"Authorization": f"Bearer {token}"}

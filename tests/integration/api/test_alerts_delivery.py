@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from peakline_api.alerts.evaluator import AlertEvaluator
-from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
+from peakline_api.alerts.sender import Backoff, Sender
 from peakline_api.alerts.store import AlertStore
 from peakline_api.registry import Registry
+from peakline_api.settings import SmtpSettings
 from peakline_core.alerts.lifecycle import NS_PER_MINUTE
 from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_core.config import load_config

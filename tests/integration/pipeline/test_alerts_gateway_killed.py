@@ -20,7 +20,7 @@ import pytest
 from firmware_sim import DeviceSpec, Physics, Scenario, load_profiles, run
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.settings import AlertSettings, ApiSettings, SmtpSettings
 from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
@@ -100,9 +100,8 @@ async def test_gateway_killed_opens_and_restart_resolves(
             def new_app() -> Any:  # one API process; a second one is its restart
                 return create_app(
                     ApiSettings(config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-                                dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.2",
-                                       "smtp_host": "127.0.0.1", "smtp_port": str(smtp.port),
-                                       "smtp_ca_file": str(smtp.cert)}),
+                                dashboard=False, alerts=AlertSettings(True, 0.2, smtp=SmtpSettings(
+                                    "127.0.0.1", smtp.port, ca_file=smtp.cert))),
                     store=store, config=platform,
                 )  # fmt: skip
 

@@ -37,7 +37,7 @@ from firmware_sim import DeviceSpec, Physics, Scenario, Simulation, load_profile
 from firmware_sim.scenario import FaultKind, FaultSpec
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.settings import AlertSettings, ApiSettings, SmtpSettings
 from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Store
@@ -180,9 +180,8 @@ async def test_hvac_running_all_weekend_opens_is_acknowledged_and_resolves_at_mo
             def new_app() -> Any:  # one API process; a second one is its restart
                 return create_app(
                     ApiSettings(config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-                                dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.05",
-                                       "smtp_host": "127.0.0.1", "smtp_port": str(smtp.port),
-                                       "smtp_ca_file": str(smtp.cert)}),
+                                dashboard=False, alerts=AlertSettings(True, 0.05, smtp=SmtpSettings(
+                                    "127.0.0.1", smtp.port, ca_file=smtp.cert))),
                     store=store, config=platform, clock_ns=sim.clock.now,
                 )  # fmt: skip
 

@@ -22,7 +22,7 @@ from firmware_sim import DeviceSpec, Physics, Scenario, load_profiles, run
 from firmware_sim.scenario import FaultKind, FaultSpec
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.settings import AlertSettings, ApiSettings
 from peakline_core.alerts.webhooks import SIGNATURE_HEADER, verify_generic
 from peakline_ingest.pipeline import BatchPolicy
 from peakline_ingest.service import IngestService, IngestSettings
@@ -104,7 +104,7 @@ async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
                 token = keys.create("duty-officer", Role.OPERATOR, ["c1"])[1]
             app = create_app(
                 ApiSettings(config_dir=root, store_url="sqlite:///unused", keys_db=keys_db,
-                            dashboard=False, extra={"alerts": "on", "alerts_interval_s": "0.2"}),
+                            dashboard=False, alerts=AlertSettings(True, 0.2)),
                 store=store, config=platform,
             )  # fmt: skip
 

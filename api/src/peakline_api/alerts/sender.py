@@ -17,12 +17,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
 import httpx
 
 from peakline_api.alerts.store import AlertStore, OutboxItem, incident_from_snapshot
 from peakline_api.errors import Internal
+from peakline_api.settings import SmtpSettings
 from peakline_core.alerts import Transition, build_request, render, render_digest
 from peakline_core.alerts.webhooks import build_digest_request
 from peakline_core.config.alerts import SEVERITY_RANK, AlertsFile, EmailChannel, WebhookChannel
@@ -39,18 +39,6 @@ ROBOT_LIMITS: dict[str, tuple[tuple[int, float], ...]] = {
 
 class DeliveryError(Internal):
     """A receiver refused or could not be reached."""
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    host: str
-    port: int = 587
-    sender: str = "peakline@localhost"
-    starttls: bool = True
-    username: str | None = None
-    password_file: Path | None = None
-    timeout_s: float = 10.0
-    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +220,7 @@ class Sender:
 
     async def _email(self, channel: EmailChannel, subject: str, text: str) -> None:
         if self.smtp is None:
-            raise DeliveryError("no SMTP server configured (settings.extra smtp_host)")
+            raise DeliveryError("no SMTP server configured (peakline-api run --smtp)")
         await asyncio.to_thread(send_email, self.smtp, list(channel.recipients), subject, text)
 
     def _secret(self, channel: WebhookChannel) -> str | None:

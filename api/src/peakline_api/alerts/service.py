@@ -1,12 +1,11 @@
 """Wires alerts into the API's lifespan: the alert store, the evaluator and the sender, run
-by one background task every `alerts_interval_s` (settings.extra).
+by one background task every `settings.alerts.interval_s`.
 
-Settings (`settings.extra`): `alerts` = "on" runs the evaluator and sender in this process
+`settings.alerts` (`AlertSettings`): `enabled` runs the evaluator and sender in this process
 (in any number of replicas sharing the alert database: the alerts lease lets one evaluate at
-a time; the routes work in every process); `alerts_db`; `alerts_interval_s` (default 60);
-`alerts_retry_first_s` (default 30); `alerts_webhook_timeout_s` (default 5);
-`smtp_host`, `smtp_port` (587), `smtp_from`, `smtp_starttls` ("1"/"0"), `smtp_username`,
-`smtp_password_file`, `smtp_ca_file`.
+a time; the routes work in every process); `interval_s` (default 60); `retry_first_s`
+(default 30); `webhook_timeout_s` (default 5); `smtp` (`SmtpSettings`: host, port 587,
+sender, starttls, username, password_file, ca_file), none without a relay.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import httpx
 from fastapi import FastAPI
 
 from peakline_api.alerts.evaluator import AlertEvaluator
-from peakline_api.alerts.sender import Backoff, Sender, SmtpSettings
+from peakline_api.alerts.sender import Backoff, Sender
 from peakline_api.alerts.store import AlertStore
 from peakline_api.control import replica_name
 from peakline_api.ledger import LedgerError
@@ -36,28 +35,10 @@ log = logging.getLogger(__name__)
 
 
 def alerts_db(state: AppState) -> Path | StateDb:
-    """The shared state database, else `settings.extra["alerts_db"]`, else `alerts.db` next
-    to the key database."""
+    """The shared state database, else `alerts.db` next to the key database."""
     if state.state_db is not None:
         return state.state_db
-    extra = state.settings.extra.get("alerts_db")
-    return Path(extra) if extra else state.settings.keys_db.with_name("alerts.db")
-
-
-def smtp_settings(extra: dict[str, str]) -> SmtpSettings | None:
-    if not extra.get("smtp_host"):
-        return None
-    return SmtpSettings(
-        host=extra["smtp_host"],
-        port=int(extra.get("smtp_port", "587")),
-        sender=extra.get("smtp_from", "peakline@localhost"),
-        starttls=extra.get("smtp_starttls", "1") != "0",
-        username=extra.get("smtp_username"),
-        password_file=Path(extra["smtp_password_file"])
-        if extra.get("smtp_password_file")
-        else None,
-        ca_file=Path(extra["smtp_ca_file"]) if extra.get("smtp_ca_file") else None,
-    )
+    return state.settings.keys_db.with_name("alerts.db")
 
 
 LEASE = "alerts"
@@ -97,18 +78,16 @@ async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
 
 
 async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    extra = state.settings.extra
+    settings = state.settings.alerts
     db = stack.enter_context(AlertStore(alerts_db(state)))
     config = state.registry.config.alerts
-    client = await stack.enter_async_context(
-        httpx.AsyncClient(timeout=float(extra.get("alerts_webhook_timeout_s", "5")))
-    )
+    client = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_s))
     sender = Sender(
         config,
         db,
-        smtp=smtp_settings(extra),
+        smtp=settings.smtp,
         client=client,
-        backoff=Backoff(first_s=float(extra.get("alerts_retry_first_s", "30"))),
+        backoff=Backoff(first_s=settings.retry_first_s),
         on_result=lambda kind, outcome: state.metrics.alert_notifications.labels(
             kind, outcome
         ).inc(),
@@ -128,8 +107,8 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
             ).refrigerant_assets
         ),
     )
-    running = extra.get("alerts") == "on" and bool(config.rules)
-    interval_s = float(extra.get("alerts_interval_s", "60"))
+    running = settings.enabled and bool(config.rules)
+    interval_s = settings.interval_s
     # One evaluator across the replicas sharing this alerts database: the lease runs three
     # passes, so a replica that stops renewing it (killed, hung) is replaced within that.
     holder = replica_name(app)

@@ -1,5 +1,5 @@
-"""Incidents and the notification outbox in SQLite (`alerts.db` next to the key database, or
-where `settings.extra["alerts_db"]` says; file mode 0600), or in the shared PostgreSQL state.
+"""Incidents and the notification outbox in SQLite (`alerts.db` next to the key database, file
+mode 0600), or in the shared PostgreSQL state.
 
 The outbox row's primary key is (transition key, channel): a transition is enqueued once
 however often the evaluator runs or restarts, and a row marked sent is never sent again.

@@ -194,12 +194,10 @@ async def hourly_quality(
 
 
 def refrigerants_db(state: AppState) -> Path | StateDb:
-    """The shared state database, else `settings.extra["refrigerants_db"]`, else
-    `refrigerants.db` next to the key database."""
+    """The shared state database, else `refrigerants.db` next to the key database."""
     if state.state_db is not None:
         return state.state_db
-    extra = state.settings.extra.get("refrigerants_db")
-    return Path(extra) if extra else state.settings.keys_db.with_name("refrigerants.db")
+    return state.settings.keys_db.with_name("refrigerants.db")
 
 
 def with_posted_service(inventory: InventoryFile, db: Path | StateDb) -> InventoryFile:

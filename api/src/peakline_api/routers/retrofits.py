@@ -39,12 +39,10 @@ _ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 def retrofits_db(state: AppState) -> Path | StateDb:
-    """The shared state database, else `settings.extra["retrofits_db"]`, else
-    `retrofits.db` next to the key database."""
+    """The shared state database, else `retrofits.db` next to the key database."""
     if state.state_db is not None:
         return state.state_db
-    extra = state.settings.extra.get("retrofits_db")
-    return Path(extra) if extra else state.settings.keys_db.with_name("retrofits.db")
+    return state.settings.keys_db.with_name("retrofits.db")
 
 
 class RetrofitIn(BaseModel):
