@@ -1,0 +1,26 @@
+"""City archives (issue 23): everything a city owns for a period in one streamed zip, and
+the way back into an empty store. See docs/export.md."""
+
+from peakline_api.archive.export import (
+    MAX_PERIOD_NS,
+    AppDatabases,
+    CityScope,
+    ExportError,
+    city_scope,
+    export_city,
+    planned_reads,
+)
+from peakline_api.archive.restore import ArchiveInvalid, RestoreReport, restore_archive
+
+__all__ = [
+    "MAX_PERIOD_NS",
+    "AppDatabases",
+    "ArchiveInvalid",
+    "CityScope",
+    "ExportError",
+    "RestoreReport",
+    "city_scope",
+    "export_city",
+    "planned_reads",
+    "restore_archive",
+]
