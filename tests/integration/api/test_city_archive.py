@@ -19,10 +19,16 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from peakline_api.archive import AppDatabases, ArchiveInvalid, restore_archive
+from peakline_api.archive import (
+    AppDatabases,
+    ArchiveInvalid,
+    city_scope,
+    export_city,
+    restore_archive,
+)
 from peakline_cli.main import app as cli
 from peakline_core.config import PlatformConfig
-from peakline_core.storage import SeriesQuery
+from peakline_core.storage import Row, SeriesQuery, StoreTruncated
 from peakline_ingest.store.open import open_store
 from tests.integration.api.api_live_support import LiveApi, build, serve
 from tests.integration.api.archive_support import CITY, END, OTHER, seed_databases, seed_store
@@ -241,3 +247,27 @@ async def test_who_may_export_what(live_api: LiveApi) -> None:
                 assert meta["rows"] == 0, name
                 lines = z.read(name).decode().splitlines()
                 assert lines == ([] if name.startswith("tables/") else lines[:1])
+
+
+async def test_a_slice_influxd_cuts_short_is_read_in_halves(
+    influx_db: Any, platform_config: PlatformConfig, tmp_path: Path
+) -> None:
+    """influxd answers a series' first 10,000 points and marks the answer partial; a day of
+    5-second readings is 17,280 points: the exporter reads that day again as two halves."""
+    store = open_store(f"{influx_db.url}?db={influx_db.database}")
+    day = 1_735_689_600 * 10**9  # 2025-01-01T00:00Z
+    tags = {"site": "rt-school", "device": "school-air", "point": "co2"}
+    rows = [Row("reading", tags, {"value": 400.0 + i % 97, "quality": 0}, day + i * 5 * 10**9)
+            for i in range(17_280)]  # fmt: skip
+    try:
+        await store.write(rows)
+        with pytest.raises(StoreTruncated):  # what a one-day read gets
+            await store.query(SeriesQuery("reading", "value", day, day + 86_400 * 10**9))
+        scope = city_scope(platform_config, CITY, day, day + 86_400 * 10**9)
+        data = b"".join([c async for c in export_city(store, scope, AppDatabases(), now_ns=day)])
+    finally:
+        await store.aclose()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        lines = z.read("series/reading.csv").decode().splitlines()[1:]
+    assert len(lines) == 17_280
+    assert [int(line.split(",")[0]) for line in lines] == [r.ts for r in rows]

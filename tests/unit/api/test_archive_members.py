@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
-from peakline_api.archive.members import ArchiveFormatError, decode, encode, header
+from peakline_api.archive.members import ArchiveFormatError, decode, decode_block, encode, header
 from peakline_core.storage import Row
 
 
@@ -33,3 +36,28 @@ def test_a_bad_cell_is_refused() -> None:
         decode("reading", header("reading"), cells)
     with pytest.raises(ArchiveFormatError, match="cells"):
         decode("reading", header("reading"), cells[:3])
+
+
+def test_a_block_holds_what_the_lines_say() -> None:
+    lines = [
+        ["60", "s1", "m", "import", "0.5", "", "0.0", "60.0", "0", "measured", ""],
+        ["0", "s2", "m", "import", "1e-05", "0.25", "0.0", "30.0", "1", "imported", "f.csv:2"],
+        ["120", "s1", "m", "import", "", "", "", "", "2", "suspect", ""],
+    ]
+    block = decode_block("energy", header("energy"), lines)
+    assert block is not None
+    assert list(block.series) == [{"site": "s1", "device": "m", "flow": "import"},
+                                  {"site": "s2", "device": "m", "flow": "import"}]  # fmt: skip
+    assert block.series_index.tolist() == [0, 1, 0] and block.ts.tolist() == [60, 0, 120]
+    assert block.fields["kwh"][:2].tolist() == [0.5, 1e-05] and math.isnan(block.fields["kwh"][2])
+    assert block.fields["suspect_n"].dtype == np.int64
+    assert block.fields["source"].tolist() == [None, "f.csv:2", None]
+    for i, cells in enumerate(lines):  # the same points as line by line
+        row = decode("energy", header("energy"), cells)
+        got = {k: v[i] for k, v in block.fields.items() if v[i] is not None and v[i] == v[i]}
+        assert got == row.fields
+
+
+def test_a_block_cannot_say_an_int_is_absent() -> None:
+    lines = [["1", "s", "d", "p", "1.0", "", "0"], ["2", "s", "d", "p", "2.0", "", ""]]
+    assert decode_block("reading", header("reading"), lines) is None

@@ -29,20 +29,20 @@ from peakline_api.archive.members import (
     FIELD_TYPES,
     SLICE_NS,
     WHOLE_NS,
-    encode,
+    encode_series,
     header,
     series_member,
 )
 from peakline_api.archive.zipstream import ZipStream
 from peakline_core.config import PlatformConfig
 from peakline_core.errors import PeaklineError
-from peakline_core.storage import Aggregate, SeriesQuery, Store
+from peakline_core.storage import Aggregate, SeriesQuery, Store, StoreTruncated
 from peakline_core.storage.schema import CARBON_INTENSITY, SCHEMA_VERSION, SERIES_TAGS
 from peakline_core.storage.store import FieldValue
 
 MAX_PERIOD_NS: Final = 367 * DAY_NS
 """A year (a leap year) and a day of slack for a local-time year's offsets."""
-FORMATS: Final = ("csv",)
+MIN_SLICE_NS: Final = 60 * 1_000_000_000  # a truncated read is not split below a minute
 MANIFEST: Final = "manifest.json"
 CONFIG: Final = "config/city.json"
 FETCH_ROWS: Final = 2000
@@ -208,7 +208,11 @@ async def _busy(
         q = SeriesQuery(
             measurement, name, scope.start_ns, scope.end_ns, where, step, Aggregate.COUNT
         )
-        for s in await store.query(q):
+        try:
+            answer = await store.query(q)
+        except StoreTruncated:  # too many series x slices for one answer: read every slice
+            return {lo for lo, _ in _slices(scope.start_ns, scope.end_ns, step)}
+        for s in answer:
             busy.update(
                 max(int(t), scope.start_ns) for t, v in zip(s.times, s.values, strict=True) if v
             )
@@ -231,29 +235,39 @@ def _slices(start: int, end: int, step: int) -> Iterator[tuple[int, int]]:
 
 async def points(
     store: Store, measurement: str, where: dict[str, Sequence[str]], start: int, end: int
-) -> list[list[str]]:
+) -> list[tuple[str, ...]]:
     """The CSV cells of every point of `measurement` in [start, end) matching `where`, in
-    series-tag then time order: one store read per field, merged into points."""
+    series-tag then time order: one store read per field, merged into points. A read the
+    store cuts short (influxd's `max-row-limit`) is made again as two halves of the slice."""
+    try:
+        return await _points(store, measurement, where, start, end)
+    except StoreTruncated:
+        if end - start <= MIN_SLICE_NS:
+            raise
+        mid = start + (end - start) // 2
+        first = await points(store, measurement, where, start, mid)
+        return first + await points(store, measurement, where, mid, end)
+
+
+async def _points(
+    store: Store, measurement: str, where: dict[str, Sequence[str]], start: int, end: int
+) -> list[tuple[str, ...]]:
     keys = SERIES_TAGS[measurement]
-    merged: dict[tuple[str, ...], dict[int, dict[str, FieldValue]]] = {}
+    merged: dict[tuple[str, ...], dict[str, tuple[Sequence[int], Sequence[FieldValue | None]]]]
+    merged = {}
     tags_of: dict[tuple[str, ...], dict[str, str]] = {}
     for name in FIELD_TYPES[measurement]:
         for s in await store.query(SeriesQuery(measurement, name, start, end, where)):
             key = tuple(s.tags.get(k, "") for k in keys)
             tags_of.setdefault(key, dict(s.tags))
-            per_ts = merged.setdefault(key, {})
-            for t, v in zip(s.times, s.values, strict=True):
-                if v is not None:
-                    per_ts.setdefault(int(t), {})[name] = v
-    out: list[list[str]] = []
+            merged.setdefault(key, {})[name] = (s.times, s.values)
+    out: list[tuple[str, ...]] = []
     for key in sorted(merged):
-        per_ts = merged[key]
-        tags = tags_of[key]
-        out.extend(encode(measurement, tags, t, per_ts[t]) for t in sorted(per_ts))
+        out.extend(encode_series(measurement, tags_of[key], merged[key]))
     return out
 
 
-def _csv(rows: list[list[str]]) -> bytes:
+def _csv(rows: Sequence[Sequence[str]]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue().encode()

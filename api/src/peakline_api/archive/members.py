@@ -10,11 +10,13 @@ with `repr` (shortest text that reads back to the same double), so sums match to
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from peakline_core.storage import Row
+import numpy as np
+import numpy.typing as npt
+
+from peakline_core.storage import Row, RowBlock
 from peakline_core.storage.schema import (
     ANOMALY_EVENT,
     ANOMALY_SCORE,
@@ -86,12 +88,14 @@ deriver's to-do list, and a restore must not make a deriver redo the restored wi
 SLICE_NS: Final[dict[str, int]] = {
     READING: DAY_NS,
     ANOMALY_SCORE: DAY_NS,
-    ENERGY: 7 * DAY_NS,
-    ENERGY_1H: 92 * DAY_NS,
-    EMISSIONS: 92 * DAY_NS,
+    ENERGY: DAY_NS,
+    ENERGY_1H: 31 * DAY_NS,
+    EMISSIONS: 31 * DAY_NS,
 }
-"""Time slice of one store read per site: about a day of 1-minute readings per point, a week
-of 1-minute energy windows; coarser measurements are read for a whole year at once."""
+"""Time slice of one store read per site: a day of 1-minute readings and energy windows, a
+month of hourly rows (under influxd's usual `max-row-limit` of 10,000 rows an answer for
+a site of a few meters; a slice cut short is read again in halves); coarser measurements are
+read for the whole period at once."""
 WHOLE_NS: Final = 400 * DAY_NS
 
 
@@ -103,31 +107,93 @@ def header(measurement: str) -> list[str]:
     return ["time_ns", *SERIES_TAGS[measurement], *FIELD_TYPES[measurement]]
 
 
-def _cell(value: FieldValue | None, kind: type) -> str:
-    if value is None:
-        return ""
+def _column(values: Sequence[FieldValue | None], kind: type) -> list[str]:
     if kind is float:
-        v = float(value)
-        return "" if math.isnan(v) else repr(v)
+        return ["" if v is None or v != v else repr(float(v)) for v in values]
     if kind is int:
-        return str(int(value))
-    return str(value)
+        return ["" if v is None else str(int(v)) for v in values]
+    return ["" if v is None else str(v) for v in values]
+
+
+def encode_series(
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, tuple[Sequence[int], Sequence[FieldValue | None]]],
+) -> list[tuple[str, ...]]:
+    """`encode` for a whole series at once (field -> (times, values)), in time order: the
+    points are the union of the fields' times; columns are filled by position, not per
+    point, which keeps a year of 1-minute data from costing a Python call per cell."""
+    known = [np.asarray(t, dtype=np.int64) for t, _ in fields.values()]
+    if not known:
+        return []
+    times = np.unique(np.concatenate(known))
+    n = len(times)
+    columns: list[Sequence[str]] = [[str(t) for t in times.tolist()]]
+    columns.extend([tags.get(k, "")] * n for k in SERIES_TAGS[measurement])
+    for name, kind in FIELD_TYPES[measurement].items():
+        column = np.full(n, "", dtype=object)
+        if name in fields:
+            t, values = fields[name]
+            column[np.searchsorted(times, np.asarray(t, dtype=np.int64))] = _column(values, kind)
+        columns.append(column.tolist())
+    return list(zip(*columns, strict=True))
 
 
 def encode(
     measurement: str, tags: Mapping[str, str], ts: int, fields: Mapping[str, FieldValue]
 ) -> list[str]:
     """One CSV line's cells for a stored point (a field it lacks is an empty cell)."""
-    types = FIELD_TYPES[measurement]
-    return [
-        str(int(ts)),
-        *(tags.get(k, "") for k in SERIES_TAGS[measurement]),
-        *(_cell(fields.get(f), kind) for f, kind in types.items()),
-    ]
+    one = {name: ([int(ts)], [value]) for name, value in fields.items()}
+    return list(encode_series(measurement, tags, one)[0])
 
 
 class ArchiveFormatError(ValueError):
     """A member's header or a cell is not what this archive format says."""
+
+
+def decode_block(
+    measurement: str, columns: Sequence[str], lines: Sequence[Sequence[str]]
+) -> RowBlock | None:
+    """`decode` for many lines at once, as one columnar block (parsed by numpy, not per
+    cell); None when an integer field is missing on some line (a block cannot say "absent"
+    for an int column): the caller decodes those lines one by one."""
+    if any(len(cells) != len(columns) for cells in lines):
+        raise ArchiveFormatError(
+            f"{series_member(measurement)}: a line with {len(columns)} cells expected"
+        )
+    tag_keys = SERIES_TAGS[measurement]
+    types = FIELD_TYPES[measurement]
+    cols = [np.array(c, dtype=object) for c in zip(*lines, strict=True)]
+    try:
+        ts = cols[0].astype(np.int64)
+        series: dict[tuple[str, ...], int] = {}
+        tag_cols = cols[1 : 1 + len(tag_keys)]
+        index = np.array(
+            [series.setdefault(key, len(series)) for key in zip(*tag_cols, strict=True)],
+            dtype=np.intp,
+        )
+        fields: dict[str, npt.NDArray[np.generic]] = {}
+        for name, col in zip(columns[1 + len(tag_keys) :], cols[1 + len(tag_keys) :], strict=True):
+            present = col != ""
+            kind = types[name]
+            if kind is float:
+                values = np.full(len(col), np.nan)
+                values[present] = col[present].astype(np.float64)
+                fields[name] = values
+            elif kind is int:
+                if not present.all():
+                    if not present.any():
+                        continue
+                    return None
+                fields[name] = col.astype(np.int64)
+            else:
+                text = col.copy()
+                text[~present] = None
+                fields[name] = text
+    except (ValueError, KeyError) as exc:
+        raise ArchiveFormatError(f"{series_member(measurement)}: {exc}") from None
+    sets = [{k: v for k, v in zip(tag_keys, key, strict=True) if v != ""} for key in series]
+    return RowBlock(measurement, sets, index, fields, ts)
 
 
 def decode(measurement: str, columns: Sequence[str], cells: Sequence[str]) -> Row:
