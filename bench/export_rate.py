@@ -128,6 +128,12 @@ async def run(kind: str, days: int, points: int, tmp: Path) -> None:
     finally:
         await store.aclose()
 
+    empty = tmp / "empty.zip"  # a day with no data: the CLI's start-up and config load
+    wall, rss = child(["export", "--city", CITY, "--from", "2024-01-01", "--to", "2024-01-02",
+                       "-o", str(empty), "--store", url, "--config", str(REPO / "config")])  # fmt: skip
+    print(
+        f"  export of an empty day (start-up, config, COUNTs): {wall:.1f} s, peak RSS {rss:.0f} MiB"
+    )
     for span in sorted({max(1, days // 3), days}):
         out = tmp / f"{CITY}-{span}.zip"
         end = time.strftime("%Y-%m-%d", time.gmtime((START + span * DAY) / NS))

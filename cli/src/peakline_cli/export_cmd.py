@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from peakline_api.archive import (
     planned_reads,
     restore_archive,
 )
+from peakline_api.archive.restore import read_manifest
 from peakline_api.timespec import TimeSpecError, parse_time
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
@@ -134,11 +136,22 @@ def archive_command(
         console.print(f"  {member}: {rows:,} rows")
 
 
+def _rows_in(file: Path) -> int | None:
+    """The archive's rows as its manifest says (the progress bar's total), if it says."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = read_manifest(archive).get("members") or {}
+    except (ArchiveInvalid, zipfile.BadZipFile, OSError):
+        return None  # restore_archive says what is wrong
+    rows: int = sum(int(m.get("rows", 0)) for n, m in members.items() if n != "config/city.json")
+    return rows
+
+
 async def _restore(file: Path, store_url: str, dbs: AppDatabases) -> dict[str, Any]:
     store = open_store(store_url)
     try:
         with Progress(console=console, transient=True) as bar:
-            task = bar.add_task(f"restore {file.name}", total=None)
+            task = bar.add_task(f"restore {file.name}", total=_rows_in(file))
 
             def tell(member: str, rows: int) -> None:
                 bar.update(task, advance=rows, description=member)

@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -304,7 +304,7 @@ async def export_city(
     *,
     now_ns: int,
     progress: Progress | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The archive's bytes, piece by piece (a few hundred kB at most each)."""
     when = datetime.fromtimestamp(now_ns / 1e9, UTC)
     archive = ZipStream((max(1980, when.year), when.month, when.day, when.hour, when.minute, 0))

@@ -8,7 +8,7 @@ cannot see is a 404 like any unknown id, a viewer of the city gets 403. See docs
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -59,14 +59,19 @@ async def export_archive(
         scope = city_scope(state.registry.config, the_city.id, lo, hi)
     except (TimeSpecError, ExportError) as exc:
         raise InvalidQuery(str(exc)) from exc
-    chunks = export_city(state.store, scope, app_databases(state), now_ns=state.clock_ns())
+    chunks: AsyncGenerator[bytes, None] = export_city(
+        state.store, scope, app_databases(state), now_ns=state.clock_ns()
+    )
 
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            if chunk:
-                yield chunk
-            if await request.is_disconnected():
-                return  # the client went away: stop reading the store
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    yield chunk
+                if await request.is_disconnected():
+                    return  # the client went away: stop reading the store
+        finally:
+            await chunks.aclose()
 
     name = f"{the_city.id}-{scope.start_ns // 10**9}-{scope.end_ns // 10**9}.zip"
     return StreamingResponse(
