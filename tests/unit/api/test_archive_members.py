@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from peakline_api.archive.members import ArchiveFormatError, decode, decode_block, encode, header
+from peakline_api.archive import ArchiveFormatError
+from peakline_api.archive.members import decode, decode_block, encode, header
 from peakline_core.storage import Row
 
 

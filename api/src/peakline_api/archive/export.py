@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
+from peakline_api.archive.errors import ExportError
 from peakline_api.archive.members import (
     ARCHIVE_FORMAT,
     DAY_NS,
@@ -35,7 +36,6 @@ from peakline_api.archive.members import (
 )
 from peakline_api.archive.zipstream import ZipStream
 from peakline_core.config import PlatformConfig
-from peakline_core.errors import PeaklineError
 from peakline_core.storage import Aggregate, SeriesQuery, Store, StoreTruncated
 from peakline_core.storage.schema import CARBON_INTENSITY, SCHEMA_VERSION, SERIES_TAGS
 from peakline_core.storage.store import FieldValue
@@ -49,10 +49,6 @@ FETCH_ROWS: Final = 2000
 
 Progress = Callable[[str, int, int], None]
 """Called with (member, rows just written, store reads just done: see `planned_reads`)."""
-
-
-class ExportError(PeaklineError):
-    """The export cannot be made as asked (unknown city, bad period, unknown format)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from peakline_api.archive.errors import ArchiveFormatError
 from peakline_core.storage import Row, RowBlock
 from peakline_core.storage.schema import (
     ANOMALY_EVENT,
@@ -145,10 +146,6 @@ def encode(
     """One CSV line's cells for a stored point (a field it lacks is an empty cell)."""
     one = {name: ([int(ts)], [value]) for name, value in fields.items()}
     return list(encode_series(measurement, tags, one)[0])
-
-
-class ArchiveFormatError(ValueError):
-    """A member's header or a cell is not what this archive format says."""
 
 
 def decode_block(
