@@ -31,6 +31,7 @@ from peakline_api.routers import anomaly_feedback as _anomaly_feedback  # operat
 from peakline_api.routers import city_status as _city_status  # overview cards
 from peakline_api.routers import commands as _commands
 from peakline_api.routers import demand_response as _demand_response
+from peakline_api.routers import exports as _exports  # city archives
 from peakline_api.routers import imports as _imports  # historical data import
 from peakline_api.routers import inventory as _inventory  # GHG inventory
 from peakline_api.routers import programme as _programme  # benchmarking
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(_demand_response.router)
     app.include_router(_retrofits.router)
     app.include_router(_imports.router)
+    app.include_router(_exports.router)
     app.include_router(_programme.router)
     app.include_router(_inventory.router)
     app.include_router(_alerts.router)

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from peakline_cli import export_cmd
 from peakline_core.importing import BillSpec, ImportingError, IntervalSpec
 from peakline_store.importing import ImportPlan, ImportRefused, commit, plan_import
 from peakline_store.open import StoreUrlError, open_store
@@ -149,6 +150,9 @@ def bills_command(
         end_inclusive=not end_exclusive,
     )
     _run("bills", file, store, site, device, the_flow, spec, commit_, as_json)
+
+
+app.command("archive")(export_cmd.archive_command)
 
 
 def _run(

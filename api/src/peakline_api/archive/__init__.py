@@ -1,0 +1,27 @@
+"""City archives (issue 23): everything a city owns for a period in one streamed zip, and
+the way back into an empty store. See docs/export.md."""
+
+from peakline_api.archive.errors import ArchiveFormatError, ArchiveInvalid, ExportError
+from peakline_api.archive.export import (
+    MAX_PERIOD_NS,
+    AppDatabases,
+    CityScope,
+    city_scope,
+    export_city,
+    planned_reads,
+)
+from peakline_api.archive.restore import RestoreReport, restore_archive
+
+__all__ = [
+    "MAX_PERIOD_NS",
+    "AppDatabases",
+    "ArchiveFormatError",
+    "ArchiveInvalid",
+    "CityScope",
+    "ExportError",
+    "RestoreReport",
+    "city_scope",
+    "export_city",
+    "planned_reads",
+    "restore_archive",
+]

@@ -1,0 +1,273 @@
+"""Issue 23's export, done when "a city export re-imported into an empty store gives the same
+reports": a store with live-derived data (readings through the deriver, an import, anomaly
+events, a command, an alert incident) is exported through the API as a streamed zip, restored
+into an empty store (SQLite, and a fresh influxd database), and a second API on the restored
+store answers the yearly and monthly site and city reports, the inventory, the anomalies,
+commands and incidents exactly as the first."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from peakline_api.archive import (
+    AppDatabases,
+    ArchiveInvalid,
+    city_scope,
+    export_city,
+    restore_archive,
+)
+from peakline_cli.main import app as cli
+from peakline_core.config import PlatformConfig
+from peakline_core.storage import Row, SeriesQuery, StoreTruncated
+from peakline_ingest.store.open import open_store
+from tests.integration.api.api_live_support import LiveApi, build, serve
+from tests.integration.api.archive_support import CITY, END, OTHER, seed_databases, seed_store
+
+pytestmark = pytest.mark.timeout(600)
+YEAR = {"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
+NOVEMBER = {"start": "2025-11-01T00:00:00Z", "end": "2025-12-01T00:00:00Z"}
+DECEMBER = {"start": "2025-12-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
+ENERGY_COLUMNS = ["time_ns", "site", "device", "flow", "kwh", "estimated_kwh", "suspect_kwh",
+                  "covered_s", "suspect_n", "quality", "source"]  # fmt: skip
+ANSWERS: list[tuple[str, dict[str, Any]]] = [
+    *[
+        ("/api/v1/reports/emissions", {"level": level, "city": CITY, **period})
+        for level in ("site", "city")
+        for period in (YEAR, NOVEMBER, DECEMBER)
+    ],
+    *[("/api/v1/reports/inventory", {"level": lv, "year": 2025}) for lv in ("site", "city")],
+    ("/api/v1/energy", {"resolution": "1d", "city": CITY, **YEAR}),
+    ("/api/v1/anomalies", {"city": CITY, **YEAR}),
+    ("/api/v1/commands", {"city": CITY, **YEAR}),
+    ("/api/v1/alerts/incidents", {}),
+]
+
+
+def _second_store(store_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if store_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'restored.db'}"
+    server = request.getfixturevalue("influxd")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    server.query(f'CREATE DATABASE "{name}"')
+    return f"{server.url}?db={name}"
+
+
+async def _answers(app: object, token: str) -> list[Any]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    out = []
+    async with (
+        app.router.lifespan_context(app),  # type: ignore[attr-defined]
+        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+    ):
+        for url, params in ANSWERS:
+            r = await client.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, (url, r.text)
+            answer = r.json()
+            if "items" in answer and answer.get("level") == "city":  # partner cities are public
+                answer["items"] = [i for i in answer["items"] if i["id"] == CITY]
+            out.append(answer)
+    return out
+
+
+@pytest.fixture
+async def original(
+    tmp_path: Path, platform_config: PlatformConfig, store_url: str
+) -> tuple[object, dict[str, str]]:
+    await _seed(store_url, platform_config)
+    (tmp_path / "a").mkdir()
+    app, tokens = await build(tmp_path / "a", platform_config, store_url, seed=False, now_ns=END)
+    seed_databases(AppDatabases.beside(tmp_path / "a" / "keys.db"))
+    return app, tokens
+
+
+async def test_a_city_export_restored_into_an_empty_store_gives_the_same_reports(
+    original: tuple[object, dict[str, str]],
+    platform_config: PlatformConfig,
+    store_url: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    app, tokens = original
+    archive = tmp_path / "riverton-2025.zip"
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(base_url=base, timeout=120) as client,
+        client.stream(
+            "GET",
+            f"/api/v1/exports/{CITY}",
+            params={"start": YEAR["start"], "end": YEAR["end"]},
+            headers={"Authorization": f"Bearer {tokens['operator_rt']}"},
+        ) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/zip"
+        assert "content-length" not in r.headers  # streamed, not built then sent
+        with archive.open("wb") as out:
+            async for chunk in r.aiter_bytes():
+                out.write(chunk)
+    with zipfile.ZipFile(archive) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        rows = {k: v["rows"] for k, v in manifest["members"].items()}
+        assert manifest["city"] == CITY and manifest["storage_schema"] >= 3
+        for name in ("reading", "energy", "energy_1h", "energy_1mo", "emissions",
+                     "anomaly_score", "anomaly_event", "import_ledger"):  # fmt: skip
+            assert rows[f"series/{name}.csv"] > 0, name
+        assert rows["tables/commands.jsonl"] == 1 and rows["tables/alert_incidents.jsonl"] == 1
+        everything = b"".join(z.read(n) for n in z.namelist() if n != "config/city.json")
+        assert b"lk-townhall" not in everything and OTHER.encode() not in everything
+        energy = z.read("series/energy.csv").decode().splitlines()
+        assert energy[0].split(",") == ENERGY_COLUMNS
+        assert any(",imported,utility_15min_dst.csv:" in line for line in energy)
+
+    restored_url = _second_store(store_url, request, tmp_path)
+    (tmp_path / "b").mkdir()
+    databases = AppDatabases.beside(tmp_path / "b" / "keys.db")
+    for _ in range(2):  # restoring twice leaves what restoring once did
+        store = open_store(restored_url)
+        try:
+            report = await restore_archive(store, archive, databases)
+        finally:
+            await store.aclose()
+        assert report.rows == {k: v for k, v in rows.items() if k != "config/city.json"}
+    restored, tokens_b = await build(
+        tmp_path / "b", platform_config, restored_url, seed=False, now_ns=END
+    )
+    want = await _answers(app, tokens["operator_rt"])
+    got = await _answers(restored, tokens_b["operator_rt"])
+    for (url, params), w, g in zip(ANSWERS, want, got, strict=True):
+        assert g == w, (url, params)
+    # not empty answers: energy and emissions, inventory, anomalies, the command, the incident
+    assert sum(r["energy_kwh"].get("import", 0.0) for r in want[0]["items"]) > 0
+    assert sum(r["emissions_kgco2e"]["location"].get("2", 0.0) for r in want[0]["items"]) > 0
+    assert want[6]["items"] and want[9]["items"] and want[10]["items"] and want[11]
+
+
+async def test_a_damaged_archive_writes_nothing(
+    original: tuple[object, dict[str, str]], tmp_path: Path, store_url: str
+) -> None:
+    app, tokens = original
+    async with (
+        app.router.lifespan_context(app),  # type: ignore[attr-defined]
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,  # type: ignore[arg-type]
+    ):
+        r = await c.get(
+            f"/api/v1/exports/{CITY}",
+            params={"start": NOVEMBER["start"], "end": DECEMBER["end"]},
+            headers={"Authorization": f"Bearer {tokens['admin_all']}"},
+        )
+    assert r.status_code == 200
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z, zipfile.ZipFile(damaged, "w") as out:
+        for info in z.infolist():
+            data = z.read(info)
+            if info.filename == "series/energy_1mo.csv":
+                data = data.replace(b"0.", b"9.", 1)  # one digit of one roll-up
+            out.writestr(info, data)
+    path = tmp_path / "damaged.zip"
+    path.write_bytes(damaged.getvalue())
+    store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with pytest.raises(ArchiveInvalid, match=r"energy_1mo\.csv does not match its SHA-256"):
+            await restore_archive(store, path, AppDatabases())
+        assert await store.query(SeriesQuery("reading", "value", 0, 2**62)) == []
+    finally:
+        await store.aclose()
+
+
+async def _seed(url: str, config: PlatformConfig) -> None:
+    store = open_store(url)
+    try:
+        await seed_store(store, config)
+    finally:
+        await store.aclose()
+
+
+def test_the_cli_exports_and_restores(
+    tmp_path: Path, platform_config: PlatformConfig, repo_root: Path
+) -> None:
+    source = f"sqlite:///{tmp_path / 'a.db'}"
+    asyncio.run(_seed(source, platform_config))  # the CLI runs its own event loop
+    out = tmp_path / "rt.zip"
+    runner = CliRunner()
+    done = runner.invoke(
+        cli,
+        ["export", "--city", CITY, "--from", "2025-11-01", "--to", "2026-01-01", "-o", str(out),
+         "--store", source, "--config", str(repo_root / "config")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    back = runner.invoke(
+        cli, ["import", "archive", str(out), "--store", f"sqlite:///{tmp_path / 'b.db'}", "--json"]
+    )
+    assert back.exit_code == 0, back.output
+    assert json.loads(back.stdout)["rows"]["series/energy.csv"] > 0
+    too_long = runner.invoke(
+        cli,
+        ["export", "--city", CITY, "--from", "2024-01-01", "--to", "2026-01-01", "-o", str(out),
+         "--store", source, "--config", str(repo_root / "config")],
+    )  # fmt: skip
+    assert too_long.exit_code == 2 and "at most 367 days" in too_long.output
+
+
+async def test_who_may_export_what(live_api: LiveApi) -> None:
+    url = f"/api/v1/exports/{CITY}"
+    year = {"start": "2024-06-01T00:00:00Z", "end": "2025-06-01T00:00:00Z"}
+    viewer = await live_api.get("viewer_rt", url, params=year)
+    assert viewer.status_code == 403  # sees the city, may not take its data away
+    other = await live_api.get("operator_lk", url, params=year)
+    assert other.status_code == 404  # a city the key cannot see does not exist for it
+    too_long = {"start": "2024-01-01T00:00:00Z", "end": "2025-06-01T00:00:00Z"}
+    over = await live_api.get("operator_rt", url, params=too_long)
+    assert over.status_code == 422 and "367 days" in over.json()["detail"]
+    parquet = await live_api.get("admin_all", url, params={**year, "format": "parquet"})
+    assert parquet.status_code == 422
+    seeded = await live_api.get("admin_all", url, params=year)
+    assert seeded.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(seeded.content)) as z:
+        assert json.loads(z.read("manifest.json"))["members"]["series/reading.csv"]["rows"] > 0
+
+    empty = await live_api.get(
+        "operator_rt", url, params={"start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"}
+    )
+    assert empty.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(empty.content)) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        assert manifest["period"]["start"] == "2020-01-01T00:00:00Z"
+        for name, meta in manifest["members"].items():
+            if name.startswith(("series/", "tables/")):
+                assert meta["rows"] == 0, name
+                lines = z.read(name).decode().splitlines()
+                assert lines == ([] if name.startswith("tables/") else lines[:1])
+
+
+async def test_a_slice_influxd_cuts_short_is_read_in_halves(
+    influx_db: Any, platform_config: PlatformConfig, tmp_path: Path
+) -> None:
+    """influxd answers a series' first 10,000 points and marks the answer partial; a day of
+    5-second readings is 17,280 points: the exporter reads that day again as two halves."""
+    store = open_store(f"{influx_db.url}?db={influx_db.database}")
+    day = 1_735_689_600 * 10**9  # 2025-01-01T00:00Z
+    tags = {"site": "rt-school", "device": "school-air", "point": "co2"}
+    rows = [Row("reading", tags, {"value": 400.0 + i % 97, "quality": 0}, day + i * 5 * 10**9)
+            for i in range(17_280)]  # fmt: skip
+    try:
+        await store.write(rows)
+        with pytest.raises(StoreTruncated):  # what a one-day read gets
+            await store.query(SeriesQuery("reading", "value", day, day + 86_400 * 10**9))
+        scope = city_scope(platform_config, CITY, day, day + 86_400 * 10**9)
+        data = b"".join([c async for c in export_city(store, scope, AppDatabases(), now_ns=day)])
+    finally:
+        await store.aclose()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        lines = z.read("series/reading.csv").decode().splitlines()[1:]
+    assert len(lines) == 17_280
+    assert [int(line.split(",")[0]) for line in lines] == [r.ts for r in rows]
