@@ -28,7 +28,7 @@ import numpy as np
 from peakline_core.config import load_config
 from peakline_core.storage import RowBlock, SeriesQuery
 from peakline_core.storage.schema import ENERGY, READING
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from peakline_testing.servers import Influxd
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ from peakline_api.timespec import TimeSpecError, parse_time
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
 from peakline_core.storage import StoreError
-from peakline_ingest.store.open import StoreUrlError, open_store
+from peakline_store.open import StoreUrlError, open_store
 
 console = Console(stderr=True)
 

@@ -19,8 +19,8 @@ from peakline_core.storage import Row, Store
 from peakline_core.storage.schema import READING
 from peakline_core.wire import Command, CommandState, Topics
 from peakline_ingest.derive import Deriver, DeriveSettings
-from peakline_ingest.importing import commit, plan_import
 from peakline_ingest.processors_anomaly import AnomalyProcessor
+from peakline_store.importing import commit, plan_import
 
 REPO = Path(__file__).resolve().parents[3]
 S = 1_000_000_000
@@ -89,7 +89,7 @@ async def seed_store(store: Store, config: PlatformConfig) -> None:
 
 def seed_databases(dbs: AppDatabases) -> None:
     assert dbs.ledger is not None and dbs.alerts is not None
-    with CommandLedger(str(dbs.ledger)) as ledger:
+    with CommandLedger(str(dbs.ledger) if isinstance(dbs.ledger, Path) else dbs.ledger) as ledger:
         for n, (site, device) in enumerate(
             [("rt-school", "school-hvac"), ("lk-townhall", "townhall-meter")]
         ):

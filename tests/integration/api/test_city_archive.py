@@ -29,9 +29,17 @@ from peakline_api.archive import (
 from peakline_cli.main import app as cli
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row, SeriesQuery, StoreTruncated
-from peakline_ingest.store.open import open_store
+from peakline_store.open import open_store
 from tests.integration.api.api_live_support import LiveApi, build, serve
-from tests.integration.api.archive_support import CITY, END, OTHER, seed_databases, seed_store
+from tests.integration.api.archive_support import (
+    CITY,
+    END,
+    OTHER,
+    START,
+    seed_databases,
+    seed_store,
+)
+from tests.state_backends import StateBackend
 
 pytestmark = pytest.mark.timeout(600)
 YEAR = {"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
@@ -271,3 +279,33 @@ async def test_a_slice_influxd_cuts_short_is_read_in_halves(
         lines = z.read("series/reading.csv").decode().splitlines()[1:]
     assert len(lines) == 17_280
     assert [int(line.split(",")[0]) for line in lines] == [r.ts for r in rows]
+
+
+async def test_the_api_state_is_exported_from_either_backend(
+    state_backend: StateBackend, platform_config: PlatformConfig, tmp_path: Path
+) -> None:
+    """Commands and incidents come from the API's own state: its SQLite files, or the shared
+    PostgreSQL of `--state-url` (replicas); the city's rows only, on both."""
+
+    def opened(name: str) -> Any:
+        where = state_backend.where(name)
+        return Path(where) if isinstance(where, str) else where
+
+    dbs = AppDatabases(ledger=opened("ledger.db"), alerts=opened("alerts.db"))
+    seed_databases(dbs)
+    store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        scope = city_scope(platform_config, CITY, START, END)
+        data = b"".join([c async for c in export_city(store, scope, dbs, now_ns=END)])
+    finally:
+        await store.aclose()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        table = {
+            name: [json.loads(line) for line in z.read(f"tables/{name}.jsonl").splitlines()]
+            for name in ("commands", "command_events", "alert_incidents")
+        }
+    assert [(c["id"], c["site"]) for c in table["commands"]] == [("cmd-0", "rt-school")]
+    assert [e["command_id"] for e in table["command_events"]] and all(
+        e["command_id"] == "cmd-0" for e in table["command_events"]
+    )
+    assert [i["city"] for i in table["alert_incidents"]] == [CITY]

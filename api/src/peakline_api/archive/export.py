@@ -35,6 +35,7 @@ from peakline_api.archive.members import (
     series_member,
 )
 from peakline_api.archive.zipstream import ZipStream
+from peakline_api.statedb import StateDb
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Aggregate, SeriesQuery, Store, StoreTruncated
 from peakline_core.storage.schema import CARBON_INTENSITY, SCHEMA_VERSION, SERIES_TAGS
@@ -53,12 +54,13 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class AppDatabases:
-    """The API's own SQLite files; None (or a missing file) exports their members empty."""
+    """The API's own databases: SQLite files, or the shared PostgreSQL state (`--state-url`);
+    None (or a missing file) exports their members empty."""
 
-    ledger: Path | None = None
-    alerts: Path | None = None
-    refrigerants: Path | None = None
-    retrofits: Path | None = None
+    ledger: Path | StateDb | None = None
+    alerts: Path | StateDb | None = None
+    refrigerants: Path | StateDb | None = None
+    retrofits: Path | StateDb | None = None
 
     @classmethod
     def beside(cls, keys_db: Path) -> AppDatabases:
@@ -355,9 +357,18 @@ async def export_city(
 
 
 async def _table_rows(
-    table: TableMember, scope: CityScope, path: Path | None
+    table: TableMember, scope: CityScope, path: Path | StateDb | None
 ) -> AsyncIterator[list[str]]:
     """JSON lines of the table's rows of the city, `FETCH_ROWS` at a time."""
+    if path is not None and not isinstance(path, Path):  # the shared PostgreSQL state
+        sql, args = _table_args(table, scope)
+        columns, rows = await asyncio.to_thread(path.query_named, sql, args)
+        for i in range(0, len(rows), FETCH_ROWS):
+            yield [
+                json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n"
+                for row in rows[i : i + FETCH_ROWS]
+            ]
+        return
     db = await asyncio.to_thread(_open_ro, path)
     if db is None:
         return

@@ -57,6 +57,12 @@ class StateDb(Protocol):
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int: ...
 
+    def query_named(
+        self, sql: str, args: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """A read with its column names (exports)."""
+        ...
+
     def transaction(self) -> Any:
         """`with db.transaction() as tx:` one transaction holding the write lock (SQLite:
         BEGIN IMMEDIATE) or PostgreSQL's READ COMMITTED; commits on leaving, rolls back on
@@ -115,6 +121,13 @@ class SqliteState:
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock, _sqlite_errors(self.path):
             return self._db.execute(sql, args).rowcount
+
+    def query_named(
+        self, sql: str, args: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._lock, _sqlite_errors(self.path):
+            cursor = self._db.execute(sql, args)
+            return [c[0] for c in cursor.description], cursor.fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -201,6 +214,13 @@ class PostgresState:
                 if self._conn is None or not self._conn.broken:
                     raise
             return self.connect().execute(_pg(sql), args).fetchall()
+
+    def query_named(
+        self, sql: str, args: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._lock, self._errors():
+            cursor = self.connect().execute(_pg(sql), args)
+            return [c.name for c in cursor.description or ()], cursor.fetchall()
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         """A write, never retried here (it may have committed before the connection broke);
