@@ -8,7 +8,9 @@ in English and in Simplified Chinese:
 - a site page (the office): 24 h of power asked for and drawn, the grid-intensity chart
   filled from the simulated grid signal, 30 daily bars with the history's days filled, and
   an anomaly from the history listed;
-- the programme page; on every page no untranslated message (checked against the catalogue).
+- the retrofit site (the library): the works' measured savings from the M&V model over the
+  year imported before the history, and the same figure counted on the programme page;
+- on every page no untranslated message (checked against the catalogue).
 
 Screenshots: artifacts/history-<page>-<lang>.png. Two simulated days keep it quick; the
 demo's own default is seven (tests/integration/demo/test_demo_history.py covers the path).
@@ -135,9 +137,31 @@ async def test_dashboard_with_history_in_both_languages(tmp_path: Path, repo_roo
                     await page.screenshot(
                         path=str(ARTIFACTS / f"history-site-{lang}.png"), full_page=True
                     )
-                    # -- the programme
+                    # -- the retrofit site: a year imported before the history, the works
+                    # in the simulator's physics, the savings from the M&V model
+                    await page.goto(demo.url + "/dashboard/site.html?site=rt-library")
+                    figure = page.locator("#retrofit-list .retrofit p.figure")
+                    await figure.wait_for(timeout=60_000)
+                    avoided = float(await figure.get_attribute("data-avoided-kwh") or "nan")
+                    assert math.isfinite(avoided) and avoided > 0, avoided
+                    card = await page.locator("#retrofit-list .retrofit").inner_text()
+                    assert "kWh" in card or "千瓦时" in card, card
+                    fitted = page.locator("#retrofit-list .retrofit p.baseline")
+                    assert int(await fitted.get_attribute("data-days") or "0") >= 360, card
+                    await check_language(page, lang)
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"history-retrofit-{lang}.png"), full_page=True
+                    )
+                    # -- the programme: the retrofit's savings counted for its city
                     await page.goto(demo.url + "/dashboard/programme.html")
                     await page.locator("#benchmark-table tbody tr").nth(1).wait_for(timeout=30_000)
+                    counted = page.locator(
+                        "#benchmark-table tbody tr[data-id=riverton] td.retrofits:not(.empty)"
+                    )
+                    assert float(await counted.get_attribute("data-value") or "nan") == (
+                        pytest.approx(avoided)
+                    )
+                    assert "±" in await counted.inner_text()
                     await check_language(page, lang)
                     await page.screenshot(
                         path=str(ARTIFACTS / f"history-programme-{lang}.png"), full_page=True

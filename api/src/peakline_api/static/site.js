@@ -79,7 +79,7 @@
       const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
       meter = main && main.id;
       meterSeen = main && main.status.last_seen;
-      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies()]);
+      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies(), loadRetrofits()]);
       showError("");
       if (!streaming) { streaming = true; follow(); }
     } catch (e) {
@@ -191,6 +191,47 @@
     const span = `${dayFormat.format(new Date(r.t_ms[0]))}–${dayFormat.format(new Date(r.t_ms[r.t_ms.length - 1]))}`;
     document.getElementById("daily-energy-max").textContent = t("site.daily_scale", { span, top: t("unit.kwh", { value: fmt(kwhScale, 0) }) });
     document.getElementById("daily-emissions-max").textContent = t("site.daily_scale", { span, top: t("unit.kgco2e", { value: fmt(kgScale, 0) }) });
+  }
+
+  // Each retrofit of the site with what the M&V model measured since: avoided energy with its
+  // uncertainty, the share of the adjusted baseline, avoided emissions, and the baseline's fit
+  // (Guideline 14 statistics); or why there is no figure yet. Hidden for a site without one.
+  async function loadRetrofits() {
+    const list = await api(`/api/v1/retrofits?site=${encodeURIComponent(siteId)}`);
+    const section = document.getElementById("retrofits");
+    section.hidden = list.length === 0;
+    const cards = await Promise.all(list.map(async (r) => {
+      const card = text("div", "", "retrofit");
+      card.dataset.retrofit = r.id;
+      card.append(text("h3", t("retrofit.heading", { date: r.date, measures: r.measures.join(", ") })));
+      let rep;
+      try {
+        rep = await api(`/api/v1/retrofits/${encodeURIComponent(r.id)}/savings`);
+      } catch (e) {
+        card.append(text("p", t("retrofit.no_report", { reason: e.message }), "muted empty"));
+        return card;
+      }
+      const pct = (v) => fmt(100 * v, 1);
+      const avoided = text("p", t("retrofit.avoided", {
+        kwh: fmt(rep.avoided_kwh, 0), unc: fmt(rep.uncertainty_kwh, 0), conf: fmt(100 * rep.confidence, 0),
+        share: pct(rep.fraction), days: rep.reporting.days_used,
+      }), "figure");
+      avoided.dataset.avoidedKwh = String(rep.avoided_kwh);
+      card.append(avoided,
+        text("p", t("retrofit.compared", {
+          actual: fmt(rep.reporting.actual_kwh, 0), baseline: fmt(rep.reporting.adjusted_baseline_kwh, 0),
+        })));
+      if (rep.avoided_tco2e !== null) card.append(text("p", t("retrofit.avoided_co2", { value: fmt(rep.avoided_tco2e, 2) })));
+      card.append(text("p", t(rep.significant ? "retrofit.significant" : "retrofit.not_significant"), "muted"));
+      const b = rep.baseline;
+      const fit = text("p", t("retrofit.baseline", {
+        days: b.days_used, cv: pct(b.cv_rmse), nmbe: fmt(100 * b.nmbe, 2), r2: fmt(b.r2, 2),
+      }) + " " + t(b.fit_for_purpose ? "retrofit.fit" : "retrofit.not_fit"), "muted baseline");
+      fit.dataset.days = String(b.days_used);
+      card.append(fit);
+      return card;
+    }));
+    document.getElementById("retrofit-list").replaceChildren(...cards);
   }
 
   // The smallest 1, 2 or 5 times a power of ten at or above `v` (a bar scale people can read).

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from starlette.types import ASGIApp
 
+from peakline_cli.demo.baseline import RetrofitPlan, with_retrofit
 from peakline_cli.demo.history import history_faults
 from peakline_cli.demo.plan import DemoError, DemoOptions
 from peakline_cli.demo.status import DemoStatus, State
@@ -61,10 +63,12 @@ async def simulators(
     broker_url: str,
     status: DemoStatus,
     history_start: datetime | None = None,
+    retrofit: RetrofitPlan | None = None,
 ) -> AsyncIterator[Simulation]:
     """Run the scenario's simulated devices. `history_start` None: simulated time starts now
     and runs live; else it starts there on a manual clock, for the backfill to step through
-    the past (`sim.clock.release` then lets it run live)."""
+    the past (`sim.clock.release` then lets it run live). `retrofit`: the works go into the
+    meter's physics from their first day (`baseline.with_retrofit`)."""
     from firmware_sim.errors import SimError
     from firmware_sim.profiles import load_profiles
     from firmware_sim.runtime import run as run_simulation
@@ -94,6 +98,8 @@ async def simulators(
                 days = (now - history_start).total_seconds() / 86_400
                 live["faults"] = history_faults(history_start, days, known)
         scenario = Scenario.model_validate(scenario.model_dump(by_alias=True) | live)
+        if retrofit is not None and retrofit.meter in known:
+            scenario = with_retrofit(scenario, retrofit)
         profiles = load_profiles(options.config_dir / "profiles")
     except SimError as exc:
         raise DemoError(f"scenario {path}: {exc}") from None
@@ -243,6 +249,36 @@ async def ingest(
             status.set(name, State.FAILED, repr(exc))
         finally:
             await store.aclose()
+
+
+async def retrofit_baseline(
+    store_url: str, plan: RetrofitPlan, sim: Simulation, state_dir: Path, status: DemoStatus
+) -> None:
+    """The retrofit site's year before the history, imported; the retrofit recorded where
+    the demo's API reads retrofits (`retrofits.db` beside its key database)."""
+    from peakline_cli.demo.baseline import seed_baseline
+    from peakline_ingest.importing import ImportRefused
+    from peakline_ingest.store.open import open_store
+
+    began = time.monotonic()
+    status.add("baseline", f"{plan.site}: a year of interval data before the history")
+    status.set("baseline", State.RUNNING, "importing")
+    store = open_store(store_url)
+    try:
+        written = await seed_baseline(
+            store, plan, sim.scenario, sim.profiles, state_dir / "retrofits.db", time.time_ns()
+        )
+    except ImportRefused as exc:  # a reused --state-dir holds live data there: say so, go on
+        status.set("baseline", State.STOPPED, f"not imported: {exc}")
+        return
+    finally:
+        await store.aclose()
+    status.set(
+        "baseline",
+        State.STOPPED,
+        f"{written} hourly rows imported, retrofit {plan.day} recorded, "
+        f"{time.monotonic() - began:.1f} s",
+    )
 
 
 def create_demo_key(keys_db: Path) -> str:

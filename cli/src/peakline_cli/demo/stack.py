@@ -24,6 +24,7 @@ import httpx
 
 from peakline_cli.demo import services
 from peakline_cli.demo.api_server import serve_api
+from peakline_cli.demo.baseline import RetrofitPlan, plan_retrofit
 from peakline_cli.demo.broker import embedded_broker
 from peakline_cli.demo.history import backfill
 from peakline_cli.demo.plan import DemoError, DemoOptions, describe_store, rewire, store_url
@@ -54,19 +55,24 @@ async def run_demo(
         raise DemoError(str(exc)) from None
     started_ns = time.time_ns()
     history_start: datetime | None = None
+    retrofit: RetrofitPlan | None = None
     if options.history_days > 0:
         now = datetime.now(UTC).replace(microsecond=0)
-        history_start = now - timedelta(days=options.history_days)
+        # on an hour: the retrofit site's imported hours end where its live history begins
+        history_start = (now - timedelta(days=options.history_days)).replace(minute=0, second=0)
+        retrofit = plan_retrofit(config, history_start, now)
     async with contextlib.AsyncExitStack() as stack:
         broker_url = await stack.enter_async_context(_broker(options, status))
         sim = await stack.enter_async_context(
-            services.simulators(options, config, broker_url, status, history_start)
+            services.simulators(options, config, broker_url, status, history_start, retrofit)
         )
         demo_config = rewire(
             config, broker_url, options.topic_prefix, services.modbus_endpoints(sim)
         )
         store = store_url(options, state_dir)
         await services.prepare_store(store)
+        if retrofit is not None:
+            await services.retrofit_baseline(store, retrofit, sim, state_dir, status)
         key = services.create_demo_key(state_dir / "api-keys.db")
         status.api_key = key
         app = services.api_app(options, demo_config, store, broker_url, state_dir)
