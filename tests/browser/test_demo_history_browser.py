@@ -6,8 +6,9 @@ in English and in Simplified Chinese:
 - the overview: power, energy and emissions today and the grid intensity for every site of
   the example district, figures on every city card, and the trajectory chart drawn;
 - a site page (the office): 24 h of power asked for and drawn, the grid-intensity chart
-  filled from the simulated grid signal, 30 daily bars with the history's days filled, and
-  an anomaly from the history listed;
+  filled from the simulated grid signal, 30 daily bars with the history's days filled, an
+  anomaly from the history listed, and the history's demand-response event with the load it
+  shed (its commands applied by the edge and restored);
 - the retrofit site (the library): the works' measured savings from the M&V model over the
   year imported before the history, and the same figure counted on the programme page;
 - on every page no untranslated message (checked against the catalogue).
@@ -133,6 +134,15 @@ async def test_dashboard_with_history_in_both_languages(tmp_path: Path, repo_roo
                     )
                     past = [s for s in starts if datetime.fromisoformat(s) < started]
                     assert past, f"no anomaly from the history listed: {starts}"
+                    # the history's demand-response event, run through the command path on
+                    # the simulator's clock and verified from the stored meter readings
+                    shed = page.locator("#dr-list .dr-event p.figure")
+                    await shed.wait_for(timeout=30_000)
+                    shed_kwh = float(await shed.get_attribute("data-shed-kwh") or "nan")
+                    assert math.isfinite(shed_kwh) and shed_kwh > 0, shed_kwh
+                    edge = page.locator("#dr-list .dr-event p.commands")
+                    total = int(await edge.get_attribute("data-total") or "0")
+                    assert total > 0 and await edge.get_attribute("data-done") == str(total)
                     await check_language(page, lang)
                     await page.screenshot(
                         path=str(ARTIFACTS / f"history-site-{lang}.png"), full_page=True

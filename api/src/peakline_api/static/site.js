@@ -79,7 +79,7 @@
       const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
       meter = main && main.id;
       meterSeen = main && main.status.last_seen;
-      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies(), loadRetrofits()]);
+      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies(), loadRetrofits(), loadDr()]);
       showError("");
       if (!streaming) { streaming = true; follow(); }
     } catch (e) {
@@ -191,6 +191,42 @@
     const span = `${dayFormat.format(new Date(r.t_ms[0]))}–${dayFormat.format(new Date(r.t_ms[r.t_ms.length - 1]))}`;
     document.getElementById("daily-energy-max").textContent = t("site.daily_scale", { span, top: t("unit.kwh", { value: fmt(kwhScale, 0) }) });
     document.getElementById("daily-emissions-max").textContent = t("site.daily_scale", { span, top: t("unit.kgco2e", { value: fmt(kgScale, 0) }) });
+  }
+
+  // The site's demand-response events, newest first, each with what the meter says it shed:
+  // mean baseline and metered load over the window, shed kW and kWh, avoided emissions, the
+  // baseline method and the share of the window with data; and what the edge did.
+  async function loadDr() {
+    const r = await api("/api/v1/dr-events");
+    const events = r.items.filter((e) => (e.sites || []).includes(siteId));
+    const section = document.getElementById("dr");
+    section.hidden = events.length === 0;
+    document.getElementById("dr-list").replaceChildren(...events.map((e) => {
+      const card = text("div", "", "dr-event");
+      card.dataset.event = e.id;
+      card.append(text("h3", t("dr.heading", {
+        start: dateTime(e.start), end: dateTime(e.end), kw: fmt(e.reduce_kw ?? null, 0),
+      })));
+      const site = e.results && e.results.sites.find((s) => s.site === siteId);
+      if (!site || site.shed_kwh === null) {
+        card.append(text("p", t("dr.no_result"), "muted empty"));
+        return card;
+      }
+      const shed = text("p", t("dr.shed", {
+        kw: fmt(site.shed_kw, 1), kwh: fmt(site.shed_kwh, 1), baseline: fmt(site.baseline_kw, 1), actual: fmt(site.actual_kw, 1),
+      }), "figure");
+      shed.dataset.shedKwh = String(site.shed_kwh);
+      card.append(shed);
+      if (site.avoided_kg_co2e !== null) card.append(text("p", t("dr.avoided", { kg: fmt(site.avoided_kg_co2e, 1), factor: fmt(site.marginal_g_per_kwh, 0) })));
+      const done = e.commands.filter((c) => c.state === "applied" || c.state === "reverted").length;
+      const how = text("p", t("dr.method", {
+        method: site.baseline_method, coverage: fmt(100 * site.coverage, 0), done, total: e.commands.length,
+      }), "muted commands");
+      how.dataset.done = String(done);
+      how.dataset.total = String(e.commands.length);
+      card.append(how);
+      return card;
+    }));
   }
 
   // Each retrofit of the site with what the M&V model measured since: avoided energy with its

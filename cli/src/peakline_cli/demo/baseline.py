@@ -16,6 +16,7 @@ as they would for a real city that imported its utility's interval data.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -158,7 +159,7 @@ def simulate_hours(
         powers.append(np.asarray(power[row], dtype=np.float64))
 
     steps = int((end_ns - start_ns) // int(step_s * NS))
-    world.advance(steps - 1, grab)  # type: ignore[arg-type]
+    world.advance(steps - 1, grab)
     per_hour = int(3600 / step_s)
     watts = np.concatenate(powers)[:steps].reshape(-1, per_hour)
     kwh = watts.mean(axis=1) / 1000.0  # a constant power per step: mean W over the hour
@@ -196,13 +197,15 @@ async def seed_baseline(
     from peakline_core.storage.schema import READING
     from peakline_ingest.importing import commit, plan_import
 
-    hours, kwh, temp = simulate_hours(
-        scenario, profiles, plan.meter, plan.import_from_ns, plan.import_to_ns
+    # in a thread: the backfill polls on this event loop meanwhile
+    hours, kwh, temp = await asyncio.to_thread(
+        simulate_hours, scenario, profiles, plan.meter, plan.import_from_ns, plan.import_to_ns
     )
+    data = await asyncio.to_thread(interval_file, hours, kwh)
     name = f"{plan.meter}-interval-data.csv"
     spec = IntervalSpec(unit="kWh", interval_s=3600)
     imported = await plan_import(
-        store, "interval", name, interval_file(hours, kwh), plan.site, plan.meter, "import", spec
+        store, "interval", name, data, plan.site, plan.meter, "import", spec
     )
     written = await commit(store, imported)
     if plan.weather_device is not None and plan.weather_site is not None:
@@ -220,4 +223,4 @@ async def seed_baseline(
                 plan.site, plan.day, MEASURES, 180_000.0, "CNY",
                 "demo: the simulator's heat loss halves from this day", "demo", now_ns,
             )  # fmt: skip
-    return written
+    return int(written)

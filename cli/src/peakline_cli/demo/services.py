@@ -10,14 +10,14 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from starlette.types import ASGIApp
+from fastapi import FastAPI
 
 from peakline_cli.demo.baseline import RetrofitPlan, with_retrofit
 from peakline_cli.demo.history import history_faults
@@ -291,8 +291,13 @@ def create_demo_key(keys_db: Path) -> str:
 
 
 def api_app(
-    options: DemoOptions, config: PlatformConfig, store_url: str, broker_url: str, state_dir: Path
-) -> ASGIApp:
+    options: DemoOptions,
+    config: PlatformConfig,
+    store_url: str,
+    broker_url: str,
+    state_dir: Path,
+    clock_ns: Callable[[], int] | None = None,
+) -> FastAPI:
     from peakline_api.app import create_app
     from peakline_api.settings import ApiSettings
 
@@ -303,7 +308,7 @@ def api_app(
         broker_url=broker_url,
         topic_prefix=options.topic_prefix,
     )
-    app: ASGIApp = create_app(settings, config=config)
+    app: FastAPI = create_app(settings, config=config, clock_ns=clock_ns)
     return app
 
 

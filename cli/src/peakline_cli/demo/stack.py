@@ -21,11 +21,13 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import httpx
+from fastapi import FastAPI
 
 from peakline_cli.demo import services
 from peakline_cli.demo.api_server import serve_api
 from peakline_cli.demo.baseline import RetrofitPlan, plan_retrofit
 from peakline_cli.demo.broker import embedded_broker
+from peakline_cli.demo.dr_event import DR_SITE, HistoryEvent, demo_clock, event_window
 from peakline_cli.demo.history import backfill
 from peakline_cli.demo.plan import DemoError, DemoOptions, describe_store, rewire, store_url
 from peakline_cli.demo.status import NS, DemoStatus, HistoryProgress, State
@@ -71,11 +73,21 @@ async def run_demo(
         )
         store = store_url(options, state_dir)
         await services.prepare_store(store)
+        seeding: asyncio.Task[None] | None = None
         if retrofit is not None:
-            await services.retrofit_baseline(store, retrofit, sim, state_dir, status)
+            # Beside the backfill: the imported year ends where the live history begins, so
+            # neither waits for the other; the live ingest starts once both are done.
+            seeding = asyncio.create_task(
+                services.retrofit_baseline(store, retrofit, sim, state_dir, status),
+                name="retrofit-baseline",
+            )
+            stack.push_async_callback(_cancel, seeding)
         key = services.create_demo_key(state_dir / "api-keys.db")
         status.api_key = key
-        app = services.api_app(options, demo_config, store, broker_url, state_dir)
+        # With a history, the API lives on the simulator's clock until it runs live, so that
+        # its DR service runs the history's event at its time (dr_event).
+        clock = demo_clock(sim.clock) if history_start is not None else None
+        app = services.api_app(options, demo_config, store, broker_url, state_dir, clock)
         scheme = "https" if options.tls else "http"
         status.add("api", f"{scheme}://{options.host}:{options.port}")
         stack.callback(status.set, "api", State.STOPPED)
@@ -92,10 +104,15 @@ async def run_demo(
                 int(history_start.timestamp()) * NS,
             )
             status.history = progress
+            event = _dr_event(app, demo_config, history_start, status)
             if not await _history(
-                options, sim, demo_config, broker_url, store, state_dir, status, stop
+                options, sim, demo_config, broker_url, store, state_dir, status, stop, event
             ):
                 return
+            if seeding is not None:
+                await seeding
+            if event is not None:
+                status.set("dr event", State.STOPPED, event.outcome())
             derive_from = progress.shortened_from_ns or progress.start_ns
             sim.clock.release(time.time_ns())  # from here on the simulators run live
             for handle in services.live_faults(sim):
@@ -135,6 +152,7 @@ async def _history(
     state_dir: Path,
     status: DemoStatus,
     stop: asyncio.Event,
+    event: HistoryEvent | None = None,
 ) -> bool:
     """The backfill with its own store-only ingest worker; False when stopped during it."""
     assert status.history is not None
@@ -153,7 +171,14 @@ async def _history(
     ) as service:
         work = asyncio.create_task(
             backfill(
-                sim, config, service, state_dir, status, status.history, options.history_budget_s
+                sim,
+                config,
+                service,
+                state_dir,
+                status,
+                status.history,
+                options.history_budget_s,
+                event,
             ),
             name="history",
         )
@@ -169,6 +194,28 @@ async def _history(
             status.set("history", State.FAILED, repr(work.exception()))
             return False
     return True
+
+
+def _dr_event(
+    app: FastAPI, config: PlatformConfig, history_start: datetime, status: DemoStatus
+) -> HistoryEvent | None:
+    """The history's demand-response event, run by the API's own DR service (None when the
+    config has no such site or the history is too short for one)."""
+    site = config.sites.get(DR_SITE)
+    if site is None or not site.flexibility:
+        return None
+    window = event_window(history_start, datetime.now(UTC), site.timezone)
+    if window is None:
+        return None
+    status.add("dr event", f"{DR_SITE} {window[0]:%Y-%m-%d %H:%M}-{window[1]:%H:%M} UTC")
+    status.set("dr event", State.STOPPED, "planned from the site's flexibility at its start")
+    return HistoryEvent(app.state.dr, app.state.control, *window)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @contextlib.contextmanager
