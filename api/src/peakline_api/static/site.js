@@ -257,7 +257,11 @@
         text("p", t("retrofit.compared", {
           actual: fmt(rep.reporting.actual_kwh, 0), baseline: fmt(rep.reporting.adjusted_baseline_kwh, 0),
         })));
-      if (rep.avoided_tco2e !== null) card.append(text("p", t("retrofit.avoided_co2", { value: fmt(rep.avoided_tco2e, 2) })));
+      if (rep.avoided_tco2e !== null) {
+        const tco2e = rep.avoided_tco2e;
+        const value = Math.abs(tco2e) >= 1 ? t("unit.tco2e", { value: fmt(tco2e, 2) }) : t("unit.kgco2e", { value: fmt(1000 * tco2e, 1) });
+        card.append(text("p", t("retrofit.avoided_co2", { value })));
+      }
       card.append(text("p", t(rep.significant ? "retrofit.significant" : "retrofit.not_significant"), "muted"));
       const b = rep.baseline;
       const fit = text("p", t("retrofit.baseline", {

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from peakline_core.config import PlatformConfig
 
 if TYPE_CHECKING:
+    from firmware_sim.physics.fleet import Chunk
     from firmware_sim.scenario import Scenario
     from firmware_sim.world import Profile
     from peakline_core.storage import Store
@@ -153,9 +154,9 @@ def simulate_hours(
     kind, row = world.where[meter]
     powers: list[F64] = []
 
-    def grab(_k0: int, chunks: dict[str, object]) -> None:
-        chunk = chunks[kind]
-        power = chunk.true_power_w  # type: ignore[attr-defined]
+    def grab(_k0: int, chunks: dict[str, Chunk]) -> None:
+        power = chunks[kind].true_power_w
+        assert power is not None  # a meter's physics always gives its true power
         powers.append(np.asarray(power[row], dtype=np.float64))
 
     steps = int((end_ns - start_ns) // int(step_s * NS))
