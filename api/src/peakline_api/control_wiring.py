@@ -30,7 +30,12 @@ async def start_control(app: FastAPI, state: AppState, stack: contextlib.AsyncEx
     commands = CommandService(
         ledger, state.registry, Topics(settings.topic_prefix), clock_ns=state.clock_ns
     )
-    dr = DemandResponse(ledger, state.registry, state.store, commands, state.clock_ns)
+    # `dr_slot_s`: verification slots as coarse as the meter data (a demo's stepped history
+    # holds one reading per 5-15 minutes; 60-s slots would hardly ever pair them up)
+    slot_s = float(settings.extra.get("dr_slot_s", "60"))
+    dr = DemandResponse(
+        ledger, state.registry, state.store, commands, state.clock_ns, slot_s=slot_s
+    )
     app.state.control, app.state.dr = commands, dr
     # Stable per deployment and prefix, so the persistent session keeps acks across restarts.
     client_id = (

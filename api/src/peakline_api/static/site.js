@@ -208,7 +208,7 @@
         start: dateTime(e.start), end: dateTime(e.end), kw: fmt(e.reduce_kw ?? null, 0),
       })));
       const site = e.results && e.results.sites.find((s) => s.site === siteId);
-      if (!site || site.shed_kwh === null) {
+      if (!site || site.shed_kw === null || site.shed_kwh === null) {
         card.append(text("p", t("dr.no_result"), "muted empty"));
         return card;
       }

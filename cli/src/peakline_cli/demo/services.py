@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from peakline_ingest.service import IngestService
 
 HISTORY_DERIVE_STEP_S = 7200.0
+DR_SLOT_S = 900.0
 SCENARIO_NAMES = ("demo.yaml", "district.yaml", "district-small.yaml")
 
 
@@ -307,6 +308,9 @@ def api_app(
         keys_db=state_dir / "api-keys.db",
         broker_url=broker_url,
         topic_prefix=options.topic_prefix,
+        # The history's meter data is one reading per step (5 to 15 minutes): its DR event
+        # is verified in 15-minute slots, so that its days' readings meet in the same slots.
+        extra={"dr_slot_s": str(DR_SLOT_S)} if options.history_days > 0 else {},
     )
     app: FastAPI = create_app(settings, config=config, clock_ns=clock_ns)
     return app
