@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from peakline_testing.servers import free_port
+from peakline_testing.waiting import eventually
 from tests.browser.browser_support import (
     ARTIFACTS,
     LANGUAGES,
@@ -80,6 +81,16 @@ async def test_dashboard_with_history_in_both_languages(tmp_path: Path, repo_roo
             ).json()
             grid = (await http.get("/api/v1/carbon-intensity/series", params={
                 "region": "CN-EAST", "start": "-1d"})).json()  # fmt: skip
+
+            async def retrofit_measured() -> bool:
+                # the demo imports the library's year once the dashboard is populated
+                listed = (await http.get("/api/v1/retrofits")).json()
+                if not listed:
+                    return False
+                report = await http.get(f"/api/v1/retrofits/{listed[0]['id']}/savings")
+                return report.status_code == 200 and report.json()["baseline"]["days_used"] > 300
+
+            await eventually(retrofit_measured, 120, "the retrofit's year imported", every_s=1)
         # What the site page's charts draw: a day of power, a day of the grid signal.
         times = [t for s in power["series"] for t in s["t_ms"]]
         assert (max(times) - min(times)) / 3.6e6 > 20, "less than 20 h of power in the last day"

@@ -258,6 +258,7 @@ async def retrofit_baseline(
     """The retrofit site's year before the history, imported; the retrofit recorded where
     the demo's API reads retrofits (`retrofits.db` beside its key database)."""
     from peakline_cli.demo.baseline import seed_baseline
+    from peakline_core.errors import PeaklineError
     from peakline_ingest.importing import ImportRefused
     from peakline_ingest.store.open import open_store
 
@@ -271,6 +272,9 @@ async def retrofit_baseline(
         )
     except ImportRefused as exc:  # a reused --state-dir holds live data there: say so, go on
         status.set("baseline", State.STOPPED, f"not imported: {exc}")
+        return
+    except (PeaklineError, OSError) as exc:  # the store away: the status and the verdict say so
+        status.set("baseline", State.FAILED, repr(exc))
         return
     finally:
         await store.aclose()

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -73,15 +73,6 @@ async def run_demo(
         )
         store = store_url(options, state_dir)
         await services.prepare_store(store)
-        seeding: asyncio.Task[None] | None = None
-        if retrofit is not None:
-            # Beside the backfill: the imported year ends where the live history begins, so
-            # neither waits for the other; the live ingest starts once both are done.
-            seeding = asyncio.create_task(
-                services.retrofit_baseline(store, retrofit, sim, state_dir, status),
-                name="retrofit-baseline",
-            )
-            stack.push_async_callback(_cancel, seeding)
         key = services.create_demo_key(state_dir / "api-keys.db")
         status.api_key = key
         # With a history, the API lives on the simulator's clock until it runs live, so that
@@ -109,8 +100,6 @@ async def run_demo(
                 options, sim, demo_config, broker_url, store, state_dir, status, stop, event
             ):
                 return
-            if seeding is not None:
-                await seeding
             if event is not None:
                 status.set("dr event", State.STOPPED, event.outcome())
             derive_from = progress.shortened_from_ns or progress.start_ns
@@ -131,7 +120,19 @@ async def run_demo(
             )
         )
         if status.history is not None:
-            stack.enter_context(_follow_deriver(live_ingest, status))
+            derived = asyncio.Event()
+            stack.enter_context(_follow_deriver(live_ingest, status, derived))
+            if retrofit is not None:
+                # Once the dashboard is populated: the imported year ends where the live
+                # history begins (no overlap either way), and its import and roll-ups would
+                # otherwise hold up the backfill and the deriver's catch-up by ~15 s.
+                seeding = asyncio.create_task(
+                    _after(
+                        derived, services.retrofit_baseline(store, retrofit, sim, state_dir, status)
+                    ),
+                    name="retrofit-baseline",
+                )
+                stack.push_async_callback(_cancel, seeding)
         await stack.enter_async_context(services.edge_agents(demo_config, state_dir, status))
         await stack.enter_async_context(_tap(broker_url, options.topic_prefix, status))
         await stack.enter_async_context(
@@ -212,6 +213,15 @@ def _dr_event(
     return HistoryEvent(app.state.dr, app.state.control, *window)
 
 
+async def _after(event: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await event.wait()
+    except asyncio.CancelledError:
+        work.close()  # never started
+        raise
+    await work
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -219,7 +229,9 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 @contextlib.contextmanager
-def _follow_deriver(service: IngestService, status: DemoStatus) -> Iterator[None]:
+def _follow_deriver(
+    service: IngestService, status: DemoStatus, derived: asyncio.Event
+) -> Iterator[None]:
     """Show the live deriver catching up through the stored history."""
     progress = status.history
     assert progress is not None
@@ -233,6 +245,7 @@ def _follow_deriver(service: IngestService, status: DemoStatus) -> Iterator[None
                 progress.derive_at_ns = deriver.watermark
                 if time.time_ns() - deriver.watermark < 60 * NS:
                     progress.phase = "derived"
+                    derived.set()
                     progress.derive_at_ns = None
                     status.set(
                         "history",
