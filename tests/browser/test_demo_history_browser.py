@@ -6,9 +6,12 @@ in English and in Simplified Chinese:
 - the overview: power, energy and emissions today and the grid intensity for every site of
   the example district, figures on every city card, and the trajectory chart drawn;
 - a site page (the office): 24 h of power asked for and drawn, the grid-intensity chart
-  filled from the simulated grid signal, 30 daily bars with the history's days filled, and
-  an anomaly from the history listed;
-- the programme page; on every page no untranslated message (checked against the catalogue).
+  filled from the simulated grid signal, 30 daily bars with the history's days filled, an
+  anomaly from the history listed, and the history's demand-response event with the load it
+  shed (its commands applied by the edge and restored);
+- the retrofit site (the library): the works' measured savings from the M&V model over the
+  year imported before the history, and the same figure counted on the programme page;
+- on every page no untranslated message (checked against the catalogue).
 
 Screenshots: artifacts/history-<page>-<lang>.png. Two simulated days keep it quick; the
 demo's own default is seven (tests/integration/demo/test_demo_history.py covers the path).
@@ -28,6 +31,7 @@ import pytest
 import yaml
 
 from peakline_testing.servers import free_port
+from peakline_testing.waiting import eventually
 from tests.browser.browser_support import (
     ARTIFACTS,
     LANGUAGES,
@@ -77,6 +81,16 @@ async def test_dashboard_with_history_in_both_languages(tmp_path: Path, repo_roo
             ).json()
             grid = (await http.get("/api/v1/carbon-intensity/series", params={
                 "region": "CN-EAST", "start": "-1d"})).json()  # fmt: skip
+
+            async def retrofit_measured() -> bool:
+                # the demo imports the library's year once the dashboard is populated
+                listed = (await http.get("/api/v1/retrofits")).json()
+                if not listed:
+                    return False
+                report = await http.get(f"/api/v1/retrofits/{listed[0]['id']}/savings")
+                return report.status_code == 200 and report.json()["baseline"]["days_used"] > 300
+
+            await eventually(retrofit_measured, 120, "the retrofit's year imported", every_s=1)
         # What the site page's charts draw: a day of power, a day of the grid signal.
         times = [t for s in power["series"] for t in s["t_ms"]]
         assert (max(times) - min(times)) / 3.6e6 > 20, "less than 20 h of power in the last day"
@@ -131,13 +145,44 @@ async def test_dashboard_with_history_in_both_languages(tmp_path: Path, repo_roo
                     )
                     past = [s for s in starts if datetime.fromisoformat(s) < started]
                     assert past, f"no anomaly from the history listed: {starts}"
+                    # the history's demand-response event, run through the command path on
+                    # the simulator's clock and verified from the stored meter readings
+                    shed = page.locator("#dr-list .dr-event p.figure")
+                    await shed.wait_for(timeout=30_000)
+                    shed_kwh = float(await shed.get_attribute("data-shed-kwh") or "nan")
+                    assert math.isfinite(shed_kwh) and shed_kwh > 0, shed_kwh
+                    edge = page.locator("#dr-list .dr-event p.commands")
+                    total = int(await edge.get_attribute("data-total") or "0")
+                    assert total > 0 and await edge.get_attribute("data-done") == str(total)
                     await check_language(page, lang)
                     await page.screenshot(
                         path=str(ARTIFACTS / f"history-site-{lang}.png"), full_page=True
                     )
-                    # -- the programme
+                    # -- the retrofit site: a year imported before the history, the works
+                    # in the simulator's physics, the savings from the M&V model
+                    await page.goto(demo.url + "/dashboard/site.html?site=rt-library")
+                    figure = page.locator("#retrofit-list .retrofit p.figure")
+                    await figure.wait_for(timeout=60_000)
+                    avoided = float(await figure.get_attribute("data-avoided-kwh") or "nan")
+                    assert math.isfinite(avoided) and avoided > 0, avoided
+                    card = await page.locator("#retrofit-list .retrofit").inner_text()
+                    assert "kWh" in card or "千瓦时" in card, card
+                    fitted = page.locator("#retrofit-list .retrofit p.baseline")
+                    assert int(await fitted.get_attribute("data-days") or "0") >= 360, card
+                    await check_language(page, lang)
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"history-retrofit-{lang}.png"), full_page=True
+                    )
+                    # -- the programme: the retrofit's savings counted for its city
                     await page.goto(demo.url + "/dashboard/programme.html")
                     await page.locator("#benchmark-table tbody tr").nth(1).wait_for(timeout=30_000)
+                    counted = page.locator(
+                        "#benchmark-table tbody tr[data-id=riverton] td.retrofits:not(.empty)"
+                    )
+                    assert float(await counted.get_attribute("data-value") or "nan") == (
+                        pytest.approx(avoided)
+                    )
+                    assert "±" in await counted.inner_text()
                     await check_language(page, lang)
                     await page.screenshot(
                         path=str(ARTIFACTS / f"history-programme-{lang}.png"), full_page=True

@@ -67,7 +67,9 @@ async def start_control(app: FastAPI, state: AppState, stack: contextlib.AsyncEx
         ledger, state.registry, Topics(settings.topic_prefix), clock_ns=state.clock_ns,
         lease=sweeper,
     )  # fmt: skip
-    dr = DemandResponse(ledger, state.registry, state.store, commands, state.clock_ns)
+    dr = DemandResponse(
+        ledger, state.registry, state.store, commands, state.clock_ns, slot_s=settings.dr_slot_s
+    )
     app.state.control, app.state.dr = commands, dr
     app.state.leases = {SWEEPER_LEASE: sweeper, DR_LEASE: scheduler}
     for task in (

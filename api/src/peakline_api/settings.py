@@ -82,6 +82,9 @@ class ApiSettings:
     """Lease time of the command sweeper and the DR scheduler (s): one replica runs each,
     renewing every second; another takes over this long after the holder stops renewing."""
     alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
+    dr_slot_s: float = 60.0
+    """Demand-response verification slots (s): as coarse as the meter data they pair (the
+    demo's stepped history holds a reading per 5-15 minutes and uses 900)."""
     workers: int = 1
     """uvicorn worker processes (`--workers`); more than one shares the state like replicas."""
     json_logs: bool = True

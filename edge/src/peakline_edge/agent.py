@@ -124,6 +124,7 @@ class EdgeAgent:
             self.uplink.publish,
             Topics(self.agent.uplink.topic_prefix),
             HoldStore(state_dir / "control.db"),
+            clock_ns=self.clock_ns,  # holds end on the agent's clock (a stepped one in a backfill)
             on_outcome=lambda device, state: self.metrics.commands.labels(device, state).inc(),
         )
 

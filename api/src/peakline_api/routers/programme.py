@@ -135,14 +135,18 @@ async def programme_report(
 
     energy = np.array([total([now.get(s.id, 0.0) for s in groups[g]]) for g in ids])
     emissions = np.array([total([kg(now, s) for s in groups[g]]) for g in ids])
-    previous = np.array([total([kg(before, s) for s in groups[g]]) for g in ids])
-    has_previous = np.array([any(s.id in before for s in groups[g]) for g in ids])
-    previous = np.where(has_previous, previous, np.nan)
+    # Like for like: the trend compares only the sites metered in both periods (a site whose
+    # history was imported for one period only would otherwise read as a jump).
+    both = {g: [s for s in groups[g] if s.id in before and s.id in now] for g in ids}
+    previous = np.array([total([kg(before, s) for s in both[g]]) for g in ids])
+    compared = np.array([total([kg(now, s) for s in both[g]]) for g in ids])
+    previous = np.where(np.array([bool(both[g]) for g in ids]), previous, np.nan)
     area = np.array([sum(s.floor_area_m2 for s in groups[g]) for g in ids], dtype=np.float64)
     population = np.array(
         [float(reg.cities[g].population or np.nan) if level == "city" else np.nan for g in ids]
     )
     b = benchmark(energy, emissions, previous, area, population)
+    trend = benchmark(compared, compared, previous, area, population).trend
     items = []
     for i, g in enumerate(ids):
         members = groups[g]
@@ -165,7 +169,7 @@ async def programme_report(
                 else None
             ),
             "previous_emissions_kgco2e": _num(previous[i]),
-            "trend": _num(b.trend[i]),
+            "trend": _num(trend[i]),
             "intensity": {
                 "kgco2e_per_capita": _num(b.kgco2e_per_capita[i]),
                 "kgco2e_per_m2": _num(b.kgco2e_per_m2[i]),
@@ -217,7 +221,8 @@ async def programme_report(
             "the same sites and period: each hour's imports at the hour's measured grid "
             "intensity where the region has a signal, else at the annual factor; differs from "
             "emissions_kgco2e by the grid's hour-to-hour variation",
-            "trend": "(emissions - previous period of the same length) / previous",
+            "trend": "(emissions - previous period of the same length) / previous, over the "
+            "sites metered in both periods (like for like)",
             "trajectory": "on_track judged like for like over the period's complete UTC days "
             "(as the overview's city cards): the sites' location-based emissions against the "
             "same dates last year times the city path's ratio cap(year)/cap(year-1), else "

@@ -34,6 +34,7 @@ router = APIRouter(prefix="/api/v1", tags=["retrofits"])
 DAY_NS = 86400 * NS
 ENERGY_FLOW = "import"
 TEMPERATURE_POINT = "outdoor_temp"
+MAX_ESTIMATED_SHARE = 0.1
 COEFFICIENTS = ("kwh_per_day", "kwh_per_hdd", "kwh_per_cdd", "weekend_kwh_per_day")
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -161,14 +162,20 @@ async def daily_inputs(
     t0 = _day_ns(start)
     t1 = t0 + days * DAY_NS
     energy = np.full(days, np.nan)
-    for s in await state.store.query(
-        SeriesQuery(ENERGY_1D, "kwh", t0, t1, {"site": [site.id], "flow": [ENERGY_FLOW]},
-                    every_ns=DAY_NS, aggregate=Aggregate.SUM)
-    ):  # fmt: skip
-        for ts, v in zip(s.times, s.values, strict=True):
-            if isinstance(v, int | float):
-                i = (ts - t0) // DAY_NS
-                energy[i] = (0.0 if np.isnan(energy[i]) else energy[i]) + float(v)
+    estimated = np.zeros(days)
+    for field, into in (("kwh", None), ("estimated_kwh", estimated)):
+        for s in await state.store.query(
+            SeriesQuery(ENERGY_1D, field, t0, t1, {"site": [site.id], "flow": [ENERGY_FLOW]},
+                        every_ns=DAY_NS, aggregate=Aggregate.SUM)
+        ):  # fmt: skip
+            for ts, v in zip(s.times, s.values, strict=True):
+                if isinstance(v, int | float):
+                    i = (ts - t0) // DAY_NS
+                    if into is not None:
+                        into[i] += float(v)
+                    else:
+                        energy[i] = (0.0 if np.isnan(energy[i]) else energy[i]) + float(v)
+    energy = measured_days(energy, estimated)
     temperature = np.full(days, np.nan)
     sources: list[str] = []
     registry = state.registry
@@ -199,6 +206,16 @@ async def daily_inputs(
             break
     weekend = np.array([(start + timedelta(days=i)).weekday() >= 5 for i in range(days)])
     return energy, temperature, weekend, sources
+
+
+def measured_days(energy_kwh: np.ndarray, estimated_kwh: np.ndarray) -> np.ndarray:
+    """Daily kWh [D] with the days mostly bridged over a gap (more than
+    `MAX_ESTIMATED_SHARE` of their energy estimated) set to NaN: a day interpolated across
+    an outage says nothing about that day's weather or weekday, so it neither fits a
+    baseline nor counts as a reporting day."""
+    share = np.where(energy_kwh > 0, estimated_kwh / np.where(energy_kwh > 0, energy_kwh, 1.0), 0)
+    out: np.ndarray = np.where(share > MAX_ESTIMATED_SHARE, np.nan, energy_kwh)
+    return out
 
 
 def _grid_factor(state: AppState, site: Site, year: int) -> dict[str, Any] | None:

@@ -46,7 +46,8 @@
       if (it.trend === null || !metered) trend.classList.add("empty");
       const savings = text("td", it.retrofits.counted
         ? `${fmt(it.retrofits.avoided_kwh, 0)} ± ${fmt(it.retrofits.uncertainty_kwh, 0)}`
-        : t("empty.no_retrofits"), it.retrofits.counted ? "num" : "num empty");
+        : t("empty.no_retrofits"), it.retrofits.counted ? "num retrofits" : "num retrofits empty");
+      if (it.retrofits.counted) savings.dataset.value = String(it.retrofits.avoided_kwh);
       const factors = it.factors.length
         ? it.factors.map((f) => `${f.set_id} ${f.region} ${f.year}: ${fmt(f.kgco2e_per_kwh, 3)}`).join("; ")
         : t("empty.no_factor");

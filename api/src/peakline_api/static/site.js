@@ -79,7 +79,7 @@
       const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
       meter = main && main.id;
       meterSeen = main && main.status.last_seen;
-      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies()]);
+      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies(), loadRetrofits(), loadDr()]);
       showError("");
       if (!streaming) { streaming = true; follow(); }
     } catch (e) {
@@ -191,6 +191,87 @@
     const span = `${dayFormat.format(new Date(r.t_ms[0]))}–${dayFormat.format(new Date(r.t_ms[r.t_ms.length - 1]))}`;
     document.getElementById("daily-energy-max").textContent = t("site.daily_scale", { span, top: t("unit.kwh", { value: fmt(kwhScale, 0) }) });
     document.getElementById("daily-emissions-max").textContent = t("site.daily_scale", { span, top: t("unit.kgco2e", { value: fmt(kgScale, 0) }) });
+  }
+
+  // The site's demand-response events, newest first, each with what the meter says it shed:
+  // mean baseline and metered load over the window, shed kW and kWh, avoided emissions, the
+  // baseline method and the share of the window with data; and what the edge did.
+  async function loadDr() {
+    const r = await api("/api/v1/dr-events");
+    const events = r.items.filter((e) => (e.sites || []).includes(siteId));
+    const section = document.getElementById("dr");
+    section.hidden = events.length === 0;
+    document.getElementById("dr-list").replaceChildren(...events.map((e) => {
+      const card = text("div", "", "dr-event");
+      card.dataset.event = e.id;
+      card.append(text("h3", t("dr.heading", {
+        start: dateTime(e.start), end: dateTime(e.end), kw: fmt(e.reduce_kw ?? null, 0),
+      })));
+      const site = e.results && e.results.sites.find((s) => s.site === siteId);
+      if (!site || site.shed_kw === null || site.shed_kwh === null) {
+        card.append(text("p", t("dr.no_result"), "muted empty"));
+        return card;
+      }
+      const shed = text("p", t("dr.shed", {
+        kw: fmt(site.shed_kw, 1), kwh: fmt(site.shed_kwh, 1), baseline: fmt(site.baseline_kw, 1), actual: fmt(site.actual_kw, 1),
+      }), "figure");
+      shed.dataset.shedKwh = String(site.shed_kwh);
+      card.append(shed);
+      if (site.avoided_kg_co2e !== null) card.append(text("p", t("dr.avoided", { kg: fmt(site.avoided_kg_co2e, 1), factor: fmt(site.marginal_g_per_kwh, 0) })));
+      const done = e.commands.filter((c) => c.state === "applied" || c.state === "reverted").length;
+      const how = text("p", t("dr.method", {
+        method: site.baseline_method, coverage: fmt(100 * site.coverage, 0), done, total: e.commands.length,
+      }), "muted commands");
+      how.dataset.done = String(done);
+      how.dataset.total = String(e.commands.length);
+      card.append(how);
+      return card;
+    }));
+  }
+
+  // Each retrofit of the site with what the M&V model measured since: avoided energy with its
+  // uncertainty, the share of the adjusted baseline, avoided emissions, and the baseline's fit
+  // (Guideline 14 statistics); or why there is no figure yet. Hidden for a site without one.
+  async function loadRetrofits() {
+    const list = await api(`/api/v1/retrofits?site=${encodeURIComponent(siteId)}`);
+    const section = document.getElementById("retrofits");
+    section.hidden = list.length === 0;
+    const cards = await Promise.all(list.map(async (r) => {
+      const card = text("div", "", "retrofit");
+      card.dataset.retrofit = r.id;
+      card.append(text("h3", t("retrofit.heading", { date: r.date, measures: r.measures.join(", ") })));
+      let rep;
+      try {
+        rep = await api(`/api/v1/retrofits/${encodeURIComponent(r.id)}/savings`);
+      } catch (e) {
+        card.append(text("p", t("retrofit.no_report", { reason: e.message }), "muted empty"));
+        return card;
+      }
+      const pct = (v) => fmt(100 * v, 1);
+      const avoided = text("p", t("retrofit.avoided", {
+        kwh: fmt(rep.avoided_kwh, 0), unc: fmt(rep.uncertainty_kwh, 0), conf: fmt(100 * rep.confidence, 0),
+        share: pct(rep.fraction), days: rep.reporting.days_used,
+      }), "figure");
+      avoided.dataset.avoidedKwh = String(rep.avoided_kwh);
+      card.append(avoided,
+        text("p", t("retrofit.compared", {
+          actual: fmt(rep.reporting.actual_kwh, 0), baseline: fmt(rep.reporting.adjusted_baseline_kwh, 0),
+        })));
+      if (rep.avoided_tco2e !== null) {
+        const tco2e = rep.avoided_tco2e;
+        const value = Math.abs(tco2e) >= 1 ? t("unit.tco2e", { value: fmt(tco2e, 2) }) : t("unit.kgco2e", { value: fmt(1000 * tco2e, 1) });
+        card.append(text("p", t("retrofit.avoided_co2", { value })));
+      }
+      card.append(text("p", t(rep.significant ? "retrofit.significant" : "retrofit.not_significant"), "muted"));
+      const b = rep.baseline;
+      const fit = text("p", t("retrofit.baseline", {
+        days: b.days_used, cv: pct(b.cv_rmse), nmbe: fmt(100 * b.nmbe, 2), r2: fmt(b.r2, 2),
+      }) + " " + t(b.fit_for_purpose ? "retrofit.fit" : "retrofit.not_fit"), "muted baseline");
+      fit.dataset.days = String(b.days_used);
+      card.append(fit);
+      return card;
+    }));
+    document.getElementById("retrofit-list").replaceChildren(...cards);
   }
 
   // The smallest 1, 2 or 5 times a power of ten at or above `v` (a bar scale people can read).

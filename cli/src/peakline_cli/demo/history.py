@@ -28,6 +28,7 @@ from peakline_core.config import PlatformConfig
 
 if TYPE_CHECKING:
     from firmware_sim.runtime import Simulation
+    from peakline_cli.demo.dr_event import HistoryEvent
     from peakline_edge.agent import EdgeAgent
     from peakline_ingest.service import IngestService
 
@@ -98,9 +99,11 @@ async def backfill(
     status: DemoStatus,
     progress: HistoryProgress,
     budget_s: float,
+    event: HistoryEvent | None = None,
 ) -> None:
     """Step the simulator's clock from `progress.start_ns` to the present, polling every
-    device at each step, then wait until ingest stored every batch the agents published."""
+    device at each step, then wait until ingest stored every batch the agents published.
+    `event`: a demand-response event run at its time in the history (`dr_event`)."""
     began = time.monotonic()
     status.set("history", State.RUNNING, "simulating the past days")
     publisher = sim.publisher  # MQTT sensors and grid signals
@@ -120,6 +123,8 @@ async def backfill(
             sim.clock.set(t)
             if publisher is not None:
                 publisher.clock_moved()
+            if event is not None:
+                await event.at(t, [a.executor for a in agents])
             progress.at_ns = t
             await asyncio.gather(*(a.poll_all() for a in agents))
             # backpressure: wait while the uplinks drain (a count, no event to await)

@@ -9,15 +9,17 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from starlette.types import ASGIApp
+from fastapi import FastAPI
 
+from peakline_cli.demo.baseline import RetrofitPlan, with_retrofit
 from peakline_cli.demo.history import history_faults
 from peakline_cli.demo.plan import DemoError, DemoOptions
 from peakline_cli.demo.status import DemoStatus, State
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from peakline_ingest.service import IngestService
 
 HISTORY_DERIVE_STEP_S = 7200.0
+DR_SLOT_S = 900.0
 SCENARIO_NAMES = ("demo.yaml", "district.yaml", "district-small.yaml")
 
 
@@ -61,10 +64,12 @@ async def simulators(
     broker_url: str,
     status: DemoStatus,
     history_start: datetime | None = None,
+    retrofit: RetrofitPlan | None = None,
 ) -> AsyncIterator[Simulation]:
     """Run the scenario's simulated devices. `history_start` None: simulated time starts now
     and runs live; else it starts there on a manual clock, for the backfill to step through
-    the past (`sim.clock.release` then lets it run live)."""
+    the past (`sim.clock.release` then lets it run live). `retrofit`: the works go into the
+    meter's physics from their first day (`baseline.with_retrofit`)."""
     from firmware_sim.errors import SimError
     from firmware_sim.profiles import load_profiles
     from firmware_sim.runtime import run as run_simulation
@@ -94,6 +99,8 @@ async def simulators(
                 days = (now - history_start).total_seconds() / 86_400
                 live["faults"] = history_faults(history_start, days, known)
         scenario = Scenario.model_validate(scenario.model_dump(by_alias=True) | live)
+        if retrofit is not None and retrofit.meter in known:
+            scenario = with_retrofit(scenario, retrofit)
         profiles = load_profiles(options.config_dir / "profiles")
     except SimError as exc:
         raise DemoError(f"scenario {path}: {exc}") from None
@@ -245,6 +252,40 @@ async def ingest(
             await store.aclose()
 
 
+async def retrofit_baseline(
+    store_url: str, plan: RetrofitPlan, sim: Simulation, state_dir: Path, status: DemoStatus
+) -> None:
+    """The retrofit site's year before the history, imported; the retrofit recorded where
+    the demo's API reads retrofits (`retrofits.db` beside its key database)."""
+    from peakline_cli.demo.baseline import seed_baseline
+    from peakline_core.errors import PeaklineError
+    from peakline_store.importing import ImportRefused
+    from peakline_store.open import open_store
+
+    began = time.monotonic()
+    status.add("baseline", f"{plan.site}: a year of interval data before the history")
+    status.set("baseline", State.RUNNING, "importing")
+    store = open_store(store_url)
+    try:
+        written = await seed_baseline(
+            store, plan, sim.scenario, sim.profiles, state_dir / "retrofits.db", time.time_ns()
+        )
+    except ImportRefused as exc:  # a reused --state-dir holds live data there: say so, go on
+        status.set("baseline", State.STOPPED, f"not imported: {exc}")
+        return
+    except (PeaklineError, OSError) as exc:  # the store away: the status and the verdict say so
+        status.set("baseline", State.FAILED, repr(exc))
+        return
+    finally:
+        await store.aclose()
+    status.set(
+        "baseline",
+        State.STOPPED,
+        f"{written} hourly rows imported, retrofit {plan.day} recorded, "
+        f"{time.monotonic() - began:.1f} s",
+    )
+
+
 def create_demo_key(keys_db: Path) -> str:
     """An admin key for the demo's operator (printed once on the status screen)."""
     from peakline_api.keys import KeyStore, Role
@@ -255,8 +296,13 @@ def create_demo_key(keys_db: Path) -> str:
 
 
 def api_app(
-    options: DemoOptions, config: PlatformConfig, store_url: str, broker_url: str, state_dir: Path
-) -> ASGIApp:
+    options: DemoOptions,
+    config: PlatformConfig,
+    store_url: str,
+    broker_url: str,
+    state_dir: Path,
+    clock_ns: Callable[[], int] | None = None,
+) -> FastAPI:
     from peakline_api.app import create_app
     from peakline_api.settings import ApiSettings
 
@@ -266,8 +312,11 @@ def api_app(
         keys_db=state_dir / "api-keys.db",
         broker_url=broker_url,
         topic_prefix=options.topic_prefix,
+        # The history's meter data is one reading per step (5 to 15 minutes): its DR event
+        # is verified in 15-minute slots, so that its days' readings meet in the same slots.
+        dr_slot_s=DR_SLOT_S if options.history_days > 0 else 60.0,
     )
-    app: ASGIApp = create_app(settings, config=config)
+    app: FastAPI = create_app(settings, config=config, clock_ns=clock_ns)
     return app
 
 

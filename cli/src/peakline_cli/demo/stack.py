@@ -13,18 +13,21 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiomqtt
 import httpx
+from fastapi import FastAPI
 
 from peakline_cli.demo import services
 from peakline_cli.demo.api_server import serve_api
+from peakline_cli.demo.baseline import RetrofitPlan, plan_retrofit
 from peakline_cli.demo.broker import embedded_broker
+from peakline_cli.demo.dr_event import DR_SITE, HistoryEvent, demo_clock, event_window
 from peakline_cli.demo.history import backfill
 from peakline_cli.demo.plan import DemoError, DemoOptions, describe_store, rewire, store_url
 from peakline_cli.demo.status import NS, DemoStatus, HistoryProgress, State
@@ -54,13 +57,16 @@ async def run_demo(
         raise DemoError(str(exc)) from None
     started_ns = time.time_ns()
     history_start: datetime | None = None
+    retrofit: RetrofitPlan | None = None
     if options.history_days > 0:
         now = datetime.now(UTC).replace(microsecond=0)
-        history_start = now - timedelta(days=options.history_days)
+        # on an hour: the retrofit site's imported hours end where its live history begins
+        history_start = (now - timedelta(days=options.history_days)).replace(minute=0, second=0)
+        retrofit = plan_retrofit(config, history_start, now)
     async with contextlib.AsyncExitStack() as stack:
         broker_url = await stack.enter_async_context(_broker(options, status))
         sim = await stack.enter_async_context(
-            services.simulators(options, config, broker_url, status, history_start)
+            services.simulators(options, config, broker_url, status, history_start, retrofit)
         )
         demo_config = rewire(
             config, broker_url, options.topic_prefix, services.modbus_endpoints(sim)
@@ -69,7 +75,10 @@ async def run_demo(
         await services.prepare_store(store)
         key = services.create_demo_key(state_dir / "api-keys.db")
         status.api_key = key
-        app = services.api_app(options, demo_config, store, broker_url, state_dir)
+        # With a history, the API lives on the simulator's clock until it runs live, so that
+        # its DR service runs the history's event at its time (dr_event).
+        clock = demo_clock(sim.clock) if history_start is not None else None
+        app = services.api_app(options, demo_config, store, broker_url, state_dir, clock)
         scheme = "https" if options.tls else "http"
         status.add("api", f"{scheme}://{options.host}:{options.port}")
         stack.callback(status.set, "api", State.STOPPED)
@@ -86,10 +95,13 @@ async def run_demo(
                 int(history_start.timestamp()) * NS,
             )
             status.history = progress
+            event = _dr_event(app, demo_config, history_start, status)
             if not await _history(
-                options, sim, demo_config, broker_url, store, state_dir, status, stop
+                options, sim, demo_config, broker_url, store, state_dir, status, stop, event
             ):
                 return
+            if event is not None:
+                status.set("dr event", State.STOPPED, event.outcome())
             derive_from = progress.shortened_from_ns or progress.start_ns
             sim.clock.release(time.time_ns())  # from here on the simulators run live
             for handle in services.live_faults(sim):
@@ -108,7 +120,19 @@ async def run_demo(
             )
         )
         if status.history is not None:
-            stack.enter_context(_follow_deriver(live_ingest, status))
+            derived = asyncio.Event()
+            stack.enter_context(_follow_deriver(live_ingest, status, derived))
+            if retrofit is not None:
+                # Once the dashboard is populated: the imported year ends where the live
+                # history begins (no overlap either way), and its import and roll-ups would
+                # otherwise hold up the backfill and the deriver's catch-up by ~15 s.
+                seeding = asyncio.create_task(
+                    _after(
+                        derived, services.retrofit_baseline(store, retrofit, sim, state_dir, status)
+                    ),
+                    name="retrofit-baseline",
+                )
+                stack.push_async_callback(_cancel, seeding)
         await stack.enter_async_context(services.edge_agents(demo_config, state_dir, status))
         await stack.enter_async_context(_tap(broker_url, options.topic_prefix, status))
         await stack.enter_async_context(
@@ -129,6 +153,7 @@ async def _history(
     state_dir: Path,
     status: DemoStatus,
     stop: asyncio.Event,
+    event: HistoryEvent | None = None,
 ) -> bool:
     """The backfill with its own store-only ingest worker; False when stopped during it."""
     assert status.history is not None
@@ -147,7 +172,14 @@ async def _history(
     ) as service:
         work = asyncio.create_task(
             backfill(
-                sim, config, service, state_dir, status, status.history, options.history_budget_s
+                sim,
+                config,
+                service,
+                state_dir,
+                status,
+                status.history,
+                options.history_budget_s,
+                event,
             ),
             name="history",
         )
@@ -165,8 +197,41 @@ async def _history(
     return True
 
 
+def _dr_event(
+    app: FastAPI, config: PlatformConfig, history_start: datetime, status: DemoStatus
+) -> HistoryEvent | None:
+    """The history's demand-response event, run by the API's own DR service (None when the
+    config has no such site or the history is too short for one)."""
+    site = config.sites.get(DR_SITE)
+    if site is None or not site.flexibility:
+        return None
+    window = event_window(history_start, datetime.now(UTC), site.timezone)
+    if window is None:
+        return None
+    status.add("dr event", f"{DR_SITE} {window[0]:%Y-%m-%d %H:%M}-{window[1]:%H:%M} UTC")
+    status.set("dr event", State.STOPPED, "planned from the site's flexibility at its start")
+    return HistoryEvent(app.state.dr, app.state.control, *window)
+
+
+async def _after(event: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await event.wait()
+    except asyncio.CancelledError:
+        work.close()  # never started
+        raise
+    await work
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @contextlib.contextmanager
-def _follow_deriver(service: IngestService, status: DemoStatus) -> Iterator[None]:
+def _follow_deriver(
+    service: IngestService, status: DemoStatus, derived: asyncio.Event
+) -> Iterator[None]:
     """Show the live deriver catching up through the stored history."""
     progress = status.history
     assert progress is not None
@@ -180,6 +245,7 @@ def _follow_deriver(service: IngestService, status: DemoStatus) -> Iterator[None
                 progress.derive_at_ns = deriver.watermark
                 if time.time_ns() - deriver.watermark < 60 * NS:
                     progress.phase = "derived"
+                    derived.set()
                     progress.derive_at_ns = None
                     status.set(
                         "history",
@@ -268,7 +334,9 @@ async def _tap(broker_url: str, prefix: str, status: DemoStatus) -> AsyncIterato
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # an observer: a broker too busy to answer its DISCONNECT in time (seen on the loaded
+        # 2-core machine) does not fail the demo's exit
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
             await task
         status.set("tap", State.STOPPED)
 

@@ -284,6 +284,15 @@ class CommandExecutor:
         return await self._finish(command, CommandState.APPLIED, None, readback, current)
 
     # -- reverts
+    def clock_moved(self) -> None:
+        """A stepped clock jumped (a backfill): look at the holds' revert times again."""
+        self._holds_changed.set()
+
+    def holds_due(self) -> int:
+        """Holds whose revert time has come on this executor's clock (not reverted yet)."""
+        now = self.clock_ns()
+        return sum(1 for h in self.holds.holds() if h.revert_at <= now)
+
     async def _revert_loop(self) -> None:
         while True:
             self._holds_changed.clear()
