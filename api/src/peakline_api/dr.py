@@ -45,6 +45,8 @@ MAX_LEAD_NS = 30 * DAY_NS
 """... and at most this far ahead."""
 MAX_DURATION_NS = int(MAX_EXPIRES_IN_S * NS)
 """At most as long as a command's revert-after hold (24 h), which ends the event on the edge."""
+END_HOLD_S = 0.001
+"""A cancelled event's holds end this soon after the edge applies the cancelling command."""
 MAX_SLOTS = 2_000
 """Verification slots per event (24 h of 60 s slots is 1,440)."""
 SIMILAR_DAYS = 10
@@ -191,16 +193,22 @@ class DemandResponse:
         return self.ledger.event(event["id"])
 
     async def cancel(self, event: dict[str, Any], issuer: str) -> dict[str, Any]:
-        """End an event now: a scheduled one never starts; an active one's applied values are
-        written back (`previous` of each action) and its pending commands expire."""
+        """End an event now: a scheduled one never starts; an active one's holds end at once
+        and its pending commands expire.
+
+        Ending a hold is the edge's revert, not a write of the old value: each applied point
+        gets the event's own value again with a hold that ends immediately, and a hold on a
+        held point keeps the value from before the first one, so the edge restores that (a
+        Modbus point is written back, a BACnet point's priority is relinquished and the
+        building's schedule takes over again)."""
         if event["state"] not in ("scheduled", "active"):
             raise EventRefused(f"the event is {event['state']}, it cannot be cancelled")
         now = self.clock_ns()
         reverts: list[dict[str, Any]] = []
         if event["state"] == "active":
             self._cancel_commands(event, now, "the event was cancelled")
-            previous = {
-                (sp["site"], a["device"], a["point"]): a["previous"]
+            held = {
+                (sp["site"], a["device"], a["point"]): a["value"]
                 for sp in event["plan"]
                 for a in sp["actions"]
             }
@@ -209,7 +217,7 @@ class DemandResponse:
                 # A sent command may still be applied: its revert follows it on the same topic.
                 if entry is None or entry.state not in (CommandState.SENT, CommandState.APPLIED):
                     continue
-                value = previous.get((entry.site, entry.device, entry.point))
+                value = held.get((entry.site, entry.device, entry.point))
                 if value is None:
                     continue
                 spec = CommandSpec(
@@ -219,6 +227,7 @@ class DemandResponse:
                     value=value,
                     expires_in_s=60.0,
                     idempotency_key=f"dr:{event['id']}:cancel:{entry.device}:{entry.point}",
+                    revert_after_s=END_HOLD_S,
                 )
                 try:
                     sent = await self.commands.send(

@@ -204,3 +204,30 @@ async def test_demand_response_sheds_simulated_load(district: District) -> None:
         assert site["avoided_kg_co2e"] == pytest.approx(site["shed_kwh"] * 0.6)
         # energy over exactly the event's duration (the last 60 s slot is cut at its end)
         assert site["shed_kwh"] == pytest.approx(site["shed_kw"] * EVENT_S / 3600, rel=0.01)
+
+
+async def test_a_cancelled_event_ends_the_holds_on_the_edge(district: District) -> None:
+    """Cancelling an active event ends each hold on the edge now: the setpoints return to
+    what they were before the event (the edge's revert, which on BACnet is a relinquish),
+    and no new write of an old value is left holding the point."""
+    api, sim = district.api, district.sim
+    r = await api.post("/api/v1/dr-events", json={"sites": list(SITES), "reduce_kw": 6,
+                                                  "end": "now+600s"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    event = r.json()
+
+    async def held() -> bool:
+        return all(sim.value(f"{s}-hvac", "setpoint") == pytest.approx(20.0) for s in SITES)
+
+    await eventually(held, 30, "every setpoint at the event's 20 degC", every_s=0.1)
+    r = await api.post(f"/api/v1/dr-events/{event['id']}/cancel", json={})
+    assert r.status_code == 200, r.text
+    reverts = r.json()["reverts"]
+    assert len(reverts) == len(SITES) and all(x["id"] for x in reverts), reverts
+
+    async def restored() -> bool:
+        states = {(await api.get(f"/api/v1/commands/{x['id']}")).json()["state"] for x in reverts}
+        back = all(sim.value(f"{s}-hvac", "setpoint") == pytest.approx(21.0) for s in SITES)
+        return back and states == {"reverted"}
+
+    await eventually(restored, 30, "setpoints back at 21 degC, every hold ended", every_s=0.1)
