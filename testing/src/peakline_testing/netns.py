@@ -1,7 +1,9 @@
 """A throwaway Ethernet segment of Linux network namespaces, so broadcasts travel as on a real
 subnet (loopback has no broadcast between 127.x addresses): a hub namespace holding a bridge
 with the first host address, and one namespace per further host, each joined to the bridge by
-a veth pair. Needs root (CAP_NET_ADMIN); `NetnsRefused` when `ip netns add` is refused.
+a veth pair. With `remote=True` the hub also routes to a second /24 holding one namespace
+(`lan.remote`, 192.168.48.2): a host on another subnet, which broadcasts cannot reach.
+Needs root (CAP_NET_ADMIN); `NetnsRefused` when `ip netns add` is refused.
 
     with Lan.create(hosts=3) as lan:      # 192.168.47.1 in lan.hub, .11 .. .13 in lan.hosts
         lan.popen(lan.hosts[0], [sys.executable, "-c", ...])
@@ -32,6 +34,7 @@ class Lan:
     prefix: str  # "192.168.47": the /24's first three octets
     hub: str
     hosts: list[tuple[str, str]] = field(default_factory=list)
+    remote: tuple[str, str] | None = None  # (namespace, address) on the routed second /24
     _procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
@@ -43,7 +46,14 @@ class Lan:
         return f"{self.prefix}.255"
 
     @classmethod
-    def create(cls, hosts: int, prefix: str = "192.168.47") -> Lan:
+    def create(
+        cls,
+        hosts: int,
+        prefix: str = "192.168.47",
+        *,
+        remote: bool = False,
+        remote_prefix: str = "192.168.48",
+    ) -> Lan:
         tag = secrets.token_hex(3)  # namespaces are global names: unique per run
         hub = f"pl-hub-{tag}"
         done = subprocess.run(["ip", "netns", "add", hub], capture_output=True, text=True)
@@ -64,10 +74,30 @@ class Lan:
                 _ip("-n", hub, "link", "set", f"h{n}", "master", "br0", "up")
                 _ip("-n", ns, "addr", "add", f"{address}/24", "brd", "+", "dev", "eth0")
                 _ip("-n", ns, "link", "set", "eth0", "up")
+                _ip("-n", ns, "route", "add", "default", "via", lan.hub_address)
+            if remote:
+                lan._add_remote(tag, remote_prefix)
         except BaseException:
             lan.close()
             raise
         return lan
+
+    def _add_remote(self, tag: str, prefix: str) -> None:
+        ns, address = f"pl-r-{tag}", f"{prefix}.2"
+        _ip("netns", "add", ns)
+        self.remote = (ns, address)
+        _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", self.hub, "link", "add", "r0", "type", "veth", "peer", "eth0", "netns", ns)
+        _ip("-n", self.hub, "addr", "add", f"{prefix}.1/24", "brd", "+", "dev", "r0")
+        _ip("-n", self.hub, "link", "set", "r0", "up")
+        _ip("-n", ns, "addr", "add", f"{address}/24", "brd", "+", "dev", "eth0")
+        _ip("-n", ns, "link", "set", "eth0", "up")
+        _ip("-n", ns, "route", "add", "default", "via", f"{prefix}.1")
+        subprocess.run(
+            ["ip", "netns", "exec", self.hub, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+            check=True,
+            capture_output=True,
+        )
 
     def popen(self, ns: str, argv: list[str]) -> subprocess.Popen[str]:
         """Start `argv` inside namespace `ns` (stdin a pipe: closing it asks it to stop); it is
@@ -99,11 +129,20 @@ class Lan:
     def close(self) -> None:
         """Stop the processes started here and delete every namespace (veths and the bridge go
         with them)."""
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-        for ns in [self.hub, *(ns for ns, _ in self.hosts)]:
+        try:
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+        finally:
+            self._delete_namespaces()
+
+    def _delete_namespaces(self) -> None:
+        remote = [self.remote[0]] if self.remote else []
+        for ns in [self.hub, *(ns for ns, _ in self.hosts), *remote]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
     def __enter__(self) -> Self:
