@@ -56,9 +56,9 @@ async def _scan_and_profile(
 
 def scan(
     bind: str = typer.Option(
-        "0.0.0.0/0:47808",
+        ...,
         "--bind",
-        help="our address/prefix:port; the prefix sets the broadcast address (10.10.0.5/24)",
+        help="our address/prefix:port, e.g. 10.10.0.5/24:47808 (the prefix sets the broadcast)",
     ),
     timeout_s: float = typer.Option(3.0, "--timeout", help="seconds to collect I-Ams"),
     low: int | None = typer.Option(None, "--low", help="lowest device instance to ask for"),
