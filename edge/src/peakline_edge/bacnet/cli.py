@@ -1,4 +1,5 @@
-"""`peakline bacnet discover --address HOST --bind ADDR -o profile.yaml`."""
+"""`peakline bacnet discover --address HOST --bind ADDR -o profile.yaml` and `peakline bacnet
+scan` (peakline_edge.bacnet.scan)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 from peakline_edge.bacnet.client import BacnetClient
 from peakline_edge.bacnet.profile import profile_from_discovery, profile_yaml
+from peakline_edge.bacnet.scan import scan
 from peakline_edge.errors import EdgeError
 
 app = typer.Typer(add_completion=False, help="BACnet/IP tools for installers")
@@ -17,6 +19,9 @@ app = typer.Typer(add_completion=False, help="BACnet/IP tools for installers")
 @app.callback()
 def _root() -> None:
     """BACnet/IP tools for installers."""
+
+
+app.command()(scan)
 
 
 @app.command()

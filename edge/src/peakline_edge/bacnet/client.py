@@ -48,6 +48,17 @@ class DiscoveredDevice:
     points: list[DiscoveredPoint]
 
 
+@dataclass(frozen=True, slots=True)
+class AnsweringDevice:
+    """One I-Am heard during a scan: what a device says about itself."""
+
+    instance: int
+    address: str  # IP, or IP:port when not 47808 (what `discover` takes)
+    vendor_id: int
+    max_apdu: int
+    segmentation: str
+
+
 # bytes of one present-value in a ReadPropertyMultiple answer: object id (5), opening and
 # closing tags (2), property id (2), opening/closing value tags (2), a real (5); and the answer's
 # fixed header. A device without segmentation must get each answer in one APDU.
@@ -112,6 +123,25 @@ class BacnetClient:
             raise DeviceTimeout(device, "no BACnet answer") from exc
         except (ErrorRejectAbortNack, RejectPDU, AbortPDU) as exc:
             raise ExceptionReply(device, 0, str(exc)) from exc
+
+    async def scan(self, low: int | None = None, high: int | None = None) -> list[AnsweringDevice]:
+        """Who-Is broadcast (global, or for device instances low..high) through our network
+        port (the local subnet, or the BBMD's when registered as a foreign device); every I-Am
+        heard within timeout_s, by instance. Devices answer by unicast to our port."""
+        i_ams = await self.app.who_is(low, high, timeout=self.timeout_s)
+        found = {}
+        for i_am in i_ams:
+            _, instance = i_am.iAmDeviceIdentifier
+            if int(instance) == self.instance:  # our own I-Am when the Who-Is loops back
+                continue
+            found[int(instance)] = AnsweringDevice(
+                int(instance),
+                str(i_am.pduSource),
+                int(i_am.vendorID),
+                int(i_am.maxAPDULengthAccepted),
+                str(i_am.segmentationSupported),
+            )
+        return [found[n] for n in sorted(found)]
 
     async def discover(self, host: str) -> DiscoveredDevice:
         """Who-Is to `host`, then its object list and each point's name, units and type."""

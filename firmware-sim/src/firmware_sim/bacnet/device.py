@@ -125,12 +125,14 @@ class AirHandler(SimulatedPoints):
 
 @contextlib.asynccontextmanager
 async def serve_bacnet(
-    device: SimulatedPoints, host: str, port: int = BACNET_PORT
+    device: SimulatedPoints, host: str, port: int = BACNET_PORT, prefix: int = 8
 ) -> AsyncIterator[Application]:
-    """Serve `device` on host:port (a 127.x.x.x address, /8 so its broadcast is local).
+    """Serve `device` on host:port (a 127.x.x.x address, /8 so its broadcast is local; in a
+    network namespace the subnet's prefix, e.g. 24, so it hears Who-Is broadcasts).
     Leaving the context is the "stops answering" fault: the device falls silent."""
+    address = f"{host}/{prefix}:{port}"
     args = SimpleArgumentParser().parse_args(
-        ["--address", f"{host}/8:{port}", "--instance", str(device.instance), "--name", device.name]
+        ["--address", address, "--instance", str(device.instance), "--name", device.name]
     )
     app = Application.from_args(args)
     for obj in device.build():
