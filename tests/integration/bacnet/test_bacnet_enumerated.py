@@ -3,10 +3,12 @@ loopback, through the edge's own stack: discovery lists them with their types an
 (kept in the generated profile, which still allows no writes), the edge's poll reads them as
 the simulator holds them (binary a bool, as a Modbus coil; multi-state the state number), and
 writes land in slot 8 in the object's own datatype and are relinquished; a value the type
-cannot hold, or a point out of service, is refused with nothing written."""
+cannot hold, or a point out of service, is refused with nothing written; COV notifications of
+both are decoded the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -19,9 +21,13 @@ from firmware_sim.bacnet.device import OCCUPANCY_STATES
 from peakline_core.config import BacnetProfile, Device
 from peakline_core.wire import Quality
 from peakline_edge.bacnet import BacnetClient
+from peakline_edge.bacnet.cov import CovWatcher
 from peakline_edge.bacnet.device import BacnetDevice
 from peakline_edge.bacnet.profile import profile_from_discovery, profile_yaml
 from peakline_edge.errors import WriteRefused
+from peakline_edge.metrics import EdgeMetrics
+from peakline_edge.spool import PendingBatch
+from peakline_testing.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 CLIENT_PORT = 47814  # bacpypes3 treats 127.x on its own port as itself (see firmware_sim.bacnet)
@@ -113,3 +119,40 @@ async def test_values_the_type_cannot_hold_and_out_of_service_are_refused(rig) -
         await client.write(host, "multi-state-value", 1, 2)
     assert ahu.priority_slot("fan_enable", 8) is None
     assert ahu.priority_slot("occupancy_mode", 8) is None
+
+
+async def test_cov_notifies_binary_and_multi_state_changes_decoded(rig) -> None:  # type: ignore[no-untyped-def]
+    client, host, ahu = rig
+    profile = BacnetProfile.model_validate(
+        {"protocol": "bacnet", "name": "ahu", "kind": "hvac", "points": [
+            {"name": "filter_alarm", "object_type": "binary-input", "instance": 1},
+            {"name": "occupancy_mode", "object_type": "multi-state-value", "instance": 1},
+        ]}
+    )  # fmt: skip
+    batches: list[PendingBatch] = []
+
+    async def sink(batch: PendingBatch) -> None:
+        batches.append(batch)
+
+    watcher = CovWatcher(_device(host, profile, client), sink, EdgeMetrics(), 30)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: len(watcher.subscribed) == 2, 20, "both subscribed")
+        ahu.set_value("filter_alarm", "inactive")
+        ahu.set_value("occupancy_mode", 3)
+
+        def seen() -> dict[str, object]:
+            return {r.point: r.value for b in batches for r in b.readings}  # the last of each
+
+        await eventually(
+            lambda: seen() == {"filter_alarm": False, "occupancy_mode": 3}, 20, "notifications"
+        )
+        assert {p: type(v) for p, v in seen().items()} == {
+            "filter_alarm": bool,
+            "occupancy_mode": int,
+        }
+        assert all(r.quality is Quality.GOOD for b in batches for r in b.readings)
+        assert not watcher.refused
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

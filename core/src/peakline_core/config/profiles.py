@@ -286,7 +286,7 @@ class BacnetPoint(Strict):
     unit: str = Field(default="", max_length=32, description="platform unit, e.g. degC, kW")
     object_name: str = Field(default="", description="the device's object-name, as discovered")
     states: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="multi-state: the state-text, state 1 first; binary: inactive, active text",
     )
     writable: WriteLimits | None = None
