@@ -24,7 +24,7 @@ from peakline_edge.bacnet import BacnetClient
 from peakline_edge.bacnet.cov import CovWatcher
 from peakline_edge.bacnet.device import BacnetDevice
 from peakline_edge.bacnet.profile import profile_from_discovery, profile_yaml
-from peakline_edge.errors import WriteRefused
+from peakline_edge.errors import ExceptionReply, WriteRefused
 from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.spool import PendingBatch
 from peakline_testing.waiting import eventually
@@ -114,6 +114,8 @@ async def test_values_the_type_cannot_hold_and_out_of_service_are_refused(rig) -
     for kind, value in (("binary-value", 2), ("multi-state-value", 1.5), ("multi-state-value", 0)):
         with pytest.raises(WriteRefused):
             await client.write(host, kind, 1, value)
+    with pytest.raises(ExceptionReply):  # past the edge's checks: the device refuses state 4
+        await client.write(host, "multi-state-value", 1, 4)
     ahu.set_out_of_service("occupancy_mode")
     with pytest.raises(WriteRefused):
         await client.write(host, "multi-state-value", 1, 2)

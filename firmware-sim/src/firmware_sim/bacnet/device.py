@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from bacpypes3.app import Application
 from bacpypes3.argparse import SimpleArgumentParser
+from bacpypes3.errors import PropertyError
 from bacpypes3.local.analog import AnalogInputObject, AnalogValueObject
 from bacpypes3.local.binary import BinaryInputObject, BinaryValueObject
 from bacpypes3.local.cmd import Commandable
@@ -40,9 +42,20 @@ class CommandableBinaryValue(Commandable, BinaryValueObject):  # type: ignore[mi
 
 
 class CommandableMultiStateValue(Commandable, MultiStateValueObject):  # type: ignore[misc]
-    """A multi-state value (present-value 1..number-of-states) with a priority array."""
+    """A multi-state value (present-value 1..number-of-states) with a priority array; a
+    state beyond them is refused value-out-of-range, as a real controller does."""
 
     _cov_criteria = GenericCriteria  # bacpypes3 gives it a COV increment a state has not
+
+    async def write_property(
+        self, attr: int | str, value: Any, index: int | None = None, priority: int | None = None
+    ) -> None:
+        if isinstance(attr, int):
+            attr = self._property_identifier_class(attr).attr
+        states = int(self.numberOfStates)
+        if attr == "presentValue" and isinstance(value, int) and not 1 <= value <= states:
+            raise PropertyError("value-out-of-range")  # bacpypes3 itself does not check
+        await super().write_property(attr, value, index, priority)
 
 
 OCCUPANCY_STATES = ("occupied", "unoccupied", "standby")
