@@ -1,7 +1,8 @@
 """firmware-sim's BACnet chiller plant controller over real UDP on loopback, driven through the
 edge's own stack (BacnetClient, BacnetDevice, the CommandExecutor): its readings match the
 simulator's ground truth, a raised chilled-water setpoint at priority 8 cuts the plant's power
-at the next physics step and its relinquish brings the schedule's setpoint back; faults: a
+at the next physics step and its relinquish brings the schedule's setpoint back; a chiller
+enable (a binary value) commanded off at priority 8 stops the plant until relinquished; faults: a
 point out of service is refused, a plant that stops answering times out and is reported
 unreachable."""
 
@@ -41,6 +42,8 @@ PROFILE = BacnetProfile.model_validate(
             _ai("chiller_power", 4, "kW"),
             {"name": "chw_setpoint", "object_type": "analog-value", "instance": 1, "unit": "degC",
              "writable": {"min": 5, "max": 12, "step": 0.5}},
+            {"name": "chiller_enable", "object_type": "binary-value", "instance": 1,
+             "writable": {"min": 0, "max": 1}},
         ],
     }
 )  # fmt: skip
@@ -82,10 +85,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         yield Rig(plant, device, executor, sim)
 
 
-def command(cid: str, value: float) -> bytes:
+def command(cid: str, value: float | bool, point: str = "chw_setpoint") -> bytes:
     now = time.time_ns()
     return encode(
-        Command(id=cid, site="s1", device="ch1", point="chw_setpoint", value=value,
+        Command(id=cid, site="s1", device="ch1", point=point, value=value,
                 issued_at=now, expires_at=now + 30_000_000_000, issuer="op")
     )  # fmt: skip
 
@@ -98,7 +101,7 @@ async def test_readings_match_the_plants_ground_truth(rig: Rig) -> None:
     assert values == {
         name: pytest.approx(rig.plant.present_value(name), rel=1e-6)
         for name in ("chw_supply_temp", "chw_return_temp", "cooling_load", "chiller_power")
-    } | {"chw_setpoint": 7.0}
+    } | {"chw_setpoint": 7.0, "chiller_enable": True}
     assert values["chiller_power"] > rig.plant.pump_kw  # the plant is cooling
 
 
@@ -115,6 +118,24 @@ async def test_raised_setpoint_cuts_power_and_its_relinquish_restores_the_schedu
     assert rig.plant.present_value("chiller_power") < settled_kw - 50
     assert await rig.device.revert_point("chw_setpoint", 7.0) == pytest.approx(7.0)
     assert rig.plant.priority_slot("chw_setpoint", 8) is None
+
+
+async def test_chiller_enable_off_at_priority_8_stops_the_plant_until_relinquished(
+    rig: Rig,
+) -> None:
+    for _ in range(60):
+        rig.plant.step(60.0)
+    assert rig.plant.present_value("chiller_power") > rig.plant.pump_kw
+    ack = await rig.executor.execute(command("e1", False, "chiller_enable"))
+    assert ack is not None and ack.state is CommandState.APPLIED, ack
+    assert ack.readback is False and ack.previous is True
+    assert rig.plant.priority_slot("chiller_enable", 8) == 0.0  # inactive held at 8
+    rig.plant.step(60.0)
+    assert rig.plant.present_value("chiller_power") == 0.0
+    assert await rig.device.revert_point("chiller_enable", True) is True  # the schedule's
+    assert rig.plant.priority_slot("chiller_enable", 8) is None
+    rig.plant.step(60.0)
+    assert rig.plant.present_value("chiller_power") > rig.plant.pump_kw
 
 
 async def test_out_of_service_setpoint_is_refused(rig: Rig) -> None:

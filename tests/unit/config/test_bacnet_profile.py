@@ -37,3 +37,34 @@ def test_bad_points_are_refused(change: dict[str, object], message: str) -> None
     points = [{**AHU["points"][0], **change}, AHU["points"][1]]  # type: ignore[index, dict-item]
     with pytest.raises(ValidationError, match=message):
         BacnetProfile.model_validate({**AHU, "points": points})
+
+
+MODE = {"name": "occupancy_mode", "object_type": "multi-state-value", "instance": 1,
+        "states": ["occupied", "unoccupied", "standby"]}  # fmt: skip
+FAN = {"name": "fan_enable", "object_type": "binary-value", "instance": 1}
+
+
+def test_binary_and_multi_state_points_with_their_limits() -> None:
+    points = [
+        {**MODE, "writable": {"min": 1, "max": 3, "step": 1}},
+        {**FAN, "states": ["off", "on"], "writable": {"min": 0, "max": 1}},
+        {"name": "mode_in", "object_type": "multi-state-input", "instance": 2},
+    ]
+    profile = BacnetProfile.model_validate({**AHU, "points": points})
+    assert profile.point("occupancy_mode").states == ["occupied", "unoccupied", "standby"]
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ({**MODE, "writable": {"min": 1, "max": 4}}, r"states are 1\.\.3"),
+        ({**MODE, "states": [], "writable": {"min": 0, "max": 3}}, r"states are 1\.\.N"),
+        ({**FAN, "writable": {"min": 0, "max": 2}}, r"within \[0, 1\]"),
+        ({**FAN, "states": ["off", "on", "auto"]}, "inactive text, active text"),
+        ({**AHU["points"][0], "states": ["a"]}, "has no states"),  # type: ignore[dict-item]
+        ({**FAN, "object_type": "binary-input", "writable": {"min": 0, "max": 1}}, "cannot be"),
+    ],
+)
+def test_limits_must_fit_the_object_type(point: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        BacnetProfile.model_validate({**AHU, "points": [point]})

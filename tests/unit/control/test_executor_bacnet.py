@@ -31,6 +31,9 @@ PROFILE = BacnetProfile.model_validate(
              "writable": {"min": 5, "max": 12}},
             {"name": "fan_enable", "object_type": "binary-value", "instance": 1,
              "writable": {"min": 0, "max": 1}},
+            {"name": "occupancy_mode", "object_type": "multi-state-value", "instance": 1,
+             "states": ["occupied", "unoccupied", "standby"],
+             "writable": {"min": 1, "max": 3, "step": 1}},
         ],
     }
 )  # fmt: skip
@@ -196,7 +199,12 @@ async def test_a_relinquish_the_device_ignores_is_reported_failed(tmp_path: Path
         (command(40.0), "out_of_range"),
         (command(22.3), "off_step"),
         (command(22.0, "supply_temp"), "not_writable"),
-        (command(True, "fan_enable"), "not_writable"),  # binary objects: not wired yet
+        (command(2, "fan_enable"), "bad_value"),  # on/off: a bool or 0/1 only
+        (command(0.5, "fan_enable"), "bad_value"),
+        (command(4, "occupancy_mode"), "out_of_range"),  # states 1..3
+        (command(0, "occupancy_mode"), "out_of_range"),
+        (command(1.5, "occupancy_mode"), "bad_value"),  # a state number, not between two
+        (command(True, "occupancy_mode"), "bad_value"),
         (command(22.0, "nope"), "unknown_point"),
     ],
 )
@@ -204,6 +212,20 @@ def test_validation_of_bacnet_points(cmd: Command, reason: str) -> None:
     with pytest.raises(CommandRejected) as info:
         validate_command(cmd, device=DEVICE, profile=PROFILE, agent=None, now_ns=NOW)
     assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("value", "point", "wanted", "is_bool"),
+    [(True, "fan_enable", True, True), (0, "fan_enable", False, True),
+     (3, "occupancy_mode", 3.0, False)],
+)  # fmt: skip
+def test_binary_and_multi_state_commands_pass(
+    value: float | bool, point: str, wanted: float | bool, is_bool: bool
+) -> None:
+    ok = validate_command(
+        command(value, point), device=DEVICE, profile=PROFILE, agent=None, now_ns=NOW
+    )
+    assert ok.value == wanted and type(ok.value) is type(wanted) and ok.is_bool is is_bool
 
 
 def test_a_valid_bacnet_setpoint_passes() -> None:

@@ -270,25 +270,46 @@ BacnetObjectType = Literal[
     "binary-input",
     "binary-output",
     "binary-value",
+    "multi-state-input",
+    "multi-state-output",
     "multi-state-value",
 ]
 
 
 class BacnetPoint(Strict):
-    """One BACnet object whose present-value is a point."""
+    """One BACnet object whose present-value is a point: analog a number, binary on/off
+    (a bool; commands true/false or 0/1), multi-state a state number 1..N (an int)."""
 
     name: PointName
     object_type: BacnetObjectType
     instance: int = Field(ge=0, le=4194302)
     unit: str = Field(default="", max_length=32, description="platform unit, e.g. degC, kW")
     object_name: str = Field(default="", description="the device's object-name, as discovered")
+    states: list[str] = Field(
+        default=[],
+        description="multi-state: the state-text, state 1 first; binary: inactive, active text",
+    )
     writable: WriteLimits | None = None
     priority: int = Field(default=8, ge=1, le=16, description="write priority (8: manual operator)")
 
     @model_validator(mode="after")
     def _commandable(self) -> Self:
-        if self.writable is not None and self.object_type.endswith("-input"):
+        kind = self.object_type.rsplit("-", 1)[0]
+        if kind == "analog" and self.states:
+            raise ValueError(f"a {self.object_type} has no states")
+        if kind == "binary" and self.states and len(self.states) != 2:
+            raise ValueError("a binary object's states are [inactive text, active text]")
+        limits = self.writable
+        if limits is None:
+            return self
+        if self.object_type.endswith("-input"):
             raise ValueError(f"a {self.object_type} cannot be writable")
+        if kind == "binary" and (limits.min < 0 or limits.max > 1):
+            raise ValueError("a binary object is written 0/1: writable within [0, 1]")
+        if kind == "multi-state":
+            top = len(self.states) or None
+            if limits.min < 1 or (top is not None and limits.max > top):
+                raise ValueError(f"a multi-state object's states are 1..{top or 'N'}")
         return self
 
 

@@ -54,6 +54,9 @@ def _coerce(point: ModbusPoint | BacnetPoint, raw: float | int | bool) -> tuple[
     value = float(raw)
     if not math.isfinite(value):
         raise CommandRejected("bad_value", f"{point.name}: value must be finite")
+    multi_state = isinstance(point, BacnetPoint) and point.object_type.startswith("multi-state-")
+    if multi_state and not value.is_integer():
+        raise CommandRejected("bad_value", f"{point.name} is a state number 1..N, not {raw!r}")
     return value, False
 
 
@@ -119,11 +122,6 @@ def validate_command(
         ) from None
     if point.writable is None:
         raise CommandRejected("not_writable", f"{profile.name}.{point.name} is not writable")
-    if isinstance(point, BacnetPoint) and not point.object_type.startswith("analog-"):
-        # binary and multi-state present-values are enumerations: not wired (no simulator)
-        raise CommandRejected(
-            "not_writable", f"{profile.name}.{point.name}: {point.object_type} writes: not yet"
-        )
     value, is_bool = _coerce(point, command.value)
     check_limits(point.name, point.writable, float(value), None if is_bool else anchor)
     return ValidWrite(point=point, value=value, is_bool=is_bool)

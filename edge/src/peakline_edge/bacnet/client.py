@@ -3,8 +3,10 @@ bacpypes; BAC0 sits on top of it and adds a scripting layer the agent does not n
 
 bacpypes3 errors are translated here into the edge error tree: no answer becomes
 DeviceTimeout, an error/reject/abort reply ExceptionReply, a point reported out of service a
-WriteRefused before anything is written. Writes go to present-value at a priority (default 8,
-manual operator) and are read back; `relinquish` writes null at that priority so the
+WriteRefused before anything is written. Present-values are decoded and encoded per object type
+(`peakline_edge.bacnet.values`: analog REAL, binary BinaryPV as bool, multi-state Unsigned as
+the state number). Writes go to present-value at a priority (default 8, manual operator) and
+are read back; `relinquish` writes null at that priority so the
 device's own schedule (the relinquish default or a lower slot) takes over again.
 """
 
@@ -20,11 +22,19 @@ from bacpypes3.argparse import SimpleArgumentParser
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
+from peakline_edge.bacnet.values import (
+    Reading,
+    decode_present_value,
+    encode_present_value,
+    kind_of,
+    slot_value,
+)
 from peakline_edge.errors import DeviceTimeout, ExceptionReply, WriteRefused
 
 MANUAL_OPERATOR = 8
 POINT_TYPES = ("analog-input", "analog-output", "analog-value", "binary-input",
-               "binary-output", "binary-value", "multi-state-value")  # fmt: skip
+               "binary-output", "binary-value", "multi-state-input", "multi-state-output",
+               "multi-state-value")  # fmt: skip
 UNITS = {"degrees-celsius": "degC", "percent": "%", "kilowatts": "kW", "watts": "W",
          "kilowatt-hours": "kWh", "pascals": "Pa", "no-units": ""}  # fmt: skip
 
@@ -37,6 +47,9 @@ class DiscoveredPoint:
     unit: str
     value_type: str
     commandable: bool
+    states: tuple[str, ...] = ()
+    """multi-state: state-text, state 1 first ("1".."N" when the device has none);
+    binary: inactive-text, active-text when the device has them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,29 @@ def rpm_batch_size(max_apdu: int, segmentation: str) -> int:
     if segmentation in ("segmented-both", "segmented-transmit"):
         return 100
     return max(1, min(100, (max_apdu - _RPM_HEADER_BYTES) // _RPM_BYTES_PER_VALUE))
+
+
+_STATE_PROPERTIES = {
+    "binary": ["inactive-text", "active-text"],
+    "multi-state": ["number-of-states", "state-text"],
+}
+
+
+def _states(object_type: str, props: dict[str, Any]) -> tuple[str, ...]:
+    """State names of a binary or multi-state object from its discovered properties (an
+    absent optional property comes back as an error, not a value)."""
+    kind = kind_of(object_type)
+    if kind == "multi-state":
+        texts = props.get("state-text")
+        if isinstance(texts, list):
+            return tuple(str(t) for t in texts)
+        count = props.get("number-of-states")
+        return tuple(str(n) for n in range(1, int(count) + 1)) if isinstance(count, int) else ()
+    if kind == "binary":
+        texts = [props.get("inactive-text"), props.get("active-text")]
+        if all(isinstance(t, str) for t in texts):
+            return (str(texts[0]), str(texts[1]))
+    return ()
 
 
 def _oid(object_type: str, instance: int) -> ObjectIdentifier:
@@ -159,12 +195,10 @@ class BacnetClient:
             if kind not in POINT_TYPES:
                 continue
             oid = _oid(kind, number)
+            wanted = ["object-name", "units", "present-value", "priority-array"]
+            wanted += _STATE_PROPERTIES.get(kind_of(kind), [])
             rows = await self._call(
-                host,
-                self.app.read_property_multiple(
-                    Address(host),
-                    [oid, ["object-name", "units", "present-value", "priority-array"]],
-                ),
+                host, self.app.read_property_multiple(Address(host), [oid, wanted])
             )
             props = {str(r[1]): r[3] for r in rows}
             units = props.get("units")
@@ -177,6 +211,7 @@ class BacnetClient:
                     unit=UNITS.get(unit_name, unit_name),
                     value_type=type(props["present-value"]).__name__,
                     commandable=isinstance(props.get("priority-array"), list),
+                    states=_states(kind, props),
                 )
             )
         return DiscoveredDevice(
@@ -189,10 +224,11 @@ class BacnetClient:
 
     async def read_present_values(
         self, host: str, points: list[tuple[str, int]], batch: int = 100
-    ) -> dict[tuple[str, int], float]:
+    ) -> dict[tuple[str, int], Reading]:
         """present-value of each (object type, instance), `batch` per ReadPropertyMultiple
-        (see rpm_batch_size); a device that does not answer stops the rest of the cycle."""
-        out = {}
+        (see rpm_batch_size), decoded by object type (float, bool, state number); a device
+        that does not answer stops the rest of the cycle. ValueError: an undecodable value."""
+        out: dict[tuple[str, int], Reading] = {}
         for first in range(0, len(points), batch):
             spec: list[Any] = []
             for kind, number in points[first : first + batch]:
@@ -200,15 +236,25 @@ class BacnetClient:
             rows = await self._call(host, self.app.read_property_multiple(Address(host), spec))
             for oid, _prop, _index, value in rows:
                 object_type, number = oid
-                out[(str(object_type), int(number))] = float(value)
+                out[(str(object_type), int(number))] = decode_present_value(str(object_type), value)
         return out
 
     async def write(
-        self, host: str, kind: str, number: int, value: float, priority: int = MANUAL_OPERATOR
-    ) -> float:
-        """Write present-value at `priority` and return the read-back present-value.
-        Refused (nothing written) when the device reports the point out of service."""
+        self,
+        host: str,
+        kind: str,
+        number: int,
+        value: float | int | bool,
+        priority: int = MANUAL_OPERATOR,
+    ) -> Reading:
+        """Write present-value at `priority` in the object's datatype (REAL, BinaryPV,
+        Unsigned) and return the read-back present-value, decoded. Refused (nothing written)
+        when the value does not fit the object type or the device reports it out of service."""
         oid = _oid(kind, number)
+        try:
+            encoded = encode_present_value(kind, value)
+        except ValueError as exc:
+            raise WriteRefused(f"{host} {kind},{number}: {exc}") from exc
         out_of_service = await self._call(
             host, self.app.read_property(Address(host), oid, "out-of-service")
         )
@@ -216,32 +262,34 @@ class BacnetClient:
             raise WriteRefused(f"{host} {kind},{number} is out of service")
         await self._call(
             host,
-            self.app.write_property(Address(host), oid, "present-value", value, None, priority),
+            self.app.write_property(Address(host), oid, "present-value", encoded, None, priority),
         )
-        return float(
-            await self._call(host, self.app.read_property(Address(host), oid, "present-value"))
-        )
+        return await self._present_value(host, kind, number)
 
     async def relinquish(
         self, host: str, kind: str, number: int, priority: int = MANUAL_OPERATOR
-    ) -> float:
+    ) -> Reading:
         """Write null at `priority` (the schedule takes over); returns the new present-value."""
         oid = _oid(kind, number)
         await self._call(
             host,
             self.app.write_property(Address(host), oid, "present-value", Null(()), None, priority),
         )
-        return float(
-            await self._call(host, self.app.read_property(Address(host), oid, "present-value"))
+        return await self._present_value(host, kind, number)
+
+    async def _present_value(self, host: str, kind: str, number: int) -> Reading:
+        raw = await self._call(
+            host, self.app.read_property(Address(host), _oid(kind, number), "present-value")
         )
+        return decode_present_value(kind, raw)
 
     async def priority_slot(
         self, host: str, kind: str, number: int, priority: int = MANUAL_OPERATOR
     ) -> float | None:
-        """The value in slot `priority` (1..16) of a commandable point; None when empty."""
+        """The value in slot `priority` (1..16) of a commandable point; None when empty
+        (binary: 0.0 inactive, 1.0 active; multi-state: the state number)."""
         slot = await self._call(
             host,
             self.app.read_property(Address(host), _oid(kind, number), "priority-array", priority),
         )
-        value = getattr(slot, "real", None)  # a PriorityValue choice: null, real, ...
-        return None if value is None else float(value)
+        return slot_value(slot)  # a PriorityValue choice: null, real, enumerated, unsigned

@@ -9,8 +9,8 @@ once. When notifications stop because the device stopped answering the renewals,
 subscription is dropped and taken again with back-off. Polling on `poll_interval_s` never
 stops: it is the floor under COV, so the installer lengthens the interval instead.
 
-Notified values become readings of the same kind as polled ones (`good`, `stale` for a
-non-finite value, the profile's unit) and go to the same spool writer.
+Notified values become readings of the same kind as polled ones (decoded by object type,
+`good`, `stale` for a non-finite value, the profile's unit) and go to the same spool writer.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bacpypes3.primitivedata import ObjectIdentifier
 from peakline_core.config.profiles import BacnetPoint
 from peakline_core.wire import Quality, Reading
 from peakline_edge.bacnet.device import BacnetDevice
+from peakline_edge.bacnet.values import decode_present_value
 from peakline_edge.metrics import EdgeMetrics
 from peakline_edge.spool import PendingBatch
 
@@ -119,7 +120,7 @@ class CovWatcher:
 
     async def _reading(self, point: BacnetPoint, value: Any) -> None:
         try:
-            number = float(value)
+            number = decode_present_value(point.object_type, value)
         except (TypeError, ValueError):
             reading = Reading(point.name, self._clock(), None, Quality.ERROR, point.unit or None)
         else:

@@ -7,10 +7,14 @@ segmentation (`rpm_batch_size`). A batch with no answer marks it and the rest of
 points `error` and the device unreachable (the poller then isolates it and probes with
 back-off, as for a Modbus device); an error reply marks only that batch's points.
 
+Values by object type (`peakline_edge.bacnet.values`): analog a float, binary a bool (as a
+Modbus coil), multi-state the state number (int).
+
 `write_point`/`read_point`/`revert_point` are the command executor's seam, as on
-`ModbusDevice`: a write goes to present-value at the point's priority (default 8) and is read
-back; a revert relinquishes that priority (writes null) and checks the slot is empty, so the
-building's own schedule takes over instead of an old value written back.
+`ModbusDevice`: a write goes to present-value at the point's priority (default 8) in the
+object's datatype and is read back; a revert relinquishes that priority (writes null) and
+checks the slot is empty, so the building's own schedule takes over instead of an old value
+written back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from peakline_core.config.platform import BacnetIp, Device
 from peakline_core.config.profiles import BacnetPoint, BacnetProfile
 from peakline_core.wire import Quality, Reading
 from peakline_edge.bacnet.client import BacnetClient, rpm_batch_size
+from peakline_edge.bacnet.values import Reading as BacnetValue
+from peakline_edge.bacnet.values import kind_of
 from peakline_edge.device import PollResult
 from peakline_edge.errors import DeviceError, DeviceTimeout, NotConfirmed, WriteRefused
 
@@ -60,7 +66,7 @@ class BacnetDevice:
         """Read the due points' present-values; never raises for device errors."""
         points = list(due)
         result = PollResult()
-        values: dict[tuple[str, int], float] = {}
+        values: dict[tuple[str, int], BacnetValue] = {}
         errored: set[tuple[str, int]] = set()
         answered = False
         ts = self._clock()
@@ -84,7 +90,7 @@ class BacnetDevice:
                 answered = True
                 result.failed.append(exc)
                 errored.update(chunk)
-            except (TypeError, ValueError) as exc:  # a value that is not a number
+            except (TypeError, ValueError) as exc:  # a value not of the object's type
                 answered = True
                 result.failed.append(DeviceError(self.id, f"undecodable reply: {exc}"))
                 errored.update(chunk)
@@ -125,17 +131,15 @@ class BacnetDevice:
         point = self._writable(point_name, value)
         try:
             return await self.client.write(
-                self.connection.address,
-                point.object_type,
-                point.instance,
-                float(value),
-                point.priority,
+                self.connection.address, point.object_type, point.instance, value, point.priority
             )
         except WriteRefused as exc:
             raise WriteRefused(
                 f"out_of_service: {self.id}.{point_name} is out of service on the device"
                 " (nothing written)"
             ) from exc
+        except ValueError as exc:  # the read-back is not of the object's type
+            raise DeviceError(self.id, f"undecodable read-back: {exc}") from exc
 
     async def revert_point(self, point_name: str, previous: float | int | bool) -> Value:
         """End a hold: relinquish the point's priority (not `previous` written back; the next
@@ -143,7 +147,10 @@ class BacnetDevice:
         Raises NotConfirmed when the slot still holds a value after the relinquish."""
         point = self.profile.point(point_name)
         host, kind, number = self.connection.address, point.object_type, point.instance
-        readback = await self.client.relinquish(host, kind, number, point.priority)
+        try:
+            readback = await self.client.relinquish(host, kind, number, point.priority)
+        except ValueError as exc:
+            raise DeviceError(self.id, f"undecodable read-back: {exc}") from exc
         left = await self.client.priority_slot(host, kind, number, point.priority)
         if left is not None:
             raise NotConfirmed(
@@ -161,6 +168,14 @@ class BacnetDevice:
         limits = point.writable
         if limits is None:
             raise WriteRefused(f"{self.id}.{name} is not writable")
-        if isinstance(value, bool) or not limits.min <= float(value) <= limits.max:
+        kind = kind_of(point.object_type)
+        if kind == "binary":  # on/off: a bool or 0/1 only
+            if not isinstance(value, bool) and value not in (0, 1):
+                raise WriteRefused(f"{self.id}.{name} is on/off: {value!r} is not a bool or 0/1")
+        elif isinstance(value, bool):
+            raise WriteRefused(f"{self.id}.{name}: {value!r} on a {point.object_type}")
+        elif kind == "multi-state" and not float(value).is_integer():
+            raise WriteRefused(f"{self.id}.{name}: {value!r} is not a state number")
+        if not limits.min <= float(value) <= limits.max:
             raise WriteRefused(f"{self.id}.{name}: {value!r} outside [{limits.min}, {limits.max}]")
         return point

@@ -1,7 +1,8 @@
 """A BACnet profile from discovery: one point per input/output/value object, named after its
-object-name (made a valid point name), units mapped to the platform's, commandable objects left
-read-only until the installer adds `writable` limits (a generated profile never allows writes
-on its own)."""
+object-name (made a valid point name), units mapped to the platform's, the state texts of
+binary and multi-state objects kept (`states`), commandable objects left read-only until the
+installer adds `writable` limits (a generated profile never allows writes on its own; its
+header lists the commandable points with the limits their type allows)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,22 @@ def profile_from_discovery(found: DiscoveredDevice, name: str, kind: str) -> Bac
                 instance=p.instance,
                 unit=p.unit,
                 object_name=p.name,
+                states=list(p.states),
             )
         )
     return BacnetProfile(name=name, kind=kind, points=points)
+
+
+def suggested_limits(point: BacnetPoint) -> str:
+    """The `writable` limits a commandable point's type allows, for the installer to copy:
+    binary 0/1, multi-state 1..N; an analog range is the installer's to choose."""
+    kind = point.object_type.rsplit("-", 1)[0]
+    if kind == "binary":
+        return "{min: 0, max: 1}"
+    if kind == "multi-state":
+        top = len(point.states) or "N"
+        return f"{{min: 1, max: {top}, step: 1}}"
+    return "{min: ..., max: ..., step: ...}"
 
 
 def profile_yaml(profile: BacnetProfile, found: DiscoveredDevice) -> str:
@@ -47,5 +61,9 @@ def profile_yaml(profile: BacnetProfile, found: DiscoveredDevice) -> str:
         f" {found.address}\n# (max APDU {found.max_apdu}, {found.segmentation}); review, add"
         " `writable` limits to the points that may be commanded, and commit.\n"
     )
+    commandable = {(p.object_type, p.instance) for p in found.points if p.commandable}
+    for point in profile.points:
+        if (point.object_type, point.instance) in commandable:
+            header += f"#   commandable: {point.name} writable: {suggested_limits(point)}\n"
     body = yaml.safe_dump(profile.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     return header + body

@@ -4,6 +4,8 @@
 `step(dt_s)` advances the loop with the setpoint's present-value (whatever priority wins: an
 operator's slot 8 or the relinquish default, the building's schedule), so a command raising
 the setpoint cuts cooling and electric power at the next step, and a relinquish restores it.
+`chiller_enable` (a commandable binary value, relinquish default active) runs the plant: an
+inactive at slot 8 stops it (no cooling, no power) until relinquished.
 Faults: a point out of service (`set_out_of_service`) and a plant that stops answering (leave
 `serve_bacnet`).
 """
@@ -15,7 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from bacpypes3.local.analog import AnalogInputObject
 
-from firmware_sim.bacnet.device import CommandableAnalogValue, SimulatedPoints
+from firmware_sim.bacnet.device import (
+    CommandableAnalogValue,
+    CommandableBinaryValue,
+    SimulatedPoints,
+)
 from firmware_sim.physics.chiller import chiller_step
 
 _INPUTS = {  # name: (instance, units)
@@ -63,6 +69,13 @@ class ChillerPlant(SimulatedPoints):
             units="degreesCelsius",
             outOfService=False,
         )
+        self.objects["chiller_enable"] = CommandableBinaryValue(
+            objectIdentifier=("binary-value", 1),
+            objectName="chiller_enable",
+            presentValue="active",
+            relinquishDefault="active",  # the schedule runs the plant
+            outOfService=False,
+        )
         self.step(0.0)
         return list(self.objects.values())
 
@@ -78,7 +91,7 @@ class ChillerPlant(SimulatedPoints):
             flow_kg_s=one * self.flow_kg_s,
             cop=one * self.cop,
             pump_kw=one * self.pump_kw,
-            running=one,
+            running=one * self.present_value("chiller_enable"),
             dt_s=dt_s,
         )
         self.supply_c = float(out.supply_c[0])
