@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from peakline_testing.servers import Influxd, Mosquitto, Postgres, SerialPair
 from tests.state_backends import StateBackend
+
+# No timed assertions (the machine is shared and noisy, two test workers on two cores):
+# hypothesis neither fails a slow example (deadline) nor a slow generator (too_slow).
+settings.register_profile("peakline", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("peakline")
 
 REPO = Path(__file__).resolve().parent.parent
 
