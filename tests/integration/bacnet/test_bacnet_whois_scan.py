@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from firmware_sim.bacnet import AirHandler, ChillerPlant
 from peakline_testing.netns import Lan, NetnsRefused
 from peakline_testing.waiting import wait_until
 
@@ -133,13 +134,9 @@ def test_scan_writes_one_profile_per_device(site: Site, tmp_path: Path) -> None:
         profile = yaml.safe_load(path.read_text())
         names = {p["name"] for p in profile["points"]}
         kind, address = site.devices[r["instance"]]
-        expected = (
-            {"supply_temp", "return_temp", "fan_speed", "zone_setpoint"}
-            if kind == "ahu"
-            else {"chw_supply_temp", "chw_return_temp", "cooling_load", "chiller_power",
-                  "chw_setpoint"}
-        )  # fmt: skip
-        assert names == expected
+        # every object the simulated device serves (what the namespace's device was built as)
+        served = (AirHandler if kind == "ahu" else ChillerPlant)(r["instance"], "x").build()
+        assert names == {str(o.objectName) for o in served}
         assert f"from device {r['instance']} at {address}" in path.read_text()
 
 
