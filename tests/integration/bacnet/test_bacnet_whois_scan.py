@@ -9,6 +9,7 @@ bacpypes3 BBMD on the devices' subnet, which forwards it there."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -122,6 +123,13 @@ def test_scan_table_lists_the_devices(site: Site) -> None:
     assert "3 device(s) answered" in out
 
 
+async def served_names(kind: str, instance: int) -> set[str]:
+    """Every object the simulated device serves, as the namespace's device was built (in an
+    event loop: bacpypes3 objects schedule their set-up on it)."""
+    served = (AirHandler if kind == "ahu" else ChillerPlant)(instance, "x").build()
+    return {str(o.objectName) for o in served}
+
+
 def test_scan_writes_one_profile_per_device(site: Site, tmp_path: Path) -> None:
     done = site.scan("--json", "-o", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -134,9 +142,7 @@ def test_scan_writes_one_profile_per_device(site: Site, tmp_path: Path) -> None:
         profile = yaml.safe_load(path.read_text())
         names = {p["name"] for p in profile["points"]}
         kind, address = site.devices[r["instance"]]
-        # every object the simulated device serves (what the namespace's device was built as)
-        served = (AirHandler if kind == "ahu" else ChillerPlant)(r["instance"], "x").build()
-        assert names == {str(o.objectName) for o in served}
+        assert names == asyncio.run(served_names(kind, r["instance"]))
         assert f"from device {r['instance']} at {address}" in path.read_text()
 
 
