@@ -30,6 +30,8 @@ from tests.integration.ingest.support import (
 
 pytestmark = pytest.mark.timeout(300)
 
+READINGS = "peakline_ingest_readings_total"
+
 
 def test_published_is_stored_exactly(mosquitto, influx_db, topic_prefix, tmp_path) -> None:
     topics = Topics(topic_prefix)
@@ -43,7 +45,10 @@ def test_published_is_stored_exactly(mosquitto, influx_db, topic_prefix, tmp_pat
         pub.publish(telemetry(topics, batches))
         wait_until(lambda: influx_count(influx_db) >= 6000, 120, "6000 readings stored")
         assert influx_values(influx_db) == expected_values(batches)
-        assert metric(port, "peakline_ingest_readings_total") == 6000
+        # The counter moves after a batch's derived rows are written and its acks sent, a
+        # moment after its readings become visible in influxd: wait for it, then insist.
+        wait_until(lambda: metric(port, READINGS) >= 6000, 30, "readings counted")
+        assert metric(port, READINGS) == 6000
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     finally:
         pub.close()
@@ -119,8 +124,9 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(
         pub.publish(telemetry(topics, batches))
         wait_until(lambda: influx_count(influx_db) >= 20_000, 120, "all readings stored")
         assert influx_values(influx_db) == expected_values(batches)
-        r1 = metric(p1, "peakline_ingest_readings_total")
-        r2 = metric(p2, "peakline_ingest_readings_total")
+        wait_until(lambda: metric(p1, READINGS) + metric(p2, READINGS) >= 20_000, 30, "counted")
+        r1 = metric(p1, READINGS)
+        r2 = metric(p2, READINGS)
         assert r1 > 0 and r2 > 0
         assert r1 + r2 == 20_000  # each message handled by exactly one worker
     finally:
