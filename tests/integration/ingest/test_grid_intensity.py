@@ -78,6 +78,8 @@ def test_grid_points_are_stored_and_bad_ones_dead_lettered(
         wait_until(
             lambda: metric(port, "peakline_ingest_rejects_total") >= len(bad), 30, "rejections"
         )
+        # Counted once the write returns, a moment after influxd shows the row.
+        wait_until(lambda: metric(port, "peakline_ingest_grid_points_total") >= 3, 30, "counted")
         assert metric(port, "peakline_ingest_grid_points_total") == 3
         # The service keeps running, and telemetry is stored as before.
         pub.publish(telemetry(topics, [make_batch("a1", "s1", "m1", 0, 10, T0)]))
