@@ -1,7 +1,8 @@
-"""Simulated buildings for the demand-response end-to-end test, until firmware-sim's HVAC
-controller lands: each building is a Modbus TCP peer with an HVAC controller (unit 1, the
-repository's hvac-controller register map) and a meter (unit 2) whose load follows the HVAC
-setpoint: load = base + running * k * (30 - setpoint) kW."""
+"""Simulated buildings for the demand-response end-to-end test, with a load model simpler
+than firmware-sim's (test_with_firmware_sim.py runs the real simulator): each building is a
+Modbus TCP peer with an HVAC controller (unit 1, the repository's hvac-controller register
+map) and a meter (unit 2) whose load follows the HVAC setpoint:
+load = base + running * k * (30 - setpoint) kW."""
 
 from __future__ import annotations
 
