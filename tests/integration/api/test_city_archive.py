@@ -319,6 +319,11 @@ def test_the_cli_exports_and_restores(
         assert len(db.query("SELECT seq FROM command_events")) == 5
     again = runner.invoke(cli, restore)
     assert again.exit_code == 3 and "--force" in again.output
+    fresh_store = [*restore[:4], f"sqlite:///{tmp_path / 'c.db'}", *restore[5:]]
+    state_only = runner.invoke(cli, fresh_store)  # an empty store, the state holds the city
+    assert state_only.exit_code == 3, state_only.output
+    assert "the store holds" not in state_only.output
+    assert "rows of tables/dr_events.jsonl" in state_only.output
     forced = runner.invoke(cli, [*restore, "--force"])
     assert forced.exit_code == 0, forced.output
     with open_postgres(pg_database) as db:  # replaced, not doubled
