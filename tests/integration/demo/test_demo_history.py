@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -68,44 +70,60 @@ def _stop(proc: subprocess.Popen[str], seen: list[str]) -> str:
     return rest
 
 
-def test_no_history_starts_empty(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class FirstRun:
+    """A `--no-history` run in a fresh --state-dir until readings were stored, then Ctrl-C."""
+
+    state: Path
+    began_ns: int
+    returncode: int
+    seen: list[str]
+    rest: str
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """Run once for both tests: each asserts what it needs of it, and the reuse test reuses a
+    copy of its state dir."""
+    root = tmp_path_factory.mktemp("first-run")
     began_ns = time.time_ns()
-    proc, _ = _start(tmp_path, "--no-history")
+    proc, _ = _start(root, "--no-history")
     seen: list[str] = []
     try:
         _read_until(proc, r"readings stored=[1-9]", seen)
-        rest = _stop(proc, seen)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert "data flowed end to end" in rest
-    assert not any(" history=" in line for line in seen), "".join(seen)
-    with contextlib.closing(sqlite3.connect(tmp_path / "state/store.db")) as db:
+    return FirstRun(root / "state", began_ns, proc.returncode, seen, rest)
+
+
+def test_no_history_starts_empty(first_run: FirstRun) -> None:
+    assert first_run.returncode == 0, "".join(first_run.seen) + first_run.rest
+    assert "data flowed end to end" in first_run.rest
+    assert not any(" history=" in line for line in first_run.seen), "".join(first_run.seen)
+    with contextlib.closing(sqlite3.connect(first_run.state / "store.db")) as db:
         (oldest,) = db.execute(
             "SELECT min(ts) FROM samples JOIN series ON series.id = samples.series_id"
             " WHERE measurement = 'reading'"
         ).fetchone()
     # Nothing before the demo started (a second of slack for the first poll's stamp).
-    assert oldest >= began_ns - 1_000_000_000
+    assert oldest >= first_run.began_ns - 1_000_000_000
 
 
-def test_reused_state_dir_derives_the_new_history_from_its_start(tmp_path: Path) -> None:
+def test_reused_state_dir_derives_the_new_history_from_its_start(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
     """A --state-dir with a deriver checkpoint from an earlier run: the new history is still
     derived and scored from its start (the saved position used to win)."""
-    proc, _ = _start(tmp_path, "--no-history")
-    seen: list[str] = []
-    try:
-        _read_until(proc, r"readings stored=[1-9]", seen)
-        _stop(proc, seen)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    assert first_run.returncode == 0, "".join(first_run.seen) + first_run.rest
+    shutil.copytree(first_run.state, tmp_path / "state")  # the first run's, as it left it
     assert (tmp_path / "state/derive").exists(), "the first run left no deriver checkpoint"
     began = time.time()
     proc, _ = _start(tmp_path, "--history-days", "1", "--history-budget", "120")
-    seen = []
+    seen: list[str] = []
     try:
         _read_until(proc, r"history=derived", seen)
         _stop(proc, seen)
