@@ -34,24 +34,24 @@ FOLDER_MARKERS = {
 }
 
 
-# The files that take longest (seconds on one worker of a quiet 2-core machine), run first.
-# pytest-xdist hands out whole files (--dist loadfile) in collection order
-# (--no-loadscope-reorder in scripts/test.sh; its default puts the files with the fewest
-# tests, these single long tests among them, last, where two of them ended up one after the
-# other on one worker while the other worker sat idle). Started first, they overlap the many
-# short files, which then even out the two workers' ends. A file missing here only runs in
-# its usual place; tests/unit/test_suite_schedule.py checks that every one listed exists.
+# The files that take longest (about so many seconds on one worker of a quiet 2-core
+# machine), run first. pytest-xdist hands out whole files (--dist loadfile) in collection
+# order (--no-loadscope-reorder in scripts/test.sh; its default hands out the files with the
+# fewest tests last, and most of these are single tests: two could end up one after the other
+# on one worker while the other had nothing left). Started first, they overlap the many short
+# files, which then even out the two workers' ends. A file not listed runs in its usual place;
+# tests/unit/test_suite_schedule.py checks that every one listed exists.
 LONG_FILES_FIRST = (
-    "tests/browser/test_dashboard_demo_stack.py",  # 235: one demo, its faults and dashboard
+    "tests/browser/test_dashboard_demo_stack.py",  # 250: one live demo, faults and dashboard
     "tests/integration/demo/test_demo_run.py",  # 150
-    "tests/integration/ingest/test_derive_scaleout.py",  # 111
-    "tests/integration/demo/test_demo_history.py",  # 95
     "tests/integration/reliability/test_soak.py",  # 90
-    "tests/integration/pipeline/test_alerts_meter_dropout.py",  # 67
-    "tests/browser/test_demo_history_browser.py",  # 65
+    "tests/browser/test_demo_history_browser.py",  # 80: one demo with history, two tests
+    "tests/integration/ingest/test_derive_scaleout.py",  # 80 (50 to 110)
+    "tests/integration/demo/test_demo_history.py",  # 45
     "tests/unit/api/test_api_schema_fuzz.py",  # 42
     "tests/integration/pipeline/test_ingest_cli_processors.py",  # 41
     "tests/integration/pipeline/test_faults_found.py",  # 36
+    "tests/integration/pipeline/test_alerts_meter_dropout.py",  # 34
 )
 
 
