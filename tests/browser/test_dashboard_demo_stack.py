@@ -60,7 +60,8 @@ import yaml
 from peakline_testing.servers import free_port
 from tests.browser.browser_support import ARTIFACTS, RunningDemo, browser_page, demo_process
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# The module's one demo starts inside the first test's time: 600 s, not 300.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
 
 READY_TIMEOUT_S = 45.0
 SPIKE_OVER_S = 45 + 30 + 60 + 10

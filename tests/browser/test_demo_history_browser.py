@@ -55,7 +55,12 @@ from tests.browser.browser_support import (
     signed_in,
 )
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+# The module's demo (a 2-day backfill) starts inside the first test's time: 600 s, not 300.
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]
 
 DAYS = 2
 DERIVED_TIMEOUT_S = 300.0
