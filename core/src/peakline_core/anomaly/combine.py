@@ -55,7 +55,9 @@ def combine(
         (DRIFT, ev.drift),
         (NOVELTY, novelty),
     )
-    best = np.maximum.reduce([z for _, z in ranked])
+    best = np.maximum(flat_z, ev.gap)  # pairwise into one buffer: no [6, T, S] stack
+    for _, z in ranked[2:]:
+        np.maximum(best, z, out=best)
     score = np.zeros(best.shape, dtype=np.float32)
     det = np.full(best.shape, NONE, dtype=np.int8)
     # a z at or below z_zero scores 0 and names nothing: only the rest needs the mapping

@@ -56,14 +56,19 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
     if n_t == 0:
         return z
     v = p.model_valid
-    x = np.where(v, p.x, np.nan)
+    all_v = bool(v.all())  # the common case: every `where` on v is a plain copy
+    x = p.x if all_v else np.where(v, p.x, np.nan)
     # the range held before each reading: running max / min of the readings before it
     hi = np.empty((n_t, n_s))
     lo = np.empty((n_t, n_s))
     hi[0] = st["nov_hi"]
     lo[0] = -st["nov_lo"]
-    np.copyto(hi[1:], np.where(v[:-1], x[:-1], -np.inf))
-    np.copyto(lo[1:], np.where(v[:-1], -x[:-1], -np.inf))
+    if all_v:
+        hi[1:] = x[:-1]
+        np.negative(x[:-1], out=lo[1:])
+    else:
+        np.copyto(hi[1:], np.where(v[:-1], x[:-1], -np.inf))
+        np.copyto(lo[1:], np.where(v[:-1], -x[:-1], -np.inf))
     running_max(hi)
     running_max(lo)
     lo = -lo
@@ -82,7 +87,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
     rate = np.zeros((n_t, n_s))
     r = st["nov_rate"].copy()
     floor = 1.0 / cfg.novelty_memory_readings
-    step = np.maximum(1.0 / (n + 1.0), floor) * v
+    if 1.0 / (float(n[0].min(initial=np.inf)) + 1.0) <= floor:  # past the memory: 1 / (n + 1) <= floor
+        step = np.full((n_t, 1), floor) if all_v else floor * v
+    else:
+        step = np.maximum(1.0 / (n + 1.0), floor)
+        if not all_v:
+            step *= v
     keep = 1.0 - step
     gain = step * (margin > 0)
     read: list[bool] = np.asarray(novel.any(axis=1)).tolist()
