@@ -68,6 +68,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     """Rates of a chunk from its prepared readings and the counts in `st`; writes
     `settled` ([T, S] bool: the series had `event_warmup_s` of data before the reading)."""
     mvf = p.model_valid.astype(np.float64)
+    all_m = bool(p.model_valid.all())  # then a product with `mvf` is a copy
     has_dt = ~np.isnan(p.dt_s)
     dtz = np.where(has_dt, p.dt_s, 0.0)
     if (dtz == dtz[:, :1]).all():  # polled in step: one interval per time step
@@ -97,11 +98,20 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     else:
         n_run = running_sum(n0, mvf)  # before reading t: row t; after it: row t + 1
         n_before, n_after = n_run[:-1], n_run[1:]
-        level_rate = np.maximum(alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
-        trend_share = (n_after >= 2) * cfg.trend_gamma
         inv = 1.0 / np.maximum(n_after - 1.0, 1.0)
-        spread_rate = np.where(n_after >= 2, np.maximum(beta, inv), 0.0) * mvf
-        visit_w = p.visits * (mvf * (n_before >= 1))
+        spread_rate = np.maximum(beta, inv, out=inv)
+        if n_min < 2:
+            spread_rate = np.where(n_after >= 2, spread_rate, 0.0)
+        if not all_m:
+            spread_rate *= mvf
+        if level_const and n_min >= 2:  # the spread's memory (days) is the longer warm-up
+            level_rate = alpha * mvf
+            trend_share = np.full((mvf.shape[0], 1), 1 * cfg.trend_gamma)
+            visit_w = p.visits if all_m else p.visits * mvf
+        else:
+            level_rate = np.maximum(alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
+            trend_share = (n_after >= 2) * cfg.trend_gamma
+            visit_w = p.visits * (mvf * (n_before >= 1))
 
     lam = halflife_rate(mdtz, cfg.drift_halflife_s)
     lam_var = np.maximum(lam / (2.0 - lam), 1e-12)
