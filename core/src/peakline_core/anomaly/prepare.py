@@ -71,6 +71,25 @@ def running_max(a: Array) -> Array:
     return a
 
 
+TRANSPOSE_ROWS = 512
+"""Series per block of a layout change: the block's rows stay in cache while written."""
+
+
+def time_major(a: Array, dtype: type[np.generic]) -> Array:
+    """A [series, time] block as a C-ordered [time, series] copy of `dtype`, copied in
+    blocks of series (a plain transposing copy misses the cache on every element)."""
+    out = np.empty(a.shape[::-1], dtype=dtype)
+    for lo in range(0, a.shape[0], TRANSPOSE_ROWS):
+        out[:, lo : lo + TRANSPOSE_ROWS] = a[lo : lo + TRANSPOSE_ROWS].T
+    return out
+
+
+def series_major(out: Array, a: Array) -> None:
+    """Write a [time, series] block into the [series, time] view `out`, in blocks."""
+    for lo in range(0, a.shape[1], TRANSPOSE_ROWS):
+        out[lo : lo + TRANSPOSE_ROWS] = a[:, lo : lo + TRANSPOSE_ROWS].T
+
+
 def previous_of(arr: Array, valid: Array, carried: Array) -> Array:
     """For each t, `arr` at the latest valid reading strictly before t, else `carried`."""
     out = np.empty_like(arr)
@@ -129,8 +148,8 @@ def prepare(
 ) -> Prepared:
     """Vectorized pre-pass over a batch given as [series, time]; updates the 'last reading'
     and counter anchor fields of `st` (the batch's state rows) in place."""
-    ts = np.ascontiguousarray(ts_st.T, dtype=np.int64)
-    raw = np.ascontiguousarray(values_st.T, dtype=np.float64)
+    ts = time_major(ts_st, np.int64)
+    raw = time_major(values_st, np.float64)
     valid = np.isfinite(raw)
     if valid_st is not None:
         valid &= valid_st.T
