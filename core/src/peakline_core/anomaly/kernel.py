@@ -120,7 +120,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     visit_w, keep_run, gap_settled, gap_w = rt.visit_w, rt.keep_run, rt.gap_settled, rt.gap_w
 
     # what the outputs are finished from after the loop, written by the loop
-    spike_z, spike_q, spike_moves = (np.empty((n_t, n_s)) for _ in range(3))
+    spike_z = np.empty((n_t, n_s))
+    # the tail tracker and the moves count live in rows t (before reading t) and t + 1
+    # (after it) of these, so the loop records them without copying
+    spike_q, spike_moves = np.empty((n_t + 1, n_s)), np.empty((n_t + 1, n_s))
     spike_warm = np.empty((n_t, n_s), dtype=bool)
     season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t, n_s))
     season_v = np.zeros((n_t, n_s), dtype=f32)
@@ -128,8 +131,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     gap_nats = np.zeros((n_t, n_s))
     gap_late = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
 
-    moves, mu, trend, s = st["moves"], st["mu"], st["trend"], st["s"]
-    q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
+    mu, trend, s = st["mu"], st["trend"], st["s"]
+    spike_moves[0] = st["moves"]
+    np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
     flat, dm, dd = st["flat"], st["dt_mean"], st["dt_dev"]
@@ -143,6 +147,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
+        q_sp, moves = spike_q[t], spike_moves[t]
         # --- seasonal bin: (re)load the working vectors where the bin changes ---
         bins.refresh()
         if switch_any[t]:
@@ -168,11 +173,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         r = x - mu - trend
         ar = np.abs(r)
         z = np.divide(ar, sig, out=spike_z[t])
-        spike_q[t] = q_sp
-        spike_moves[t] = moves
         all_warm = bool(warm.all())
         q_step = cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p)
-        q_sp += q_step if all_warm else np.where(warm, q_step, 0.0)
+        np.add(q_sp, q_step if all_warm else np.where(warm, q_step, 0.0), out=spike_q[t + 1])
         bound = c * sig
         # the series-wide spread learns only what is not routine for the hour, so a step at
         # 08:00 every day does not blunt the spike test at 13:00
@@ -182,10 +185,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             s_bound = np.where(warm, s_bound, inf)
         step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
         if all_valid[t]:
-            moves += r != 0
+            np.add(moves, r != 0, out=spike_moves[t + 1])
             mu += trend + step
         else:
-            moves += vf * (r != 0)
+            np.add(moves, vf * (r != 0), out=spike_moves[t + 1])
             mu += trend * vf + step
         trend += trend_share[t] * step
         s += spread_rate[t] * (np.minimum(ar, s_bound) - s)
@@ -210,14 +213,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             zs_own = res / sig_b
             # a value the profile holds an hour earlier or later is a shifted schedule or
             # sunrise, not an anomaly: judge by the best-fitting of the three neighbouring bins
-            azs = np.abs(zs_own)
+            azs = np.abs(zs_own, out=season_z[t])
             for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
                 sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
                 if err_sd is not None:
                     sig_n = np.maximum(sig_n, err_sd[t])
                 z_n = np.abs((x - nb_mean) / sig_n)
-                azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed one never fits
-            season_z[t] = azs
+                # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
+                # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
+                np.fmin(azs, z_n, out=azs)
             season_q[t] = q_se
             season_v[t] = v_b
             q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
@@ -285,9 +289,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
                 np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
             continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
-        lam_t = lam[t] * sw
+        lam_t = lam[t] if all_swarm else lam[t] * sw
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
-        age += mdtz[t] * sw
+        age += mdtz[t] if all_swarm else mdtz[t] * sw
         var = np.maximum(ve, lam_var[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
@@ -308,8 +312,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # (z <= t, and the tail rescaling is at most 1): smaller ones are left 0, NaN stays NaN
     z_zero = cfg.z_zero
     at = np.flatnonzero(spike_warm & ~(spike_z < z_zero))
-    t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q.reshape(-1)[at], zq))
-    moves_at = spike_moves.reshape(-1)[at]
+    t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q[:-1].reshape(-1)[at], zq))
+    moves_at = spike_moves[:-1].reshape(-1)[at]
     dof_span = rt.span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
@@ -319,5 +323,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
-    st["q_spike"], st["q_season"] = q_sp, q_se
+    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se
+    st["moves"] = spike_moves[-1].copy()
     return out
