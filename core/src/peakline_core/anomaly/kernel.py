@@ -144,6 +144,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
     switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
     all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
+    # flatline: steps holding a repeat, steps where some run goes on; while no series has a
+    # run (flat all 0) and no reading repeats, the flatline section has nothing to do
+    repeats: list[bool] = np.asarray(p.unchanged.any(axis=1)).tolist()
+    runs_on: list[bool] = np.asarray(keep_run.any(axis=1)).tolist()
+    flat_zero = not flat.any()
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -228,17 +233,25 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
 
         # --- flatline: surprise of the run of unchanged values ---
-        ready = p.unchanged[t] & (v_b >= 0.25)
-        at = np.flatnonzero(ready)  # most readings change
-        if at.size > n_s // 4:
-            by_time = is_counter | (s <= cfg.flat_step_limited * p.step[t])  # type: ignore[index]
-            flat += np.where(ready, still_cost(st_b, sdt_b, dt_rows[t], by_time, q_min), 0.0)
-        elif at.size:
-            step_at = p.step[t][at]  # type: ignore[index]
-            by_time = is_counter[at] | (s[at] <= cfg.flat_step_limited * step_at)
-            flat[at] += still_cost(st_b[at], sdt_b[at], dt_rows[t][at], by_time, q_min)
-        flat *= keep_run[t]
-        out.flat_nats[t] = flat
+        if repeats[t]:
+            ready = p.unchanged[t] & (v_b >= 0.25)
+            at = np.flatnonzero(ready)  # most readings change
+            if at.size > n_s // 4:
+                by_time = is_counter | (s <= cfg.flat_step_limited * p.step[t])  # type: ignore[index]
+                flat += np.where(ready, still_cost(st_b, sdt_b, dt_rows[t], by_time, q_min), 0.0)
+            elif at.size:
+                step_at = p.step[t][at]  # type: ignore[index]
+                by_time = is_counter[at] | (s[at] <= cfg.flat_step_limited * step_at)
+                flat[at] += still_cost(st_b[at], sdt_b[at], dt_rows[t][at], by_time, q_min)
+            flat_zero = flat_zero and not at.size
+        if flat_zero:  # flat stays 0 and so does its (zeroed) record
+            pass
+        elif runs_on[t]:
+            flat *= keep_run[t]
+            out.flat_nats[t] = flat
+        else:  # every run ends (flat is finite and >= 0: the same as flat *= False)
+            flat.fill(0.0)
+            flat_zero = True
 
         # --- profile updates (the bin's working vectors) ---
         w = p.visits[t]
