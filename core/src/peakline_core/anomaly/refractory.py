@@ -35,18 +35,21 @@ def mute_repeats(
     if steps.size == 0:
         return score, muted
     score = score.copy()
-    reads = st["reads"] + np.cumsum(valid, axis=0, dtype=np.int64)
-    soft = ~np.isin(det, HARD)
+    # the reading count at each alarm step, summed step to step (a cumsum down the time axis
+    # of the whole batch is slow on this layout)
+    r = st["reads"].astype(np.int64)
+    done = 0
     cap = np.nextafter(np.float32(cfg.event_open), np.float32(0))
     last = st["alarm_r"]
     k = cfg.alarm_refractory_readings
     for t in steps.tolist():
         c = cand[t]
-        r = reads[t]
+        r = r + np.count_nonzero(valid[done : t + 1], axis=0)
+        done = t + 1
         repeat = c & (r - last <= k)
         fresh = c & ~repeat
         last[fresh] = r[fresh]
-        mute = repeat & soft[t]
+        mute = repeat & ~np.isin(det[t], HARD)
         if mute.any():
             score[t, mute] = np.minimum(score[t, mute], cap)
             muted[t] = mute
