@@ -149,6 +149,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     repeats: list[bool] = np.asarray(p.unchanged.any(axis=1)).tolist()
     runs_on: list[bool] = np.asarray(keep_run.any(axis=1)).tolist()
     flat_zero = not flat.any()
+    # every series has moved enough for the spike test (moves never falls)
+    moved_enough = bool(spike_moves[0].min(initial=np.inf) >= cfg.warmup_readings)
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -174,11 +176,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             sig = np.maximum(sig, err_sd[t])
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
-        warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
+        if moved_enough:  # (moves never falls: warm where the reading is modelled)
+            warm = spike_warm[t]
+            warm[:] = v
+        else:
+            warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
         r = x - mu - trend
         ar = np.abs(r)
         z = np.divide(ar, sig, out=spike_z[t])
-        all_warm = bool(warm.all())
+        all_warm = all_valid[t] if moved_enough else bool(warm.all())
         q_step = cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p)
         np.add(q_sp, q_step if all_warm else np.where(warm, q_step, 0.0), out=spike_q[t + 1])
         bound = c * sig
@@ -313,7 +319,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         charted = age >= cfg.drift_warmup_s
         if not all_swarm:
             charted &= swarm
-        if charted.any():  # (out is 0 where the chart is not yet trusted)
+        if charted.all():
+            out.drift[t] = np.abs(e) / sd
+        elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
         rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9))
         if not all_swarm:

@@ -96,8 +96,11 @@ def previous_of(arr: Array, valid: Array, carried: Array) -> Array:
     if arr.shape[0]:
         out[0] = carried
     all_valid: list[bool] = np.asarray(valid.all(axis=1)).tolist()
+    if all(all_valid[:-1]):  # the common case: a plain shift
+        out[1:] = arr[:-1]
+        return out
     for t in range(1, arr.shape[0]):
-        if all_valid[t - 1]:  # the common case: a plain shift
+        if all_valid[t - 1]:
             out[t] = arr[t - 1]
         else:
             out[t] = np.where(valid[t - 1], arr[t - 1], out[t - 1])
