@@ -53,7 +53,7 @@ import numpy as np
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.config import AnomalyConfig
 from peakline_core.anomaly.prepare import VISIT_S, Prepared
-from peakline_core.anomaly.rates import chunk_rates
+from peakline_core.anomaly.rates import Rates, chunk_rates
 from peakline_core.anomaly.state import Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
@@ -93,6 +93,49 @@ def t_to_z(t: Array, dof: Array) -> Array:
     return z
 
 
+def interval_model(rt: Rates, dm: Array, dd: Array, cfg: AnomalyConfig) -> Array:
+    """Gap surprise (nats, [T, S], 0 where it cannot reach `z_zero`) of each interval
+    against the learnt mean `dm` and deviation `dd` of intervals, which it updates in place.
+
+    The interval model depends on nothing but the intervals, so it runs on its own; series
+    polled in step with one interval history (the registers of one device) share one column.
+    """
+    dtz, gap_settled, gap_w = rt.dtz, rt.gap_settled, rt.gap_w
+    n_t, n_s = rt.mvf.shape
+    shared = (
+        n_s > 1
+        and dtz.shape[1] == 1
+        and gap_w.shape[1] == 1
+        and gap_settled is None
+        and bool((dm == dm[0]).all())
+        and bool((dd == dd[0]).all())
+    )
+    cols = 1 if shared else n_s
+    m, d = (dm[:1].copy(), dd[:1].copy()) if shared else (dm, dd)
+    nats = np.zeros((n_t, cols))
+    late_at = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
+    for t in range(n_t):
+        dtt = dtz[t]
+        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
+        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
+        late = dtt > late_at * m
+        if late.any():
+            late_nats = np.maximum(dtt - m, 0.0) / np.maximum(d, m / 3.0 + 1e-9)
+            nats[t] = np.where(late, late_nats, 0.0)
+        dtc = np.minimum(dtt, 3.0 * m)
+        if gap_settled is not None:
+            dtc = np.where(gap_settled[t], dtc, dtt)
+        g = gap_w[t]
+        dev = dtc - m
+        d += g * (np.abs(dev) - d)
+        m += g * dev
+    if not shared:
+        return nats
+    dm[:] = m
+    dd[:] = d
+    return np.broadcast_to(nats, (n_t, n_s))
+
+
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -> Evidence:
     """Advance every recursion over the batch, updating the state rows `st` in place.
 
@@ -117,7 +160,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     err_sd = None if p.x_err is None else p.x_err * ERR_TO_SD
     is_counter = st["counter"]
     level_rate, trend_share, spread_rate = rt.level_rate, rt.trend_share, rt.spread_rate
-    visit_w, keep_run, gap_settled, gap_w = rt.visit_w, rt.keep_run, rt.gap_settled, rt.gap_w
+    visit_w, keep_run = rt.visit_w, rt.keep_run
 
     # what the outputs are finished from after the loop, written by the loop
     spike_z = np.empty((n_t, n_s))
@@ -125,18 +168,20 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # (after it) of these, so the loop records them without copying
     spike_q, spike_moves = np.empty((n_t + 1, n_s)), np.empty((n_t + 1, n_s))
     spike_warm = np.empty((n_t, n_s), dtype=bool)
-    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t, n_s))
+    # season_q: the seasonal tail tracker before reading t in row t; after a warm step it
+    # steps into row t + 1, so consecutive warm steps record it without copying
+    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t + 1, n_s))
+    q_row = -1  # the row of season_q that holds q_se (-1: none)
     season_v = np.zeros((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
-    gap_nats = np.zeros((n_t, n_s))
-    gap_late = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
+    gap_nats = interval_model(rt, st["dt_mean"], st["dt_dev"], cfg)
 
     mu, trend, s = st["mu"], st["trend"], st["s"]
     spike_moves[0] = st["moves"]
     np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
-    flat, dm, dd = st["flat"], st["dt_mean"], st["dt_dev"]
+    flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
     q_min = cfg.flat_q_min
     switches = np.empty((n_t, n_s), dtype=bool)
@@ -233,10 +278,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
                 # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
                 # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
                 np.fmin(azs, z_n, out=azs)
-            season_q[t] = q_se
+            if q_row != t:
+                season_q[t] = q_se
             season_v[t] = v_b
             q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
-            q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
+            q_se = np.add(
+                q_se, q_step if all_swarm else np.where(swarm, q_step, 0.0), out=season_q[t + 1]
+            )
+            q_row = t + 1
 
         # --- flatline: surprise of the run of unchanged values ---
         if repeats[t]:
@@ -285,22 +334,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         vsq += wi * r * r
         vw += wi
 
-        # --- gap: interval against the learnt interval ---
-        dtt = dtz[t]
-        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
-        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
-        late = dtt > gap_late * dm
-        if late.any():
-            late_nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
-            gap_nats[t] = np.where(late, late_nats, 0.0)
-        dtc = np.minimum(dtt, 3.0 * dm)
-        if gap_settled is not None:
-            dtc = np.where(gap_settled[t], dtc, dtt)
-        g = gap_w[t]
-        dev = dtc - dm
-        dd += g * (np.abs(dev) - dd)
-        dm += g * dev
-
         # --- drift: EWMA chart on clipped seasonal residuals ---
         if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
             if e.any():
@@ -339,11 +372,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
-    t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q.reshape(-1)[at], zq))
+    t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q[:-1].reshape(-1)[at], zq))
     out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
     at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
-    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se
+    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.copy()
     st["moves"] = spike_moves[-1].copy()
     return out

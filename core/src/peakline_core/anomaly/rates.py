@@ -68,6 +68,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     """Rates of a chunk from its prepared readings and the counts in `st`; writes
     `settled` ([T, S] bool: the series had `event_warmup_s` of data before the reading)."""
     mvf = p.model_valid.astype(np.float64)
+    n_t = mvf.shape[0]
     all_m = bool(p.model_valid.all())  # then a product with `mvf` is a copy
     has_dt = ~np.isnan(p.dt_s)
     dtz = np.where(has_dt, p.dt_s, 0.0)
@@ -120,7 +121,9 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     warm = cfg.gap_warmup_readings
     gap_settled: Array | None
     if ndt_min > warm and 1.0 / max(ndt_min, 1.0) <= gap_rate:
-        gap_ok, gap_settled, gap_w = has_dt, None, gap_rate * has_dt
+        gap_ok, gap_settled = has_dt, None
+        # one step per time step when every reading has an interval (the same values)
+        gap_w = np.full((n_t, 1), gap_rate) if has_dt.all() else gap_rate * has_dt
     else:
         ndt_run = running_sum(ndt0, has_dt.astype(np.float64))
         gap_ok = has_dt & (ndt_run[:-1] >= warm)
