@@ -222,8 +222,10 @@ def prepare(
 
     offset = st["utc_offset_ns"]
     local = ts + offset[None, :] if offset.any() else ts
-    bin_index = seasonal_bins(local // NS_PER_HOUR)
-    bin_index += BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
+    # series read in step (one local time per step) share their bins: one column of them
+    in_step = local.shape[1] > 1 and bool((local == local[:, :1]).all())
+    bin_index = seasonal_bins((local[:, :1] if in_step else local) // NS_PER_HOUR)
+    bin_index = bin_index + BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
     if model_dt is dt_s:
         weighted = model_valid & has_dt
         all_weighted = all_dt and bool(weighted.all())
