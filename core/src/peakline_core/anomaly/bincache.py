@@ -82,6 +82,9 @@ class BinCache:
     def note_visits(self, bin_index: Array, visit_w: Array) -> None:
         """End of a chunk ([T, S] flat bins and innovation weights): the state's visit bin is
         that of the last weighted reading."""
+        if bool((visit_w[-1] > 0).all()):  # the common case: every last reading weighs
+            self.st["visit_bin"] = bin_index[-1] - self.base
+            return
         weighted = visit_w > 0
         seen = weighted.any(axis=0)
         last = weighted.shape[0] - 1 - np.argmax(weighted[::-1], axis=0)

@@ -77,11 +77,14 @@ def combine(
         hard = has_hard & (p.hard_score >= score)
         score = np.where(hard, p.hard_score, score).astype(np.float32)
         det = np.where(hard, p.hard_det, det).astype(np.int8)
-    score[~p.valid] = np.nan
-    det *= p.valid
-    onset = p.ts.copy()
+    if not p.valid.all():
+        score[~p.valid] = np.nan
+        det *= p.valid
+    onset = p.ts  # copied only where some reading's evidence started earlier
     for code, when in ((GAP, p.prev_ts), (FLATLINE, p.change_ts)):
         named = det == code
         if named.any():
+            if onset is p.ts:
+                onset = p.ts.copy()
             np.copyto(onset, when, where=named)
     return score, det, onset
