@@ -158,11 +158,15 @@ def prepare(
         valid &= valid_st.T
     # drop stale or duplicate timestamps: a reading must be newer than every earlier one
     # (each `where` below is skipped when its mask is all true: the same values, cheaper)
-    seen = running_max(ts.copy() if valid.all() else np.where(valid, ts, NO_TIME))
-    before = np.empty_like(seen)
-    before[0] = st["last_ts"]
-    np.maximum(seen[:-1], st["last_ts"][None, :], out=before[1:])
-    valid &= ts > before
+    all_valid = bool(valid.all())
+    if not (
+        all_valid and bool((ts[0] > st["last_ts"]).all()) and bool((ts[1:] > ts[:-1]).all())
+    ):  # (the common case, every row increasing past the last reading, drops nothing)
+        seen = running_max(ts.copy() if all_valid else np.where(valid, ts, NO_TIME))
+        before = np.empty_like(seen)
+        before[0] = st["last_ts"]
+        np.maximum(seen[:-1], st["last_ts"][None, :], out=before[1:])
+        valid &= ts > before
 
     prev_ts = previous_of(ts, valid, st["last_ts"])
     prev_raw = previous_of(raw, valid, st["last_raw"])
@@ -271,7 +275,10 @@ def value_steps(st: dict[str, Array], delta: Array, changed: Array, repeats: Arr
     updated) when no reading repeats: the step is only read to judge a repeat."""
     declared = st["resolution"]
     if not repeats.any():  # the common case: the state's smallest change, in one reduction
-        smallest = np.min(np.abs(delta), axis=0, initial=np.inf, where=changed)
+        if changed.all():
+            smallest = np.min(np.abs(delta), axis=0, initial=np.inf)
+        else:
+            smallest = np.min(np.abs(delta), axis=0, initial=np.inf, where=changed)
         st["value_step"] = np.minimum(st["value_step"], smallest)
         return None
     seen = np.where(changed, np.abs(delta), np.inf)
