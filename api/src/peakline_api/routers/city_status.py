@@ -30,10 +30,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
@@ -44,6 +44,9 @@ from peakline_api.timespec import NS, iso
 from peakline_core.config import City, Site
 from peakline_core.storage import Series, SeriesQuery, Store
 from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1H
+
+if TYPE_CHECKING:
+    from peakline_api.alerts.service import Alerts
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -226,7 +229,7 @@ class CityStatus(BaseModel):
     response_model=list[CityStatus],
     summary="Per city: this month's emissions against last year and the target path",
 )
-async def city_status(request: Request, caller: Caller, state: State) -> list[dict[str, Any]]:
+async def city_status(caller: Caller, state: State) -> list[dict[str, Any]]:
     """Every city the caller sees; the rules are in the module docstring (docs/api.md)."""
     now_ns = state.clock_ns()
     p = period_at(now_ns)
@@ -239,7 +242,7 @@ async def city_status(request: Request, caller: Caller, state: State) -> list[di
     for e in events:
         if e["state"] == "open":
             open_by_site[e["site"]] += 1
-    alerts = getattr(request.app.state, "alerts", None)
+    alerts = state.alerts
     for city in cities:
         sites = [s for s in caller.registry.sites.values() if s.city == city.id]
         out.append(await _city(caller, state, city, sites, p, open_by_site, alerts))
@@ -283,7 +286,7 @@ async def _city(
     sites: list[Site],
     p: Period,
     open_by_site: dict[str, int],
-    alerts: Any,
+    alerts: Alerts | None,
 ) -> dict[str, Any]:
     every_site = sites
     sites = [s for s in sites if s.in_totals]  # a feeder supplies sites metered themselves
