@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.params import Filters
-from peakline_api.routers.anomalies import anomaly_events
+from peakline_api.services.anomalies import anomaly_events
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_core.config import City, Site

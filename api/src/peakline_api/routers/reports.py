@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery, UnknownId
 from peakline_api.models import SeriesResponse
-from peakline_api.params import FiltersDep, RangeDep, TimeRange
-from peakline_api.routers.anomalies import anomaly_events
-from peakline_api.routers.readings import MAX_BUCKETS, AggParam, WindowParam
+from peakline_api.params import AggParam, FiltersDep, RangeDep, TimeRange, WindowParam
+from peakline_api.services.anomalies import anomaly_events
+from peakline_api.services.series import MAX_BUCKETS
 from peakline_api.state import AppState, Caller, State, app_state
 from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_range, parse_window
 from peakline_api.totals import energy_by_flow, location_kg, site_totals
