@@ -106,3 +106,14 @@ WindowParam = Annotated[
     ),
 ]
 AggParam = Annotated[Aggregate, Query(description="aggregate within each window")]
+
+
+def report_range(
+    state: Annotated[AppState, Depends(app_state)],
+    start: Annotated[str | None, Query(max_length=64, description="default -30d")] = None,
+    end: Annotated[str | None, Query(max_length=64, description="default now")] = None,
+) -> TimeRange:
+    try:
+        return TimeRange(*parse_range(start, end, state.clock_ns(), default="-30d"))
+    except TimeSpecError as exc:
+        raise InvalidQuery(str(exc), param="start/end") from None

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from peakline_api.access import Access
 from peakline_api.errors import UnknownId
 from peakline_api.refrigerant_store import RefrigerantStore, ServiceEntry
-from peakline_api.routers.reports import report_sites
+from peakline_api.services.reports import report_sites
 from peakline_api.state import AppState, Caller, OperatorCaller, State
 from peakline_api.statedb import StateDb
 from peakline_api.timespec import iso

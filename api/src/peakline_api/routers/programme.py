@@ -26,10 +26,9 @@ from fastapi.responses import Response
 
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery
-from peakline_api.params import TimeRange
+from peakline_api.params import TimeRange, report_range
 from peakline_api.registry import Registry
 from peakline_api.retrofit_store import RetrofitStore
-from peakline_api.routers.reports import report_range
 from peakline_api.routers.retrofits import measured_savings, retrofits_db
 from peakline_api.services.city_status import DAY_NS, Period, daily_rows, judge
 from peakline_api.state import AppState, Caller, State
