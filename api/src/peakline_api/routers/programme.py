@@ -29,8 +29,8 @@ from peakline_api.errors import InvalidQuery
 from peakline_api.params import TimeRange, report_range
 from peakline_api.registry import Registry
 from peakline_api.retrofit_store import RetrofitStore
-from peakline_api.routers.retrofits import measured_savings, retrofits_db
 from peakline_api.services.city_status import DAY_NS, Period, daily_rows, judge
+from peakline_api.services.retrofits import measured_savings, retrofits_db
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import NS, iso
 from peakline_api.totals import energy_by_flow, location_kg
