@@ -26,7 +26,7 @@ from peakline_api.alerts.sender import Backoff, Sender
 from peakline_api.alerts.store import AlertStore
 from peakline_api.control import replica_name
 from peakline_api.ledger import LedgerError
-from peakline_api.routers.inventory import refrigerants_db, with_posted_service
+from peakline_api.services.inventory import refrigerants_db, with_posted_service
 from peakline_api.state import AppState
 from peakline_api.statedb import StateDb, StateError
 from peakline_core.storage import StoreError

@@ -20,7 +20,7 @@ from peakline_api.control_wiring import ledger_url
 from peakline_api.errors import InvalidQuery
 from peakline_api.keys import Role
 from peakline_api.ledger import sqlite_path
-from peakline_api.routers.inventory import refrigerants_db
+from peakline_api.services.inventory import refrigerants_db
 from peakline_api.services.retrofits import retrofits_db
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import TimeSpecError, parse_range
