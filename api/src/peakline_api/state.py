@@ -48,7 +48,7 @@ class AppState:
     `store.latest` behind a short cache with request coalescing (latest.py, cache.py)."""
     savings: dict[tuple[Any, ...], dict[str, Any]] = field(init=False, default_factory=dict)
     """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for
-    every city reuses them (routers/retrofits.py)."""
+    every city reuses them (services/retrofits.py)."""
     imports: dict[str, Any] = field(init=False, default_factory=dict)
     """Uploaded imports awaiting commit, by id, oldest first (routers/imports.py)."""
     control: CommandService = field(init=False)
