@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import aiomqtt
 import structlog
@@ -44,7 +43,7 @@ SWEEPER_LEASE = "commands.sweeper"
 DR_LEASE = "dr.scheduler"
 
 
-def replica_name(app: Any) -> str:
+def replica_name(app: object) -> str:
     """This API process among its replicas and workers: host, pid, app (a lease's holder)."""
     return f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
 

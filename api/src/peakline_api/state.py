@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -46,7 +47,9 @@ class AppState:
     latest: Latest = field(init=False)
     """The newest values: from the live feed's table while the API follows the broker, else
     `store.latest` behind a short cache with request coalescing (latest.py, cache.py)."""
-    savings: dict[tuple[Any, ...], dict[str, Any]] = field(init=False, default_factory=dict)
+    savings: dict[tuple[str, date, int, int, int | None, str], dict[str, Any]] = field(
+        init=False, default_factory=dict
+    )
     """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for
     every city reuses them (services/retrofits.py)."""
     imports: dict[str, Any] = field(init=False, default_factory=dict)

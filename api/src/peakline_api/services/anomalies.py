@@ -134,5 +134,5 @@ async def _verdicts(
     return out
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
