@@ -14,7 +14,7 @@ from peakline_api.state import AppState
 
 def app_databases(state: AppState) -> AppDatabases:
     return AppDatabases(
-        sqlite_path(ledger_url(state)),
+        state.state_db if state.state_db is not None else sqlite_path(ledger_url(state)),
         alerts_db(state),
         refrigerants_db(state),
         retrofits_db(state),
