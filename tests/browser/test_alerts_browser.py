@@ -48,7 +48,7 @@ async def test_alerts_page_lists_and_acknowledges(tmp_path: Path, repo_root: Pat
     ARTIFACTS.mkdir(exist_ok=True)
     async with serve(app) as url, async_playwright() as pw:
         # Evaluate only: the sender is not running (the example channels are not reachable).
-        await app.state.alerts.evaluator.evaluate(now)  # type: ignore[attr-defined]
+        await app.state.peakline.alerts.evaluator.evaluate(now)  # type: ignore[attr-defined]
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 800})

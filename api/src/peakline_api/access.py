@@ -159,3 +159,8 @@ class Access:
 
     def regions(self, sites: Iterable[Site]) -> list[str]:
         return sorted({s.grid_region for s in sites})
+
+
+def issuer_of(caller: Access) -> str:
+    """Who a command or DR event was issued by, as the ledger records it."""
+    return f"key:{caller.key.id}:{caller.key.name}"[:1024]

@@ -1,6 +1,6 @@
 """The API side of verified control: accept, validate, record, publish, follow acks, expire.
 
-`CommandService` is owned by the app's lifespan (`app.state.control`). It runs one MQTT
+`CommandService` is owned by the app's lifespan (`AppState.control`). It runs one MQTT
 client of its own (QoS 1 both ways, so an ack published while the API restarts is still
 delivered to its persistent session): commands go down on each device's command topic, acks
 come up and move the ledger. A sweeper expires commands the edge never answered and
@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import aiomqtt
 import structlog
@@ -44,7 +43,7 @@ SWEEPER_LEASE = "commands.sweeper"
 DR_LEASE = "dr.scheduler"
 
 
-def replica_name(app: Any) -> str:
+def replica_name(app: object) -> str:
     """This API process among its replicas and workers: host, pid, app (a lease's holder)."""
     return f"{socket.gethostname()}:{os.getpid()}:{id(app):x}"
 

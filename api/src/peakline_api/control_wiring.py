@@ -54,7 +54,7 @@ def control_client_id(settings: ApiSettings) -> str:
 
 async def start_control(app: FastAPI, state: AppState, stack: contextlib.AsyncExitStack) -> None:
     """Open the ledger, start the command service (broker, sweeper) and the DR scheduler;
-    `app.state.control` and `app.state.dr` are what the routers use."""
+    `state.control` and `state.dr` are what the routers use."""
     settings = state.settings
     ledger = stack.enter_context(CommandLedger(state.state_db or ledger_url(state)))
     # One sweeper and one DR scheduler across every process sharing this ledger (replicas on
@@ -70,8 +70,8 @@ async def start_control(app: FastAPI, state: AppState, stack: contextlib.AsyncEx
     dr = DemandResponse(
         ledger, state.registry, state.store, commands, state.clock_ns, slot_s=settings.dr_slot_s
     )
-    app.state.control, app.state.dr = commands, dr
-    app.state.leases = {SWEEPER_LEASE: sweeper, DR_LEASE: scheduler}
+    state.control, state.dr = commands, dr
+    state.leases = {SWEEPER_LEASE: sweeper, DR_LEASE: scheduler}
     for task in (
         asyncio.create_task(
             commands.run(settings, control_client_id(settings), persistent=not shared(settings))

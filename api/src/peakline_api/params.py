@@ -10,6 +10,7 @@ from fastapi import Depends, Query
 from peakline_api.errors import InvalidQuery
 from peakline_api.state import AppState, app_state
 from peakline_api.timespec import TimeSpecError, parse_range
+from peakline_core.storage import Aggregate
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 _POINT = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -94,3 +95,25 @@ def paging(
 FiltersDep = Annotated[Filters, Depends(filters)]
 RangeDep = Annotated[TimeRange, Depends(time_range)]
 PagingDep = Annotated[Paging, Depends(paging)]
+
+WindowParam = Annotated[
+    str | None,
+    Query(
+        max_length=16,
+        description="aggregation window `<n><unit>` (s m h d w mo), 1m..1mo; "
+        "omitted: raw points, or a window chosen to keep each series under the point limit",
+        examples=["1m"],
+    ),
+]
+AggParam = Annotated[Aggregate, Query(description="aggregate within each window")]
+
+
+def report_range(
+    state: Annotated[AppState, Depends(app_state)],
+    start: Annotated[str | None, Query(max_length=64, description="default -30d")] = None,
+    end: Annotated[str | None, Query(max_length=64, description="default now")] = None,
+) -> TimeRange:
+    try:
+        return TimeRange(*parse_range(start, end, state.clock_ns(), default="-30d"))
+    except TimeSpecError as exc:
+        raise InvalidQuery(str(exc), param="start/end") from None

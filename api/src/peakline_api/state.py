@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from peakline_api.access import Access
@@ -22,10 +23,16 @@ from peakline_api.settings import ApiSettings
 from peakline_api.statedb import StateDb
 from peakline_core.storage import Store
 
+if TYPE_CHECKING:  # these modules build on AppState; the lifespan sets the fields
+    from peakline_api.alerts.service import Alerts
+    from peakline_api.control import CommandService, LeaseHolder
+    from peakline_api.dr import DemandResponse
+
 
 @dataclass
 class AppState:
-    """Owned by the lifespan; routers reach it through `request.app.state.peakline`."""
+    """Everything the lifespan opens, set once as `app.state.peakline`; routers and services
+    reach it through the `State` dependency (`app_state`), never through other attributes."""
 
     settings: ApiSettings
     registry: Registry
@@ -40,20 +47,36 @@ class AppState:
     latest: Latest = field(init=False)
     """The newest values: from the live feed's table while the API follows the broker, else
     `store.latest` behind a short cache with request coalescing (latest.py, cache.py)."""
-    savings: dict[tuple[Any, ...], dict[str, Any]] = field(init=False, default_factory=dict)
+    savings: dict[tuple[str, date, int, int, int | None, str], dict[str, Any]] = field(
+        init=False, default_factory=dict
+    )
     """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for
-    every city reuses them (routers/retrofits.py)."""
+    every city reuses them (services/retrofits.py)."""
     imports: dict[str, Any] = field(init=False, default_factory=dict)
     """Uploaded imports awaiting commit, by id, oldest first (routers/imports.py)."""
+    control: CommandService = field(init=False)
+    """Commands: the ledger, the broker connection and the sweeper (control_wiring.py)."""
+    dr: DemandResponse = field(init=False)
+    """Demand-response events and their scheduler (control_wiring.py)."""
+    leases: dict[str, LeaseHolder] = field(init=False)
+    """The singleton jobs' leases by name (the sweeper's, the DR scheduler's)."""
+    alerts: Alerts = field(init=False)
+    """The alert store, evaluator and sender (alerts/service.py)."""
 
     def __post_init__(self) -> None:
         cache = LatestCache(self.store, self.settings.latest_cache_s)
         self.latest = Latest(self.hub.table, lambda: self.hub.connected, cache)
 
 
-def app_state(request: Request) -> AppState:
-    state: AppState = request.app.state.peakline
+def state_of(app: FastAPI) -> AppState:
+    """The app's state, once its lifespan has started."""
+    state: AppState = app.state.peakline
     return state
+
+
+def app_state(request: Request) -> AppState:
+    """The one dependency every router and parameter parser reaches the app's state through."""
+    return state_of(request.app)
 
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer plk_...`")

@@ -70,7 +70,7 @@ async def test_acknowledge_through_the_api_stops_reminders(
                 ]
             )  # fmt: skip
             async with app.router.lifespan_context(app):
-                alerts = app.state.alerts
+                alerts = app.state.peakline.alerts
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
                     await eventually(

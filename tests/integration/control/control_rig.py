@@ -157,7 +157,9 @@ async def control_rig(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
         )
         rig = Rig(client, token, agent, peers, mqtt, prefix, heard)
-        await eventually(lambda: app.state.control.client is not None, 30, "API control connection")
+        await eventually(
+            lambda: app.state.peakline.control.client is not None, 30, "API control connection"
+        )
         # Telemetry is drained only after the agent subscribed to its command topics.
         await eventually(lambda: bool(rig.heard_on("tele", "hvac1")), 30, "hvac1 telemetry")
         yield rig
@@ -189,5 +191,7 @@ async def operator_api(
             headers={"Authorization": f"Bearer {token}"},
         )
     )
-    await eventually(lambda: app.state.control.client is not None, 30, "API control connection")
+    await eventually(
+        lambda: app.state.peakline.control.client is not None, 30, "API control connection"
+    )
     return client

@@ -127,7 +127,7 @@ async def test_gateway_killed_opens_and_restart_resolves(
                     assert time.monotonic() < deadline, "no readings from the meters"
                     await asyncio.sleep(0.2)  # re-check interval, not a synchronisation
                 async with app.router.lifespan_context(app):
-                    alerts = app.state.alerts
+                    alerts = app.state.peakline.alerts
                     api = httpx.AsyncClient(
                         transport=httpx.ASGITransport(app=app), base_url="http://api",
                         headers={"Authorization": f"Bearer {token}"},
@@ -149,7 +149,7 @@ async def test_gateway_killed_opens_and_restart_resolves(
                     await api.aclose()
                 app = new_app()  # the API restarts while the gateway is still down
                 async with app.router.lifespan_context(app):
-                    alerts = app.state.alerts
+                    alerts = app.state.peakline.alerts
                     await eventually(
                         lambda: alerts.passes >= 10, 30, "ten passes after the restart", every_s=0.1
                     )

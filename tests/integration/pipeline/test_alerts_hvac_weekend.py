@@ -219,9 +219,12 @@ async def test_hvac_running_all_weekend_opens_is_acknowledged_and_resolves_at_mo
                     await asyncio.sleep(0.05)  # re-check interval, not a synchronisation
                 else:
                     raise AssertionError("the reading did not reach influxd")
-                seen = app.state.alerts.passes
+                seen = app.state.peakline.alerts.passes
                 await eventually(
-                    lambda: app.state.alerts.passes >= seen + 2, 60, "two passes", every_s=0.02
+                    lambda: app.state.peakline.alerts.passes >= seen + 2,
+                    60,
+                    "two passes",
+                    every_s=0.02,
                 )
 
             sim.clock.set(FRI_20)

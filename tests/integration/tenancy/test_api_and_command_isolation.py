@@ -86,7 +86,9 @@ async def platform(
         task = asyncio.create_task(_listen(watcher, heard))
         try:
             await eventually(
-                lambda: app.state.control.client is not None, DEADLINE_S, "API broker connection"
+                lambda: app.state.peakline.control.client is not None,
+                DEADLINE_S,
+                "API broker connection",
             )
             yield Platform(c, tokens, topic_prefix, heard)
         finally:

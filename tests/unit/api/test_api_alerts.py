@@ -43,8 +43,8 @@ async def alerting(tmp_path: Path, platform_config: PlatformConfig) -> AsyncIter
     settings = ApiSettings(config_dir=platform_config.root, store_url="memory:", keys_db=keys_db)
     app = create_app(settings, store=store, config=platform_config, clock_ns=lambda: NOW_NS)
     async with app.router.lifespan_context(app):
-        assert not app.state.alerts.running  # opt-in: nothing runs (or sends) by itself
-        await app.state.alerts.evaluator.evaluate(NOW_NS)  # evaluate only, send nothing
+        assert not app.state.peakline.alerts.running  # opt-in: nothing runs (or sends) by itself
+        await app.state.peakline.alerts.evaluator.evaluate(NOW_NS)  # evaluate only, send nothing
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             api = Api(client, store, tokens)
@@ -173,7 +173,7 @@ async def test_an_api_rule_is_evaluated_and_a_disabled_one_is_not(
         [Row("reading", {"site": "rt-office", "device": "office-hvac", "point": "supply_temp"},
              {"value": 34.0, "quality": 0}, NOW_NS - k * MIN) for k in range(3)]
     )  # fmt: skip
-    app_alerts = alerting.app.state.alerts  # type: ignore[attr-defined]
+    app_alerts = alerting.app.state.peakline.alerts  # type: ignore[attr-defined]
     disabled = {**HOT_OFFICE, "enabled": False}
     assert (await alerting.client.post(url, json=disabled, headers=headers)).status_code == 201
     assert await app_alerts.evaluator.evaluate(NOW_NS + MIN) == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from peakline_api.routers.city_status import DAY_NS, Daily, Period, judge, period_at
+from peakline_api.services.city_status import DAY_NS, Daily, Period, judge, period_at
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row, SeriesQuery
 from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1H

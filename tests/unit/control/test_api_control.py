@@ -125,7 +125,7 @@ async def test_rejected_at_the_api_and_in_the_ledger(
 
 async def test_unanswered_command_expires(api: Api, clock: Clock) -> None:
     cmd = (await post(api, "operator_rt", body(expires_in_s=10))).json()
-    service = api.app.state.control  # type: ignore[attr-defined]
+    service = api.app.state.peakline.control  # type: ignore[attr-defined]
     clock.ns += 12 * S
     await service.sweep()
     assert (await api.get("viewer_rt", f"/api/v1/commands/{cmd['id']}")).json()[
@@ -234,7 +234,7 @@ async def test_dr_event_window_is_bounded(api: Api, start: str, end: str) -> Non
 async def test_a_stored_unbounded_event_keeps_to_the_command_limits(api: Api) -> None:
     """An event stored before the bounds existed (1970 to 2099) is held at most 24 h on the
     edge and its listing answers (verification slots capped)."""
-    dr = api.app.state.dr  # type: ignore[attr-defined]
+    dr = api.app.state.peakline.dr  # type: ignore[attr-defined]
     action = {"device": "school-hvac", "point": "setpoint", "kind": "setpoint", "value": 23.0,
               "previous": 22.0, "expected_kw": 6}  # fmt: skip
     plan = {"site": "rt-school", "target_kw": 5, "expected_kw": 6, "shortfall_kw": 0,
@@ -256,7 +256,7 @@ async def test_a_stored_unbounded_event_keeps_to_the_command_limits(api: Api) ->
 async def test_a_failed_dr_creation_leaves_nothing_behind(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dr = api.app.state.dr  # type: ignore[attr-defined]
+    dr = api.app.state.peakline.dr  # type: ignore[attr-defined]
 
     async def broken(entry: object) -> object:
         raise RuntimeError("broker gone mid-way")
@@ -277,7 +277,7 @@ async def test_cancelling_a_dr_event_reverts_what_was_applied(api: Api, clock: C
     data = {"sites": ["rt-school"], "reduce_kw": 6, "end": "now+30m"}
     event = (await post(api, "operator_rt", data, "/api/v1/dr-events")).json()
     (ref,) = event["commands"]
-    ledger = api.app.state.dr.ledger  # type: ignore[attr-defined]
+    ledger = api.app.state.peakline.dr.ledger  # type: ignore[attr-defined]
     ledger.transition(ref["id"], CommandState.SENT, clock.ns, source="api")
     ledger.transition(ref["id"], CommandState.APPLIED, clock.ns, source="edge:gw-river")
     url = f"/api/v1/dr-events/{event['id']}/cancel"
@@ -324,7 +324,7 @@ async def test_an_ack_must_match_its_commands_device_and_agent(api: Api, clock: 
     """Issue #19: an ack settles a command only when it comes from the agent of the command's
     device, on that device's topic, for that point."""
     cmd = (await post(api, "operator_rt", body())).json()
-    service = api.app.state.control  # type: ignore[attr-defined]
+    service = api.app.state.peakline.control  # type: ignore[attr-defined]
     topics = service.topics
 
     def ack(agent: str, device: str, point: str = "setpoint") -> None:
@@ -343,7 +343,7 @@ async def test_an_ack_must_match_its_commands_device_and_agent(api: Api, clock: 
 
 
 async def test_one_unreadable_dr_event_does_not_fail_the_listing(api: Api) -> None:
-    dr = api.app.state.dr  # type: ignore[attr-defined]
+    dr = api.app.state.peakline.dr  # type: ignore[attr-defined]
     dr.ledger.put_event("broken", 0, {"id": "broken", "sites": ["rt-school"], "state": "active"})
     r = await api.get("viewer_rt", "/api/v1/dr-events")
     assert r.status_code == 200, r.text

@@ -12,7 +12,7 @@ import pytest
 
 from firmware_sim import Scenario, load_profiles
 from firmware_sim.world import World
-from peakline_api.routers.retrofits import measured_days
+from peakline_api.services.retrofits import measured_days
 from peakline_cli.demo.baseline import (
     HOUR_NS,
     NS,

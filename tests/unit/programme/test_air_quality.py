@@ -69,7 +69,7 @@ async def test_air_quality_per_district(client) -> None:
 async def test_air_quality_bounds_its_buckets(client, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue #19: five years of hourly buckets per series (43,800) are refused, and so is a
     series count whose buckets would pass the cap."""
-    from peakline_api.routers import programme
+    from peakline_api.services import programme
 
     c, auth = client
     r = await c.get("/api/v1/programme/air-quality?start=-1825d", headers=auth["rt"])

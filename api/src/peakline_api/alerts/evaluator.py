@@ -21,7 +21,7 @@ from peakline_api.ledger import CommandLedger, LedgerEntry
 from peakline_api.live import AgentSpool
 from peakline_api.params import TimeRange
 from peakline_api.registry import Registry
-from peakline_api.routers.programme import city_trajectory, judged_trajectory
+from peakline_api.services.programme import city_trajectory, judged_trajectory
 from peakline_core.alerts import Incident, Observation, Transition, acknowledge, observe
 from peakline_core.alerts.conditions import (
     city_month,

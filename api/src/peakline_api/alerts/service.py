@@ -26,7 +26,7 @@ from peakline_api.alerts.sender import Backoff, Sender
 from peakline_api.alerts.store import AlertStore
 from peakline_api.control import replica_name
 from peakline_api.ledger import LedgerError
-from peakline_api.routers.inventory import refrigerants_db, with_posted_service
+from peakline_api.services.inventory import refrigerants_db, with_posted_service
 from peakline_api.state import AppState
 from peakline_api.statedb import StateDb, StateError
 from peakline_core.storage import StoreError
@@ -46,7 +46,7 @@ LEASE = "alerts"
 
 @dataclass
 class Alerts:
-    """What the alert routes use (`app.state.alerts`)."""
+    """What the alert routes use (`AppState.alerts`)."""
 
     db: AlertStore
     evaluator: AlertEvaluator
@@ -92,8 +92,7 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
             kind, outcome
         ).inc(),
     )
-    control = getattr(app.state, "control", None)  # started just before (control_wiring)
-    ledger = getattr(control, "ledger", None)
+    ledger = state.control.ledger  # started just before (control_wiring)
     evaluator = AlertEvaluator(
         config,
         state.registry,
@@ -113,7 +112,7 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
     # passes, so a replica that stops renewing it (killed, hung) is replaced within that.
     holder = replica_name(app)
     ttl_ns = int(3 * interval_s * 1e9)
-    app.state.alerts = Alerts(
+    state.alerts = Alerts(
         db,
         evaluator,
         sender,
@@ -121,7 +120,7 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
         holds_lease=lambda: db.hold(LEASE, holder, state.clock_ns(), ttl_ns),
     )
     if running:
-        task = asyncio.create_task(_run(app.state.alerts, state, interval_s))
+        task = asyncio.create_task(_run(state.alerts, state, interval_s))
 
         async def stop() -> None:
             task.cancel()

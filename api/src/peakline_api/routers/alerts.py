@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
@@ -48,9 +48,8 @@ class RuleInvalid(ApiError):
 AdminCaller = Annotated[Access, Depends(admin)]
 
 
-def alerts(request: Request) -> Alerts:
-    found: Alerts = request.app.state.alerts
-    return found
+def alerts(state: State) -> Alerts:
+    return state.alerts
 
 
 AlertsDep = Annotated[Alerts, Depends(alerts)]

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from peakline_api.access import Access
+from peakline_api.access import issuer_of
 from peakline_api.control import CommandService, CommandSpec
 from peakline_api.errors import UnknownId
 from peakline_api.ledger import LedgerEntry
 from peakline_api.models import Page
 from peakline_api.params import FiltersDep, PagingDep, RangeDep
-from peakline_api.state import Caller, OperatorCaller
+from peakline_api.state import Caller, OperatorCaller, State
 from peakline_api.timespec import iso
 from peakline_core.control import DEFAULT_EXPIRES_IN_S, MAX_EXPIRES_IN_S, MIN_EXPIRES_IN_S
 from peakline_core.wire import CommandState
@@ -109,13 +109,11 @@ def command_out(entry: LedgerEntry, history: bool = False) -> dict[str, Any]:
     return out
 
 
-def control(request: Request) -> CommandService:
-    service: CommandService = request.app.state.control
-    return service
+def control(state: State) -> CommandService:
+    return state.control
 
 
-def issuer_of(caller: Access) -> str:
-    return f"key:{caller.key.id}:{caller.key.name}"[:1024]
+ControlDep = Annotated[CommandService, Depends(control)]
 
 
 @router.post(
@@ -130,12 +128,11 @@ def issuer_of(caller: Access) -> str:
         429: {"description": "device rate limit"},
     },
 )
-async def post_command(body: CommandIn, caller: OperatorCaller, request: Request) -> Any:
+async def post_command(body: CommandIn, caller: OperatorCaller, service: ControlDep) -> Any:
     """Validate against the device profile, record, publish on the device's command topic
     (QoS 1) and return the command; follow it with `GET /api/v1/commands/{id}`."""
     caller.site(body.site)
     caller.device(body.device)
-    service = control(request)
     entry = service.submit(
         CommandSpec(
             site=body.site,
@@ -156,11 +153,11 @@ async def post_command(body: CommandIn, caller: OperatorCaller, request: Request
 async def get_command(
     command_id: str,
     caller: Caller,
-    request: Request,
+    service: ControlDep,
     history: Annotated[bool, Query(description="include every state report")] = True,
 ) -> Any:
     try:
-        entry = control(request).ledger.get(command_id, history=history)
+        entry = service.ledger.get(command_id, history=history)
     except KeyError:
         raise UnknownId(f"no command {command_id!r}") from None
     try:
@@ -173,7 +170,7 @@ async def get_command(
 @router.get("/commands", response_model=Page[CommandOut], summary="The audit ledger")
 async def list_commands(
     caller: Caller,
-    request: Request,
+    service: ControlDep,
     f: FiltersDep,
     tr: RangeDep,
     paging: PagingDep,
@@ -187,7 +184,7 @@ async def list_commands(
         items: list[LedgerEntry] = []
         total = 0
     else:
-        items, total = control(request).ledger.search(
+        items, total = service.ledger.search(
             sites=sites,
             devices=devices,
             states=[s.value for s in state],

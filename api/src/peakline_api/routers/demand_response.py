@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
+from peakline_api.access import issuer_of
 from peakline_api.dr import DemandResponse
 from peakline_api.errors import InvalidQuery, UnknownId
-from peakline_api.routers.commands import issuer_of
-from peakline_api.state import Caller, OperatorCaller
+from peakline_api.state import Caller, OperatorCaller, State
 from peakline_api.timespec import iso, parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["demand response"])
@@ -38,9 +38,11 @@ class DrEventIn(BaseModel):
         return self
 
 
-def dr_service(request: Request) -> DemandResponse:
-    service: DemandResponse = request.app.state.dr
-    return service
+def dr_service(state: State) -> DemandResponse:
+    return state.dr
+
+
+DrDep = Annotated[DemandResponse, Depends(dr_service)]
 
 
 async def event_out(dr: DemandResponse, event: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +67,9 @@ async def event_out(dr: DemandResponse, event: dict[str, Any]) -> dict[str, Any]
 
 
 @router.post("/dr-events", status_code=201, summary="Create a demand-response event (operator)")
-async def create_event(body: DrEventIn, caller: OperatorCaller, request: Request) -> Any:
+async def create_event(body: DrEventIn, caller: OperatorCaller, dr: DrDep) -> Any:
     """Plan the event from each site's configured flexibility now; its commands are issued
     at `start` and reverted by the edge at `end`."""
-    dr = dr_service(request)
     sites = [caller.site(s) for s in dict.fromkeys(body.sites)]
     now = dr.clock_ns()
     try:
@@ -101,8 +102,7 @@ def _visible(caller: Caller, event: dict[str, Any]) -> bool:
 
 
 @router.get("/dr-events", summary="Demand-response events, newest first")
-async def list_events(caller: Caller, request: Request) -> Any:
-    dr = dr_service(request)
+async def list_events(caller: Caller, dr: DrDep) -> Any:
     items = []
     for event in dr.ledger.events():
         if not _visible(caller, event):
@@ -129,15 +129,13 @@ def _event(dr: DemandResponse, caller: Caller, event_id: str) -> dict[str, Any]:
 
 
 @router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
-async def get_event(event_id: str, caller: Caller, request: Request) -> Any:
-    dr = dr_service(request)
+async def get_event(event_id: str, caller: Caller, dr: DrDep) -> Any:
     return await event_out(dr, _event(dr, caller, event_id))
 
 
 @router.post("/dr-events/{event_id}/cancel", summary="End an event now and revert (operator)")
-async def cancel_event(event_id: str, caller: OperatorCaller, request: Request) -> Any:
+async def cancel_event(event_id: str, caller: OperatorCaller, dr: DrDep) -> Any:
     """A scheduled event never starts; an active one's commands are reverted to the values
     read before it (the `previous` of each action), and its unsent commands expire."""
-    dr = dr_service(request)
     event = await dr.cancel(_event(dr, caller, event_id), issuer_of(caller))
     return await event_out(dr, event)

@@ -14,27 +14,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from peakline_api.alerts.service import alerts_db
-from peakline_api.archive import AppDatabases, ExportError, city_scope, export_city
-from peakline_api.control_wiring import ledger_url
+from peakline_api.archive import ExportError, city_scope, export_city
 from peakline_api.errors import InvalidQuery
 from peakline_api.keys import Role
-from peakline_api.ledger import sqlite_path
-from peakline_api.routers.inventory import refrigerants_db
-from peakline_api.routers.retrofits import retrofits_db
-from peakline_api.state import AppState, Caller, State
+from peakline_api.services.exports import app_databases
+from peakline_api.state import Caller, State
 from peakline_api.timespec import TimeSpecError, parse_range
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
-
-
-def app_databases(state: AppState) -> AppDatabases:
-    return AppDatabases(
-        state.state_db if state.state_db is not None else sqlite_path(ledger_url(state)),
-        alerts_db(state),
-        refrigerants_db(state),
-        retrofits_db(state),
-    )
 
 
 @router.get(

@@ -23,6 +23,7 @@ import aiomqtt
 import httpx
 from fastapi import FastAPI
 
+from peakline_api.state import state_of
 from peakline_cli.demo import services
 from peakline_cli.demo.api_server import serve_api
 from peakline_cli.demo.baseline import RetrofitPlan, plan_retrofit
@@ -210,7 +211,8 @@ def _dr_event(
         return None
     status.add("dr event", f"{DR_SITE} {window[0]:%Y-%m-%d %H:%M}-{window[1]:%H:%M} UTC")
     status.set("dr event", State.STOPPED, "planned from the site's flexibility at its start")
-    return HistoryEvent(app.state.dr, app.state.control, *window)
+    state = state_of(app)
+    return HistoryEvent(state.dr, state.control, *window)
 
 
 async def _after(event: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:

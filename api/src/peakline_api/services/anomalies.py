@@ -1,0 +1,138 @@
+"""Anomaly events as ingest's detectors stored them, joined field by field, registry-checked,
+with the operators' latest verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from peakline_api.access import Access
+from peakline_api.params import Filters
+from peakline_api.state import AppState
+from peakline_api.timespec import iso
+from peakline_core.storage import SeriesQuery
+from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_FEEDBACK
+
+_FIELDS = (
+    "event_id",
+    "state",
+    "end",
+    "peak_score",
+    "points",
+    "expected_low",
+    "expected_high",
+    "seen",
+)
+
+
+class AnomalyEvent(BaseModel):
+    event_id: str
+    site: str
+    device: str
+    point: str
+    kind: str
+    state: str
+    start: str
+    end: str | None
+    peak_score: float | None
+    points: list[str] = Field(
+        description="every point of the device the incident involves (the lead `point` first)"
+    )
+    expected_low: float | None = Field(
+        default=None, description="the range the lead point was expected in (a counter: per hour)"
+    )
+    expected_high: float | None = None
+    seen: float | None = Field(default=None, description="what the lead point read at its peak")
+    verdict: Literal["confirmed", "false_alarm"] | None = Field(
+        default=None, description="an operator's verdict (POST .../feedback), the latest"
+    )
+    verdict_note: str | None = None
+
+
+async def anomaly_events(
+    caller: Access, state: AppState, f: Filters, start_ns: int, end_ns: int
+) -> list[dict[str, Any]]:
+    """Events joined from their stored fields, registry-checked, newest first."""
+    sel = caller.select(f.site, f.district, f.city, f.device, f.point)
+    if not sel.devices:
+        return []
+    answers = await asyncio.gather(
+        *(
+            state.store.query(
+                SeriesQuery(ANOMALY_EVENT, field, start_ns, end_ns, where=sel.where, limit=10_000)
+            )
+            for field in _FIELDS
+        )
+    )
+    verdicts = await _verdicts(state, sel.where, start_ns, end_ns)
+    events: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for field, series_list in zip(_FIELDS, answers, strict=True):
+        for s in series_list:
+            device, point = s.tags.get("device", ""), s.tags.get("point", "")
+            if device not in sel.devices or point not in caller.registry.points.get(device, {}):
+                continue
+            for t, v in zip(s.times, s.values, strict=True):
+                key = (s.tags.get("site"), device, point, s.tags.get("kind"), t)
+                events.setdefault(key, {})[field] = v
+    out = []
+    for (site, device, point, kind, t), fields in events.items():
+        end = fields.get("end")
+        # a row stored before incidents folded a device's series has no `points`: its lead only
+        listed = [p for p in str(fields.get("points") or "").split(",") if p]
+        points = [point, *[p for p in listed if p != point]]
+        out.append(
+            {
+                "event_id": str(fields.get("event_id") or f"{device}-{t}"),
+                "site": site,
+                "device": device,
+                "point": point,
+                "kind": kind or "",
+                "state": str(fields.get("state") or "open"),
+                "start": iso(t),
+                "start_ns": t,
+                "end": iso(int(end)) if isinstance(end, int | float) and end > 0 else None,
+                "end_ns": int(end) if isinstance(end, int | float) and end > 0 else None,
+                "peak_score": float(fields["peak_score"])
+                if isinstance(fields.get("peak_score"), int | float)
+                else None,
+                "points": points,
+                **{k: _number(fields.get(k)) for k in ("expected_low", "expected_high", "seen")},
+            }
+        )
+        verdict = verdicts.get((out[-1]["event_id"], t))
+        if verdict is not None:
+            out[-1]["verdict"], out[-1]["verdict_note"] = verdict
+    out.sort(key=lambda e: e["start"], reverse=True)
+    return out
+
+
+async def _verdicts(
+    state: AppState, where: dict[str, list[str]], start_ns: int, end_ns: int
+) -> dict[tuple[str, int], tuple[str, str]]:
+    """(event id, start) -> the latest verdict and note (stored at the event's start)."""
+    fields = ("event_id", "verdict", "note")
+    answers = await asyncio.gather(
+        *(
+            state.store.query(
+                SeriesQuery(ANOMALY_FEEDBACK, f, start_ns, end_ns, where=where, limit=100_000)
+            )
+            for f in fields
+        )
+    )
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for field, series_list in zip(fields, answers, strict=True):
+        for s in series_list:
+            for t, v in zip(s.times, s.values, strict=True):
+                rows.setdefault((*sorted(s.tags.items()), t), {})[field] = v
+    out = {}
+    for key, f in rows.items():
+        if f.get("verdict") in ("confirmed", "false_alarm"):
+            note = str(f.get("note") or "")
+            out[(str(f.get("event_id")), int(key[-1]))] = (str(f["verdict"]), note)
+    return out
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
