@@ -258,11 +258,17 @@ class DemandResponse:
         """Start due events (issue their commands); mark ended ones completed."""
         now = self.clock_ns()
         for event in self.ledger.events():
-            if event["state"] == "scheduled" and now >= event["start_ns"]:
-                await self._start(event, now)
-            elif event["state"] == "active" and now >= event["end_ns"]:
-                event["state"] = "completed"
-                self.ledger.put_event(event["id"], event["created_ns"], event)
+            try:
+                if event["state"] == "scheduled" and now >= event["start_ns"]:
+                    await self._start(event, now)
+                elif event["state"] == "active" and now >= event["end_ns"]:
+                    event["state"] = "completed"
+                    self.ledger.put_event(event["id"], event["created_ns"], event)
+            except (KeyError, TypeError, ValueError) as exc:
+                # One damaged record (hand-edited, or from an older release) must not stop
+                # every other event: it is skipped on each tick, and the listing shows it
+                # as unreadable.
+                self.log.error("dr event unreadable", id=event.get("id"), error=repr(exc))
 
     async def _start(self, event: dict[str, Any], now: int, store: bool = True) -> None:
         # The command limits hold for DR too: an event stored before its bounds existed is
@@ -432,6 +438,8 @@ async def run_events(
                     await dr.tick()
             except (StoreError, PeaklineError) as exc:
                 dr.log.warning("dr tick failed", error=str(exc))
+            except Exception:  # a bug in one tick must not end the scheduler for good
+                dr.log.exception("dr tick failed unexpectedly")
             await asyncio.sleep(every_s)
     finally:
         if lease is not None:

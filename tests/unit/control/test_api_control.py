@@ -348,3 +348,23 @@ async def test_one_unreadable_dr_event_does_not_fail_the_listing(api: Api) -> No
     r = await api.get("viewer_rt", "/api/v1/dr-events")
     assert r.status_code == 200, r.text
     assert r.json()["items"] == [{"id": "broken", "state": "unreadable", "results": None}]
+
+
+async def test_one_unreadable_dr_event_does_not_stop_the_others(api: Api) -> None:
+    """The scheduler skips a damaged record and still starts a due event beside it (a
+    KeyError out of tick() once ended the scheduler's task for good)."""
+    dr = api.app.state.peakline.dr  # type: ignore[attr-defined]
+    dr.ledger.put_event("broken", 0, {"id": "broken", "sites": ["rt-school"], "state": "active"})
+    dr.ledger.put_event("broken2", 0, {"id": "broken2", "state": "scheduled", "start_ns": "x"})
+    action = {"device": "school-hvac", "point": "setpoint", "kind": "setpoint", "value": 23.0,
+              "previous": 22.0, "expected_kw": 6}  # fmt: skip
+    plan = {"site": "rt-school", "target_kw": 5, "expected_kw": 6, "shortfall_kw": 0,
+            "skipped": [], "actions": [action]}  # fmt: skip
+    event = {"id": "good", "name": "", "sites": ["rt-school"], "reduce_kw": 5, "reduce_pct": None,
+             "start_ns": 0, "end_ns": dr.clock_ns() + 3_600 * S, "marginal_g_per_kwh": None,
+             "state": "scheduled", "created_by": "operator_rt", "created_ns": 1, "commands": [],
+             "plan": [plan]}  # fmt: skip
+    dr.ledger.put_event("good", 1, event)
+    await dr.tick()
+    ledger = await api.get("viewer_rt", "/api/v1/commands", params={"origin": "dr:good"})
+    assert len(ledger.json()["items"]) == 1
