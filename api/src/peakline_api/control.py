@@ -302,7 +302,10 @@ class CommandService:
         try:
             while True:
                 if self.lease is None or self.lease.held():
-                    await self.sweep()
+                    try:
+                        await self.sweep()
+                    except Exception:  # the next sweep retries; the ack follower keeps running
+                        self._log.exception("command sweep failed")
                     self.sweeps += 1
                 await asyncio.sleep(self.sweep_every_s)
         finally:

@@ -73,6 +73,9 @@ async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
         except (StoreError, LedgerError, StateError, sqlite3.Error) as exc:  # retried next pass
             state.metrics.alert_evaluations_failed.inc()
             log.warning("alert evaluation failed: %s", exc)
+        except Exception:  # a bug in one pass must not end the evaluator for good
+            state.metrics.alert_evaluations_failed.inc()
+            log.exception("alert evaluation failed unexpectedly")
         alerts.passes += 1
         await asyncio.sleep(interval_s)
 
