@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peakline_core.anomaly import earlyarm, kernel, novelty, refractory
 from peakline_core.anomaly import events as event_mod
-from peakline_core.anomaly import kernel, novelty, refractory
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
 from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
@@ -237,22 +237,42 @@ class AnomalyEngine:
         if rate is not None:  # the chunk's [S, T] view of the batch's counter rates
             modelled = prepared.model_valid & st["counter"][None, :]
             rate[modelled.T] = prepared.x.T[modelled.T]
+        span_before = st["span_s"].copy()
         evidence = kernel.run(st, prepared, cfg, bins)
         novel_z = novelty.run(st, prepared, cfg)
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
-        # statistical evidence alerts only once its model has seen a daily cycle
+        # statistical evidence alerts only once its model has seen a daily cycle; before,
+        # gaps and a young series' transient excursions (earlyarm.py)
         may_open = evidence.settled | np.isin(det, HARD)
-        tracked = score
+        tracked, tracked_det = score, det
+        if earlyarm.young(st, evidence.settled):
+            early = earlyarm.arm(st, prepared, score, det, evidence.settled, span_before, cfg)
+            if early is not None:
+                may_open.reshape(-1)[early.opens] = True
+            if early is not None and early.at.size:  # the excursion's event: from its start
+                tracked, tracked_det, onset = score.copy(), det.copy(), onset.copy()
+                at = early.at
+                tracked.reshape(-1)[at] = np.maximum(tracked.reshape(-1)[at], early.peak)
+                tracked_det.reshape(-1)[at] = early.kind
+                onset.reshape(-1)[at] = early.start
         if dismissed is not None:
             # an operator's false alarm: the same pattern neither opens nor keeps an event
             quiet = dismissed.mutes(det, prepared.x, score, prepared.ts)
             may_open &= ~quiet
-            tracked = np.where(quiet, np.float32(0), score)
+            tracked = np.where(quiet, np.float32(0), tracked)
         # a repeat within the refractory stretch scores below event_open and opens nothing;
         # the event keeps the uncapped score as its peak (and the detector behind it)
         shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
-            st, list(keys), tracked, det, onset, prepared.ts, prepared.valid, may_open & ~muted, cfg
+            st,
+            list(keys),
+            tracked,
+            tracked_det,
+            onset,
+            prepared.ts,
+            prepared.valid,
+            may_open & ~muted,
+            cfg,
         )
         return shown, det, events
 
