@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peakline_core.anomaly import earlyarm, kernel, novelty, refractory
+from peakline_core.anomaly import earlyarm, kernel, novelty, refractory, saturation
 from peakline_core.anomaly import events as event_mod
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
@@ -239,7 +239,12 @@ class AnomalyEngine:
             rate[modelled.T] = prepared.x.T[modelled.T]
         span_before = st["span_s"].copy()
         evidence = kernel.run(st, prepared, cfg, bins)
+        nov_lo, nov_hi = st["nov_lo"].copy(), st["nov_hi"].copy()
         novel_z = novelty.run(st, prepared, cfg)
+        # a value held at the edge of the series' range is pinned at a limit, not frozen
+        edge = saturation.pinned(nov_lo, nov_hi, st["counter"], prepared, evidence.flat_nats)
+        if edge is not None:
+            evidence.flat_nats.reshape(-1)[edge] = 0.0
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
         # statistical evidence alerts only once its model has seen a daily cycle; before,
         # gaps and a young series' transient excursions (earlyarm.py)
