@@ -114,6 +114,7 @@ def test_a_pending_excursion_survives_any_batch_split_and_a_restart() -> None:
     for lo, hi in itertools.pairwise([0, at + 1, at + 2, at + 21, ts.size]):
         engine = AnomalyEngine.load(engine.save())
         events.extend(engine.score(keys, tsb[:, lo:hi], values[:, lo:hi]).events)
+
     def closed(evs) -> list:
         return sorted((e.series, e.kind, e.start_ns, e.end_ns) for e in evs if e.state == "closed")
 

@@ -132,6 +132,7 @@ class AnomalyEngine:
         max_rate: float | None = None,
         utc_offset_s: int = 0,
         resolution: float | None = None,
+        commanded: bool = False,
     ) -> None:
         """Declare what a series physically is (from its device profile); optional.
 
@@ -140,7 +141,10 @@ class AnomalyEngine:
         possible change in units per second; `utc_offset_s` shifts the seasonal profile to
         local time; `resolution` is the register's step in the series' units (a counter's
         rate is measured over spans long enough for it; learnt from the smallest step seen
-        when not given). Learnt state is kept when a known series is registered again.
+        when not given); `commanded` marks a point the platform writes (a setpoint, a mode,
+        an enable): its value is an order, not a measurement, so it is judged only by the
+        hard checks (limits, rate), never by a statistical detector. Learnt state is kept
+        when a known series is registered again.
         """
         if rollover is not None and not counter:
             raise AnomalyError(f"{key}: rollover is only for counters")
@@ -157,6 +161,7 @@ class AnomalyEngine:
         arrays["max_rate"][row] = np.inf if max_rate is None else max_rate
         arrays["utc_offset_ns"][row] = int(utc_offset_s) * NS_PER_S
         arrays["resolution"][row] = np.nan if resolution is None else resolution
+        arrays["commanded"][row] = commanded
 
     def set_dismissals(self, table: DismissalTable) -> None:
         """Operator false alarms to honour from now on (replaces the previous table; not part
@@ -246,6 +251,11 @@ class AnomalyEngine:
         if edge is not None:
             evidence.flat_nats.reshape(-1)[edge] = 0.0
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
+        if st["commanded"].any():  # an order is judged by the hard checks only
+            cmd = np.broadcast_to(st["commanded"], score.shape) & prepared.valid
+            score = np.where(cmd, prepared.hard_score, score).astype(np.float32)
+            det = np.where(cmd, prepared.hard_det, det).astype(np.int8)
+            onset = np.where(cmd, prepared.ts, onset)
         # statistical evidence alerts only once its model has seen a daily cycle; before,
         # gaps and a young series' transient excursions (earlyarm.py)
         may_open = evidence.settled | np.isin(det, HARD)

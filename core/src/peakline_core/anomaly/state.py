@@ -27,6 +27,7 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "upper": (np.float64, 0, np.inf),
     "max_rate": (np.float64, 0, np.inf),
     "counter": (np.bool_, 0, False),
+    "commanded": (np.bool_, 0, False),  # a point the platform writes: hard checks only
     "rollover": (np.float64, 0, np.nan),
     "utc_offset_ns": (np.int64, 0, 0),
     # the register's resolution (units; NaN: undeclared), e.g. 0.1 for a kWh counter x 0.1
