@@ -89,14 +89,22 @@ def test_nothing_statistical_opens_before_early_arm_s_and_seasonal_waits_a_day()
     assert [s for s, _, _ in first_day(score(values, ts).events)] == ["s1"]
 
 
-def test_a_gap_in_the_first_hours_is_an_event() -> None:
-    ts = timestamps(1.0, 60.0)
+def test_a_gap_in_the_first_hours_is_scored_but_waits_for_the_daily_cycle() -> None:
+    """Missing readings of a declared point are the deriver's silence check's (from the
+    first reading); the engine's interval model of a few hours opens nothing yet."""
+    ts = timestamps(2.0, 60.0)
     values = building_load(ts, 1, np.random.default_rng(35))
-    at = int(np.searchsorted(ts, START_NS + 5 * HOUR_NS))
     keep = np.ones(ts.size, dtype=bool)
-    keep[at : at + 30] = False  # half an hour without readings
+    early = int(np.searchsorted(ts, START_NS + 5 * HOUR_NS))
+    late = int(np.searchsorted(ts, START_NS + 30 * HOUR_NS))
+    keep[early : early + 30] = False  # half an hour without readings, twice
+    keep[late : late + 30] = False
     batch = score(values[:, keep], ts[keep])
-    assert first_day(batch.events) == [("s0", "gap", int(ts[at - 1]))]
+    after = np.flatnonzero(keep)
+    first_back = int(np.searchsorted(after, early + 30))
+    assert batch.score[0, first_back] >= 0.5
+    assert batch.detector_names()[0, first_back] == "gap"
+    assert [(e.kind, e.start_ns) for e in batch.events] == [("gap", int(ts[late - 1]))]
 
 
 def test_a_pending_excursion_survives_any_batch_split_and_a_restart() -> None:

@@ -146,9 +146,9 @@ class AnomalyConfig(BaseModel):
     early_arm_s: float = Field(
         default=3 * 3600.0,
         ge=0,
-        description="hours of data (s) before spike, novelty and gap, which need no season, "
-        "may open an event; until event_warmup_s a spike or novelty event opens only once "
-        "its excursion has returned (see early_hold_s)",
+        description="hours of data (s) before spike and novelty, which need no season, may "
+        "open an event; until event_warmup_s only once their excursion has returned (see "
+        "early_hold_s)",
     )
     early_hold_s: float = Field(
         default=3600.0,

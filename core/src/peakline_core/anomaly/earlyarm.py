@@ -1,8 +1,8 @@
 """Arming within hours: a young series' transient excursions open events before its season.
 
-Seasonal, drift and flatline evidence opens events only once a series has `event_warmup_s`
-of data (one daily cycle). Spike, novelty and gap need no season, so they arm after
-`early_arm_s` (hours), but on a first-day baseline a routine schedule step (an HVAC plant
+Seasonal, drift, flatline and gap evidence opens events only once a series has
+`event_warmup_s` of data (one daily cycle). Spike and novelty need no season, so they arm
+after `early_arm_s` (hours), but on a first-day baseline a routine schedule step (an HVAC plant
 switching from 10 to 60 kW at 08:00) looks exactly like a fault the moment it happens: the
 model has never seen it. What tells them apart is what follows, so until the series is
 seasonally armed:
@@ -15,7 +15,11 @@ seasonally armed:
   a sunrise, a schedule), not an event; it ends without one when the series returns or the
   detectors stop flagging it (its model has absorbed the new level).
 
-Gap evidence is judged on intervals only and opens events at once after `early_arm_s`.
+Gap evidence is not armed early: a few hours of intervals are a thin model of an irregular
+stream (on NAB, early gap alarms cost 2.5 points through the refractory stretch they start),
+and the deriver's silence check already opens a gap event for a declared point from its
+first reading (`AnomalyEngine.silent`).
+
 The cost is one reading of delay for a first-day spike, and none once a series is armed:
 series past `event_warmup_s` with nothing pending skip this module. Pure numpy; the loop
 steps only through the time steps holding a young alarm or a pending excursion.
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peakline_core.anomaly.config import GAP, NONE, NOVELTY, SPIKE, AnomalyConfig
+from peakline_core.anomaly.config import NONE, NOVELTY, SPIKE, AnomalyConfig
 from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, Prepared, previous_of
 from peakline_core.anomaly.rates import running_sum
 from peakline_core.anomaly.state import NO_TIME, Array
@@ -38,7 +42,6 @@ class EarlyOpen:
     """Readings of a chunk (flat indices into its [T, S] arrays) where a young series may
     open an event, and the events that transient excursions open."""
 
-    opens: Array  # int64: an armed gap alarm, or the end of a transient excursion
     at: Array  # int64: readings that end a transient excursion; for each,
     peak: Array  # float32: the excursion's peak score,
     kind: Array  # int8: its detector at the peak,
@@ -103,9 +106,7 @@ def _follow(
     sc = np.nan_to_num(score[:, cols], nan=0.0)
     dt = det[:, cols]
     span = running_sum(span_before[cols], p.visits[:, cols] * VISIT_S)[:-1]
-    armed = hot[:, cols] & (span >= cfg.early_arm_s)
-    gap = armed & (dt == GAP)
-    al = armed & mv & ((dt == SPIKE) | (dt == NOVELTY))
+    al = hot[:, cols] & (span >= cfg.early_arm_s) & mv & ((dt == SPIKE) | (dt == NOVELTY))
     e_ts, e_base, e_far = ex_ts[cols], base[cols], far[cols]
     e_peak, e_kind = peak[cols], kind[cols]
     before = previous_of(x, mv, prev[cols])  # the modelled value before each reading
@@ -156,18 +157,11 @@ def _follow(
         t += 1
     ex_ts[cols], base[cols], far[cols] = e_ts, e_base, e_far
     peak[cols], kind[cols] = e_peak, e_kind
-    g_t, g_c = np.nonzero(gap)
-    gap_at = g_t * n_s + cols[g_c]
-    if not done_t and gap_at.size == 0:
+    if not done_t:
         return None
-    if done_t:
-        at = np.concatenate(done_t) * n_s + np.concatenate(done_c)
-        return EarlyOpen(
-            np.concatenate([gap_at, at]),
-            at,
-            np.concatenate(done_peak),
-            np.concatenate(done_kind),
-            np.concatenate(done_start),
-        )
-    empty = np.zeros(0, dtype=np.int64)
-    return EarlyOpen(gap_at, empty, np.zeros(0, np.float32), np.zeros(0, np.int8), empty)
+    return EarlyOpen(
+        np.concatenate(done_t) * n_s + np.concatenate(done_c),
+        np.concatenate(done_peak),
+        np.concatenate(done_kind),
+        np.concatenate(done_start),
+    )

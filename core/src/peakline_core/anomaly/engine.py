@@ -256,17 +256,16 @@ class AnomalyEngine:
             score = np.where(cmd, prepared.hard_score, score).astype(np.float32)
             det = np.where(cmd, prepared.hard_det, det).astype(np.int8)
             onset = np.where(cmd, prepared.ts, onset)
-        # statistical evidence alerts only once its model has seen a daily cycle; before,
-        # gaps and a young series' transient excursions (earlyarm.py)
+        # statistical evidence alerts only once its model has seen a daily cycle; before, a
+        # young series' transient excursions do (earlyarm.py)
         may_open = evidence.settled | np.isin(det, HARD)
         tracked, tracked_det = score, det
         if earlyarm.young(st, evidence.settled):
             early = earlyarm.arm(st, prepared, score, det, evidence.settled, span_before, cfg)
-            if early is not None:
-                may_open.reshape(-1)[early.opens] = True
-            if early is not None and early.at.size:  # the excursion's event: from its start
+            if early is not None:  # a transient excursion's event opens from its start
                 tracked, tracked_det, onset = score.copy(), det.copy(), onset.copy()
                 at = early.at
+                may_open.reshape(-1)[at] = True
                 tracked.reshape(-1)[at] = np.maximum(tracked.reshape(-1)[at], early.peak)
                 tracked_det.reshape(-1)[at] = early.kind
                 onset.reshape(-1)[at] = early.start
