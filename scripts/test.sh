@@ -14,6 +14,8 @@ echo "== pytest"
 # Two workers (PEAKLINE_TEST_WORKERS, 0 for one process): most integration tests wait on real
 # servers and simulated clocks rather than compute, so two halve the wall time on 2 cores.
 # A file stays on one worker (--dist loadfile): its module fixtures start servers once.
+# Files are handed out in collection order (--no-loadscope-reorder), which tests/conftest.py
+# begins with the longest files, so no long file is left to run alone at the end.
 workers="${PEAKLINE_TEST_WORKERS:-2}"
 if [ "$workers" = 0 ]; then exec pytest "$@"; fi
-exec pytest -n "$workers" --dist loadfile "$@"
+exec pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"

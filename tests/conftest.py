@@ -34,14 +34,43 @@ FOLDER_MARKERS = {
 }
 
 
+# The files that take longest (about so many seconds on one worker of a quiet 2-core
+# machine), run first. pytest-xdist hands out whole files (--dist loadfile) in collection
+# order (--no-loadscope-reorder in scripts/test.sh; its default hands out the files with the
+# fewest tests last, and most of these are single tests: two could end up one after the other
+# on one worker while the other had nothing left). Started first, they overlap the many short
+# files, which then even out the two workers' ends. A file not listed runs in its usual place;
+# tests/unit/test_suite_schedule.py checks that every one listed exists.
+LONG_FILES_FIRST = (
+    "tests/browser/test_dashboard_demo_stack.py",  # 250: one live demo, faults and dashboard
+    "tests/integration/demo/test_demo_run.py",  # 150
+    "tests/integration/reliability/test_soak.py",  # 90
+    "tests/browser/test_demo_history_browser.py",  # 80: one demo with history, two tests
+    "tests/integration/ingest/test_derive_scaleout.py",  # 80 (50 to 110)
+    "tests/integration/demo/test_demo_history.py",  # 45
+    "tests/unit/api/test_api_schema_fuzz.py",  # 42
+    "tests/integration/pipeline/test_ingest_cli_processors.py",  # 41
+    "tests/integration/pipeline/test_faults_found.py",  # 36
+    "tests/integration/pipeline/test_alerts_meter_dropout.py",  # 34
+)
+
+
+def long_files_first(items: list[pytest.Item]) -> None:
+    """Reorder `items` in place: the files of LONG_FILES_FIRST in that order, then the rest as
+    collected. Each file's tests stay together and in their order (a stable sort)."""
+    rank = {REPO / name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test under tests/integration `integration`, and under tests/browser `browser`
-    and `integration`."""
+    and `integration`; put the longest files first."""
     for item in items:
         for folder, markers in FOLDER_MARKERS.items():
             if item.path.is_relative_to(folder):
                 for marker in markers:
                     item.add_marker(marker)
+    long_files_first(items)
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,24 @@ class RunningDemo:
     api_key: str = ""
     lines: list[str] = field(default_factory=list)
     state_dir: Path = Path()
+    reader: asyncio.Task[None] | None = None
+
+    async def stop(self) -> int:
+        """SIGINT, as Ctrl-C; wait for the demo to exit (killed after 90 s) and for the rest of
+        its output. Returns its exit code."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 90)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.reader is not None and not self.reader.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.reader, 10)
+            self.reader.cancel()
+        assert self.proc.returncode is not None
+        return self.proc.returncode
 
     def output(self) -> str:
         """Everything the demo printed so far, and the tail of its component log."""
@@ -72,7 +90,8 @@ async def demo_process(
     """Start `peakline demo --port PORT` (embedded broker, SQLite store) and yield once it has
     printed its dashboard URL and admin API key (the demo's own announcement, bounded by
     `start_timeout_s`). On exit: SIGINT, then wait for it to stop; `proc.returncode` tells
-    how. The output is drained all along so the pipe never fills."""
+    how (a test may stop it earlier with `RunningDemo.stop`). The output is drained all along
+    so the pipe never fills."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -102,7 +121,7 @@ async def demo_process(
             if demo.url and demo.api_key:
                 announced.set()
 
-    reader = asyncio.create_task(drain())
+    reader = demo.reader = asyncio.create_task(drain())
     try:
         waiter = asyncio.create_task(announced.wait())
         await asyncio.wait(
@@ -113,16 +132,7 @@ async def demo_process(
             raise AssertionError(f"the demo did not announce its dashboard:\n{demo.output()}")
         yield demo
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(proc.wait(), 90)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader, 10)
-        reader.cancel()
+        await demo.stop()
 
 
 # -- the dashboard's languages (issue 20) ------------------------------------------------

@@ -8,9 +8,11 @@ over the store reads. See docs/export.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,12 +25,14 @@ from peakline_api.archive import (
     ArchiveInvalid,
     CityScope,
     ExportError,
+    TargetNotEmpty,
     city_scope,
     export_city,
     planned_reads,
     restore_archive,
 )
 from peakline_api.archive.restore import read_manifest
+from peakline_api.statedb import StateError, open_postgres
 from peakline_api.timespec import TimeSpecError, parse_time
 from peakline_core.config import load_config
 from peakline_core.errors import ConfigError
@@ -48,13 +52,30 @@ StateOpt = Annotated[
     typer.Option(
         "--state-dir",
         help="the API's state directory (ledger.db, alerts.db, refrigerants.db, retrofits.db"
-        " beside keys.db); without it the archive's table members stay empty",
+        " beside keys.db); without it or --state-url the archive's table members stay empty",
+    ),
+]
+StateUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--state-url",
+        envvar="PEAKLINE_STATE_URL",
+        help="the API's shared PostgreSQL state (postgresql://...) instead of --state-dir",
     ),
 ]
 
 
-def _databases(state_dir: Path | None) -> AppDatabases:
-    return AppDatabases() if state_dir is None else AppDatabases.beside(state_dir / "keys.db")
+@contextlib.contextmanager
+def _databases(state_dir: Path | None, state_url: str | None) -> Iterator[AppDatabases]:
+    """The API's databases: its PostgreSQL state (open while the command runs), its SQLite
+    files under `state_dir`, or none."""
+    if state_url is not None and state_dir is not None:
+        raise typer.BadParameter("give --state-dir or --state-url, not both")
+    if state_url is None:
+        yield AppDatabases() if state_dir is None else AppDatabases.beside(state_dir / "keys.db")
+        return
+    with open_postgres(state_url) as db:
+        yield AppDatabases(db, db, db, db)
 
 
 def export_command(
@@ -65,6 +86,7 @@ def export_command(
     store: StoreOpt,
     config: Annotated[Path, typer.Option(help="configuration directory")] = Path("config"),
     state_dir: StateOpt = None,
+    state_url: StateUrlOpt = None,
     format: Annotated[str, typer.Option(help="csv (Parquet is not built)")] = "csv",
 ) -> None:
     """Export everything a city owns for a period into one zip (CSV members + manifest)."""
@@ -73,8 +95,9 @@ def export_command(
     try:
         now = time.time_ns()
         scope = city_scope(load_config(config), city, parse_time(start, now), parse_time(end, now))
-        rows = asyncio.run(_export(scope, store, _databases(state_dir), output))
-    except (ExportError, TimeSpecError, ConfigError, StoreUrlError, StoreError) as exc:
+        with _databases(state_dir, state_url) as dbs:
+            rows = asyncio.run(_export(scope, store, dbs, output))
+    except (ExportError, TimeSpecError, ConfigError, StoreUrlError, StoreError, StateError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"[green]wrote[/green] {output} ({rows:,} rows, {output.stat().st_size:,} bytes)")
@@ -117,12 +140,26 @@ def archive_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     store: StoreOpt,
     state_dir: StateOpt = None,
+    state_url: StateUrlOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="restore into a target already holding the city's rows in the archive's span:"
+            " the archive's points overwrite the store's, its table rows replace the city's",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Restore a city archive (`peakline export`) into a store, rows as they were."""
+    """Restore a city archive (`peakline export`) into an empty store and API state, rows as
+    they were (a target holding the city's rows is refused unless --force)."""
     try:
-        report = asyncio.run(_restore(file, store, _databases(state_dir)))
-    except (ArchiveInvalid, StoreUrlError, StoreError) as exc:
+        with _databases(state_dir, state_url) as dbs:
+            report = asyncio.run(_restore(file, store, dbs, force))
+    except TargetNotEmpty as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(3) from exc
+    except (ArchiveInvalid, StoreUrlError, StoreError, StateError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if as_json:
@@ -147,7 +184,7 @@ def _rows_in(file: Path) -> int | None:
     return rows
 
 
-async def _restore(file: Path, store_url: str, dbs: AppDatabases) -> dict[str, Any]:
+async def _restore(file: Path, store_url: str, dbs: AppDatabases, force: bool) -> dict[str, Any]:
     store = open_store(store_url)
     try:
         with Progress(console=console, transient=True) as bar:
@@ -156,7 +193,7 @@ async def _restore(file: Path, store_url: str, dbs: AppDatabases) -> dict[str, A
             def tell(member: str, rows: int) -> None:
                 bar.update(task, advance=rows, description=member)
 
-            report = await restore_archive(store, file, dbs, tell)
+            report = await restore_archive(store, file, dbs, tell, force=force)
     finally:
         await store.aclose()
     return report.summary()

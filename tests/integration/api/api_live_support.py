@@ -16,6 +16,7 @@ from peakline_api.demo_data import reading_rows, report_rows
 from peakline_api.keys import KeyStore, Role
 from peakline_api.registry import Registry
 from peakline_api.settings import ApiSettings
+from peakline_api.statedb import open_postgres
 from peakline_core.config import PlatformConfig
 from peakline_store.open import open_store
 from tests.unit.api.api_support import HOUR, KEYS, NOW_NS, example_config
@@ -44,8 +45,11 @@ async def build(
     topic_prefix: str = "peakline",
     seed: bool = True,
     now_ns: int | None = NOW_NS,
+    state_url: str | None = None,
 ) -> tuple[object, dict[str, str]]:
-    """An app on `store_url` seeded up to `now_ns` (None: the real clock, for live pages)."""
+    """An app on `store_url` seeded up to `now_ns` (None: the real clock, for live pages);
+    its state in the PostgreSQL database `state_url` (keys included), else SQLite files in
+    `tmp_path`."""
     registry = Registry.from_config(config)
     now = now_ns if now_ns is not None else time.time_ns() // 60_000_000_000 * 60_000_000_000
     if seed:
@@ -57,13 +61,16 @@ async def build(
             await store.aclose()
     keys_db = tmp_path / "keys.db"
     tokens = {}
-    with KeyStore(keys_db) as keys:
+    with contextlib.ExitStack() as stack:
+        where = stack.enter_context(open_postgres(state_url)) if state_url else keys_db
+        keys = stack.enter_context(KeyStore(where))
         for name, (role, cities) in KEYS.items():
             tokens[name] = keys.create(name, role, cities)[1]
     settings = ApiSettings(
         config_dir=config.root,
         store_url=store_url,
         keys_db=keys_db,
+        state_url=state_url,
         broker_url=broker_url,
         topic_prefix=topic_prefix,
         stream_heartbeat_s=0.5,

@@ -8,10 +8,13 @@ commands and incidents exactly as the first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import uuid
 import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,13 @@ from typer.testing import CliRunner
 from peakline_api.archive import (
     AppDatabases,
     ArchiveInvalid,
+    TargetNotEmpty,
     city_scope,
     export_city,
     restore_archive,
 )
+from peakline_api.archive.state_restore import RESTORED_NOTE
+from peakline_api.statedb import open_postgres
 from peakline_cli.main import app as cli
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row, SeriesQuery, StoreTruncated
@@ -70,14 +76,34 @@ def _second_store(store_url: str, request: pytest.FixtureRequest, tmp_path: Path
     return f"{server.url}?db={name}"
 
 
-async def _answers(app: object, token: str) -> list[Any]:
+def _state_url(store_url: str, request: pytest.FixtureRequest) -> str | None:
+    """The API state beside the store: SQLite files beside an SQLite store, a fresh
+    PostgreSQL database beside influxd (so both backends of each are exercised)."""
+    if store_url.startswith("sqlite"):
+        return None
+    postgres = request.getfixturevalue("postgres")
+    return str(postgres.create_database(f"t_{uuid.uuid4().hex[:12]}"))
+
+
+@contextlib.contextmanager
+def _databases(state_url: str | None, folder: Path) -> Iterator[AppDatabases]:
+    if state_url is None:
+        yield AppDatabases.beside(folder / "keys.db")
+        return
+    with open_postgres(state_url) as db:
+        yield AppDatabases(db, db, db, db)
+
+
+async def _answers(
+    app: object, token: str, extra: Sequence[tuple[str, dict[str, Any]]] = ()
+) -> list[Any]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     out = []
     async with (
         app.router.lifespan_context(app),  # type: ignore[attr-defined]
         httpx.AsyncClient(transport=transport, base_url="http://api") as client,
     ):
-        for url, params in ANSWERS:
+        for url, params in [*ANSWERS, *extra]:
             r = await client.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200, (url, r.text)
             answer = r.json()
@@ -87,34 +113,40 @@ async def _answers(app: object, token: str) -> list[Any]:
     return out
 
 
+@dataclass
+class Original:
+    app: object
+    tokens: dict[str, str]
+    state_url: str | None
+
+
 @pytest.fixture
 async def original(
-    tmp_path: Path, platform_config: PlatformConfig, store_url: str
-) -> tuple[object, dict[str, str]]:
-    await _seed(store_url, platform_config)
-    (tmp_path / "a").mkdir()
-    app, tokens = await build(tmp_path / "a", platform_config, store_url, seed=False, now_ns=END)
-    seed_databases(AppDatabases.beside(tmp_path / "a" / "keys.db"))
-    return app, tokens
-
-
-async def test_a_city_export_restored_into_an_empty_store_gives_the_same_reports(
-    original: tuple[object, dict[str, str]],
+    tmp_path: Path,
     platform_config: PlatformConfig,
     store_url: str,
     request: pytest.FixtureRequest,
-    tmp_path: Path,
-) -> None:
-    app, tokens = original
-    archive = tmp_path / "riverton-2025.zip"
+) -> Original:
+    await _seed(store_url, platform_config)
+    (tmp_path / "a").mkdir()
+    state_url = _state_url(store_url, request)
+    app, tokens = await build(
+        tmp_path / "a", platform_config, store_url, seed=False, now_ns=END, state_url=state_url
+    )
+    with _databases(state_url, tmp_path / "a") as dbs:
+        seed_databases(dbs)
+    return Original(app, tokens, state_url)
+
+
+async def _export_over_http(original: Original, archive: Path) -> None:
     async with (
-        serve(app) as base,
+        serve(original.app) as base,
         httpx.AsyncClient(base_url=base, timeout=120) as client,
         client.stream(
             "GET",
             f"/api/v1/exports/{CITY}",
             params={"start": YEAR["start"], "end": YEAR["end"]},
-            headers={"Authorization": f"Bearer {tokens['operator_rt']}"},
+            headers={"Authorization": f"Bearer {original.tokens['operator_rt']}"},
         ) as r,
     ):
         assert r.status_code == 200
@@ -123,6 +155,22 @@ async def test_a_city_export_restored_into_an_empty_store_gives_the_same_reports
         with archive.open("wb") as out:
             async for chunk in r.aiter_bytes():
                 out.write(chunk)
+
+
+async def test_a_city_export_restored_into_an_empty_store_gives_the_same_reports(
+    original: Original,
+    platform_config: PlatformConfig,
+    store_url: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """Exported over HTTP from a running API (SQLite store and state files; influxd and a
+    PostgreSQL state), restored into an empty store and an empty state of the same kinds: a
+    second API answers the reports and the city's commands, DR events with their per-site
+    results, incidents with their notifications, rules, retrofits and refrigerant records as
+    the first. Restoring again is refused (the target holds the city's rows) unless forced."""
+    archive = tmp_path / "riverton-2025.zip"
+    await _export_over_http(original, archive)
     with zipfile.ZipFile(archive) as z:
         manifest = json.loads(z.read("manifest.json"))
         rows = {k: v["rows"] for k, v in manifest["members"].items()}
@@ -130,7 +178,7 @@ async def test_a_city_export_restored_into_an_empty_store_gives_the_same_reports
         for name in ("reading", "energy", "energy_1h", "energy_1mo", "emissions",
                      "anomaly_score", "anomaly_event", "import_ledger"):  # fmt: skip
             assert rows[f"series/{name}.csv"] > 0, name
-        assert rows["tables/commands.jsonl"] == 1 and rows["tables/alert_incidents.jsonl"] == 1
+        assert {m: rows[f"tables/{m}.jsonl"] for m in TABLE_ROWS} == TABLE_ROWS
         everything = b"".join(z.read(n) for n in z.namelist() if n != "config/city.json")
         assert b"lk-townhall" not in everything and OTHER.encode() not in everything
         energy = z.read("series/energy.csv").decode().splitlines()
@@ -138,32 +186,71 @@ async def test_a_city_export_restored_into_an_empty_store_gives_the_same_reports
         assert any(",imported,utility_15min_dst.csv:" in line for line in energy)
 
     restored_url = _second_store(store_url, request, tmp_path)
+    state_url = _state_url(store_url, request)
     (tmp_path / "b").mkdir()
-    databases = AppDatabases.beside(tmp_path / "b" / "keys.db")
-    for _ in range(2):  # restoring twice leaves what restoring once did
+    for force in (False, True):
         store = open_store(restored_url)
         try:
-            report = await restore_archive(store, archive, databases)
+            with _databases(state_url, tmp_path / "b") as databases:
+                report = await restore_archive(store, archive, databases, force=force, now_ns=END)
+                assert report.rows == {k: v for k, v in rows.items() if k != "config/city.json"}
+                if not force:  # a second restore into the same target is refused
+                    with pytest.raises(TargetNotEmpty, match=r"series/reading\.csv") as refused:
+                        await restore_archive(store, archive, databases, now_ns=END)
+                    assert "2 rows of tables/commands.jsonl" in str(refused.value)
         finally:
             await store.aclose()
-        assert report.rows == {k: v for k, v in rows.items() if k != "config/city.json"}
-    restored, tokens_b = await build(
-        tmp_path / "b", platform_config, restored_url, seed=False, now_ns=END
-    )
-    want = await _answers(app, tokens["operator_rt"])
-    got = await _answers(restored, tokens_b["operator_rt"])
-    for (url, params), w, g in zip(ANSWERS, want, got, strict=True):
-        assert g == w, (url, params)
-    # not empty answers: energy and emissions, inventory, anomalies, the command, the incident
-    assert sum(r["energy_kwh"].get("import", 0.0) for r in want[0]["items"]) > 0
-    assert sum(r["emissions_kgco2e"]["location"].get("2", 0.0) for r in want[0]["items"]) > 0
-    assert want[6]["items"] and want[9]["items"] and want[10]["items"] and want[11]
+        restored, tokens_b = await build(
+            tmp_path / "b", platform_config, restored_url, seed=False, now_ns=END,
+            state_url=state_url,
+        )  # fmt: skip
+        extra = [
+            ("/api/v1/dr-events/dr-riverton", {}),
+            ("/api/v1/alerts/incidents/inc-riverton", {}),
+            ("/api/v1/alerts/rules", {}),
+            ("/api/v1/retrofits", {"city": CITY}),
+            ("/api/v1/refrigerants/office-chiller-1/service", {}),
+            ("/api/v1/dr-events", {}),
+        ]
+        want = await _answers(original.app, original.tokens["operator_rt"], extra)
+        got = await _answers(restored, tokens_b["operator_rt"], extra)
+        for (url, params), w, g in zip([*ANSWERS, *extra[:-1]], want, got, strict=False):
+            assert g == w, (url, params)
+        # not empty answers: energy and emissions, inventory, anomalies, commands, incidents
+        assert sum(r["energy_kwh"].get("import", 0.0) for r in want[0]["items"]) > 0
+        assert sum(r["emissions_kgco2e"]["location"].get("2", 0.0) for r in want[0]["items"]) > 0
+        assert want[6]["items"] and want[9]["items"] and want[10]["items"] and want[11]
+        dr, incident, rules, retrofits, service, events = want[len(ANSWERS) :]
+        assert dr["state"] == "completed" and dr["commands"][0]["state"] == "applied"
+        assert dr["results"]["sites"][0]["site"] == "rt-school"
+        assert dr["results"]["sites"][0]["actual_kw"] is not None  # from the restored meter
+        assert sorted(n["status"] for n in incident["notifications"]) == ["failed", "sent"]
+        assert "rt-api-rule" in {r["id"] for r in rules}
+        assert [r["site"] for r in retrofits] == ["rt-school"] and len(service) == 1
+        # the DR event not yet started is history on the target, not a plan to carry out
+        by_id = {e["id"]: e for e in got[-1]["items"]}
+        assert {e["id"]: e["state"] for e in events["items"]} == {
+            "dr-riverton": "completed", "dr-later": "scheduled"
+        }  # fmt: skip
+        assert by_id["dr-later"]["state"] == "cancelled" and by_id["dr-riverton"] == dr
+
+
+TABLE_ROWS = {
+    "commands": 2,  # riverton's and its DR event's
+    "command_events": 5,
+    "dr_events": 2,
+    "alert_incidents": 1,
+    "alert_outbox": 2,
+    "alert_rules": 1,
+    "retrofits": 1,
+    "refrigerant_service": 1,
+}
 
 
 async def test_a_damaged_archive_writes_nothing(
-    original: tuple[object, dict[str, str]], tmp_path: Path, store_url: str
+    original: Original, tmp_path: Path, store_url: str
 ) -> None:
-    app, tokens = original
+    app, tokens = original.app, original.tokens
     async with (
         app.router.lifespan_context(app),  # type: ignore[attr-defined]
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,  # type: ignore[arg-type]
@@ -201,23 +288,69 @@ async def _seed(url: str, config: PlatformConfig) -> None:
 
 
 def test_the_cli_exports_and_restores(
-    tmp_path: Path, platform_config: PlatformConfig, repo_root: Path
+    tmp_path: Path, platform_config: PlatformConfig, repo_root: Path, pg_database: str
 ) -> None:
+    """From an SQLite store and state directory into another store and a PostgreSQL state;
+    a second restore is refused (exit 3) until --force."""
     source = f"sqlite:///{tmp_path / 'a.db'}"
     asyncio.run(_seed(source, platform_config))  # the CLI runs its own event loop
+    (tmp_path / "state").mkdir()
+    seed_databases(AppDatabases.beside(tmp_path / "state" / "keys.db"))
     out = tmp_path / "rt.zip"
     runner = CliRunner()
     done = runner.invoke(
         cli,
         ["export", "--city", CITY, "--from", "2025-11-01", "--to", "2026-01-01", "-o", str(out),
-         "--store", source, "--config", str(repo_root / "config")],
+         "--store", source, "--config", str(repo_root / "config"),
+         "--state-dir", str(tmp_path / "state")],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
-    back = runner.invoke(
-        cli, ["import", "archive", str(out), "--store", f"sqlite:///{tmp_path / 'b.db'}", "--json"]
-    )
+    restore = ["import", "archive", str(out), "--store", f"sqlite:///{tmp_path / 'b.db'}",
+               "--state-url", pg_database, "--json"]  # fmt: skip
+    back = runner.invoke(cli, restore)
     assert back.exit_code == 0, back.output
-    assert json.loads(back.stdout)["rows"]["series/energy.csv"] > 0
+    rows = json.loads(back.stdout)["rows"]
+    assert rows["series/energy.csv"] > 0 and rows["tables/dr_events.jsonl"] == 2
+    with open_postgres(pg_database) as db:
+        assert db.query("SELECT id, state FROM commands ORDER BY id") == [
+            ("cmd-0", "applied"),
+            ("dr-riverton-cmd", "applied"),
+        ]
+        assert len(db.query("SELECT seq FROM command_events")) == 5
+    again = runner.invoke(cli, restore)
+    assert again.exit_code == 3 and "--force" in again.output
+    fresh_store = [*restore[:4], f"sqlite:///{tmp_path / 'c.db'}", *restore[5:]]
+    state_only = runner.invoke(cli, fresh_store)  # an empty store, the state holds the city
+    assert state_only.exit_code == 3, state_only.output
+    assert "the store holds" not in state_only.output
+    assert "rows of tables/dr_events.jsonl" in state_only.output
+    forced = runner.invoke(cli, [*restore, "--force"])
+    assert forced.exit_code == 0, forced.output
+    with open_postgres(pg_database) as db:  # replaced, not doubled
+        assert len(db.query("SELECT seq FROM command_events")) == 5
+        assert len(db.query("SELECT key FROM outbox")) == 2
+    # exported again from the PostgreSQL state: the same table rows (event seq renumbered)
+    out2 = tmp_path / "rt-again.zip"
+    done = runner.invoke(
+        cli,
+        ["export", "--city", CITY, "--from", "2025-11-01", "--to", "2026-01-01", "-o", str(out2),
+         "--store", f"sqlite:///{tmp_path / 'b.db'}", "--config", str(repo_root / "config"),
+         "--state-url", pg_database],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with zipfile.ZipFile(out) as first, zipfile.ZipFile(out2) as second:
+        for name in first.namelist():
+            if name.startswith("tables/"):
+                rows_1, rows_2 = (
+                    [{k: v for k, v in json.loads(line).items() if k != "seq"}
+                     for line in z.read(name).splitlines()]
+                    for z in (first, second)
+                )  # fmt: skip
+                if name == "tables/dr_events.jsonl":  # the one not yet started: cancelled
+                    later = [json.loads(r.pop("body")) for r in (rows_1[1], rows_2[1])]
+                    assert [e["state"] for e in later] == ["scheduled", "cancelled"]
+                    assert later[1]["cancelled_by"] == RESTORED_NOTE
+                assert rows_1 and rows_2 == rows_1, name
     too_long = runner.invoke(
         cli,
         ["export", "--city", CITY, "--from", "2024-01-01", "--to", "2026-01-01", "-o", str(out),
@@ -291,7 +424,12 @@ async def test_the_api_state_is_exported_from_either_backend(
         where = state_backend.where(name)
         return Path(where) if isinstance(where, str) else where
 
-    dbs = AppDatabases(ledger=opened("ledger.db"), alerts=opened("alerts.db"))
+    dbs = AppDatabases(
+        ledger=opened("ledger.db"),
+        alerts=opened("alerts.db"),
+        refrigerants=opened("refrigerants.db"),
+        retrofits=opened("retrofits.db"),
+    )
     seed_databases(dbs)
     store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
     try:
@@ -304,8 +442,11 @@ async def test_the_api_state_is_exported_from_either_backend(
             name: [json.loads(line) for line in z.read(f"tables/{name}.jsonl").splitlines()]
             for name in ("commands", "command_events", "alert_incidents")
         }
-    assert [(c["id"], c["site"]) for c in table["commands"]] == [("cmd-0", "rt-school")]
-    assert [e["command_id"] for e in table["command_events"]] and all(
-        e["command_id"] == "cmd-0" for e in table["command_events"]
-    )
+    assert [(c["id"], c["site"]) for c in table["commands"]] == [
+        ("cmd-0", "rt-school"),
+        ("dr-riverton-cmd", "rt-school"),
+    ]
+    assert [e["command_id"] for e in table["command_events"]] == ["cmd-0"] * 2 + [
+        "dr-riverton-cmd"
+    ] * 3
     assert [i["city"] for i in table["alert_incidents"]] == [CITY]

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 from peakline_core.wire import Reading, TelemetryBatch, Topics
+from peakline_ingest.derive.deriver import DeriveSettings
 from peakline_testing import configs
 from peakline_testing.servers import free_port
 from peakline_testing.waiting import wait_until
@@ -49,6 +50,7 @@ STEP_S = 5
 HOURS = 3
 METERS = {"m1": ("s1", 120.0), "m2": ("s1", 45.0), "m3": ("s2", 80.0)}  # device: (site, kW)
 DERIVED = ("energy", "energy_1h", "emissions")
+DERIVE = DeriveSettings()  # the workers run with the defaults: 60 s windows, 10 s lateness
 
 
 def write_config(root: Path) -> Path:
@@ -200,9 +202,11 @@ def settle(
         60,
         "every worker's messages acknowledged (marks written)",
     )
-    # past the data's end by the lateness and a window: the walks are fed once per closed
-    # window, so the window of the last readings reaches them at the next boundary
-    after = max(time.time(), end_ns / S + 12 + 60)
+    # the walks are fed once per closed window, so the window of the last readings reaches
+    # them once the deriver's watermark (its clock less the lateness) passes the boundary that
+    # closes it; 2 s of slack on the lateness
+    closes = (end_ns // (DERIVE.window_s * S) + 1) * DERIVE.window_s
+    after = max(time.time(), closes + DERIVE.lateness_s + 2)
 
     def current() -> bool:
         return all(

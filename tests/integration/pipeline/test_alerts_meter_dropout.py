@@ -4,7 +4,11 @@ Modbus TCP and publishing error-quality readings through mosquitto into ingest a
 store. The API, started with alerts on, opens one no-data incident for that meter only and
 reminds; an operator acknowledges it through the API (reminders stop, the acknowledgement is
 notified); the meter answers again and the incident resolves. Each transition reaches the
-real HTTP receiver exactly once, signed."""
+real HTTP receiver exactly once, signed.
+
+The dropout is set and cleared on the simulator as the test goes (not on a schedule): it
+starts once both meters' readings are stored and the API is up, and ends once no reminder
+has come for `QUIET_AFTER_ACK_S` after the acknowledgement."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import httpx
 import pytest
 
 from firmware_sim import DeviceSpec, Physics, Scenario, load_profiles, run
-from firmware_sim.scenario import FaultKind, FaultSpec
+from firmware_sim.scenario import FaultKind
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore, Role
 from peakline_api.settings import AlertSettings, ApiSettings
@@ -38,6 +42,10 @@ from tests.unit.api.api_support import example_config
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "gw-test-secret"
+REPEAT_MINUTES = 0.05  # 3 s: reminders until acknowledged
+QUIET_AFTER_ACK_S = 3 * REPEAT_MINUTES * 60
+"""The meter stays silent this long after the acknowledgement went out: three reminder periods
+in which a reminder would have come had acknowledging not stopped them."""
 
 
 def write_config(root: Path, broker: str, prefix: str, sim: Any, hook: str) -> None:
@@ -60,7 +68,7 @@ def write_config(root: Path, broker: str, prefix: str, sim: Any, hook: str) -> N
                    "scope": {"city": "c1", "site": "s1"},
                    "condition": {"kind": "no_data", "minutes": 0.1},  # 6 s
                    "severity": "warning", "channels": ["hook"],
-                   "repeat_minutes": 0.05}],  # 3 s: reminders until acknowledged
+                   "repeat_minutes": REPEAT_MINUTES}],
     }  # fmt: skip
     configs.write_config_dir(
         root,
@@ -79,11 +87,8 @@ async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
         DeviceSpec(id=d, profile="sdm630", physics=Physics(base_kw=20, peak_kw=20))
         for d in ("m1", "m2")
     ]
-    # m2 stops answering 20 s in, for 40 s (sim time runs at wall speed).
-    dropout = FaultSpec(kind=FaultKind.TIMEOUT, device="m2", start="20s", duration="40s")
     scenario = Scenario(name="dropout", seed=3, speed=1.0, physics_step_s=1,
-                        start=datetime(2025, 1, 6, 8, tzinfo=UTC), devices=devices,
-                        faults=[dropout])  # fmt: skip
+                        start=datetime(2025, 1, 6, 8, tzinfo=UTC), devices=devices)  # fmt: skip
     with http_receiver() as hook:
         async with run(scenario, load_profiles(REPO / "config/profiles")) as sim:
             root = tmp_path / "config"
@@ -130,6 +135,8 @@ async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
                         transport=httpx.ASGITransport(app=app), base_url="http://api",
                         headers={"Authorization": f"Bearer {token}"},
                     )  # fmt: skip
+                    # m2 stops answering (sim time runs at wall speed) until cleared below
+                    dropout = sim.set_fault(FaultKind.TIMEOUT, "m2")
                     await eventually(
                         lambda: ("m2", "opened") in transitions(), 60, "m2 opened", every_s=0.1
                     )
@@ -148,6 +155,10 @@ async def test_meter_dropout_opens_acknowledged_through_the_api_and_resolves(
                         lambda: ("m2", "acknowledged") in transitions(), 30, "ack sent", every_s=0.1
                     )
                     reminders = transitions().count(("m2", "reminder"))
+                    # not a synchronisation: the span a reminder would have come in
+                    await asyncio.sleep(QUIET_AFTER_ACK_S)
+                    assert transitions().count(("m2", "reminder")) == reminders  # none after
+                    sim.clear_fault(dropout)  # m2 answers again
                     await eventually(
                         lambda: ("m2", "resolved") in transitions(), 90, "resolved", every_s=0.1
                     )

@@ -1,7 +1,12 @@
 """City archives (issue 23): everything a city owns for a period in one streamed zip, and
 the way back into an empty store. See docs/export.md."""
 
-from peakline_api.archive.errors import ArchiveFormatError, ArchiveInvalid, ExportError
+from peakline_api.archive.errors import (
+    ArchiveFormatError,
+    ArchiveInvalid,
+    ExportError,
+    TargetNotEmpty,
+)
 from peakline_api.archive.export import (
     MAX_PERIOD_NS,
     AppDatabases,
@@ -20,6 +25,7 @@ __all__ = [
     "CityScope",
     "ExportError",
     "RestoreReport",
+    "TargetNotEmpty",
     "city_scope",
     "export_city",
     "planned_reads",

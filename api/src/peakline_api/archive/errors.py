@@ -19,3 +19,10 @@ class ArchiveInvalid(ExportError):
 
 class ArchiveFormatError(ArchiveInvalid):
     """A member's line or cell is not what this archive format says."""
+
+
+class TargetNotEmpty(ExportError):
+    """The restore's target already holds the city's rows in the archive's span (the store)
+    or selection (the API's tables); a forced restore overwrites them."""
+
+    status, code, title = 409, "restore-target-not-empty", "The restore target is not empty"

@@ -34,6 +34,7 @@ from peakline_api.archive.members import (
     header,
     series_member,
 )
+from peakline_api.archive.tables import TABLES, TableMember, selection
 from peakline_api.archive.zipstream import ZipStream
 from peakline_api.statedb import StateDb
 from peakline_core.config import PlatformConfig
@@ -71,50 +72,6 @@ class AppDatabases:
             keys_db.with_name("refrigerants.db"),
             keys_db.with_name("retrofits.db"),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class TableMember:
-    """A member holding one API database table's rows of the city, as JSON Lines."""
-
-    member: str
-    database: str  # AppDatabases attribute
-    table: str
-    sql: str  # {sites} / {assets}: placeholders; ? args from `args`
-    args: str  # "city", "period", "days" or ""
-
-
-TABLES: Final = (
-    TableMember(
-        "tables/commands.jsonl", "ledger", "commands",
-        "SELECT * FROM commands WHERE site IN ({sites}) AND issued_at >= ? AND issued_at < ?"
-        " ORDER BY issued_at, id", "period",
-    ),
-    TableMember(
-        "tables/command_events.jsonl", "ledger", "command_events",
-        "SELECT e.* FROM command_events e JOIN commands c ON c.id = e.command_id"
-        " WHERE c.site IN ({sites}) AND c.issued_at >= ? AND c.issued_at < ? ORDER BY e.seq",
-        "period",
-    ),
-    TableMember(
-        "tables/alert_incidents.jsonl", "alerts", "incident",
-        "SELECT * FROM incident WHERE city = ? AND opened_ns >= ? AND opened_ns < ?"
-        " ORDER BY opened_ns, id", "city_period",
-    ),
-    TableMember(
-        "tables/alert_rules.jsonl", "alerts", "rule",
-        "SELECT * FROM rule WHERE city = ? ORDER BY id", "city",
-    ),
-    TableMember(
-        "tables/refrigerant_service.jsonl", "refrigerants", "refrigerant_service",
-        "SELECT * FROM refrigerant_service WHERE asset IN ({assets}) AND day >= ? AND day < ?"
-        " ORDER BY day, id", "days",
-    ),
-    TableMember(
-        "tables/retrofits.jsonl", "retrofits", "retrofit",
-        "SELECT * FROM retrofit WHERE site IN ({sites}) ORDER BY id", "",
-    ),
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,24 +234,6 @@ def _open_ro(path: Path | None) -> sqlite3.Connection | None:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
-def _table_args(t: TableMember, scope: CityScope) -> tuple[str, list[Any]]:
-    sql = t.sql.format(
-        sites=",".join("?" * len(scope.sites)), assets=",".join("?" * len(scope.assets))
-    )
-    args: list[Any] = []
-    if "{sites}" in t.sql:
-        args += scope.sites
-    if "{assets}" in t.sql:
-        args += scope.assets
-    if t.args in ("city", "city_period"):
-        args.append(scope.city)
-    if t.args in ("period", "city_period"):
-        args += [scope.start_ns, scope.end_ns]
-    if t.args == "days":
-        args += [_iso(scope.start_ns)[:10], _iso(scope.end_ns)[:10]]
-    return sql, args
-
-
 async def export_city(
     store: Store,
     scope: CityScope,
@@ -345,6 +284,11 @@ async def export_city(
             "end_ns": scope.end_ns,
         },
         "data_format": "csv",
+        "scope": {
+            "sites": list(scope.sites),
+            "regions": list(scope.regions),
+            "assets": list(scope.assets),
+        },
         "members": {
             name: {"rows": d.rows, "bytes": d.bytes, "sha256": d.sha256}
             for name, d in archive.digests.items()
@@ -360,20 +304,17 @@ async def _table_rows(
     table: TableMember, scope: CityScope, path: Path | StateDb | None
 ) -> AsyncIterator[list[str]]:
     """JSON lines of the table's rows of the city, `FETCH_ROWS` at a time."""
+    sql, args = selection(table, scope)
     if path is not None and not isinstance(path, Path):  # the shared PostgreSQL state
-        sql, args = _table_args(table, scope)
         columns, rows = await asyncio.to_thread(path.query_named, sql, args)
         for i in range(0, len(rows), FETCH_ROWS):
-            yield [
-                json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n"
-                for row in rows[i : i + FETCH_ROWS]
-            ]
+            if lines := _lines(table, scope, columns, rows[i : i + FETCH_ROWS]):
+                yield lines
         return
     db = await asyncio.to_thread(_open_ro, path)
     if db is None:
         return
     try:
-        sql, args = _table_args(table, scope)
         try:
             cursor = await asyncio.to_thread(db.execute, sql, args)
         except sqlite3.OperationalError as exc:
@@ -382,9 +323,18 @@ async def _table_rows(
             raise ExportError(f"{path}: {exc}") from None
         columns = [c[0] for c in cursor.description]
         while batch := await asyncio.to_thread(cursor.fetchmany, FETCH_ROWS):
-            yield [
-                json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n"
-                for row in batch
-            ]
+            if lines := _lines(table, scope, columns, batch):
+                yield lines
     finally:
         db.close()
+
+
+def _lines(
+    table: TableMember, scope: CityScope, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[str]:
+    named = (dict(zip(columns, row, strict=True)) for row in rows)
+    return [
+        json.dumps(row, ensure_ascii=False) + "\n"
+        for row in named
+        if table.keep is None or table.keep(row, scope)
+    ]

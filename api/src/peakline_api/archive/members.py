@@ -35,8 +35,10 @@ from peakline_core.storage.schema import (
 )
 from peakline_core.storage.store import FieldValue
 
-ARCHIVE_FORMAT: Final = 1
-"""Version of the archive layout (members, columns, manifest); a restore refuses others."""
+ARCHIVE_FORMAT: Final = 2
+"""Version of the archive layout (members, columns, manifest); a restore refuses others.
+2: DR events and the alert outbox as members, the scope (sites, assets) in the manifest."""
+READABLE_FORMATS: Final = frozenset({1, ARCHIVE_FORMAT})
 
 NS: Final = 1_000_000_000
 DAY_NS: Final = 86_400 * NS

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["exports"])
 
 def app_databases(state: AppState) -> AppDatabases:
     return AppDatabases(
-        sqlite_path(ledger_url(state)),
+        state.state_db if state.state_db is not None else sqlite_path(ledger_url(state)),
         alerts_db(state),
         refrigerants_db(state),
         retrofits_db(state),

@@ -75,13 +75,16 @@ class BinCache:
 
     def refresh(self) -> None:
         """Recompute the derived vectors of series whose finished visit changed the profile."""
-        if self.dirty is not None:
-            self._derive(self.dirty, self.cur[self.dirty])
+        if self.dirty is not None:  # (a finished visit changes no mean, spread or visits)
+            self._derive_routine(self.dirty, self.cur[self.dirty])
             self.dirty = None
 
     def note_visits(self, bin_index: Array, visit_w: Array) -> None:
         """End of a chunk ([T, S] flat bins and innovation weights): the state's visit bin is
         that of the last weighted reading."""
+        if bool((visit_w[-1] > 0).all()):  # the common case: every last reading weighs
+            self.st["visit_bin"] = bin_index[-1] - self.base
+            return
         weighted = visit_w > 0
         seen = weighted.any(axis=0)
         last = weighted.shape[0] - 1 - np.argmax(weighted[::-1], axis=0)
@@ -110,13 +113,33 @@ class BinCache:
         self.still_dt[rows] = self.pdt[flat]
         self._derive(rows, flat)
 
-    def _derive(self, rows: Array, flat: Array) -> None:
-        pin, pv, pm, pd = self.pin, self.pv, self.pm, self.pd
+    def _neighbours(self, rows: Array, flat: Array) -> tuple[Array, Array, Array]:
+        """Flat profile indices of the hour before, the hour after and the other day type's
+        hour of bins `flat` of series `rows`."""
         base = self.base[rows]
         local = flat - base
         hour, day = local % 24, base + local - local % 24
         before, after = day + (hour + 23) % 24, day + (hour + 1) % 24
-        other = base + (local + 24) % BINS
+        return before, after, base + (local + 24) % BINS
+
+    def _derive(self, rows: Array, flat: Array) -> None:
+        near = self._neighbours(rows, flat)
+        self._derive_routine(rows, flat, near)
+        before, after, _ = near
+        pv, pm, pd = self.pv, self.pm, self.pd
+        for (mean, dev, infl, eps), nb in zip(self.neighbours, (before, after), strict=True):
+            v_n = pv[nb]
+            infl[rows] = MAD_TO_SD * np.sqrt(1.0 + 1.0 / np.maximum(v_n, 1.0))
+            mean[rows] = np.where(v_n >= self.cfg.season_warmup_visits, pm[nb], np.nan)
+            dev[rows] = pd[nb]
+            eps[rows] = 1e-12 * (np.abs(pm[nb]) + 1.0)
+        self.warm_neighbours = [nb for nb in self.neighbours if not np.isnan(nb[0]).all()]
+
+    def _derive_routine(
+        self, rows: Array, flat: Array, near: tuple[Array, Array, Array] | None = None
+    ) -> None:
+        pin, pv = self.pin, self.pv
+        before, after, other = self._neighbours(rows, flat) if near is None else near
         best = np.zeros(rows.shape[0])
         np.maximum(best, np.where(pv[before] >= 1.0, pin[before], 0.0), out=best)
         without = np.maximum(best, 0.0)  # the bin's own term is 0 while it is unvisited
@@ -128,13 +151,6 @@ class BinCache:
         self.routine_out[rows] = without
         self.sq_routine_in[rows] = np.sqrt(best)
         self.sq_routine_out[rows] = np.sqrt(without)
-        for (mean, dev, infl, eps), nb in zip(self.neighbours, (before, after), strict=True):
-            v_n = pv[nb]
-            infl[rows] = MAD_TO_SD * np.sqrt(1.0 + 1.0 / np.maximum(v_n, 1.0))
-            mean[rows] = np.where(v_n >= self.cfg.season_warmup_visits, pm[nb], np.nan)
-            dev[rows] = pd[nb]
-            eps[rows] = 1e-12 * (np.abs(pm[nb]) + 1.0)
-        self.warm_neighbours = [nb for nb in self.neighbours if not np.isnan(nb[0]).all()]
 
     def _close_visits(self, rows: Array, flat: Array) -> None:
         """The visit of bin `flat` ended for `rows`: the bin learns its mean square

@@ -55,7 +55,9 @@ def combine(
         (DRIFT, ev.drift),
         (NOVELTY, novelty),
     )
-    best = np.maximum.reduce([z for _, z in ranked])
+    best = np.maximum(flat_z, ev.gap)  # pairwise into one buffer: no [6, T, S] stack
+    for _, z in ranked[2:]:
+        np.maximum(best, z, out=best)
     score = np.zeros(best.shape, dtype=np.float32)
     det = np.full(best.shape, NONE, dtype=np.int8)
     # a z at or below z_zero scores 0 and names nothing: only the rest needs the mapping
@@ -75,11 +77,14 @@ def combine(
         hard = has_hard & (p.hard_score >= score)
         score = np.where(hard, p.hard_score, score).astype(np.float32)
         det = np.where(hard, p.hard_det, det).astype(np.int8)
-    score[~p.valid] = np.nan
-    det *= p.valid
-    onset = p.ts.copy()
+    if not p.valid.all():
+        score[~p.valid] = np.nan
+        det *= p.valid
+    onset = p.ts  # copied only where some reading's evidence started earlier
     for code, when in ((GAP, p.prev_ts), (FLATLINE, p.change_ts)):
         named = det == code
         if named.any():
+            if onset is p.ts:
+                onset = p.ts.copy()
             np.copyto(onset, when, where=named)
     return score, det, onset

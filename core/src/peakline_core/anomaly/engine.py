@@ -23,7 +23,7 @@ from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.feedback import DismissalSlots, DismissalTable
-from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare
+from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare, series_major
 from peakline_core.anomaly.state import (
     BINS,
     FIELDS,
@@ -217,8 +217,8 @@ class AnomalyEngine:
             sc, dt, evs = self._score_chunk(
                 st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
             )
-            score[:, lo:hi] = sc.T
-            det[:, lo:hi] = dt.T
+            series_major(score[:, lo:hi], sc)
+            series_major(det[:, lo:hi], dt)
             found.extend(evs)
         bins.write_back()
         self._state.put(rows, st)

@@ -53,7 +53,7 @@ import numpy as np
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.config import AnomalyConfig
 from peakline_core.anomaly.prepare import VISIT_S, Prepared
-from peakline_core.anomaly.rates import chunk_rates
+from peakline_core.anomaly.rates import Rates, chunk_rates
 from peakline_core.anomaly.state import Array
 
 MAD_TO_SD = 1.2533141373155  # sqrt(pi/2): mean absolute deviation -> sd for Gaussian noise
@@ -93,6 +93,49 @@ def t_to_z(t: Array, dof: Array) -> Array:
     return z
 
 
+def interval_model(rt: Rates, dm: Array, dd: Array, cfg: AnomalyConfig) -> Array:
+    """Gap surprise (nats, [T, S], 0 where it cannot reach `z_zero`) of each interval
+    against the learnt mean `dm` and deviation `dd` of intervals, which it updates in place.
+
+    The interval model depends on nothing but the intervals, so it runs on its own; series
+    polled in step with one interval history (the registers of one device) share one column.
+    """
+    dtz, gap_settled, gap_w = rt.dtz, rt.gap_settled, rt.gap_w
+    n_t, n_s = rt.mvf.shape
+    shared = (
+        n_s > 1
+        and dtz.shape[1] == 1
+        and gap_w.shape[1] == 1
+        and gap_settled is None
+        and bool((dm == dm[0]).all())
+        and bool((dd == dd[0]).all())
+    )
+    cols = 1 if shared else n_s
+    m, d = (dm[:1].copy(), dd[:1].copy()) if shared else (dm, dd)
+    nats = np.zeros((n_t, cols))
+    late_at = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
+    for t in range(n_t):
+        dtt = dtz[t]
+        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
+        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
+        late = dtt > late_at * m
+        if late.any():
+            late_nats = np.maximum(dtt - m, 0.0) / np.maximum(d, m / 3.0 + 1e-9)
+            nats[t] = np.where(late, late_nats, 0.0)
+        dtc = np.minimum(dtt, 3.0 * m)
+        if gap_settled is not None:
+            dtc = np.where(gap_settled[t], dtc, dtt)
+        g = gap_w[t]
+        dev = dtc - m
+        d += g * (np.abs(dev) - d)
+        m += g * dev
+    if not shared:
+        return nats
+    dm[:] = m
+    dd[:] = d
+    return np.broadcast_to(nats, (n_t, n_s))
+
+
 def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -> Evidence:
     """Advance every recursion over the batch, updating the state rows `st` in place.
 
@@ -117,22 +160,28 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     err_sd = None if p.x_err is None else p.x_err * ERR_TO_SD
     is_counter = st["counter"]
     level_rate, trend_share, spread_rate = rt.level_rate, rt.trend_share, rt.spread_rate
-    visit_w, keep_run, gap_settled, gap_w = rt.visit_w, rt.keep_run, rt.gap_settled, rt.gap_w
+    visit_w, keep_run = rt.visit_w, rt.keep_run
 
     # what the outputs are finished from after the loop, written by the loop
-    spike_z, spike_q, spike_moves = (np.empty((n_t, n_s)) for _ in range(3))
+    spike_z = np.empty((n_t, n_s))
+    # the tail tracker and the moves count live in rows t (before reading t) and t + 1
+    # (after it) of these, so the loop records them without copying
+    spike_q, spike_moves = np.empty((n_t + 1, n_s)), np.empty((n_t + 1, n_s))
     spike_warm = np.empty((n_t, n_s), dtype=bool)
-    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t, n_s))
+    # season_q: the seasonal tail tracker before reading t in row t; after a warm step it
+    # steps into row t + 1, so consecutive warm steps record it without copying
+    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t + 1, n_s))
+    q_row = -1  # the row of season_q that holds q_se (-1: none)
     season_v = np.zeros((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
-    gap_nats = np.zeros((n_t, n_s))
-    gap_late = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
+    gap_nats = interval_model(rt, st["dt_mean"], st["dt_dev"], cfg)
 
-    moves, mu, trend, s = st["moves"], st["mu"], st["trend"], st["s"]
-    q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
+    mu, trend, s = st["mu"], st["trend"], st["s"]
+    spike_moves[0] = st["moves"]
+    np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
-    flat, dm, dd = st["flat"], st["dt_mean"], st["dt_dev"]
+    flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
     q_min = cfg.flat_q_min
     switches = np.empty((n_t, n_s), dtype=bool)
@@ -140,9 +189,17 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
     switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
     all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
+    # flatline: steps holding a repeat, steps where some run goes on; while no series has a
+    # run (flat all 0) and no reading repeats, the flatline section has nothing to do
+    repeats: list[bool] = np.asarray(p.unchanged.any(axis=1)).tolist()
+    runs_on: list[bool] = np.asarray(keep_run.any(axis=1)).tolist()
+    flat_zero = not flat.any()
+    # every series has moved enough for the spike test (moves never falls)
+    moved_enough = bool(spike_moves[0].min(initial=np.inf) >= cfg.warmup_readings)
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
+        q_sp, moves = spike_q[t], spike_moves[t]
         # --- seasonal bin: (re)load the working vectors where the bin changes ---
         bins.refresh()
         if switch_any[t]:
@@ -164,15 +221,17 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             sig = np.maximum(sig, err_sd[t])
         # a spread is only known once the series has moved; readings within one hour are
         # one regime, so its degrees of freedom grow with hours seen, not readings
-        warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
+        if moved_enough:  # (moves never falls: warm where the reading is modelled)
+            warm = spike_warm[t]
+            warm[:] = v
+        else:
+            warm = np.logical_and(v, moves >= cfg.warmup_readings, out=spike_warm[t])
         r = x - mu - trend
         ar = np.abs(r)
         z = np.divide(ar, sig, out=spike_z[t])
-        spike_q[t] = q_sp
-        spike_moves[t] = moves
-        all_warm = bool(warm.all())
+        all_warm = all_valid[t] if moved_enough else bool(warm.all())
         q_step = cfg.tail_rate * q_sp * ((z > q_sp) - cfg.tail_p)
-        q_sp += q_step if all_warm else np.where(warm, q_step, 0.0)
+        np.add(q_sp, q_step if all_warm else np.where(warm, q_step, 0.0), out=spike_q[t + 1])
         bound = c * sig
         # the series-wide spread learns only what is not routine for the hour, so a step at
         # 08:00 every day does not blunt the spike test at 13:00
@@ -182,10 +241,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             s_bound = np.where(warm, s_bound, inf)
         step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
         if all_valid[t]:
-            moves += r != 0
+            np.add(moves, r != 0, out=spike_moves[t + 1])
             mu += trend + step
         else:
-            moves += vf * (r != 0)
+            np.add(moves, vf * (r != 0), out=spike_moves[t + 1])
             mu += trend * vf + step
         trend += trend_share[t] * step
         s += spread_rate[t] * (np.minimum(ar, s_bound) - s)
@@ -210,31 +269,44 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             zs_own = res / sig_b
             # a value the profile holds an hour earlier or later is a shifted schedule or
             # sunrise, not an anomaly: judge by the best-fitting of the three neighbouring bins
-            azs = np.abs(zs_own)
+            azs = np.abs(zs_own, out=season_z[t])
             for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
                 sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
                 if err_sd is not None:
                     sig_n = np.maximum(sig_n, err_sd[t])
                 z_n = np.abs((x - nb_mean) / sig_n)
-                azs = np.where(z_n < azs, z_n, azs)  # NaN mean: an unwarmed one never fits
-            season_z[t] = azs
-            season_q[t] = q_se
+                # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
+                # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
+                np.fmin(azs, z_n, out=azs)
+            if q_row != t:
+                season_q[t] = q_se
             season_v[t] = v_b
             q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
-            q_se += q_step if all_swarm else np.where(swarm, q_step, 0.0)
+            q_se = np.add(
+                q_se, q_step if all_swarm else np.where(swarm, q_step, 0.0), out=season_q[t + 1]
+            )
+            q_row = t + 1
 
         # --- flatline: surprise of the run of unchanged values ---
-        ready = p.unchanged[t] & (v_b >= 0.25)
-        at = np.flatnonzero(ready)  # most readings change
-        if at.size > n_s // 4:
-            by_time = is_counter | (s <= cfg.flat_step_limited * p.step[t])  # type: ignore[index]
-            flat += np.where(ready, still_cost(st_b, sdt_b, dt_rows[t], by_time, q_min), 0.0)
-        elif at.size:
-            step_at = p.step[t][at]  # type: ignore[index]
-            by_time = is_counter[at] | (s[at] <= cfg.flat_step_limited * step_at)
-            flat[at] += still_cost(st_b[at], sdt_b[at], dt_rows[t][at], by_time, q_min)
-        flat *= keep_run[t]
-        out.flat_nats[t] = flat
+        if repeats[t]:
+            ready = p.unchanged[t] & (v_b >= 0.25)
+            at = np.flatnonzero(ready)  # most readings change
+            if at.size > n_s // 4:
+                by_time = is_counter | (s <= cfg.flat_step_limited * p.step[t])  # type: ignore[index]
+                flat += np.where(ready, still_cost(st_b, sdt_b, dt_rows[t], by_time, q_min), 0.0)
+            elif at.size:
+                step_at = p.step[t][at]  # type: ignore[index]
+                by_time = is_counter[at] | (s[at] <= cfg.flat_step_limited * step_at)
+                flat[at] += still_cost(st_b[at], sdt_b[at], dt_rows[t][at], by_time, q_min)
+            flat_zero = flat_zero and not at.size
+        if flat_zero:  # flat stays 0 and so does its (zeroed) record
+            pass
+        elif runs_on[t]:
+            flat *= keep_run[t]
+            out.flat_nats[t] = flat
+        else:  # every run ends (flat is finite and >= 0: the same as flat *= False)
+            flat.fill(0.0)
+            flat_zero = True
 
         # --- profile updates (the bin's working vectors) ---
         w = p.visits[t]
@@ -262,22 +334,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         vsq += wi * r * r
         vw += wi
 
-        # --- gap: interval against the learnt interval ---
-        dtt = dtz[t]
-        # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
-        # it reaches z_zero only past (1 + z_zero^2 / 6) mean intervals: shorter ones stay 0
-        late = dtt > gap_late * dm
-        if late.any():
-            late_nats = np.maximum(dtt - dm, 0.0) / np.maximum(dd, dm / 3.0 + 1e-9)
-            gap_nats[t] = np.where(late, late_nats, 0.0)
-        dtc = np.minimum(dtt, 3.0 * dm)
-        if gap_settled is not None:
-            dtc = np.where(gap_settled[t], dtc, dtt)
-        g = gap_w[t]
-        dev = dtc - dm
-        dd += g * (np.abs(dev) - dd)
-        dm += g * dev
-
         # --- drift: EWMA chart on clipped seasonal residuals ---
         if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
             if e.any():
@@ -285,9 +341,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
                 np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
             continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
-        lam_t = lam[t] * sw
+        lam_t = lam[t] if all_swarm else lam[t] * sw
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
-        age += mdtz[t] * sw
+        age += mdtz[t] if all_swarm else mdtz[t] * sw
         var = np.maximum(ve, lam_var[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
@@ -296,7 +352,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         charted = age >= cfg.drift_warmup_s
         if not all_swarm:
             charted &= swarm
-        if charted.any():  # (out is 0 where the chart is not yet trusted)
+        if charted.all():
+            out.drift[t] = np.abs(e) / sd
+        elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
         rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9))
         if not all_swarm:
@@ -308,16 +366,17 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # (z <= t, and the tail rescaling is at most 1): smaller ones are left 0, NaN stays NaN
     z_zero = cfg.z_zero
     at = np.flatnonzero(spike_warm & ~(spike_z < z_zero))
-    t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q.reshape(-1)[at], zq))
-    moves_at = spike_moves.reshape(-1)[at]
+    t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q[:-1].reshape(-1)[at], zq))
+    moves_at = spike_moves[:-1].reshape(-1)[at]
     dof_span = rt.span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
-    t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q.reshape(-1)[at], zq))
+    t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q[:-1].reshape(-1)[at], zq))
     out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
     at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
-    st["q_spike"], st["q_season"] = q_sp, q_se
+    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.copy()
+    st["moves"] = spike_moves[-1].copy()
     return out

@@ -56,35 +56,53 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
     if n_t == 0:
         return z
     v = p.model_valid
-    x = np.where(v, p.x, np.nan)
+    all_v = bool(v.all())  # the common case: every `where` on v is a plain copy
+    x = p.x if all_v else np.where(v, p.x, np.nan)
     # the range held before each reading: running max / min of the readings before it
     hi = np.empty((n_t, n_s))
     lo = np.empty((n_t, n_s))
     hi[0] = st["nov_hi"]
     lo[0] = -st["nov_lo"]
-    np.copyto(hi[1:], np.where(v[:-1], x[:-1], -np.inf))
-    np.copyto(lo[1:], np.where(v[:-1], -x[:-1], -np.inf))
+    if all_v:
+        hi[1:] = x[:-1]
+        np.negative(x[:-1], out=lo[1:])
+    else:
+        np.copyto(hi[1:], np.where(v[:-1], x[:-1], -np.inf))
+        np.copyto(lo[1:], np.where(v[:-1], -x[:-1], -np.inf))
     running_max(hi)
     running_max(lo)
     lo = -lo
-    n = np.empty((n_t, n_s))
-    n[0] = st["nov_n"]
-    np.copyto(n[1:], v[:-1])
-    for t in range(1, n_t):
-        np.add(n[t - 1], n[t], out=n[t])
+    if all_v:  # readings counted before each one: n0 + t (integer-valued, exact)
+        n = st["nov_n"][None, :] + np.arange(n_t, dtype=np.float64)[:, None]
+    else:
+        n = np.empty((n_t, n_s))
+        n[0] = st["nov_n"]
+        np.copyto(n[1:], v[:-1])
+        for t in range(1, n_t):
+            np.add(n[t - 1], n[t], out=n[t])
     with np.errstate(invalid="ignore"):
         margin = np.maximum(x - hi, lo - x)
         if p.x_err is not None:  # beyond the range by no more than its rounding: not novel
             margin = margin - p.x_err
-        novel = (margin > 0) & (n >= cfg.warmup_readings)
+        beyond = margin > 0
+        novel = beyond
+        if not float(st["nov_n"].min(initial=np.inf)) >= cfg.warmup_readings:
+            novel = beyond & (n >= cfg.warmup_readings)
     # the series' own rate of new extremes (a recursion: two in-place steps per reading);
     # it is read only at the steps holding a novel reading
     rate = np.zeros((n_t, n_s))
     r = st["nov_rate"].copy()
     floor = 1.0 / cfg.novelty_memory_readings
-    step = np.maximum(1.0 / (n + 1.0), floor) * v
+    if (
+        1.0 / (float(n[0].min(initial=np.inf)) + 1.0) <= floor
+    ):  # past the memory: 1 / (n + 1) <= floor
+        step = np.full((n_t, 1), floor) if all_v else floor * v
+    else:
+        step = np.maximum(1.0 / (n + 1.0), floor)
+        if not all_v:
+            step *= v
     keep = 1.0 - step
-    gain = step * (margin > 0)
+    gain = step * beyond
     read: list[bool] = np.asarray(novel.any(axis=1)).tolist()
     for t in range(n_t):
         if read[t]:
@@ -93,7 +111,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
         np.add(r, gain[t], out=r)
     at = np.flatnonzero(novel)
     if at.size:
-        span = (hi - lo).reshape(-1)[at]
+        span = hi.reshape(-1)[at] - lo.reshape(-1)[at]
         m = margin.reshape(-1)[at]
         m_rel = np.where(span > 0, m / np.where(span > 0, span, 1.0), 1.0)
         p_new = np.maximum(rate.reshape(-1)[at], 2.0 / (n.reshape(-1)[at] + 1.0))

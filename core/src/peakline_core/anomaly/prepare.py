@@ -71,14 +71,36 @@ def running_max(a: Array) -> Array:
     return a
 
 
+TRANSPOSE_ROWS = 512
+"""Series per block of a layout change: the block's rows stay in cache while written."""
+
+
+def time_major(a: Array, dtype: type[np.generic]) -> Array:
+    """A [series, time] block as a C-ordered [time, series] copy of `dtype`, copied in
+    blocks of series (a plain transposing copy misses the cache on every element)."""
+    out = np.empty(a.shape[::-1], dtype=dtype)
+    for lo in range(0, a.shape[0], TRANSPOSE_ROWS):
+        out[:, lo : lo + TRANSPOSE_ROWS] = a[lo : lo + TRANSPOSE_ROWS].T
+    return out
+
+
+def series_major(out: Array, a: Array) -> None:
+    """Write a [time, series] block into the [series, time] view `out`, in blocks."""
+    for lo in range(0, a.shape[1], TRANSPOSE_ROWS):
+        out[lo : lo + TRANSPOSE_ROWS] = a[:, lo : lo + TRANSPOSE_ROWS].T
+
+
 def previous_of(arr: Array, valid: Array, carried: Array) -> Array:
     """For each t, `arr` at the latest valid reading strictly before t, else `carried`."""
     out = np.empty_like(arr)
     if arr.shape[0]:
         out[0] = carried
     all_valid: list[bool] = np.asarray(valid.all(axis=1)).tolist()
+    if all(all_valid[:-1]):  # the common case: a plain shift
+        out[1:] = arr[:-1]
+        return out
     for t in range(1, arr.shape[0]):
-        if all_valid[t - 1]:  # the common case: a plain shift
+        if all_valid[t - 1]:
             out[t] = arr[t - 1]
         else:
             out[t] = np.where(valid[t - 1], arr[t - 1], out[t - 1])
@@ -129,18 +151,22 @@ def prepare(
 ) -> Prepared:
     """Vectorized pre-pass over a batch given as [series, time]; updates the 'last reading'
     and counter anchor fields of `st` (the batch's state rows) in place."""
-    ts = np.ascontiguousarray(ts_st.T, dtype=np.int64)
-    raw = np.ascontiguousarray(values_st.T, dtype=np.float64)
+    ts = time_major(ts_st, np.int64)
+    raw = time_major(values_st, np.float64)
     valid = np.isfinite(raw)
     if valid_st is not None:
         valid &= valid_st.T
     # drop stale or duplicate timestamps: a reading must be newer than every earlier one
     # (each `where` below is skipped when its mask is all true: the same values, cheaper)
-    seen = running_max(ts.copy() if valid.all() else np.where(valid, ts, NO_TIME))
-    before = np.empty_like(seen)
-    before[0] = st["last_ts"]
-    np.maximum(seen[:-1], st["last_ts"][None, :], out=before[1:])
-    valid &= ts > before
+    all_valid = bool(valid.all())
+    if not (
+        all_valid and bool((ts[0] > st["last_ts"]).all()) and bool((ts[1:] > ts[:-1]).all())
+    ):  # (the common case, every row increasing past the last reading, drops nothing)
+        seen = running_max(ts.copy() if all_valid else np.where(valid, ts, NO_TIME))
+        before = np.empty_like(seen)
+        before[0] = st["last_ts"]
+        np.maximum(seen[:-1], st["last_ts"][None, :], out=before[1:])
+        valid &= ts > before
 
     prev_ts = previous_of(ts, valid, st["last_ts"])
     prev_raw = previous_of(raw, valid, st["last_raw"])
@@ -200,8 +226,10 @@ def prepare(
 
     offset = st["utc_offset_ns"]
     local = ts + offset[None, :] if offset.any() else ts
-    bin_index = seasonal_bins(local // NS_PER_HOUR)
-    bin_index += BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
+    # series read in step (one local time per step) share their bins: one column of them
+    in_step = local.shape[1] > 1 and bool((local == local[:, :1]).all())
+    bin_index = seasonal_bins((local[:, :1] if in_step else local) // NS_PER_HOUR)
+    bin_index = bin_index + BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
     if model_dt is dt_s:
         weighted = model_valid & has_dt
         all_weighted = all_dt and bool(weighted.all())
@@ -247,7 +275,10 @@ def value_steps(st: dict[str, Array], delta: Array, changed: Array, repeats: Arr
     updated) when no reading repeats: the step is only read to judge a repeat."""
     declared = st["resolution"]
     if not repeats.any():  # the common case: the state's smallest change, in one reduction
-        smallest = np.min(np.abs(delta), axis=0, initial=np.inf, where=changed)
+        if changed.all():
+            smallest = np.min(np.abs(delta), axis=0, initial=np.inf)
+        else:
+            smallest = np.min(np.abs(delta), axis=0, initial=np.inf, where=changed)
         st["value_step"] = np.minimum(st["value_step"], smallest)
         return None
     seen = np.where(changed, np.abs(delta), np.inf)

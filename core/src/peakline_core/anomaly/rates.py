@@ -68,6 +68,8 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     """Rates of a chunk from its prepared readings and the counts in `st`; writes
     `settled` ([T, S] bool: the series had `event_warmup_s` of data before the reading)."""
     mvf = p.model_valid.astype(np.float64)
+    n_t = mvf.shape[0]
+    all_m = bool(p.model_valid.all())  # then a product with `mvf` is a copy
     has_dt = ~np.isnan(p.dt_s)
     dtz = np.where(has_dt, p.dt_s, 0.0)
     if (dtz == dtz[:, :1]).all():  # polled in step: one interval per time step
@@ -80,8 +82,10 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     n0, ndt0 = st["n"], st["n_dt"]
     n_min = float(n0.min()) if n0.size else 0.0
     ndt_min = float(ndt0.min()) if ndt0.size else 0.0
-    n_end = n0 + np.count_nonzero(p.model_valid, axis=0)  # integer-valued: exact in any order
-    ndt_end = ndt0 + np.count_nonzero(has_dt, axis=0)
+    all_dt = bool(has_dt.all())
+    # integer-valued counts: exact in any order
+    n_end = n0 + (n_t if all_m else np.count_nonzero(p.model_valid, axis=0))
+    ndt_end = ndt0 + (n_t if all_dt else np.count_nonzero(has_dt, axis=0))
     beta_n = -np.expm1(-LN2 / cfg.scale_halflife_readings)
     beta = np.minimum(halflife_rate(mdtz, cfg.scale_halflife_s), beta_n)
 
@@ -90,18 +94,27 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     level_const = 1.0 / max(n_min, 1.0) <= alpha
     spread_const = n_min >= 2 and 1.0 / max(n_min - 1.0, 1.0) <= float(beta.min())
     if level_const and spread_const:  # and so n_min >= 2
-        level_rate = alpha * mvf
+        level_rate = np.full((n_t, 1), alpha) if all_m else alpha * mvf
         trend_share = np.full((mvf.shape[0], 1), 1 * cfg.trend_gamma)
-        spread_rate = beta * mvf
-        visit_w = p.visits * mvf
+        spread_rate = beta if all_m else beta * mvf
+        visit_w = p.visits if all_m else p.visits * mvf
     else:
         n_run = running_sum(n0, mvf)  # before reading t: row t; after it: row t + 1
         n_before, n_after = n_run[:-1], n_run[1:]
-        level_rate = np.maximum(alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
-        trend_share = (n_after >= 2) * cfg.trend_gamma
         inv = 1.0 / np.maximum(n_after - 1.0, 1.0)
-        spread_rate = np.where(n_after >= 2, np.maximum(beta, inv), 0.0) * mvf
-        visit_w = p.visits * (mvf * (n_before >= 1))
+        spread_rate = np.maximum(beta, inv, out=inv)
+        if n_min < 2:
+            spread_rate = np.where(n_after >= 2, spread_rate, 0.0)
+        if not all_m:
+            spread_rate *= mvf
+        if level_const and n_min >= 2:  # the spread's memory (days) is the longer warm-up
+            level_rate = np.full((n_t, 1), alpha) if all_m else alpha * mvf
+            trend_share = np.full((mvf.shape[0], 1), 1 * cfg.trend_gamma)
+            visit_w = p.visits if all_m else p.visits * mvf
+        else:
+            level_rate = np.maximum(alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
+            trend_share = (n_after >= 2) * cfg.trend_gamma
+            visit_w = p.visits * (mvf * (n_before >= 1))
 
     lam = halflife_rate(mdtz, cfg.drift_halflife_s)
     lam_var = np.maximum(lam / (2.0 - lam), 1e-12)
@@ -110,7 +123,9 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     warm = cfg.gap_warmup_readings
     gap_settled: Array | None
     if ndt_min > warm and 1.0 / max(ndt_min, 1.0) <= gap_rate:
-        gap_ok, gap_settled, gap_w = has_dt, None, gap_rate * has_dt
+        gap_ok, gap_settled = has_dt, None
+        # one step per time step when every reading has an interval (the same values)
+        gap_w = np.full((n_t, 1), gap_rate) if all_dt else gap_rate * has_dt
     else:
         ndt_run = running_sum(ndt0, has_dt.astype(np.float64))
         gap_ok = has_dt & (ndt_run[:-1] >= warm)

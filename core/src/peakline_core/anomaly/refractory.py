@@ -35,18 +35,28 @@ def mute_repeats(
     if steps.size == 0:
         return score, muted
     score = score.copy()
-    reads = st["reads"] + np.cumsum(valid, axis=0, dtype=np.int64)
-    soft = ~np.isin(det, HARD)
+    # the reading count at each alarm step: the carried count plus the valid readings up to
+    # it (a cumsum down the time axis of the whole chunk is slow on this layout)
+    reads0 = st["reads"].astype(np.int64)
+    all_valid = bool(valid.all())
+    r, done = reads0.copy(), 0
     cap = np.nextafter(np.float32(cfg.event_open), np.float32(0))
     last = st["alarm_r"]
     k = cfg.alarm_refractory_readings
     for t in steps.tolist():
         c = cand[t]
-        r = reads[t]
+        if all_valid:
+            r = reads0 + (t + 1)
+        else:
+            for row in valid[done : t + 1]:
+                r += row
+            done = t + 1
         repeat = c & (r - last <= k)
         fresh = c & ~repeat
         last[fresh] = r[fresh]
-        mute = repeat & soft[t]
+        if not repeat.any():
+            continue
+        mute = repeat & ~np.isin(det[t], HARD)
         if mute.any():
             score[t, mute] = np.minimum(score[t, mute], cap)
             muted[t] = mute
