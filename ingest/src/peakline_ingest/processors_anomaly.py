@@ -122,6 +122,7 @@ def register_profiles(engine: AnomalyEngine, platform: PlatformConfig) -> int:
                 rollover=rollover,
                 max_rate=max_rate,
                 resolution=abs(p.scale) if fixed else None,
+                commanded=p.writable is not None,
             )
             engine.expect_every(key, p.interval_s or device.poll_interval_s)
             n += 1

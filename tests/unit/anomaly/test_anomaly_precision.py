@@ -71,7 +71,7 @@ def test_repeated_faults_in_one_hour_do_not_teach_the_model_they_are_routine() -
     ]
 
 
-def test_no_statistical_event_before_a_day_of_data_but_limits_alarm_at_once() -> None:
+def test_a_first_day_routine_step_opens_no_event_but_limits_alarm_at_once() -> None:
     ts = timestamps(2, STEP_S)
     rng = np.random.default_rng(24)
     values = step_load(ts, np.full(2, 8.0), rng)  # the first 08:00 step is new to the model

@@ -306,3 +306,23 @@ def test_a_live_change_of_load_after_go_live_is_one_event_saying_the_rate_seen()
     seen = float(first.fields["seen"])
     assert high + 5 < seen < 1.1 * 125.0
     assert min(abs(seen - 36.0 * k) for k in range(5)) > 1.0
+
+
+def test_a_commanded_setpoint_is_judged_by_its_limits_only() -> None:
+    """The profile's writable setpoint moved by a command after days at 21 degC opens no
+    event (its value is an order); the same readings on the zone temperature, a measured
+    point, do; a setpoint beyond its writable limits is a `limit` event."""
+    proc = real_config_processor()
+    n, step = 3 * 288 + 24, 300
+    history = np.full(n, 21.0)
+    history[3 * 288 :] = 26.0  # the command, within the 16-28 degC limits
+    pts = {"setpoint": history, "zone_temp": history.copy()}
+    out = proc.process([], device_block(pts, T0, step, "school-hvac", site="rt-school"))
+    events = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert {r.tags["point"] for r in events} == {"zone_temp"}
+    beyond = {"setpoint": np.array([26.0, 35.0]), "zone_temp": np.array([26.0, 26.0])}
+    t1 = T0 + n * step * S
+    out = proc.process([], device_block(beyond, t1, step, "school-hvac", site="rt-school"))
+    (row,) = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert (row.tags["point"], row.tags["kind"]) == ("setpoint", "limit")
+    assert (row.fields["expected_low"], row.fields["expected_high"]) == (16.0, 28.0)

@@ -143,6 +143,26 @@ class AnomalyConfig(BaseModel):
         "before and that visit learnt (the hour the data starts in is first entered a day "
         "later: one cycle plus one visit); hard verdicts open at once",
     )
+    early_arm_s: float = Field(
+        default=3 * 3600.0,
+        ge=0,
+        description="hours of data (s) before spike and novelty, which need no season, may "
+        "open an event; until event_warmup_s only once their excursion has returned (see "
+        "early_hold_s)",
+    )
+    early_hold_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="an excursion of a series without a season yet that holds longer than "
+        "this (s) is a regime change, e.g. a schedule step, not an event",
+    )
+    early_return: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="an excursion has returned once the series is back within this share of "
+        "the distance it went from the value before it",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peakline_core.anomaly import earlyarm, kernel, novelty, refractory, saturation
 from peakline_core.anomaly import events as event_mod
-from peakline_core.anomaly import kernel, novelty, refractory
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
 from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
@@ -132,6 +132,7 @@ class AnomalyEngine:
         max_rate: float | None = None,
         utc_offset_s: int = 0,
         resolution: float | None = None,
+        commanded: bool = False,
     ) -> None:
         """Declare what a series physically is (from its device profile); optional.
 
@@ -140,7 +141,10 @@ class AnomalyEngine:
         possible change in units per second; `utc_offset_s` shifts the seasonal profile to
         local time; `resolution` is the register's step in the series' units (a counter's
         rate is measured over spans long enough for it; learnt from the smallest step seen
-        when not given). Learnt state is kept when a known series is registered again.
+        when not given); `commanded` marks a point the platform writes (a setpoint, a mode,
+        an enable): its value is an order, not a measurement, so it is judged only by the
+        hard checks (limits, rate), never by a statistical detector. Learnt state is kept
+        when a known series is registered again.
         """
         if rollover is not None and not counter:
             raise AnomalyError(f"{key}: rollover is only for counters")
@@ -157,6 +161,7 @@ class AnomalyEngine:
         arrays["max_rate"][row] = np.inf if max_rate is None else max_rate
         arrays["utc_offset_ns"][row] = int(utc_offset_s) * NS_PER_S
         arrays["resolution"][row] = np.nan if resolution is None else resolution
+        arrays["commanded"][row] = commanded
 
     def set_dismissals(self, table: DismissalTable) -> None:
         """Operator false alarms to honour from now on (replaces the previous table; not part
@@ -237,22 +242,51 @@ class AnomalyEngine:
         if rate is not None:  # the chunk's [S, T] view of the batch's counter rates
             modelled = prepared.model_valid & st["counter"][None, :]
             rate[modelled.T] = prepared.x.T[modelled.T]
+        span_before = st["span_s"].copy()
         evidence = kernel.run(st, prepared, cfg, bins)
+        nov_lo, nov_hi = st["nov_lo"].copy(), st["nov_hi"].copy()
         novel_z = novelty.run(st, prepared, cfg)
+        # a value held at the edge of the series' range is pinned at a limit, not frozen
+        edge = saturation.pinned(nov_lo, nov_hi, st["counter"], prepared, evidence.flat_nats)
+        if edge is not None:
+            evidence.flat_nats.reshape(-1)[edge] = 0.0
         score, det, onset = combine(evidence, prepared, cfg, novel_z)
-        # statistical evidence alerts only once its model has seen a daily cycle
+        if st["commanded"].any():  # an order is judged by the hard checks only
+            cmd = np.broadcast_to(st["commanded"], score.shape) & prepared.valid
+            score = np.where(cmd, prepared.hard_score, score).astype(np.float32)
+            det = np.where(cmd, prepared.hard_det, det).astype(np.int8)
+            onset = np.where(cmd, prepared.ts, onset)
+        # statistical evidence alerts only once its model has seen a daily cycle; before, a
+        # young series' transient excursions do (earlyarm.py)
         may_open = evidence.settled | np.isin(det, HARD)
-        tracked = score
+        tracked, tracked_det = score, det
+        if earlyarm.young(st, evidence.settled):
+            early = earlyarm.arm(st, prepared, score, det, evidence.settled, span_before, cfg)
+            if early is not None:  # a transient excursion's event opens from its start
+                tracked, tracked_det, onset = score.copy(), det.copy(), onset.copy()
+                at = early.at
+                may_open.reshape(-1)[at] = True
+                tracked.reshape(-1)[at] = np.maximum(tracked.reshape(-1)[at], early.peak)
+                tracked_det.reshape(-1)[at] = early.kind
+                onset.reshape(-1)[at] = early.start
         if dismissed is not None:
             # an operator's false alarm: the same pattern neither opens nor keeps an event
             quiet = dismissed.mutes(det, prepared.x, score, prepared.ts)
             may_open &= ~quiet
-            tracked = np.where(quiet, np.float32(0), score)
+            tracked = np.where(quiet, np.float32(0), tracked)
         # a repeat within the refractory stretch scores below event_open and opens nothing;
         # the event keeps the uncapped score as its peak (and the detector behind it)
         shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
-            st, list(keys), tracked, det, onset, prepared.ts, prepared.valid, may_open & ~muted, cfg
+            st,
+            list(keys),
+            tracked,
+            tracked_det,
+            onset,
+            prepared.ts,
+            prepared.valid,
+            may_open & ~muted,
+            cfg,
         )
         return shown, det, events
 

@@ -27,6 +27,7 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "upper": (np.float64, 0, np.inf),
     "max_rate": (np.float64, 0, np.inf),
     "counter": (np.bool_, 0, False),
+    "commanded": (np.bool_, 0, False),  # a point the platform writes: hard checks only
     "rollover": (np.float64, 0, np.nan),
     "utc_offset_ns": (np.int64, 0, 0),
     # the register's resolution (units; NaN: undeclared), e.g. 0.1 for a kWh counter x 0.1
@@ -72,6 +73,15 @@ FIELDS: dict[str, tuple[type[np.generic], int, float | int | bool]] = {
     "nov_n": (np.float64, 0, 0.0),
     # reading count at the last alarm (refractory stretch)
     "alarm_r": (np.int64, 0, -(2**40)),
+    # a young series' pending excursion (earlyarm.py): onset (NO_TIME: none), the modelled
+    # value before it, how far it went, its peak score (0: it held, a regime change) and
+    # detector; the last modelled value
+    "ex_ts": (np.int64, 0, NO_TIME),
+    "ex_base": (np.float64, 0, np.nan),
+    "ex_far": (np.float64, 0, 0.0),
+    "ex_peak": (np.float32, 0, 0.0),
+    "ex_kind": (np.int8, 0, 0),
+    "ex_prev": (np.float64, 0, np.nan),
     # event hysteresis
     "reads": (np.int64, 0, 0),
     "ev_open": (np.bool_, 0, False),
