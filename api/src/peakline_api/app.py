@@ -101,6 +101,7 @@ def create_app(
             if clock_ns is not None:
                 state.clock_ns = clock_ns
             app.state.peakline = state
+            stack.callback(_imports.discard_pending, state)  # uploads spooled to disk
             await start_control(app, state, stack)
             await start_alerts(app, state, stack)
             if settings.broker_url:

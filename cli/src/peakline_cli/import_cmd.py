@@ -1,8 +1,9 @@
 """`peakline import interval|bills FILE`: historical data into the store.
 
 A dry run by default: it parses the file, compares it with the store and prints what would
-be written (rows, span, total, new/changed/unchanged, every bad row); `--commit` writes it
-with a progress bar. See docs/import.md.
+be written (rows, span, total, new/changed/unchanged, every bad row); `--commit` writes it.
+The file is streamed a chunk of rows at a time (any length, bounded memory) under a
+progress bar of the bytes read (on stderr). See docs/import.md.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from peakline_cli import export_cmd
 from peakline_core.importing import BillSpec, ImportingError, IntervalSpec
-from peakline_store.importing import ImportPlan, ImportRefused, commit, plan_import
+from peakline_store.importing import ImportPlan, ImportRefused, Phase, import_file
 from peakline_store.open import StoreUrlError, open_store
 
 app = typer.Typer(
@@ -28,6 +37,15 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
+_bar_console = Console(stderr=True)  # the bar never mixes into a --json report on stdout
+_PHASES: dict[Phase, str] = {"check": "checking", "plan": "comparing", "write": "writing"}
+_COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    DownloadColumn(),  # bytes of a CSV file (an Excel sheet's rows show as bytes: its count)
+    TransferSpeedColumn(),
+    TimeRemainingColumn(),
+)
 
 StoreOpt = Annotated[
     str,
@@ -185,18 +203,26 @@ async def _go(
     do_commit: bool,
     as_json: bool,
 ) -> int:
-    data = file.read_bytes()  # noqa: ASYNC240 (read once before any await)
     store = open_store(store_url)
     try:
-        plan = await plan_import(store, kind, file.name, data, site, device, flow, spec)
-        written = None
-        if do_commit:
-            with Progress(console=console, transient=True) as bar:
-                task = bar.add_task(f"writing {file.name}", total=len(plan.to_write))
-                written = await commit(store, plan, lambda n: bar.advance(task, n))
+        with Progress(*_COLUMNS, console=_bar_console, transient=True) as bar:
+            tasks: dict[Phase, TaskID] = {}
+
+            def tick(phase: Phase, done: int, size: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(f"{_PHASES[phase]} {file.name}", total=size)
+                bar.update(tasks[phase], completed=done)
+
+            plan = await import_file(
+                store, kind, file.name, file, site, device, flow, spec,
+                write=do_commit, progress=tick,
+            )  # fmt: skip
     finally:
         await store.aclose()
-    report = plan.summary() | {"committed": do_commit, "written": written}
+    report = plan.summary() | {
+        "committed": do_commit,
+        "written": plan.written if do_commit else None,
+    }
     if as_json:
         print(json.dumps(report, indent=2))
     else:
@@ -212,13 +238,13 @@ def _print(plan: ImportPlan, report: dict[str, object]) -> None:
         f"{plan.device}, flow {plan.flow}"
     )
     console.print(
-        f"  rows {len(plan.result.rows)}, span {when}, interval "
+        f"  rows {plan.result.count}, span {when}, interval "
         f"{plan.result.interval_s} s, total {plan.result.total:,.3f} "
         f"{plan.result.stored_unit} (file in {plan.result.unit})"
     )
     console.print(
-        f"  new {len(plan.new)}, changed {len(plan.changed)}, cleared "
-        f"{len(plan.cleared)}, relabelled {len(plan.relabelled)}, unchanged "
+        f"  new {plan.n_new}, changed {plan.n_changed}, cleared "
+        f"{plan.n_cleared}, relabelled {plan.n_relabelled}, unchanged "
         f"{plan.unchanged}, overlapping live {plan.live}"
     )
     for note in plan.result.notes:

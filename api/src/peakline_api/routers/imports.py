@@ -5,25 +5,32 @@ the request body (`text/csv`) parses it and compares it with the store, answerin
 would be written (rows, span, total, new/changed/unchanged, every bad row) and an id;
 `POST /api/v1/imports/{id}/commit` plans the same upload again against the store as it is
 then and writes it. Both need the operator role and a key that sees the site's city; an
-upload is committed only by the key that made it, and is kept in memory (the newest
-`KEPT` uploads; a restarted API forgets them: upload again). See docs/import.md.
+upload is committed only by the key that made it. The body is spooled to a temporary file
+as it arrives and read from there a chunk at a time by the same streamed import as the
+CLI's, so an upload of any size up to `MAX_BYTES` takes bounded memory. The newest `KEPT`
+uploads are kept (their files deleted when committed or pushed out; a restarted API
+forgets them: upload again). See docs/import.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from peakline_api.errors import ApiError, TooLarge, UnknownId
-from peakline_api.state import OperatorCaller, State
+from peakline_api.state import AppState, OperatorCaller, State
 from peakline_core.importing import BillSpec, ImportingError, IntervalSpec
-from peakline_store.importing import ImportRefused, commit, plan_import
+from peakline_store.importing import ImportPlan, ImportRefused, import_file
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 2 * 1024**3
 KEPT = 32
 _FILE = r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,127}$"
 
@@ -41,7 +48,7 @@ class PendingImport:
     key_id: str
     kind: Literal["interval", "bills"]
     file: str
-    data: bytes
+    path: Path
     site: str
     device: str
     flow: str
@@ -71,9 +78,6 @@ async def upload_import(
     the_device = caller.device(device)
     if the_device.site != the_site.id:
         raise UnknownId(f"no device {device!r} at site {site!r}")
-    data = await request.body()
-    if len(data) > MAX_BYTES:
-        raise TooLarge(f"an import file is at most {MAX_BYTES // 2**20} MiB")
     mapping = _columns(column)
     stored = stored_unit or ("m3" if flow.startswith("fuel:") else "kwh")
     spec: IntervalSpec | BillSpec = (
@@ -89,12 +93,19 @@ async def upload_import(
             interval_s=interval_min * 60 if interval_min else None,
         )
     )
-    pending = PendingImport(caller.key.id, kind, file, data, site, device, flow, spec)
-    plan = await _plan(state.store, pending)
+    path = await _spool(request)
+    pending = PendingImport(caller.key.id, kind, file, path, site, device, flow, spec)
+    try:
+        plan = await _import(state.store, pending, write=False)
+    except BaseException:
+        _discard(path)
+        raise
     import_id = uuid.uuid4().hex
     state.imports[import_id] = pending
     while len(state.imports) > KEPT:
-        state.imports.pop(next(iter(state.imports)))
+        old = state.imports.pop(next(iter(state.imports)))
+        if isinstance(old, PendingImport):
+            _discard(old.path)
     return {"id": import_id, **plan.summary(), "committed": False, "written": None}
 
 
@@ -104,20 +115,52 @@ async def commit_import(import_id: str, caller: OperatorCaller, state: State) ->
     if not isinstance(pending, PendingImport) or pending.key_id != caller.key.id:
         raise UnknownId(f"no pending import {import_id!r}")
     caller.site(pending.site)  # the key may have lost the city since
-    plan = await _plan(state.store, pending)
     try:
-        written = await commit(state.store, plan, clock_ns=state.clock_ns)
+        plan = await _import(state.store, pending, write=True, clock_ns=state.clock_ns)
     except ImportRefused as exc:
         raise ImportConflict(str(exc)) from exc
     state.imports.pop(import_id, None)
-    return {"id": import_id, **plan.summary(), "committed": True, "written": written}
+    _discard(pending.path)
+    return {"id": import_id, **plan.summary(), "committed": True, "written": plan.written}
 
 
-async def _plan(store: Any, p: PendingImport) -> Any:
+async def _spool(request: Request) -> Path:
+    """The request body in a temporary file (refused past `MAX_BYTES`)."""
+    fd, name = tempfile.mkstemp(prefix="peakline-import-")
+    path = Path(name)
+    size = 0
     try:
-        return await plan_import(store, p.kind, p.file, p.data, p.site, p.device, p.flow, p.spec)
+        with os.fdopen(fd, "wb") as out:
+            async for part in request.stream():
+                size += len(part)
+                if size > MAX_BYTES:
+                    raise TooLarge(f"an import file is at most {MAX_BYTES // 2**20} MiB")
+                await asyncio.to_thread(out.write, part)
+    except BaseException:
+        _discard(path)
+        raise
+    return path
+
+
+async def _import(store: Any, p: PendingImport, write: bool, **kw: Any) -> ImportPlan:
+    try:
+        return await import_file(
+            store, p.kind, p.file, p.path, p.site, p.device, p.flow, p.spec, write=write, **kw
+        )
     except ImportingError as exc:
         raise ImportInvalid(str(exc)) from exc
+
+
+def discard_pending(state: AppState) -> None:
+    """Delete the spooled files of uploads never committed (at the API's shutdown)."""
+    while state.imports:
+        _, pending = state.imports.popitem()
+        if isinstance(pending, PendingImport):
+            _discard(pending.path)
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _columns(given: list[str] | None) -> dict[str, str] | None:

@@ -98,7 +98,7 @@ def parse_bills(
                 datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
             )
             value = share if i < days - 1 else b.quantity - share * (days - 1)
-            out.rows.append(ImportedRow(t0, t1 - t0, value, b.line, estimated=True))
+            out.add([ImportedRow(t0, t1 - t0, value, b.line, estimated=True)])
     out.interval_s = 86400
     if gap_days:
         out.notes.append(f"{gap_days} days between bills are not covered")

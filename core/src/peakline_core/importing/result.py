@@ -10,6 +10,7 @@ minutes (see docs/import.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from peakline_core.importing.errors import RowError
@@ -32,7 +33,9 @@ class ImportedRow:
 
 @dataclass(slots=True)
 class ParseResult:
-    """Rows that will be stored, rows refused, and what was inferred about the file."""
+    """Rows refused, what was inferred about the file, and the valid rows' count, span and
+    total. A streamed parse (`IntervalParser`) only counts the rows it hands on (`add`);
+    `parse_interval` and `parse_bills` also keep them in `rows`."""
 
     rows: list[ImportedRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
@@ -40,22 +43,39 @@ class ParseResult:
     stored_unit: str = "kwh"
     interval_s: int | None = None
     notes: list[str] = field(default_factory=list)
+    count: int = 0
+    total: float = 0.0
+    """The valid rows' number and sum (stored unit)."""
+    first_ns: int | None = None
+    end_ns: int | None = None
+
+    def add(self, rows: Sequence[ImportedRow], keep: bool = True) -> None:
+        """Count `rows` (valid, in time order) into the result; keep them when `keep`."""
+        if keep:
+            self.rows.extend(rows)
+        for r in rows:
+            self.count += 1
+            self.total += r.value
+            if self.first_ns is None or r.start_ns < self.first_ns:
+                self.first_ns = r.start_ns
+            end = r.start_ns + r.length_ns
+            if self.end_ns is None or end > self.end_ns:
+                self.end_ns = end
 
     @property
     def span(self) -> tuple[int, int] | None:
         """[first start, last end) in UTC ns, or None when no row is valid."""
-        if not self.rows:
+        if self.first_ns is None or self.end_ns is None:
             return None
-        return min(r.start_ns for r in self.rows), max(r.start_ns + r.length_ns for r in self.rows)
-
-    @property
-    def total(self) -> float:
-        return sum(r.value for r in self.rows)
+        return self.first_ns, self.end_ns
 
 
-def energy_rows(result: ParseResult, site: str, device: str, flow: str, file: str) -> list[Row]:
-    """The `energy` rows of a parse: quality imported, source `<file>:<line>`; a bill's day
-    shares are wholly estimated (`estimated_kwh` = `kwh`)."""
+def energy_rows(
+    result: ParseResult | Sequence[ImportedRow], site: str, device: str, flow: str, file: str
+) -> list[Row]:
+    """The `energy` rows of a parse (or of a chunk of its rows): quality imported, source
+    `<file>:<line>`; a bill's day shares are wholly estimated (`estimated_kwh` = `kwh`)."""
+    rows = result.rows if isinstance(result, ParseResult) else result
     tags = {"site": site, "device": device, "flow": flow}
     return [
         Row(
@@ -72,5 +92,5 @@ def energy_rows(result: ParseResult, site: str, device: str, flow: str, file: st
             },
             r.start_ns,
         )
-        for r in result.rows
+        for r in rows
     ]

@@ -11,9 +11,12 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 def number(text: str) -> float:
     """The cell's value; ValueError when it is not a finite number."""
     s = text.strip()
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    v = float(s)
+    try:
+        v = float(s)  # the common case first: a separator makes float() refuse
+    except ValueError:
+        if not _THOUSANDS.match(s):
+            raise
+        v = float(s.replace(",", ""))
     if not math.isfinite(v):
         raise ValueError("finite")
     return v
