@@ -16,9 +16,10 @@ import pytest
 
 from peakline_core.importing import IntervalSpec
 from peakline_core.storage import Row, SeriesQuery
-from peakline_core.storage.schema import ENERGY, IMPORT_LEDGER
+from peakline_core.storage.schema import ENERGY, IMPORT_LEDGER, LATE_DATA
 from peakline_store import InfluxStore, SqliteStore
 from peakline_store.importing import ImportRefused, import_file
+from peakline_store.importing import plan as plan_module
 
 REPO = Path(__file__).resolve().parents[3]
 CASES = REPO / "tests" / "cases" / "import"
@@ -121,3 +122,31 @@ async def test_bad_rows_keep_their_lines_and_live_energy_in_a_later_chunk_refuse
     got = await fields(store, ENERGY, ("kwh",), "m1")
     assert got["kwh"] == [(last[1] - 900 * S, 0.3)]  # the live row only: nothing written
     assert await fields(store, IMPORT_LEDGER, ("rows",), "m1") == {"rows": []}
+
+
+async def test_an_import_stopped_before_its_ledger_row_is_rolled_up_when_run_again(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after its rows but before its ledger row and mark, the import is run again:
+    it writes no energy row (all are there) but still marks its span for the deriver."""
+    real = plan_module._record
+
+    async def killed(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt  # the CLI stopped between the last chunk and the ledger row
+
+    monkeypatch.setattr(plan_module, "_record", killed)
+    with pytest.raises(KeyboardInterrupt):
+        await run(store, DST, "m1", 7, write=True)
+    marks = {"device": ["import:m1"]}
+    got = await store.query(SeriesQuery(LATE_DATA, "from_ns", *EVERYTHING, marks))
+    assert not got or not any(len(s.times) for s in got)
+
+    monkeypatch.setattr(plan_module, "_record", real)
+    again = await run(store, DST, "m1", 7, write=True, at=COMMIT_AT + S)
+    assert again.written == 0 and again.committed_before == []
+    got = await store.query(SeriesQuery(LATE_DATA, "from_ns", *EVERYTHING, marks))
+    assert sum(len(s.times) for s in got) == 1
+    # A third run, with the ledger row now there, marks nothing more.
+    await run(store, DST, "m1", 7, write=True, at=COMMIT_AT + 2 * S)
+    got = await store.query(SeriesQuery(LATE_DATA, "from_ns", *EVERYTHING, marks))
+    assert sum(len(s.times) for s in got) == 1

@@ -219,7 +219,9 @@ def _refuse(plan: ImportPlan) -> None:
 
 
 async def _record(store: Store, plan: ImportPlan, written: int, now: int) -> None:
-    """The ledger row, and the deriver's mark when rows were written."""
+    """The ledger row, and the deriver's mark when rows were written or when this file has no
+    ledger row yet: an import stopped after its rows but before its ledger row (a crash, a
+    killed CLI) writes nothing when run again, and must still have its span rolled up."""
     span = plan.result.span
     assert span is not None
     lo, hi = span  # the chunks' spans tile it: every cleared row lies inside
@@ -241,7 +243,7 @@ async def _record(store: Store, plan: ImportPlan, written: int, now: int) -> Non
             now,
         )
     ]
-    if written:
+    if written or not plan.committed_before:
         mark = {"site": plan.site, "device": IMPORT_DEVICE + plan.device, "worker": WORKER}
         done.append(Row(LATE_DATA, mark, {"from_ns": lo, "to_ns": hi}, now))
     await store.write(done)
