@@ -42,7 +42,7 @@ def test_replicas_racing_for_the_lease_never_both_hold_it(state_backend: StateBa
     wheres = [state_backend.where("alerts.db") for _ in range(8)]
     wins: dict[int, list[str]] = {r: [] for r in range(50)}
     lock = threading.Lock()
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=120)  # a replica that dies breaks it: no hang
 
     def replica(name: str, where: str | StateDb) -> None:
         with AlertStore(where) as db:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,6 +94,9 @@ def _sqlite_errors(where: str) -> Iterator[None]:
         raise StateError(f"{where}: {exc}") from exc
 
 
+OPEN_TIMEOUT_S = 10.0  # SQLite's busy timeout, and how long opening retries a locked file
+
+
 class SqliteState:
     """An owner-only (0600) SQLite file, WAL, synchronous=FULL, `schema` run on open."""
 
@@ -106,13 +110,32 @@ class SqliteState:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 private_file(self.path)
             self._db = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=OPEN_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(schema)
+            self._set_up(schema)
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"{self.path}: {exc}") from exc
+
+    def _set_up(self, schema: str) -> None:
+        """WAL, synchronous=FULL and the schema, retried while another process or thread
+        opening the same file holds it: switching to WAL and a schema's first write take
+        locks for which SQLite answers "database is locked" at once, without its busy
+        timeout (replicas and API workers starting together on one state file)."""
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(schema)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                if self._db.in_transaction:
+                    self._db.rollback()
+            time.sleep(delay)  # backoff between attempts at a lock, not a wait on a condition
+            delay = min(0.2, delay * 2)
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock, _sqlite_errors(self.path):
