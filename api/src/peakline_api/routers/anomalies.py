@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query
 from peakline_api.models import Page, SeriesResponse
 from peakline_api.params import AggParam, FiltersDep, PagingDep, RangeDep, WindowParam
 from peakline_api.services.anomalies import AnomalyEvent, anomaly_events
-from peakline_api.services.series import fetch_series
+from peakline_api.services.series import series_response
 from peakline_api.state import Caller, State
-from peakline_api.timespec import iso
 from peakline_core.storage import Aggregate
 from peakline_core.storage.schema import ANOMALY_SCORE
 
@@ -54,15 +53,7 @@ async def anomaly_scores(
     tr: RangeDep,
     window: WindowParam = None,
     agg: AggParam = Aggregate.MAX,
-) -> dict[str, Any]:
-    data, used, auto = await fetch_series(
+) -> SeriesResponse:
+    return await series_response(
         state, caller, f, tr, window, agg, measurement=ANOMALY_SCORE, field="score"
     )
-    return {
-        "start": iso(tr.start_ns),
-        "end": iso(tr.end_ns),
-        "window": used,
-        "aggregate": agg.value if used else None,
-        "downsampled": auto,
-        "series": data,
-    }
