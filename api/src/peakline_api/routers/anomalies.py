@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -27,20 +27,20 @@ async def list_anomalies(
     status: Annotated[
         Literal["open", "closed"] | None, Query(description="only open or only closed events")
     ] = None,
-) -> dict[str, Any]:
+) -> Page[AnomalyEvent]:
     """Events that started in the range (default: the last hour; use `start=-7d` for more)."""
-    items = await anomaly_events(caller, state, f, tr.start_ns, tr.end_ns)
+    items = [e.event for e in await anomaly_events(caller, state, f, tr.start_ns, tr.end_ns)]
     if status:
-        items = [e for e in items if e["state"] == status]
+        items = [e for e in items if e.state == status]
     total = len(items)
     end = paging.offset + paging.limit
-    return {
-        "items": items[paging.offset : end],
-        "total": total,
-        "limit": paging.limit,
-        "offset": paging.offset,
-        "next_offset": end if end < total else None,
-    }
+    return Page[AnomalyEvent](
+        items=items[paging.offset : end],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+        next_offset=end if end < total else None,
+    )
 
 
 @router.get(

@@ -295,8 +295,8 @@ async def city_statuses(caller: Access, state: AppState) -> list[dict[str, Any]]
     )
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
-        if e["state"] == "open":
-            open_by_site[e["site"]] += 1
+        if e.event.state == "open":
+            open_by_site[e.event.site] += 1
     alerts = state.alerts
     for city in cities:
         sites = [s for s in caller.registry.sites.values() if s.city == city.id]

@@ -306,8 +306,8 @@ async def overview(caller: Access, state: AppState, f: Filters) -> list[SiteOver
     intensity = {c.tags.get("region"): c.values[-1] for c in ci if c.values}
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
-        if e["state"] == "open":
-            open_by_site[e["site"]] += 1
+        if e.event.state == "open":
+            open_by_site[e.event.site] += 1
     out: list[SiteOverview] = []
     for s in sites:
         devices = [d for d in reg.devices_of_site(s.id) if d.enabled]
