@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from peakline_api.models import Page, SeriesResponse
 from peakline_api.params import AggParam, FiltersDep, PagingDep, RangeDep, WindowParam
 from peakline_api.services.anomalies import AnomalyEvent, anomaly_events
-from peakline_api.services.series import fetch_series
+from peakline_api.services.series import series_response
 from peakline_api.state import Caller, State
-from peakline_api.timespec import iso
 from peakline_core.storage import Aggregate
 from peakline_core.storage.schema import ANOMALY_SCORE
 
@@ -28,20 +27,20 @@ async def list_anomalies(
     status: Annotated[
         Literal["open", "closed"] | None, Query(description="only open or only closed events")
     ] = None,
-) -> dict[str, Any]:
+) -> Page[AnomalyEvent]:
     """Events that started in the range (default: the last hour; use `start=-7d` for more)."""
-    items = await anomaly_events(caller, state, f, tr.start_ns, tr.end_ns)
+    items = [e.event for e in await anomaly_events(caller, state, f, tr.start_ns, tr.end_ns)]
     if status:
-        items = [e for e in items if e["state"] == status]
+        items = [e for e in items if e.state == status]
     total = len(items)
     end = paging.offset + paging.limit
-    return {
-        "items": items[paging.offset : end],
-        "total": total,
-        "limit": paging.limit,
-        "offset": paging.offset,
-        "next_offset": end if end < total else None,
-    }
+    return Page[AnomalyEvent](
+        items=items[paging.offset : end],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+        next_offset=end if end < total else None,
+    )
 
 
 @router.get(
@@ -54,15 +53,7 @@ async def anomaly_scores(
     tr: RangeDep,
     window: WindowParam = None,
     agg: AggParam = Aggregate.MAX,
-) -> dict[str, Any]:
-    data, used, auto = await fetch_series(
+) -> SeriesResponse:
+    return await series_response(
         state, caller, f, tr, window, agg, measurement=ANOMALY_SCORE, field="score"
     )
-    return {
-        "start": iso(tr.start_ns),
-        "end": iso(tr.end_ns),
-        "window": used,
-        "aggregate": agg.value if used else None,
-        "downsampled": auto,
-        "series": data,
-    }

@@ -56,16 +56,17 @@ EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,96}$", description="the
 )
 async def give_feedback(
     event_id: EventId, body: FeedbackIn, caller: OperatorCaller, state: State
-) -> dict[str, Any]:
+) -> AnomalyEvent:
     """The latest verdict wins; the same verdict and note again is a no-op. A false alarm
     keeps the same pattern on the incident's series from raising events from now on."""
     now = state.clock_ns()
-    event = await find_event(caller, state, event_id, now)
-    if event.get("verdict") == body.verdict and event.get("verdict_note") == body.note:
+    stored = await find_event(caller, state, event_id, now)
+    event = stored.event
+    if event.verdict == body.verdict and event.verdict_note == body.note:
         return event
-    rows = await verdict_rows(caller, state, event, body.verdict, body.note, now)
+    rows = await verdict_rows(caller, state, stored, body.verdict, body.note, now)
     await state.store.write(rows)
-    return {**event, "verdict": body.verdict, "verdict_note": body.note}
+    return event.model_copy(update={"verdict": body.verdict, "verdict_note": body.note})
 
 
 @router.get(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from peakline_api.models import LatestReading, Page, SeriesResponse
+from peakline_api.models import LatestReading, Page, SeriesOut, SeriesResponse
 from peakline_api.params import AggParam, FiltersDep, PagingDep, RangeDep, WindowParam
-from peakline_api.services.series import fetch_series, newest_readings
+from peakline_api.services.series import fetch_series, newest_readings, series_response
 from peakline_api.state import Caller, State
 from peakline_api.timespec import iso
 from peakline_core.storage import Aggregate
@@ -27,17 +26,17 @@ router = APIRouter(prefix="/api/v1", tags=["readings"])
 )
 async def latest_readings(
     caller: Caller, state: State, f: FiltersDep, paging: PagingDep
-) -> dict[str, Any]:
+) -> Page[LatestReading]:
     items = await newest_readings(caller, state, f)
     total = len(items)
     end = paging.offset + paging.limit
-    return {
-        "items": items[paging.offset : end],
-        "total": total,
-        "limit": paging.limit,
-        "offset": paging.offset,
-        "next_offset": end if end < total else None,
-    }
+    return Page[LatestReading](
+        items=items[paging.offset : end],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+        next_offset=end if end < total else None,
+    )
 
 
 @router.get("/series", response_model=SeriesResponse, summary="Time series of readings")
@@ -48,36 +47,28 @@ async def series(
     tr: RangeDep,
     window: WindowParam = None,
     agg: AggParam = Aggregate.MEAN,
-) -> dict[str, Any]:
+) -> SeriesResponse:
     """Raw points or windowed aggregates (mean/min/max/sum/last/count) of reading values.
 
     Long ranges without a window are downsampled automatically so each series stays under the
     server's point limit; the response says which window was used.
     """
-    data, used, auto = await fetch_series(state, caller, f, tr, window, agg)
-    return {
-        "start": iso(tr.start_ns),
-        "end": iso(tr.end_ns),
-        "window": used,
-        "aggregate": agg.value if used else None,
-        "downsampled": auto,
-        "series": data,
-    }
+    return await series_response(state, caller, f, tr, window, agg)
 
 
-def _csv_rows(data: list[dict[str, Any]]) -> Iterator[str]:
+def _csv_rows(data: list[SeriesOut]) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["time", "site", "device", "point", "unit", "value"])
     for s in data:
-        for t_ms, value in zip(s["t_ms"], s["values"], strict=True):
+        for t_ms, value in zip(s.t_ms, s.values, strict=True):
             writer.writerow(
                 [
                     iso(t_ms * 1_000_000),
-                    s["site"],
-                    s["device"],
-                    s["point"],
-                    s["unit"],
+                    s.site,
+                    s.device,
+                    s.point,
+                    s.unit,
                     "" if value is None else value,
                 ]
             )

@@ -4,7 +4,8 @@ with the operators' latest verdicts."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -12,6 +13,7 @@ from peakline_api.access import Access
 from peakline_api.params import Filters
 from peakline_api.state import AppState
 from peakline_api.timespec import iso
+from peakline_core.anomaly.feedback import Verdict
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import ANOMALY_EVENT, ANOMALY_FEEDBACK
 
@@ -51,9 +53,18 @@ class AnomalyEvent(BaseModel):
     verdict_note: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the API answers it, with its start and end in ns (feedback rows need them)."""
+
+    event: AnomalyEvent
+    start_ns: int
+    end_ns: int | None
+
+
 async def anomaly_events(
     caller: Access, state: AppState, f: Filters, start_ns: int, end_ns: int
-) -> list[dict[str, Any]]:
+) -> list[StoredEvent]:
     """Events joined from their stored fields, registry-checked, newest first."""
     sel = caller.select(f.site, f.district, f.city, f.device, f.point)
     if not sel.devices:
@@ -67,7 +78,7 @@ async def anomaly_events(
         )
     )
     verdicts = await _verdicts(state, sel.where, start_ns, end_ns)
-    events: dict[tuple[Any, ...], dict[str, Any]] = {}
+    events: dict[tuple[str | None, str, str, str | None, int], dict[str, object]] = {}
     for field, series_list in zip(_FIELDS, answers, strict=True):
         for s in series_list:
             device, point = s.tags.get("device", ""), s.tags.get("point", "")
@@ -76,41 +87,41 @@ async def anomaly_events(
             for t, v in zip(s.times, s.values, strict=True):
                 key = (s.tags.get("site"), device, point, s.tags.get("kind"), t)
                 events.setdefault(key, {})[field] = v
-    out = []
+    out: list[StoredEvent] = []
     for (site, device, point, kind, t), fields in events.items():
         end = fields.get("end")
         # a row stored before incidents folded a device's series has no `points`: its lead only
         listed = [p for p in str(fields.get("points") or "").split(",") if p]
         points = [point, *[p for p in listed if p != point]]
-        out.append(
-            {
-                "event_id": str(fields.get("event_id") or f"{device}-{t}"),
-                "site": site,
-                "device": device,
-                "point": point,
-                "kind": kind or "",
-                "state": str(fields.get("state") or "open"),
-                "start": iso(t),
-                "start_ns": t,
-                "end": iso(int(end)) if isinstance(end, int | float) and end > 0 else None,
-                "end_ns": int(end) if isinstance(end, int | float) and end > 0 else None,
-                "peak_score": float(fields["peak_score"])
-                if isinstance(fields.get("peak_score"), int | float)
-                else None,
-                "points": points,
-                **{k: _number(fields.get(k)) for k in ("expected_low", "expected_high", "seen")},
-            }
+        ended = int(end) if isinstance(end, int | float) and end > 0 else None
+        peak = fields.get("peak_score")
+        event_id = str(fields.get("event_id") or f"{device}-{t}")
+        verdict, verdict_note = verdicts.get((event_id, t), (None, None))
+        event = AnomalyEvent(
+            event_id=event_id,
+            site=site,
+            device=device,
+            point=point,
+            kind=kind or "",
+            state=str(fields.get("state") or "open"),
+            start=iso(t),
+            end=iso(ended) if ended is not None else None,
+            peak_score=float(peak) if isinstance(peak, int | float) else None,
+            points=points,
+            expected_low=_number(fields.get("expected_low")),
+            expected_high=_number(fields.get("expected_high")),
+            seen=_number(fields.get("seen")),
+            verdict=verdict,
+            verdict_note=verdict_note,
         )
-        verdict = verdicts.get((out[-1]["event_id"], t))
-        if verdict is not None:
-            out[-1]["verdict"], out[-1]["verdict_note"] = verdict
-    out.sort(key=lambda e: e["start"], reverse=True)
+        out.append(StoredEvent(event, t, ended))
+    out.sort(key=lambda e: e.event.start, reverse=True)
     return out
 
 
 async def _verdicts(
     state: AppState, where: dict[str, list[str]], start_ns: int, end_ns: int
-) -> dict[tuple[str, int], tuple[str, str]]:
+) -> dict[tuple[str, int], tuple[Verdict, str]]:
     """(event id, start) -> the latest verdict and note (stored at the event's start)."""
     fields = ("event_id", "verdict", "note")
     answers = await asyncio.gather(
@@ -121,16 +132,17 @@ async def _verdicts(
             for f in fields
         )
     )
-    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    rows: dict[tuple[object, ...], dict[str, object]] = {}
     for field, series_list in zip(fields, answers, strict=True):
         for s in series_list:
             for t, v in zip(s.times, s.values, strict=True):
                 rows.setdefault((*sorted(s.tags.items()), t), {})[field] = v
-    out = {}
+    out: dict[tuple[str, int], tuple[Verdict, str]] = {}
     for key, f in rows.items():
-        if f.get("verdict") in ("confirmed", "false_alarm"):
+        verdict = f.get("verdict")
+        if verdict == "confirmed" or verdict == "false_alarm":
             note = str(f.get("note") or "")
-            out[(str(f.get("event_id")), int(key[-1]))] = (str(f["verdict"]), note)
+            out[(str(f.get("event_id")), int(str(key[-1])))] = (verdict, note)
     return out
 
 

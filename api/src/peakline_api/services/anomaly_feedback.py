@@ -13,7 +13,7 @@ import numpy as np
 from peakline_api.access import Access
 from peakline_api.errors import UnknownId
 from peakline_api.params import Filters
-from peakline_api.services.anomalies import anomaly_events
+from peakline_api.services.anomalies import AnomalyEvent, StoredEvent, anomaly_events
 from peakline_api.state import AppState
 from peakline_core.anomaly.feedback import Verdict, dismissed_band
 from peakline_core.storage import Row, Series, SeriesQuery
@@ -30,21 +30,22 @@ LOOKBACK_NS = 400 * 86400 * NS
 _NO_FILTER = Filters([], [], [], [], [])
 
 
-async def find_event(caller: Access, state: AppState, event_id: str, now: int) -> dict[str, Any]:
+async def find_event(caller: Access, state: AppState, event_id: str, now: int) -> StoredEvent:
     """The event among those the caller sees (an unknown or foreign id: the same 404)."""
     for e in await anomaly_events(caller, state, _NO_FILTER, now - LOOKBACK_NS, now + 1):
-        if e["event_id"] == event_id:
+        if e.event.event_id == event_id:
             return e
     raise UnknownId(f"no anomaly event {event_id!r}")
 
 
 async def verdict_rows(
-    caller: Access, state: AppState, event: dict[str, Any], verdict: Verdict, note: str, now: int
+    caller: Access, state: AppState, stored: StoredEvent, verdict: Verdict, note: str, now: int
 ) -> list[Row]:
     """One row per point of the incident, with the pattern the deriver recognises."""
-    start = int(event["start_ns"])
-    end = int(event["end_ns"]) + 1 if event.get("end_ns") else now + 1
-    where = {"site": [event["site"]], "device": [event["device"]], "point": event["points"]}
+    event = stored.event
+    start = stored.start_ns
+    end = stored.end_ns + 1 if stored.end_ns else now + 1
+    where = {"site": [event.site], "device": [event.device], "point": event.points}
     values, scores, detectors = await asyncio.gather(
         *(
             state.store.query(SeriesQuery(m, f, start, end, where=where, limit=100_000))
@@ -54,12 +55,12 @@ async def verdict_rows(
     read = {s.tags.get("point"): s for s in values}
     scored = {s.tags.get("point"): s for s in scores}
     named = {s.tags.get("point"): dict(zip(s.times, s.values, strict=True)) for s in detectors}
-    infos = caller.registry.points.get(event["device"], {})
+    infos = caller.registry.points.get(event.device, {})
     rows = []
-    for point in event["points"]:
+    for point in event.points:
         info = infos.get(point)
         counter = info is not None and info.counter
-        detector, peak = str(event["kind"]), float(event.get("peak_score") or 1.0)
+        detector, peak = event.kind, float(event.peak_score or 1.0)
         s = scored.get(point)
         if s is not None and s.values:
             sc = np.asarray([v if isinstance(v, int | float) else np.nan for v in s.values])
@@ -67,26 +68,25 @@ async def verdict_rows(
                 at = int(np.nanargmax(sc))
                 peak = float(sc[at])
                 detector = str(named.get(point, {}).get(s.times[at], detector))
-        band = _band(read.get(point), counter, event if point == event["point"] else None)
+        band = _band(read.get(point), counter, event if point == event.point else None)
         fields: dict[str, FieldValue] = {
-            "event_id": event["event_id"],
+            "event_id": event.event_id,
             "verdict": verdict,
             "note": note,
             "by": caller.key.name,
             "detector": detector,
             "given": now,
-            "lead": int(point == event["point"]),
+            "lead": int(point == event.point),
             "peak": peak,
         }
         if np.isfinite(band[0]) and np.isfinite(band[1]):
             fields["low"], fields["high"] = band
-        tags = {"site": event["site"], "device": event["device"], "point": point,
-                "kind": event["kind"]}  # fmt: skip
+        tags = {"site": event.site, "device": event.device, "point": point, "kind": event.kind}
         rows.append(Row(ANOMALY_FEEDBACK, tags, fields, start))
     return rows
 
 
-def _band(series: Series | None, counter: bool, lead: dict[str, Any] | None) -> tuple[float, float]:
+def _band(series: Series | None, counter: bool, lead: AnomalyEvent | None) -> tuple[float, float]:
     """What the point read over during the incident, in model units (a counter: units/s)."""
     times = np.asarray([] if series is None else series.times, dtype=np.int64)
     raw = [] if series is None else series.values
@@ -100,11 +100,10 @@ def _band(series: Series | None, counter: bool, lead: dict[str, Any] | None) -> 
         vals = np.diff(vals)[dt > 0] / dt[dt > 0]
     if lead is None:
         return dismissed_band(vals.tolist())
-    scale = {k: None if lead.get(k) is None else float(lead[k]) / per
-             for k in ("seen", "expected_low", "expected_high")}  # fmt: skip
-    return dismissed_band(
-        vals.tolist(), scale["seen"], scale["expected_low"], scale["expected_high"]
+    seen, low, high = (
+        None if v is None else v / per for v in (lead.seen, lead.expected_low, lead.expected_high)
     )
+    return dismissed_band(vals.tolist(), seen, low, high)
 
 
 async def verdict_counts(
@@ -117,11 +116,12 @@ async def verdict_counts(
     by_kind: dict[str, Counter[str]] = {}
     by_city: dict[str, Counter[str]] = {}
     for e in events:
-        for key, table in ((e["kind"], by_kind), (cities.city_of_site(e["site"]), by_city)):
+        ev = e.event
+        for key, table in ((ev.kind, by_kind), (cities.city_of_site(ev.site), by_city)):
             c = table.setdefault(key, Counter())
             c["events"] += 1
-            if e.get("verdict"):
-                c[str(e["verdict"])] += 1
+            if ev.verdict:
+                c[ev.verdict] += 1
 
     def counts(table: dict[str, Counter[str]]) -> list[dict[str, Any]]:
         return [

@@ -30,9 +30,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.params import Filters
@@ -52,6 +53,45 @@ TOP_SITES = 3
 
 Basis = Literal["year_on_year", "site_targets"]
 Reason = Literal["no_data", "no_target", "no_baseline"]
+
+
+class TopSite(BaseModel):
+    site: str
+    name: str
+    kgco2e: float
+    share: float = Field(description="of the city's metered emissions over the period")
+
+
+class Chart(BaseModel):
+    t_ms: list[int] = Field(description="start of each day (UTC)")
+    actual_kgco2e: list[float] = Field(description="cumulative, the verdict's sites")
+    allowed_kgco2e: list[float] | None = Field(description="cumulative allowance")
+    last_year_kgco2e: list[float] | None = Field(description="cumulative, same dates last year")
+
+
+class CityStatus(BaseModel):
+    id: str
+    name: str
+    period_start: str
+    period_end: str
+    days: int
+    emissions_kgco2e: float | None = Field(description="all metered sites, location-based")
+    sites_with_data: int
+    sites: int
+    kgco2e_per_m2: float | None = Field(description="metered sites with data, their floor area")
+    kgco2e_per_capita: float | None = Field(description="metered sites only: partial coverage")
+    on_track: bool | None
+    basis: Basis | None
+    reason: Reason | None = Field(description="why there is no verdict")
+    compared_sites: list[str]
+    change: float | None = Field(description="year on year: this / last year - 1")
+    required_change: float | None = Field(description="year on year: cap ratio - 1")
+    top_sites: list[TopSite]
+    open_anomalies: int
+    open_incidents: int | None = Field(description="None when alerts are off")
+    devices: int
+    devices_offline: int
+    chart: Chart
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +259,7 @@ async def _city(
     p: Period,
     open_by_site: dict[str, int],
     alerts: Alerts | None,
-) -> dict[str, Any]:
+) -> CityStatus:
     every_site = sites
     sites = [s for s in sites if s.in_totals]  # a feeder supplies sites metered themselves
     ids = [s.id for s in sites]
@@ -243,60 +283,60 @@ async def _city(
     change = None
     if v.last_year is not None and v.last_year[-1] > 0:
         change = float(v.actual[-1] / v.last_year[-1] - 1)
-    return {
-        "id": city.id,
-        "name": city.name,
-        "period_start": iso(p.start_ns),
-        "period_end": iso(p.end_ns),
-        "days": p.days,
-        "emissions_kgco2e": total,
-        "sites_with_data": int(has.sum()),
-        "sites": len(ids),
-        "kgco2e_per_m2": total / area if total is not None and area else None,
-        "kgco2e_per_capita": total / city.population
+    return CityStatus(
+        id=city.id,
+        name=city.name,
+        period_start=iso(p.start_ns),
+        period_end=iso(p.end_ns),
+        days=p.days,
+        emissions_kgco2e=total,
+        sites_with_data=int(has.sum()),
+        sites=len(ids),
+        kgco2e_per_m2=total / area if total is not None and area else None,
+        kgco2e_per_capita=total / city.population
         if total is not None and city.population
         else None,
-        "on_track": v.on_track,
-        "basis": v.basis,
-        "reason": v.reason,
-        "compared_sites": v.sites,
-        "change": change,
-        "required_change": v.ratio - 1 if v.ratio is not None else None,
-        "top_sites": [
-            {
-                "site": ids[i],
-                "name": sites[i].name,
-                "kgco2e": float(per_site[i]),
-                "share": float(per_site[i] / total) if total else 0.0,
-            }
+        on_track=v.on_track,
+        basis=v.basis,
+        reason=v.reason,
+        compared_sites=v.sites,
+        change=change,
+        required_change=v.ratio - 1 if v.ratio is not None else None,
+        top_sites=[
+            TopSite(
+                site=ids[i],
+                name=sites[i].name,
+                kgco2e=float(per_site[i]),
+                share=float(per_site[i] / total) if total else 0.0,
+            )
             for i in top
         ],
-        "open_anomalies": sum(open_by_site.get(s.id, 0) for s in every_site),
-        "open_incidents": incidents,
-        "devices": len(devices),
-        "devices_offline": int(offline),
-        "chart": {
-            "t_ms": [(p.start_ns + d * DAY_NS) // 1_000_000 for d in range(p.days)],
-            "actual_kgco2e": [float(x) for x in v.actual],
-            "allowed_kgco2e": None if v.allowed is None else [float(x) for x in v.allowed],
-            "last_year_kgco2e": None if v.last_year is None else [float(x) for x in v.last_year],
-        },
-    }
+        open_anomalies=sum(open_by_site.get(s.id, 0) for s in every_site),
+        open_incidents=incidents,
+        devices=len(devices),
+        devices_offline=int(offline),
+        chart=Chart(
+            t_ms=[(p.start_ns + d * DAY_NS) // 1_000_000 for d in range(p.days)],
+            actual_kgco2e=[float(x) for x in v.actual],
+            allowed_kgco2e=None if v.allowed is None else [float(x) for x in v.allowed],
+            last_year_kgco2e=None if v.last_year is None else [float(x) for x in v.last_year],
+        ),
+    )
 
 
-async def city_statuses(caller: Access, state: AppState) -> list[dict[str, Any]]:
+async def city_statuses(caller: Access, state: AppState) -> list[CityStatus]:
     """Every city the caller sees, judged by the rules of the module docstring."""
     now_ns = state.clock_ns()
     p = period_at(now_ns)
     cities = caller.visible_cities()
-    out = []
+    out: list[CityStatus] = []
     events = await anomaly_events(
         caller, state, Filters([], [], [], [], []), now_ns - 30 * DAY_NS, now_ns
     )
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
-        if e["state"] == "open":
-            open_by_site[e["site"]] += 1
+        if e.event.state == "open":
+            open_by_site[e.event.site] += 1
     alerts = state.alerts
     for city in cities:
         sites = [s for s in caller.registry.sites.values() if s.city == city.id]

@@ -17,8 +17,11 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, Field
+
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery, UnknownId
+from peakline_api.models import SeriesOut, SeriesResponse
 from peakline_api.params import Filters, TimeRange
 from peakline_api.services.anomalies import anomaly_events
 from peakline_api.services.series import MAX_BUCKETS
@@ -28,6 +31,91 @@ from peakline_api.totals import energy_by_flow, location_kg, site_totals
 from peakline_core.config import Site
 from peakline_core.storage import Aggregate, SeriesQuery
 from peakline_core.storage.schema import CARBON_INTENSITY, ENERGY, ENERGY_1D, ENERGY_1H, READING
+
+
+class Intensity(BaseModel):
+    kwh_per_m2: float | None
+    kgco2e_per_m2: float | None = Field(description="location-based")
+    kgco2e_per_occupant: float | None
+    kgco2e_per_capita: float | None = Field(description="cities only")
+
+
+class EnergyQuality(BaseModel):
+    estimated_kwh: float = Field(
+        description="part of energy_kwh whose timing was estimated (gaps, glitches skipped)"
+    )
+    suspect_kwh: float = Field(
+        description="steps seen on meters but not believed (beyond the site's max demand):"
+        " not counted in energy_kwh"
+    )
+
+
+class ReportRow(BaseModel):
+    level: str
+    id: str
+    name: str
+    sites: int
+    energy_kwh: dict[str, float] = Field(description="by flow (import, export, pv, ...)")
+    energy_quality: EnergyQuality
+    emissions_kgco2e: dict[str, dict[str, float]] = Field(
+        description="by method (location, market) then scope"
+    )
+    intensity: Intensity
+
+
+class Report(BaseModel):
+    start: str
+    end: str
+    level: str
+    gwp: str = Field(
+        description="the programme's 100-year GWP set (programme.yaml `gwp`) for CH4 and N2O"
+        " in CO2e; rows stored before a change of set keep the set they were computed with"
+    )
+    items: list[ReportRow]
+
+
+class IntensityNow(BaseModel):
+    region: str
+    g_per_kwh: float | None
+    time: str | None
+
+
+class SiteOverview(BaseModel):
+    id: str
+    name: str
+    city: str
+    city_name: str
+    district: str
+    district_name: str
+    power_kw: float | None = Field(description="sum of the main meters' latest power, kW")
+    power_time: str | None
+    energy_today_kwh: float | None = Field(description="since local midnight, imported")
+    emissions_today_kgco2e: float | None = Field(description="since local midnight, location-based")
+    devices: int
+    online: int
+    open_anomalies: int
+    carbon_intensity_g_per_kwh: float | None
+
+
+class EnergyWindows(BaseModel):
+    site: str
+    device: str | None = Field(description="per device at 1m; roll-ups are per site")
+    flow: str = Field(description="import, export, pv, fuel:<id>, heat:<network>")
+    t_ms: list[int] = Field(description="window starts (UTC ms)")
+    kwh: list[float] = Field(description="measured + estimated (a fuel flow: its own unit)")
+    estimated_kwh: list[float]
+    suspect_kwh: list[float] = Field(description="seen but not believed: not in kwh")
+    quality: list[str] | None = Field(
+        description="1m only: measured, estimated, suspect or imported"
+    )
+
+
+class EnergyResponse(BaseModel):
+    start: str
+    end: str
+    resolution: Literal["1m", "1h", "1d"]
+    series: list[EnergyWindows]
+
 
 POWER_POINT = "power_total"
 """The point a site's main meters report net demand on (W)."""
@@ -71,7 +159,7 @@ async def emissions_report(
     f: Filters,
     tr: TimeRange,
     level: Literal["site", "district", "city"],
-) -> dict[str, Any]:
+) -> Report:
     """Rows per site, district or city over the range (the endpoint says what they hold)."""
     sites = report_sites(caller, f.site, f.district, f.city, level)
     if level != "site":
@@ -105,7 +193,7 @@ async def emissions_report(
             row["emissions"]["location"]["2"] += t.location_kg
         if t.market_kg is not None:
             row["emissions"]["market"]["2"] += t.market_kg
-    items = []
+    items: list[ReportRow] = []
     for gid, row in rows.items():
         area = sum(s.floor_area_m2 for s in row["sites"])
         occupants = sum(s.occupants for s in row["sites"])
@@ -115,36 +203,36 @@ async def emissions_report(
         names: dict[str, Any] = {"site": reg.sites, "district": reg.districts, "city": reg.cities}
         name = names[level][gid].name
         items.append(
-            {
-                "level": level,
-                "id": gid,
-                "name": name,
-                "sites": len(row["sites"]),
-                "energy_kwh": dict(row["energy"]),
-                "energy_quality": {
-                    "estimated_kwh": row["estimated"],
-                    "suspect_kwh": row["suspect"],
-                },
-                "emissions_kgco2e": {m: dict(v) for m, v in row["emissions"].items()},
-                "intensity": {
-                    "kwh_per_m2": imported / area if area else None,
-                    "kgco2e_per_m2": location / area if area else None,
-                    "kgco2e_per_occupant": location / occupants if occupants else None,
-                    "kgco2e_per_capita": location / population if population else None,
-                },
-            }
+            ReportRow(
+                level=level,
+                id=gid,
+                name=name,
+                sites=len(row["sites"]),
+                energy_kwh=dict(row["energy"]),
+                energy_quality=EnergyQuality(
+                    estimated_kwh=row["estimated"],
+                    suspect_kwh=row["suspect"],
+                ),
+                emissions_kgco2e={m: dict(v) for m, v in row["emissions"].items()},
+                intensity=Intensity(
+                    kwh_per_m2=imported / area if area else None,
+                    kgco2e_per_m2=location / area if area else None,
+                    kgco2e_per_occupant=location / occupants if occupants else None,
+                    kgco2e_per_capita=location / population if population else None,
+                ),
+            )
         )
-    items.sort(key=lambda r: r["id"])
-    return {
-        "start": iso(tr.start_ns),
-        "end": iso(tr.end_ns),
-        "level": level,
-        "gwp": reg.config.programme.gwp,
-        "items": items,
-    }
+    items.sort(key=lambda r: r.id)
+    return Report(
+        start=iso(tr.start_ns),
+        end=iso(tr.end_ns),
+        level=level,
+        gwp=reg.config.programme.gwp,
+        items=items,
+    )
 
 
-async def carbon_intensity(caller: Access, state: AppState, f: Filters) -> list[dict[str, Any]]:
+async def carbon_intensity(caller: Access, state: AppState, f: Filters) -> list[IntensityNow]:
     """The intensity in force in each grid region of the matching sites."""
     regions = caller.regions(caller.sites_matching(f.site, f.district, f.city))
     if not regions:
@@ -152,16 +240,16 @@ async def carbon_intensity(caller: Access, state: AppState, f: Filters) -> list[
     latest = await state.latest.latest(CARBON_INTENSITY, "g_per_kwh", {"region": regions})
     found = {s.tags.get("region"): s for s in latest if s.times}
     return [
-        {
-            "region": r,
-            "g_per_kwh": found[r].values[-1] if r in found else None,
-            "time": iso(found[r].times[-1]) if r in found else None,
-        }
+        IntensityNow(
+            region=r,
+            g_per_kwh=found[r].values[-1] if r in found else None,
+            time=iso(found[r].times[-1]) if r in found else None,
+        )
         for r in regions
     ]
 
 
-async def overview(caller: Access, state: AppState, f: Filters) -> list[dict[str, Any]]:
+async def overview(caller: Access, state: AppState, f: Filters) -> list[SiteOverview]:
     """Every matching site: power now, today's energy and emissions, status, open anomalies."""
     reg = caller.registry
     sites = caller.sites_matching(f.site, f.district, f.city)
@@ -218,28 +306,28 @@ async def overview(caller: Access, state: AppState, f: Filters) -> list[dict[str
     intensity = {c.tags.get("region"): c.values[-1] for c in ci if c.values}
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
-        if e["state"] == "open":
-            open_by_site[e["site"]] += 1
-    out = []
+        if e.event.state == "open":
+            open_by_site[e.event.site] += 1
+    out: list[SiteOverview] = []
     for s in sites:
         devices = [d for d in reg.devices_of_site(s.id) if d.enabled]
         out.append(
-            {
-                "id": s.id,
-                "name": s.name,
-                "city": s.city,
-                "city_name": reg.cities[s.city].name,
-                "district": s.district,
-                "district_name": reg.districts[s.district].name,
-                "power_kw": power_kw.get(s.id),
-                "power_time": iso(power_t[s.id]) if s.id in power_t else None,
-                "energy_today_kwh": energy_today.get(s.id),
-                "emissions_today_kgco2e": emis_today.get(s.id),
-                "devices": len(devices),
-                "online": sum(1 for d in devices if state.hub.device(s.id, d.id).state == "online"),
-                "open_anomalies": open_by_site.get(s.id, 0),
-                "carbon_intensity_g_per_kwh": intensity.get(s.grid_region),
-            }
+            SiteOverview(
+                id=s.id,
+                name=s.name,
+                city=s.city,
+                city_name=reg.cities[s.city].name,
+                district=s.district,
+                district_name=reg.districts[s.district].name,
+                power_kw=power_kw.get(s.id),
+                power_time=iso(power_t[s.id]) if s.id in power_t else None,
+                energy_today_kwh=energy_today.get(s.id),
+                emissions_today_kgco2e=emis_today.get(s.id),
+                devices=len(devices),
+                online=sum(1 for d in devices if state.hub.device(s.id, d.id).state == "online"),
+                open_anomalies=open_by_site.get(s.id, 0),
+                carbon_intensity_g_per_kwh=intensity.get(s.grid_region),
+            )
         )
     return out
 
@@ -251,7 +339,7 @@ async def carbon_intensity_series(
     region: list[str],
     window: str | None,
     agg: Aggregate,
-) -> dict[str, Any]:
+) -> SeriesResponse:
     """One series per region of the caller's sites (regions outside them are 404)."""
     known = caller.regions(caller.visible_sites())
     for r in region:
@@ -285,25 +373,25 @@ async def carbon_intensity_series(
         if regions
         else []
     )
-    return {
-        "start": iso(tr.start_ns),
-        "end": iso(tr.end_ns),
-        "window": window,
-        "aggregate": agg.value if window else None,
-        "downsampled": window is not None,
-        "series": [
-            {
-                "site": "",
-                "device": "",
-                "point": s.tags.get("region", ""),
-                "unit": "gCO2e/kWh",
-                "t_ms": [t // 1_000_000 for t in s.times],
-                "values": list(s.values),
-            }
+    return SeriesResponse(
+        start=iso(tr.start_ns),
+        end=iso(tr.end_ns),
+        window=window,
+        aggregate=agg.value if window else None,
+        downsampled=window is not None,
+        series=[
+            SeriesOut(
+                site="",
+                device="",
+                point=s.tags.get("region", ""),
+                unit="gCO2e/kWh",
+                t_ms=[t // 1_000_000 for t in s.times],
+                values=list(s.values),
+            )
             for s in series
             if s.tags.get("region") in regions
         ],
-    }
+    )
 
 
 async def energy_windows(
@@ -313,7 +401,7 @@ async def energy_windows(
     tr: TimeRange,
     resolution: Literal["1m", "1h", "1d"],
     flow: list[str],
-) -> dict[str, Any]:
+) -> EnergyResponse:
     """The deriver's energy rows per site, device and flow, as stored."""
     sites = caller.sites_matching(f.site, f.district, f.city)
     if (tr.end_ns - tr.start_ns) // _STEP_NS[resolution] * max(len(sites), 1) > MAX_BUCKETS * 10:
@@ -322,10 +410,11 @@ async def energy_windows(
             " or use a coarser resolution",
             param="resolution",
         )
-    out: list[dict[str, Any]] = []
+    out: list[EnergyWindows] = []
     if not sites:
-        return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "resolution": resolution,
-                "series": out}  # fmt: skip
+        return EnergyResponse(
+            start=iso(tr.start_ns), end=iso(tr.end_ns), resolution=resolution, series=out
+        )
     where: dict[str, list[str]] = {"site": [s.id for s in sites]}
     if flow:
         where["flow"] = list(flow)
@@ -346,18 +435,19 @@ async def energy_windows(
     for (site, device, fl), cols in sorted(by_key.items()):
         times = sorted(cols.get("kwh", {}))
         out.append(
-            {
-                "site": site,
-                "device": device or None,
-                "flow": fl,
-                "t_ms": [t // 1_000_000 for t in times],
-                "kwh": [float(cols["kwh"][t]) for t in times],
-                "estimated_kwh": [float(cols.get("estimated_kwh", {}).get(t, 0.0)) for t in times],
-                "suspect_kwh": [float(cols.get("suspect_kwh", {}).get(t, 0.0)) for t in times],
-                "quality": [str(cols.get("quality", {}).get(t, "")) for t in times]
+            EnergyWindows(
+                site=site,
+                device=device or None,
+                flow=fl,
+                t_ms=[t // 1_000_000 for t in times],
+                kwh=[float(cols["kwh"][t]) for t in times],
+                estimated_kwh=[float(cols.get("estimated_kwh", {}).get(t, 0.0)) for t in times],
+                suspect_kwh=[float(cols.get("suspect_kwh", {}).get(t, 0.0)) for t in times],
+                quality=[str(cols.get("quality", {}).get(t, "")) for t in times]
                 if resolution == "1m"
                 else None,
-            }
+            )
         )
-    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "resolution": resolution,
-            "series": out}  # fmt: skip
+    return EnergyResponse(
+        start=iso(tr.start_ns), end=iso(tr.end_ns), resolution=resolution, series=out
+    )

@@ -4,10 +4,10 @@ automatic downsampling (readings, or anomaly scores), checked against the regist
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from peakline_api.access import Access, Selection
 from peakline_api.errors import InvalidQuery
+from peakline_api.models import LatestReading, SeriesOut, SeriesResponse
 from peakline_api.params import Filters, TimeRange
 from peakline_api.state import AppState
 from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_window
@@ -40,8 +40,8 @@ async def fetch_series(
     aggregate: Aggregate,
     measurement: str = READING,
     field: str = "value",
-) -> tuple[list[dict[str, Any]], str | None, bool]:
-    """Query per-point series (readings, or anomaly scores); returns (series dicts, window
+) -> tuple[list[SeriesOut], str | None, bool]:
+    """Query per-point series (readings, or anomaly scores); returns (series, window
     used, whether the API chose it)."""
     sel = caller.select(f.site, f.district, f.city, f.device, f.point)
     reg = caller.registry
@@ -86,27 +86,51 @@ async def fetch_series(
         aggregate=aggregate,
         limit=None if every_ns else state.settings.max_points_per_series * 4,
     )
-    out = []
+    out: list[SeriesOut] = []
     for s in await state.store.query(query):
         key = _known(caller, sel, s)
         if key is None:
             continue
         site, device, point = key
         out.append(
-            {
-                "site": site,
-                "device": device,
-                "point": point,
-                "unit": reg.points[device][point].unit,
-                "t_ms": [t // 1_000_000 for t in s.times],
-                "values": list(s.values),
-            }
+            SeriesOut(
+                site=site,
+                device=device,
+                point=point,
+                unit=reg.points[device][point].unit,
+                t_ms=[t // 1_000_000 for t in s.times],
+                values=list(s.values),
+            )
         )
-    out.sort(key=lambda r: (r["site"], r["device"], r["point"]))
+    out.sort(key=lambda r: (r.site, r.device, r.point))
     return out, window, auto
 
 
-async def newest_readings(caller: Access, state: AppState, f: Filters) -> list[dict[str, Any]]:
+async def series_response(
+    state: AppState,
+    caller: Access,
+    f: Filters,
+    tr: TimeRange,
+    window: str | None,
+    aggregate: Aggregate,
+    measurement: str = READING,
+    field: str = "value",
+) -> SeriesResponse:
+    """`fetch_series` with the range, the window used and whether the API chose it."""
+    data, used, auto = await fetch_series(
+        state, caller, f, tr, window, aggregate, measurement=measurement, field=field
+    )
+    return SeriesResponse(
+        start=iso(tr.start_ns),
+        end=iso(tr.end_ns),
+        window=used,
+        aggregate=aggregate.value if used else None,
+        downsampled=auto,
+        series=data,
+    )
+
+
+async def newest_readings(caller: Access, state: AppState, f: Filters) -> list[LatestReading]:
     """The newest value and quality of every matching registered point, by site, device,
     point."""
     sel = caller.select(f.site, f.district, f.city, f.device, f.point)
@@ -116,12 +140,12 @@ async def newest_readings(caller: Access, state: AppState, f: Filters) -> list[d
         state.latest.latest(READING, "value", sel.where),
         state.latest.latest(READING, "quality", sel.where),
     )
-    quality: dict[tuple[str, str, str], Any] = {}
+    quality: dict[tuple[str, str, str], object] = {}
     for s in qualities:
         key = _known(caller, sel, s)
         if key is not None and s.values:
             quality[key] = s.values[-1]
-    items = []
+    items: list[LatestReading] = []
     for s in values:
         key = _known(caller, sel, s)
         if key is None or not s.times:
@@ -129,16 +153,16 @@ async def newest_readings(caller: Access, state: AppState, f: Filters) -> list[d
         site, device, point = key
         q = quality.get(key)
         items.append(
-            {
-                "site": site,
-                "device": device,
-                "point": point,
-                "unit": caller.registry.points[device][point].unit,
-                "time": iso(s.times[-1]),
-                "t_ms": s.times[-1] // 1_000_000,
-                "value": s.values[-1],
-                "quality": _QUALITY.get(int(q)) if isinstance(q, int | float) else None,
-            }
+            LatestReading(
+                site=site,
+                device=device,
+                point=point,
+                unit=caller.registry.points[device][point].unit,
+                time=iso(s.times[-1]),
+                t_ms=s.times[-1] // 1_000_000,
+                value=s.values[-1],
+                quality=_QUALITY.get(int(q)) if isinstance(q, int | float) else None,
+            )
         )
-    items.sort(key=lambda r: (r["site"], r["device"], r["point"]))
+    items.sort(key=lambda r: (r.site, r.device, r.point))
     return items
