@@ -9,7 +9,7 @@ from fastapi import Depends, Query
 
 from peakline_api.errors import InvalidQuery
 from peakline_api.state import AppState, app_state
-from peakline_api.timespec import TimeSpecError, parse_range
+from peakline_api.timespec import TimeSpecError, parse_range, parse_window
 from peakline_core.storage import Aggregate
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -77,6 +77,22 @@ def time_range(
     except TimeSpecError as exc:
         raise InvalidQuery(str(exc), param="start/end") from None
     return TimeRange(start_ns, end_ns)
+
+
+MAX_BUCKETS = 10_000
+"""Most buckets per series an explicit window may ask for (1 week at 1 minute is 10080)."""
+
+
+def window_ns(window: str, tr: TimeRange) -> int:
+    """An explicit `window` parameter's length (ns), refused with a reason when malformed or
+    when it cuts `tr` into more than `MAX_BUCKETS` windows."""
+    try:
+        every_ns = parse_window(window)
+    except TimeSpecError as exc:
+        raise InvalidQuery(str(exc), param="window") from None
+    if (tr.end_ns - tr.start_ns) // every_ns > MAX_BUCKETS:
+        raise InvalidQuery(f"more than {MAX_BUCKETS} windows per series: widen the window")
+    return every_ns
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,10 @@ from pydantic import BaseModel, Field
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery, UnknownId
 from peakline_api.models import SeriesOut, SeriesResponse
-from peakline_api.params import Filters, TimeRange
+from peakline_api.params import MAX_BUCKETS, Filters, TimeRange, window_ns
 from peakline_api.services.anomalies import anomaly_events
-from peakline_api.services.series import MAX_BUCKETS
 from peakline_api.state import AppState
-from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_window
+from peakline_api.timespec import NS, auto_window, iso
 from peakline_api.totals import energy_by_flow, location_kg, site_totals
 from peakline_core.config import Site
 from peakline_core.storage import Aggregate, SeriesQuery
@@ -348,12 +347,7 @@ async def carbon_intensity_series(
     regions = region or known
     every_ns = None
     if window:
-        try:
-            every_ns = parse_window(window)
-        except TimeSpecError as exc:
-            raise InvalidQuery(str(exc), param="window") from None
-        if (tr.end_ns - tr.start_ns) // every_ns > MAX_BUCKETS:
-            raise InvalidQuery(f"more than {MAX_BUCKETS} windows per series: widen the window")
+        every_ns = window_ns(window, tr)
     else:
         chosen = auto_window(tr.start_ns, tr.end_ns, state.settings.max_points_per_series, 300 * NS)
         if chosen:

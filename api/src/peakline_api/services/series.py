@@ -8,15 +8,11 @@ import asyncio
 from peakline_api.access import Access, Selection
 from peakline_api.errors import InvalidQuery
 from peakline_api.models import LatestReading, SeriesOut, SeriesResponse
-from peakline_api.params import Filters, TimeRange
+from peakline_api.params import Filters, TimeRange, window_ns
 from peakline_api.state import AppState
-from peakline_api.timespec import NS, TimeSpecError, auto_window, iso, parse_window
+from peakline_api.timespec import NS, auto_window, iso
 from peakline_core.storage import Aggregate, Series, SeriesQuery
 from peakline_core.storage.schema import READING, QualityCode
-
-MAX_BUCKETS = 10_000
-"""Most buckets per series an explicit window may ask for (1 week at 1 minute is 10080)."""
-
 
 _QUALITY = {int(q): q.name.lower() for q in QualityCode}
 
@@ -57,12 +53,7 @@ async def fetch_series(
     auto = False
     every_ns: int | None = None
     if window:
-        try:
-            every_ns = parse_window(window)
-        except TimeSpecError as exc:
-            raise InvalidQuery(str(exc), param="window") from None
-        if (tr.end_ns - tr.start_ns) // every_ns > MAX_BUCKETS:
-            raise InvalidQuery(f"more than {MAX_BUCKETS} windows per series: widen the window")
+        every_ns = window_ns(window, tr)
     else:
         sample_s = min(
             reg.sample_interval_s(d, p)
