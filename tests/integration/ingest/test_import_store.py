@@ -5,7 +5,6 @@ equal the imported totals (hourly, daily and monthly)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from peakline_core.storage.schema import (
     IMPORT_LEDGER,
 )
 from peakline_ingest.derive import Deriver, DeriveSettings
-from peakline_store import InfluxStore, SqliteStore
 from peakline_store.importing import ImportRefused, commit, plan_import
 
 REPO = Path(__file__).resolve().parents[3]
@@ -31,17 +29,6 @@ S = 1_000_000_000
 COMMIT_AT = 1_767_225_600 * S  # 2026-01-01T00:00Z: the commit's clock and the deriver's
 NY = IntervalSpec(timezone="America/New_York")
 EVERYTHING = (0, 2**62)
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
-    if request.param == "sqlite":
-        s: SqliteStore | InfluxStore = SqliteStore(tmp_path / "store.db")
-    else:
-        db = request.getfixturevalue("influx_db")
-        s = InfluxStore(db.url, db.database)
-    yield s
-    await s.aclose()
 
 
 def case(name: str) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ import pytest
 from peakline_core.importing import IntervalSpec
 from peakline_core.storage import Row, SeriesQuery
 from peakline_core.storage.schema import ENERGY, IMPORT_LEDGER, LATE_DATA
-from peakline_store import InfluxStore, SqliteStore
 from peakline_store.importing import ImportRefused, import_file
 from peakline_store.importing import plan as plan_module
 
@@ -31,17 +29,6 @@ FIELDS = ("kwh", "estimated_kwh", "suspect_kwh", "covered_s", "suspect_n", "qual
 LEDGER = ("file", "sha256", "kind", "rows", "written", "from_ns", "to_ns", "total")
 DST = CASES / "utility_15min_dst.csv"
 FIXED = CASES / "utility_15min_dst_corrected.csv"
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
-    if request.param == "sqlite":
-        s: SqliteStore | InfluxStore = SqliteStore(tmp_path / "store.db")
-    else:
-        db = request.getfixturevalue("influx_db")
-        s = InfluxStore(db.url, db.database)
-    yield s
-    await s.aclose()
 
 
 async def run(store, path: Path, device: str, n: int, write: bool, at: int = COMMIT_AT, **kw):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +20,6 @@ from peakline_store import InfluxStore, SqliteStore
 
 S = 1_000_000_000
 T0 = 1_699_999_980 * S  # a whole minute, so 60 s buckets start at T0
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
-    if request.param == "sqlite":
-        s: SqliteStore | InfluxStore = SqliteStore(tmp_path / "store.db")
-    else:
-        db = request.getfixturevalue("influx_db")
-        s = InfluxStore(db.url, db.database)
-    try:
-        yield s
-    finally:
-        await s.aclose()
 
 
 def reading(site: str, device: str, point: str, ts: int, value: float, quality: int = 0) -> Row:
