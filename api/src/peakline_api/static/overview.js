@@ -113,16 +113,19 @@
       "muted"));
     }
     out.push(head);
-    const chart = text("div", "", "track-chart");
-    chart.dataset.city = s.id;
-    out.push(chart);
-    const figures = text("p", t("overview.city_month", {
-      period,
-      tco2e: s.emissions_kgco2e === null ? t("empty.no_data") : fmt(s.emissions_kgco2e / 1000, 2),
-      per_m2: fmt(s.kgco2e_per_m2, 2),
-      per_capita: s.kgco2e_per_capita === null ? t("empty.no_data") : fmt(s.kgco2e_per_capita * 1000, 1),
-    }), "muted");
-    out.push(figures);
+    // no meter data this month: the verdict line says so; a chart of zeros and a line of
+    // "no data" figures would only repeat it
+    if (s.emissions_kgco2e !== null) {
+      const chart = text("div", "", "track-chart");
+      chart.dataset.city = s.id;
+      out.push(chart);
+      out.push(text("p", t("overview.city_month", {
+        period,
+        tco2e: fmt(s.emissions_kgco2e / 1000, 2),
+        per_m2: fmt(s.kgco2e_per_m2, 2),
+        per_capita: s.kgco2e_per_capita === null ? t("empty.no_data") : fmt(s.kgco2e_per_capita * 1000, 1),
+      }), "muted"));
+    }
     const alerts = text("p", t("overview.city_alerts", {
       anomalies: s.open_anomalies,
       incidents: s.open_incidents === null ? t("empty.alerts_off") : s.open_incidents,
