@@ -160,3 +160,18 @@ def test_the_seasonal_band_holds_the_hours_profile() -> None:
     assert not got.season_low < 100.0
     fresh = ex.get("new")
     assert fresh is not None and fresh.season_low is None and fresh.spike_low is None
+
+
+def test_an_events_range_is_its_detectors_within_the_physical_limits() -> None:
+    from peakline_core.anomaly import SeriesExpectation
+
+    ex = SeriesExpectation(low=0.0, high=180.0, lower=0.0, upper=200.0, counter=False,
+                           last_ts=None, last_raw=np.nan, spike_low=-5.0, spike_high=250.0,
+                           season_low=100.0, season_high=160.0)  # fmt: skip
+    assert ex.range_of("spike") == (0.0, 200.0)
+    assert ex.range_of("seasonal") == (100.0, 160.0)
+    assert ex.range_of("novelty") == ex.range_of("drift") == (0.0, 180.0)
+    assert ex.range_of("limit") == (0.0, 200.0)
+    young = SeriesExpectation(low=1.0, high=2.0, lower=-np.inf, upper=np.inf, counter=True,
+                              last_ts=None, last_raw=np.nan)  # fmt: skip
+    assert young.range_of("spike") == (1.0, 2.0)  # no band yet: the range held
