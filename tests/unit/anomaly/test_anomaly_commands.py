@@ -175,3 +175,7 @@ def test_an_events_range_is_its_detectors_within_the_physical_limits() -> None:
     young = SeriesExpectation(low=1.0, high=2.0, lower=-np.inf, upper=np.inf, counter=True,
                               last_ts=None, last_raw=np.nan)  # fmt: skip
     assert young.range_of("spike") == (1.0, 2.0)  # no band yet: the range held
+    rate = SeriesExpectation(low=1.0, high=2.0, lower=0.0, upper=100.0, counter=True,
+                             last_ts=None, last_raw=np.nan, spike_low=-0.3,
+                             spike_high=250.0)  # fmt: skip
+    assert rate.range_of("spike") == (0.0, 250.0)  # a rate, not the register's limits

@@ -85,16 +85,17 @@ class SeriesExpectation:
     def range_of(self, kind: str) -> tuple[float | None, float | None]:
         """The expected range an event of detector `kind` was judged against: the spike
         model's band for a spike, the profile's for a seasonal event (both within the physical
-        limits), the physical limits for a `limit` verdict, else the range held so far (None,
+        limits; a counter's rate at least 0), the physical limits for a `limit` verdict, else the range held so far (None,
         None when unknown)."""
         band = None
         if kind == "spike" and self.spike_low is not None and self.spike_high is not None:
             band = self.spike_low, self.spike_high
         if kind == "seasonal" and self.season_low is not None and self.season_high is not None:
             band = self.season_low, self.season_high
-        if band is not None:  # within the physical limits (a counter's are of its raw value)
-            low, high = max(band[0], self.lower), min(band[1], self.upper)
-            return band if self.counter or low > high else (low, high)
+        if band is not None:  # within the physical limits; a counter's rate is not negative
+            lower, upper = (0.0, np.inf) if self.counter else (self.lower, self.upper)
+            low, high = max(band[0], lower), min(band[1], upper)
+            return band if low > high else (low, high)
         if kind == "limit":
             return self.lower, self.upper
         return self.low, self.high
