@@ -85,8 +85,8 @@ class SeriesExpectation:
     def range_of(self, kind: str) -> tuple[float | None, float | None]:
         """The expected range an event of detector `kind` was judged against: the spike
         model's band for a spike, the profile's for a seasonal event (both within the physical
-        limits; a counter's rate at least 0), the physical limits for a `limit` verdict, else the range held so far (None,
-        None when unknown)."""
+        limits; a counter's rate at least 0), the physical limits for a `limit` verdict, else
+        the range held so far (None, None when unknown)."""
         band = None
         if kind == "spike" and self.spike_low is not None and self.spike_high is not None:
             band = self.spike_low, self.spike_high
