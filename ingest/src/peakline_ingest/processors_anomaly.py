@@ -9,11 +9,21 @@ vectorized), and returns
   point (the lead: the first point to open it), kind; the row's time is the incident start,
   so every update overwrites the same stored point: fields `event_id`, `state`, `end` (UTC
   ns, 0 while open), `peak_score`, `points` (the points involved, comma-separated) and, when
-  known, `expected_low`/`expected_high` (the range the lead's model input held before) and
-  `seen` (what it read at its peak); a counter's are its rate per hour (kWh -> kW),
+  known, `expected_low`/`expected_high` (what the lead's model expected before: the spike
+  model's one-step band for a spike, the hour's profile band for a seasonal event, the
+  physical limits for a `limit` verdict, else the range it has held) and `seen` (what it read
+  at its peak); a counter's are its rate per hour (kWh -> kW); `cause_ns` (0: none) and,
+  when a command explains the incident, `cause_point`, `cause_from`, `cause_to`,
 - one `AnomalyEventMessage` per incident update, published on `Topics.event(site, device)`.
 
 An incident keeps the `kind` it opened with, even if another detector peaks later.
+
+Commands (issue 18): the readings of the device's writable points (a setpoint, a mode, an
+enable: registered `commanded`) go to a `CommandTrail` first, so a change of value in a
+batch is known before the batch's incidents are folded; an incident of statistical
+detectors starting within `command_settle_s` (AnomalyConfig, 1,800 s) after a change on the
+same device is stored with that cause (`cause_*`) and raises no alert (the API's alert rules
+skip it). The trail's last values and changes are saved with the open incidents.
 `check_silence(now_ns)` (called by the deriver at each step) opens a `gap` event on each
 series whose expected readings are missing (`AnomalyEngine.silent`): a device that stops
 answering reads nothing, so there is no reading to score; the event closes at the series'
@@ -52,6 +62,7 @@ from peakline_core.anomaly import (
     IncidentBook,
     SeriesExpectation,
 )
+from peakline_core.anomaly.commands import CommandTrail
 from peakline_core.anomaly.config import DETECTORS
 from peakline_core.anomaly.config import HARD as HARD_DETECTORS
 from peakline_core.anomaly.feedback import Dismissal, DismissalTable
@@ -149,6 +160,7 @@ class AnomalyProcessor:
         self._monotonic = monotonic
         self._saved_at = monotonic()
         self.incidents = IncidentBook()
+        self.commands = CommandTrail(self.engine.config.command_settle_s)
         # series whose readings are missing -> when its gap started (its last reading, ns)
         self._silent: dict[str, int] = {}
         self._dismissed_series = 0
@@ -205,7 +217,13 @@ class AnomalyProcessor:
         ts = block.ts[rows]
         batch_keys = keys[sidx]
         events = self._returned(batch_keys, ts)
-        expected = self.engine.expectations(keys.tolist())
+        # commands first: a setpoint read at 06:00:00 explains the power's fall read at
+        # 06:00:10 of the same batch
+        commanded = self.engine.commanded(keys.tolist())
+        changes = []
+        if commanded.any():
+            cmd = commanded[sidx]
+            changes = self.commands.note(batch_keys[cmd].tolist(), ts[cmd], value[rows][cmd])
         result = self.engine.score_flat(batch_keys.tolist(), ts, value[rows])
         names = result.detector_names()
         scored = np.flatnonzero(np.isfinite(result.score))
@@ -230,11 +248,12 @@ class AnomalyProcessor:
             for k, t in zip(batch_keys[hot].tolist(), ts[hot].tolist(), strict=True):
                 latest[k] = max(t, latest.get(k, t))
             self.incidents.heat(latest)
-        for inc, _ in self.incidents.fold(events):
+        for inc, _ in self.incidents.fold(events, self.commands.cause):
             lead = f"{inc.group}/{inc.lead}"
             ev = next((e for e in events if e.series == lead), None)
             if inc.seen is None and ev is not None:
-                self._fill_expectation(inc, ev, expected.get(lead), batch_keys, ts,
+                before = self.engine.expectation_before(lead, ev.start_ns)
+                self._fill_expectation(inc, ev, before, batch_keys, ts,
                                        value[rows], result.score,
                                        result.counter_rate)  # fmt: skip
                 for live in self.incidents.open.get(inc.group, []):
@@ -242,6 +261,9 @@ class AnomalyProcessor:
                         live.expected_low, live.expected_high = inc.expected_low, inc.expected_high
                         live.seen = inc.seen
             self._emit(inc, out)
+        if changes:  # an incident folded before the change it follows (the same poll)
+            for inc in self.incidents.explain({g for g, _ in changes}, self.commands.cause):
+                self._emit(inc, out)
         self._maybe_save()
         return out
 
@@ -260,7 +282,7 @@ class AnomalyProcessor:
 
     def fold(self, events: list[AnomalyEvent], out: ProcessorOutput) -> None:
         """Fold per-series events into device incidents and emit each incident touched."""
-        for inc, _ in self.incidents.fold(events):
+        for inc, _ in self.incidents.fold(events, self.commands.cause):
             self._emit(inc, out)
 
     def _returned(self, batch_keys: np.ndarray, ts: np.ndarray) -> list[AnomalyEvent]:
@@ -288,7 +310,11 @@ class AnomalyProcessor:
     ) -> None:
         """Set the incident's expected range and seen value from its lead's peak reading in
         this batch (a counter's as its rate per hour: the engine's modelled rate where the
-        reading had one, else since the previous reading); leaves them None when unknown."""
+        reading had one, else since the previous reading); leaves them None when unknown. The
+        range is the one the event's detector judged by (`SeriesExpectation.range_of`), as the
+        model stood just before the event's first reading (`expectation_before`: the same
+        whatever the batch split; before the batch when the event started in an earlier one,
+        e.g. a young series' excursion that opened its event on its return)."""
         if before is None:
             return
         if ev.kind == "gap":
@@ -320,10 +346,10 @@ class AnomalyProcessor:
             per_h = 3600.0
         else:
             per_h = 1.0
-        low = None if before.low is None else before.low * per_h
-        high = None if before.high is None else before.high * per_h
-        if ev.kind == "limit":
-            low, high = before.lower, before.upper
+        low, high = before.range_of(ev.kind)
+        if ev.kind != "limit":  # physical limits are of the raw value
+            low = None if low is None else low * per_h
+            high = None if high is None else high * per_h
         inc.expected_low, inc.expected_high, inc.seen = low, high, seen
 
     def _emit(self, inc: Incident, out: ProcessorOutput) -> None:
@@ -336,9 +362,14 @@ class AnomalyProcessor:
             "end": int(inc.end_ns or 0) if inc.state == "closed" else 0,
             "peak_score": peak,
             "points": ",".join(inc.points),
+            # always written: an explanation taken away must not linger in the stored row
+            "cause_ns": 0 if inc.cause is None else int(inc.cause.ts_ns),
         }
         extra = {"expected_low": inc.expected_low, "expected_high": inc.expected_high,
                  "seen": inc.seen}  # fmt: skip
+        if inc.cause is not None:
+            extra.update(cause_from=inc.cause.before, cause_to=inc.cause.after)
+            fields["cause_point"] = inc.cause.point
         finite = {k: float(v) for k, v in extra.items() if v is not None and np.isfinite(v)}
         fields.update(finite)
         out.rows.append(
@@ -363,6 +394,10 @@ class AnomalyProcessor:
             expected_low=finite.get("expected_low"),
             expected_high=finite.get("expected_high"),
             seen=finite.get("seen"),
+            cause_point=None if inc.cause is None else inc.cause.point,
+            cause_from=finite.get("cause_from"),
+            cause_to=finite.get("cause_to"),
+            cause_at=None if inc.cause is None else int(inc.cause.ts_ns),
         )
         out.publications.append(Publication(self.topics.event(site, device), encode(message)))
 
@@ -380,7 +415,8 @@ class AnomalyProcessor:
         if self.state_dir is None:
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        opened = {"incidents": self.incidents.to_json(), "silent": self._silent}
+        opened = {"incidents": self.incidents.to_json(), "silent": self._silent,
+                  "commands": self.commands.to_json()}  # fmt: skip
         _atomic_write(self.state_dir / STATE_FILE, self.engine.save())
         _atomic_write(self.state_dir / OPEN_FILE, json.dumps(opened).encode())
 
@@ -403,6 +439,9 @@ class AnomalyProcessor:
             else:
                 self.incidents = IncidentBook.from_json(data["incidents"])
                 self._silent = {str(k): int(v) for k, v in data["silent"].items()}
+                self.commands = CommandTrail.from_json(
+                    data.get("commands", {}), self.engine.config.command_settle_s
+                )
         except (OSError, ValueError, TypeError, KeyError) as exc:
             log.error("open anomaly incidents unreadable", error=str(exc))
 

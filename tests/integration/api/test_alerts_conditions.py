@@ -177,3 +177,34 @@ async def test_a_meter_answering_only_errors_is_silent(influx_db: object, tmp_pa
             assert ("silent", "resolved") in {(t.incident.rule, t.kind) for t in done}
     finally:
         await store.aclose()
+
+
+async def test_an_anomaly_a_command_explains_opens_no_alert(
+    influx_db: object, tmp_path: Path
+) -> None:
+    """Issue 18: an open event with a `cause_ns` (a writable point changed just before it,
+    e.g. a demand-response setpoint) is the platform's own order, not an alarm; the same
+    event without it fires."""
+    root = tmp_path / "cfg"
+    shutil.copytree(CASES / "_base", root)
+    (root / "alerts.yaml").write_text(RULES)
+    config = load_config(root)
+    store = open_store(f"{influx_db.url}?db={influx_db.database}")  # type: ignore[attr-defined]
+    try:
+        with AlertStore(tmp_path / "alerts.db") as db:
+            ev = AlertEvaluator(config.alerts, Registry.from_config(config), store, db)
+            explained = _event(T0 - 5 * MIN, 0, 0.95)
+            explained.fields.update(cause_ns=T0 - 6 * MIN, cause_point="setpoint",
+                                    cause_from=21.0, cause_to=19.0)  # fmt: skip
+            await store.write([_reading(T0 - MIN), explained])
+            done = await ev.evaluate(T0)
+            assert [t for t in done if t.incident.rule == "odd"] == []
+            # an explanation taken away (a hard verdict joined: ingest writes cause_ns 0)
+            explained.fields["cause_ns"] = 0
+            await store.write([explained])
+            done = await ev.evaluate(T0 + MIN)
+            assert [(t.incident.rule, t.kind) for t in done if t.incident.rule == "odd"] == [
+                ("odd", "opened")
+            ]
+    finally:
+        await store.aclose()

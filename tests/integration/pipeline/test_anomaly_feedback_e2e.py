@@ -181,7 +181,7 @@ async def test_a_false_alarm_silences_its_pattern_and_a_worse_fault_still_raises
         assert score.values == [1.0]
         r = await api.get("/api/v1/anomalies/feedback/summary", params={"start": "-2d"})
         assert r.json()["by_kind"] == [
-            {"key": "limit", "events": 2, "confirmed": 0, "false_alarm": 1}
+            {"key": "limit", "events": 2, "confirmed": 0, "false_alarm": 1, "explained": 0}
         ]
 
 

@@ -125,8 +125,12 @@ async def test_summary_counts_per_detector_and_city(api: Api) -> None:
     assert r.status_code == 200
     got = r.json()
     n = len(riverton)
-    assert got["by_kind"] == [{"key": "spike", "events": n, "confirmed": 1, "false_alarm": 1}]
-    assert got["by_city"] == [{"key": "riverton", "events": n, "confirmed": 1, "false_alarm": 1}]
+    assert got["by_kind"] == [
+        {"key": "spike", "events": n, "confirmed": 1, "false_alarm": 1, "explained": 0}
+    ]
+    assert got["by_city"] == [
+        {"key": "riverton", "events": n, "confirmed": 1, "false_alarm": 1, "explained": 0}
+    ]
     # another city's key counts its own events only (none judged)
     r = await api.get("operator_lk", "/api/v1/anomalies/feedback/summary?start=-1d")
     assert all(c["confirmed"] == c["false_alarm"] == 0 for c in r.json()["by_city"])

@@ -106,6 +106,13 @@ def test_domain_words_have_messages(repo_root: Path) -> None:
         "anomaly": set(DETECTORS) - {"none"},
         "anomaly_state": {"open", "closed"},
         "scope2": {"location", "market"},
+        # the writable point a command changed (an anomaly explained by it, issue 18)
+        "writable": {
+            point["name"]
+            for p in (repo_root / "config/profiles").glob("*.yaml")
+            for point in yaml.safe_load(p.read_text()).get("points", [])
+            if point.get("writable")
+        },
     }
     for lang in PAGE_LANGUAGES:
         catalogue = page_catalogue(lang)
@@ -210,3 +217,20 @@ def test_every_top_level_page_links_to_the_others() -> None:
         links = set(re.findall(r'<a class="sub" href="([^"]+)"', header.group(1)))
         assert links == {href for other, href in pages.items() if other != page}, page
         assert header.group(1).count('aria-current="page"') == 1, page
+
+
+def test_an_anomaly_explained_by_a_command_reads_naturally_in_both_languages() -> None:
+    """The dimmed line of an incident a command explains (site.js fills it in), with the
+    demo's demand-response setpoint: the same placeholders, and the words an energy manager
+    reads."""
+    shown = {
+        lang: page_catalogue(lang)["site.anomaly_after_command"].format(
+            point=page_catalogue(lang)["writable.setpoint"], unit="°C", time="06:00",
+            **{"from": "21.0", "to": "19.0"},
+        )
+        for lang in PAGE_LANGUAGES
+    }  # fmt: skip
+    assert shown == {
+        "en": "after a command: setpoint 21.0 → 19.0 °C at 06:00",
+        "zh-CN": "指令所致：设定温度 21.0 → 19.0 °C（06:00）",
+    }

@@ -320,9 +320,12 @@ def test_a_commanded_setpoint_is_judged_by_its_limits_only() -> None:
     out = proc.process([], device_block(pts, T0, step, "school-hvac", site="rt-school"))
     events = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
     assert {r.tags["point"] for r in events} == {"zone_temp"}
+    # (read at the same poll as the command: an incident that command explains, issue 18)
+    assert {r.fields["cause_point"] for r in events} == {"setpoint"}
     beyond = {"setpoint": np.array([26.0, 35.0]), "zone_temp": np.array([26.0, 26.0])}
     t1 = T0 + n * step * S
     out = proc.process([], device_block(beyond, t1, step, "school-hvac", site="rt-school"))
     (row,) = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
     assert (row.tags["point"], row.tags["kind"]) == ("setpoint", "limit")
     assert (row.fields["expected_low"], row.fields["expected_high"]) == (16.0, 28.0)
+    assert row.fields["cause_ns"] == 0  # a hard verdict is a fault whatever was ordered

@@ -8,6 +8,7 @@ Run by one API process (the one with `alerts` enabled); see docs/alerts.md.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections import Counter
@@ -441,21 +442,32 @@ class AlertEvaluator:
         if cond.event_kinds:
             where["kind"] = cond.event_kinds
         q = SeriesQuery(ANOMALY_EVENT, "end", now_ns - ANOMALY_LOOKBACK_NS, now_ns + 1, where)
-        ends = await self.store.query(q)
-        scores = await self.store.query(
-            SeriesQuery(ANOMALY_EVENT, "peak_score", q.start_ns, q.end_ns, where)
+        ends, scores, causes = await asyncio.gather(
+            self.store.query(q),
+            self.store.query(SeriesQuery(ANOMALY_EVENT, "peak_score", q.start_ns, q.end_ns, where)),
+            self.store.query(SeriesQuery(ANOMALY_EVENT, "cause_ns", q.start_ns, q.end_ns, where)),
         )
         score_of = {
             (tuple(sorted(s.tags.items())), t): v
             for s in scores
             for t, v in zip(s.times, s.values, strict=True)
         }
+        # an incident a command explains (the platform's own order) is no alarm (issue 18)
+        explained = {
+            (tuple(sorted(s.tags.items())), t)
+            for s in causes
+            for t, v in zip(s.times, s.values, strict=True)
+            if isinstance(v, int | float) and v > 0
+        }
         out: Seen = {d: ("clear", self._site_of(d), {}) for d in devices}
         for s in ends:
             device = s.tags.get("device", "")
             for t, end in zip(s.times, s.values, strict=True):
-                score = score_of.get((tuple(sorted(s.tags.items())), t))
+                key = (tuple(sorted(s.tags.items())), t)
+                score = score_of.get(key)
                 if end != 0 or not isinstance(score, int | float) or score < cond.min_score:
+                    continue
+                if key in explained:
                     continue
                 out[device] = (
                     "firing",

@@ -72,6 +72,10 @@ FIELD_TYPES: Final[dict[str, dict[str, type]]] = {
         "expected_low": float,
         "expected_high": float,
         "seen": float,
+        "cause_ns": int,
+        "cause_point": str,
+        "cause_from": float,
+        "cause_to": float,
     },
     IMPORT_LEDGER: {
         "file": str,

@@ -34,9 +34,14 @@ class FeedbackIn(BaseModel):
 
 class VerdictCount(BaseModel):
     key: str = Field(description="the detector (kind) or the city id")
-    events: int = Field(description="events that started in the range")
+    events: int = Field(
+        description="events that started in the range (those a command explains not included)"
+    )
     confirmed: int
     false_alarm: int
+    explained: int = Field(
+        default=0, description="events a command explains (issue 18): no alarm, no verdict asked"
+    )
 
 
 class FeedbackSummary(BaseModel):

@@ -26,7 +26,21 @@ _FIELDS = (
     "expected_low",
     "expected_high",
     "seen",
+    "cause_ns",
+    "cause_point",
+    "cause_from",
+    "cause_to",
 )
+
+
+class CommandCause(BaseModel):
+    """The command that explains an incident: a writable point of the device changed value
+    shortly before it started (issue 18)."""
+
+    point: str = Field(description="the writable point (a setpoint, a mode, an enable)")
+    before: float | None = Field(default=None, description="what it read before (its unit)")
+    after: float | None = Field(default=None, description="what it read after")
+    at: str = Field(description="when the new value was first read")
 
 
 class AnomalyEvent(BaseModel):
@@ -47,6 +61,11 @@ class AnomalyEvent(BaseModel):
     )
     expected_high: float | None = None
     seen: float | None = Field(default=None, description="what the lead point read at its peak")
+    cause: CommandCause | None = Field(
+        default=None,
+        description="the command that explains the incident (the platform's own order, e.g. a "
+        "demand-response setpoint): stored for the record, raises no alert, not an alarm",
+    )
     verdict: Literal["confirmed", "false_alarm"] | None = Field(
         default=None, description="an operator's verdict (POST .../feedback), the latest"
     )
@@ -97,6 +116,15 @@ async def anomaly_events(
         peak = fields.get("peak_score")
         event_id = str(fields.get("event_id") or f"{device}-{t}")
         verdict, verdict_note = verdicts.get((event_id, t), (None, None))
+        cause_ns = fields.get("cause_ns")
+        cause = None
+        if isinstance(cause_ns, int | float) and cause_ns > 0:
+            cause = CommandCause(
+                point=str(fields.get("cause_point") or ""),
+                before=_number(fields.get("cause_from")),
+                after=_number(fields.get("cause_to")),
+                at=iso(int(cause_ns)),
+            )
         event = AnomalyEvent(
             event_id=event_id,
             site=site,
@@ -111,6 +139,7 @@ async def anomaly_events(
             expected_low=_number(fields.get("expected_low")),
             expected_high=_number(fields.get("expected_high")),
             seen=_number(fields.get("seen")),
+            cause=cause,
             verdict=verdict,
             verdict_note=verdict_note,
         )

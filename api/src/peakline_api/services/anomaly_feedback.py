@@ -110,7 +110,8 @@ async def verdict_counts(
     caller: Access, state: AppState, start_ns: int, end_ns: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Events that started in [start, end) and their verdicts, counted per detector (kind)
-    and per city, the caller's cities only."""
+    and per city, the caller's cities only. An event a command explains is no alarm: it is
+    counted as `explained`, not among `events` (nor as a false alarm)."""
     events = await anomaly_events(caller, state, _NO_FILTER, start_ns, end_ns)
     cities = caller.registry
     by_kind: dict[str, Counter[str]] = {}
@@ -119,6 +120,9 @@ async def verdict_counts(
         ev = e.event
         for key, table in ((ev.kind, by_kind), (cities.city_of_site(ev.site), by_city)):
             c = table.setdefault(key, Counter())
+            if ev.cause is not None:
+                c["explained"] += 1
+                continue
             c["events"] += 1
             if ev.verdict:
                 c[ev.verdict] += 1
@@ -126,7 +130,7 @@ async def verdict_counts(
     def counts(table: dict[str, Counter[str]]) -> list[dict[str, Any]]:
         return [
             {"key": k, "events": c["events"], "confirmed": c["confirmed"],
-             "false_alarm": c["false_alarm"]}
+             "false_alarm": c["false_alarm"], "explained": c["explained"]}
             for k, c in sorted(table.items())
         ]  # fmt: skip
 

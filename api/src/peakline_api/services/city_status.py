@@ -335,7 +335,7 @@ async def city_statuses(caller: Access, state: AppState) -> list[CityStatus]:
     )
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
-        if e.event.state == "open":
+        if e.event.state == "open" and e.event.cause is None:  # a command's effect: no alarm
             open_by_site[e.event.site] += 1
     alerts = state.alerts
     for city in cities:

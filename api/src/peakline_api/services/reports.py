@@ -305,7 +305,7 @@ async def overview(caller: Access, state: AppState, f: Filters) -> list[SiteOver
     intensity = {c.tags.get("region"): c.values[-1] for c in ci if c.values}
     open_by_site: dict[str, int] = defaultdict(int)
     for e in events:
-        if e.event.state == "open":
+        if e.event.state == "open" and e.event.cause is None:  # a command's effect: no alarm
             open_by_site[e.event.site] += 1
     out: list[SiteOverview] = []
     for s in sites:

@@ -288,7 +288,12 @@
     list.replaceChildren(...r.items.map(anomalyItem));
   }
 
+  const clockFormat = new Intl.DateTimeFormat(peakline.lang, { timeStyle: "short" });
+  const UNIT_SHOWN = { degC: "°C", degF: "°F" };
+
   // One incident per device: the points it involves, and why (expected range, value seen).
+  // An incident a command explains (the platform's own order, issue 18) is dimmed, says which
+  // change explains it and asks for no verdict: it is no alarm.
   function anomalyItem(e) {
     const points = e.points && e.points.length ? e.points : [e.point];
     const li = text("li", t("site.anomaly_line", {
@@ -299,6 +304,15 @@
     li.dataset.kind = e.kind;
     li.dataset.start = e.start;
     li.dataset.verdict = e.verdict || "";
+    li.dataset.explained = e.cause ? "true" : "";
+    if (e.cause) {
+      const info = pointInfo.get(`${e.device}/${e.cause.point}`) || {};
+      li.classList.add("explained");
+      li.append(text("div", t("site.anomaly_after_command", {
+        point: label("writable", e.cause.point), from: fmt(e.cause.before, 1), to: fmt(e.cause.after, 1),
+        unit: UNIT_SHOWN[info.unit] ?? (info.unit || ""), time: clockFormat.format(new Date(e.cause.at)),
+      }), "cause"));
+    }
     if (e.seen !== null && e.seen !== undefined) {
       // A counter's expected range is its rate (per hour); a flatline is about time, not range.
       const info = pointInfo.get(`${e.device}/${e.point}`) || {};
@@ -312,7 +326,7 @@
     } else if (e.kind === "gap") {
       li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
     }
-    li.append(feedbackRow(e));
+    if (!e.cause) li.append(feedbackRow(e));
     return li;
   }
 

@@ -164,6 +164,16 @@ class AnomalyConfig(BaseModel):
         "the distance it went from the value before it",
     )
 
+    # commands (issue 18): a change of a writable point's value is a command; what the
+    # same device's measured points do in the following settle time is its consequence
+    command_settle_s: float = Field(
+        default=1800.0,
+        ge=0,
+        description="an incident of a device's statistical detectors that starts within this "
+        "many seconds after one of its writable points (a setpoint, a mode, an enable) "
+        "changed value is explained by that command: stored with its cause, no alert",
+    )
+
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.z_half <= self.z_zero:

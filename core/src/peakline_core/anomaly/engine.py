@@ -17,6 +17,7 @@ import numpy as np
 
 from peakline_core.anomaly import earlyarm, kernel, novelty, refractory, saturation
 from peakline_core.anomaly import events as event_mod
+from peakline_core.anomaly.bands import Bands, one_step
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
 from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
@@ -62,8 +63,12 @@ class ScoreBatch:
 
 @dataclass(frozen=True, slots=True)
 class SeriesExpectation:
-    """A series' expected range (`low`..`high`, None before its first reading), physical
-    limits (`lower`/`upper`, +-inf when undeclared), and last reading (UTC ns, raw value)."""
+    """What a series was expected to read, in its model units (a counter: units/s): `low`..
+    `high` the range it has held (novelty; None before its first reading); `spike_low`..
+    `spike_high` the spike model's one-step band and `season_low`..`season_high` the seasonal
+    profile's band for the hour (bands.py: the values scoring under 0.5; None where that model
+    does not score yet, or when no reading time was given); physical limits (`lower`/`upper`,
+    +-inf when undeclared), and last reading (UTC ns, raw value)."""
 
     low: float | None
     high: float | None
@@ -72,30 +77,67 @@ class SeriesExpectation:
     counter: bool
     last_ts: int | None
     last_raw: float
+    spike_low: float | None = None
+    spike_high: float | None = None
+    season_low: float | None = None
+    season_high: float | None = None
+
+    def range_of(self, kind: str) -> tuple[float | None, float | None]:
+        """The expected range an event of detector `kind` was judged against: the spike
+        model's band for a spike, the profile's for a seasonal event (both within the physical
+        limits; a counter's rate at least 0), the physical limits for a `limit` verdict, else
+        the range held so far (None, None when unknown)."""
+        band = None
+        if kind == "spike" and self.spike_low is not None and self.spike_high is not None:
+            band = self.spike_low, self.spike_high
+        if kind == "seasonal" and self.season_low is not None and self.season_high is not None:
+            band = self.season_low, self.season_high
+        if band is not None:  # within the physical limits; a counter's rate is not negative
+            lower, upper = (0.0, np.inf) if self.counter else (self.lower, self.upper)
+            low, high = max(band[0], lower), min(band[1], upper)
+            return band if low > high else (low, high)
+        if kind == "limit":
+            return self.lower, self.upper
+        return self.low, self.high
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
 
 
 class Expectations:
     """`AnomalyEngine.expectations`: `get(key)` -> `SeriesExpectation` or None."""
 
-    def __init__(self, index: dict[str, int], arrays: dict[str, Array]) -> None:
+    def __init__(
+        self, index: dict[str, int], arrays: dict[str, Array], bands: Bands | None = None
+    ) -> None:
         self._index = index
         self._a = arrays
+        self._bands = bands
 
     def get(self, key: str) -> SeriesExpectation | None:
         i = self._index.get(key)
         if i is None:
             return None
         a = self._a
-        lo, hi = float(a["nov_lo"][i]), float(a["nov_hi"][i])
         last_ts = int(a["last_ts"][i])
+        b = self._bands
+        band: list[float | None] = [None] * 4
+        if b is not None:
+            band = [_finite(float(x[i])) for x in
+                    (b.spike_low, b.spike_high, b.season_low, b.season_high)]  # fmt: skip
         return SeriesExpectation(
-            low=lo if np.isfinite(lo) else None,
-            high=hi if np.isfinite(hi) else None,
+            low=_finite(float(a["nov_lo"][i])),
+            high=_finite(float(a["nov_hi"][i])),
             lower=float(a["lower"][i]),
             upper=float(a["upper"][i]),
             counter=bool(a["counter"][i]),
             last_ts=None if last_ts == NO_TIME else last_ts,
             last_raw=float(a["last_raw"][i]),
+            spike_low=band[0],
+            spike_high=band[1],
+            season_low=band[2],
+            season_high=band[3],
         )
 
 
@@ -111,6 +153,8 @@ class AnomalyEngine:
         self._poll_vec: Array | None = None
         self._dismissals = DismissalTable()
         self._dismissal_rows: Array | None = None
+        # series with an event in the last batch -> their state before it and their readings
+        self._replays: dict[str, tuple[dict[str, Array], Array, Array, Array | None]] = {}
 
     @property
     def keys(self) -> list[str]:
@@ -221,10 +265,52 @@ class AnomalyEngine:
             series_major(det[:, lo:hi], dt)
             found.extend(evs)
         bins.write_back()
+        self._keep_replays(keys, rows, ts, values, mask, found)
         self._state.put(rows, st)
         closed = {(e.series, e.start_ns) for e in found if e.state == "closed"}
         found = [e for e in found if e.state == "closed" or (e.series, e.start_ns) not in closed]
         return ScoreBatch(score, det, found, rate)
+
+    def _keep_replays(
+        self,
+        keys: Sequence[str],
+        rows: Array,
+        ts: Array,
+        values: Array,
+        mask: Array | None,
+        found: list[AnomalyEvent],
+    ) -> None:
+        """Keep, for the series with an event in this batch only (rare), their state before
+        it and their readings, so `expectation_before` can replay them."""
+        self._replays = {}
+        if not found:
+            return
+        a = self._state.arrays  # (not yet written back: the state before the batch)
+        where = {k: i for i, k in enumerate(keys)}
+        for key in {e.series for e in found}:
+            i = where[key]
+            before = {name: arr[rows[i] : rows[i] + 1].copy() for name, arr in a.items()}
+            self._replays[key] = (before, ts[i].copy(), values[i].copy(),
+                                  None if mask is None else mask[i].copy())  # fmt: skip
+
+    def expectation_before(self, key: str, ts_ns: int) -> SeriesExpectation | None:
+        """What series `key`, which had an event in the last batch scored, was expected to
+        read just before its reading at `ts_ns` (UTC ns): its state before the batch with the
+        batch's earlier readings replayed (the same kernel: the state the reading was judged
+        by), bands included. None when the series had no event in the last batch."""
+        replay = self._replays.get(key)
+        if replay is None:
+            return None
+        before, ts, values, valid = replay
+        scratch = AnomalyEngine(self.config)
+        scratch._keys, scratch._index = [key], {key: 0}
+        scratch._state = SeriesState({name: arr.copy() for name, arr in before.items()})
+        earlier = ts < ts_ns
+        if valid is not None:
+            earlier &= valid
+        if earlier.any():
+            scratch.score([key], ts[None, earlier], values[None, earlier])
+        return scratch.expectations([key], np.asarray([ts_ns], np.int64)).get(key)
 
     def _score_chunk(
         self,
@@ -325,14 +411,26 @@ class AnomalyEngine:
             rate[order] = batch.counter_rate[row, col]
         return ScoreBatch(score, det, batch.events, rate)
 
-    def expectations(self, keys: Sequence[str]) -> Expectations:
+    def expectations(self, keys: Sequence[str], at_ns: Array | None = None) -> Expectations:
         """What the series `keys` are expected to read before their next readings (a copy of
-        the state that says it, gathered in one step; unknown keys are registered)."""
+        the state that says it, gathered in one step; unknown keys are registered). With
+        `at_ns` (UTC ns per key: the time of each one's next reading) the spike and seasonal
+        bands for that reading too (bands.py)."""
         rows = self._rows(keys)
         a = self._state.arrays
         fields = ("nov_lo", "nov_hi", "lower", "upper", "counter", "last_ts", "last_raw")
+        bands = None if at_ns is None else one_step(a, rows, np.asarray(at_ns), self.config)
         return Expectations(dict(zip(keys, range(len(keys)), strict=True)),
-                            {f: a[f][rows] for f in fields})  # fmt: skip
+                            {f: a[f][rows] for f in fields}, bands)  # fmt: skip
+
+    def commanded(self, keys: Sequence[str]) -> Array:
+        """Whether each of `keys` is a point the platform writes (`register_series(...,
+        commanded=True)`); False for unknown keys (which are not registered by this)."""
+        rows = np.fromiter((self._index.get(k, -1) for k in keys), np.int64, len(keys))
+        out: Array = np.zeros(len(keys), bool)
+        known = np.flatnonzero(rows >= 0)
+        out[known] = self._state.arrays["commanded"][rows[known]]
+        return out
 
     def expect_every(self, key: str, interval_s: float) -> None:
         """Declare how often a series is read (its poll interval, s), so its missing

@@ -13,16 +13,28 @@ member closes (`end` the latest member end, `peak_score` the highest).
 What was expected and what was seen travel with the incident: the lead's expected range
 and the value it read at its peak, filled in by the caller (`Incident.expected_low` etc.).
 
+An incident of statistical detectors that starts in the settle time of a command on its
+device (commands.py: a writable point changed value) is *explained*: `cause` names the
+change. `fold` asks `cause_of(group, start_ns)` when an incident opens; `explain` asks again
+for the open incidents of devices whose change was noted after they were folded (a reading
+of the same poll stamped a moment earlier). A member event of another kind (a hard verdict,
+missing readings) joining the incident takes the explanation away for good: that is a fault
+whatever was ordered.
+
 Pure bookkeeping, no I/O; the open incidents round-trip through `to_json`/`from_json`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from peakline_core.anomaly.commands import EXPLAINABLE, CommandChange
 from peakline_core.anomaly.events import AnomalyEvent
+
+CauseOf = Callable[[str, int], CommandChange | None]
+"""(group, incident start UTC ns) -> the command change that explains it, or None."""
 
 
 @dataclass(slots=True)
@@ -44,6 +56,8 @@ class Incident:
     expected_high: float | None = None
     seen: float | None = None
     last_hot_ns: int = 0
+    cause: CommandChange | None = None
+    explainable: bool = True
 
     def snapshot(self) -> Incident:
         return replace(self, points=list(self.points), members=set(self.members))
@@ -87,15 +101,22 @@ class IncidentBook:
         incidents.append(inc)
         return inc
 
-    def fold(self, events: Iterable[AnomalyEvent]) -> list[tuple[Incident, AnomalyEvent]]:
+    def fold(
+        self, events: Iterable[AnomalyEvent], cause_of: CauseOf | None = None
+    ) -> list[tuple[Incident, AnomalyEvent]]:
         """Fold one batch's events (any order); returns each incident created, changed or
-        closed by it (a snapshot, last state wins) with the event that touched it last."""
+        closed by it (a snapshot, last state wins) with the event that touched it last. A new
+        incident is explained by `cause_of` (see the module doc)."""
         touched: dict[tuple[str, int], tuple[Incident, AnomalyEvent]] = {}
         # opens before closes at the same start, so an event opened and closed in one batch
         # is one incident, and a member's close follows its own open
         for ev in sorted(events, key=lambda e: (e.start_ns, e.state == "closed")):
             group, point = split_key(ev.series)
             inc = self._home(group, point, ev)
+            if ev.kind not in EXPLAINABLE:
+                inc.explainable, inc.cause = False, None
+            elif not inc.points and cause_of is not None:  # a new incident
+                inc.cause = cause_of(group, inc.start_ns)
             if point not in inc.points:
                 inc.points.append(point)
             inc.peak_score = max(inc.peak_score, float(ev.peak_score))
@@ -114,6 +135,18 @@ class IncidentBook:
             touched[(group, inc.start_ns)] = (inc, ev)
         return [(inc.snapshot(), ev) for inc, ev in touched.values()]
 
+    def explain(self, groups: Iterable[str], cause_of: CauseOf) -> list[Incident]:
+        """Explain the open, unexplained incidents of `groups` that `cause_of` now explains
+        (changes noted after they were folded); returns snapshots of those it explained."""
+        out = []
+        for group in groups:
+            for inc in self.open.get(group, []):
+                if inc.cause is None and inc.explainable:
+                    inc.cause = cause_of(group, inc.start_ns)
+                    if inc.cause is not None:
+                        out.append(inc.snapshot())
+        return out
+
     def to_json(self) -> list[dict[str, Any]]:
         return [
             {
@@ -128,6 +161,10 @@ class IncidentBook:
                 "expected": [i.expected_low, i.expected_high],
                 "seen": i.seen,
                 "last_hot": i.last_hot_ns,
+                "cause": None
+                if i.cause is None
+                else [i.cause.point, i.cause.before, i.cause.after, i.cause.ts_ns],
+                "explainable": i.explainable,
             }
             for i in self.incidents()
         ]
@@ -151,6 +188,15 @@ class IncidentBook:
                 high,
                 d.get("seen"),
                 int(d.get("last_hot", d["start"])),
+                None
+                if d.get("cause") is None
+                else CommandChange(
+                    str(d["cause"][0]),
+                    float(d["cause"][1]),
+                    float(d["cause"][2]),
+                    int(d["cause"][3]),
+                ),
+                bool(d.get("explainable", True)),
             )
             book.open.setdefault(inc.group, []).append(inc)
         return book

@@ -11,7 +11,9 @@ between districts never splits its series.
 | anomaly_score   | site, device, point           | score (float 0..1), detector (str)          |
 | anomaly_event   | site, device, point, kind     | event_id, state, end (int ns), peak_score,  |
 |                 |                               | points (str), expected_low, expected_high,  |
-|                 |                               | seen (float; optional)                      |
+|                 |                               | seen (float; optional), cause_ns (int ns, 0:|
+|                 |                               | none), cause_point (str), cause_from,       |
+|                 |                               | cause_to (float) (the cause_* optional)     |
 | anomaly_feedback| site, device, point, kind     | event_id, verdict, note, by, detector (str),|
 |                 |                               | given (int ns), lead (int 0/1), peak, low,  |
 |                 |                               | high (float; low/high optional)             |
@@ -34,6 +36,9 @@ per UTC hour (location-based Scope 2: `basis` says whether the grid's hourly int
 the annual factor was used) and `emissions_1d` from those. Market-based Scope 2 is not
 stored: it depends on the year's imports in time order, so reports compute it from the
 `energy_1d` / `energy_1h` rows.
+An `anomaly_event` with `cause_ns` > 0 is explained by a command (issue 18): a writable
+point of the device (`cause_point`) changed from `cause_from` to `cause_to` at `cause_ns`,
+shortly before the incident started; it is kept for the record and raises no alert.
 `anomaly_feedback` holds operators' verdicts (`confirmed` or `false_alarm`) on anomaly
 events, written by the API and read by the deriver's anomaly scorer: one row per point of
 the incident (time = the incident's start, `kind` its kind, `lead` 1 on its lead point, so a
@@ -124,7 +129,7 @@ SERIES_TAGS: Final[dict[str, tuple[str, ...]]] = {
 TEXT_FIELDS: Final[dict[str, frozenset[str]]] = {
     READING: frozenset({"text"}),
     ANOMALY_SCORE: frozenset({"detector"}),
-    ANOMALY_EVENT: frozenset({"event_id", "state", "points"}),
+    ANOMALY_EVENT: frozenset({"event_id", "state", "points", "cause_point"}),
     ANOMALY_FEEDBACK: frozenset({"event_id", "verdict", "note", "by", "detector"}),
     ENERGY: frozenset({"quality", "source"}),
     IMPORT_LEDGER: frozenset({"file", "sha256", "kind"}),

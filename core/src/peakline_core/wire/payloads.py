@@ -162,6 +162,13 @@ class AnomalyEventMessage(
     expected_low: float | None = None
     expected_high: float | None = None
     seen: float | None = None
+    # Optional (issue 18): the command that explains the incident (a writable point's change
+    # of value from `cause_from` to `cause_to`, first read at `cause_at`); such an incident
+    # raises no alert
+    cause_point: PointName | None = None
+    cause_from: float | None = None
+    cause_to: float | None = None
+    cause_at: UtcNs | None = None
 
 
 class DeadLetter(_Message, frozen=True):

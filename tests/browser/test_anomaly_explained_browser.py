@@ -1,0 +1,70 @@
+"""An incident a command explains on the site page (issue 18), in headless Chromium against the
+real API under uvicorn on the SQLite store: the office HVAC's heating power fell because the
+platform lowered its setpoint (a demand-response event). The page lists it dimmed, says which
+command explains it in the reader's language, says truly what was expected and seen, and
+offers no verdict buttons (it is no alarm); the seeded ordinary event keeps them. Screenshots:
+test-artifacts/anomalies/explained-<lang>.png."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from peakline_core.storage import Row
+from peakline_core.storage.schema import ANOMALY_EVENT
+from peakline_store.open import open_store
+from tests.browser.browser_support import chromium, signed_in
+from tests.integration.api.api_live_support import build, example_config, serve
+
+pytestmark = pytest.mark.asyncio
+
+S = 1_000_000_000
+WANT = {
+    "en": ("after a command: setpoint 21.0 → 19.0 °C at ", "expected between 136,174.27 and"),
+    "zh-CN": ("指令所致：设定温度 21.0 → 19.0 °C（", "预期在 136,174.27 至"),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+async def test_an_explained_incident_is_dimmed_and_says_which_command(
+    tmp_path: Path, repo_root: Path, lang: str
+) -> None:
+    config = example_config(repo_root / "config")
+    url_db = f"sqlite:///{tmp_path / 'store.db'}"
+    app, tokens = await build(tmp_path, config, url_db, now_ns=None)
+    start = time.time_ns() - 1800 * S
+    store = open_store(url_db)
+    try:
+        await store.write([Row(
+            ANOMALY_EVENT,
+            {"site": "rt-office", "device": "office-hvac", "point": "heating_power",
+             "kind": "spike"},
+            {"event_id": "ev-dr", "state": "open", "end": 0, "peak_score": 0.99,
+             "points": "heating_power", "cause_ns": start - 300 * S, "cause_point": "setpoint",
+             "cause_from": 21.0, "cause_to": 19.0, "expected_low": 136_174.27,
+             "expected_high": 178_298.51, "seen": 11_040.0},
+            start,
+        )])  # fmt: skip
+    finally:
+        await store.aclose()
+    async with (
+        serve(app) as url,
+        chromium() as browser,
+        signed_in(browser, url, tokens["operator_rt"], lang) as page,
+    ):
+        await page.goto(f"{url}/dashboard/site.html?site=rt-office")
+        item = page.locator('#anomalies li[data-explained="true"]')
+        await item.wait_for(timeout=15_000)
+        shown = await item.inner_text()
+        cause, why = WANT[lang]
+        assert cause in shown and why in shown, shown
+        assert await item.evaluate("li => getComputedStyle(li).opacity") == "0.6"
+        assert await item.locator("button").count() == 0
+        ordinary = page.locator('#anomalies li[data-explained=""]')
+        assert await ordinary.count() >= 1
+        assert await ordinary.first.locator("button").count() == 2
+        shots = repo_root / "test-artifacts" / "anomalies"
+        shots.mkdir(parents=True, exist_ok=True)
+        await page.locator("#anomalies").screenshot(path=str(shots / f"explained-{lang}.png"))
