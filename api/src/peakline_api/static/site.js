@@ -290,16 +290,27 @@
 
   const clockFormat = new Intl.DateTimeFormat(peakline.lang, { timeStyle: "short" });
   const UNIT_SHOWN = { degC: "°C", degF: "°F" };
+  const RATE_UNIT = { kWh: "kW", Wh: "W", MWh: "MW" };
+  const POINTS_LISTED = 6;
+  // as many decimals as the size of the figure warrants: 180,000 W, 21.5 °C, 0.35 kW
+  const fmtScaled = (v) => fmt(v, Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
 
   // One incident per device: the points it involves, and why (expected range, value seen).
   // An incident a command explains (the platform's own order, issue 18) is dimmed, says which
   // change explains it and asks for no verdict: it is no alarm.
   function anomalyItem(e) {
     const points = e.points && e.points.length ? e.points : [e.point];
+    // a device-wide fault lists dozens of registers: the first few, how many more, and the
+    // whole list on hover
+    const listed = points.length > POINTS_LISTED
+      ? t("site.anomaly_points_more", { points: points.slice(0, POINTS_LISTED - 1).join(", "), more: points.length - POINTS_LISTED + 1 })
+      : points.join(", ");
     const li = text("li", t("site.anomaly_line", {
-      time: dateTime(e.start), device: e.device, points: points.join(", "), count: points.length,
+      time: dateTime(e.start), device: e.device, points: listed, count: points.length,
       kind: label("anomaly", e.kind), score: fmt(e.peak_score, 2), state: label("anomaly_state", e.state),
     }), e.state);
+    li.dataset.points = points.join(",");
+    if (points.length > POINTS_LISTED) li.title = points.join(", ");
     li.dataset.device = e.device;
     li.dataset.kind = e.kind;
     li.dataset.start = e.start;
@@ -316,12 +327,13 @@
     if (e.seen !== null && e.seen !== undefined) {
       // A counter's expected range is its rate (per hour); a flatline is about time, not range.
       const info = pointInfo.get(`${e.device}/${e.point}`) || {};
-      const unit = info.counter && info.unit ? `${info.unit}/h` : (info.unit || "");
+      // an energy counter's rate per hour is a power (kWh/h is kW)
+      const unit = info.counter && info.unit ? (RATE_UNIT[info.unit] ?? `${info.unit}/h`) : (info.unit || "");
       const why = e.kind === "flatline" ? "site.anomaly_why_flatline"
         : info.counter ? "site.anomaly_why_counter" : "site.anomaly_why";
       const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
       li.append(text("div", t(why, {
-        point: e.point, low: fmt(low, 2), high: fmt(high, 2), seen: fmt(e.seen, 2), unit,
+        point: e.point, low: fmtScaled(low), high: fmtScaled(high), seen: fmtScaled(e.seen), unit,
       }), "muted"));
     } else if (e.kind === "gap") {
       li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
