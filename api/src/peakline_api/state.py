@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # these modules build on AppState; the lifespan sets the fiel
     from peakline_api.alerts.service import Alerts
     from peakline_api.control import CommandService, LeaseHolder
     from peakline_api.dr import DemandResponse
+    from peakline_api.services.retrofits import RetrofitSavings
 
 
 @dataclass
@@ -47,7 +48,7 @@ class AppState:
     latest: Latest = field(init=False)
     """The newest values: from the live feed's table while the API follows the broker, else
     `store.latest` behind a short cache with request coalescing (latest.py, cache.py)."""
-    savings: dict[tuple[str, date, int, int, int | None, str], dict[str, Any]] = field(
+    savings: dict[tuple[str, date, int, int, int | None, str], RetrofitSavings] = field(
         init=False, default_factory=dict
     )
     """Measured-savings reports by (retrofit, clock hour, options): a benchmark request for

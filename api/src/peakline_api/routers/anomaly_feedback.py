@@ -12,16 +12,22 @@ model units: a counter's rate in units/s).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from peakline_api.params import RangeDep
 from peakline_api.services.anomalies import AnomalyEvent
-from peakline_api.services.anomaly_feedback import find_event, verdict_counts, verdict_rows
+from peakline_api.services.anomaly_feedback import (
+    FeedbackSummary,
+    find_event,
+    verdict_rows,
+)
+from peakline_api.services.anomaly_feedback import (
+    feedback_summary as summarise,
+)
 from peakline_api.state import Caller, OperatorCaller, State
-from peakline_api.timespec import iso
 from peakline_core.anomaly.feedback import Verdict
 
 router = APIRouter(prefix="/api/v1", tags=["anomalies"])
@@ -30,25 +36,6 @@ router = APIRouter(prefix="/api/v1", tags=["anomalies"])
 class FeedbackIn(BaseModel):
     verdict: Verdict = Field(description="`confirmed` (a real fault) or `false_alarm`")
     note: str = Field(default="", max_length=2000, description="why, for the record")
-
-
-class VerdictCount(BaseModel):
-    key: str = Field(description="the detector (kind) or the city id")
-    events: int = Field(
-        description="events that started in the range (those a command explains not included)"
-    )
-    confirmed: int
-    false_alarm: int
-    explained: int = Field(
-        default=0, description="events a command explains (issue 18): no alarm, no verdict asked"
-    )
-
-
-class FeedbackSummary(BaseModel):
-    start: str
-    end: str
-    by_kind: list[VerdictCount]
-    by_city: list[VerdictCount]
 
 
 EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,96}$", description="the event's id")]
@@ -79,13 +66,7 @@ async def give_feedback(
     response_model=FeedbackSummary,
     summary="Confirmed and dismissed events per detector and per city",
 )
-async def feedback_summary(caller: Caller, state: State, tr: RangeDep) -> dict[str, Any]:
+async def feedback_summary(caller: Caller, state: State, tr: RangeDep) -> FeedbackSummary:
     """Counts over the events that started in the range (default: the last hour; e.g.
     `start=-30d`), the caller's cities only."""
-    by_kind, by_city = await verdict_counts(caller, state, tr.start_ns, tr.end_ns)
-    return {
-        "start": iso(tr.start_ns),
-        "end": iso(tr.end_ns),
-        "by_kind": by_kind,
-        "by_city": by_city,
-    }
+    return await summarise(caller, state, tr.start_ns, tr.end_ns)

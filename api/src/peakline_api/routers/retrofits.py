@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from datetime import date as Date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from peakline_api.errors import InvalidQuery
 from peakline_api.services import retrofits
+from peakline_api.services.retrofits import RetrofitOut, RetrofitSavings
 from peakline_api.state import Caller, OperatorCaller, State
 from peakline_api.timespec import NS
 
@@ -31,22 +32,8 @@ class RetrofitIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-class RetrofitOut(BaseModel):
-    id: str
-    site: str
-    city: str
-    district: str
-    date: Date
-    measures: list[str]
-    cost: float | None
-    currency: str | None
-    note: str
-    recorded_by: str
-    recorded_at: str
-
-
 @router.post("/retrofits", status_code=201, response_model=RetrofitOut, summary="Record one")
-async def record_retrofit(body: RetrofitIn, caller: OperatorCaller, state: State) -> Any:
+async def record_retrofit(body: RetrofitIn, caller: OperatorCaller, state: State) -> RetrofitOut:
     site = caller.site(body.site)
     today = datetime.fromtimestamp(state.clock_ns() / NS, tz=UTC).date()
     if not retrofits.EARLIEST_RETROFIT <= body.date <= today + timedelta(days=366):
@@ -66,18 +53,22 @@ async def list_retrofits(
     site: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
     district: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
     city: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
-) -> Any:
+) -> list[RetrofitOut]:
     sites = {s.id: s for s in caller.sites_matching(site, district, city)}
     return retrofits.retrofits_of(state, sites)
 
 
 @router.get("/retrofits/{retrofit_id}", response_model=RetrofitOut, summary="One retrofit")
-async def get_retrofit(retrofit_id: str, caller: Caller, state: State) -> Any:
+async def get_retrofit(retrofit_id: str, caller: Caller, state: State) -> RetrofitOut:
     r, site = retrofits.visible_retrofit(caller, state, retrofit_id)
     return retrofits.retrofit_out(r, site)
 
 
-@router.get("/retrofits/{retrofit_id}/savings", summary="Measured savings (IPMVP Option C)")
+@router.get(
+    "/retrofits/{retrofit_id}/savings",
+    response_model=RetrofitSavings,
+    summary="Measured savings (IPMVP Option C)",
+)
 async def retrofit_savings(
     retrofit_id: str,
     caller: Caller,
@@ -85,7 +76,7 @@ async def retrofit_savings(
     baseline_days: Annotated[int, Query(ge=14, le=1096)] = 365,
     reporting_days: Annotated[int | None, Query(ge=1, le=1096)] = None,
     confidence: Literal["0.68", "0.8", "0.9", "0.95"] = "0.9",
-) -> dict[str, Any]:
+) -> RetrofitSavings:
     """Avoided energy since the retrofit (kWh, tCO2e) with its uncertainty and the baseline's
     goodness of fit; reporting runs to the last complete UTC day unless `reporting_days`."""
     r, site = retrofits.visible_retrofit(caller, state, retrofit_id)

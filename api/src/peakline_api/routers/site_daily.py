@@ -3,27 +3,14 @@ services/site_daily.py says what each figure is and computes them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
-from peakline_api.services.site_daily import site_days
+from peakline_api.services.site_daily import SiteDays, site_days
 from peakline_api.state import Caller, State
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
-
-
-class SiteDays(BaseModel):
-    site: str
-    start: str
-    end: str
-    t_ms: list[int] = Field(description="start of each UTC day; the last is today so far")
-    import_kwh: list[float | None] = Field(description="None: no energy row that day")
-    estimated_kwh: list[float | None]
-    suspect_kwh: list[float | None] = Field(description="seen but not believed, not counted")
-    location_kgco2e: list[float | None]
-    market_kgco2e: list[float | None] = Field(description="None where no factor applies")
 
 
 @router.get(
@@ -36,6 +23,6 @@ async def site_daily(
     state: State,
     site: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="site id")],
     days: Annotated[int, Query(ge=1, le=366, description="UTC days ending today")] = 30,
-) -> dict[str, Any]:
+) -> SiteDays:
     found = caller.site(site)  # 404 when not visible
     return await site_days(caller, state, found, days)

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.errors import UnknownId
 from peakline_api.params import Filters
 from peakline_api.services.anomalies import AnomalyEvent, StoredEvent, anomaly_events
 from peakline_api.state import AppState
+from peakline_api.timespec import iso
 from peakline_core.anomaly.feedback import Verdict, dismissed_band
 from peakline_core.storage import Row, Series, SeriesQuery
 from peakline_core.storage.schema import ANOMALY_FEEDBACK, ANOMALY_SCORE, READING
@@ -28,6 +29,25 @@ LOOKBACK_NS = 400 * 86400 * NS
 
 
 _NO_FILTER = Filters([], [], [], [], [])
+
+
+class VerdictCount(BaseModel):
+    key: str = Field(description="the detector (kind) or the city id")
+    events: int = Field(
+        description="events that started in the range (those a command explains not included)"
+    )
+    confirmed: int
+    false_alarm: int
+    explained: int = Field(
+        default=0, description="events a command explains (issue 18): no alarm, no verdict asked"
+    )
+
+
+class FeedbackSummary(BaseModel):
+    start: str
+    end: str
+    by_kind: list[VerdictCount]
+    by_city: list[VerdictCount]
 
 
 async def find_event(caller: Access, state: AppState, event_id: str, now: int) -> StoredEvent:
@@ -106,9 +126,9 @@ def _band(series: Series | None, counter: bool, lead: AnomalyEvent | None) -> tu
     return dismissed_band(vals.tolist(), seen, low, high)
 
 
-async def verdict_counts(
+async def feedback_summary(
     caller: Access, state: AppState, start_ns: int, end_ns: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> FeedbackSummary:
     """Events that started in [start, end) and their verdicts, counted per detector (kind)
     and per city, the caller's cities only. An event a command explains is no alarm: it is
     counted as `explained`, not among `events` (nor as a false alarm)."""
@@ -127,11 +147,13 @@ async def verdict_counts(
             if ev.verdict:
                 c[ev.verdict] += 1
 
-    def counts(table: dict[str, Counter[str]]) -> list[dict[str, Any]]:
+    def counts(table: dict[str, Counter[str]]) -> list[VerdictCount]:
         return [
-            {"key": k, "events": c["events"], "confirmed": c["confirmed"],
-             "false_alarm": c["false_alarm"], "explained": c["explained"]}
+            VerdictCount(key=k, events=c["events"], confirmed=c["confirmed"],
+                         false_alarm=c["false_alarm"], explained=c["explained"])
             for k, c in sorted(table.items())
         ]  # fmt: skip
 
-    return counts(by_kind), counts(by_city)
+    return FeedbackSummary(
+        start=iso(start_ns), end=iso(end_ns), by_kind=counts(by_kind), by_city=counts(by_city)
+    )

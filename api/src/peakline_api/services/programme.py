@@ -85,12 +85,12 @@ async def _retrofit_savings(state: AppState, sites: list[Site]) -> dict[str, lis
             )
             out[r.site].append({"id": r.id, "counted": False, "reason": "could not be computed"})
             continue
-        counted = rep["baseline"]["fit_for_purpose"]
+        counted = rep.baseline.fit_for_purpose
         out[r.site].append(
             {"id": r.id, "counted": counted,
-             "reason": None if counted else "; ".join(rep["baseline"]["warnings"]),
-             "avoided_kwh": rep["avoided_kwh"], "uncertainty_kwh": rep["uncertainty_kwh"],
-             "avoided_tco2e": rep["avoided_tco2e"], "significant": rep["significant"]}
+             "reason": None if counted else "; ".join(rep.baseline.warnings),
+             "avoided_kwh": rep.avoided_kwh, "uncertainty_kwh": rep.uncertainty_kwh,
+             "avoided_tco2e": rep.avoided_tco2e, "significant": rep.significant}
         )  # fmt: skip
     return out
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from datetime import date as Date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery, UnknownId
@@ -35,6 +35,77 @@ MAX_ESTIMATED_SHARE = 0.1
 COEFFICIENTS = ("kwh_per_day", "kwh_per_hdd", "kwh_per_cdd", "weekend_kwh_per_day")
 
 
+class RetrofitOut(BaseModel):
+    id: str
+    site: str
+    city: str
+    district: str
+    date: Date
+    measures: list[str]
+    cost: float | None
+    currency: str | None
+    note: str
+    recorded_by: str
+    recorded_at: str
+
+
+class GridFactor(BaseModel):
+    """The location-based grid factor in force in the retrofit's year."""
+
+    set_id: str
+    region: str
+    year: int
+    kind: str
+    kgco2e_per_kwh: float
+    gas: str
+
+
+class Baseline(BaseModel):
+    """The pre-retrofit model: daily kWh against HDD, CDD and weekend (change-point)."""
+
+    start: Date
+    end: Date
+    days_used: int
+    cv_rmse: float = Field(description="CV(RMSE), ASHRAE Guideline 14: at most 0.25 daily")
+    nmbe: float = Field(description="normalised mean bias error, within +-0.005 to be fit")
+    r2: float
+    heating_base_c: float
+    cooling_base_c: float
+    coefficients: dict[str, float]
+    fit_for_purpose: bool
+    warnings: list[str]
+
+
+class Reporting(BaseModel):
+    start: Date
+    end: Date
+    days_used: int
+    adjusted_baseline_kwh: float = Field(description="what the baseline predicts for these days")
+    actual_kwh: float
+
+
+class SavingsInputs(BaseModel):
+    energy: dict[str, str]
+    temperature: dict[str, str | list[str]]
+    days: str
+
+
+class RetrofitSavings(BaseModel):
+    retrofit: RetrofitOut
+    method: str
+    baseline: Baseline
+    reporting: Reporting
+    avoided_kwh: float
+    uncertainty_kwh: float
+    confidence: float
+    fraction: float = Field(description="avoided share of the adjusted baseline")
+    significant: bool = Field(description="avoided is larger than its uncertainty")
+    avoided_tco2e: float | None
+    uncertainty_tco2e: float | None
+    factor: GridFactor | None
+    inputs: SavingsInputs
+
+
 def retrofits_db(state: AppState) -> Path | StateDb:
     """The shared state database, else `retrofits.db` next to the key database."""
     if state.state_db is not None:
@@ -42,20 +113,20 @@ def retrofits_db(state: AppState) -> Path | StateDb:
     return state.settings.keys_db.with_name("retrofits.db")
 
 
-def retrofit_out(r: Retrofit, site: Site) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "site": r.site,
-        "city": site.city,
-        "district": site.district,
-        "date": r.day,
-        "measures": list(r.measures),
-        "cost": r.cost,
-        "currency": r.currency,
-        "note": r.note,
-        "recorded_by": r.recorded_by,
-        "recorded_at": iso(r.recorded_at_ns),
-    }
+def retrofit_out(r: Retrofit, site: Site) -> RetrofitOut:
+    return RetrofitOut(
+        id=r.id,
+        site=r.site,
+        city=site.city,
+        district=site.district,
+        date=r.day,
+        measures=list(r.measures),
+        cost=r.cost,
+        currency=r.currency,
+        note=r.note,
+        recorded_by=r.recorded_by,
+        recorded_at=iso(r.recorded_at_ns),
+    )
 
 
 EARLIEST_RETROFIT = Date(2000, 1, 1)
@@ -148,14 +219,20 @@ def measured_days(energy_kwh: np.ndarray, estimated_kwh: np.ndarray) -> np.ndarr
     return out
 
 
-def _grid_factor(state: AppState, site: Site, year: int) -> dict[str, Any] | None:
+def _grid_factor(state: AppState, site: Site, year: int) -> GridFactor | None:
     book = state.registry.config.factor_book()
     try:
         f = book.lookup(site.grid_region, "location", year)
     except FactorNotFound:
         return None
-    return {"set_id": f.set_id, "region": f.region, "year": f.year, "kind": "location",
-            "kgco2e_per_kwh": f.value, "gas": f.gas}  # fmt: skip
+    return GridFactor(
+        set_id=f.set_id,
+        region=f.region,
+        year=f.year,
+        kind="location",
+        kgco2e_per_kwh=f.value,
+        gas=f.gas,
+    )
 
 
 async def measured_savings(
@@ -165,7 +242,7 @@ async def measured_savings(
     baseline_days: int = 365,
     reporting_days: int | None = None,
     confidence: str = "0.9",
-) -> dict[str, Any]:
+) -> RetrofitSavings:
     """The savings report of one retrofit (see `retrofit_savings`); raises InvalidQuery when
     the data cannot support one (no weather, too few baseline days, no reporting day, a date
     out of range). Reports are cached per retrofit for the current clock hour."""
@@ -189,7 +266,7 @@ async def _measured_savings(
     baseline_days: int,
     reporting_days: int | None,
     confidence: str,
-) -> dict[str, Any]:
+) -> RetrofitSavings:
     today = datetime.fromtimestamp(now / NS, tz=UTC).date()
     if r.day < EARLIEST_RETROFIT:  # recorded before the bound existed
         raise InvalidQuery(f"date before {EARLIEST_RETROFIT}", param="date")
@@ -214,46 +291,46 @@ async def _measured_savings(
         raise InvalidQuery(f"baseline: {exc}", param="baseline_days") from None
     rep = savings(model, energy[None, p], temp[None, p], weekend[p], float(confidence))
     factor = _grid_factor(state, site, r.day.year)
-    kg = factor["kgco2e_per_kwh"] if factor else None
+    kg = factor.kgco2e_per_kwh if factor else None
     avoided, unc = float(rep.avoided_kwh[0]), float(rep.uncertainty_kwh[0])
-    return {
-        "retrofit": retrofit_out(r, site),
-        "method": "IPMVP Option C whole-facility regression: daily kWh ~ HDD + CDD + weekend "
+    return RetrofitSavings(
+        retrofit=retrofit_out(r, site),
+        method="IPMVP Option C whole-facility regression: daily kWh ~ HDD + CDD + weekend "
         "(change-point, ASHRAE Guideline 14 statistics)",
-        "baseline": {
-            "start": r.day - timedelta(days=baseline_days),
-            "end": r.day,
-            "days_used": int(model.n[0]),
-            "cv_rmse": float(model.cv_rmse[0]),
-            "nmbe": float(model.nmbe[0]),
-            "r2": float(model.r2[0]),
-            "heating_base_c": float(model.heating_base_c[0]),
-            "cooling_base_c": float(model.cooling_base_c[0]),
-            "coefficients": dict(zip(COEFFICIENTS, map(float, model.coef[0]), strict=True)),
-            "fit_for_purpose": bool(model.fit_for_purpose[0]),
-            "warnings": model.warnings()[0],
-        },
-        "reporting": {
-            "start": r.day,
-            "end": r.day + timedelta(days=days_after),
-            "days_used": int(rep.days[0]),
-            "adjusted_baseline_kwh": float(rep.baseline_kwh[0]),
-            "actual_kwh": float(rep.actual_kwh[0]),
-        },
-        "avoided_kwh": avoided,
-        "uncertainty_kwh": unc,
-        "confidence": rep.confidence,
-        "fraction": float(rep.fraction[0]),
-        "significant": bool(rep.significant[0]),
-        "avoided_tco2e": None if kg is None else avoided * kg / 1000.0,
-        "uncertainty_tco2e": None if kg is None else unc * kg / 1000.0,
-        "factor": factor,
-        "inputs": {
-            "energy": {"measurement": ENERGY_1D, "flow": ENERGY_FLOW, "site": site.id},
-            "temperature": {"point": TEMPERATURE_POINT, "devices": sources},
-            "days": "UTC",
-        },
-    }
+        baseline=Baseline(
+            start=r.day - timedelta(days=baseline_days),
+            end=r.day,
+            days_used=int(model.n[0]),
+            cv_rmse=float(model.cv_rmse[0]),
+            nmbe=float(model.nmbe[0]),
+            r2=float(model.r2[0]),
+            heating_base_c=float(model.heating_base_c[0]),
+            cooling_base_c=float(model.cooling_base_c[0]),
+            coefficients=dict(zip(COEFFICIENTS, map(float, model.coef[0]), strict=True)),
+            fit_for_purpose=bool(model.fit_for_purpose[0]),
+            warnings=model.warnings()[0],
+        ),
+        reporting=Reporting(
+            start=r.day,
+            end=r.day + timedelta(days=days_after),
+            days_used=int(rep.days[0]),
+            adjusted_baseline_kwh=float(rep.baseline_kwh[0]),
+            actual_kwh=float(rep.actual_kwh[0]),
+        ),
+        avoided_kwh=avoided,
+        uncertainty_kwh=unc,
+        confidence=rep.confidence,
+        fraction=float(rep.fraction[0]),
+        significant=bool(rep.significant[0]),
+        avoided_tco2e=None if kg is None else avoided * kg / 1000.0,
+        uncertainty_tco2e=None if kg is None else unc * kg / 1000.0,
+        factor=factor,
+        inputs=SavingsInputs(
+            energy={"measurement": ENERGY_1D, "flow": ENERGY_FLOW, "site": site.id},
+            temperature={"point": TEMPERATURE_POINT, "devices": sources},
+            days="UTC",
+        ),
+    )
 
 
 def add_retrofit(
@@ -265,7 +342,7 @@ def add_retrofit(
     currency: str | None,
     note: str,
     key_id: str,
-) -> dict[str, Any]:
+) -> RetrofitOut:
     """Record one retrofit of a site (its date already checked), as the API shows it."""
     with RetrofitStore(retrofits_db(state)) as store:
         r = store.add(
@@ -281,7 +358,7 @@ def add_retrofit(
     return retrofit_out(r, site)
 
 
-def retrofits_of(state: AppState, sites: dict[str, Site]) -> list[dict[str, Any]]:
+def retrofits_of(state: AppState, sites: dict[str, Site]) -> list[RetrofitOut]:
     """The retrofits of these sites (by id), as the API shows them."""
     with RetrofitStore(retrofits_db(state)) as store:
         return [retrofit_out(r, sites[r.site]) for r in store.of_sites(list(sites))]

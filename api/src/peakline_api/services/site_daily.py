@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.state import AppState
@@ -25,6 +25,18 @@ from peakline_core.storage.schema import EMISSIONS_1D, ENERGY_1D
 
 DAY_NS = 86_400 * NS
 FLOW = "import"
+
+
+class SiteDays(BaseModel):
+    site: str
+    start: str
+    end: str
+    t_ms: list[int] = Field(description="start of each UTC day; the last is today so far")
+    import_kwh: list[float | None] = Field(description="None: no energy row that day")
+    estimated_kwh: list[float | None]
+    suspect_kwh: list[float | None] = Field(description="seen but not believed, not counted")
+    location_kgco2e: list[float | None]
+    market_kgco2e: list[float | None] = Field(description="None where no factor applies")
 
 
 def _year_start(ns: int) -> int:
@@ -46,7 +58,7 @@ def _listed(a: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in a]
 
 
-async def site_days(caller: Access, state: AppState, found: Site, days: int) -> dict[str, Any]:
+async def site_days(caller: Access, state: AppState, found: Site, days: int) -> SiteDays:
     """The site's last `days` UTC days (the last is today so far), as the module says."""
     site = found.id
     now = state.clock_ns()
@@ -83,14 +95,14 @@ async def site_days(caller: Access, state: AppState, found: Site, days: int) -> 
         kg = market_kg(found, book, year, used, float(kwh[d]))
         market[d] = np.nan if kg is None else kg
         used += float(kwh[d])
-    return {
-        "site": site,
-        "start": iso(start),
-        "end": iso(end),
-        "t_ms": [(start + d * DAY_NS) // 1_000_000 for d in range(days)],
-        "import_kwh": _listed(kwh),
-        "estimated_kwh": _listed(estimated),
-        "suspect_kwh": _listed(suspect),
-        "location_kgco2e": _listed(location),
-        "market_kgco2e": _listed(market),
-    }
+    return SiteDays(
+        site=site,
+        start=iso(start),
+        end=iso(end),
+        t_ms=[(start + d * DAY_NS) // 1_000_000 for d in range(days)],
+        import_kwh=_listed(kwh),
+        estimated_kwh=_listed(estimated),
+        suspect_kwh=_listed(suspect),
+        location_kgco2e=_listed(location),
+        market_kgco2e=_listed(market),
+    )
