@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from peakline_api.services.inventory import InventoryItem
 from peakline_core.config import load_config
 from peakline_core.emissions import FactorBook, Scope2Line, combine
 from peakline_core.programme.inventory import data_centre_of, network_factors, site_inventory
@@ -87,3 +89,28 @@ def test_data_centre_from_config_meters() -> None:
     )
     assert list(m.pue[0][:2]) == pytest.approx([1.3, 1.25])
     assert m.pue_period[0] == pytest.approx(28.0 / 22.0) and m.intervals_used[0] == 2
+
+
+def test_the_api_model_carries_every_field_of_the_core_inventory() -> None:
+    """The API's typed inventory (issue 25) is core's `as_dict`, every key and value: a field
+    core adds is not dropped on the way out."""
+    config = load_config(CONFIG)
+    book = FactorBook(config.factor_sets.values(), gwp="AR5", fuel_method="china")
+    grid = Scope2Line("electricity", 100_000.0, 55_000.0, 1.0, "cn-mee-2023", "CO2")
+    inv = site_inventory(
+        "rt-office",
+        2026,
+        book,
+        config.inventory,
+        floor_area_m2=11_800.0,
+        fuel_activity={"office-gas": [500.0, 500.0], "office-genset": [2.0]},
+        heat_energy={"office-cooling": [400.0, 600.0]},
+        electricity=grid,
+        quality={"office-gas": [0, 1], "office-genset": [3]},
+    )
+    combined = combine("district", "old-town", [inv, inv], None)
+    for one in (inv, combined):
+        core = json.loads(json.dumps(one.as_dict()))
+        api = InventoryItem.model_validate(one.as_dict()).model_dump(mode="json")
+        assert api == core
+        assert one.scope1 and one.scope2 and one.meters  # every nested list is compared

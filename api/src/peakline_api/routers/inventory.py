@@ -8,14 +8,14 @@ import csv
 import io
 from datetime import UTC, datetime
 from datetime import date as Date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from peakline_api.services import inventory
-from peakline_api.services.inventory import Level
+from peakline_api.services.inventory import InventoryReport, Level, ServiceOut
 from peakline_api.state import AppState, Caller, OperatorCaller, State
 from peakline_api.timespec import NS
 from peakline_core.emissions.inventory import CSV_FIELDS
@@ -27,23 +27,20 @@ def _year(state: AppState, year: int | None) -> int:
     return year if year is not None else datetime.fromtimestamp(state.clock_ns() / NS, UTC).year
 
 
-@router.get("/reports/inventory", summary="Yearly GHG inventory (Scope 1 and 2)")
+@router.get(
+    "/reports/inventory",
+    response_model=InventoryReport,
+    summary="Yearly GHG inventory (Scope 1 and 2)",
+)
 async def inventory_report(
     caller: Caller,
     state: State,
     level: Annotated[Level, Query()] = "site",
     year: Annotated[int | None, Query(ge=2000, le=2100, description="default this year")] = None,
-) -> dict[str, Any]:
+) -> InventoryReport:
     """Scope 1 (fuels, refrigerants) and Scope 2 (electricity, heat, steam, cooling) per
     site, district or city for a calendar year (UTC), kg CO2e."""
-    y = _year(state, year)
-    items, centres = await inventory.inventory_with_centres(caller, state, level, y)
-    return {
-        "level": level,
-        "year": y,
-        "items": [i.as_dict() for i in items],
-        "data_centres": centres,
-    }
+    return await inventory.inventory_report(caller, state, level, _year(state, year))
 
 
 @router.get("/reports/inventory.csv", summary="Yearly GHG inventory as CSV")
@@ -74,25 +71,15 @@ class ServiceIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-class ServiceOut(BaseModel):
-    id: str
-    asset: str
-    site: str
-    date: Date
-    kind: str
-    kg: float
-    note: str
-    recorded_by: str
-    recorded_at: str
-
-
 @router.post(
     "/refrigerants/{asset}/service",
     status_code=201,
     response_model=ServiceOut,
     summary="Record a refrigerant top-up or recovery",
 )
-async def record_service(asset: str, body: ServiceIn, caller: OperatorCaller, state: State) -> Any:
+async def record_service(
+    asset: str, body: ServiceIn, caller: OperatorCaller, state: State
+) -> ServiceOut:
     a = inventory.visible_asset(caller, asset)
     return inventory.add_service(state, a, body.date, body.kind, body.kg, body.note, caller.key.id)
 
@@ -102,6 +89,6 @@ async def record_service(asset: str, body: ServiceIn, caller: OperatorCaller, st
     response_model=list[ServiceOut],
     summary="Service records posted for an asset (inventory.yaml's are in the config)",
 )
-async def list_service(asset: str, caller: Caller, state: State) -> Any:
+async def list_service(asset: str, caller: Caller, state: State) -> list[ServiceOut]:
     a = inventory.visible_asset(caller, asset)
     return inventory.services_of(state, a)

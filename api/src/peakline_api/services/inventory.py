@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.errors import UnknownId
@@ -52,6 +53,137 @@ SUBMETERED = (DC_FLOW, WATER_FLOW)
 """Data-centre sub-meter flows: not GHG carriers, not in completeness."""
 NS = 1_000_000_000
 HOUR = 3600 * NS
+
+
+class InventoryMethodsOut(BaseModel):
+    gwp: str
+    fuel_method: str
+    refrigerants: str
+    factor_sets: list[str]
+
+
+class Scope1LineOut(BaseModel):
+    source: str = Field(description='fuel id (natural_gas, raw_coal, ...) or "refrigerants"')
+    category: str
+    co2e_kg: float = Field(description="fossil CO2 + CH4 + N2O (+ HFCs) as CO2e")
+    co2_kg: float
+    ch4_kg: float
+    n2o_kg: float
+    biogenic_co2_kg: float = Field(description="reported apart, not in co2e_kg")
+    non_kyoto_co2e_kg: float = Field(description="HCFC refrigerants, apart, not in co2e_kg")
+    activity: float
+    activity_unit: str
+    method: str
+    gases: str
+    factor_set: str
+
+
+class Scope1Out(BaseModel):
+    total_co2e: float
+    by_source: dict[str, float]
+    lines: list[Scope1LineOut]
+
+
+class Scope2LineOut(BaseModel):
+    carrier: str
+    energy_kwh: float
+    location_kg: float
+    market_kg: float
+    factor_set: str
+    gases: str
+
+
+class Scope2Out(BaseModel):
+    location: float
+    market: float
+    by_carrier: dict[str, dict[str, float]] = Field(
+        description="carrier -> energy_kwh, location and market kg"
+    )
+    lines: list[Scope2LineOut]
+
+
+class ReportedApart(BaseModel):
+    biogenic_co2: float
+    non_kyoto_co2e: float
+    avoided_co2e: dict[str, float] = Field(description="by cause, never netted")
+
+
+class InventoryIntensity(BaseModel):
+    kg_per_m2: dict[str, float | None]
+    kg_per_capita: dict[str, float | None]
+
+
+class MeterShares(BaseModel):
+    meter: str
+    hours: int
+    measured: float | None
+    estimated: float | None
+    imported: float | None
+    missing: float | None
+
+
+class InventoryCompleteness(BaseModel):
+    overall: dict[str, float | None] = Field(description="share of all meter-hours per quality")
+    meters: list[MeterShares]
+
+
+class InventoryItem(BaseModel):
+    """One site's, district's or city's inventory for the year, kg (core `Inventory`)."""
+
+    level: str
+    id: str
+    year: int
+    unit: str
+    methods: InventoryMethodsOut
+    scope1: Scope1Out
+    scope2: Scope2Out
+    total: dict[str, float] = Field(description="Scope 1 + Scope 2 by method")
+    reported_apart: ReportedApart
+    intensity: InventoryIntensity
+    floor_area_m2: float
+    population: int | None
+    completeness: InventoryCompleteness
+    not_covered: list[str]
+
+
+class PueHourly(BaseModel):
+    min: float
+    p50: float
+    p95: float
+    max: float
+
+
+class DataCentreOut(BaseModel):
+    id: str
+    site: str
+    year: int
+    hours: int
+    hours_used: int
+    suspect_hours: int
+    facility_kwh: float | None
+    it_kwh: float | None
+    pue: float | None
+    wue_l_per_kwh: float | None
+    pue_hourly: PueHourly | None
+
+
+class InventoryReport(BaseModel):
+    level: Level
+    year: int
+    items: list[InventoryItem]
+    data_centres: list[DataCentreOut]
+
+
+class ServiceOut(BaseModel):
+    id: str
+    asset: str
+    site: str
+    date: Date
+    kind: str
+    kg: float
+    note: str
+    recorded_by: str
+    recorded_at: str
 
 
 def year_bounds_ns(year: int) -> tuple[int, int]:
@@ -211,7 +343,7 @@ def with_posted_service(inventory: InventoryFile, db: Path | StateDb) -> Invento
     return inventory.model_copy(update={"refrigerant_assets": assets})
 
 
-async def data_centres(caller: Access, state: AppState, year: int) -> list[dict[str, Any]]:
+async def data_centres(caller: Access, state: AppState, year: int) -> list[DataCentreOut]:
     """PUE and WUE of every data centre at the caller's sites for `year`, from the hourly
     roll-ups of their meters' flows (`dc:<device>` kWh, `water:<device>` litres): per hour
     facility / IT where every meter has the hour, and the year's figure as the ratio of the
@@ -253,30 +385,30 @@ async def data_centres(caller: Access, state: AppState, year: int) -> list[dict[
         m = data_centre_of(c, energy, water) if hours else None
         hourly = m.pue[0][np.isfinite(m.pue[0])] if m is not None else np.empty(0)
         out.append(
-            {
-                "id": c.id,
-                "site": c.site,
-                "year": year,
-                "hours": hours,
-                "hours_used": int(m.intervals_used[0]) if m is not None else 0,
-                "suspect_hours": int(m.suspect[0]) if m is not None else 0,
-                "facility_kwh": _num(m.facility_kwh[0]) if m is not None else None,
-                "it_kwh": _num(m.it_kwh[0]) if m is not None else None,
-                "pue": _num(m.pue_period[0]) if m is not None else None,
-                "wue_l_per_kwh": (
+            DataCentreOut(
+                id=c.id,
+                site=c.site,
+                year=year,
+                hours=hours,
+                hours_used=int(m.intervals_used[0]) if m is not None else 0,
+                suspect_hours=int(m.suspect[0]) if m is not None else 0,
+                facility_kwh=_num(m.facility_kwh[0]) if m is not None else None,
+                it_kwh=_num(m.it_kwh[0]) if m is not None else None,
+                pue=_num(m.pue_period[0]) if m is not None else None,
+                wue_l_per_kwh=(
                     _num(m.wue_period[0]) if m is not None and m.wue_period is not None else None
                 ),
-                "pue_hourly": (
-                    {
-                        "min": float(hourly.min()),
-                        "p50": float(np.median(hourly)),
-                        "p95": float(np.percentile(hourly, 95)),
-                        "max": float(hourly.max()),
-                    }
+                pue_hourly=(
+                    PueHourly(
+                        min=float(hourly.min()),
+                        p50=float(np.median(hourly)),
+                        p95=float(np.percentile(hourly, 95)),
+                        max=float(hourly.max()),
+                    )
                     if hourly.size
                     else None
                 ),
-            }
+            )
         )
     return out
 
@@ -296,28 +428,33 @@ def visible_asset(caller: Access, asset: str) -> RefrigerantAsset:
     return found
 
 
-def service_out(e: ServiceEntry, site: str) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "asset": e.asset,
-        "site": site,
-        "date": e.day,
-        "kind": e.kind,
-        "kg": e.kg,
-        "note": e.note,
-        "recorded_by": e.recorded_by,
-        "recorded_at": iso(e.recorded_at_ns),
-    }
+def service_out(e: ServiceEntry, site: str) -> ServiceOut:
+    return ServiceOut(
+        id=e.id,
+        asset=e.asset,
+        site=site,
+        date=e.day,
+        kind=e.kind,
+        kg=e.kg,
+        note=e.note,
+        recorded_by=e.recorded_by,
+        recorded_at=iso(e.recorded_at_ns),
+    )
 
 
-async def inventory_with_centres(
+async def inventory_report(
     caller: Access, state: AppState, level: Level, year: int
-) -> tuple[list[Inventory], list[dict[str, Any]]]:
+) -> InventoryReport:
     """The inventories per site, district or city and the data centres' PUE and WUE."""
     items, centres = await asyncio.gather(
         inventories(caller, state, level, year), data_centres(caller, state, year)
     )
-    return items, centres
+    return InventoryReport(
+        level=level,
+        year=year,
+        items=[InventoryItem.model_validate(i.as_dict()) for i in items],
+        data_centres=centres,
+    )
 
 
 def add_service(
@@ -328,14 +465,14 @@ def add_service(
     kg: float,
     note: str,
     key_id: str,
-) -> dict[str, Any]:
+) -> ServiceOut:
     """Record one top-up or recovery of a refrigerant asset, as the API shows it."""
     with RefrigerantStore(refrigerants_db(state)) as store:
         e = store.add(a.id, day, kind, kg, note, key_id, state.clock_ns())
     return service_out(e, a.site)
 
 
-def services_of(state: AppState, a: RefrigerantAsset) -> list[dict[str, Any]]:
+def services_of(state: AppState, a: RefrigerantAsset) -> list[ServiceOut]:
     """The service records posted through the API for an asset."""
     with RefrigerantStore(refrigerants_db(state)) as store:
         return [service_out(e, a.site) for e in store.of_assets([a.id])]
