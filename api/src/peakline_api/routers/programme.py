@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from peakline_api.params import TimeRange, report_range
 from peakline_api.services import programme
-from peakline_api.services.programme import Level
+from peakline_api.services.programme import AirQualityReport, Level, ProgrammeReport
 from peakline_api.state import Caller, State
 
 router = APIRouter(prefix="/api/v1", tags=["programme"])
@@ -21,10 +21,15 @@ RangeParam = Annotated[TimeRange, Depends(report_range)]
 LevelParam = Annotated[Level, Query(description="city or district rows")]
 
 
-@router.get("/programme/benchmark", summary="Benchmark cities or districts (same definitions)")
+@router.get(
+    "/programme/benchmark",
+    response_model=ProgrammeReport,
+    response_model_exclude_unset=True,
+    summary="Benchmark cities or districts (same definitions)",
+)
 async def programme_benchmark(
     caller: Caller, state: State, tr: RangeParam, level: LevelParam = "city"
-) -> dict[str, Any]:
+) -> ProgrammeReport:
     return await programme.programme_report(caller, state, tr, level)
 
 
@@ -52,22 +57,18 @@ async def programme_benchmark_csv(
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    for it in report["items"]:
-        t = it["trajectory"] or {}
+    for it in report.items:
+        t, st, rf, i = it.trajectory, it.site_targets, it.retrofits, it.intensity
         w.writerow(
-            [it["level"], it["id"], it["name"], it["city"], it["sites"], it["floor_area_m2"],
-             it["population"], it["energy_kwh"], it["emissions_kgco2e"],
-             it["reported_kgco2e"], it["previous_emissions_kgco2e"], it["trend"],
-             *(it["intensity"][k] for k in ("kgco2e_per_capita", "kgco2e_per_m2", "kwh_per_m2",
-                                            "kgco2e_per_kwh")),
-             t.get("year"), t.get("cap_kgco2e"), t.get("projected_kgco2e"), t.get("on_track"),
-             it["site_targets"]["cap_kgco2e"], it["site_targets"]["projected_kgco2e"],
-             it["site_targets"]["on_track"],
-             it["retrofits"]["counted"], it["retrofits"]["avoided_kwh"],
-             it["retrofits"]["uncertainty_kwh"], it["retrofits"]["avoided_tco2e"],
-             ";".join(f"{f['set_id']}/{f['region']}/{f['year']}={f['kgco2e_per_kwh']}"
-                      for f in it["factors"]),
-             report["start"], report["end"]]
+            [it.level, it.id, it.name, it.city, it.sites, it.floor_area_m2, it.population,
+             it.energy_kwh, it.emissions_kgco2e, it.reported_kgco2e,
+             it.previous_emissions_kgco2e, it.trend,
+             i.kgco2e_per_capita, i.kgco2e_per_m2, i.kwh_per_m2, i.kgco2e_per_kwh,
+             *((t.year, t.cap_kgco2e, t.projected_kgco2e, t.on_track) if t else (None,) * 4),
+             st.cap_kgco2e, st.projected_kgco2e, st.on_track,
+             rf.counted, rf.avoided_kwh, rf.uncertainty_kwh, rf.avoided_tco2e,
+             ";".join(f"{f.set_id}/{f.region}/{f.year}={f.kgco2e_per_kwh}" for f in it.factors),
+             report.start, report.end]
         )  # fmt: skip
     name = f"peakline-benchmark-{level}.csv"
     return Response(
@@ -77,8 +78,12 @@ async def programme_benchmark_csv(
     )
 
 
-@router.get("/programme/air-quality", summary="Air-quality sensors summarised per district")
-async def air_quality(caller: Caller, state: State, tr: RangeParam) -> dict[str, Any]:
+@router.get(
+    "/programme/air-quality",
+    response_model=AirQualityReport,
+    summary="Air-quality sensors summarised per district",
+)
+async def air_quality(caller: Caller, state: State, tr: RangeParam) -> AirQualityReport:
     """Per visible district and point (co2 ppm, pm25 ug/m3): hours of data, mean, 95th
     percentile and max of hourly means, and the share of hours above the threshold."""
     return await programme.air_quality(caller, state, tr)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import structlog
+from pydantic import BaseModel, Field
 
 from peakline_api.access import Access
 from peakline_api.errors import InvalidQuery
@@ -38,6 +39,139 @@ from peakline_core.storage.schema import READING
 
 FLOW = "import"
 Level = Literal["city", "district"]
+
+
+class SiteFactor(BaseModel):
+    """The location-based grid factor priced into a site's figure."""
+
+    set_id: str
+    region: str
+    year: int
+    kgco2e_per_kwh: float
+    gas: str | None = None
+
+
+class RetrofitCounted(BaseModel):
+    """One retrofit's measured savings to date, or why it is not counted (`reason`)."""
+
+    id: str
+    counted: bool
+    reason: str | None
+    avoided_kwh: float | None = None
+    uncertainty_kwh: float | None = None
+    avoided_tco2e: float | None = None
+    significant: bool | None = None
+
+
+class SiteInput(BaseModel):
+    site: str
+    district: str
+    floor_area_m2: float
+    energy_kwh: float
+    previous_energy_kwh: float | None
+    factor: SiteFactor | None
+    emissions_kgco2e: float | None
+    reported_emissions_kgco2e: float | None
+    retrofits: list[RetrofitCounted]
+
+
+class BenchmarkIntensity(BaseModel):
+    kgco2e_per_capita: float | None
+    kgco2e_per_m2: float | None
+    kwh_per_m2: float | None
+    kgco2e_per_kwh: float | None
+
+
+class Trajectory(BaseModel):
+    """The city's path judged like for like (the `trajectory` definition)."""
+
+    cap_kgco2e: float
+    projected_kgco2e: float
+    past_peak: bool
+    year: int
+    peak_year: int
+    basis: str | None
+    reason: str | None
+    on_track: bool | None
+    period_start: str | None = None
+    period_end: str | None = None
+    compared_sites: list[str] | int = Field(
+        description="the sites compared; their number only in another city's row"
+    )
+    actual_kgco2e: float | None
+    allowed_kgco2e: float | None
+
+
+class SiteTargets(BaseModel):
+    sites: list[str]
+    site_count: int
+    year: int
+    cap_kgco2e: float | None
+    projected_kgco2e: float | None
+    on_track: bool | None
+
+
+class RetrofitTotals(BaseModel):
+    counted: int
+    avoided_kwh: float
+    uncertainty_kwh: float
+    avoided_tco2e: float
+
+
+class BenchmarkRow(BaseModel):
+    level: str
+    id: str
+    name: str
+    city: str
+    sites: int
+    floor_area_m2: float
+    population: int | None
+    energy_kwh: float
+    emissions_kgco2e: float
+    reported_kgco2e: float | None
+    previous_emissions_kgco2e: float | None
+    trend: float | None
+    intensity: BenchmarkIntensity
+    trajectory: Trajectory | None
+    site_targets: SiteTargets
+    retrofits: RetrofitTotals
+    factors: list[SiteFactor]
+    inputs: list[SiteInput] | None = Field(
+        default=None, description="per site; only in rows of cities the caller sees"
+    )
+
+
+class ProgrammeReport(BaseModel):
+    programme: str
+    start: str
+    end: str
+    level: str
+    definitions: dict[str, str]
+    items: list[BenchmarkRow]
+
+
+class AirPoint(BaseModel):
+    unit: str
+    hours: int
+    mean: float
+    p95: float
+    max: float
+    threshold: float
+    share_above: float
+
+
+class AirDistrict(BaseModel):
+    district: str
+    city: str
+    name: str
+    sensors: list[str]
+    points: dict[str, AirPoint]
+
+
+class AirQualityReport(BaseModel):
+    start: str
+    end: str
+    items: list[AirDistrict]
 
 
 def _sites(caller: Access, level: str) -> list[Site]:
@@ -97,8 +231,9 @@ async def _retrofit_savings(state: AppState, sites: list[Site]) -> dict[str, lis
 
 async def programme_report(
     caller: Access, state: AppState, tr: TimeRange, level: str
-) -> dict[str, Any]:
-    """The benchmark rows and the definitions they use."""
+) -> ProgrammeReport:
+    """The benchmark rows and the definitions they use (rows of cities the caller does not
+    see carry no `inputs`: the field is unset, and the endpoint leaves unset fields out)."""
     reg = caller.registry
     sites = _sites(caller, level)
     span = tr.end_ns - tr.start_ns
@@ -201,7 +336,7 @@ async def programme_report(
                 for s in members
             ]  # fmt: skip
         items.append(item)
-    return {
+    return ProgrammeReport.model_validate({
         "programme": reg.config.programme.id,
         "start": iso(tr.start_ns),
         "end": iso(tr.end_ns),
@@ -228,7 +363,7 @@ async def programme_report(
             "(IPMVP Option C); uncertainty is the root sum of squares at 90 %",
         },
         "items": items,
-    }
+    })  # fmt: skip
 
 
 def _distinct_factors(found: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
@@ -375,7 +510,7 @@ MAX_AIR_CELLS = 2_000_000
 """Series x hours held at once (16 MB of float64); past it, ask for a shorter range."""
 
 
-async def air_quality(caller: Access, state: AppState, tr: TimeRange) -> dict[str, Any]:
+async def air_quality(caller: Access, state: AppState, tr: TimeRange) -> AirQualityReport:
     """Per visible district and point: hourly means summarised (the endpoint says how)."""
     reg = caller.registry
     districts = sorted(d.id for d in caller.visible_districts())
@@ -431,4 +566,6 @@ async def air_quality(caller: Access, state: AppState, tr: TimeRange) -> dict[st
                 }
     for item in out.values():
         item["sensors"] = sorted(set(item["sensors"]))
-    return {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "items": list(out.values())}
+    return AirQualityReport.model_validate(
+        {"start": iso(tr.start_ns), "end": iso(tr.end_ns), "items": list(out.values())}
+    )
