@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
-import structlog
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
 from peakline_api.access import issuer_of
 from peakline_api.dr import DemandResponse
-from peakline_api.errors import InvalidQuery, UnknownId
+from peakline_api.errors import InvalidQuery
+from peakline_api.services.demand_response import (
+    DrEvent,
+    DrEventList,
+    cancel,
+    event_list,
+    event_out,
+    one_event,
+)
 from peakline_api.state import Caller, OperatorCaller, State
-from peakline_api.timespec import iso, parse_time
+from peakline_api.timespec import parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["demand response"])
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -45,29 +52,14 @@ def dr_service(state: State) -> DemandResponse:
 DrDep = Annotated[DemandResponse, Depends(dr_service)]
 
 
-async def event_out(dr: DemandResponse, event: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in event.items() if not k.endswith("_ns")}
-    out["start"] = iso(event["start_ns"])
-    out["end"] = iso(event["end_ns"])
-    out["created"] = iso(event["created_ns"])
-    commands = []
-    for ref in event.get("commands", []):
-        if ref.get("id"):
-            entry = dr.ledger.get(ref["id"])
-            ref = {**ref, "state": entry.state.value, "reason": entry.reason}
-            ref["readback"] = entry.readback
-        commands.append(ref)
-    out["commands"] = commands
-    results = await dr.verification(event)
-    if results is not None:
-        for key in ("window_start_ns", "window_end_ns"):
-            results[key.removesuffix("_ns")] = iso(results.pop(key))
-    out["results"] = results
-    return out
-
-
-@router.post("/dr-events", status_code=201, summary="Create a demand-response event (operator)")
-async def create_event(body: DrEventIn, caller: OperatorCaller, dr: DrDep) -> Any:
+@router.post(
+    "/dr-events",
+    status_code=201,
+    response_model=DrEvent,
+    response_model_exclude_unset=True,
+    summary="Create a demand-response event (operator)",
+)
+async def create_event(body: DrEventIn, caller: OperatorCaller, dr: DrDep) -> DrEvent:
     """Plan the event from each site's configured flexibility now; its commands are issued
     at `start` and reverted by the edge at `end`."""
     sites = [caller.site(s) for s in dict.fromkeys(body.sites)]
@@ -92,50 +84,33 @@ async def create_event(body: DrEventIn, caller: OperatorCaller, dr: DrDep) -> An
     return await event_out(dr, event)
 
 
-def _visible(caller: Caller, event: dict[str, Any]) -> bool:
-    try:
-        for s in event["sites"]:
-            caller.site(s)
-    except UnknownId:
-        return False
-    return True
+@router.get(
+    "/dr-events",
+    response_model=DrEventList,
+    response_model_exclude_unset=True,
+    summary="Demand-response events, newest first",
+)
+async def list_events(caller: Caller, dr: DrDep) -> DrEventList:
+    return await event_list(dr, caller)
 
 
-@router.get("/dr-events", summary="Demand-response events, newest first")
-async def list_events(caller: Caller, dr: DrDep) -> Any:
-    items = []
-    for event in dr.ledger.events():
-        if not _visible(caller, event):
-            continue
-        try:
-            items.append(await event_out(dr, event))
-        except (ArithmeticError, ValueError, TypeError, KeyError, MemoryError) as exc:
-            # one broken event never takes the city's listing down with it
-            structlog.get_logger("peakline.api.dr").warning(
-                "dr event unreadable", id=event.get("id"), error=repr(exc)
-            )
-            items.append({"id": event.get("id"), "state": "unreadable", "results": None})
-    return {"items": items}
+@router.get(
+    "/dr-events/{event_id}",
+    response_model=DrEvent,
+    response_model_exclude_unset=True,
+    summary="One event: plan, commands, verified results",
+)
+async def get_event(event_id: str, caller: Caller, dr: DrDep) -> DrEvent:
+    return await one_event(dr, caller, event_id)
 
 
-def _event(dr: DemandResponse, caller: Caller, event_id: str) -> dict[str, Any]:
-    try:
-        event = dr.ledger.event(event_id)
-    except KeyError:
-        raise UnknownId(f"no demand-response event {event_id!r}") from None
-    if not _visible(caller, event):
-        raise UnknownId(f"no demand-response event {event_id!r}")
-    return event
-
-
-@router.get("/dr-events/{event_id}", summary="One event: plan, commands, verified results")
-async def get_event(event_id: str, caller: Caller, dr: DrDep) -> Any:
-    return await event_out(dr, _event(dr, caller, event_id))
-
-
-@router.post("/dr-events/{event_id}/cancel", summary="End an event now and revert (operator)")
-async def cancel_event(event_id: str, caller: OperatorCaller, dr: DrDep) -> Any:
+@router.post(
+    "/dr-events/{event_id}/cancel",
+    response_model=DrEvent,
+    response_model_exclude_unset=True,
+    summary="End an event now and revert (operator)",
+)
+async def cancel_event(event_id: str, caller: OperatorCaller, dr: DrDep) -> DrEvent:
     """A scheduled event never starts; an active one's commands are reverted to the values
     read before it (the `previous` of each action), and its unsent commands expire."""
-    event = await dr.cancel(_event(dr, caller, event_id), issuer_of(caller))
-    return await event_out(dr, event)
+    return await cancel(dr, caller, event_id, issuer_of(caller))
