@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from peakline_api.params import Paging
 
 T = TypeVar("T")
 
@@ -17,6 +21,24 @@ class Page(BaseModel, Generic[T]):
     limit: int
     offset: int
     next_offset: int | None
+
+    @classmethod
+    def of(cls, matching: Sequence[T], paging: Paging) -> Self:
+        """The page `paging` asks for out of every matching item."""
+        end = paging.offset + paging.limit
+        return cls.window(list(matching[paging.offset : end]), len(matching), paging)
+
+    @classmethod
+    def window(cls, items: list[T], total: int, paging: Paging) -> Self:
+        """A page already cut (by the database) out of `total` matching items."""
+        end = paging.offset + paging.limit
+        return cls(
+            items=items,
+            total=total,
+            limit=paging.limit,
+            offset=paging.offset,
+            next_offset=end if end < total else None,
+        )
 
 
 class CityOut(BaseModel):

@@ -32,15 +32,7 @@ async def list_anomalies(
     items = [e.event for e in await anomaly_events(caller, state, f, tr.start_ns, tr.end_ns)]
     if status:
         items = [e for e in items if e.state == status]
-    total = len(items)
-    end = paging.offset + paging.limit
-    return Page[AnomalyEvent](
-        items=items[paging.offset : end],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-        next_offset=end if end < total else None,
-    )
+    return Page[AnomalyEvent].of(items, paging)
 
 
 @router.get(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -16,7 +15,7 @@ from peakline_api.models import (
     PointOut,
     SiteOut,
 )
-from peakline_api.params import FiltersDep, Paging, PagingDep
+from peakline_api.params import FiltersDep, PagingDep
 from peakline_api.state import AppState, Caller, State
 from peakline_api.timespec import iso
 from peakline_core.config import Device
@@ -25,19 +24,6 @@ router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 SitePath = Annotated[str, Path(max_length=64, description="site id", examples=["rt-school"])]
 DevicePath = Annotated[str, Path(max_length=64, description="device id", examples=["school-meter"])]
-
-
-def _page(items: Sequence[object], paging: Paging) -> dict[str, Any]:
-    total = len(items)
-    chunk = items[paging.offset : paging.offset + paging.limit]
-    nxt = paging.offset + paging.limit
-    return {
-        "items": chunk,
-        "total": total,
-        "limit": paging.limit,
-        "offset": paging.offset,
-        "next_offset": nxt if nxt < total else None,
-    }
 
 
 def device_out(state: AppState, device: Device) -> DeviceOut:
@@ -99,8 +85,10 @@ def site_out(state: AppState, site_id: str) -> SiteOut:
 
 
 @router.get("/cities", response_model=Page[CityOut], summary="Cities the key may see")
-async def list_cities(caller: Caller, paging: PagingDep) -> dict[str, Any]:
-    return _page([c.model_dump() for c in caller.visible_cities()], paging)
+async def list_cities(caller: Caller, paging: PagingDep) -> Page[CityOut]:
+    return Page[CityOut].of(
+        [CityOut.model_validate(c.model_dump()) for c in caller.visible_cities()], paging
+    )
 
 
 @router.get("/districts", response_model=Page[DistrictOut], summary="Districts")
@@ -108,18 +96,22 @@ async def list_districts(
     caller: Caller,
     paging: PagingDep,
     city: Annotated[list[str], Query(max_length=100, description="city id")] = [],  # noqa: B006
-) -> dict[str, Any]:
+) -> Page[DistrictOut]:
     wanted = {caller.city(c).id for c in city}
-    items = [d.model_dump() for d in caller.visible_districts() if not wanted or d.city in wanted]
-    return _page(items, paging)
+    items = [
+        DistrictOut.model_validate(d.model_dump())
+        for d in caller.visible_districts()
+        if not wanted or d.city in wanted
+    ]
+    return Page[DistrictOut].of(items, paging)
 
 
 @router.get("/sites", response_model=Page[SiteOut], summary="Sites with device counts")
 async def list_sites(
     caller: Caller, state: State, f: FiltersDep, paging: PagingDep
-) -> dict[str, Any]:
+) -> Page[SiteOut]:
     sites = caller.sites_matching(f.site, f.district, f.city)
-    return _page([site_out(state, s.id) for s in sites], paging)
+    return Page[SiteOut].of([site_out(state, s.id) for s in sites], paging)
 
 
 @router.get("/sites/{site}", response_model=SiteOut, summary="One site")
@@ -132,10 +124,10 @@ async def get_site(site: SitePath, caller: Caller, state: State) -> SiteOut:
 )
 async def list_devices(
     caller: Caller, state: State, f: FiltersDep, paging: PagingDep
-) -> dict[str, Any]:
+) -> Page[DeviceOut]:
     sel = caller.select(f.site, f.district, f.city, f.device)
     devices = [state.registry.devices[d] for d in sel.devices]
-    return _page([device_out(state, d) for d in devices], paging)
+    return Page[DeviceOut].of([device_out(state, d) for d in devices], paging)
 
 
 @router.get("/devices/{device}", response_model=DeviceOut, summary="One device")

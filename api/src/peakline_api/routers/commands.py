@@ -74,39 +74,39 @@ class CommandOut(BaseModel):
     history: list[CommandEventOut] | None = None
 
 
-def command_out(entry: LedgerEntry, history: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": entry.id,
-        "site": entry.site,
-        "device": entry.device,
-        "point": entry.point,
-        "value": entry.value,
-        "state": entry.state,
-        "reason": entry.reason,
-        "readback": entry.readback,
-        "previous": entry.previous,
-        "issuer": entry.issuer,
-        "issued_at": iso(entry.issued_at),
-        "expires_at": iso(entry.expires_at),
-        "updated_at": iso(entry.updated_at),
-        "idempotency_key": entry.idempotency_key,
-        "dry_run": entry.dry_run,
-        "revert_after_s": entry.revert_after_s,
-        "origin": entry.origin,
-    }
-    if history:
-        out["history"] = [
-            {
-                "time": iso(e.ts),
-                "state": e.state,
-                "reason": e.reason,
-                "readback": e.readback,
-                "source": e.source,
-                "applied": e.applied,
-            }
+def command_out(entry: LedgerEntry, history: bool = False) -> CommandOut:
+    return CommandOut(
+        id=entry.id,
+        site=entry.site,
+        device=entry.device,
+        point=entry.point,
+        value=entry.value,
+        state=entry.state,
+        reason=entry.reason,
+        readback=entry.readback,
+        previous=entry.previous,
+        issuer=entry.issuer,
+        issued_at=iso(entry.issued_at),
+        expires_at=iso(entry.expires_at),
+        updated_at=iso(entry.updated_at),
+        idempotency_key=entry.idempotency_key,
+        dry_run=entry.dry_run,
+        revert_after_s=entry.revert_after_s,
+        origin=entry.origin,
+        history=[
+            CommandEventOut(
+                time=iso(e.ts),
+                state=e.state,
+                reason=e.reason,
+                readback=e.readback,
+                source=e.source,
+                applied=e.applied,
+            )
             for e in entry.history
         ]
-    return out
+        if history
+        else None,
+    )
 
 
 def control(state: State) -> CommandService:
@@ -128,7 +128,7 @@ ControlDep = Annotated[CommandService, Depends(control)]
         429: {"description": "device rate limit"},
     },
 )
-async def post_command(body: CommandIn, caller: OperatorCaller, service: ControlDep) -> Any:
+async def post_command(body: CommandIn, caller: OperatorCaller, service: ControlDep) -> CommandOut:
     """Validate against the device profile, record, publish on the device's command topic
     (QoS 1) and return the command; follow it with `GET /api/v1/commands/{id}`."""
     caller.site(body.site)
@@ -155,7 +155,7 @@ async def get_command(
     caller: Caller,
     service: ControlDep,
     history: Annotated[bool, Query(description="include every state report")] = True,
-) -> Any:
+) -> CommandOut:
     try:
         entry = service.ledger.get(command_id, history=history)
     except KeyError:
@@ -176,7 +176,7 @@ async def list_commands(
     paging: PagingDep,
     state: Annotated[list[CommandState], Query(description="command state (repeatable)")] = [],  # noqa: B006
     origin: Annotated[str | None, Query(max_length=128, description="e.g. dr:<event>")] = None,
-) -> Any:
+) -> Page[CommandOut]:
     """Commands issued in the range (default: the last hour), newest first."""
     sites = [s.id for s in caller.sites_matching(f.site, f.district, f.city)]
     devices = [caller.device(d).id for d in f.device]
@@ -194,11 +194,4 @@ async def list_commands(
             limit=paging.limit,
             offset=paging.offset,
         )
-    end = paging.offset + paging.limit
-    return {
-        "items": [command_out(e) for e in items],
-        "total": total,
-        "limit": paging.limit,
-        "offset": paging.offset,
-        "next_offset": end if end < total else None,
-    }
+    return Page[CommandOut].window([command_out(e) for e in items], total, paging)

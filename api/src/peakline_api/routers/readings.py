@@ -27,16 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["readings"])
 async def latest_readings(
     caller: Caller, state: State, f: FiltersDep, paging: PagingDep
 ) -> Page[LatestReading]:
-    items = await newest_readings(caller, state, f)
-    total = len(items)
-    end = paging.offset + paging.limit
-    return Page[LatestReading](
-        items=items[paging.offset : end],
-        total=total,
-        limit=paging.limit,
-        offset=paging.offset,
-        next_offset=end if end < total else None,
-    )
+    return Page[LatestReading].of(await newest_readings(caller, state, f), paging)
 
 
 @router.get("/series", response_model=SeriesResponse, summary="Time series of readings")
