@@ -113,26 +113,26 @@ def _t(ns: int | None) -> str | None:
     return None if ns is None else iso(ns)
 
 
-def incident_out(i: Incident) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "rule": i.rule,
-        "subject": i.subject,
-        "city": i.city,
-        "site": i.site,
-        "severity": i.severity,
-        "state": i.state,
-        "opened": iso(i.opened_ns),
-        "acknowledged": _t(i.acknowledged_ns),
-        "acknowledged_by": i.acknowledged_by,
-        "comment": i.comment,
-        "resolved": _t(i.resolved_ns),
-        "reminders": i.reminders,
-        "summary": i.summary,
-    }
+def incident_out(i: Incident) -> IncidentOut:
+    return IncidentOut(
+        id=i.id,
+        rule=i.rule,
+        subject=i.subject,
+        city=i.city,
+        site=i.site,
+        severity=i.severity,
+        state=i.state,
+        opened=iso(i.opened_ns),
+        acknowledged=_t(i.acknowledged_ns),
+        acknowledged_by=i.acknowledged_by,
+        comment=i.comment,
+        resolved=_t(i.resolved_ns),
+        reminders=i.reminders,
+        summary=i.summary,
+    )
 
 
-def notification_out(n: OutboxItem) -> dict[str, Any]:
+def notification_out(n: OutboxItem) -> NotificationOut:
     status = (
         "sent"
         if n.sent_ns is not None
@@ -142,16 +142,16 @@ def notification_out(n: OutboxItem) -> dict[str, Any]:
         if n.attempts
         else "pending"
     )
-    return {
-        "transition": n.transition,
-        "channel": n.channel,
-        "status": status,
-        "attempts": n.attempts,
-        "created": iso(n.created_ns),
-        "sent": _t(n.sent_ns),
-        "next_attempt": iso(n.due_ns) if status in ("pending", "retrying") else None,
-        "last_error": n.last_error,
-    }
+    return NotificationOut(
+        transition=n.transition,
+        channel=n.channel,
+        status=status,
+        attempts=n.attempts,
+        created=iso(n.created_ns),
+        sent=_t(n.sent_ns),
+        next_attempt=iso(n.due_ns) if status in ("pending", "retrying") else None,
+        last_error=n.last_error,
+    )
 
 
 def _cities(caller: Access, city: list[str]) -> list[str]:
@@ -167,25 +167,25 @@ def visible_incident(caller: Access, found: Alerts, incident_id: str) -> Inciden
     return incident
 
 
-def rule_out(r: Rule, source: Literal["file", "api"], found: Alerts) -> dict[str, Any]:
+def rule_out(r: Rule, source: Literal["file", "api"], found: Alerts) -> RuleOut:
     meta = found.db.rule_meta(r.id) if source == "api" else None
-    return {
-        "id": r.id,
-        "name": r.name,
-        "city": r.scope.city,
-        "district": r.scope.district,
-        "site": r.scope.site,
-        "device": r.scope.device,
-        "kind": r.condition.kind,
-        "severity": r.severity,
-        "channels": list(r.channels),
-        "repeat_minutes": r.repeat_minutes,
-        "enabled": r.enabled,
-        "condition": r.condition.model_dump(mode="json"),
-        "source": source,
-        "updated": None if meta is None else _t(meta[0]),
-        "updated_by": None if meta is None else meta[1],
-    }
+    return RuleOut(
+        id=r.id,
+        name=r.name,
+        city=r.scope.city,
+        district=r.scope.district,
+        site=r.scope.site,
+        device=r.scope.device,
+        kind=r.condition.kind,
+        severity=r.severity,
+        channels=list(r.channels),
+        repeat_minutes=r.repeat_minutes,
+        enabled=r.enabled,
+        condition=r.condition.model_dump(mode="json"),
+        source=source,
+        updated=None if meta is None else _t(meta[0]),
+        updated_by=None if meta is None else meta[1],
+    )
 
 
 @router.get("/rules", response_model=list[RuleOut], summary="Alert rules of visible cities")
@@ -193,7 +193,7 @@ async def list_rules(
     caller: Caller,
     found: AlertsDep,
     city: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
-) -> Any:
+) -> list[RuleOut]:
     cities = set(_cities(caller, city))
     file_rules = [(r, "file") for r in found.evaluator.alerts.rules]
     api_rules = [(r, "api") for r in found.db.rules()]
@@ -238,7 +238,7 @@ def _own_rule(caller: Access, found: Alerts, rule_id: str) -> Rule:
 @router.post(
     "/rules", response_model=RuleOut, status_code=201, summary="Create an alert rule (admin)"
 )
-async def create_rule(rule: Rule, caller: AdminCaller, found: AlertsDep, state: State) -> Any:
+async def create_rule(rule: Rule, caller: AdminCaller, found: AlertsDep, state: State) -> RuleOut:
     _validated(caller, found, state, rule)
     if not found.db.put_rule(rule, caller.key.name, state.clock_ns(), create=True):
         raise RuleConflict(f"rule {rule.id!r} exists: replace it with PUT")
@@ -252,7 +252,7 @@ async def create_rule(rule: Rule, caller: AdminCaller, found: AlertsDep, state: 
 )
 async def replace_rule(
     rule_id: str, rule: Rule, caller: AdminCaller, found: AlertsDep, state: State
-) -> Any:
+) -> RuleOut:
     _own_rule(caller, found, rule_id)
     if rule.id != rule_id:
         raise RuleInvalid(f"the body's id {rule.id!r} is not {rule_id!r}")
@@ -276,7 +276,7 @@ async def list_incidents(
     city: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
     site: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
     state: Literal["open", "acknowledged", "resolved"] | None = None,
-) -> Any:
+) -> list[IncidentOut]:
     if site is not None:
         caller.site(site)  # 404 when not visible
     rows = found.db.search(
@@ -292,12 +292,12 @@ async def get_incident(
     incident_id: str,
     caller: Caller,
     found: AlertsDep,
-) -> Any:
+) -> IncidentDetail:
     incident = visible_incident(caller, found, incident_id)
-    return {
-        **incident_out(incident),
-        "notifications": [notification_out(n) for n in found.db.outbox(incident.id)],
-    }
+    return IncidentDetail(
+        **incident_out(incident).model_dump(),
+        notifications=[notification_out(n) for n in found.db.outbox(incident.id)],
+    )
 
 
 @router.post(
@@ -311,7 +311,7 @@ async def acknowledge_incident(
     caller: OperatorCaller,
     found: AlertsDep,
     state: State,
-) -> Any:
+) -> IncidentOut:
     incident = visible_incident(caller, found, incident_id)
     try:
         done = found.evaluator.acknowledge(
