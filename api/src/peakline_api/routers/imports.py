@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from peakline_api.errors import ApiError, TooLarge, UnknownId
 from peakline_api.state import AppState, OperatorCaller, State
 from peakline_core.importing import BillSpec, ImportingError, IntervalSpec
+from peakline_core.storage import Store
 from peakline_store.importing import ImportPlan, ImportRefused, import_file
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
@@ -43,6 +45,62 @@ class ImportConflict(ApiError):
     status, code, title = 409, "import-refused", "Import refused"
 
 
+class ImportSpan(BaseModel):
+    from_ns: int
+    to_ns: int
+
+
+class ImportRowError(BaseModel):
+    """A refused row: its 1-based line, the column and what was expected."""
+
+    line: int
+    column: str
+    expected: str
+    got: str
+
+
+class ImportOut(BaseModel):
+    """What an upload gives and how it compares with the store (store `ImportPlan.summary`)."""
+
+    id: str
+    kind: Literal["interval", "bills"]
+    file: str
+    sha256: str
+    site: str
+    device: str
+    flow: str
+    unit: str
+    stored_unit: str
+    interval_s: int | None
+    rows: int = Field(description="valid rows")
+    span: ImportSpan | None
+    total: float = Field(description="sum of the valid rows, stored unit")
+    new: int
+    changed: int
+    cleared: int = Field(description="stored imported rows the file no longer has")
+    relabelled: int
+    unchanged: int
+    live_overlap: int = Field(description="intervals already derived from live readings")
+    committed_before_ns: list[int]
+    bills: int | None
+    cost: float | None
+    errors: list[ImportRowError]
+    notes: list[str]
+    committed: bool
+    written: int | None = Field(description="rows written (a commit only)")
+
+
+def import_out(import_id: str, plan: ImportPlan, committed: bool) -> ImportOut:
+    return ImportOut.model_validate(
+        {
+            "id": import_id,
+            **plan.summary(),
+            "committed": committed,
+            "written": plan.written if committed else None,
+        }
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PendingImport:
     key_id: str
@@ -55,7 +113,12 @@ class PendingImport:
     spec: IntervalSpec | BillSpec
 
 
-@router.post("/imports", status_code=201, summary="Upload a file for import (dry run)")
+@router.post(
+    "/imports",
+    status_code=201,
+    response_model=ImportOut,
+    summary="Upload a file for import (dry run)",
+)
 async def upload_import(
     request: Request,
     caller: OperatorCaller,
@@ -73,7 +136,7 @@ async def upload_import(
     label: Literal["start", "end"] = "start",
     interval_min: Annotated[int | None, Query(ge=1, le=1440)] = None,
     end_exclusive: bool = False,
-) -> dict[str, Any]:
+) -> ImportOut:
     the_site = caller.site(site)
     the_device = caller.device(device)
     if the_device.site != the_site.id:
@@ -106,11 +169,13 @@ async def upload_import(
         old = state.imports.pop(next(iter(state.imports)))
         if isinstance(old, PendingImport):
             _discard(old.path)
-    return {"id": import_id, **plan.summary(), "committed": False, "written": None}
+    return import_out(import_id, plan, committed=False)
 
 
-@router.post("/imports/{import_id}/commit", summary="Commit an uploaded import")
-async def commit_import(import_id: str, caller: OperatorCaller, state: State) -> dict[str, Any]:
+@router.post(
+    "/imports/{import_id}/commit", response_model=ImportOut, summary="Commit an uploaded import"
+)
+async def commit_import(import_id: str, caller: OperatorCaller, state: State) -> ImportOut:
     pending = state.imports.get(import_id)
     if not isinstance(pending, PendingImport) or pending.key_id != caller.key.id:
         raise UnknownId(f"no pending import {import_id!r}")
@@ -121,7 +186,7 @@ async def commit_import(import_id: str, caller: OperatorCaller, state: State) ->
         raise ImportConflict(str(exc)) from exc
     state.imports.pop(import_id, None)
     _discard(pending.path)
-    return {"id": import_id, **plan.summary(), "committed": True, "written": plan.written}
+    return import_out(import_id, plan, committed=True)
 
 
 async def _spool(request: Request) -> Path:
@@ -142,7 +207,7 @@ async def _spool(request: Request) -> Path:
     return path
 
 
-async def _import(store: Any, p: PendingImport, write: bool, **kw: Any) -> ImportPlan:
+async def _import(store: Store, p: PendingImport, write: bool, **kw: Any) -> ImportPlan:
     try:
         return await import_file(
             store, p.kind, p.file, p.path, p.site, p.device, p.flow, p.spec, write=write, **kw
