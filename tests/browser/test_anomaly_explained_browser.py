@@ -22,8 +22,11 @@ pytestmark = pytest.mark.asyncio
 
 S = 1_000_000_000
 WANT = {
-    "en": ("after a command: setpoint 21.0 → 19.0 °C at ", "expected between 136,174.27 and"),
-    "zh-CN": ("指令所致：设定温度 21.0 → 19.0 °C（", "预期在 136,174.27 至"),
+    "en": (
+        "after a command: setpoint 21.0 → 19.0 °C at ",
+        "expected between 136,174 and 178,299",
+    ),
+    "zh-CN": ("指令所致：设定温度 21.0 → 19.0 °C（", "预期在 136,174 至 178,299 W 之间"),
 }
 
 

@@ -107,6 +107,16 @@ async def test_acknowledge_through_the_api_stops_reminders(
                     await eventually(
                         lambda: kinds()[-1:] == ["resolved"], 15.0, "the resolution", every_s=0.02
                     )
+                    # the webhook has the resolution; its outbox row is marked sent a moment
+                    # after the receiver answered
+
+                    async def all_sent() -> bool:
+                        got = await api.get(
+                            f"/api/v1/alerts/incidents/{incident['id']}", headers=auth
+                        )
+                        return {n["status"] for n in got.json()["notifications"]} == {"sent"}
+
+                    await eventually(all_sent, 15.0, "every notification marked sent")
                     r = await api.get(f"/api/v1/alerts/incidents/{incident['id']}", headers=auth)
                     body = r.json()
                     assert body["state"] == "resolved"
