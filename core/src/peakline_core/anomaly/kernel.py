@@ -156,8 +156,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     mvf, dtz, lam, lam_var, var_rate = rt.mvf, rt.dtz, rt.lam, rt.lam_var, rt.var_rate
     mdtz = rt.mdtz
     dt_rows = np.broadcast_to(dtz, (n_t, n_s))
-    held_s = p.visits * VISIT_S  # the modelled span (capped at a visit) each reading weighs
+    # the seasonal profile and its working vectors are float32: its section runs in float32
+    # end to end (mixing float32 and float64 costs about 2x per operation)
+    x32, w32 = p.x.astype(f32), p.visits.astype(f32)
+    held_s = (p.visits * VISIT_S).astype(f32)  # the modelled span (capped at a visit) weighed
     err_sd = None if p.x_err is None else p.x_err * ERR_TO_SD
+    err32 = None if err_sd is None else err_sd.astype(f32)
+    s4 = np.empty(n_s, dtype=f32)
     is_counter = st["counter"]
     level_rate, trend_share, spread_rate = rt.level_rate, rt.trend_share, rt.spread_rate
     visit_w, keep_run = rt.visit_w, rt.keep_run
@@ -170,7 +175,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     spike_warm = np.empty((n_t, n_s), dtype=bool)
     # season_q: the seasonal tail tracker before reading t in row t; after a warm step it
     # steps into row t + 1, so consecutive warm steps record it without copying
-    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t + 1, n_s))
+    season_z, season_q = np.zeros((n_t, n_s), dtype=f32), np.zeros((n_t + 1, n_s), dtype=f32)
     q_row = -1  # the row of season_q that holds q_se (-1: none)
     season_v = np.zeros((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
@@ -179,7 +184,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     mu, trend, s = st["mu"], st["trend"], st["s"]
     spike_moves[0] = st["moves"]
     np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
-    q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
+    q_se = np.where(st["q_season"] > 0, st["q_season"], zq).astype(f32)
     e, ve, age = st["e"], st["ve"], st["drift_age_s"]
     flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
@@ -252,7 +257,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- seasonal profile ---
         # out-of-sample spread, widened for a mean learnt from few visits
         # (until some series has a warm bin, only the profile's learning runs)
-        res = x - m_b
+        x_s = x32[t]
+        res = x_s - m_b
         bin_warm = v_b >= cfg.season_warmup_visits
         swarm = np.logical_and(v, bin_warm, out=season_warm[t])
         all_bin_warm = bool(bin_warm.all())
@@ -260,11 +266,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         all_swarm = all_bin_warm and all_valid[t]
         any_swarm = all_swarm or bool(swarm.any())
         if any_bin_warm:
-            s4 = 0.25 * s
+            np.multiply(s, 0.25, out=s4, casting="same_kind")
             infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
             sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
-            if err_sd is not None:
-                sig_b = np.maximum(sig_b, err_sd[t])
+            if err32 is not None:
+                sig_b = np.maximum(sig_b, err32[t])
         if any_swarm:
             zs_own = res / sig_b
             # a value the profile holds an hour earlier or later is a shifted schedule or
@@ -272,9 +278,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             azs = np.abs(zs_own, out=season_z[t])
             for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
                 sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
-                if err_sd is not None:
-                    sig_n = np.maximum(sig_n, err_sd[t])
-                z_n = np.abs((x - nb_mean) / sig_n)
+                if err32 is not None:
+                    sig_n = np.maximum(sig_n, err32[t])
+                z_n = np.abs((x_s - nb_mean) / sig_n)
                 # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
                 # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
                 np.fmin(azs, z_n, out=azs)
@@ -309,7 +315,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             flat_zero = True
 
         # --- profile updates (the bin's working vectors) ---
-        w = p.visits[t]
+        w = w32[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
         lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
         lr_dev = w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9)
@@ -377,6 +383,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
-    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.copy()
+    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)
     st["moves"] = spike_moves[-1].copy()
     return out
