@@ -119,7 +119,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     f32 = np.float32
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq).astype(f32)
     err32 = err_sd.astype(f32)
-    e, ve, age = st["e"], st["ve"], st["drift_age_s"]
+    e, ve, age = st["e"].astype(f32), st["ve"].astype(f32), st["drift_age_s"]  # chart: float32
+    lam32 = lam.astype(f32)
+    lam_var32 = np.maximum(lam / (2.0 - lam), 1e-12).astype(f32)
     flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
     names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov", "p_dt")
     pm, pd_, pv, pst, pin, pdt = (st[k].reshape(-1) for k in names)
@@ -221,15 +223,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
 
         # --- drift: EWMA chart on clipped seasonal residuals ---
         sw = swarm.astype(np.float64)
-        lam_t = lam[t] * sw
+        lam_t = lam32[t] * swarm.astype(f32)
         e += lam_t * (np.clip(zs_own, -c, c) - e)
         age += mdtz[t] * sw
-        var = np.maximum(ve, np.maximum(lam[t] / (2.0 - lam[t]), 1e-12))
+        var = np.maximum(ve, lam_var32[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         np.clip(e, -cfg.drift_cap_z * sd, cfg.drift_cap_z * sd, out=e)
         out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)) * sw
+        rv = (np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)) * sw).astype(f32)
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
         # --- flatline: surprise of the run of unchanged values ---
@@ -258,4 +260,5 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         dm += g * (dtc - dm)
 
     st["q_spike"], st["q_season"], st["visit_bin"] = q_sp, q_se.astype(np.float64), vbin
+    st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)
     return out

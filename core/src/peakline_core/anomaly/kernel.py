@@ -185,7 +185,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     spike_moves[0] = st["moves"]
     np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq).astype(f32)
-    e, ve, age = st["e"], st["ve"], st["drift_age_s"]
+    # the drift chart runs in float32 (its age in float64: it counts seconds for months)
+    e, ve, age = st["e"].astype(f32), st["ve"].astype(f32), st["drift_age_s"]
+    lam32, lam_var32 = lam.astype(f32), lam_var.astype(f32)
+    rv = np.empty(n_s, dtype=f32)
     flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
     q_min = cfg.flat_q_min
@@ -343,14 +346,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- drift: EWMA chart on clipped seasonal residuals ---
         if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
             if e.any():
-                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var[t]))
+                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var32[t]))
                 np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
             continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
-        lam_t = lam[t] if all_swarm else lam[t] * sw
+        lam_t = lam32[t] if all_swarm else lam32[t] * swarm.astype(f32)
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
         age += mdtz[t] if all_swarm else mdtz[t] * sw
-        var = np.maximum(ve, lam_var[t])
+        var = np.maximum(ve, lam_var32[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
@@ -362,9 +365,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             out.drift[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9))
-        if not all_swarm:
-            rv = rv * sw
+        if all_swarm:
+            np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9), out=rv, casting="same_kind")
+        else:
+            np.multiply(
+                np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)),
+                sw,
+                out=rv,
+                casting="same_kind",
+            )
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
     bins.note_visits(p.bin_index, visit_w)
@@ -384,5 +393,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
     st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)
+    st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)
     st["moves"] = spike_moves[-1].copy()
     return out
