@@ -191,7 +191,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         azs = np.abs(zs)
         zt = t_to_z(azs * (zq / np.maximum(q_se, zq)), np.maximum(v_b - 1.0, 0.5))
         out.seasonal[t] = np.where(swarm, zt, 0.0)
-        q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
+        q_se += np.where(swarm, f32(cfg.tail_rate) * q_se * ((azs > q_se) - f32(cfg.tail_p)), 0.0)
         w = p.visits[t].astype(f32)
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
         lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)

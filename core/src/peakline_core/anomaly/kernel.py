@@ -185,6 +185,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     spike_moves[0] = st["moves"]
     np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
     q_se = np.where(st["q_season"] > 0, st["q_season"], zq).astype(f32)
+    tail_rate32, tail_p32 = f32(cfg.tail_rate), f32(cfg.tail_p)
     # the drift chart runs in float32 (its age in float64: it counts seconds for months)
     e, ve, age = st["e"].astype(f32), st["ve"].astype(f32), st["drift_age_s"]
     lam32, lam_var32 = lam.astype(f32), lam_var.astype(f32)
@@ -290,7 +291,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             if q_row != t:
                 season_q[t] = q_se
             season_v[t] = v_b
-            q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
+            q_step = tail_rate32 * q_se * ((azs > q_se) - tail_p32)
             q_se = np.add(
                 q_se, q_step if all_swarm else np.where(swarm, q_step, 0.0), out=season_q[t + 1]
             )
