@@ -3,7 +3,8 @@
 This is the engine's kernel before it was optimized (peakline_core/anomaly/kernel.py): every
 step gathers its seasonal bins from the profile and scatters them back. It is kept to hold
 the optimized kernel to the same results, bit for bit
-(test_anomaly_kernel_reference.py). Its evidence is complete; the optimized kernel may
+(test_anomaly_kernel_reference.py); it does the same float32 arithmetic (the seasonal section
+and the drift chart, issue 18's float32 pass). Its evidence is complete; the optimized kernel may
 report evidence that cannot score (below z_zero) as 0.
 
 The recursive detectors: one pass over time, each step vectorized across all series.

@@ -38,6 +38,11 @@ tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
   only on the steps where some series changes bin, for those series only;
 - outputs that feed nothing back (Student-t -> z, gap surprise) are finished after the loop,
   only where they can reach `z_zero` (below it a reading scores 0 whatever its value);
+- the seasonal section (readings, profile working vectors, neighbours, tail tracker) and the
+  drift chart run in float32 (the profile is float32 anyway; a float32/float64 mix costs ~2x
+  per operation); the level, trend, spread, spike tracker and the chart's age stay float64
+  (a large level with small noise needs float64 for x - level), and the state keeps its
+  float64 fields;
 - work whose mask is empty or full is skipped: a `where` on an all-true mask, the seasonal
   test and drift chart while no series has a warm bin, the gap surprise of an interval
   that cannot reach `z_zero`, the flatline cost where no reading repeats.
