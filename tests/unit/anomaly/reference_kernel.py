@@ -3,7 +3,8 @@
 This is the engine's kernel before it was optimized (peakline_core/anomaly/kernel.py): every
 step gathers its seasonal bins from the profile and scatters them back. It is kept to hold
 the optimized kernel to the same results, bit for bit
-(test_anomaly_kernel_reference.py). Its evidence is complete; the optimized kernel may
+(test_anomaly_kernel_reference.py); it does the same float32 arithmetic (the seasonal section
+and the drift chart, issue 18's float32 pass). Its evidence is complete; the optimized kernel may
 report evidence that cannot score (below z_zero) as 0.
 
 The recursive detectors: one pass over time, each step vectorized across all series.
@@ -115,8 +116,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
 
     n, moves, mu, trend, s = st["n"], st["moves"], st["mu"], st["trend"], st["s"]
     q_sp = np.where(st["q_spike"] > 0, st["q_spike"], zq)
-    q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
-    e, ve, age = st["e"], st["ve"], st["drift_age_s"]
+    # the seasonal section runs in float32, like the profile it learns
+    f32 = np.float32
+    q_se = np.where(st["q_season"] > 0, st["q_season"], zq).astype(f32)
+    err32 = err_sd.astype(f32)
+    e, ve, age = st["e"].astype(f32), st["ve"].astype(f32), st["drift_age_s"]  # chart: float32
+    lam32 = lam.astype(f32)
+    lam_var32 = np.maximum(lam / (2.0 - lam), 1e-12).astype(f32)
     flat, dm, dd, ndt = st["flat"], st["dt_mean"], st["dt_dev"], st["n_dt"]
     names = ("p_mean", "p_dev", "p_visits", "p_still", "p_innov", "p_dt")
     pm, pd_, pv, pst, pin, pdt = (st[k].reshape(-1) for k in names)
@@ -165,12 +171,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         # 08:00 every day does not blunt the spike test at 13:00
         s += b * (np.minimum(np.abs(r), np.where(warm, c * sig_all, inf)) - s)
 
-        # --- seasonal profile ---
+        # --- seasonal profile (float32) ---
         # out-of-sample spread, widened for a mean learnt from few visits
+        x_s, s4 = x.astype(f32), (0.25 * s).astype(f32)
         infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
-        sig_b = MAD_TO_SD * infl * np.maximum(d_b, 0.25 * s) + 1e-12 * (np.abs(m_b) + 1.0)
-        sig_b = np.maximum(sig_b, err_sd[t])
-        res = x - m_b
+        sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
+        sig_b = np.maximum(sig_b, err32[t])
+        res = x_s - m_b
         zs = zs_own = res / sig_b
         swarm = v & (v_b >= cfg.season_warmup_visits)
         # a value the profile holds an hour earlier or later is a shifted schedule or sunrise,
@@ -178,15 +185,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         for nb in (before, after):
             v_n = pv[nb]
             sig_n = MAD_TO_SD * np.sqrt(1.0 + 1.0 / np.maximum(v_n, 1.0))
-            sig_n = sig_n * np.maximum(pd_[nb], 0.25 * s) + 1e-12 * (np.abs(pm[nb]) + 1.0)
-            sig_n = np.maximum(sig_n, err_sd[t])
-            z_n = (x - pm[nb]) / sig_n
+            sig_n = sig_n * np.maximum(pd_[nb], s4) + 1e-12 * (np.abs(pm[nb]) + 1.0)
+            sig_n = np.maximum(sig_n, err32[t])
+            z_n = (x_s - pm[nb]) / sig_n
             zs = np.where((v_n >= cfg.season_warmup_visits) & (np.abs(z_n) < np.abs(zs)), z_n, zs)
         azs = np.abs(zs)
         zt = t_to_z(azs * (zq / np.maximum(q_se, zq)), np.maximum(v_b - 1.0, 0.5))
         out.seasonal[t] = np.where(swarm, zt, 0.0)
-        q_se += np.where(swarm, cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p), 0.0)
-        w = p.visits[t]
+        q_se += np.where(swarm, f32(cfg.tail_rate) * q_se * ((azs > q_se) - f32(cfg.tail_p)), 0.0)
+        w = p.visits[t].astype(f32)
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
         lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
         bnd = np.where(v_b >= cfg.season_warmup_visits, c * sig_b, inf)
@@ -198,10 +205,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         pd_[bi] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
         pv[bi] = v_new
         pst[bi] = st_b + lr * (p.still[t] - st_b)
-        pdt[bi] = sdt_b + lr * (w * VISIT_S - sdt_b)
+        pdt[bi] = sdt_b + lr * ((p.visits[t] * VISIT_S).astype(f32) - sdt_b)
         # the bin learns one mean square per visit, clipped at c^2 times what it knew: a ramp
         # that recurs every day is learnt, a fault within one visit cannot mask itself
-        wi = w * innov_ok
+        wi = p.visits[t] * innov_ok
         done = (vbin >= 0) & (bi != vbin + base) & (vw > 0)
         fi = np.where(done, vbin + base, bi)
         old, visits = pin[fi], pv[fi]
@@ -217,15 +224,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
 
         # --- drift: EWMA chart on clipped seasonal residuals ---
         sw = swarm.astype(np.float64)
-        lam_t = lam[t] * sw
+        lam_t = lam32[t] * swarm.astype(f32)
         e += lam_t * (np.clip(zs_own, -c, c) - e)
         age += mdtz[t] * sw
-        var = np.maximum(ve, np.maximum(lam[t] / (2.0 - lam[t]), 1e-12))
+        var = np.maximum(ve, lam_var32[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         np.clip(e, -cfg.drift_cap_z * sd, cfg.drift_cap_z * sd, out=e)
         out.drift[t] = np.where(swarm & (age >= cfg.drift_warmup_s), np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)) * sw
+        rv = (np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)) * sw).astype(f32)
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
         # --- flatline: surprise of the run of unchanged values ---
@@ -253,5 +260,6 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
         dd += g * (np.abs(dtc - dm) - dd)
         dm += g * (dtc - dm)
 
-    st["q_spike"], st["q_season"], st["visit_bin"] = q_sp, q_se, vbin
+    st["q_spike"], st["q_season"], st["visit_bin"] = q_sp, q_se.astype(np.float64), vbin
+    st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)
     return out

@@ -134,3 +134,29 @@ def test_bad_input_is_a_typed_error(call) -> None:
 def test_config_rejects_inconsistent_thresholds() -> None:
     with pytest.raises(ValueError, match="event_close"):
         AnomalyConfig(event_open=0.3, event_close=0.6)
+
+
+def test_a_state_saved_with_float64_chart_and_trackers_loads_and_scores_on() -> None:
+    """The seasonal tail tracker and the drift chart run in float32 (issue 18); a state saved
+    before, whose values are not float32 numbers, still loads, scores as a float32-rounded
+    one does, and saves its fields as float64 again."""
+    ts, values = stream()
+    e = engine()
+    e.score(KEYS, ts[:, :1000], values[:, :1000])
+    arrays = e._state.arrays
+    for name in ("q_season", "e", "ve"):
+        assert arrays[name].dtype == np.float64
+        # what main saved: full float64 values (nudged off the float32 grid)
+        arrays[name] = arrays[name] * (1.0 + 1e-12) + np.where(arrays[name] != 0, 1e-13, 0.0)
+    old = e.save()
+    rounded = AnomalyEngine.load(old)
+    for name in ("q_season", "e", "ve"):
+        arr = rounded._state.arrays[name]
+        rounded._state.arrays[name] = arr.astype(np.float32).astype(np.float64)
+    a = AnomalyEngine.load(old).score(KEYS, ts[:, 1000:], values[:, 1000:])
+    b = rounded.score(KEYS, ts[:, 1000:], values[:, 1000:])
+    np.testing.assert_array_equal(a.score, b.score)
+    after = AnomalyEngine.load(old)
+    after.score(KEYS, ts[:, 1000:], values[:, 1000:])
+    assert all(after._state.arrays[k].dtype == np.float64 for k in ("q_season", "e", "ve"))
+    assert np.isfinite(after._state.arrays["ve"]).all()

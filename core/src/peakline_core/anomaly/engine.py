@@ -153,8 +153,11 @@ class AnomalyEngine:
         self._poll_vec: Array | None = None
         self._dismissals = DismissalTable()
         self._dismissal_rows: Array | None = None
-        # series with an event in the last batch -> their state before it and their readings
-        self._replays: dict[str, tuple[dict[str, Array], Array, Array, Array | None]] = {}
+        # series with an event in the last batch -> their row in `_replay`: the state before
+        # the batch (every field), then the batch's timestamps, values and mask (or None)
+        self._replays: dict[str, int] = {}
+        empty = np.empty((0, 0))
+        self._replay: tuple[dict[str, Array], Array, Array, Array | None] = ({}, empty, empty, None)
 
     @property
     def keys(self) -> list[str]:
@@ -287,24 +290,28 @@ class AnomalyEngine:
             return
         a = self._state.arrays  # (not yet written back: the state before the batch)
         where = {k: i for i, k in enumerate(keys)}
-        for key in {e.series for e in found}:
-            i = where[key]
-            before = {name: arr[rows[i] : rows[i] + 1].copy() for name, arr in a.items()}
-            self._replays[key] = (before, ts[i].copy(), values[i].copy(),
-                                  None if mask is None else mask[i].copy())  # fmt: skip
+        kept = sorted({e.series for e in found})
+        at = np.asarray([where[key] for key in kept], dtype=np.int64)
+        # one gather per field for all of them (a copy per series and field was 13 % of a
+        # steady-state batch of 10,000 series)
+        before = {name: arr[rows[at]] for name, arr in a.items()}
+        self._replay = (before, ts[at], values[at], None if mask is None else mask[at])
+        self._replays = {key: j for j, key in enumerate(kept)}
 
     def expectation_before(self, key: str, ts_ns: int) -> SeriesExpectation | None:
         """What series `key`, which had an event in the last batch scored, was expected to
         read just before its reading at `ts_ns` (UTC ns): its state before the batch with the
         batch's earlier readings replayed (the same kernel: the state the reading was judged
         by), bands included. None when the series had no event in the last batch."""
-        replay = self._replays.get(key)
-        if replay is None:
+        j = self._replays.get(key)
+        if j is None:
             return None
-        before, ts, values, valid = replay
+        before, all_ts, all_values, all_valid = self._replay
+        ts, values = all_ts[j], all_values[j]
+        valid = None if all_valid is None else all_valid[j]
         scratch = AnomalyEngine(self.config)
         scratch._keys, scratch._index = [key], {key: 0}
-        scratch._state = SeriesState({name: arr.copy() for name, arr in before.items()})
+        scratch._state = SeriesState({name: arr[j : j + 1].copy() for name, arr in before.items()})
         earlier = ts < ts_ns
         if valid is not None:
             earlier &= valid

@@ -38,6 +38,11 @@ tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
   only on the steps where some series changes bin, for those series only;
 - outputs that feed nothing back (Student-t -> z, gap surprise) are finished after the loop,
   only where they can reach `z_zero` (below it a reading scores 0 whatever its value);
+- the seasonal section (readings, profile working vectors, neighbours, tail tracker) and the
+  drift chart run in float32 (the profile is float32 anyway; a float32/float64 mix costs ~2x
+  per operation); the level, trend, spread, spike tracker and the chart's age stay float64
+  (a large level with small noise needs float64 for x - level), and the state keeps its
+  float64 fields;
 - work whose mask is empty or full is skipped: a `where` on an all-true mask, the seasonal
   test and drift chart while no series has a warm bin, the gap surprise of an interval
   that cannot reach `z_zero`, the flatline cost where no reading repeats.
@@ -156,8 +161,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     mvf, dtz, lam, lam_var, var_rate = rt.mvf, rt.dtz, rt.lam, rt.lam_var, rt.var_rate
     mdtz = rt.mdtz
     dt_rows = np.broadcast_to(dtz, (n_t, n_s))
-    held_s = p.visits * VISIT_S  # the modelled span (capped at a visit) each reading weighs
+    # the seasonal profile and its working vectors are float32: its section runs in float32
+    # end to end (mixing float32 and float64 costs about 2x per operation)
+    x32, w32 = p.x.astype(f32), p.visits.astype(f32)
+    held_s = (p.visits * VISIT_S).astype(f32)  # the modelled span (capped at a visit) weighed
     err_sd = None if p.x_err is None else p.x_err * ERR_TO_SD
+    err32 = None if err_sd is None else err_sd.astype(f32)
+    s4 = np.empty(n_s, dtype=f32)
     is_counter = st["counter"]
     level_rate, trend_share, spread_rate = rt.level_rate, rt.trend_share, rt.spread_rate
     visit_w, keep_run = rt.visit_w, rt.keep_run
@@ -170,7 +180,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     spike_warm = np.empty((n_t, n_s), dtype=bool)
     # season_q: the seasonal tail tracker before reading t in row t; after a warm step it
     # steps into row t + 1, so consecutive warm steps record it without copying
-    season_z, season_q = np.zeros((n_t, n_s)), np.zeros((n_t + 1, n_s))
+    season_z, season_q = np.zeros((n_t, n_s), dtype=f32), np.zeros((n_t + 1, n_s), dtype=f32)
     q_row = -1  # the row of season_q that holds q_se (-1: none)
     season_v = np.zeros((n_t, n_s), dtype=f32)
     season_warm = np.empty((n_t, n_s), dtype=bool)
@@ -179,8 +189,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     mu, trend, s = st["mu"], st["trend"], st["s"]
     spike_moves[0] = st["moves"]
     np.copyto(spike_q[0], np.where(st["q_spike"] > 0, st["q_spike"], zq))
-    q_se = np.where(st["q_season"] > 0, st["q_season"], zq)
-    e, ve, age = st["e"], st["ve"], st["drift_age_s"]
+    q_se = np.where(st["q_season"] > 0, st["q_season"], zq).astype(f32)
+    tail_rate32, tail_p32 = f32(cfg.tail_rate), f32(cfg.tail_p)
+    # the drift chart runs in float32 (its age in float64: it counts seconds for months)
+    e, ve, age = st["e"].astype(f32), st["ve"].astype(f32), st["drift_age_s"]
+    lam32, lam_var32 = lam.astype(f32), lam_var.astype(f32)
+    rv = np.empty(n_s, dtype=f32)
     flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
     q_min = cfg.flat_q_min
@@ -252,7 +266,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- seasonal profile ---
         # out-of-sample spread, widened for a mean learnt from few visits
         # (until some series has a warm bin, only the profile's learning runs)
-        res = x - m_b
+        x_s = x32[t]
+        res = x_s - m_b
         bin_warm = v_b >= cfg.season_warmup_visits
         swarm = np.logical_and(v, bin_warm, out=season_warm[t])
         all_bin_warm = bool(bin_warm.all())
@@ -260,11 +275,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         all_swarm = all_bin_warm and all_valid[t]
         any_swarm = all_swarm or bool(swarm.any())
         if any_bin_warm:
-            s4 = 0.25 * s
+            np.multiply(s, 0.25, out=s4, casting="same_kind")
             infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
             sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
-            if err_sd is not None:
-                sig_b = np.maximum(sig_b, err_sd[t])
+            if err32 is not None:
+                sig_b = np.maximum(sig_b, err32[t])
         if any_swarm:
             zs_own = res / sig_b
             # a value the profile holds an hour earlier or later is a shifted schedule or
@@ -272,16 +287,16 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             azs = np.abs(zs_own, out=season_z[t])
             for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
                 sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
-                if err_sd is not None:
-                    sig_n = np.maximum(sig_n, err_sd[t])
-                z_n = np.abs((x - nb_mean) / sig_n)
+                if err32 is not None:
+                    sig_n = np.maximum(sig_n, err32[t])
+                z_n = np.abs((x_s - nb_mean) / sig_n)
                 # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
                 # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
                 np.fmin(azs, z_n, out=azs)
             if q_row != t:
                 season_q[t] = q_se
             season_v[t] = v_b
-            q_step = cfg.tail_rate * q_se * ((azs > q_se) - cfg.tail_p)
+            q_step = tail_rate32 * q_se * ((azs > q_se) - tail_p32)
             q_se = np.add(
                 q_se, q_step if all_swarm else np.where(swarm, q_step, 0.0), out=season_q[t + 1]
             )
@@ -309,7 +324,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             flat_zero = True
 
         # --- profile updates (the bin's working vectors) ---
-        w = p.visits[t]
+        w = w32[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
         lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
         lr_dev = w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9)
@@ -337,14 +352,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- drift: EWMA chart on clipped seasonal residuals ---
         if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
             if e.any():
-                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var[t]))
+                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var32[t]))
                 np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
             continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
-        lam_t = lam[t] if all_swarm else lam[t] * sw
+        lam_t = lam32[t] if all_swarm else lam32[t] * swarm.astype(f32)
         e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
         age += mdtz[t] if all_swarm else mdtz[t] * sw
-        var = np.maximum(ve, lam_var[t])
+        var = np.maximum(ve, lam_var32[t])
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
@@ -356,9 +371,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             out.drift[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
-        rv = np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9))
-        if not all_swarm:
-            rv = rv * sw
+        if all_swarm:
+            np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9), out=rv, casting="same_kind")
+        else:
+            np.multiply(
+                np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)),
+                sw,
+                out=rv,
+                casting="same_kind",
+            )
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
     bins.note_visits(p.bin_index, visit_w)
@@ -377,6 +398,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
     out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
-    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.copy()
+    st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)
+    st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)
     st["moves"] = spike_moves[-1].copy()
     return out
