@@ -82,3 +82,10 @@ def test_display_shows_components_and_counts() -> None:
     assert "1,234" in text and "tap" in text and "http://127.0.0.1:8000/" in text
     assert "readings stored=1234" in summary_line(status)
     assert status.first_reading_after_s is not None
+
+
+def test_history_takes_at_most_a_third_of_a_short_run() -> None:
+    """A 60 s run keeps 40 s for going live; without --duration the budget stands."""
+    assert DemoOptions(config_dir=Path("config"), duration_s=60).history_wall_s == 20
+    assert DemoOptions(config_dir=Path("config"), duration_s=600).history_wall_s == 40
+    assert DemoOptions(config_dir=Path("config")).history_wall_s == 40

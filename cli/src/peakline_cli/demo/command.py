@@ -68,7 +68,10 @@ def demo_command(
         float, typer.Option(help="simulated days of history (shortened to fit the budget)")
     ] = 7.0,
     history_budget: Annotated[
-        float, typer.Option(help="wall seconds the history may take before going live")
+        float,
+        typer.Option(
+            help="wall seconds for the history before going live (at most a third of --duration)"
+        ),
     ] = 40.0,
 ) -> None:
     """Run the example district end to end: simulators -> edge -> broker -> ingest -> store

@@ -20,6 +20,10 @@ class DemoError(CliError):
     """The demo cannot start or did not see data flow end to end; the message says why."""
 
 
+HISTORY_SHARE = 1 / 3
+"""Of a `--duration`, the most the history may take."""
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     """`peakline demo` options. `broker`/`influx` None: the embedded broker and SQLite store."""
@@ -40,6 +44,15 @@ class DemoOptions:
     """Simulated days run through the real path before going live; 0: start empty."""
     history_budget_s: float = 40.0
     """Wall seconds the backfill may take; the span is shortened when it cannot fit."""
+
+    @property
+    def history_wall_s(self) -> float:
+        """The backfill's budget, at most a third of `--duration`: a short run still goes
+        live (a 60 s demo on a loaded machine spent its whole minute delivering history and
+        stored no live reading)."""
+        if self.duration_s is None:
+            return self.history_budget_s
+        return min(self.history_budget_s, self.duration_s * HISTORY_SHARE)
 
     def check(self) -> None:
         if self.broker is not None and urlsplit(self.broker).scheme not in ("mqtt", "mqtts"):

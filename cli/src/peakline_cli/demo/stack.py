@@ -179,7 +179,7 @@ async def _history(
                 state_dir,
                 status,
                 status.history,
-                options.history_budget_s,
+                options.history_wall_s,
                 event,
             ),
             name="history",
