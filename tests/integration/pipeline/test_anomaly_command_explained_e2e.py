@@ -16,13 +16,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.keys import Role
 from peakline_api.timespec import iso
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import READING
@@ -37,6 +34,7 @@ from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.ingest.support import Publisher, telemetry
+from tests.integration.pipeline.api_client import api_client
 from tests.unit.api.api_support import example_config
 
 pytestmark = pytest.mark.timeout(300)
@@ -112,22 +110,8 @@ async def test_the_commanded_devices_incident_is_explained_and_the_others_is_not
             await asyncio.wait_for(worker, 30)
 
         stack.push_async_callback(stop_worker)
-        keys_db = tmp_path / "keys.db"
-        with KeyStore(keys_db) as keys:
-            token = keys.create("viewer", Role.VIEWER, ["c1"])[1]
-        app = create_app(
-            ApiSettings(config_dir=root, store_url="influxdb://unused", keys_db=keys_db,
-                        dashboard=False),
-            store=store, config=platform, clock_ns=lambda: clock[0],
-        )  # fmt: skip
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        api = await stack.enter_async_context(
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://api",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        )
+        key = ("viewer", Role.VIEWER, ["c1"])
+        api = await api_client(stack, tmp_path, root, store, platform, lambda: clock[0], key)
         await eventually(lambda: _ready(service), 60, "the worker subscribed")
         publisher = Publisher(mosquitto.url)
         stack.callback(publisher.close)

@@ -15,13 +15,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
-from peakline_api.settings import ApiSettings
+from peakline_api.keys import Role
 from peakline_core.anomaly import AnomalyConfig, AnomalyEngine
 from peakline_core.storage import SeriesQuery
 from peakline_core.storage.schema import ANOMALY_FEEDBACK, ANOMALY_SCORE, READING
@@ -36,6 +33,7 @@ from peakline_testing import configs
 from peakline_testing.configs import copy_example
 from peakline_testing.waiting import eventually
 from tests.integration.ingest.support import Publisher, telemetry
+from tests.integration.pipeline.api_client import api_client
 from tests.unit.api.api_support import example_config
 
 pytestmark = pytest.mark.timeout(180)
@@ -107,22 +105,8 @@ async def test_a_false_alarm_silences_its_pattern_and_a_worse_fault_still_raises
             await asyncio.wait_for(asyncio.gather(*workers), 30)
 
         stack.push_async_callback(stop_workers)
-        keys_db = tmp_path / "keys.db"
-        with KeyStore(keys_db) as keys:
-            token = keys.create("duty", Role.OPERATOR, ["c1"])[1]
-        app = create_app(
-            ApiSettings(config_dir=root, store_url="influxdb://unused", keys_db=keys_db,
-                        dashboard=False),
-            store=store, config=platform, clock_ns=lambda: clock[0],
-        )  # fmt: skip
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        api = await stack.enter_async_context(
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://api",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        )
+        key = ("duty", Role.OPERATOR, ["c1"])
+        api = await api_client(stack, tmp_path, root, store, platform, lambda: clock[0], key)
         for service in services:  # a shared subscription keeps nothing published before it
             await eventually(lambda s=service: _ready(s), 60, "the workers subscribed")
         publisher = Publisher(mosquitto.url)

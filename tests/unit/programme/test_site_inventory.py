@@ -9,21 +9,19 @@ import pytest
 
 from peakline_api.services.inventory import InventoryItem
 from peakline_core.config import load_config
-from peakline_core.emissions import FactorBook, Scope2Line, combine
+from peakline_core.emissions import FactorBook, Inventory, Scope2Line, combine
 from peakline_core.programme.inventory import data_centre_of, network_factors, site_inventory
 
 CONFIG = Path(__file__).resolve().parents[3] / "config"
 
 
-def test_office_inventory_from_example_config() -> None:
-    """rt-office in 2026 under China's method (AR5): 1,000 m3 of gas -> 2,162.19 kgCO2;
-    2 t of diesel -> 6,191.82 kgCO2; chiller-1 (R-410A, 300 kg) topped up 18 + 12 = 30 kg
-    -> 57,705 kgCO2e; 1,000 kWh of district cooling at 35 kgCO2/GJ (the operator's figure)
-    = 3.6 GJ x 35 = 126 kg; grid electricity passed in as computed elsewhere."""
+def office_2026(market_kg: float, quality: dict[str, list[int]]) -> Inventory:
+    """rt-office in 2026 under China's method (AR5): 1,000 m3 of gas, 2 t of diesel, 1,000 kWh
+    of district cooling, 100,000 kWh of grid electricity at 55,000 kg (location)."""
     config = load_config(CONFIG)
     book = FactorBook(config.factor_sets.values(), gwp="AR5", fuel_method="china")
-    grid = Scope2Line("electricity", 100_000.0, 55_000.0, 0.0, "cn-mee-2023", "CO2")
-    inv = site_inventory(
+    grid = Scope2Line("electricity", 100_000.0, 55_000.0, market_kg, "cn-mee-2023", "CO2")
+    return site_inventory(
         "rt-office",
         2026,
         book,
@@ -32,8 +30,16 @@ def test_office_inventory_from_example_config() -> None:
         fuel_activity={"office-gas": [500.0, 500.0], "office-genset": [2.0]},
         heat_energy={"office-cooling": [400.0, 600.0]},
         electricity=grid,
-        quality={"office-gas": [0, 0], "office-genset": [0]},
+        quality=quality,
     )
+
+
+def test_office_inventory_from_example_config() -> None:
+    """rt-office in 2026 under China's method (AR5): 1,000 m3 of gas -> 2,162.19 kgCO2;
+    2 t of diesel -> 6,191.82 kgCO2; chiller-1 (R-410A, 300 kg) topped up 18 + 12 = 30 kg
+    -> 57,705 kgCO2e; 1,000 kWh of district cooling at 35 kgCO2/GJ (the operator's figure)
+    = 3.6 GJ x 35 = 126 kg; grid electricity passed in as computed elsewhere."""
+    inv = office_2026(market_kg=0.0, quality={"office-gas": [0, 0], "office-genset": [0]})
     src = inv.scope1_by_source()
     assert src["natural_gas"] == pytest.approx(2162.188809, rel=1e-9)
     assert src["diesel"] == pytest.approx(6191.819275, rel=1e-9)
@@ -94,20 +100,7 @@ def test_data_centre_from_config_meters() -> None:
 def test_the_api_model_carries_every_field_of_the_core_inventory() -> None:
     """The API's typed inventory (issue 25) is core's `as_dict`, every key and value: a field
     core adds is not dropped on the way out."""
-    config = load_config(CONFIG)
-    book = FactorBook(config.factor_sets.values(), gwp="AR5", fuel_method="china")
-    grid = Scope2Line("electricity", 100_000.0, 55_000.0, 1.0, "cn-mee-2023", "CO2")
-    inv = site_inventory(
-        "rt-office",
-        2026,
-        book,
-        config.inventory,
-        floor_area_m2=11_800.0,
-        fuel_activity={"office-gas": [500.0, 500.0], "office-genset": [2.0]},
-        heat_energy={"office-cooling": [400.0, 600.0]},
-        electricity=grid,
-        quality={"office-gas": [0, 1], "office-genset": [3]},
-    )
+    inv = office_2026(market_kg=1.0, quality={"office-gas": [0, 1], "office-genset": [3]})
     combined = combine("district", "old-town", [inv, inv], None)
     for one in (inv, combined):
         core = json.loads(json.dumps(one.as_dict()))
