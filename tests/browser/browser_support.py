@@ -213,3 +213,32 @@ async def check_language(page: Any, lang: str) -> None:
     assert await page.evaluate(MISMATCHED, CATALOGUES[lang]) == []
     if lang == "zh-CN":
         assert await page.evaluate(VISIBLE_MATCHES, ENGLISH_ONLY) == []
+
+
+async def check_energy_cells(page: Any, http: Any) -> int:
+    """The overview's energy-today cells agree with GET /api/v1/overview (httpx client `http`,
+    signed in): a figure where there is one, "pending" (with why, on hover) where the meter
+    reads but no final energy is derived yet, "no data" where the meter has never read.
+    Reloads the page until the API answers the same before and after it (a figure may appear
+    between the two). Returns how many sites were pending."""
+    for _ in range(5):
+        before = (await http.get("/api/v1/overview")).json()
+        await page.reload()
+        await page.locator("#sites-table tbody tr").first.wait_for(timeout=15_000)
+        after = (await http.get("/api/v1/overview")).json()
+        if [s["energy_today_kwh"] is None for s in before] == [
+            s["energy_today_kwh"] is None for s in after
+        ]:
+            break
+    pending = 0
+    for site in after:
+        cell = page.locator(f'tr[data-site="{site["id"]}"] td.energy')
+        if site["energy_today_kwh"] is not None:
+            assert await cell.get_attribute("data-value") is not None, site
+        elif site["power_kw"] is not None:
+            pending += 1
+            assert await cell.inner_text() == "pending", site
+            assert "final readings" in (await cell.get_attribute("title") or ""), site
+        else:
+            assert await cell.inner_text() == "no data", site
+    return pending

@@ -16,15 +16,17 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
+import httpx
 import pytest
 import yaml
 
 from peakline_core.wire.payloads import DeviceStatus, Reading, TelemetryBatch, encode
 from peakline_core.wire.topics import Topics
 from peakline_testing.configs import copy_example
-from tests.browser.browser_support import ARTIFACTS, browser_page
+from tests.browser.browser_support import ARTIFACTS, browser_page, check_energy_cells
 from tests.integration.api.api_live_support import build, example_config, serve
 
 pytestmark = pytest.mark.asyncio
@@ -89,6 +91,30 @@ async def test_overview_and_live_site_chart(
         assert set(sites) == {s["id"] for s in riverton if s["city"] == "riverton"}
         power = await page.locator('tr[data-site="rt-school"] td.power').inner_text()
         assert float(power.replace(",", "")) > 0  # in the page's locale (en: "1,234.5")
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {tokens['operator_rt']}"}
+        ) as http:
+            await check_energy_cells(page, http)  # (the seeded store has today's energy)
+
+        # A meter that reads but has no final energy yet (the first minutes of a fresh
+        # install): the API's answer is edited in flight so the page shows that case.
+        async def no_energy_yet(route: Any) -> None:
+            response = await route.fetch()
+            sites = await response.json()
+            for site in sites:
+                if site["id"] == "rt-office":
+                    site["energy_today_kwh"] = site["emissions_today_kgco2e"] = None
+            await route.fulfill(response=response, json=sites)
+
+        await page.route("**/api/v1/overview", no_energy_yet)
+        await page.reload()
+        office = page.locator('tr[data-site="rt-office"]')
+        await office.wait_for(timeout=15_000)
+        for col in ("energy", "emissions"):
+            assert await office.locator(f"td.{col}").inner_text() == "pending"
+            assert "final readings" in (await office.locator(f"td.{col}").get_attribute("title"))
+        assert await page.locator('tr[data-site="rt-school"] td.energy').get_attribute("data-value")
+        await page.unroute("**/api/v1/overview")
         await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 
         await page.click('tr[data-site="rt-school"] a')

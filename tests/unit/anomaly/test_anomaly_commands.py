@@ -179,3 +179,16 @@ def test_an_events_range_is_its_detectors_within_the_physical_limits() -> None:
                              last_ts=None, last_raw=np.nan, spike_low=-0.3,
                              spike_high=250.0)  # fmt: skip
     assert rate.range_of("spike") == (0.0, 250.0)  # a rate, not the register's limits
+    # a meter that has never read below zero (no declared limits) is not expected to
+    importer = SeriesExpectation(low=12_000.0, high=180_000.0, lower=-np.inf, upper=np.inf,
+                                 counter=False, last_ts=None, last_raw=np.nan,
+                                 spike_low=-80_547.0, spike_high=327_788.0)  # fmt: skip
+    assert importer.range_of("spike") == (0.0, 327_788.0)
+    exporter = SeriesExpectation(low=-5_000.0, high=-10.0, lower=-np.inf, upper=np.inf,
+                                 counter=False, last_ts=None, last_raw=np.nan,
+                                 spike_low=-7_000.0, spike_high=900.0)  # fmt: skip
+    assert exporter.range_of("spike") == (-7_000.0, 0.0)
+    both = SeriesExpectation(low=-50.0, high=180_000.0, lower=-np.inf, upper=np.inf,
+                             counter=False, last_ts=None, last_raw=np.nan,
+                             spike_low=-80_547.0, spike_high=327_788.0)  # fmt: skip
+    assert both.range_of("spike") == (-80_547.0, 327_788.0)  # it has crossed zero before

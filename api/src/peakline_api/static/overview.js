@@ -45,11 +45,22 @@
       status.className = "status";
       const power = figure(s.power_kw, 1, "num power");
       if (s.power_kw === null) power.textContent = t("empty.no_meter_data");
+      // energy and emissions come from final readings only (the deriver waits out the
+      // allowed lateness): a meter that reads but has nothing final yet today is "pending"
+      const energy = figure(s.energy_today_kwh, 1, "num energy");
+      const emissions = figure(s.emissions_today_kgco2e, 1, "num emissions");
+      if (s.energy_today_kwh === null && s.power_kw !== null) {
+        for (const cell of [energy, emissions]) {
+          cell.textContent = t("empty.pending");
+          cell.title = t("empty.pending_hint");
+          cell.classList.add("pending");
+        }
+      }
       tr.append(
         name, text("td", s.city_name), text("td", s.district_name),
         power,
-        figure(s.energy_today_kwh, 1, "num energy"),
-        figure(s.emissions_today_kgco2e, 1, "num emissions"),
+        energy,
+        emissions,
         figure(s.carbon_intensity_g_per_kwh, 0, "num"),
         status,
         figure(s.open_anomalies, 0, "num anomalies"),

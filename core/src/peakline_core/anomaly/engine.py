@@ -85,7 +85,8 @@ class SeriesExpectation:
     def range_of(self, kind: str) -> tuple[float | None, float | None]:
         """The expected range an event of detector `kind` was judged against: the spike
         model's band for a spike, the profile's for a seasonal event (both within the physical
-        limits; a counter's rate at least 0), the physical limits for a `limit` verdict, else
+        limits, a counter's rate at least 0, and on the side of zero the series has always
+        read), the physical limits for a `limit` verdict, else
         the range held so far (None, None when unknown)."""
         band = None
         if kind == "spike" and self.spike_low is not None and self.spike_high is not None:
@@ -94,6 +95,12 @@ class SeriesExpectation:
             band = self.season_low, self.season_high
         if band is not None:  # within the physical limits; a counter's rate is not negative
             lower, upper = (0.0, np.inf) if self.counter else (self.lower, self.upper)
+            # nor does a series cross zero where it never has: an office meter that has
+            # never exported is not expected to read -80 kW (a band's lower end may be)
+            if self.low is not None and self.low >= 0.0:
+                lower = max(lower, 0.0)
+            if self.high is not None and self.high <= 0.0:
+                upper = min(upper, 0.0)
             low, high = max(band[0], lower), min(band[1], upper)
             return band if low > high else (low, high)
         if kind == "limit":
