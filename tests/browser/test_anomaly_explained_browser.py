@@ -49,6 +49,14 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
              "cause_from": 21.0, "cause_to": 19.0, "expected_low": 136_174.27,
              "expected_high": 178_298.51, "seen": 11_040.0},
             start,
+        ), Row(
+            ANOMALY_EVENT,
+            {"site": "rt-office", "device": "office-hvac", "point": "supply_temp",
+             "kind": "flatline"},
+            {"event_id": "ev-flat", "state": "open", "end": 0, "peak_score": 0.8,
+             "points": "supply_temp", "expected_low": 6.4, "expected_high": 33.4,
+             "seen": 16.0},
+            start + 60 * S,
         )])  # fmt: skip
     finally:
         await store.aclose()
@@ -68,6 +76,10 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
         ordinary = page.locator('#anomalies li[data-explained=""]')
         assert await ordinary.count() >= 1
         assert await ordinary.first.locator("button").count() == 2
+        # units as people write them: "16.0 °C", not the profile's "degC"
+        flat = page.locator('#anomalies li[data-kind="flatline"]')
+        shown = await flat.inner_text()
+        assert "16.0 °C" in shown and "33.4 °C" in shown and "degC" not in shown, shown
         shots = repo_root / "test-artifacts" / "anomalies"
         shots.mkdir(parents=True, exist_ok=True)
         await page.locator("#anomalies").screenshot(path=str(shots / f"explained-{lang}.png"))

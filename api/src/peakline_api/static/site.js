@@ -328,7 +328,7 @@
       // A counter's expected range is its rate (per hour); a flatline is about time, not range.
       const info = pointInfo.get(`${e.device}/${e.point}`) || {};
       // an energy counter's rate per hour is a power (kWh/h is kW)
-      const unit = info.counter && info.unit ? (RATE_UNIT[info.unit] ?? `${info.unit}/h`) : (info.unit || "");
+      const unit = info.counter && info.unit ? (RATE_UNIT[info.unit] ?? `${info.unit}/h`) : (UNIT_SHOWN[info.unit] ?? (info.unit || ""));
       const why = e.kind === "flatline" ? "site.anomaly_why_flatline"
         : info.counter ? "site.anomaly_why_counter" : "site.anomaly_why";
       const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
@@ -394,7 +394,7 @@
     const select = document.getElementById("cmd-target");
     const options = [];
     for (const d of devices) for (const p of d.points) if (p.writable) {
-      const o = text("option", `${d.id} · ${p.name} (${num(p.writable.min, 1)}–${num(p.writable.max, 1)} ${p.unit})`);
+      const o = text("option", `${d.id} · ${p.name} (${num(p.writable.min, 1)}–${num(p.writable.max, 1)} ${UNIT_SHOWN[p.unit] ?? p.unit})`);
       o.value = `${d.id}/${p.name}`;
       options.push(o);
     }
