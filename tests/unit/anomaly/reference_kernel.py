@@ -243,7 +243,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
             per_reading * (dtz[t] / np.maximum(sdt_b, 1e-9)), -np.log(cfg.flat_q_min)
         )
         step = np.full(n_s, np.inf) if p.step is None else p.step[t]
-        by_time = st["counter"] | (s <= cfg.flat_step_limited * step)
+        scale = np.sqrt(np.minimum(dtz[t] / np.maximum(sdt_b, 1e-9), 1.0))
+        by_time = st["counter"] | (s * scale <= cfg.flat_step_limited * step)
         flat += np.where(ready, np.where(by_time, per_time, per_reading), 0.0)
         flat *= keep_run[t]
         out.flat_nats[t] = flat

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from peakline_core.anomaly import AnomalyEngine, AnomalyEvent
-from tests.unit.anomaly.anomaly_synth import NS, building_load, temperature, timestamps
+from tests.unit.anomaly.anomaly_synth import NS, START_NS, building_load, temperature, timestamps
 
 STEP_S = 300.0  # 5-minute readings
 WARM_DAYS = 14
@@ -162,3 +162,36 @@ def test_counter_reset_and_rollover(jump: str, kind: str) -> None:
     assert [e.kind for e in batch.events] == [kind]
     # the consumption model is not disturbed by the jump
     assert np.nanmax(batch.score[0, at + 1 :]) < 0.5
+
+
+def outdoor(ts: np.ndarray) -> np.ndarray:
+    """A smooth outdoor temperature (degC, the register's 0.1 steps): a 10 degC daily swing
+    and a slow weather wave, no noise; as firmware-sim's (and a real sensor's) reads."""
+    h = (ts - START_NS) / (3600 * NS)
+    return np.round(5 + 5 * np.cos(2 * np.pi * (h - 15) / 24) + 2 * np.sin(h / 7), 1)
+
+
+def test_a_smooth_value_read_faster_than_its_history_is_not_stuck() -> None:
+    """The demo: days of history at 14.4-minute steps (most readings moved 1-5 register
+    steps), then live polls every 10 s (a weekday noon: its hours were visited), where a
+    0.1 degC value holds for minutes. Its expected innovation over 10 s is under one step:
+    it changes by steps, judged by the time held, so it is no flatline; a stuck one is still
+    found (by the time held: hours, where the per-reading rule flagged the live value within
+    a minute, stuck or not)."""
+    hist = timestamps(4.5, 864.0)
+    live = hist[-1] + (np.arange(1, 1 + 3 * 360) * 10 * NS).astype(np.int64)  # 3 h of 10 s
+    ts = np.concatenate([hist, live])
+    smooth = outdoor(ts)
+    stuck = smooth.copy()
+    stuck[hist.size :] = stuck[hist.size]  # frozen from the first live reading
+    keys = ["s/hvac/outdoor_temp", "s/hvac2/outdoor_temp"]
+    engine = AnomalyEngine()
+    for key in keys:
+        engine.register_series(key, resolution=0.1)
+    assert (np.diff(smooth[hist.size :]) == 0).mean() > 0.9  # it holds for minutes live
+    _, batch = run(np.stack([smooth, stuck]), ts, engine, keys)
+    late = events_after(batch.events, int(live[0]))
+    assert [e for e in late if e.series == keys[0]] == []
+    found = [e for e in late if e.series == keys[1]]
+    assert [e.kind for e in found] == ["flatline"], late
+    assert int(hist[-1]) <= found[0].start_ns <= int(live[0])  # from the start of the run

@@ -66,6 +66,19 @@ LN2 = 0.6931471805599453
 ERR_TO_SD = 0.4082482904638631  # 1/sqrt(6): the difference of two roundings within +-1 step
 
 
+def moves_by_steps(
+    counter: Array, s: Array, step: Array, dt: Array, still_dt: Array, limit: float
+) -> Array:
+    """Whether a value changes by register steps at a rate per second (its repeats judged by
+    the time held): a counter, or a value whose mean innovation `s`, scaled to this interval
+    `dt` as a random walk's (sqrt of dt over the bin's learnt interval `still_dt`, at most 1),
+    is at most `limit` register steps. A 0.1 degC temperature that moved 5 steps per 15-minute
+    reading moves half a step in 10 s: read every 10 s, it repeats by changing slowly."""
+    scale = np.sqrt(np.minimum(dt / np.maximum(still_dt, 1e-9), 1.0))
+    by_time: Array = counter | (s * scale <= limit * step)
+    return by_time
+
+
 def still_cost(still: Array, still_dt: Array, dt: Array, by_time: Array, q_min: float) -> Array:
     """Surprise (nats) of a repeat, for a bin whose value stayed unchanged over a share
     `still` of its modelled intervals of mean length `still_dt` s: -ln(still) per reading,
@@ -197,7 +210,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     rv = np.empty(n_s, dtype=f32)
     flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
-    q_min = cfg.flat_q_min
+    q_min, step_limit = cfg.flat_q_min, cfg.flat_step_limited
     switches = np.empty((n_t, n_s), dtype=bool)
     np.not_equal(p.bin_index[1:], p.bin_index[:-1], out=switches[1:])
     np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
@@ -307,12 +320,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             ready = p.unchanged[t] & (v_b >= 0.25)
             at = np.flatnonzero(ready)  # most readings change
             if at.size > n_s // 4:
-                by_time = is_counter | (s <= cfg.flat_step_limited * p.step[t])  # type: ignore[index]
+                step_t = p.step[t]  # type: ignore[index]
+                by_time = moves_by_steps(is_counter, s, step_t, dt_rows[t], sdt_b, step_limit)
                 flat += np.where(ready, still_cost(st_b, sdt_b, dt_rows[t], by_time, q_min), 0.0)
             elif at.size:
-                step_at = p.step[t][at]  # type: ignore[index]
-                by_time = is_counter[at] | (s[at] <= cfg.flat_step_limited * step_at)
-                flat[at] += still_cost(st_b[at], sdt_b[at], dt_rows[t][at], by_time, q_min)
+                step_at, dt_at, sdt_at = p.step[t][at], dt_rows[t][at], sdt_b[at]  # type: ignore[index]
+                by_time = moves_by_steps(is_counter[at], s[at], step_at, dt_at, sdt_at, step_limit)
+                flat[at] += still_cost(st_b[at], sdt_at, dt_at, by_time, q_min)
             flat_zero = flat_zero and not at.size
         if flat_zero:  # flat stays 0 and so does its (zeroed) record
             pass
