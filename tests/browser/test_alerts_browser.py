@@ -75,6 +75,8 @@ async def test_alerts_page_lists_and_acknowledges(tmp_path: Path, repo_root: Pat
             assert body["acknowledged_by"] == "operator_rt"
             await page.evaluate("localStorage.setItem('peakline.lang', 'zh-CN')")
             await page.reload()
+            # with the key already set, the page lists on arrival (no open incident is left)
+            await page.locator("#none").wait_for(state="visible", timeout=15_000)
             await page.select_option("#state", "acknowledged")
             zh_row = page.locator(f'#incidents tbody tr[data-id="{incident_id}"]')
             await zh_row.wait_for(timeout=15_000)

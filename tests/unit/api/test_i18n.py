@@ -10,6 +10,7 @@ import string
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ import peakline_api.app  # noqa: F401  (imports every router, so every ApiError 
 from peakline_api.errors import HTTP_TITLES, ApiError
 from peakline_api.i18n import LANGUAGES, negotiate, read_catalogue
 from peakline_core.anomaly.config import DETECTORS
+from peakline_core.emissions.inventory import Scope1Category, Scope2Carrier
 from peakline_core.wire.payloads import CommandState, Quality
 from tests.unit.api.api_support import Api
 
@@ -106,6 +108,15 @@ def test_domain_words_have_messages(repo_root: Path) -> None:
         "anomaly": set(DETECTORS) - {"none"},
         "anomaly_state": {"open", "closed"},
         "scope2": {"location", "market"},
+        # the inventory page's Scope 1 categories, Scope 2 carriers, fuels and refrigerants
+        "inventory.term": set(get_args(Scope1Category))
+        | set(get_args(Scope2Carrier))
+        | {"refrigerants"}
+        | {
+            fuel["fuel"]
+            for p in (repo_root / "config/emission-factors").glob("*.yaml")
+            for fuel in yaml.safe_load(p.read_text()).get("fuels", [])
+        },
         # the writable point a command changed (an anomaly explained by it, issue 18)
         "writable": {
             point["name"]

@@ -68,6 +68,9 @@
 
   state.addEventListener("change", refresh);
   site.addEventListener("change", refresh);
-  ready.then(() => setupKeyForm(refresh));
+  ready.then(() => {
+    setupKeyForm(refresh);
+    refresh();  // on arrival, not 30 s later
+  }, (e) => showError(e.message));
   setInterval(refresh, 30000);
 })();

@@ -9,9 +9,21 @@
   year.value = String(new Date().getUTCFullYear());
   const query = () => `level=${encodeURIComponent(level.value)}&year=${encodeURIComponent(year.value)}`;
 
+  // each inventory is headed by its site's, district's or city's name, as on the other pages
+  const CATALOG = { site: "/api/v1/sites", district: "/api/v1/districts", city: "/api/v1/cities" };
+  // a category, carrier or fuel in the reader's language (the id where no word is known)
+  const term = (id) => {
+    const shown = t(`inventory.term.${id}`);
+    return shown === `inventory.term.${id}` ? id : shown;
+  };
+
   async function refresh() {
     try {
-      render(await api("/api/v1/reports/inventory?" + query()));
+      const [report, names] = await Promise.all([
+        api("/api/v1/reports/inventory?" + query()),
+        api(CATALOG[level.value] + "?limit=1000"),
+      ]);
+      render(report, new Map(names.items.map((n) => [n.id, n.name])));
       showError("");
     } catch (e) {
       showError(e.status === 401 ? t("inventory.need_key") : e.message);
@@ -42,15 +54,16 @@
     out.replaceChildren(text("h2", t("inventory.data_centres")), table);
   }
 
-  function render(report) {
+  function render(report, names) {
     renderDataCentres(report.data_centres || []);
     const out = document.getElementById("inventories");
     out.replaceChildren(...report.items.map((inv) => {
       const box = document.createElement("article");
       box.dataset.id = inv.id;
-      box.append(text("h2", `${inv.id} · ${inv.year}`));
+      box.append(text("h2", `${names.get(inv.id) ?? inv.id} · ${inv.year}`));
       const m = inv.methods;
-      box.append(text("p", `${t("inventory.methods")}: GWP ${m.gwp}, ${m.fuel_method}, ${m.factor_sets.join(", ")}`, "muted"));
+      const methods = [`GWP ${m.gwp}`, m.fuel_method, ...m.factor_sets].filter(Boolean);
+      box.append(text("p", `${t("inventory.methods")}: ${methods.join(", ")}`, "muted"));
       const table = document.createElement("table");
       const head = document.createElement("tr");
       for (const k of ["scope", "category", "source", "activity", "co2e_kg", "market_kg"]) {
@@ -59,14 +72,14 @@
       table.append(head);
       for (const l of inv.scope1.lines) {
         const tr = document.createElement("tr");
-        tr.append(text("td", "1"), text("td", l.category), text("td", l.source),
+        tr.append(text("td", "1"), text("td", term(l.category)), text("td", term(l.source)),
           text("td", `${fmt(l.activity, 1)} ${l.activity_unit}`, "num"),
           text("td", fmt(l.co2e_kg, 0), "num"), text("td", fmt(l.co2e_kg, 0), "num"));
         table.append(tr);
       }
       for (const l of inv.scope2.lines) {
         const tr = document.createElement("tr");
-        tr.append(text("td", "2"), text("td", l.carrier), text("td", l.factor_set || "–"),
+        tr.append(text("td", "2"), text("td", term(l.carrier)), text("td", l.factor_set || "–"),
           text("td", `${fmt(l.energy_kwh, 0)} kWh`, "num"),
           text("td", fmt(l.location_kg, 0), "num"), text("td", fmt(l.market_kg, 0), "num"));
         table.append(tr);
@@ -98,5 +111,8 @@
   year.addEventListener("change", refresh);
   document.getElementById("csv").addEventListener("click", downloadCsv);
   document.getElementById("print").addEventListener("click", () => window.print());
-  ready.then(() => setupKeyForm(refresh));
+  ready.then(() => {
+    setupKeyForm(refresh);
+    refresh();  // with a key already set, the report shows on arrival, not after a change
+  }, (e) => showError(e.message));
 })();
