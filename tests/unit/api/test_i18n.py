@@ -111,7 +111,7 @@ def test_domain_words_have_messages(repo_root: Path) -> None:
         # the inventory page's Scope 1 categories, Scope 2 carriers, fuels and refrigerants
         "inventory.term": set(get_args(Scope1Category))
         | set(get_args(Scope2Carrier))
-        | {"refrigerants"}
+        | {"refrigerants", "refrigerant_retrofit"}
         | {
             fuel["fuel"]
             for p in (repo_root / "config/emission-factors").glob("*.yaml")

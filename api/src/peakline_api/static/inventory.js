@@ -87,6 +87,16 @@
       box.append(table);
       box.append(text("p", `${t("inventory.scope1_total")}: ${fmt(inv.scope1.total_co2e, 0)} kgCO2e · ` +
         `${t("inventory.scope2_total")}: ${fmt(inv.scope2.location, 0)} / ${fmt(inv.scope2.market, 0)} kgCO2e`));
+      // what the GHG Protocol reports beside the scopes, never in their totals: an HCFC's
+      // leaks (a Montreal Protocol gas), biogenic CO2, avoided emissions
+      const apart = inv.reported_apart;
+      const parts = [];
+      if (apart.non_kyoto_co2e) parts.push(t("inventory.non_kyoto", { value: fmt(apart.non_kyoto_co2e, 0) }));
+      if (apart.biogenic_co2) parts.push(t("inventory.biogenic", { value: fmt(apart.biogenic_co2, 0) }));
+      for (const [cause, kg] of Object.entries(apart.avoided_co2e)) {
+        if (kg) parts.push(t("inventory.avoided", { cause: term(cause), value: fmt(kg, 0) }));
+      }
+      if (parts.length) box.append(text("p", t("inventory.reported_apart", { items: parts.join(" · ") }), "muted apart"));
       return box;
     }));
   }
