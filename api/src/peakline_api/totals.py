@@ -137,6 +137,14 @@ def _by_hour(
     return out
 
 
+async def energy_and_location(
+    store: Store, sites: Sequence[str], start: int, end: int, fields: tuple[str, ...]
+) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, float]]:
+    """(site, flow) -> field -> sum, and site -> location-based kgCO2e, over [start, end) in
+    one pass of reads; a key is present only where some stored row was read."""
+    return await _read(store, sites, start, end, fields, location=True)
+
+
 async def energy_sums(
     store: Store,
     sites: Sequence[str],

@@ -27,11 +27,12 @@ from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row
-from peakline_core.storage.schema import ENERGY_1D
+from peakline_core.storage.schema import ENERGY_1H
 from tests.unit.api.api_fakes import MemoryStore
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
+HOUR = 3600 * NS
 NOW = int(datetime(2026, 3, 3, 12, tzinfo=UTC).timestamp()) * NS
 
 
@@ -49,10 +50,13 @@ async def served(
         state: AppState = app.state.peakline
         key = state.keys.verify(token)
         assert key is not None
-        fields = {"kwh": 1000.0, "estimated_kwh": 0.0, "suspect_kwh": 0.0}
+        # 50 kWh in each hour of the office's local day so far (Shanghai: from 16:00Z)
+        fields = {"kwh": 50.0, "estimated_kwh": 0.0, "suspect_kwh": 0.0}
+        local_midnight = NOW - 20 * HOUR
         await store.write(
-            [Row(ENERGY_1D, {"site": "rt-office", "flow": "import"}, fields, NOW - NOW % DAY)]
-        )
+            [Row(ENERGY_1H, {"site": "rt-office", "flow": "import"}, fields, t)
+             for t in range(local_midnight, NOW, HOUR)]
+        )  # fmt: skip
         yield Access(key, state.registry), state
 
 

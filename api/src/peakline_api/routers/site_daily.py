@@ -1,4 +1,4 @@
-"""One site's last N UTC days for the site page's daily bars: the endpoint;
+"""One site's last N local days for the site page's daily bars: the endpoint;
 services/site_daily.py says what each figure is and computes them."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ async def site_daily(
     caller: Caller,
     state: State,
     site: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="site id")],
-    days: Annotated[int, Query(ge=1, le=366, description="UTC days ending today")] = 30,
+    days: Annotated[int, Query(ge=1, le=366, description="local days to today")] = 30,
 ) -> SiteDays:
     found = caller.site(site)  # 404 when not visible
     return await site_days(caller, state, found, days)

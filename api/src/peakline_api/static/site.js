@@ -79,7 +79,7 @@
       const main = devices.find((d) => ["meter", "feeder"].includes(d.kind) && d.points.some((p) => p.name === "power_total"));
       meter = main && main.id;
       meterSeen = main && main.status.last_seen;
-      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(), loadAnomalies(), loadRetrofits(), loadDr()]);
+      await Promise.all([loadPower(), loadIntensity(site.grid_region), loadEmissions(), loadDaily(site.timezone), loadAnomalies(), loadRetrofits(), loadDr()]);
       showError("");
       if (!streaming) { streaming = true; follow(); }
     } catch (e) {
@@ -147,11 +147,13 @@
       text("p", t("site.intensity", { per_m2: fmt(row.intensity.kgco2e_per_m2, 2), kwh_per_m2: fmt(row.intensity.kwh_per_m2, 1) }), "muted"));
   }
 
-  // The last 30 UTC days as bars drawn to one scale per chart (zero at the bottom, the largest
-  // day at the top, written under the chart): grid import with its estimated part on top, and
-  // Scope 2 location- and market-based side by side. A day without a row is hatched, not 0.
-  const dayFormat = new Intl.DateTimeFormat(peakline.lang, { month: "short", day: "numeric", timeZone: "UTC" });
-  async function loadDaily() {
+  // The site's last 30 local days as bars drawn to one scale per chart (zero at the bottom, the
+  // largest day at the top, written under the chart): grid import with its estimated part on
+  // top, and Scope 2 location- and market-based side by side. A day without a row is hatched,
+  // not 0. Days are named in the site's time zone, wherever the reader is.
+  let dayFormat;
+  async function loadDaily(timeZone) {
+    dayFormat = new Intl.DateTimeFormat(peakline.lang, { month: "short", day: "numeric", timeZone });
     const r = await api(`/api/v1/reports/daily?site=${encodeURIComponent(siteId)}&days=30`);
     const energyBox = document.getElementById("daily-energy");
     const emissionsBox = document.getElementById("daily-emissions");
