@@ -426,6 +426,28 @@ async def test_dashboard_on_the_running_demo(stack: DemoStack, repo_root: Path) 
         await page.goto(demo.url + "/dashboard/")
         async with httpx.AsyncClient(base_url=demo.url, headers=stack.headers, timeout=10) as http:
             await check_office_energy(http, page, started)
+            incident = await office_alert(http)
+        # The example rules run in the demo (nothing is sent): the office spike, a strong
+        # anomaly in the old town, is an alert incident, listed on arrival at the alerts page.
+        await page.goto(demo.url + "/dashboard/alerts.html?site=rt-office")
+        await page.select_option("#state", "")  # all states: it may be resolved by now
+        row = page.locator(f'#incidents tbody tr[data-id="{incident["id"]}"]')
+        await row.wait_for(timeout=15_000)
+        assert "Strong anomalies in the old town" in await row.inner_text()
+        await page.screenshot(path=str(ARTIFACTS / "demo-alerts.png"), full_page=True)
+
+
+async def office_alert(http: httpx.AsyncClient) -> dict[str, Any]:
+    """The old-town anomaly rule's incident on the office (its spike scores 1.0 > 0.9)."""
+    for _ in range(40):  # alert passes run every 15 s
+        for state in ("open", "acknowledged", "resolved"):
+            got = await http.get("/api/v1/alerts/incidents", params={"state": state})
+            assert got.status_code == 200, got.text
+            for incident in got.json():
+                if incident["rule"] == "old-town-anomalies" and incident["site"] == "rt-office":
+                    return dict(incident)
+        await asyncio.sleep(3)
+    raise AssertionError("the office spike raised no alert incident in two minutes")
 
 
 # -- 3. Ctrl-C ---------------------------------------------------------------------------

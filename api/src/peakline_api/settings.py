@@ -31,6 +31,9 @@ class AlertSettings:
     retry_first_s: float = 30.0
     """First retry of a failed notification (then doubling)."""
     smtp: SmtpSettings | None = None
+    deliver: bool = True
+    """False: incidents open, remind and resolve as configured and their notifications are
+    queued, but none is sent (the demo, whose example channels are placeholders)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,3 +128,59 @@ async def test_acknowledge_through_the_api_stops_reminders(
                              "【已恢复】功率过高"]  # fmt: skip
         finally:
             await writer.aclose()
+
+
+async def test_without_delivery_incidents_open_and_nothing_is_sent(
+    influx_db: object, tmp_path: Path
+) -> None:
+    """`AlertSettings(deliver=False)` (the demo's): the incident opens and is listed, its
+    notification waits in the outbox, and the webhook is never called."""
+    url = f"{influx_db.url}?db={influx_db.database}"  # type: ignore[attr-defined]
+    writer = open_store(url)
+    now = [T0 + 5 * MIN]
+    with http_receiver() as hook:
+        root = tmp_path / "cfg"
+        shutil.copytree(CASES / "_base", root)
+        (root / "alerts.yaml").write_text(RULES.format(hook=hook.url))
+        keys_db = tmp_path / "keys.db"
+        with KeyStore(keys_db) as keys:
+            token = keys.create("wang.fang", Role.OPERATOR, ["c1"])[1]
+        settings = ApiSettings(
+            config_dir=root,
+            store_url=url,
+            keys_db=keys_db,
+            alerts=AlertSettings(True, 0.05, deliver=False),
+        )
+        app = create_app(settings, clock_ns=lambda: now[0])
+        auth = {"Authorization": f"Bearer {token}"}
+        try:
+            await writer.write(
+                [
+                    Row("reading", {"site": "s1", "device": "m1", "point": "power"},
+                        {"value": 150.0, "quality": 0}, T0 + k * MIN)
+                    for k in range(6)
+                ]
+            )  # fmt: skip
+            async with app.router.lifespan_context(app):
+                alerts = app.state.peakline.alerts
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+
+                    async def opened() -> bool:
+                        r = await api.get("/api/v1/alerts/incidents?state=open", headers=auth)
+                        return len(r.json()) == 1
+
+                    await eventually(opened, 15.0, "the incident opened")
+                    seen = alerts.passes
+                    await eventually(
+                        lambda: alerts.passes >= seen + 5, 15.0, "five more passes", every_s=0.02
+                    )
+                    (incident,) = (
+                        await api.get("/api/v1/alerts/incidents?state=open", headers=auth)
+                    ).json()
+                    r = await api.get(f"/api/v1/alerts/incidents/{incident['id']}", headers=auth)
+                    statuses = [n["status"] for n in r.json()["notifications"]]
+            assert statuses and "sent" not in statuses, statuses
+            assert hook.posts == []
+        finally:
+            await writer.aclose()

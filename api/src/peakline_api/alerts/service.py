@@ -59,11 +59,15 @@ class Alerts:
     the process holds the alerts lease (`AlertStore.hold` on the shared alerts database,
     renewed every pass, taken over by another replica once it has run out)."""
 
+    deliver: bool = True
+    """Whether a pass sends the due notifications (`AlertSettings.deliver`)."""
+
     async def tick(self, now_ns: int) -> None:
         if not self.holds_lease():
             return
         await self.evaluator.evaluate(now_ns)
-        await self.sender.send_due(now_ns)
+        if self.deliver:
+            await self.sender.send_due(now_ns)
 
 
 async def _run(alerts: Alerts, state: AppState, interval_s: float) -> None:
@@ -121,6 +125,7 @@ async def start_alerts(app: FastAPI, state: AppState, stack: contextlib.AsyncExi
         sender,
         running,
         holds_lease=lambda: db.hold(LEASE, holder, state.clock_ns(), ttl_ns),
+        deliver=settings.deliver,
     )
     if running:
         task = asyncio.create_task(_run(state.alerts, state, interval_s))

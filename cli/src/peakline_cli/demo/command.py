@@ -23,7 +23,7 @@ from peakline_cli.demo.api_server import ApiServerError, TlsFiles
 from peakline_cli.demo.broker import EmbeddedBrokerError
 from peakline_cli.demo.plan import DemoError, DemoOptions
 from peakline_cli.demo.stack import flow_verdict, run_demo
-from peakline_cli.demo.status import DemoStatus, render, summary_line
+from peakline_cli.demo.status import ALERTS_NOTE, DemoStatus, render, summary_line
 
 PLAIN_EVERY_S = 5.0
 
@@ -207,6 +207,7 @@ async def _display(status: DemoStatus, console: Console, demo: asyncio.Task[None
         if not announced and status.dashboard_url:
             console.print(f"dashboard: {status.dashboard_url}", soft_wrap=True)
             console.print(f"API key (paste into the dashboard): {status.api_key}", soft_wrap=True)
+            console.print(ALERTS_NOTE, soft_wrap=True)
             announced = True
         console.print(summary_line(status), soft_wrap=True)
         await asyncio.sleep(PLAIN_EVERY_S)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 HISTORY_DERIVE_STEP_S = 7200.0
 DR_SLOT_S = 900.0
+DEMO_ALERTS_S = 15.0  # an alert pass every 15 s: the fault is listed within a minute
 SCENARIO_NAMES = ("demo.yaml", "district.yaml", "district-small.yaml")
 
 
@@ -304,7 +305,7 @@ def api_app(
     clock_ns: Callable[[], int] | None = None,
 ) -> FastAPI:
     from peakline_api.app import create_app
-    from peakline_api.settings import ApiSettings
+    from peakline_api.settings import AlertSettings, ApiSettings
 
     settings = ApiSettings(
         config_dir=options.config_dir,
@@ -315,6 +316,10 @@ def api_app(
         # The history's meter data is one reading per step (5 to 15 minutes): its DR event
         # is verified in 15-minute slots, so that its days' readings meet in the same slots.
         dr_slot_s=DR_SLOT_S if options.history_days > 0 else 60.0,
+        # The example rules run, so the alerts page lists what they catch (the office meter's
+        # spike is a strong anomaly in the old town); the example channels are placeholders
+        # (a WeCom key "REPLACE-ME", a mail relay that is not there): nothing is sent.
+        alerts=AlertSettings(enabled=True, interval_s=DEMO_ALERTS_S, deliver=False),
     )
     app: FastAPI = create_app(settings, config=config, clock_ns=clock_ns)
     return app

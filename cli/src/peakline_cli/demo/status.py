@@ -24,6 +24,10 @@ class State(StrEnum):
 
 
 NS = 1_000_000_000
+ALERTS_NOTE = (
+    "alerts: the example rules run (alerts page); no notification is sent, the example "
+    "channels are placeholders"
+)
 
 _STYLE = {
     State.STARTING: "yellow",
@@ -158,6 +162,7 @@ def render(status: DemoStatus) -> Panel:
         lines.append(
             Text.assemble(("API key (paste into the dashboard): ", "bold"), status.api_key)
         )
+        lines.append(Text(ALERTS_NOTE, style="dim"))
     for problem in status.problems[-3:]:
         lines.append(Text(problem, style="red"))
     title = f"peakline demo - {status.elapsed_s:.0f} s - Ctrl-C stops everything cleanly"
