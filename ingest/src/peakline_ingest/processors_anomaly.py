@@ -248,7 +248,7 @@ class AnomalyProcessor:
             for k, t in zip(batch_keys[hot].tolist(), ts[hot].tolist(), strict=True):
                 latest[k] = max(t, latest.get(k, t))
             self.incidents.heat(latest)
-        for inc, _ in self.incidents.fold(events, self.commands.cause):
+        for inc, _ in self.incidents.fold(self._lead_first(events), self.commands.cause):
             lead = f"{inc.group}/{inc.lead}"
             ev = next((e for e in events if e.series == lead), None)
             if inc.seen is None and ev is not None:
@@ -266,6 +266,19 @@ class AnomalyProcessor:
                 self._emit(inc, out)
         self._maybe_save()
         return out
+
+    def _lead_first(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """The events in the order that makes the best lead first among those of one poll
+        (`fold` keeps this order for equal starts; the first to open an incident leads it
+        and explains it on the page): a hard verdict before a statistical one, a measured
+        value before a counter (whose glitch reads as an implied power of hundreds of MW),
+        then by key. It depends only on the events, so any batching gives the same lead."""
+        counters = self.engine.counters([e.series for e in events]).tolist()
+        order = sorted(
+            range(len(events)),
+            key=lambda i: (events[i].kind not in _HARD_KINDS, counters[i], events[i].series),
+        )
+        return [events[i] for i in order]
 
     def check_silence(self, now_ns: int) -> ProcessorOutput:
         """Open a `gap` event on every series whose expected readings are missing at

@@ -29,6 +29,19 @@ def test_events_starting_together_are_one_incident_that_closes_with_its_last_mem
     assert not book.open
 
 
+def test_events_of_one_poll_that_open_and_close_in_one_batch_are_one_incident() -> None:
+    """A glitch of one poll on two registers: both events open and close within the batch.
+    They are one incident, led by the first given, with both points (each close once took
+    a fresh incident of its own, and the last of them overwrote the first)."""
+    book = IncidentBook()
+    touched = book.fold([ev("power_total", "limit", 0, 30), ev("a_energy", "counter_reset", 0, 20)])
+    assert len(touched) == 1
+    [(inc, _)] = touched
+    assert (inc.lead, inc.kind, inc.state) == ("power_total", "limit", "closed")
+    assert inc.points == ["power_total", "a_energy"]
+    assert inc.end_ns == T0 + 30 * S and not book.open
+
+
 def test_a_hot_incident_takes_a_late_member_and_a_cold_one_does_not() -> None:
     book = IncidentBook(join_s=10)
     book.fold([ev("voltage", "limit", 0)])

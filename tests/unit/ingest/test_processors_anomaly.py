@@ -329,3 +329,27 @@ def test_a_commanded_setpoint_is_judged_by_its_limits_only() -> None:
     assert (row.tags["point"], row.tags["kind"]) == ("setpoint", "limit")
     assert (row.fields["expected_low"], row.fields["expected_high"]) == (16.0, 28.0)
     assert row.fields["cause_ns"] == 0  # a hard verdict is a fault whatever was ordered
+
+
+def test_a_glitch_on_a_meter_is_led_by_a_measured_value_not_a_counter() -> None:
+    """One poll reads x5 on a meter's power and its energy counter: one incident, led by
+    the power's limit verdict (whose why reads "expected at most 60,000 W"), not the
+    counter's (an implied power of hundreds of MW), though the counter's key sorts first."""
+    n = 1500
+    power = series_values(n, None, 3)
+    energy = 1000 + np.cumsum(power) * STEP / 3600 / 1000  # kWh
+    power[1400:1403] *= 5
+    energy[1400:1403] *= 5
+    proc = AnomalyProcessor(Topics("pl"))
+    proc.engine.register_series("s1/m1/a_energy", counter=True, max_rate=60 / 3600)
+    proc.engine.register_series("s1/m1/power_total", upper=60_000)
+    series = [{"site": "s1", "device": "m1", "point": p} for p in ("a_energy", "power_total")]
+    idx = np.repeat(np.arange(2, dtype=np.intp), n)
+    ts = np.tile(T0 + np.arange(n, dtype=np.int64) * STEP * S, 2)
+    value = np.concatenate([energy, power])
+    quality = np.zeros(2 * n, np.int64)
+    out = proc.process([], RowBlock(READING, series, idx, {"value": value, "quality": quality}, ts))
+    events = [r for r in out.rows if r.measurement == ANOMALY_EVENT]
+    assert {r.tags["point"] for r in events} == {"power_total"}, events
+    assert {r.fields["points"] for r in events} == {"power_total,a_energy"}
+    assert {r.tags["kind"] for r in events} == {"limit"}

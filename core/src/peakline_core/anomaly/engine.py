@@ -446,6 +446,15 @@ class AnomalyEngine:
         out[known] = self._state.arrays["commanded"][rows[known]]
         return out
 
+    def counters(self, keys: Sequence[str]) -> Array:
+        """Whether each of `keys` is a counter (`register_series(..., counter=True)`); False
+        for unknown keys (which are not registered by this)."""
+        rows = np.fromiter((self._index.get(k, -1) for k in keys), np.int64, len(keys))
+        out: Array = np.zeros(len(keys), bool)
+        known = np.flatnonzero(rows >= 0)
+        out[known] = self._state.arrays["counter"][rows[known]]
+        return out
+
     def expect_every(self, key: str, interval_s: float) -> None:
         """Declare how often a series is read (its poll interval, s), so its missing
         readings are seen from its first reading (`silent`); not part of the saved state."""

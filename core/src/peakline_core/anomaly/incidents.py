@@ -63,6 +63,10 @@ class Incident:
         return replace(self, points=list(self.points), members=set(self.members))
 
 
+def _end(ev: AnomalyEvent) -> int:
+    return ev.end_ns if ev.end_ns is not None else ev.start_ns
+
+
 def split_key(series: str) -> tuple[str, str]:
     """`site/device/point` -> (`site/device`, `point`)."""
     group, _, point = series.rpartition("/")
@@ -107,10 +111,16 @@ class IncidentBook:
         """Fold one batch's events (any order); returns each incident created, changed or
         closed by it (a snapshot, last state wins) with the event that touched it last. A new
         incident is explained by `cause_of` (see the module doc)."""
+        events = list(events)
         touched: dict[tuple[str, int], tuple[Incident, AnomalyEvent]] = {}
-        # opens before closes at the same start, so an event opened and closed in one batch
-        # is one incident, and a member's close follows its own open
-        for ev in sorted(events, key=lambda e: (e.start_ns, e.state == "closed")):
+        # An event is its open at its start and, once closed, its close at its end (an event
+        # opened and closed within one batch is both): opens before closes at the same time,
+        # so the events of one poll that each open and close in the batch are one incident,
+        # and a member's close follows its own open (an open seen before is a no-op).
+        steps = [(ev.start_ns, False, i) for i, ev in enumerate(events)]
+        steps += [(_end(ev), True, i) for i, ev in enumerate(events) if ev.state == "closed"]
+        for _, closing, i in sorted(steps):
+            ev = events[i]
             group, point = split_key(ev.series)
             inc = self._home(group, point, ev)
             if ev.kind not in EXPLAINABLE:
@@ -120,11 +130,11 @@ class IncidentBook:
             if point not in inc.points:
                 inc.points.append(point)
             inc.peak_score = max(inc.peak_score, float(ev.peak_score))
-            if ev.state == "open":
+            if not closing:
                 inc.members.add(point)
             else:
                 inc.members.discard(point)
-                end = ev.end_ns if ev.end_ns is not None else ev.start_ns
+                end = _end(ev)
                 inc.end_ns = end if inc.end_ns is None else max(inc.end_ns, end)
                 inc.last_hot_ns = max(inc.last_hot_ns, end)
             if not inc.members:
