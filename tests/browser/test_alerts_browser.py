@@ -60,6 +60,7 @@ async def test_alerts_page_lists_and_acknowledges(tmp_path: Path, repo_root: Pat
             row = page.locator("#incidents tbody tr", has_text="School HVAC supply temperature")
             await row.wait_for(timeout=15_000)
             incident_id = await row.get_attribute("data-id")
+            assert await row.locator("td").nth(4).inner_text() == "Riverton"  # the city's name
             await page.screenshot(path=str(ARTIFACTS / "alerts.png"), full_page=True)
             await row.locator("input").fill("sent the caretaker")
             await row.locator("button").click()

@@ -66,6 +66,11 @@ async def test_programme_page_compares_cities_and_exports_csv(
             await air.first.wait_for(timeout=15_000)
             districts = await air.evaluate_all("rs => rs.map(r => r.dataset.id)")
             assert set(districts) == {d.id for d in config.programme.districts}
+            # the City column names the city, as the overview does (not its id)
+            city_name = {c.id: c.name for c in config.programme.cities}
+            for d in config.programme.districts:
+                cell = page.locator(f'#air-table tr[data-id="{d.id}"] td').nth(1)
+                assert await cell.inner_text() == city_name[d.city]
             await page.screenshot(path=str(ARTIFACTS / "programme.png"), full_page=True)
             async with page.expect_download() as info:
                 await page.click("#csv")

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { api, setupKeyForm, showError, text, t, dateTime, ready, param } = peakline;
+  const { api, setupKeyForm, showError, text, t, dateTime, ready, param, cityNames } = peakline;
   const state = document.getElementById("state");
   const site = document.getElementById("site");
   if (param("site")) site.value = param("site");
@@ -15,18 +15,19 @@
     if (state.value) q.set("state", state.value);
     if (site.value.trim()) q.set("site", site.value.trim());
     try {
-      const [incidents, rules] = await Promise.all([
+      const [incidents, rules, cities] = await Promise.all([
         api("/api/v1/alerts/incidents?" + q.toString()),
         api("/api/v1/alerts/rules"),
+        cityNames(),
       ]);
-      render(incidents, new Map(rules.map((r) => [r.id, r.name])));
+      render(incidents, new Map(rules.map((r) => [r.id, r.name])), cities);
       showError("");
     } catch (e) {
       showError(e.status === 401 ? t("alerts.need_key") : e.message);
     }
   }
 
-  function render(incidents, names) {
+  function render(incidents, names, cities) {
     const body = document.querySelector("#incidents tbody");
     document.getElementById("none").hidden = incidents.length > 0;
     body.replaceChildren(...incidents.map((i) => {
@@ -34,7 +35,7 @@
       tr.dataset.id = i.id;
       tr.append(text("td", dateTime(i.opened)), text("td", t(SEVERITY[i.severity] || i.severity), "sev-" + i.severity),
         text("td", names.get(i.rule) || i.rule), text("td", i.site && i.site !== i.subject ? `${i.subject} (${i.site})` : i.subject),
-        text("td", i.city));
+        text("td", cities.get(i.city) ?? i.city));
       const status = text("td", t(STATE[i.state] || i.state));
       if (i.acknowledged_by) status.title = `${i.acknowledged_by}: ${i.comment || ""}`;
       tr.append(status);

@@ -141,6 +141,7 @@ const peakline = (() => {
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       if (input.value.trim()) localStorage.setItem(KEY, input.value.trim());
+      cityNamesAsked = null;  // another key may see other cities
       input.value = "";
       who.textContent = t("key.set");
       onKey();
@@ -182,6 +183,17 @@ const peakline = (() => {
     return el;
   }
   const param = (name) => new URLSearchParams(location.search).get(name);
+  // City id -> its name (GET /api/v1/cities), for tables that carry the id: asked once per page
+  // and key, asked again after a failure.
+  let cityNamesAsked = null;
+  function cityNames() {
+    if (!cityNamesAsked) {
+      cityNamesAsked = api("/api/v1/cities?limit=1000")
+        .then((r) => new Map(r.items.map((c) => [c.id, c.name])))
+        .catch((e) => { cityNamesAsked = null; throw e; });
+    }
+    return cityNamesAsked;
+  }
 
-  return { api, stream, setupKeyForm, showError, fmt, num, percent, figure, dateTime, time, text, param, key, t, lang, ready, translate };
+  return { api, stream, setupKeyForm, showError, fmt, num, percent, figure, dateTime, time, text, param, key, t, lang, ready, translate, cityNames };
 })();

@@ -2,19 +2,20 @@
 "use strict";
 
 (() => {
-  const { api, key, setupKeyForm, showError, fmt, figure, percent, text, t, dateTime, lang, ready } = peakline;
+  const { api, key, setupKeyForm, showError, fmt, figure, percent, text, t, dateTime, lang, ready, cityNames } = peakline;
   const level = document.getElementById("level");
   const period = document.getElementById("period");
   const query = () => `level=${encodeURIComponent(level.value)}&start=${encodeURIComponent(period.value)}`;
 
   async function refresh() {
     try {
-      const [report, air] = await Promise.all([
+      const [report, air, cities] = await Promise.all([
         api("/api/v1/programme/benchmark?" + query()),
         api("/api/v1/programme/air-quality?start=" + encodeURIComponent(period.value)),
+        cityNames(),
       ]);
-      render(report);
-      renderAir(air.items);
+      render(report, cities);
+      renderAir(air.items, cities);
       showError("");
     } catch (e) {
       showError(e.status === 401 ? t("error.need_key_programme") : e.message);
@@ -33,7 +34,7 @@
     return `${verdict} · ${t(`programme.basis_${tr.basis}`)}`;
   }
 
-  function render(report) {
+  function render(report, cities) {
     const body = document.querySelector("#benchmark-table tbody");
     body.replaceChildren(...report.items.map((it) => {
       const tr = document.createElement("tr");
@@ -56,7 +57,7 @@
       const energy = figure(shown(it.energy_kwh), 0, "num energy");
       if (!metered) energy.textContent = t("empty.no_meter_data");
       tr.append(
-        text("td", it.name), text("td", it.city), text("td", String(it.sites), "num"),
+        text("td", it.name), text("td", cities.get(it.city) ?? it.city), text("td", String(it.sites), "num"),
         energy,
         figure(shown(it.emissions_kgco2e), 0, "num emissions"),
         figure(shown(it.reported_kgco2e), 0, "num reported"),
@@ -72,14 +73,14 @@
       t("programme.definitions", { start: dateTime(report.start), end: dateTime(report.end) });
   }
 
-  function renderAir(items) {
+  function renderAir(items, cities) {
     const pct = (p) => (p ? percent(p.share_above, 1) : t("empty.no_data"));
     document.querySelector("#air-table tbody").replaceChildren(...items.map((it) => {
       const tr = document.createElement("tr");
       tr.dataset.id = it.district;
       const co2 = it.points.co2, pm = it.points.pm25;
       tr.append(
-        text("td", it.name), text("td", it.city), text("td", it.sensors.join(", ") || t("air.no_sensors")),
+        text("td", it.name), text("td", cities.get(it.city) ?? it.city), text("td", it.sensors.join(", ") || t("air.no_sensors")),
         figure(co2 && co2.mean, 0, "num co2"), figure(co2 && co2.p95, 0, "num"),
         text("td", pct(co2), co2 ? "num" : "num empty"), figure(pm && pm.mean, 1, "num"),
         text("td", pct(pm), pm ? "num" : "num empty"),
