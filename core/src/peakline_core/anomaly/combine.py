@@ -25,7 +25,7 @@ from peakline_core.anomaly.config import (
     AnomalyConfig,
 )
 from peakline_core.anomaly.kernel import Evidence
-from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.prepare import Prepared, narrow
 from peakline_core.anomaly.state import Array
 
 
@@ -72,12 +72,11 @@ def combine(
         det_at[score_at <= 0] = NONE
         score.reshape(-1)[at] = score_at
         det.reshape(-1)[at] = det_at
-    has_hard = p.hard_det != NONE
-    if has_hard.any():
-        hard = has_hard & (p.hard_score >= score)
+    if (narrow(p.hard_det) != NONE).any():
+        hard = (p.hard_det != NONE) & (p.hard_score >= score)
         score = np.where(hard, p.hard_score, score).astype(np.float32)
         det = np.where(hard, p.hard_det, det).astype(np.int8)
-    if not p.valid.all():
+    if not narrow(p.valid).all():
         score[~p.valid] = np.nan
         det *= p.valid
     onset = p.ts  # copied only where some reading's evidence started earlier

@@ -24,7 +24,13 @@ from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.feedback import DismissalSlots, DismissalTable
-from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare, series_major
+from peakline_core.anomaly.prepare import (
+    NS_PER_S,
+    VISIT_S,
+    prepare,
+    series_major,
+    shared_timestamps,
+)
 from peakline_core.anomaly.state import (
     BINS,
     FIELDS,
@@ -255,6 +261,7 @@ class AnomalyEngine:
         rate = np.full((n_s, n_t), np.nan) if st["counter"].any() else None
         bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
         dismissed = self._dismissal_slots(rows)
+        stamps = shared_timestamps(ts)  # series read in step: one row of timestamps
         # time chunks keep temporaries in cache; carried state makes the split invisible
         step = max(1, CHUNK_READINGS // max(n_s, 1))
         for lo in range(0, n_t, step):
@@ -262,7 +269,7 @@ class AnomalyEngine:
             part = None if mask is None else mask[:, lo:hi]
             out_rate = None if rate is None else rate[:, lo:hi]
             sc, dt, evs = self._score_chunk(
-                st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
+                st, bins, keys, stamps[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
             )
             series_major(score[:, lo:hi], sc)
             series_major(det[:, lo:hi], dt)
