@@ -28,7 +28,7 @@ from peakline_core.anomaly.prepare import (
     NS_PER_S,
     VISIT_S,
     prepare,
-    series_major,
+    series_major_nonzero,
     shared_timestamps,
 )
 from peakline_core.anomaly.state import (
@@ -255,8 +255,9 @@ class AnomalyEngine:
         st = self._state.take(rows)
         mask = None if valid is None else np.asarray(valid, dtype=bool)
         n_s, n_t = values.shape
-        score = np.empty((n_s, n_t), np.float32)
-        det = np.empty((n_s, n_t), np.int8)
+        # zeros (no score, detector "none") come from the allocator; the chunks write the rest
+        score = np.zeros((n_s, n_t), np.float32)
+        det = np.zeros((n_s, n_t), np.int8)
         found: list[AnomalyEvent] = []
         rate = np.full((n_s, n_t), np.nan) if st["counter"].any() else None
         bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
@@ -271,8 +272,8 @@ class AnomalyEngine:
             sc, dt, evs = self._score_chunk(
                 st, bins, keys, stamps[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
             )
-            series_major(score[:, lo:hi], sc)
-            series_major(det[:, lo:hi], dt)
+            series_major_nonzero(score[:, lo:hi], sc)
+            series_major_nonzero(det[:, lo:hi], dt)
             found.extend(evs)
         bins.write_back()
         self._keep_replays(keys, rows, ts, values, mask, found)

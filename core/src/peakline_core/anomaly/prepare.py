@@ -123,6 +123,25 @@ def series_major(out: Array, a: Array) -> None:
         out[lo : lo + TRANSPOSE_ROWS] = a[:, lo : lo + TRANSPOSE_ROWS].T
 
 
+SPARSE_SHARE = 16
+"""A block with fewer than 1 in this many non-zero values is written value by value."""
+
+
+def series_major_nonzero(out: Array, a: Array) -> None:
+    """`series_major` into an `out` that already holds zeros (np.zeros): only the non-zero
+    values of `a` (NaN included) are written when they are few (most scores are 0), so the
+    zeros, and the cache misses of a transposing copy, cost nothing."""
+    # non-zero bits (NaN and -0.0 included): a test of a float block is several times
+    # slower than of its bits
+    bits = a.view(np.dtype(f"u{a.dtype.itemsize}"))
+    at = np.flatnonzero(bits != 0)
+    if at.size * SPARSE_SHARE > a.size:
+        series_major(out, a)
+    elif at.size:
+        t, s = np.divmod(at, a.shape[1])
+        out[s, t] = a.reshape(-1)[at]
+
+
 def previous_of(arr: Array, valid: Array, carried: Array) -> Array:
     """For each t, `arr` at the latest valid reading strictly before t, else `carried`."""
     out = np.empty_like(arr)
