@@ -263,6 +263,7 @@ class AnomalyEngine:
         bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
         dismissed = self._dismissal_slots(rows)
         stamps = shared_timestamps(ts)  # series read in step: one row of timestamps
+        key_list = list(keys)
         # time chunks keep temporaries in cache; carried state makes the split invisible
         step = max(1, CHUNK_READINGS // max(n_s, 1))
         for lo in range(0, n_t, step):
@@ -270,7 +271,7 @@ class AnomalyEngine:
             part = None if mask is None else mask[:, lo:hi]
             out_rate = None if rate is None else rate[:, lo:hi]
             sc, dt, evs = self._score_chunk(
-                st, bins, keys, stamps[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
+                st, bins, key_list, stamps[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
             )
             series_major_nonzero(score[:, lo:hi], sc)
             series_major_nonzero(det[:, lo:hi], dt)
@@ -331,7 +332,7 @@ class AnomalyEngine:
         self,
         st: dict[str, Array],
         bins: BinCache,
-        keys: Sequence[str],
+        keys: list[str],
         ts: Array,
         values: Array,
         valid: Array | None,
@@ -359,7 +360,9 @@ class AnomalyEngine:
             onset = np.where(cmd, prepared.ts, onset)
         # statistical evidence alerts only once its model has seen a daily cycle; before, a
         # young series' transient excursions do (earlyarm.py)
-        may_open = evidence.settled | np.isin(det, HARD)
+        may_open = evidence.settled.copy()
+        named = np.flatnonzero(det)  # (few readings name a detector)
+        may_open.reshape(-1)[named[np.isin(det.reshape(-1)[named], HARD)]] = True
         tracked, tracked_det = score, det
         if earlyarm.young(st, evidence.settled):
             early = earlyarm.arm(st, prepared, score, det, evidence.settled, span_before, cfg)
@@ -380,13 +383,13 @@ class AnomalyEngine:
         shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
             st,
-            list(keys),
+            keys,
             tracked,
             tracked_det,
             onset,
             prepared.ts,
             prepared.valid,
-            may_open & ~muted,
+            may_open if muted is None else may_open & ~muted,
             cfg,
         )
         return shown, det, events

@@ -431,7 +431,8 @@ def _prepare_in_step(
         change_ts = latest_of(across(ts_c, n_s), ~unchanged, st["last_change_ts"])
     else:  # every reading changed: the smallest change in one reduction
         moved = delta if first_prev else delta[1:]
-        smallest = np.min(np.abs(moved), axis=0, initial=np.inf)
+        # (delta is not read again: its magnitude in place)
+        smallest = np.min(np.abs(moved, out=moved), axis=0, initial=np.inf)
         st["value_step"] = np.minimum(st["value_step"], smallest)
         step = None
         change_ts = across(ts_c, n_s)
