@@ -20,7 +20,7 @@ from peakline_core.anomaly import events as event_mod
 from peakline_core.anomaly.bands import Bands, one_step
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
-from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
+from peakline_core.anomaly.config import DETECTORS, HARD, NONE, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.feedback import DismissalSlots, DismissalTable
@@ -277,7 +277,7 @@ class AnomalyEngine:
             series_major_nonzero(det[:, lo:hi], dt)
             found.extend(evs)
         bins.write_back()
-        self._keep_replays(keys, rows, ts, values, mask, found)
+        self._keep_replays(keys, rows, stamps, values, mask, found)
         self._state.put(rows, st)
         closed = {(e.series, e.start_ns) for e in found if e.state == "closed"}
         found = [e for e in found if e.state == "closed" or (e.series, e.start_ns) not in closed]
@@ -304,7 +304,11 @@ class AnomalyEngine:
         # one gather per field for all of them (a copy per series and field was 13 % of a
         # steady-state batch of 10,000 series)
         before = {name: arr[rows[at]] for name, arr in a.items()}
-        self._replay = (before, ts[at], values[at], None if mask is None else mask[at])
+        if ts.shape[0] > 1 and ts.strides[0] == 0:  # read in step: one row of timestamps
+            kept_ts = np.broadcast_to(ts[0].copy(), (at.size, ts.shape[1]))
+        else:
+            kept_ts = ts[at]
+        self._replay = (before, kept_ts, values[at], None if mask is None else mask[at])
         self._replays = {key: j for j, key in enumerate(kept)}
 
     def expectation_before(self, key: str, ts_ns: int) -> SeriesExpectation | None:
@@ -361,7 +365,7 @@ class AnomalyEngine:
         # statistical evidence alerts only once its model has seen a daily cycle; before, a
         # young series' transient excursions do (earlyarm.py)
         may_open = evidence.settled.copy()
-        named = np.flatnonzero(det)  # (few readings name a detector)
+        named = np.flatnonzero(det != NONE)  # (few readings name a detector)
         may_open.reshape(-1)[named[np.isin(det.reshape(-1)[named], HARD)]] = True
         tracked, tracked_det = score, det
         if earlyarm.young(st, evidence.settled):

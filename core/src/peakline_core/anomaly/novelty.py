@@ -190,16 +190,27 @@ def _run_usable(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, z: Array)
     novel = beyond
     if not float(nov_n.min(initial=np.inf)) >= cfg.warmup_readings:
         novel = beyond & (nc >= cfg.warmup_readings)
-    # the rate of new extremes gains a step where a reading is beyond (r * keep + 0 is
-    # r * keep: the others only decay); it is read only at the novel readings
+    st["nov_hi"] = np.fmax(nov_hi, top)
+    st["nov_lo"] = np.fmin(nov_lo, bottom)
+    st["nov_hi"][cols] = np.fmax(hi[-1], xc[-1])
+    st["nov_lo"][cols] = -np.fmax(lo[-1], neg[-1])
+    # what the novel readings are judged by, gathered before `hi` and `neg` are reused
+    at = np.flatnonzero(novel)
+    width = xc.shape[1]
+    x_at, hi_at, lo_at = xc.reshape(-1)[at], hi.reshape(-1)[at], -lo.reshape(-1)[at]
+    if p.x_err is None:
+        m = np.maximum(x_at - hi_at, lo_at - x_at)
+    else:
+        m = margin.reshape(-1)[at]
     # the columns' own rate vector gains a step where a reading is beyond (elsewhere
-    # r * keep + 0 is r * keep); it is read only at the novel readings
+    # r * keep + 0 is r * keep); it is read only at the novel readings. (Into the buffers
+    # of `neg` and `hi`, read no more: a fresh one costs its page faults.)
     r_c = r[cols]
-    gain = (step if step.shape[1] == 1 else step[:, cols]) * beyond
+    gain = np.multiply(step if step.shape[1] == 1 else step[:, cols], beyond, out=neg)
     keep_c = keep if keep.shape[1] == 1 else keep[:, cols]
     beyond_steps: list[bool] = np.asarray(beyond.any(axis=1)).tolist()
     novel_steps: list[bool] = np.asarray(novel.any(axis=1)).tolist()
-    rate = np.empty(xc.shape)  # (rows of steps without a novel reading are never read)
+    rate = hi  # (rows of steps without a novel reading are never read)
     for t in range(n_t):
         if novel_steps[t]:
             rate[t] = r_c
@@ -209,16 +220,8 @@ def _run_usable(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, z: Array)
         if beyond_steps[t]:
             np.add(r_c, gain[t], out=r_c)
     r[cols] = r_c
-    at = np.flatnonzero(novel)
     if at.size:
-        width = xc.shape[1]
-        x_at, hi_at = xc.reshape(-1)[at], hi.reshape(-1)[at]
-        lo_at = -lo.reshape(-1)[at]
         span = hi_at - lo_at
-        if p.x_err is None:
-            m = np.maximum(x_at - hi_at, lo_at - x_at)
-        else:
-            m = margin.reshape(-1)[at]
         m_rel = np.where(span > 0, m / np.where(span > 0, span, 1.0), 1.0)
         n_at = nc[at // width, 0] if nc.shape[1] == 1 else nc.reshape(-1)[at]
         p_new = np.maximum(rate.reshape(-1)[at], 2.0 / (n_at + 1.0))
@@ -226,10 +229,6 @@ def _run_usable(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, z: Array)
         can, z_can = _z_of(nats, cfg)
         t_can, c_can = np.divmod(at[can], width)
         z[t_can, cols[c_can]] = z_can
-    st["nov_hi"] = np.fmax(nov_hi, top)
-    st["nov_lo"] = np.fmin(nov_lo, bottom)
-    st["nov_hi"][cols] = np.fmax(hi[-1], xc[-1])
-    st["nov_lo"][cols] = -np.fmax(lo[-1], neg[-1])
     st["nov_n"] = (nov_n + float(n_t - 1)) + 1.0
     st["nov_rate"] = r
     return z
