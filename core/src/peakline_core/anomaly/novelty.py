@@ -198,10 +198,8 @@ def _run_usable(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, z: Array)
     at = np.flatnonzero(novel)
     width = xc.shape[1]
     x_at, hi_at, lo_at = xc.reshape(-1)[at], hi.reshape(-1)[at], -lo.reshape(-1)[at]
-    if p.x_err is None:
-        m = np.maximum(x_at - hi_at, lo_at - x_at)
-    else:
-        m = margin.reshape(-1)[at]
+    # (with a rounding bound the margin is already net of it)
+    m = np.maximum(x_at - hi_at, lo_at - x_at) if p.x_err is None else margin.reshape(-1)[at]
     # the columns' own rate vector gains a step where a reading is beyond (elsewhere
     # r * keep + 0 is r * keep); it is read only at the novel readings. (Into the buffers
     # of `neg` and `hi`, read no more: a fresh one costs its page faults.)
