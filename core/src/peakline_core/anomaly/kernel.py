@@ -50,6 +50,7 @@ tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -89,6 +90,29 @@ class Evidence:
     flat_nats: Array
     gap: Array
     settled: Array  # bool: the series had `event_warmup_s` of data before this reading
+
+
+class _Rows:
+    """Full rows of constants for one chunk of `n` series, and per-step rows of rates that
+    may be [T, 1] columns (filled into one buffer per rate)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def f32(self, value: float) -> Array:
+        return np.full(self.n, value, dtype=np.float32)
+
+    def row(self, rates: Array) -> Callable[[int], Array]:
+        """Row t of `rates` ([T, S] or [T, 1]) as a full row."""
+        if rates.shape[1] == self.n:
+            return rates.__getitem__
+        buf = np.empty(self.n, dtype=rates.dtype)
+
+        def fill(t: int) -> Array:
+            buf.fill(rates[t, 0])
+            return buf
+
+        return fill
 
 
 def t_to_z(t: Array, dof: Array) -> Array:
@@ -210,6 +234,16 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     flat_zero = not flat.any()
     # every series has moved enough for the spike test (moves never falls)
     moved_enough = bool(spike_moves[0].min(initial=np.inf) >= cfg.warmup_readings)
+    # np.maximum / np.minimum against a scalar or a [1] column take numpy's slow broadcast
+    # loop (~3x a full row): their constant operands are full rows (the same values)
+    k = _Rows(n_s)
+    one32, memory32, tiny32 = k.f32(1.0), k.f32(cfg.season_memory_visits), k.f32(1e-9)
+    c32, neg_c32 = k.f32(c), k.f32(-c)
+    lam_var_row, var_rate_row = k.row(lam_var32), k.row(var_rate)
+    still32 = p.still.astype(f32)
+    # the chart's age never falls: once every age is >= 1e-9 its floor is the identity
+    age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
+    age_q, rv64 = np.empty(n_s), np.empty(n_s)
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -276,7 +310,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         any_swarm = all_swarm or bool(swarm.any())
         if any_bin_warm:
             np.multiply(s, 0.25, out=s4, casting="same_kind")
-            infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
+            infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, one32))
             sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
             if err32 is not None:
                 sig_b = np.maximum(sig_b, err32[t])
@@ -326,8 +360,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- profile updates (the bin's working vectors) ---
         w = w32[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
-        lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
-        lr_dev = w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9)
+        lr = w / np.maximum(np.minimum(v_new, memory32), tiny32)
+        lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
         if not all_visited:
             lr_dev = np.where(visited, lr_dev, 0.0)
         # the spread only learns from readings the bin mean had not seen (after visit one);
@@ -336,12 +370,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             bnd = c * sig_b
             if not all_bin_warm:
                 bnd = np.where(bin_warm, bnd, inf)
-            d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
-            m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
+            np.add(d_b, np.minimum(lr_dev, one32) * (np.minimum(np.abs(res), bnd) - d_b), out=d_b)
+            np.add(m_b, lr * np.minimum(np.maximum(res, -bnd), bnd), out=m_b)
         else:
-            d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.abs(res) - d_b)
-            m_b[:] = m_b + lr * res
-        st_b += lr * (p.still[t] - st_b)
+            np.add(d_b, np.minimum(lr_dev, one32) * (np.abs(res) - d_b), out=d_b)
+            np.add(m_b, lr * res, out=m_b)
+        st_b += lr * (still32[t] - st_b)
         sdt_b += lr * (held_s[t] - sdt_b)
         v_b[:] = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
@@ -352,14 +386,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- drift: EWMA chart on clipped seasonal residuals ---
         if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
             if e.any():
-                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var32[t]))
+                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var_row(t)))
                 np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
             continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
         lam_t = lam32[t] if all_swarm else lam32[t] * swarm.astype(f32)
-        e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
+        e += lam_t * (np.minimum(np.maximum(zs_own, neg_c32), c32) - e)
         age += mdtz[t] if all_swarm else mdtz[t] * sw
-        var = np.maximum(ve, lam_var32[t])
+        var = np.maximum(ve, lam_var_row(t))
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
@@ -371,15 +405,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             out.drift[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
-        if all_swarm:
-            np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9), out=rv, casting="same_kind")
-        else:
-            np.multiply(
-                np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)),
-                sw,
-                out=rv,
-                casting="same_kind",
-            )
+        if age_floor:
+            age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
+        np.divide(mdtz[t], np.maximum(age, 1e-9, out=age_q) if age_floor else age, out=rv64)
+        np.maximum(rv64, var_rate_row(t), out=rv64)  # (the operands swapped: the same max)
+        if not all_swarm:
+            np.multiply(rv64, sw, out=rv64)
+        np.copyto(rv, rv64, casting="same_kind")
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
     bins.note_visits(p.bin_index, visit_w)
