@@ -244,6 +244,18 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # the chart's age never falls: once every age is >= 1e-9 its floor is the identity
     age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
     age_q, rv64 = np.empty(n_s), np.empty(n_s)
+    # a bin's visits never fall while a series stays in it, nor does the chart's age: once
+    # every series has visited its bin or has a warm bin, it stays so until the next bin
+    # change; once every age is charted at the chunk's start, it stays so
+    all_visited = all_bin_warm = False
+    # every bin past its memory (then both profile rates are w / memory: the same values);
+    # every bin never still (then, while nothing is still, its stillness stays 0)
+    saturated = still_zero = False
+    check_bins = True
+    still_rows: list[bool] = np.asarray(p.still.any(axis=1)).tolist()
+    all_aged = bool(age.min(initial=np.inf) >= cfg.drift_warmup_s)
+    z0_32 = k.f32(0.999 * cfg.z_zero)  # (below z_zero, to be safe from its float32 rounding)
+    near_in, near_out = np.empty(n_s, dtype=bool), np.empty(n_s, dtype=bool)
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -252,6 +264,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         bins.refresh()
         if switch_any[t]:
             bins.switch(np.flatnonzero(switches[t]), p.bin_index[t])
+            all_visited = all_bin_warm = False
+            check_bins = True
         m_b, d_b, v_b, st_b, sdt_b = bins.mean, bins.dev, bins.visits, bins.still, bins.still_dt
 
         # --- spike: robust level and spread ---
@@ -259,11 +273,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
         # the series-wide one and this bin's RMS innovation (see BinCache.routine)
         # (each `where` below is skipped when its mask is all True: the same values, cheaper)
-        visited = v_b >= 1.0
-        all_visited = bool(visited.all())
         routine = bins.sq_routine_in
         if not all_visited:
-            routine = np.where(visited, routine, bins.sq_routine_out)
+            visited = v_b >= 1.0
+            all_visited = bool(visited.all())
+            if not all_visited:
+                routine = np.where(visited, routine, bins.sq_routine_out)
         sig = np.maximum(sig_all, routine)
         if err_sd is not None:
             sig = np.maximum(sig, err_sd[t])
@@ -302,10 +317,15 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # (until some series has a warm bin, only the profile's learning runs)
         x_s = x32[t]
         res = x_s - m_b
-        bin_warm = v_b >= cfg.season_warmup_visits
-        swarm = np.logical_and(v, bin_warm, out=season_warm[t])
-        all_bin_warm = bool(bin_warm.all())
-        any_bin_warm = all_bin_warm or bool(bin_warm.any())
+        if all_bin_warm:
+            swarm = season_warm[t]
+            swarm[:] = v
+            any_bin_warm = True
+        else:
+            bin_warm = v_b >= cfg.season_warmup_visits
+            swarm = np.logical_and(v, bin_warm, out=season_warm[t])
+            all_bin_warm = bool(bin_warm.all())
+            any_bin_warm = all_bin_warm or bool(bin_warm.any())
         all_swarm = all_bin_warm and all_valid[t]
         any_swarm = all_swarm or bool(swarm.any())
         if any_bin_warm:
@@ -319,14 +339,27 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             # a value the profile holds an hour earlier or later is a shifted schedule or
             # sunrise, not an anomaly: judge by the best-fitting of the three neighbouring bins
             azs = np.abs(zs_own, out=season_z[t])
-            for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
-                sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
-                if err32 is not None:
-                    sig_n = np.maximum(sig_n, err32[t])
-                z_n = np.abs((x_s - nb_mean) / sig_n)
-                # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
-                # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
-                np.fmin(azs, z_n, out=azs)
+            # a better fit can only lower |z|: it changes nothing where |z| is already below
+            # z_zero (scores 0) and not above the tail tracker (which it steps down)
+            if bins.warm_neighbours:
+                np.less(azs, z0_32, out=near_in)
+                np.logical_not(near_in, out=near_out)
+                np.greater(azs, q_se, out=near_in)
+                np.logical_or(near_in, near_out, out=near_out)
+                at = np.flatnonzero(near_out)
+                if at.size:
+                    fit = azs[at]
+                    x_at, s4_at = x_s[at], s4[at]
+                    err_at = None if err32 is None else err32[t][at]
+                    for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
+                        sig_n = np.maximum(nb_dev[at], s4_at) * nb_infl[at] + nb_eps[at]
+                        if err_at is not None:
+                            sig_n = np.maximum(sig_n, err_at)
+                        z_n = np.abs((x_at - nb_mean[at]) / sig_n)
+                        # NaN mean: an unwarmed one never fits (fmin keeps azs, never NaN:
+                        # x is finite and sig_b > 0; the same as `where(z_n < azs, ...)`)
+                        np.fmin(fit, z_n, out=fit)
+                    azs[at] = fit
             if q_row != t:
                 season_q[t] = q_se
             season_v[t] = v_b
@@ -360,22 +393,33 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- profile updates (the bin's working vectors) ---
         w = w32[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
-        lr = w / np.maximum(np.minimum(v_new, memory32), tiny32)
-        lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
-        if not all_visited:
-            lr_dev = np.where(visited, lr_dev, 0.0)
+        if check_bins:  # (visits never fall while a series stays in its bin)
+            saturated = bool(f32(v_b.min(initial=np.inf)) - f32(1.0) >= memory32[0])
+            still_zero = not st_b.any()
+            check_bins = False
+        if saturated:  # v_new - 1 >= memory: both rates are w / memory (<= 1: w <= 1)
+            lr_dev = lr = w / memory32
+        else:
+            lr = w / np.maximum(np.minimum(v_new, memory32), tiny32)
+            lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
+            if not all_visited:
+                lr_dev = np.where(visited, lr_dev, 0.0)
+            lr_dev = np.minimum(lr_dev, one32)
         # the spread only learns from readings the bin mean had not seen (after visit one);
         # a warm bin learns Huber-clipped residuals (a cold one's bound is infinite)
         if any_bin_warm:
             bnd = c * sig_b
             if not all_bin_warm:
                 bnd = np.where(bin_warm, bnd, inf)
-            np.add(d_b, np.minimum(lr_dev, one32) * (np.minimum(np.abs(res), bnd) - d_b), out=d_b)
+            np.add(d_b, lr_dev * (np.minimum(np.abs(res), bnd) - d_b), out=d_b)
             np.add(m_b, lr * np.minimum(np.maximum(res, -bnd), bnd), out=m_b)
         else:
-            np.add(d_b, np.minimum(lr_dev, one32) * (np.abs(res) - d_b), out=d_b)
+            np.add(d_b, lr_dev * (np.abs(res) - d_b), out=d_b)
             np.add(m_b, lr * res, out=m_b)
-        st_b += lr * (still32[t] - st_b)
+        if still_rows[t]:
+            still_zero = False
+        if not still_zero:  # (0 + lr * (0 - 0) is 0: nothing to learn)
+            st_b += lr * (still32[t] - st_b)
         sdt_b += lr * (held_s[t] - sdt_b)
         v_b[:] = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
@@ -398,9 +442,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
         np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
-        charted = age >= cfg.drift_warmup_s
-        if not all_swarm:
-            charted &= swarm
+        if all_aged:  # (the same as the comparison below: every age is past it)
+            charted = swarm
+        else:
+            charted = age >= cfg.drift_warmup_s
+            if not all_swarm:
+                charted &= swarm
         if charted.all():
             out.drift[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
