@@ -234,6 +234,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     flat_zero = not flat.any()
     # every series has moved enough for the spike test (moves never falls)
     moved_enough = bool(spike_moves[0].min(initial=np.inf) >= cfg.warmup_readings)
+    # then the count is only read after the loop: the moves of the chunk so far are counted
+    # in integers (adding a bool to float64 costs ~3x an integer add), rows as spike_moves
+    moved = np.zeros(
+        (n_t + 1, n_s) if moved_enough else (1, 1), np.int16 if n_t < 32767 else np.int32
+    )
+    nz = np.empty(n_s, dtype=bool)
     # np.maximum / np.minimum against a scalar or a [1] column take numpy's slow broadcast
     # loop (~3x a full row): their constant operands are full rows (the same values)
     k = _Rows(n_s)
@@ -255,7 +261,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     still_rows: list[bool] = np.asarray(p.still.any(axis=1)).tolist()
     all_aged = bool(age.min(initial=np.inf) >= cfg.drift_warmup_s)
     z0_32 = k.f32(0.999 * cfg.z_zero)  # (below z_zero, to be safe from its float32 rounding)
-    near_in, near_out = np.empty(n_s, dtype=bool), np.empty(n_s, dtype=bool)
+    near, near_lim = np.empty(n_s, dtype=bool), np.empty(n_s, dtype=f32)
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -303,11 +309,18 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             bound = np.where(warm, bound, inf)
             s_bound = np.where(warm, s_bound, inf)
         step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
-        if all_valid[t]:
+        if moved_enough:
+            np.not_equal(r, 0.0, out=nz)
+            if not all_valid[t]:
+                nz &= v
+            np.add(moved[t], nz, out=moved[t + 1])
+        elif all_valid[t]:
             np.add(moves, r != 0, out=spike_moves[t + 1])
-            mu += trend + step
         else:
             np.add(moves, vf * (r != 0), out=spike_moves[t + 1])
+        if all_valid[t]:
+            mu += trend + step
+        else:
             mu += trend * vf + step
         trend += trend_share[t] * step
         s += spread_rate[t] * (np.minimum(ar, s_bound) - s)
@@ -341,12 +354,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             azs = np.abs(zs_own, out=season_z[t])
             # a better fit can only lower |z|: it changes nothing where |z| is already below
             # z_zero (scores 0) and not above the tail tracker (which it steps down)
-            if bins.warm_neighbours:
-                np.less(azs, z0_32, out=near_in)
-                np.logical_not(near_in, out=near_out)
-                np.greater(azs, q_se, out=near_in)
-                np.logical_or(near_in, near_out, out=near_out)
-                at = np.flatnonzero(near_out)
+            if bins.warm_neighbours:  # (a superset: |z| not below both)
+                np.less(azs, np.minimum(q_se, z0_32, out=near_lim), out=near)
+                at = np.logical_not(near, out=near).nonzero()[0]
                 if at.size:
                     fit = azs[at]
                     x_at, s4_at = x_s[at], s4[at]
@@ -467,7 +477,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     z_zero = cfg.z_zero
     at = np.flatnonzero(spike_warm & ~(spike_z < z_zero))
     t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q[:-1].reshape(-1)[at], zq))
-    moves_at = spike_moves[:-1].reshape(-1)[at]
+    if moved_enough:  # (whole numbers below 2^53: the same sums in any order)
+        moves_at = spike_moves[0][at % n_s] + moved[:-1].reshape(-1)[at]
+        spike_moves[-1] = spike_moves[0] + moved[-1]
+    else:
+        moves_at = spike_moves[:-1].reshape(-1)[at]
     dof_span = rt.span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
