@@ -45,7 +45,13 @@ tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
   float64 fields;
 - work whose mask is empty or full is skipped: a `where` on an all-true mask, the seasonal
   test and drift chart while no series has a warm bin, the gap surprise of an interval
-  that cannot reach `z_zero`, the flatline cost where no reading repeats.
+  that cannot reach `z_zero`, the flatline cost where no reading repeats;
+- the constant operand of every `np.maximum` / `np.minimum` is a full row (numpy's loop for a
+  scalar or a [1] column is ~3x slower); what cannot change a result is skipped: masks that
+  stay full until the next bin change (visits never fall within a bin), the neighbour-hour
+  fit outside the readings whose |z| can score or step the tail tracker, the profile rates'
+  warm-up once every bin is past its memory, stillness while nothing is still; the spike
+  moves are counted in integers once every series has moved enough.
 """
 
 from __future__ import annotations
