@@ -8,7 +8,7 @@ hit the corners: ragged rows with junk timestamps on missing readings, irregular
 quantized values (flatlines), counters with a reset and a rollover, coarse counters going
 from 14-minute to 10-second readings (anchored rates, rounding floor), physical limits, and
 batches cut into chunks of odd sizes, and five weeks of half-hourly readings (every bin past its
-memory of visits).
+memory of visits) with a gap in every series at once.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:
     going_live = ([f"g{i}" for i in range(3)], np.broadcast_to(t, live.shape).copy(), live)
     # five weeks: bins past their memory of visits (the profile's rates stop changing)
     t = timestamps(36, 1800.0)
+    t[1200:] += 4 * 3600 * NS  # a gap in all of them: one shared interval column
     long = building_load(t, 3, rng)
     long[1, 1500] *= 3
     settled = ([f"w{i}" for i in range(3)], np.broadcast_to(t, long.shape).copy(), long)

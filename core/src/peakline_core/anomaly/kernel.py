@@ -494,8 +494,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
     t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q[:-1].reshape(-1)[at], zq))
     out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
-    at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
-    out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
+    gap_lim = 0.5 * z_zero * z_zero
+    # series sharing one interval column: nothing can score unless that column can
+    shared_gap = n_s > 1 and gap_nats.strides[1] == 0
+    if not shared_gap or bool((~(gap_nats[:, 0] < gap_lim)).any()):
+        at = np.flatnonzero(rt.gap_ok & ~(gap_nats < gap_lim))
+        out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
     st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)
     st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)
