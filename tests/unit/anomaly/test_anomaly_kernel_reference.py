@@ -7,7 +7,8 @@ Scores, detectors, events and every byte of carried state must be equal, on data
 hit the corners: ragged rows with junk timestamps on missing readings, irregular sampling,
 quantized values (flatlines), counters with a reset and a rollover, coarse counters going
 from 14-minute to 10-second readings (anchored rates, rounding floor), physical limits, and
-batches cut into chunks of odd sizes.
+batches cut into chunks of odd sizes, and five weeks of half-hourly readings (every bin past its
+memory of visits) with a gap in every series at once.
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:
     live = np.floor((1e4 + np.cumsum(kw * dt_h, axis=1)) * 10 + 1e-9) / 10
     live[0, -700:-650] = np.nan  # missing readings between anchors
     going_live = ([f"g{i}" for i in range(3)], np.broadcast_to(t, live.shape).copy(), live)
-    return [loads, quantized, counters, going_live]
+    # five weeks: bins past their memory of visits (the profile's rates stop changing)
+    t = timestamps(36, 1800.0)
+    t[1200:] += 4 * 3600 * NS  # a gap in all of them: one shared interval column
+    long = building_load(t, 3, rng)
+    long[1, 1500] *= 3
+    settled = ([f"w{i}" for i in range(3)], np.broadcast_to(t, long.shape).copy(), long)
+    return [loads, quantized, counters, going_live, settled]
 
 
 def new_engine() -> AnomalyEngine:

@@ -25,7 +25,7 @@ from peakline_core.anomaly.config import (
     AnomalyConfig,
 )
 from peakline_core.anomaly.kernel import Evidence
-from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.prepare import Prepared, narrow
 from peakline_core.anomaly.state import Array
 
 
@@ -42,20 +42,21 @@ def combine(
     """Combined score (float32, NaN where no reading), detector code (int8) and onset time
     (int64 UTC ns: when the evidence started, e.g. the start of a run or of a gap), [T, S].
     `novelty` is the novelty detector's z ([T, S], see novelty.py)."""
-    flat_z = np.zeros_like(ev.flat_nats)
-    at = np.flatnonzero(ev.flat_nats)
-    flat_z.reshape(-1)[at] = np.sqrt(np.float32(2.0) * ev.flat_nats.reshape(-1)[at])
     # most specific first: a clear spike is called a spike even if the seasonal residual
     # of the same reading is larger
-    ranked = (
-        (FLATLINE, flat_z),
+    ranked: tuple[tuple[int, Array], ...] = (
         (GAP, ev.gap),
         (SPIKE, ev.spike),
         (SEASONAL, ev.seasonal),
         (DRIFT, ev.drift),
         (NOVELTY, novelty),
     )
-    best = np.maximum(flat_z, ev.gap)  # pairwise into one buffer: no [6, T, S] stack
+    if ev.flat_nats.any():  # (no flatline evidence: its z is 0 everywhere, and so are none)
+        flat_z = np.zeros_like(ev.flat_nats)
+        at = np.flatnonzero(ev.flat_nats != 0)  # (a test of a float block is slow)
+        flat_z.reshape(-1)[at] = np.sqrt(np.float32(2.0) * ev.flat_nats.reshape(-1)[at])
+        ranked = ((FLATLINE, flat_z), *ranked)
+    best = np.maximum(ranked[0][1], ranked[1][1])  # pairwise into one buffer: no stack
     for _, z in ranked[2:]:
         np.maximum(best, z, out=best)
     score = np.zeros(best.shape, dtype=np.float32)
@@ -72,12 +73,11 @@ def combine(
         det_at[score_at <= 0] = NONE
         score.reshape(-1)[at] = score_at
         det.reshape(-1)[at] = det_at
-    has_hard = p.hard_det != NONE
-    if has_hard.any():
-        hard = has_hard & (p.hard_score >= score)
+    if (narrow(p.hard_det) != NONE).any():
+        hard = (p.hard_det != NONE) & (p.hard_score >= score)
         score = np.where(hard, p.hard_score, score).astype(np.float32)
         det = np.where(hard, p.hard_det, det).astype(np.int8)
-    if not p.valid.all():
+    if not narrow(p.valid).all():
         score[~p.valid] = np.nan
         det *= p.valid
     onset = p.ts  # copied only where some reading's evidence started earlier

@@ -20,11 +20,17 @@ from peakline_core.anomaly import events as event_mod
 from peakline_core.anomaly.bands import Bands, one_step
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.combine import combine
-from peakline_core.anomaly.config import DETECTORS, HARD, AnomalyConfig
+from peakline_core.anomaly.config import DETECTORS, HARD, NONE, AnomalyConfig
 from peakline_core.anomaly.errors import AnomalyError
 from peakline_core.anomaly.events import AnomalyEvent
 from peakline_core.anomaly.feedback import DismissalSlots, DismissalTable
-from peakline_core.anomaly.prepare import NS_PER_S, VISIT_S, prepare, series_major
+from peakline_core.anomaly.prepare import (
+    NS_PER_S,
+    VISIT_S,
+    prepare,
+    series_major_nonzero,
+    shared_timestamps,
+)
 from peakline_core.anomaly.state import (
     BINS,
     FIELDS,
@@ -256,12 +262,15 @@ class AnomalyEngine:
         st = self._state.take(rows)
         mask = None if valid is None else np.asarray(valid, dtype=bool)
         n_s, n_t = values.shape
-        score = np.empty((n_s, n_t), np.float32)
-        det = np.empty((n_s, n_t), np.int8)
+        # zeros (no score, detector "none") come from the allocator; the chunks write the rest
+        score = np.zeros((n_s, n_t), np.float32)
+        det = np.zeros((n_s, n_t), np.int8)
         found: list[AnomalyEvent] = []
         rate = np.full((n_s, n_t), np.nan) if st["counter"].any() else None
         bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
         dismissed = self._dismissal_slots(rows)
+        stamps = shared_timestamps(ts)  # series read in step: one row of timestamps
+        key_list = list(keys)
         # time chunks keep temporaries in cache; carried state makes the split invisible
         step = max(1, CHUNK_READINGS // max(n_s, 1))
         for lo in range(0, n_t, step):
@@ -269,13 +278,13 @@ class AnomalyEngine:
             part = None if mask is None else mask[:, lo:hi]
             out_rate = None if rate is None else rate[:, lo:hi]
             sc, dt, evs = self._score_chunk(
-                st, bins, keys, ts[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
+                st, bins, key_list, stamps[:, lo:hi], values[:, lo:hi], part, out_rate, dismissed
             )
-            series_major(score[:, lo:hi], sc)
-            series_major(det[:, lo:hi], dt)
+            series_major_nonzero(score[:, lo:hi], sc)
+            series_major_nonzero(det[:, lo:hi], dt)
             found.extend(evs)
         bins.write_back()
-        self._keep_replays(keys, rows, ts, values, mask, found)
+        self._keep_replays(keys, rows, stamps, values, mask, found)
         self._state.put(rows, st)
         closed = {(e.series, e.start_ns) for e in found if e.state == "closed"}
         found = [e for e in found if e.state == "closed" or (e.series, e.start_ns) not in closed]
@@ -302,7 +311,11 @@ class AnomalyEngine:
         # one gather per field for all of them (a copy per series and field was 13 % of a
         # steady-state batch of 10,000 series)
         before = {name: arr[rows[at]] for name, arr in a.items()}
-        self._replay = (before, ts[at], values[at], None if mask is None else mask[at])
+        if ts.shape[0] > 1 and ts.strides[0] == 0:  # read in step: one row of timestamps
+            kept_ts = np.broadcast_to(ts[0].copy(), (at.size, ts.shape[1]))
+        else:
+            kept_ts = ts[at]
+        self._replay = (before, kept_ts, values[at], None if mask is None else mask[at])
         self._replays = {key: j for j, key in enumerate(kept)}
 
     def expectation_before(self, key: str, ts_ns: int) -> SeriesExpectation | None:
@@ -330,7 +343,7 @@ class AnomalyEngine:
         self,
         st: dict[str, Array],
         bins: BinCache,
-        keys: Sequence[str],
+        keys: list[str],
         ts: Array,
         values: Array,
         valid: Array | None,
@@ -358,7 +371,9 @@ class AnomalyEngine:
             onset = np.where(cmd, prepared.ts, onset)
         # statistical evidence alerts only once its model has seen a daily cycle; before, a
         # young series' transient excursions do (earlyarm.py)
-        may_open = evidence.settled | np.isin(det, HARD)
+        may_open = evidence.settled.copy()
+        named = np.flatnonzero(det != NONE)  # (few readings name a detector)
+        may_open.reshape(-1)[named[np.isin(det.reshape(-1)[named], HARD)]] = True
         tracked, tracked_det = score, det
         if earlyarm.young(st, evidence.settled):
             early = earlyarm.arm(st, prepared, score, det, evidence.settled, span_before, cfg)
@@ -379,13 +394,13 @@ class AnomalyEngine:
         shown, muted = refractory.mute_repeats(st, score, det, prepared.valid, may_open, cfg)
         events = event_mod.track(
             st,
-            list(keys),
+            keys,
             tracked,
             tracked_det,
             onset,
             prepared.ts,
             prepared.valid,
-            may_open & ~muted,
+            may_open if muted is None else may_open & ~muted,
             cfg,
         )
         return shown, det, events

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from peakline_core.anomaly.config import DETECTORS, AnomalyConfig
-from peakline_core.anomaly.prepare import running_max
+from peakline_core.anomaly.prepare import narrow, running_max
 from peakline_core.anomaly.state import NO_TIME, Array
 
 NS_PER_S = 1_000_000_000
@@ -69,12 +69,13 @@ def track(
         busy = (score >= cfg.event_close).any(axis=0) | st["ev_open"]
     if busy.all():
         return _track(st, keys, score, det, onset, ts, valid, may_open, cfg)
-    st["reads"] = st["reads"] + np.count_nonzero(valid, axis=0)
+    all_valid = bool(narrow(valid).all())
+    st["reads"] = st["reads"] + (score.shape[0] if all_valid else np.count_nonzero(valid, axis=0))
     rows = np.flatnonzero(busy)
     if rows.size == 0:
         return []
     sub = {k: st[k][rows] for k in EVENT_FIELDS}
-    sub["reads"] -= np.count_nonzero(valid[:, rows], axis=0)
+    sub["reads"] -= score.shape[0] if all_valid else np.count_nonzero(valid[:, rows], axis=0)
     score, det, onset, ts, valid, may_open = (
         a[:, rows] for a in (score, det, onset, ts, valid, may_open)
     )

@@ -45,11 +45,18 @@ tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
   float64 fields;
 - work whose mask is empty or full is skipped: a `where` on an all-true mask, the seasonal
   test and drift chart while no series has a warm bin, the gap surprise of an interval
-  that cannot reach `z_zero`, the flatline cost where no reading repeats.
+  that cannot reach `z_zero`, the flatline cost where no reading repeats;
+- the constant operand of every `np.maximum` / `np.minimum` is a full row (numpy's loop for a
+  scalar or a [1] column is ~3x slower); what cannot change a result is skipped: masks that
+  stay full until the next bin change (visits never fall within a bin), the neighbour-hour
+  fit outside the readings whose |z| can score or step the tail tracker, the profile rates'
+  warm-up once every bin is past its memory, stillness while nothing is still; the spike
+  moves are counted in integers once every series has moved enough.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -102,6 +109,29 @@ class Evidence:
     flat_nats: Array
     gap: Array
     settled: Array  # bool: the series had `event_warmup_s` of data before this reading
+
+
+class _Rows:
+    """Full rows of constants for one chunk of `n` series, and per-step rows of rates that
+    may be [T, 1] columns (filled into one buffer per rate)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def f32(self, value: float) -> Array:
+        return np.full(self.n, value, dtype=np.float32)
+
+    def row(self, rates: Array) -> Callable[[int], Array]:
+        """Row t of `rates` ([T, S] or [T, 1]) as a full row."""
+        if rates.shape[1] == self.n:
+            return rates.__getitem__
+        buf = np.empty(self.n, dtype=rates.dtype)
+
+        def fill(t: int) -> Array:
+            buf.fill(rates[t, 0])
+            return buf
+
+        return fill
 
 
 def t_to_z(t: Array, dof: Array) -> Array:
@@ -223,6 +253,34 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     flat_zero = not flat.any()
     # every series has moved enough for the spike test (moves never falls)
     moved_enough = bool(spike_moves[0].min(initial=np.inf) >= cfg.warmup_readings)
+    # then the count is only read after the loop: the moves of the chunk so far are counted
+    # in integers (adding a bool to float64 costs ~3x an integer add), rows as spike_moves
+    moved = np.zeros(
+        (n_t + 1, n_s) if moved_enough else (1, 1), np.int16 if n_t < 32767 else np.int32
+    )
+    nz = np.empty(n_s, dtype=bool)
+    # np.maximum / np.minimum against a scalar or a [1] column take numpy's slow broadcast
+    # loop (~3x a full row): their constant operands are full rows (the same values)
+    k = _Rows(n_s)
+    one32, memory32, tiny32 = k.f32(1.0), k.f32(cfg.season_memory_visits), k.f32(1e-9)
+    c32, neg_c32 = k.f32(c), k.f32(-c)
+    lam_var_row, var_rate_row = k.row(lam_var32), k.row(var_rate)
+    still32 = p.still.astype(f32)
+    # the chart's age never falls: once every age is >= 1e-9 its floor is the identity
+    age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
+    age_q, rv64 = np.empty(n_s), np.empty(n_s)
+    # a bin's visits never fall while a series stays in it, nor does the chart's age: once
+    # every series has visited its bin or has a warm bin, it stays so until the next bin
+    # change; once every age is charted at the chunk's start, it stays so
+    all_visited = all_bin_warm = False
+    # every bin past its memory (then both profile rates are w / memory: the same values);
+    # every bin never still (then, while nothing is still, its stillness stays 0)
+    saturated = still_zero = False
+    check_bins = True
+    still_rows: list[bool] = np.asarray(p.still.any(axis=1)).tolist()
+    all_aged = bool(age.min(initial=np.inf) >= cfg.drift_warmup_s)
+    z0_32 = k.f32(0.999 * cfg.z_zero)  # (below z_zero, to be safe from its float32 rounding)
+    near, near_lim = np.empty(n_s, dtype=bool), np.empty(n_s, dtype=f32)
 
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
@@ -231,6 +289,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         bins.refresh()
         if switch_any[t]:
             bins.switch(np.flatnonzero(switches[t]), p.bin_index[t])
+            all_visited = all_bin_warm = False
+            check_bins = True
         m_b, d_b, v_b, st_b, sdt_b = bins.mean, bins.dev, bins.visits, bins.still, bins.still_dt
 
         # --- spike: robust level and spread ---
@@ -238,11 +298,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of
         # the series-wide one and this bin's RMS innovation (see BinCache.routine)
         # (each `where` below is skipped when its mask is all True: the same values, cheaper)
-        visited = v_b >= 1.0
-        all_visited = bool(visited.all())
         routine = bins.sq_routine_in
         if not all_visited:
-            routine = np.where(visited, routine, bins.sq_routine_out)
+            visited = v_b >= 1.0
+            all_visited = bool(visited.all())
+            if not all_visited:
+                routine = np.where(visited, routine, bins.sq_routine_out)
         sig = np.maximum(sig_all, routine)
         if err_sd is not None:
             sig = np.maximum(sig, err_sd[t])
@@ -267,11 +328,18 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             bound = np.where(warm, bound, inf)
             s_bound = np.where(warm, s_bound, inf)
         step = level_rate[t] * np.minimum(np.maximum(r, -bound), bound)
-        if all_valid[t]:
+        if moved_enough:
+            np.not_equal(r, 0.0, out=nz)
+            if not all_valid[t]:
+                nz &= v
+            np.add(moved[t], nz, out=moved[t + 1])
+        elif all_valid[t]:
             np.add(moves, r != 0, out=spike_moves[t + 1])
-            mu += trend + step
         else:
             np.add(moves, vf * (r != 0), out=spike_moves[t + 1])
+        if all_valid[t]:
+            mu += trend + step
+        else:
             mu += trend * vf + step
         trend += trend_share[t] * step
         s += spread_rate[t] * (np.minimum(ar, s_bound) - s)
@@ -281,15 +349,20 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # (until some series has a warm bin, only the profile's learning runs)
         x_s = x32[t]
         res = x_s - m_b
-        bin_warm = v_b >= cfg.season_warmup_visits
-        swarm = np.logical_and(v, bin_warm, out=season_warm[t])
-        all_bin_warm = bool(bin_warm.all())
-        any_bin_warm = all_bin_warm or bool(bin_warm.any())
+        if all_bin_warm:
+            swarm = season_warm[t]
+            swarm[:] = v
+            any_bin_warm = True
+        else:
+            bin_warm = v_b >= cfg.season_warmup_visits
+            swarm = np.logical_and(v, bin_warm, out=season_warm[t])
+            all_bin_warm = bool(bin_warm.all())
+            any_bin_warm = all_bin_warm or bool(bin_warm.any())
         all_swarm = all_bin_warm and all_valid[t]
         any_swarm = all_swarm or bool(swarm.any())
         if any_bin_warm:
             np.multiply(s, 0.25, out=s4, casting="same_kind")
-            infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, 1.0))
+            infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, one32))
             sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
             if err32 is not None:
                 sig_b = np.maximum(sig_b, err32[t])
@@ -298,14 +371,24 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             # a value the profile holds an hour earlier or later is a shifted schedule or
             # sunrise, not an anomaly: judge by the best-fitting of the three neighbouring bins
             azs = np.abs(zs_own, out=season_z[t])
-            for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
-                sig_n = np.maximum(nb_dev, s4) * nb_infl + nb_eps
-                if err32 is not None:
-                    sig_n = np.maximum(sig_n, err32[t])
-                z_n = np.abs((x_s - nb_mean) / sig_n)
-                # NaN mean: an unwarmed one never fits (fmin keeps azs, which is never NaN:
-                # x is finite and sig_b > 0; the same as `where(z_n < azs, z_n, azs)`)
-                np.fmin(azs, z_n, out=azs)
+            # a better fit can only lower |z|: it changes nothing where |z| is already below
+            # z_zero (scores 0) and not above the tail tracker (which it steps down)
+            if bins.warm_neighbours:  # (a superset: |z| not below both)
+                np.less(azs, np.minimum(q_se, z0_32, out=near_lim), out=near)
+                at = np.logical_not(near, out=near).nonzero()[0]
+                if at.size:
+                    fit = azs[at]
+                    x_at, s4_at = x_s[at], s4[at]
+                    err_at = None if err32 is None else err32[t][at]
+                    for nb_mean, nb_dev, nb_infl, nb_eps in bins.warm_neighbours:
+                        sig_n = np.maximum(nb_dev[at], s4_at) * nb_infl[at] + nb_eps[at]
+                        if err_at is not None:
+                            sig_n = np.maximum(sig_n, err_at)
+                        z_n = np.abs((x_at - nb_mean[at]) / sig_n)
+                        # NaN mean: an unwarmed one never fits (fmin keeps azs, never NaN:
+                        # x is finite and sig_b > 0; the same as `where(z_n < azs, ...)`)
+                        np.fmin(fit, z_n, out=fit)
+                    azs[at] = fit
             if q_row != t:
                 season_q[t] = q_se
             season_v[t] = v_b
@@ -340,22 +423,33 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- profile updates (the bin's working vectors) ---
         w = w32[t]
         v_new = v_b + w  # visits ever seen; the averages remember at most the memory
-        lr = w / np.maximum(np.minimum(v_new, cfg.season_memory_visits), 1e-9)
-        lr_dev = w / np.maximum(np.minimum(v_new - 1.0, cfg.season_memory_visits), 1e-9)
-        if not all_visited:
-            lr_dev = np.where(visited, lr_dev, 0.0)
+        if check_bins:  # (visits never fall while a series stays in its bin)
+            saturated = bool(f32(v_b.min(initial=np.inf)) - f32(1.0) >= memory32[0])
+            still_zero = not st_b.any()
+            check_bins = False
+        if saturated:  # v_new - 1 >= memory: both rates are w / memory (<= 1: w <= 1)
+            lr_dev = lr = w / memory32
+        else:
+            lr = w / np.maximum(np.minimum(v_new, memory32), tiny32)
+            lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
+            if not all_visited:
+                lr_dev = np.where(visited, lr_dev, 0.0)
+            lr_dev = np.minimum(lr_dev, one32)
         # the spread only learns from readings the bin mean had not seen (after visit one);
         # a warm bin learns Huber-clipped residuals (a cold one's bound is infinite)
         if any_bin_warm:
             bnd = c * sig_b
             if not all_bin_warm:
                 bnd = np.where(bin_warm, bnd, inf)
-            d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.minimum(np.abs(res), bnd) - d_b)
-            m_b[:] = m_b + lr * np.minimum(np.maximum(res, -bnd), bnd)
+            np.add(d_b, lr_dev * (np.minimum(np.abs(res), bnd) - d_b), out=d_b)
+            np.add(m_b, lr * np.minimum(np.maximum(res, -bnd), bnd), out=m_b)
         else:
-            d_b[:] = d_b + np.minimum(lr_dev, 1.0) * (np.abs(res) - d_b)
-            m_b[:] = m_b + lr * res
-        st_b += lr * (p.still[t] - st_b)
+            np.add(d_b, lr_dev * (np.abs(res) - d_b), out=d_b)
+            np.add(m_b, lr * res, out=m_b)
+        if still_rows[t]:
+            still_zero = False
+        if not still_zero:  # (0 + lr * (0 - 0) is 0: nothing to learn)
+            st_b += lr * (still32[t] - st_b)
         sdt_b += lr * (held_s[t] - sdt_b)
         v_b[:] = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
@@ -366,34 +460,35 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- drift: EWMA chart on clipped seasonal residuals ---
         if not any_swarm:  # the chart only learns in warm bins; it still obeys its cap
             if e.any():
-                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var32[t]))
+                cap = cfg.drift_cap_z * np.sqrt(np.maximum(ve, lam_var_row(t)))
                 np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
             continue  # (the last section of the step)
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
         lam_t = lam32[t] if all_swarm else lam32[t] * swarm.astype(f32)
-        e += lam_t * (np.minimum(np.maximum(zs_own, -c), c) - e)
+        e += lam_t * (np.minimum(np.maximum(zs_own, neg_c32), c32) - e)
         age += mdtz[t] if all_swarm else mdtz[t] * sw
-        var = np.maximum(ve, lam_var32[t])
+        var = np.maximum(ve, lam_var_row(t))
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
         np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
-        charted = age >= cfg.drift_warmup_s
-        if not all_swarm:
-            charted &= swarm
+        if all_aged:  # (the same as the comparison below: every age is past it)
+            charted = swarm
+        else:
+            charted = age >= cfg.drift_warmup_s
+            if not all_swarm:
+                charted &= swarm
         if charted.all():
             out.drift[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
-        if all_swarm:
-            np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9), out=rv, casting="same_kind")
-        else:
-            np.multiply(
-                np.maximum(var_rate[t], mdtz[t] / np.maximum(age, 1e-9)),
-                sw,
-                out=rv,
-                casting="same_kind",
-            )
+        if age_floor:
+            age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
+        np.divide(mdtz[t], np.maximum(age, 1e-9, out=age_q) if age_floor else age, out=rv64)
+        np.maximum(rv64, var_rate_row(t), out=rv64)  # (the operands swapped: the same max)
+        if not all_swarm:
+            np.multiply(rv64, sw, out=rv64)
+        np.copyto(rv, rv64, casting="same_kind")
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
     bins.note_visits(p.bin_index, visit_w)
@@ -402,15 +497,23 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     z_zero = cfg.z_zero
     at = np.flatnonzero(spike_warm & ~(spike_z < z_zero))
     t_stat = spike_z.reshape(-1)[at] * (zq / np.maximum(spike_q[:-1].reshape(-1)[at], zq))
-    moves_at = spike_moves[:-1].reshape(-1)[at]
+    if moved_enough:  # (whole numbers below 2^53: the same sums in any order)
+        moves_at = spike_moves[0][at % n_s] + moved[:-1].reshape(-1)[at]
+        spike_moves[-1] = spike_moves[0] + moved[-1]
+    else:
+        moves_at = spike_moves[:-1].reshape(-1)[at]
     dof_span = rt.span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
     t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q[:-1].reshape(-1)[at], zq))
     out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
-    at = np.flatnonzero(rt.gap_ok & ~(gap_nats < 0.5 * z_zero * z_zero))
-    out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
+    gap_lim = 0.5 * z_zero * z_zero
+    # series sharing one interval column: nothing can score unless that column can
+    shared_gap = n_s > 1 and gap_nats.strides[1] == 0
+    if not shared_gap or bool((~(gap_nats[:, 0] < gap_lim)).any()):
+        at = np.flatnonzero(rt.gap_ok & ~(gap_nats < gap_lim))
+        out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
     st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)
     st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)

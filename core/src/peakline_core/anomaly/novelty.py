@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from peakline_core.anomaly.config import AnomalyConfig
-from peakline_core.anomaly.prepare import Prepared, running_max
+from peakline_core.anomaly.prepare import Prepared, narrow, running_max
 from peakline_core.anomaly.state import Array
 
 _LN_SQRT_HALF_PI = 0.5 * math.log(math.pi / 2.0)
@@ -55,8 +55,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
     z = np.zeros((n_t, n_s), dtype=np.float32)
     if n_t == 0:
         return z
+    all_v = bool(narrow(p.model_valid).all())
+    if all_v:
+        return _run_usable(st, p, cfg, z)
     v = p.model_valid
-    all_v = bool(v.all())  # the common case: every `where` on v is a plain copy
     x = p.x if all_v else np.where(v, p.x, np.nan)
     # the range held before each reading: running max / min of the readings before it
     hi = np.empty((n_t, n_s))
@@ -122,5 +124,109 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Array:
     st["nov_hi"] = np.fmax(hi[-1], x[-1])
     st["nov_lo"] = -np.fmax(-lo[-1], -x[-1])
     st["nov_n"] = n[-1] + v[-1]
+    st["nov_rate"] = r
+    return z
+
+
+def _z_of(nats: Array, cfg: AnomalyConfig) -> tuple[Array, Array]:
+    """(which of `nats` can reach `z_zero`, their z): below it a reading scores 0 whatever
+    its z, so only the rest is converted."""
+    can = nats >= -math.log(math.erfc(cfg.z_zero / math.sqrt(2.0)))
+    return can, tail_to_z(nats[can])
+
+
+def _run_usable(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, z: Array) -> Array:
+    """`run` when every reading of the chunk is modelled (the common case): the same values.
+    Only series that leave their range somewhere in the chunk (its maximum above `nov_hi`
+    or minimum below `nov_lo`) can have a new extreme, so the running range, the margins
+    and the novel readings are computed for those columns only; the other series' rate of
+    new extremes just decays."""
+    n_t, n_s = p.x.shape
+    x = p.x
+    nov_hi, nov_lo, nov_n = st["nov_hi"], st["nov_lo"], st["nov_n"]
+    top, bottom = x.max(axis=0), x.min(axis=0)
+    cols = np.flatnonzero((top > nov_hi) | (bottom < nov_lo))
+    # readings counted before each one: n0 + t (integer-valued, exact); one column when
+    # every series has counted as many
+    uniform = bool((nov_n == nov_n[0]).all())
+    n0 = nov_n[:1] if uniform else nov_n
+    n = n0[None, :] + np.arange(n_t, dtype=np.float64)[:, None]
+    r = st["nov_rate"].copy()
+    floor = 1.0 / cfg.novelty_memory_readings
+    if 1.0 / (float(nov_n.min(initial=np.inf)) + 1.0) <= floor:  # past the memory
+        step = np.full((n_t, 1), floor)
+    else:
+        step = np.maximum(1.0 / (n + 1.0), floor)
+    keep = 1.0 - step
+    if cols.size == 0:  # no new extreme anywhere: the rate decays, nothing is novel
+        for t in range(n_t):
+            np.multiply(r, keep[t], out=r)
+        st["nov_rate"] = r
+        st["nov_n"] = (nov_n + float(n_t - 1)) + 1.0
+        return z
+    dense = 3 * cols.size > n_s  # (then a gather of the columns costs more than it saves)
+    if dense:
+        cols = np.arange(n_s)
+    xc = x if dense else x[:, cols]
+    # the range held before each reading: running max of the readings (and of their
+    # negatives) before it
+    neg = np.negative(xc)
+    hi = np.empty_like(xc)
+    lo = np.empty_like(xc)
+    hi[0] = nov_hi[cols]
+    lo[0] = -nov_lo[cols]
+    hi[1:] = xc[:-1]
+    lo[1:] = neg[:-1]
+    running_max(hi)
+    running_max(lo)
+    if p.x_err is None:  # margin > 0 is x above the top or -x above -bottom
+        beyond = xc > hi
+        beyond |= neg > lo
+    else:  # beyond the range by no more than its rounding: not novel
+        with np.errstate(invalid="ignore"):
+            margin = np.maximum(xc - hi, -lo - xc) - p.x_err[:, cols]
+        beyond = margin > 0
+    nc = n if uniform or dense else n[:, cols]  # ([T, 1] or the columns' counts)
+    novel = beyond
+    if not float(nov_n.min(initial=np.inf)) >= cfg.warmup_readings:
+        novel = beyond & (nc >= cfg.warmup_readings)
+    st["nov_hi"] = np.fmax(nov_hi, top)
+    st["nov_lo"] = np.fmin(nov_lo, bottom)
+    st["nov_hi"][cols] = np.fmax(hi[-1], xc[-1])
+    st["nov_lo"][cols] = -np.fmax(lo[-1], neg[-1])
+    # what the novel readings are judged by, gathered before `hi` and `neg` are reused
+    at = np.flatnonzero(novel)
+    width = xc.shape[1]
+    x_at, hi_at, lo_at = xc.reshape(-1)[at], hi.reshape(-1)[at], -lo.reshape(-1)[at]
+    # (with a rounding bound the margin is already net of it)
+    m = np.maximum(x_at - hi_at, lo_at - x_at) if p.x_err is None else margin.reshape(-1)[at]
+    # the columns' own rate vector gains a step where a reading is beyond (elsewhere
+    # r * keep + 0 is r * keep); it is read only at the novel readings. (Into the buffers
+    # of `neg` and `hi`, read no more: a fresh one costs its page faults.)
+    r_c = r[cols]
+    gain = np.multiply(step if step.shape[1] == 1 else step[:, cols], beyond, out=neg)
+    keep_c = keep if keep.shape[1] == 1 else keep[:, cols]
+    beyond_steps: list[bool] = np.asarray(beyond.any(axis=1)).tolist()
+    novel_steps: list[bool] = np.asarray(novel.any(axis=1)).tolist()
+    rate = hi  # (rows of steps without a novel reading are never read)
+    for t in range(n_t):
+        if novel_steps[t]:
+            rate[t] = r_c
+        if not dense:  # the other series only decay
+            np.multiply(r, keep[t], out=r)
+        np.multiply(r_c, keep_c[t], out=r_c)
+        if beyond_steps[t]:
+            np.add(r_c, gain[t], out=r_c)
+    r[cols] = r_c
+    if at.size:
+        span = hi_at - lo_at
+        m_rel = np.where(span > 0, m / np.where(span > 0, span, 1.0), 1.0)
+        n_at = nc[at // width, 0] if nc.shape[1] == 1 else nc.reshape(-1)[at]
+        p_new = np.maximum(rate.reshape(-1)[at], 2.0 / (n_at + 1.0))
+        nats = -np.log(np.minimum(p_new, 1.0)) * (1.0 + 2.0 * m_rel) ** 2
+        can, z_can = _z_of(nats, cfg)
+        t_can, c_can = np.divmod(at[can], width)
+        z[t_can, cols[c_can]] = z_can
+    st["nov_n"] = (nov_n + float(n_t - 1)) + 1.0
     st["nov_rate"] = r
     return z

@@ -40,7 +40,11 @@ VISIT_S = 3600.0
 
 @dataclass(slots=True)
 class Prepared:
-    """Per-reading inputs of one batch; every array is [time, series] (C order)."""
+    """Per-reading inputs of one batch; every array is [time, series]. Read-only: a field
+    that is the same for every series of a step (series read in step: `ts`, `prev_ts`,
+    `dt_s`, `model_dt`, `visits`; `valid`, `model_valid` when every reading is usable;
+    `hard_score`, `hard_det` when no reading has a hard verdict) may be one [T, 1] column
+    broadcast across series (`narrow` gives the column back)."""
 
     valid: Array  # bool: a usable, fresh reading
     ts: Array  # int64 UTC ns
@@ -71,6 +75,35 @@ def running_max(a: Array) -> Array:
     return a
 
 
+def narrow(a: Array) -> Array:
+    """`a`, or its [T, 1] column when it is one column broadcast across series: the same
+    values, so an elementwise map or a test computed on it costs one value per step."""
+    if a.ndim == 2 and a.shape[1] > 1 and a.strides[1] == 0:
+        return a[:, :1]
+    return a
+
+
+def across(column: Array, n_s: int) -> Array:
+    """A [T, 1] column as a read-only [T, n_s] view (no copy)."""
+    return np.broadcast_to(column, (column.shape[0], n_s))
+
+
+def shared_timestamps(ts: Array) -> Array:
+    """`ts` ([series, time]) as its first row broadcast to every series when all rows are
+    equal (series read in step: a device's registers, a fleet polled on one clock), else
+    `ts` itself. Compared in blocks of series: a batch read out of step stops early."""
+    n_s = ts.shape[0]
+    if ts.ndim != 2 or n_s < 2 or ts.strides[0] == 0 or ts.shape[1] == 0:
+        return ts
+    row = ts[0]
+    if not bool((ts[:, 0] == row[0]).all()):
+        return ts
+    for lo in range(0, n_s, TRANSPOSE_ROWS):
+        if not bool((ts[lo : lo + TRANSPOSE_ROWS] == row).all()):
+            return ts
+    return np.broadcast_to(row, ts.shape)
+
+
 TRANSPOSE_ROWS = 512
 """Series per block of a layout change: the block's rows stay in cache while written."""
 
@@ -88,6 +121,25 @@ def series_major(out: Array, a: Array) -> None:
     """Write a [time, series] block into the [series, time] view `out`, in blocks."""
     for lo in range(0, a.shape[1], TRANSPOSE_ROWS):
         out[lo : lo + TRANSPOSE_ROWS] = a[:, lo : lo + TRANSPOSE_ROWS].T
+
+
+SPARSE_SHARE = 16
+"""A block with fewer than 1 in this many non-zero values is written value by value."""
+
+
+def series_major_nonzero(out: Array, a: Array) -> None:
+    """`series_major` into an `out` that already holds zeros (np.zeros): only the non-zero
+    values of `a` (NaN included) are written when they are few (most scores are 0), so the
+    zeros, and the cache misses of a transposing copy, cost nothing."""
+    # non-zero bits (NaN and -0.0 included): a test of a float block is several times
+    # slower than of its bits
+    bits = a.view(np.dtype(f"u{a.dtype.itemsize}"))
+    at = np.flatnonzero(bits != 0)
+    if at.size * SPARSE_SHARE > a.size:
+        series_major(out, a)
+    elif at.size:
+        t, s = np.divmod(at, a.shape[1])
+        out[s, t] = a.reshape(-1)[at]
 
 
 def previous_of(arr: Array, valid: Array, carried: Array) -> Array:
@@ -150,9 +202,15 @@ def prepare(
     cfg: AnomalyConfig,
 ) -> Prepared:
     """Vectorized pre-pass over a batch given as [series, time]; updates the 'last reading'
-    and counter anchor fields of `st` (the batch's state rows) in place."""
-    ts = time_major(ts_st, np.int64)
+    and counter anchor fields of `st` (the batch's state rows) in place. Series read in step
+    (`ts_st` one row broadcast to every series, see `shared_timestamps`) take a shorter path
+    when every reading is usable."""
     raw = time_major(values_st, np.float64)
+    if ts_st.shape[0] and (ts_st.shape[0] == 1 or ts_st.strides[0] == 0):
+        fast = _prepare_in_step(st, ts_st[0], raw, valid_st, cfg)
+        if fast is not None:
+            return fast
+    ts = time_major(ts_st, np.int64)
     valid = np.isfinite(raw)
     if valid_st is not None:
         valid &= valid_st.T
@@ -208,17 +266,11 @@ def prepare(
         max_rate = st["max_rate"]
         if np.isfinite(max_rate).any():
             rate = delta / dt_s if wrapped is None else rate
-            # a step of one resolution unit may be rounding, not flow (0.1 kWh in 1 s)
-            resolution = st["resolution"]
-            if np.isfinite(resolution).any():
-                excess = np.maximum(np.abs(delta) - np.nan_to_num(resolution, nan=0.0), 0.0)
-                rate = excess / dt_s
-            checks.append((valid & (np.abs(rate) > max_rate[None, :]), RATE, 1.0))
+            checks.append((valid & _too_fast(st, rate, delta, dt_s), RATE, 1.0))
         checks.append((reset, COUNTER_RESET, 1.0))
-        lower, upper = st["lower"], st["upper"]
-        if np.isfinite(lower).any() or np.isfinite(upper).any():
-            outside = valid & ((raw < lower[None, :]) | (raw > upper[None, :]))
-            checks.append((outside, LIMIT, 1.0))
+        outside = _outside(st, raw)
+        if outside is not None:
+            checks.append((valid & outside, LIMIT, 1.0))
     for mask, det, score in checks:
         if mask is not None and mask.any():
             hard_score[mask] = score
@@ -265,6 +317,146 @@ def prepare(
         hard_score=hard_score,
         hard_det=hard_det,
         prev_ts=prev_ts,
+        change_ts=change_ts,
+    )
+
+
+def _too_fast(st: dict[str, Array], rate: Array, delta: Array, dt_s: Array) -> Array:
+    """Readings changing faster than the series' `max_rate` (bool [T, S])."""
+    # a step of one resolution unit may be rounding, not flow (0.1 kWh in 1 s)
+    resolution = st["resolution"]
+    if np.isfinite(resolution).any():
+        excess = np.maximum(np.abs(delta) - np.nan_to_num(resolution, nan=0.0), 0.0)
+        rate = excess / dt_s
+    fast: Array = np.abs(rate) > st["max_rate"][None, :]
+    return fast
+
+
+def _outside(st: dict[str, Array], raw: Array) -> Array | None:
+    """Readings outside the series' physical limits (bool [T, S]); None when none declares
+    any."""
+    lower, upper = st["lower"], st["upper"]
+    if not (np.isfinite(lower).any() or np.isfinite(upper).any()):
+        return None
+    outside: Array = (raw < lower[None, :]) | (raw > upper[None, :])
+    return outside
+
+
+def _hard_verdicts(
+    shape: tuple[int, ...], checks: list[tuple[Array | None, int, float]]
+) -> tuple[Array, Array]:
+    """`hard_score` and `hard_det` from (mask, detector, score) checks, later ones winning;
+    zero columns broadcast across series when no check hits."""
+    hits = [(mask, det, score) for mask, det, score in checks if mask is not None and mask.any()]
+    if not hits:
+        n_t, n_s = shape
+        return (
+            across(np.zeros((n_t, 1), np.float32), n_s),
+            across(np.full((n_t, 1), NONE, np.int8), n_s),
+        )
+    hard_score = np.zeros(shape, dtype=np.float32)
+    hard_det = np.full(shape, NONE, dtype=np.int8)
+    for mask, det, score in hits:
+        hard_score[mask] = score
+        hard_det[mask] = det
+    return hard_score, hard_det
+
+
+def _prepare_in_step(
+    st: dict[str, Array],
+    ts_row: Array,
+    raw: Array,
+    valid_st: Array | None,
+    cfg: AnomalyConfig,
+) -> Prepared | None:
+    """`prepare` for series read in step (`ts_row` [T]: every series' timestamps) with the
+    same last reading time, every reading usable and fresh, no counter: whatever depends
+    only on time is one [T, 1] column broadcast across series, and the readings take a few
+    elementwise passes. The same values as the general path; None when it does not apply."""
+    n_t, n_s = raw.shape
+    last_ts = st["last_ts"]
+    if n_t == 0 or st["counter"].any() or not bool((last_ts == last_ts[0]).all()):
+        return None
+    if valid_st is not None and not bool(np.all(valid_st)):
+        return None
+    # every reading finite (a sum of finite values overflows only in freak cases, which
+    # take the general path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(raw.sum()):
+            return None
+    ts_c = ts_row.astype(np.int64, copy=False).reshape(n_t, 1)
+    last = int(last_ts[0])
+    if not (int(ts_c[0, 0]) > last and bool((ts_c[1:] > ts_c[:-1]).all())):
+        return None  # a stale or repeated timestamp: the general path drops it
+    prev_c = np.empty_like(ts_c)
+    prev_c[0] = last
+    prev_c[1:] = ts_c[:-1]
+    has_prev = prev_c != NO_TIME
+    dt_c = (ts_c - prev_c) / NS_PER_S
+    first_prev = bool(has_prev[0, 0])  # only the first reading can lack a previous one
+    if not first_prev:
+        dt_c = np.where(has_prev, dt_c, np.nan)
+
+    delta = np.empty_like(raw)
+    np.subtract(raw[0], st["last_raw"], out=delta[0])
+    np.subtract(raw[1:], raw[:-1], out=delta[1:])
+    unchanged = delta == 0
+    if not first_prev:
+        unchanged[0] = False
+
+    checks: list[tuple[Array | None, int, float]] = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if np.isfinite(st["max_rate"]).any():
+            checks.append((_too_fast(st, delta / dt_c, delta, dt_c), RATE, 1.0))
+        checks.append((_outside(st, raw), LIMIT, 1.0))
+    hard_score, hard_det = _hard_verdicts(raw.shape, checks)
+
+    offset = st["utc_offset_ns"]
+    if bool((offset == offset[0]).all()):  # one local time per step: one column of bins
+        hours = (ts_c + offset[0] if offset[0] else ts_c) // NS_PER_HOUR
+    else:
+        hours = (ts_c + offset[None, :]) // NS_PER_HOUR
+    bin_index = seasonal_bins(hours) + BINS * np.arange(n_s, dtype=np.int64)[None, :]
+    visits = np.minimum(dt_c, VISIT_S)
+    if not first_prev:
+        visits = np.where(has_prev, visits, 0.0)
+    visits /= VISIT_S
+
+    repeats = bool(unchanged.any())
+    if repeats:
+        changed = ~unchanged
+        if not first_prev:
+            changed[0] = False
+        step = value_steps(st, delta, changed, unchanged)
+        change_ts = latest_of(across(ts_c, n_s), ~unchanged, st["last_change_ts"])
+    else:  # every reading changed: the smallest change in one reduction
+        moved = delta if first_prev else delta[1:]
+        # (delta is not read again: its magnitude in place)
+        smallest = np.min(np.abs(moved, out=moved), axis=0, initial=np.inf)
+        st["value_step"] = np.minimum(st["value_step"], smallest)
+        step = None
+        change_ts = across(ts_c, n_s)
+    st["last_ts"] = np.full(n_s, ts_c[-1, 0], dtype=np.int64)
+    st["last_raw"] = raw[-1].copy()
+    st["last_change_ts"] = change_ts[-1].copy()
+    usable = across(np.ones((n_t, 1), dtype=bool), n_s)
+    dt_s = across(dt_c, n_s)
+    return Prepared(
+        valid=usable,
+        ts=across(ts_c, n_s),
+        model_valid=usable,
+        x=raw,
+        dt_s=dt_s,
+        model_dt=dt_s,
+        unchanged=unchanged,
+        still=unchanged,
+        step=step,
+        x_err=None,
+        bin_index=bin_index,
+        visits=across(visits, n_s),
+        hard_score=hard_score,
+        hard_det=hard_det,
+        prev_ts=across(prev_c, n_s),
         change_ts=change_ts,
     )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from peakline_core.anomaly.config import AnomalyConfig
-from peakline_core.anomaly.prepare import VISIT_S, Prepared
+from peakline_core.anomaly.prepare import VISIT_S, Prepared, across, narrow
 from peakline_core.anomaly.state import Array
 
 LN2 = 0.6931471805599453
@@ -54,9 +54,15 @@ def halflife_rate(dt_s: Array, halflife_s: float) -> Array:
 
 
 def running_sum(first: Array, steps: Array) -> Array:
-    """[T + 1, S]: `first`, then `first` plus the running sum of `steps` ([T, S]), summed in
-    time order (the same rounding as adding step by step)."""
-    acc = np.empty((steps.shape[0] + 1, steps.shape[1]), dtype=np.float64)
+    """[T + 1, S]: `first` ([S]), then `first` plus the running sum of `steps` ([T, S], or a
+    [T, 1] column for every series), summed in time order (the same rounding as adding step
+    by step). When every series starts equal and steps by one column, the sum is one column
+    written across."""
+    n_s = first.shape[0]
+    acc = np.empty((steps.shape[0] + 1, n_s), dtype=np.float64)
+    if steps.shape[1] == 1 and n_s > 1 and bool((first == first[0]).all()):
+        acc[:] = running_sum(first[:1], steps)
+        return acc
     acc[0] = first
     acc[1:] = steps
     for t in range(1, acc.shape[0]):  # np.cumsum along axis 0 is ~10x slower on this layout
@@ -64,16 +70,32 @@ def running_sum(first: Array, steps: Array) -> Array:
     return acc
 
 
+def _running_count(first: Array, steps: Array) -> Array:
+    """`running_sum`, as one [T + 1, 1] column when every series starts equal and steps by
+    one column (`steps` [T, 1]), else [T + 1, S]."""
+    if steps.shape[1] == 1 and first.shape[0] > 1 and bool((first == first[0]).all()):
+        return running_sum(first[:1], steps)
+    return running_sum(first, steps)
+
+
+def _across(a: Array, n_s: int) -> Array:
+    return across(a, n_s) if a.shape[1] == 1 and n_s > 1 else a
+
+
 def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: Array) -> Rates:
     """Rates of a chunk from its prepared readings and the counts in `st`; writes
     `settled` ([T, S] bool: the series had `event_warmup_s` of data before the reading)."""
-    mvf = p.model_valid.astype(np.float64)
-    n_t = mvf.shape[0]
-    all_m = bool(p.model_valid.all())  # then a product with `mvf` is a copy
-    has_dt = ~np.isnan(p.dt_s)
-    dtz = np.where(has_dt, p.dt_s, 0.0)
-    if (dtz == dtz[:, :1]).all():  # polled in step: one interval per time step
+    n_t, n_s = p.x.shape
+    # (fields the same for every series of a step are computed on as one column)
+    model_valid = narrow(p.model_valid)
+    all_m = bool(model_valid.all())  # then a product with `mvf` is a copy
+    mvf = across(np.ones((n_t, 1)), n_s) if all_m else p.model_valid.astype(np.float64)
+    dt_s = narrow(p.dt_s)
+    has_dt_c = ~np.isnan(dt_s)
+    dtz = np.where(has_dt_c, dt_s, 0.0)
+    if dtz.shape[1] > 1 and (dtz == dtz[:, :1]).all():  # polled in step: one interval per step
         dtz = dtz[:, :1]
+    has_dt = has_dt_c if has_dt_c.shape[1] == n_s else across(has_dt_c, n_s)
     # the model learns over the span its value covers (a counter's anchor span); the gap
     # detector over the interval between readings
     mdtz = dtz
@@ -82,7 +104,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
     n0, ndt0 = st["n"], st["n_dt"]
     n_min = float(n0.min()) if n0.size else 0.0
     ndt_min = float(ndt0.min()) if ndt0.size else 0.0
-    all_dt = bool(has_dt.all())
+    all_dt = bool(has_dt_c.all())
     # integer-valued counts: exact in any order
     n_end = n0 + (n_t if all_m else np.count_nonzero(p.model_valid, axis=0))
     ndt_end = ndt0 + (n_t if all_dt else np.count_nonzero(has_dt, axis=0))
@@ -99,10 +121,11 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
         spread_rate = beta if all_m else beta * mvf
         visit_w = p.visits if all_m else p.visits * mvf
     else:
-        n_run = running_sum(n0, mvf)  # before reading t: row t; after it: row t + 1
+        mvf_c = narrow(mvf)
+        n_run = _running_count(n0, mvf_c)  # before reading t: row t; after it: row t + 1
         n_before, n_after = n_run[:-1], n_run[1:]
         inv = 1.0 / np.maximum(n_after - 1.0, 1.0)
-        spread_rate = np.maximum(beta, inv, out=inv)
+        spread_rate = np.maximum(beta, inv)  # ([T, 1] or [T, S], as the counts and beta)
         if n_min < 2:
             spread_rate = np.where(n_after >= 2, spread_rate, 0.0)
         if not all_m:
@@ -112,9 +135,9 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
             trend_share = np.full((mvf.shape[0], 1), 1 * cfg.trend_gamma)
             visit_w = p.visits if all_m else p.visits * mvf
         else:
-            level_rate = np.maximum(alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf
+            level_rate = np.maximum(alpha, 1.0 / np.maximum(n_after, 1.0)) * mvf_c
             trend_share = (n_after >= 2) * cfg.trend_gamma
-            visit_w = p.visits * (mvf * (n_before >= 1))
+            visit_w = _across(narrow(p.visits) * (mvf_c * (n_before >= 1)), n_s)
 
     lam = halflife_rate(mdtz, cfg.drift_halflife_s)
     lam_var = np.maximum(lam / (2.0 - lam), 1e-12)
@@ -127,12 +150,12 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
         # one step per time step when every reading has an interval (the same values)
         gap_w = np.full((n_t, 1), gap_rate) if all_dt else gap_rate * has_dt
     else:
-        ndt_run = running_sum(ndt0, has_dt.astype(np.float64))
-        gap_ok = has_dt & (ndt_run[:-1] >= warm)
+        ndt_run = _running_count(ndt0, has_dt_c.astype(np.float64))
+        gap_ok = _across(has_dt_c & (ndt_run[:-1] >= warm), n_s)
         gap_settled = ndt_run[1:] > warm
-        gap_w = np.maximum(gap_rate, 1.0 / np.maximum(ndt_run[1:], 1.0)) * has_dt
+        gap_w = np.maximum(gap_rate, 1.0 / np.maximum(ndt_run[1:], 1.0)) * has_dt_c
 
-    span_run = running_sum(st["span_s"], p.visits * VISIT_S)
+    span_run = running_sum(st["span_s"], narrow(p.visits) * VISIT_S)
     if span_run[0].min(initial=np.inf) >= cfg.event_warmup_s:
         settled[:] = True
     else:
@@ -152,7 +175,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
         gap_ok=gap_ok,
         gap_settled=gap_settled,
         gap_w=gap_w,
-        keep_run=p.unchanged | ~p.valid,
+        keep_run=p.unchanged if bool(narrow(p.valid).all()) else p.unchanged | ~p.valid,
         span_run=span_run,
         n_end=n_end,
         ndt_end=ndt_end,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from peakline_core.anomaly.config import HARD, AnomalyConfig
+from peakline_core.anomaly.prepare import narrow
 from peakline_core.anomaly.state import Array
 
 
@@ -23,41 +24,51 @@ def mute_repeats(
     valid: Array,
     may_open: Array,
     cfg: AnomalyConfig,
-) -> tuple[Array, Array]:
-    """(`score` with repeats capped, a copy; bool [T, S] of the capped readings), updating
-    `alarm_r` (the reading count at the series' last alarm). Only readings that `may_open` an
-    event alarm (or are capped): before a model is trusted to open events, nothing is held
-    back. Call before the event tracker counts the readings."""
+) -> tuple[Array, Array | None]:
+    """(`score` with repeats capped, a copy when any is; bool [T, S] of the capped readings,
+    None when none is), updating `alarm_r` (the reading count at the series' last alarm).
+    Only readings that `may_open` an event alarm (or are capped): before a model is trusted
+    to open events, nothing is held back. Call before the event tracker counts the
+    readings."""
     with np.errstate(invalid="ignore"):
         cand = (score >= np.float32(cfg.event_open)) & may_open
     steps = np.flatnonzero(cand.any(axis=1))
-    muted = np.zeros(score.shape, dtype=bool)
     if steps.size == 0:
-        return score, muted
-    score = score.copy()
-    # the reading count at each alarm step: the carried count plus the valid readings up to
-    # it (a cumsum down the time axis of the whole chunk is slow on this layout)
+        return score, None
+    # the reading count at each alarm: the carried count plus the valid readings up to it
+    # (a cumsum down the time axis of the whole chunk is slow on this layout); only the
+    # candidates' series are looked at
     reads0 = st["reads"].astype(np.int64)
-    all_valid = bool(valid.all())
+    all_valid = bool(narrow(valid).all())
     r, done = reads0.copy(), 0
-    cap = np.nextafter(np.float32(cfg.event_open), np.float32(0))
     last = st["alarm_r"]
     k = cfg.alarm_refractory_readings
+    hard = np.asarray(HARD, dtype=det.dtype)
+    mute_t: list[Array] = []
+    mute_s: list[Array] = []
     for t in steps.tolist():
-        c = cand[t]
+        at = np.flatnonzero(cand[t])
         if all_valid:
-            r = reads0 + (t + 1)
+            r_at = reads0[at] + (t + 1)
         else:
             for row in valid[done : t + 1]:
                 r += row
             done = t + 1
-        repeat = c & (r - last <= k)
-        fresh = c & ~repeat
-        last[fresh] = r[fresh]
-        if not repeat.any():
-            continue
-        mute = repeat & ~np.isin(det[t], HARD)
-        if mute.any():
-            score[t, mute] = np.minimum(score[t, mute], cap)
-            muted[t] = mute
+            r_at = r[at]
+        repeat = r_at - last[at] <= k
+        fresh = at[~repeat]
+        last[fresh] = r_at[~repeat]
+        mute = at[repeat]
+        if mute.size:
+            mute = mute[~np.isin(det[t, mute], hard)]
+            mute_t.append(np.full(mute.size, t))
+            mute_s.append(mute)
+    t_at, s_at = np.concatenate(mute_t or [steps[:0]]), np.concatenate(mute_s or [steps[:0]])
+    if t_at.size == 0:
+        return score, None
+    score = score.copy()
+    cap = np.nextafter(np.float32(cfg.event_open), np.float32(0))
+    score[t_at, s_at] = np.minimum(score[t_at, s_at], cap)
+    muted = np.zeros(score.shape, dtype=bool)
+    muted[t_at, s_at] = True
     return score, muted

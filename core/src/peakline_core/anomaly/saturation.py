@@ -24,6 +24,8 @@ def pinned(nov_lo: Array, nov_hi: Array, counter: Array, p: Prepared, flat: Arra
     (`flat` > 0) whose value is the lowest or highest the series has read (up to and
     including the reading; `nov_lo`/`nov_hi` ([S]) is the range before the chunk); None if
     there are none."""
+    if not flat.any():  # (the common case: no flatline evidence in the chunk)
+        return None
     cand = (flat > 0) & ~counter[None, :]
     cols = np.flatnonzero(cand.any(axis=0))
     if cols.size == 0:
