@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import yaml
@@ -15,6 +16,10 @@ from peakline_core.config import PlatformConfig, load_config
 from peakline_core.config.loader import PROFILE_ADAPTER, AgentsFile, DevicesFile, SitesFile
 from peakline_core.config.platform import Programme
 from tests.unit.api.api_fakes import MemoryStore
+
+if TYPE_CHECKING:
+    from peakline_api.access import Access
+    from peakline_api.state import AppState
 
 NOW_NS = 1_740_830_400 * 1_000_000_000  # 2025-03-01T12:00:00Z
 HOUR = 3600 * 1_000_000_000
@@ -102,3 +107,30 @@ async def memory_api(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client, auth
+
+
+@contextlib.asynccontextmanager
+async def memory_services(
+    tmp_path: Path,
+    config: PlatformConfig,
+    store: MemoryStore,
+    role: tuple[Role, list[str]],
+    now_ns: int = NOW_NS,
+) -> AsyncIterator[tuple[Access, AppState]]:
+    """The started API on `store` at a fixed clock, for calling its services directly:
+    yields a caller with a key of `role` and the app's state."""
+    from peakline_api.access import Access
+    from peakline_api.app import create_app
+    from peakline_api.keys import KeyStore
+    from peakline_api.settings import ApiSettings
+
+    keys_db = tmp_path / "keys.db"
+    with KeyStore(keys_db) as keys:
+        token = keys.create("caller", *role)[1]
+    settings = ApiSettings(config_dir=config.root, store_url="memory:", keys_db=keys_db)
+    app = create_app(settings, store=store, config=config, clock_ns=lambda: now_ns)
+    async with app.router.lifespan_context(app):
+        state: AppState = app.state.peakline
+        key = state.keys.verify(token)
+        assert key is not None
+        yield Access(key, state.registry), state

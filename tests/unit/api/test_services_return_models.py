@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from peakline_api.access import Access
-from peakline_api.app import create_app
-from peakline_api.keys import KeyStore, Role
+from peakline_api.keys import Role
 from peakline_api.params import TimeRange
 from peakline_api.services.anomaly_feedback import FeedbackSummary, feedback_summary
 from peakline_api.services.inventory import InventoryReport, inventory_report
@@ -23,12 +22,12 @@ from peakline_api.services.programme import (
 )
 from peakline_api.services.retrofits import RetrofitOut, add_retrofit, retrofits_of
 from peakline_api.services.site_daily import SiteDays, site_days
-from peakline_api.settings import ApiSettings
 from peakline_api.state import AppState
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row
 from peakline_core.storage.schema import ENERGY_1H
 from tests.unit.api.api_fakes import MemoryStore
+from tests.unit.api.api_support import memory_services
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
@@ -41,15 +40,10 @@ async def served(
     tmp_path: Path, platform_config: PlatformConfig
 ) -> AsyncIterator[tuple[Access, AppState]]:
     store = MemoryStore()
-    keys_db = tmp_path / "keys.db"
-    with KeyStore(keys_db) as keys:
-        token = keys.create("admin", Role.ADMIN, ["*"])[1]
-    settings = ApiSettings(config_dir=platform_config.root, store_url="memory:", keys_db=keys_db)
-    app = create_app(settings, store=store, config=platform_config, clock_ns=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        state: AppState = app.state.peakline
-        key = state.keys.verify(token)
-        assert key is not None
+    async with memory_services(tmp_path, platform_config, store, (Role.ADMIN, ["*"]), NOW) as (
+        caller,
+        state,
+    ):
         # 50 kWh in each hour of the office's local day so far (Shanghai: from 16:00Z)
         fields = {"kwh": 50.0, "estimated_kwh": 0.0, "suspect_kwh": 0.0}
         local_midnight = NOW - 20 * HOUR
@@ -57,7 +51,7 @@ async def served(
             [Row(ENERGY_1H, {"site": "rt-office", "flow": "import"}, fields, t)
              for t in range(local_midnight, NOW, HOUR)]
         )  # fmt: skip
-        yield Access(key, state.registry), state
+        yield caller, state
 
 
 async def test_site_days_returns_site_days(served: tuple[Access, AppState]) -> None:

@@ -12,17 +12,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from peakline_api.access import Access
 from peakline_api.app import create_app
 from peakline_api.keys import KeyStore
 from peakline_api.services.site_daily import local_midnights, site_days
 from peakline_api.settings import ApiSettings
-from peakline_api.state import AppState
 from peakline_core.config import PlatformConfig
 from peakline_core.storage import Row
 from peakline_core.storage.schema import EMISSIONS, EMISSIONS_1D, ENERGY_1D, ENERGY_1H
 from tests.unit.api.api_fakes import MemoryStore
-from tests.unit.api.api_support import KEYS, Api
+from tests.unit.api.api_support import KEYS, Api, memory_services
 
 NS = 1_000_000_000
 HOUR = 3600 * NS
@@ -126,16 +124,10 @@ async def test_hourly_rows_and_ranges_give_the_same_days(
     """The past days are sums of hourly rows; read as ranges (a zone on half hours) they are
     the same figures."""
     store = MemoryStore()
-    keys_db = tmp_path / "keys.db"
-    with KeyStore(keys_db) as keys:
-        token = keys.create("viewer_rt", *KEYS["viewer_rt"])[1]
-    settings = ApiSettings(config_dir=platform_config.root, store_url="memory:", keys_db=keys_db)
-    app = create_app(settings, store=store, config=platform_config, clock_ns=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        state: AppState = app.state.peakline
-        key = state.keys.verify(token)
-        assert key is not None
-        caller = Access(key, state.registry)
+    async with memory_services(tmp_path, platform_config, store, KEYS["viewer_rt"], NOW) as (
+        caller,
+        state,
+    ):
         hours = list(range(NOW - 10 * DAY - 5 * HOUR, NOW, HOUR))
         await store.write(derived("rt-office", hours, [10.0 + (t // HOUR) % 7 for t in hours], 0.6))
         office = caller.site("rt-office")
