@@ -134,7 +134,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig) -> Evidence:
     for t in range(n_t):
         x, v, vf = p.x[t], p.model_valid[t], mvf[t]
         # --- spike: robust level and spread ---
-        bi = p.bin_index[t]
+        bi = base + np.broadcast_to(p.bins[t], (n_s,))
         m_b, d_b, v_b, st_b, sdt_b = pm[bi], pd_[bi], pv[bi], pst[bi], pdt[bi]
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
         # a schedule ramp at 08:00 is routine for the 08:00 bin: the spread is the larger of

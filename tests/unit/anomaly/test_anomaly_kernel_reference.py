@@ -8,7 +8,8 @@ hit the corners: ragged rows with junk timestamps on missing readings, irregular
 quantized values (flatlines), counters with a reset and a rollover, coarse counters going
 from 14-minute to 10-second readings (anchored rates, rounding floor), physical limits, and
 batches cut into chunks of odd sizes, and five weeks of half-hourly readings (every bin past its
-memory of visits) with a gap in every series at once.
+memory of visits) with a gap in every series at once, and series in five time zones (their
+bins change at different steps, a half-hour and a 45-minute zone between readings).
 """
 
 from __future__ import annotations
@@ -64,7 +65,15 @@ def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:
     long = building_load(t, 3, rng)
     long[1, 1500] *= 3
     settled = ([f"w{i}" for i in range(3)], np.broadcast_to(t, long.shape).copy(), long)
-    return [loads, quantized, counters, going_live, settled]
+    # one clock, five time zones (see new_engine): bins per series, not one per step
+    t = timestamps(10, 600.0)
+    zoned = building_load(t, len(ZONES_H), rng)
+    zoned[2, 900] *= 3
+    zones = ([f"z{i}" for i in range(len(ZONES_H))], np.broadcast_to(t, zoned.shape).copy(), zoned)
+    return [loads, quantized, counters, going_live, settled, zones]
+
+
+ZONES_H = (0.0, 8.0, 5.5, -5.0, 5.75)
 
 
 def new_engine() -> AnomalyEngine:
@@ -76,6 +85,8 @@ def new_engine() -> AnomalyEngine:
     e.register_series("g0", counter=True, resolution=0.1)
     e.register_series("g1", counter=True)  # resolution learnt from its 10-second steps
     e.register_series("g2", counter=True, resolution=0.1)
+    for i, hours in enumerate(ZONES_H):
+        e.register_series(f"z{i}", utc_offset_s=int(hours * 3600))
     return e
 
 

@@ -32,7 +32,6 @@ from peakline_core.anomaly.prepare import (
     shared_timestamps,
 )
 from peakline_core.anomaly.state import (
-    BINS,
     FIELDS,
     NO_TIME,
     Array,
@@ -267,7 +266,7 @@ class AnomalyEngine:
         det = np.zeros((n_s, n_t), np.int8)
         found: list[AnomalyEvent] = []
         rate = np.full((n_s, n_t), np.nan) if st["counter"].any() else None
-        bins = BinCache(st, BINS * np.arange(n_s, dtype=np.int64), self.config)
+        bins = BinCache(st, n_s, self.config)
         dismissed = self._dismissal_slots(rows)
         stamps = shared_timestamps(ts)  # series read in step: one row of timestamps
         key_list = list(keys)

@@ -50,8 +50,11 @@ tests/unit/anomaly/reference_kernel.py, bit for bit; a test holds them equal):
   scalar or a [1] column is ~3x slower); what cannot change a result is skipped: masks that
   stay full until the next bin change (visits never fall within a bin), the neighbour-hour
   fit outside the readings whose |z| can score or step the tail tracker, the profile rates'
-  warm-up once every bin is past its memory, stillness while nothing is still; the spike
-  moves are counted in integers once every series has moved enough.
+  warm-up once every bin is past its memory, stillness while nothing is still, the bins'
+  spread while every series is on its bin's first visit (its rate is 0: a first day); the
+  spike moves are counted in integers once every series has moved enough;
+- series sharing one interval history (polled in step) run the interval model once, on
+  Python floats.
 """
 
 from __future__ import annotations
@@ -158,10 +161,11 @@ def interval_model(rt: Rates, dm: Array, dd: Array, cfg: AnomalyConfig) -> Array
         and bool((dm == dm[0]).all())
         and bool((dd == dd[0]).all())
     )
-    cols = 1 if shared else n_s
-    m, d = (dm[:1].copy(), dd[:1].copy()) if shared else (dm, dd)
-    nats = np.zeros((n_t, cols))
     late_at = 1.0 + 0.999 * cfg.z_zero**2 / 6.0
+    if shared:
+        return _shared_intervals(rt, dm, dd, late_at)
+    m, d = dm, dd
+    nats = np.zeros((n_t, n_s))
     for t in range(n_t):
         dtt = dtz[t]
         # exponential tail beyond the mean interval, never steeper than 3 nats per interval;
@@ -177,8 +181,24 @@ def interval_model(rt: Rates, dm: Array, dd: Array, cfg: AnomalyConfig) -> Array
         dev = dtc - m
         d += g * (np.abs(dev) - d)
         m += g * dev
-    if not shared:
-        return nats
+    return nats
+
+
+def _shared_intervals(rt: Rates, dm: Array, dd: Array, late_at: float) -> Array:
+    """`interval_model` for series sharing one interval history: the same recursion on
+    Python floats (the same IEEE double arithmetic; a numpy call on one value costs ~20x a
+    float operation), one column broadcast across the series."""
+    n_t, n_s = rt.mvf.shape
+    m, d = float(dm[0]), float(dd[0])
+    dts: list[float] = rt.dtz[:, 0].tolist()
+    gs: list[float] = rt.gap_w[:, 0].tolist()
+    nats = np.zeros((n_t, 1))
+    for t, (dtt, g) in enumerate(zip(dts, gs, strict=True)):
+        if dtt > late_at * m:  # (the intervals are finite and >= 0, the model too)
+            nats[t, 0] = max(dtt - m, 0.0) / max(d, m / 3.0 + 1e-9)
+        dev = min(dtt, 3.0 * m) - m
+        d += g * (abs(dev) - d)
+        m += g * dev
     dm[:] = m
     dd[:] = d
     return np.broadcast_to(nats, (n_t, n_s))
@@ -241,10 +261,13 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     flat = st["flat"]
     vsq, vw = st["visit_sq"], st["visit_w"]
     q_min, step_limit = cfg.flat_q_min, cfg.flat_step_limited
-    switches = np.empty((n_t, n_s), dtype=bool)
-    np.not_equal(p.bin_index[1:], p.bin_index[:-1], out=switches[1:])
-    np.not_equal(p.bin_index[0], bins.cur, out=switches[0])
-    switch_any: list[bool] = np.asarray(switches.any(axis=1)).tolist()
+    # seasonal bin changes: against the cached bins at the first step, then between steps
+    # (one column when the series of each step share their bin: then all of them switch)
+    bin_rows = p.bins
+    first_switch = np.broadcast_to(bin_rows[0], (n_s,)) != bins.cur
+    switches = bin_rows[1:] != bin_rows[:-1]
+    switch_any = [bool(first_switch.any()), *np.asarray(switches.any(axis=1)).tolist()]
+    every_row = np.arange(n_s)
     all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
     # flatline: steps holding a repeat, steps where some run goes on; while no series has a
     # run (flat all 0) and no reading repeats, the flatline section has nothing to do
@@ -272,7 +295,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # a bin's visits never fall while a series stays in it, nor does the chart's age: once
     # every series has visited its bin or has a warm bin, it stays so until the next bin
     # change; once every age is charted at the chunk's start, it stays so
-    all_visited = all_bin_warm = False
+    all_visited = all_bin_warm = none_visited = False
     # every bin past its memory (then both profile rates are w / memory: the same values);
     # every bin never still (then, while nothing is still, its stillness stays 0)
     saturated = still_zero = False
@@ -288,8 +311,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # --- seasonal bin: (re)load the working vectors where the bin changes ---
         bins.refresh()
         if switch_any[t]:
-            bins.switch(np.flatnonzero(switches[t]), p.bin_index[t])
-            all_visited = all_bin_warm = False
+            if t == 0:
+                rows = np.flatnonzero(first_switch)
+            else:
+                rows = every_row if switches.shape[1] == 1 else np.flatnonzero(switches[t - 1])
+            bins.switch(rows, np.broadcast_to(bin_rows[t], (n_s,))[rows])
+            all_visited = all_bin_warm = none_visited = False
             check_bins = True
         m_b, d_b, v_b, st_b, sdt_b = bins.mean, bins.dev, bins.visits, bins.still, bins.still_dt
 
@@ -302,7 +329,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         if not all_visited:
             visited = v_b >= 1.0
             all_visited = bool(visited.all())
-            if not all_visited:
+            # (none visited: every series' bin is on its first visit, as on a first day)
+            none_visited = not all_visited and not bool(visited.any())
+            if none_visited:
+                routine = bins.sq_routine_out
+            elif not all_visited:
                 routine = np.where(visited, routine, bins.sq_routine_out)
         sig = np.maximum(sig_all, routine)
         if err_sd is not None:
@@ -431,20 +462,24 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             lr_dev = lr = w / memory32
         else:
             lr = w / np.maximum(np.minimum(v_new, memory32), tiny32)
-            lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
-            if not all_visited:
-                lr_dev = np.where(visited, lr_dev, 0.0)
-            lr_dev = np.minimum(lr_dev, one32)
-        # the spread only learns from readings the bin mean had not seen (after visit one);
+            if not none_visited:
+                lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
+                if not all_visited:
+                    lr_dev = np.where(visited, lr_dev, 0.0)
+                lr_dev = np.minimum(lr_dev, one32)
+        # the spread only learns from readings the bin mean had not seen (after visit one:
+        # while no series is past it, its rate is 0 and the spread stays as it is);
         # a warm bin learns Huber-clipped residuals (a cold one's bound is infinite)
         if any_bin_warm:
             bnd = c * sig_b
             if not all_bin_warm:
                 bnd = np.where(bin_warm, bnd, inf)
-            np.add(d_b, lr_dev * (np.minimum(np.abs(res), bnd) - d_b), out=d_b)
+            if not none_visited:
+                np.add(d_b, lr_dev * (np.minimum(np.abs(res), bnd) - d_b), out=d_b)
             np.add(m_b, lr * np.minimum(np.maximum(res, -bnd), bnd), out=m_b)
         else:
-            np.add(d_b, lr_dev * (np.abs(res) - d_b), out=d_b)
+            if not none_visited:
+                np.add(d_b, lr_dev * (np.abs(res) - d_b), out=d_b)
             np.add(m_b, lr * res, out=m_b)
         if still_rows[t]:
             still_zero = False
@@ -491,7 +526,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         np.copyto(rv, rv64, casting="same_kind")
         ve += rv * (np.minimum(e * e, c * c * var) - ve)
 
-    bins.note_visits(p.bin_index, visit_w)
+    bins.note_visits(bin_rows, visit_w)
     # only evidence above z_zero can score, and a Student-t map never raises its input
     # (z <= t, and the tail rescaling is at most 1): smaller ones are left 0, NaN stays NaN
     z_zero = cfg.z_zero
@@ -502,7 +537,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         spike_moves[-1] = spike_moves[0] + moved[-1]
     else:
         moves_at = spike_moves[:-1].reshape(-1)[at]
-    dof_span = rt.span_run[:-1].reshape(-1)[at] / cfg.spread_dof_s
+    span = rt.span_run[:-1]
+    span_at = span[at // n_s, 0] if span.shape[1] == 1 else span.reshape(-1)[at]
+    dof_span = span_at / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
     out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
@@ -514,7 +551,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     if not shared_gap or bool((~(gap_nats[:, 0] < gap_lim)).any()):
         at = np.flatnonzero(rt.gap_ok & ~(gap_nats < gap_lim))
         out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
-    st["n"], st["span_s"], st["n_dt"] = rt.n_end, rt.span_run[-1], rt.ndt_end
+    st["n"], st["n_dt"] = rt.n_end, rt.ndt_end
+    st["span_s"] = np.broadcast_to(rt.span_run[-1], (n_s,)).copy()
     st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)
     st["e"], st["ve"] = e.astype(np.float64), ve.astype(np.float64)
     st["moves"] = spike_moves[-1].copy()

@@ -30,7 +30,7 @@ from peakline_core.anomaly.config import (
     ROLLOVER,
     AnomalyConfig,
 )
-from peakline_core.anomaly.state import BINS, NO_TIME, Array
+from peakline_core.anomaly.state import NO_TIME, Array
 
 NS_PER_S = 1_000_000_000
 NS_PER_HOUR = 3600 * NS_PER_S
@@ -57,7 +57,7 @@ class Prepared:
     step: Array | None  # float64: the value's register step (declared, else the smallest
     # change seen so far); None when no reading of the batch repeats (nothing to judge)
     x_err: Array | None  # float64: bound of `x`'s quantization error; None: all 0
-    bin_index: Array  # int64: flat index into the batch's [series, BINS] profile
+    bins: Array  # int64: seasonal bin (0 to BINS - 1); [T, 1] when one per step
     visits: Array  # float64: this reading's weight in its bin, in visits (0 if unusable)
     hard_score: Array  # float32: score of the threshold-free verdicts
     hard_det: Array  # int8: detector of `hard_score`
@@ -280,8 +280,7 @@ def prepare(
     local = ts + offset[None, :] if offset.any() else ts
     # series read in step (one local time per step) share their bins: one column of them
     in_step = local.shape[1] > 1 and bool((local == local[:, :1]).all())
-    bin_index = seasonal_bins((local[:, :1] if in_step else local) // NS_PER_HOUR)
-    bin_index = bin_index + BINS * np.arange(raw.shape[1], dtype=np.int64)[None, :]
+    bins = seasonal_bins((local[:, :1] if in_step else local) // NS_PER_HOUR)
     if model_dt is dt_s:
         weighted = model_valid & has_dt
         all_weighted = all_dt and bool(weighted.all())
@@ -312,7 +311,7 @@ def prepare(
         still=still,
         step=step,
         x_err=x_err,
-        bin_index=bin_index,
+        bins=bins,
         visits=visits,
         hard_score=hard_score,
         hard_det=hard_det,
@@ -416,7 +415,7 @@ def _prepare_in_step(
         hours = (ts_c + offset[0] if offset[0] else ts_c) // NS_PER_HOUR
     else:
         hours = (ts_c + offset[None, :]) // NS_PER_HOUR
-    bin_index = seasonal_bins(hours) + BINS * np.arange(n_s, dtype=np.int64)[None, :]
+    bins = seasonal_bins(hours)
     visits = np.minimum(dt_c, VISIT_S)
     if not first_prev:
         visits = np.where(has_prev, visits, 0.0)
@@ -452,7 +451,7 @@ def _prepare_in_step(
         still=unchanged,
         step=step,
         x_err=None,
-        bin_index=bin_index,
+        bins=bins,
         visits=across(visits, n_s),
         hard_score=hard_score,
         hard_det=hard_det,

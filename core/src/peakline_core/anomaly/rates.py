@@ -41,7 +41,8 @@ class Rates:
     gap_settled: Array | None  # bool: the interval is clipped before learning; None: all
     gap_w: Array  # interval model step
     keep_run: Array  # bool: a flatline run goes on through this reading
-    span_run: Array  # [T + 1, S] seconds of data seen before each reading, then after all
+    span_run: Array  # [T + 1, S] (or [T + 1, 1]) seconds of data seen before each reading,
+    # then after all
     n_end: Array  # readings modelled, after the chunk
     ndt_end: Array  # intervals seen, after the chunk
 
@@ -155,7 +156,7 @@ def chunk_rates(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, settled: 
         gap_settled = ndt_run[1:] > warm
         gap_w = np.maximum(gap_rate, 1.0 / np.maximum(ndt_run[1:], 1.0)) * has_dt_c
 
-    span_run = running_sum(st["span_s"], narrow(p.visits) * VISIT_S)
+    span_run = _running_count(st["span_s"], narrow(p.visits) * VISIT_S)
     if span_run[0].min(initial=np.inf) >= cfg.event_warmup_s:
         settled[:] = True
     else:
