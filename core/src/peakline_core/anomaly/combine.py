@@ -25,7 +25,7 @@ from peakline_core.anomaly.config import (
     AnomalyConfig,
 )
 from peakline_core.anomaly.kernel import Evidence
-from peakline_core.anomaly.prepare import Prepared, narrow
+from peakline_core.anomaly.prepare import Prepared, is_blank, narrow
 from peakline_core.anomaly.state import Array
 
 
@@ -44,21 +44,29 @@ def combine(
     `novelty` is the novelty detector's z ([T, S], see novelty.py)."""
     # most specific first: a clear spike is called a spike even if the seasonal residual
     # of the same reading is larger
-    ranked: tuple[tuple[int, Array], ...] = (
-        (GAP, ev.gap),
-        (SPIKE, ev.spike),
-        (SEASONAL, ev.seasonal),
-        (DRIFT, ev.drift),
-        (NOVELTY, novelty),
+    # (a detector without evidence in the chunk, a blank, is 0 everywhere: left out)
+    ranked = tuple(
+        (code, z)
+        for code, z in (
+            (GAP, ev.gap),
+            (SPIKE, ev.spike),
+            (SEASONAL, ev.seasonal),
+            (DRIFT, ev.drift),
+            (NOVELTY, novelty),
+        )
+        if not is_blank(z)
     )
-    if ev.flat_nats.any():  # (no flatline evidence: its z is 0 everywhere, and so are none)
+    if not is_blank(ev.flat_nats) and ev.flat_nats.any():
         flat_z = np.zeros_like(ev.flat_nats)
         at = np.flatnonzero(ev.flat_nats != 0)  # (a test of a float block is slow)
         flat_z.reshape(-1)[at] = np.sqrt(np.float32(2.0) * ev.flat_nats.reshape(-1)[at])
         ranked = ((FLATLINE, flat_z), *ranked)
-    best = np.maximum(ranked[0][1], ranked[1][1])  # pairwise into one buffer: no stack
-    for _, z in ranked[2:]:
-        np.maximum(best, z, out=best)
+    if len(ranked) > 1:  # pairwise into one buffer: no stack
+        best = np.maximum(ranked[0][1], ranked[1][1])
+        for _, z in ranked[2:]:
+            np.maximum(best, z, out=best)
+    else:
+        best = ranked[0][1] if ranked else np.zeros(novelty.shape, dtype=np.float32)
     score = np.zeros(best.shape, dtype=np.float32)
     det = np.full(best.shape, NONE, dtype=np.int8)
     # a z at or below z_zero scores 0 and names nothing: only the rest needs the mapping

@@ -67,7 +67,7 @@ import numpy as np
 
 from peakline_core.anomaly.bincache import BinCache
 from peakline_core.anomaly.config import AnomalyConfig
-from peakline_core.anomaly.prepare import VISIT_S, Prepared
+from peakline_core.anomaly.prepare import VISIT_S, Prepared, is_blank, narrow
 from peakline_core.anomaly.rates import Rates, chunk_rates
 from peakline_core.anomaly.state import Array
 
@@ -104,7 +104,10 @@ def still_cost(still: Array, still_dt: Array, dt: Array, by_time: Array, q_min: 
 class Evidence:
     """Per-reading evidence from the recursive detectors, each [time, series] float32.
 
-    Spike, seasonal and gap z below `z_zero` (which cannot score) may read 0."""
+    Spike, seasonal and gap z below `z_zero` (which cannot score) may read 0. A detector
+    with no evidence in the chunk (the drift chart before it is trusted, a chunk without
+    repeats or gaps) leaves a blank: a read-only view of one zero, so that
+    neither its allocation nor its reading costs a pass (`prepare.is_blank`)."""
 
     spike: Array
     seasonal: Array
@@ -112,6 +115,19 @@ class Evidence:
     flat_nats: Array
     gap: Array
     settled: Array  # bool: the series had `event_warmup_s` of data before this reading
+
+    @classmethod
+    def blank(cls, n_t: int, n_s: int) -> Evidence:
+        zero = np.broadcast_to(np.float32(0.0), (n_t, n_s))
+        return cls(zero, zero, zero, zero, zero, np.zeros((n_t, n_s), dtype=bool))
+
+    def written(self, name: str) -> Array:
+        """Field `name` to write into: zeros in place of a blank."""
+        a: Array = getattr(self, name)
+        if is_blank(a):
+            a = np.zeros(a.shape, dtype=np.float32)
+            setattr(self, name, a)
+        return a
 
 
 class _Rows:
@@ -211,8 +227,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     caller writes it back (`bins.write_back()`) after the last chunk."""
     n_t, n_s = p.x.shape
     f32 = np.float32
-    z0, z1, z2, z3, z4 = (np.zeros((n_t, n_s), dtype=f32) for _ in range(5))
-    out = Evidence(z0, z1, z2, z3, z4, np.zeros((n_t, n_s), dtype=bool))
+    out = Evidence.blank(n_t, n_s)
     if n_t == 0:
         return out
     zq = NormalDist().inv_cdf(1 - cfg.tail_p / 2)
@@ -226,8 +241,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     dt_rows = np.broadcast_to(dtz, (n_t, n_s))
     # the seasonal profile and its working vectors are float32: its section runs in float32
     # end to end (mixing float32 and float64 costs about 2x per operation)
-    x32, w32 = p.x.astype(f32), p.visits.astype(f32)
-    held_s = (p.visits * VISIT_S).astype(f32)  # the modelled span (capped at a visit) weighed
+    # (a visit's weight is one [T, 1] column when series are read in step)
+    x32, w32 = p.x.astype(f32), narrow(p.visits).astype(f32)
+    held_s = (narrow(p.visits) * VISIT_S).astype(f32)  # the modelled span (capped at a visit)
     err_sd = None if p.x_err is None else p.x_err * ERR_TO_SD
     err32 = None if err_sd is None else err_sd.astype(f32)
     s4 = np.empty(n_s, dtype=f32)
@@ -268,11 +284,11 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     switches = bin_rows[1:] != bin_rows[:-1]
     switch_any = [bool(first_switch.any()), *np.asarray(switches.any(axis=1)).tolist()]
     every_row = np.arange(n_s)
-    all_valid: list[bool] = np.asarray(p.model_valid.all(axis=1)).tolist()
+    all_valid: list[bool] = np.asarray(narrow(p.model_valid).all(axis=1)).tolist()
     # flatline: steps holding a repeat, steps where some run goes on; while no series has a
     # run (flat all 0) and no reading repeats, the flatline section has nothing to do
     repeats: list[bool] = np.asarray(p.unchanged.any(axis=1)).tolist()
-    runs_on: list[bool] = np.asarray(keep_run.any(axis=1)).tolist()
+    runs_on = repeats if keep_run is p.unchanged else np.asarray(keep_run.any(axis=1)).tolist()
     flat_zero = not flat.any()
     # every series has moved enough for the spike test (moves never falls)
     moved_enough = bool(spike_moves[0].min(initial=np.inf) >= cfg.warmup_readings)
@@ -288,7 +304,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     one32, memory32, tiny32 = k.f32(1.0), k.f32(cfg.season_memory_visits), k.f32(1e-9)
     c32, neg_c32 = k.f32(c), k.f32(-c)
     lam_var_row, var_rate_row = k.row(lam_var32), k.row(var_rate)
-    still32 = p.still.astype(f32)
+    still32: Array | None = None  # (float32 stillness, made when first needed)
     # the chart's age never falls: once every age is >= 1e-9 its floor is the identity
     age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
     age_q, rv64 = np.empty(n_s), np.empty(n_s)
@@ -300,7 +316,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     # every bin never still (then, while nothing is still, its stillness stays 0)
     saturated = still_zero = False
     check_bins = True
-    still_rows: list[bool] = np.asarray(p.still.any(axis=1)).tolist()
+    still_rows = repeats if p.still is p.unchanged else np.asarray(p.still.any(axis=1)).tolist()
     all_aged = bool(age.min(initial=np.inf) >= cfg.drift_warmup_s)
     z0_32 = k.f32(0.999 * cfg.z_zero)  # (below z_zero, to be safe from its float32 rounding)
     near, near_lim = np.empty(n_s, dtype=bool), np.empty(n_s, dtype=f32)
@@ -446,7 +462,7 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             pass
         elif runs_on[t]:
             flat *= keep_run[t]
-            out.flat_nats[t] = flat
+            out.written("flat_nats")[t] = flat
         else:  # every run ends (flat is finite and >= 0: the same as flat *= False)
             flat.fill(0.0)
             flat_zero = True
@@ -484,6 +500,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         if still_rows[t]:
             still_zero = False
         if not still_zero:  # (0 + lr * (0 - 0) is 0: nothing to learn)
+            if still32 is None:
+                still32 = p.still.astype(f32)
             st_b += lr * (still32[t] - st_b)
         sdt_b += lr * (held_s[t] - sdt_b)
         v_b[:] = v_new
@@ -514,9 +532,9 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             if not all_swarm:
                 charted &= swarm
         if charted.all():
-            out.drift[t] = np.abs(e) / sd
+            out.written("drift")[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
-            out.drift[t] = np.where(charted, np.abs(e) / sd, 0.0)
+            out.written("drift")[t] = np.where(charted, np.abs(e) / sd, 0.0)
         if age_floor:
             age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
         np.divide(mdtz[t], np.maximum(age, 1e-9, out=age_q) if age_floor else age, out=rv64)
@@ -541,16 +559,20 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     span_at = span[at // n_s, 0] if span.shape[1] == 1 else span.reshape(-1)[at]
     dof_span = span_at / cfg.spread_dof_s
     dof = np.maximum(np.minimum(moves_at - 2.0, dof_span), 1.0)
-    out.spike.reshape(-1)[at] = t_to_z(t_stat, dof)
+    if at.size:
+        out.written("spike").reshape(-1)[at] = t_to_z(t_stat, dof)
     at = np.flatnonzero(season_warm & ~(season_z < z_zero))
-    t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q[:-1].reshape(-1)[at], zq))
-    out.seasonal.reshape(-1)[at] = t_to_z(t_stat, np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5))
+    if at.size:
+        t_stat = season_z.reshape(-1)[at] * (zq / np.maximum(season_q[:-1].reshape(-1)[at], zq))
+        dof = np.maximum(season_v.reshape(-1)[at] - 1.0, 0.5)
+        out.written("seasonal").reshape(-1)[at] = t_to_z(t_stat, dof)
     gap_lim = 0.5 * z_zero * z_zero
     # series sharing one interval column: nothing can score unless that column can
     shared_gap = n_s > 1 and gap_nats.strides[1] == 0
     if not shared_gap or bool((~(gap_nats[:, 0] < gap_lim)).any()):
         at = np.flatnonzero(rt.gap_ok & ~(gap_nats < gap_lim))
-        out.gap.reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
+        if at.size:
+            out.written("gap").reshape(-1)[at] = np.sqrt(2.0 * gap_nats.reshape(-1)[at])
     st["n"], st["n_dt"] = rt.n_end, rt.ndt_end
     st["span_s"] = np.broadcast_to(rt.span_run[-1], (n_s,)).copy()
     st["q_spike"], st["q_season"] = spike_q[-1].copy(), q_se.astype(np.float64)

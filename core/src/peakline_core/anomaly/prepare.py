@@ -83,6 +83,12 @@ def narrow(a: Array) -> Array:
     return a
 
 
+def is_blank(a: Array) -> bool:
+    """Whether `a` is one value broadcast to [T, S] (a read-only view, e.g. a detector's
+    evidence where it had none: see `kernel.Evidence`)."""
+    return a.ndim == 2 and a.strides == (0, 0)
+
+
 def across(column: Array, n_s: int) -> Array:
     """A [T, 1] column as a read-only [T, n_s] view (no copy)."""
     return np.broadcast_to(column, (column.shape[0], n_s))

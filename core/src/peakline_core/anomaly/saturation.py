@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peakline_core.anomaly.prepare import Prepared
+from peakline_core.anomaly.prepare import Prepared, is_blank
 from peakline_core.anomaly.state import Array
 
 
@@ -24,7 +24,7 @@ def pinned(nov_lo: Array, nov_hi: Array, counter: Array, p: Prepared, flat: Arra
     (`flat` > 0) whose value is the lowest or highest the series has read (up to and
     including the reading; `nov_lo`/`nov_hi` ([S]) is the range before the chunk); None if
     there are none."""
-    if not flat.any():  # (the common case: no flatline evidence in the chunk)
+    if is_blank(flat) or not flat.any():  # (the common case: no flatline evidence)
         return None
     cand = (flat > 0) & ~counter[None, :]
     cols = np.flatnonzero(cand.any(axis=0))
