@@ -319,6 +319,12 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     still_rows = repeats if p.still is p.unchanged else np.asarray(p.still.any(axis=1)).tolist()
     all_aged = bool(age.min(initial=np.inf) >= cfg.drift_warmup_s)
     z0_32 = k.f32(0.999 * cfg.z_zero)  # (below z_zero, to be safe from its float32 rounding)
+    # every series with the same visits of its bin (a fleet read in step since a common
+    # start) and visit weights one column: what depends only on the visits is one float32
+    # value, `v_one` (the same float32 arithmetic), checked again after each bin change
+    v_one: np.float32 | None = None
+    w_column = w32.shape[1] == 1 and n_s > 1
+    one1, memory1, tiny1 = one32[0], memory32[0], tiny32[0]
     near, near_lim = np.empty(n_s, dtype=bool), np.empty(n_s, dtype=f32)
 
     for t in range(n_t):
@@ -335,6 +341,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             all_visited = all_bin_warm = none_visited = False
             check_bins = True
         m_b, d_b, v_b, st_b, sdt_b = bins.mean, bins.dev, bins.visits, bins.still, bins.still_dt
+        if check_bins and w_column:
+            v_one = v_b[0] if bool((v_b == v_b[0]).all()) else None
 
         # --- spike: robust level and spread ---
         sig_all = MAD_TO_SD * s + 1e-12 * (np.abs(mu) + 1.0)
@@ -343,10 +351,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         # (each `where` below is skipped when its mask is all True: the same values, cheaper)
         routine = bins.sq_routine_in
         if not all_visited:
-            visited = v_b >= 1.0
-            all_visited = bool(visited.all())
-            # (none visited: every series' bin is on its first visit, as on a first day)
-            none_visited = not all_visited and not bool(visited.any())
+            if v_one is not None:
+                all_visited = bool(v_one >= 1.0)
+                none_visited = not all_visited
+            else:
+                visited = v_b >= 1.0
+                all_visited = bool(visited.all())
+                # (none visited: every series' bin is on its first visit, as on a first day)
+                none_visited = not all_visited and not bool(visited.any())
             if none_visited:
                 routine = bins.sq_routine_out
             elif not all_visited:
@@ -400,6 +412,10 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             swarm = season_warm[t]
             swarm[:] = v
             any_bin_warm = True
+        elif v_one is not None:
+            all_bin_warm = any_bin_warm = bool(v_one >= cfg.season_warmup_visits)
+            swarm = season_warm[t]
+            swarm[:] = v if all_bin_warm else False
         else:
             bin_warm = v_b >= cfg.season_warmup_visits
             swarm = np.logical_and(v, bin_warm, out=season_warm[t])
@@ -409,7 +425,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         any_swarm = all_swarm or bool(swarm.any())
         if any_bin_warm:
             np.multiply(s, 0.25, out=s4, casting="same_kind")
-            infl = np.sqrt(1.0 + 1.0 / np.maximum(v_b, one32))
+            most = np.maximum(v_b, one32) if v_one is None else np.maximum(v_one, one1)
+            infl = np.sqrt(1.0 + 1.0 / most)
             sig_b = MAD_TO_SD * infl * np.maximum(d_b, s4) + 1e-12 * (np.abs(m_b) + 1.0)
             if err32 is not None:
                 sig_b = np.maximum(sig_b, err32[t])
@@ -468,21 +485,23 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             flat_zero = True
 
         # --- profile updates (the bin's working vectors) ---
-        w = w32[t]
-        v_new = v_b + w  # visits ever seen; the averages remember at most the memory
+        w = w32[t] if v_one is None else w32[t, 0]
+        # visits ever seen; the averages remember at most the memory
+        v_new = v_b + w if v_one is None else v_one + w
+        mem, tiny, one = (memory32, tiny32, one32) if v_one is None else (memory1, tiny1, one1)
         if check_bins:  # (visits never fall while a series stays in its bin)
             saturated = bool(f32(v_b.min(initial=np.inf)) - f32(1.0) >= memory32[0])
             still_zero = not st_b.any()
             check_bins = False
         if saturated:  # v_new - 1 >= memory: both rates are w / memory (<= 1: w <= 1)
-            lr_dev = lr = w / memory32
+            lr_dev = lr = w / mem
         else:
-            lr = w / np.maximum(np.minimum(v_new, memory32), tiny32)
+            lr = w / np.maximum(np.minimum(v_new, mem), tiny)
             if not none_visited:
-                lr_dev = w / np.maximum(np.minimum(v_new - 1.0, memory32), tiny32)
+                lr_dev = w / np.maximum(np.minimum(v_new - 1.0, mem), tiny)
                 if not all_visited:
                     lr_dev = np.where(visited, lr_dev, 0.0)
-                lr_dev = np.minimum(lr_dev, one32)
+                lr_dev = np.minimum(lr_dev, one)
         # the spread only learns from readings the bin mean had not seen (after visit one:
         # while no series is past it, its rate is 0 and the spread stays as it is);
         # a warm bin learns Huber-clipped residuals (a cold one's bound is infinite)
@@ -505,6 +524,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             st_b += lr * (still32[t] - st_b)
         sdt_b += lr * (held_s[t] - sdt_b)
         v_b[:] = v_new
+        if v_one is not None:
+            v_one = v_new
         # the bin learns one mean square per visit (see BinCache._close_visits)
         wi = visit_w[t]
         vsq += wi * r * r
