@@ -318,6 +318,14 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
     check_bins = True
     still_rows = repeats if p.still is p.unchanged else np.asarray(p.still.any(axis=1)).tolist()
     all_aged = bool(age.min(initial=np.inf) >= cfg.drift_warmup_s)
+    # every chart the same age (a fleet charted since a common start), intervals one column:
+    # while every series learns, the age and the variance's step are one float64 value,
+    # `age_one` (the same float64 arithmetic; the vector is filled, so it is always current)
+    age_one: float | None = None
+    if n_s > 1 and mdtz.shape[1] == 1 and var_rate.shape[1] == 1 and (age == age[0]).all():
+        age_one = float(age[0])
+        mdtz_col: list[float] = mdtz[:, 0].tolist()
+        var_col: list[float] = var_rate[:, 0].tolist()
     z0_32 = k.f32(0.999 * cfg.z_zero)  # (below z_zero, to be safe from its float32 rounding)
     # every series with the same visits of its bin (a fleet read in step since a common
     # start) and visit weights one column: what depends only on the visits is one float32
@@ -540,30 +548,45 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
         sw = 1.0 if all_swarm else swarm.astype(np.float64)
         lam_t = lam32[t] if all_swarm else lam32[t] * swarm.astype(f32)
         e += lam_t * (np.minimum(np.maximum(zs_own, neg_c32), c32) - e)
-        age += mdtz[t] if all_swarm else mdtz[t] * sw
+        if age_one is not None and all_swarm:
+            age_one += mdtz_col[t]
+            age.fill(age_one)
+        else:
+            age_one = None
+            age += mdtz[t] if all_swarm else mdtz[t] * sw
         var = np.maximum(ve, lam_var_row(t))
         sd = np.sqrt(var)
         # a capped chart forgets a big incident within about one halflife once it ends
         cap = cfg.drift_cap_z * sd
         np.minimum(np.maximum(e, -cap, out=e), cap, out=e)
-        if all_aged:  # (the same as the comparison below: every age is past it)
-            charted = swarm
+        # (every age past it: the same as the comparisons below)
+        if all_aged or (age_one is not None and age_one >= cfg.drift_warmup_s):
+            charted: Array | None = swarm
+        elif age_one is not None:  # (every series learns at one age, not yet charted)
+            charted = None
         else:
             charted = age >= cfg.drift_warmup_s
             if not all_swarm:
                 charted &= swarm
-        if charted.all():
+        if charted is None:
+            pass
+        elif charted.all():
             out.written("drift")[t] = np.abs(e) / sd
         elif charted.any():  # (out is 0 where the chart is not yet trusted)
             out.written("drift")[t] = np.where(charted, np.abs(e) / sd, 0.0)
         if age_floor:
             age_floor = not bool(age.min(initial=np.inf) >= 1e-9)
-        np.divide(mdtz[t], np.maximum(age, 1e-9, out=age_q) if age_floor else age, out=rv64)
-        np.maximum(rv64, var_rate_row(t), out=rv64)  # (the operands swapped: the same max)
-        if not all_swarm:
-            np.multiply(rv64, sw, out=rv64)
-        np.copyto(rv, rv64, casting="same_kind")
-        ve += rv * (np.minimum(e * e, c * c * var) - ve)
+        if age_one is not None:
+            rate = mdtz_col[t] / (max(age_one, 1e-9) if age_floor else age_one)
+            rv_t: Array | np.float32 = np.float32(max(rate, var_col[t]))
+        else:
+            np.divide(mdtz[t], np.maximum(age, 1e-9, out=age_q) if age_floor else age, out=rv64)
+            np.maximum(rv64, var_rate_row(t), out=rv64)  # (operands swapped: the same max)
+            if not all_swarm:
+                np.multiply(rv64, sw, out=rv64)
+            rv_t = rv
+            np.copyto(rv, rv64, casting="same_kind")
+        ve += rv_t * (np.minimum(e * e, c * c * var) - ve)
 
     bins.note_visits(bin_rows, visit_w)
     # only evidence above z_zero can score, and a Student-t map never raises its input
