@@ -8,8 +8,9 @@ hit the corners: ragged rows with junk timestamps on missing readings, irregular
 quantized values (flatlines), counters with a reset and a rollover, coarse counters going
 from 14-minute to 10-second readings (anchored rates, rounding floor), physical limits, and
 batches cut into chunks of odd sizes, and five weeks of half-hourly readings (every bin past its
-memory of visits) with a gap in every series at once, and series in five time zones (their
-bins change at different steps, a half-hour and a 45-minute zone between readings).
+memory of visits) with a gap in every series at once, series in five time zones (their
+bins change at different steps, a half-hour and a 45-minute zone between readings), and
+series polled on one period each on its own clock.
 """
 
 from __future__ import annotations
@@ -70,7 +71,14 @@ def corner_cases() -> list[tuple[list[str], np.ndarray, np.ndarray]]:
     zoned = building_load(t, len(ZONES_H), rng)
     zoned[2, 900] *= 3
     zones = ([f"z{i}" for i in range(len(ZONES_H))], np.broadcast_to(t, zoned.shape).copy(), zoned)
-    return [loads, quantized, counters, going_live, settled, zones]
+    # one period, each series on its own clock (seconds apart): one interval and, but for
+    # the steps where some series has crossed the hour, one bin per step
+    t = timestamps(3, 60.0)
+    own = t[None, :] + np.array([0, 7, 31, 59])[:, None] * NS
+    clocked = building_load(t, 4, rng)
+    clocked[1, 2000] *= 3
+    clocks = ([f"k{i}" for i in range(4)], own, clocked)
+    return [loads, quantized, counters, going_live, settled, zones, clocks]
 
 
 ZONES_H = (0.0, 8.0, 5.5, -5.0, 5.75)

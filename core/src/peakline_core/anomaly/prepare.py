@@ -236,10 +236,8 @@ def prepare(
     prev_raw = previous_of(raw, valid, st["last_raw"])
     has_prev = prev_ts != NO_TIME
     has_dt = has_prev & valid
-    dt_s = (ts - prev_ts) / NS_PER_S
     all_dt = bool(has_dt.all())
-    if not all_dt:
-        dt_s = np.where(has_dt, dt_s, np.nan)
+    dt_s = _intervals(ts - prev_ts, has_dt, all_dt)
     delta = raw - prev_raw
     unchanged = valid & has_prev & (delta == 0)
 
@@ -284,19 +282,19 @@ def prepare(
 
     offset = st["utc_offset_ns"]
     local = ts + offset[None, :] if offset.any() else ts
-    # series read in step (one local time per step) share their bins: one column of them
-    in_step = local.shape[1] > 1 and bool((local == local[:, :1]).all())
-    bins = seasonal_bins((local[:, :1] if in_step else local) // NS_PER_HOUR)
+    bins = _step_bins(local)
     if model_dt is dt_s:
         weighted = model_valid & has_dt
         all_weighted = all_dt and bool(weighted.all())
     else:
         weighted = model_valid & ~np.isnan(model_dt)
         all_weighted = bool(weighted.all())
-    visits = np.minimum(model_dt, VISIT_S)
+    visits = np.minimum(narrow(model_dt), VISIT_S)  # ([T, 1] with one interval per step)
     if not all_weighted:
         visits = np.where(weighted, visits, 0.0)
     visits /= VISIT_S
+    if visits.shape[1] < raw.shape[1]:
+        visits = across(visits, raw.shape[1])
 
     step = value_steps(st, delta, valid & has_prev & ~unchanged, unchanged)
 
@@ -324,6 +322,27 @@ def prepare(
         prev_ts=prev_ts,
         change_ts=change_ts,
     )
+
+
+def _intervals(dt_ns: Array, has_dt: Array, all_dt: bool) -> Array:
+    """Seconds since the previous reading ([T, S] from int64 ns; NaN where none): one [T, 1]
+    column broadcast across series when every series of each step has the same interval
+    (series polled on one period, each on its own clock), as for series read in step."""
+    if all_dt and dt_ns.shape[1] > 1 and bool((dt_ns == dt_ns[:, :1]).all()):
+        return across(dt_ns[:, :1] / NS_PER_S, dt_ns.shape[1])
+    dt_s: Array = dt_ns / NS_PER_S
+    return dt_s if all_dt else np.where(has_dt, dt_s, np.nan)
+
+
+def _step_bins(local: Array) -> Array:
+    """Seasonal bins of local times `local` ([T, S] int64 ns): one [T, 1] column when every
+    series of each step is in one local hour (series read in step, or on one period each on
+    its own clock: the earliest and latest local time of the step fall in one hour)."""
+    if local.shape[1] > 1:
+        first = local.min(axis=1, keepdims=True) // NS_PER_HOUR
+        if bool((first == local.max(axis=1, keepdims=True) // NS_PER_HOUR).all()):
+            return seasonal_bins(first)
+    return seasonal_bins(local // NS_PER_HOUR)
 
 
 def _too_fast(st: dict[str, Array], rate: Array, delta: Array, dt_s: Array) -> Array:
