@@ -2,12 +2,17 @@
 against a straightforward pandas rolling implementation measured in the same run.
 
     uv run --frozen python bench/anomaly_speed.py [--series 10000] [--samples 1440] [--repeats 3]
+        [--warm-days 3] [--own-clocks]
 
 The pandas baseline computes what a data scientist would write per series in a long table:
 rolling median and MAD z-score (spikes), rolling std == 0 (flatline), interval vs rolling
 median interval (gaps), and per-hour-of-day mean/std over the rows so far (seasonal), with
 `groupby(series).rolling(...)`. It is batch-only and far from causal-streaming equivalent,
 but it is the obvious thing to compare to. JSON object on the last line.
+
+By default the series are read in step (one timestamp row for all, as a gateway polls a
+device's registers); `--own-clocks` puts each series on its own clock, seconds apart, which
+takes the engine's general path (per-series timestamps).
 
 One core, one thread: BLAS/OpenMP pools are limited to one thread before numpy loads and the
 process is pinned to one CPU. The engine's scoring is timed `--repeats` times (fresh engine
@@ -35,28 +40,40 @@ from peakline_core.anomaly import AnomalyEngine  # noqa: E402
 NS = 1_000_000_000
 
 
-def data(series: int, samples: int, day: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """One-minute readings of `day` (0: the timed day, negative: the days before it)."""
+def data(
+    series: int, samples: int, day: int = 0, own_clocks: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-minute readings of `day` (0: the timed day, negative: the days before it), read in
+    step, or with `own_clocks` each series on its own clock (0 to 58 s after the minute)."""
     rng = np.random.default_rng(0 if day == 0 else [0, -day])
     t0 = 1_735_689_600 * NS + day * 86400 * NS
     ts = t0 + np.arange(samples, dtype=np.int64) * 60 * NS
+    if own_clocks:
+        offsets = np.random.default_rng(7).integers(0, 59, (series, 1)) * NS
+        return ts[None, :] + offsets, _values(rng, series, samples)
+    return np.broadcast_to(ts, (series, samples)).copy(), _values(rng, series, samples)
+
+
+def _values(rng: np.random.Generator, series: int, samples: int) -> np.ndarray:
     hours = (np.arange(samples) / 60) % 24
     level = rng.uniform(10, 100, (series, 1))
     values = level * (1 + 0.5 * np.sin(np.pi * hours / 24) ** 2) + rng.normal(
         0, 1, (series, samples)
     )
     values[rng.random(values.shape) < 1e-4] *= 3
-    return np.broadcast_to(ts, values.shape).copy(), values
+    return values
 
 
-def ours(ts: np.ndarray, values: np.ndarray, warm_days: int = 0) -> tuple[float, float]:
+def ours(
+    ts: np.ndarray, values: np.ndarray, warm_days: int = 0, own_clocks: bool = False
+) -> tuple[float, float]:
     """(wall s, CPU s) of scoring all but the first hour with every detector on, after
     `warm_days` days of the same series scored untimed (0: the series' first day, while
     the seasonal profile is still cold; 3: every detector armed, the steady state)."""
     engine = AnomalyEngine()
     keys = [f"site/dev{i // 10}/p{i % 10}" for i in range(values.shape[0])]
     for day in range(-warm_days, 0):
-        engine.score(keys, *data(values.shape[0], 1440, day))
+        engine.score(keys, *data(values.shape[0], 1440, day, own_clocks))
     engine.score(keys, ts[:, :60], values[:, :60])  # registration and first touch, untimed
     cpu, start = time.process_time(), time.perf_counter()
     engine.score(keys, ts[:, 60:], values[:, 60:])
@@ -116,11 +133,16 @@ def main() -> None:
         default=0,
         help="days of the same series scored (untimed) before the timed day",
     )
+    parser.add_argument(
+        "--own-clocks",
+        action="store_true",
+        help="each series on its own clock (seconds apart), not read in step",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    ts, values = data(args.series, args.samples)
-    runs = [ours(ts, values, args.warm_days) for _ in range(args.repeats)]
+    ts, values = data(args.series, args.samples, own_clocks=args.own_clocks)
+    runs = [ours(ts, values, args.warm_days, args.own_clocks) for _ in range(args.repeats)]
     secs = statistics.median(wall for wall, _ in runs)
     cpu_secs = statistics.median(cpu for _, cpu in runs)
     points = args.series * (args.samples - 60)
@@ -145,6 +167,7 @@ def main() -> None:
                 "series": args.series,
                 "samples": args.samples,
                 "warm_days": args.warm_days,
+                "own_clocks": args.own_clocks,
                 "points_per_s": round(ours_pps),
                 "points_per_cpu_s": round(points / cpu_secs),
                 "repeats": len(runs),
