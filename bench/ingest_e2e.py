@@ -10,12 +10,13 @@ the raw line-protocol write rate of the same influxd in the same run (the ceilin
 pre-encoded, 4 writes in flight), their ratio, and p50/p99 lag from the agent's `sent` stamp
 to stored (from the first worker's histogram). Last line: a JSON object.
 
-    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message] [workers] [guard] [mode]
+    python bench/ingest_e2e.py [readings] [publishers] [readings_per_message] [workers] [guard]
+        [mode] [repeats]
 
 `guard` is `on` (default, as deployed) or `off` (`--no-restart-guard`: each worker's restart
 guard session, which receives the telemetry stream a second time, is not opened).
 
-`mode` is `both` (default), `deployed` or `bare`:
+`mode` is `all` (default), `both`, `deployed`, `off` or `bare`:
   - `deployed`, the headline: the workers run as `peakline-ingest run` does by default with a
     config: `--config` (a copy of config/ plus one SDM630 meter per publisher at a bench site:
     every reading is checked against the registry), the first worker runs the deriver with
@@ -24,8 +25,15 @@ guard session, which receives the telemetry stream a second time, is not opened)
     (every SDM630 point per timestamp, timestamps just behind the clock, import counter rising
     36 kW), so the deriver derives them as they arrive. The run ends when every reading is
     stored; the deriver's lag at that moment is printed with it.
-  - `bare`: no config, no deriver (`--no-derive`): the storage path alone.
-  - `both`: bare, then deployed, in the same run against the same influxd ceiling.
+  - `off`: the same bench with the processors off: the same config, publishers and readings
+    as `deployed`, every worker `--no-derive` (no energy, roll-ups, emissions or scores).
+  - `bare`: no config, no deriver (`--no-derive`): the storage path alone, on plain batches.
+  - `all`: bare, then `off` and `deployed` alternately `repeats` times (default 3), in the
+    same run against the same influxd ceiling; `deployed_over_off` is the median deployed
+    rate over the median `off` rate (what the processors cost), `deployed_over_bare` the
+    same against the storage path alone (which also differs in its data: 30-point meter
+    scans with decimals and registry checks against plain batches).
+  - `both`: bare, then deployed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import json
 import multiprocessing
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -250,6 +259,7 @@ def quantiles(metrics_text: str, name: str) -> tuple[float, float]:
 
 def run_mode(
     mode: str,
+    run: int,
     broker: Mosquitto,
     influxd: Influxd,
     work: Path,
@@ -259,9 +269,11 @@ def run_mode(
     workers: int,
     guard: bool,
 ) -> dict[str, object]:
-    """One measured run (`bare` or `deployed`) into its own database; see the docstring."""
-    deployed = mode == "deployed"
-    db = f"bench_{mode}"
+    """Measured run `run` of `mode` (`bare`, `off` or `deployed`) into its own database;
+    see the docstring."""
+    deployed = mode in ("deployed", "off")  # (`off`: the deployed bench, processors off)
+    name = f"{mode}{run}"
+    db = f"bench_{name}"
     influxd.query(f'CREATE DATABASE "{db}"')
     assert influxd.proc is not None and broker.proc is not None
     db_pid, mq_pid = influxd.proc.pid, broker.proc.pid
@@ -273,22 +285,23 @@ def run_mode(
     seconds = messages * (per_message // len(METER_POINTS) if deployed else 1)
     meter_t0 = (time.time_ns() // 1_000_000_000 - seconds - 5) * 1_000_000_000
     healths = [free_port() for _ in range(workers)]
-    config = bench_config(work / f"config-{mode}", pubs) if deployed else None
+    config = bench_config(work / f"config-{name}", pubs) if deployed else None
     ingests = []
     for w in range(workers):
         cmd = [
             str(BIN), "run", "--broker", broker.url, "--store", f"{influxd.url}?db={db}",
-            "--topic-prefix", f"bench-{mode}", "--client-id", f"bench-{mode}-w{w}",
-            "--state-dir", str(work / f"st-{mode}{w}"), "--health-port", str(healths[w]),
+            "--topic-prefix", f"bench-{name}", "--client-id", f"bench-{name}-w{w}",
+            "--state-dir", str(work / f"st-{name}-{w}"), "--health-port", str(healths[w]),
             "--batch-readings", "10000", "--writes-in-flight", "4", "--max-in-flight", "2000",
             "--restart-guard" if guard else "--no-restart-guard",
         ]  # fmt: skip
         if deployed:
-            cmd += ["--config", str(config)] + ([] if w == 0 else ["--no-derive"])
+            derives = mode == "deployed" and w == 0
+            cmd += ["--config", str(config)] + ([] if derives else ["--no-derive"])
         else:
             cmd += ["--no-derive", "--max-past-s", str(10 * 365 * 86400),
                     "--max-future-s", str(10 * 365 * 86400)]  # fmt: skip
-        log = open(work / f"ingest-{mode}{w}.log", "wb")  # noqa: SIM115
+        log = open(work / f"ingest-{name}-{w}.log", "wb")  # noqa: SIM115
         ingests.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log))
     health = healths[0]
     try:
@@ -300,7 +313,7 @@ def run_mode(
                 target=publisher,
                 args=(
                     broker.url,
-                    f"bench-{mode}",  # per mode: a finished run's session stays in the group
+                    f"bench-{name}",  # per run: a finished run's session stays in the group
                     w,
                     messages,
                     per_message,
@@ -353,8 +366,10 @@ def main() -> None:
     per_message = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     guard = (sys.argv[5] if len(sys.argv) > 5 else "on") == "on"
-    mode = sys.argv[6] if len(sys.argv) > 6 else "both"
-    modes = ["bare", "deployed"] if mode == "both" else [mode]
+    mode = sys.argv[6] if len(sys.argv) > 6 else "all"
+    repeats = int(sys.argv[7]) if len(sys.argv) > 7 else 3
+    modes = {"all": ["bare", *(["off", "deployed"] * repeats)], "both": ["bare", "deployed"]}
+    plan = modes.get(mode, [mode])
     work = Path(tempfile.mkdtemp(prefix="peakline-bench-"))
     with Mosquitto.create(work / "mq") as broker, Influxd.create(work / "influx") as influxd:
         influxd.query('CREATE DATABASE "ceiling"')
@@ -363,8 +378,8 @@ def main() -> None:
         raw = asyncio.run(ceiling(influxd.url, "ceiling", readings))
         ceiling_db_cpu = cpu_s([influxd.proc.pid]) - before
         runs = [
-            run_mode(m, broker, influxd, work, readings, pubs, per_message, workers, guard)
-            for m in modes
+            run_mode(m, i, broker, influxd, work, readings, pubs, per_message, workers, guard)
+            for i, m in enumerate(plan)
         ]
     result: dict[str, object] = {
         "publishers": pubs,
@@ -374,15 +389,18 @@ def main() -> None:
         "influxd_raw_write_readings_per_s": round(raw),
         "cpu_us_per_reading_influxd_ceiling": round(ceiling_db_cpu / readings * 1e6, 2),
     }
-    for r in runs:
-        m = r.pop("mode")
-        ratio = round(int(r["e2e_readings_per_s"]) / raw, 3)  # type: ignore[call-overload]
-        result[m] = {**r, "ratio": ratio}
-    if len(runs) == 2:
-        result["deployed_over_bare"] = round(
-            result["deployed"]["e2e_readings_per_s"] / result["bare"]["e2e_readings_per_s"],
-            3,  # type: ignore[index]
-        )
+    rates: dict[str, list[int]] = {}
+    for m in dict.fromkeys(plan):  # each mode: its median run, and every run's rate
+        mine = sorted((r for r in runs if r["mode"] == m), key=lambda r: r["e2e_readings_per_s"])  # type: ignore[arg-type, return-value]
+        rates[m] = [int(r["e2e_readings_per_s"]) for r in runs if r["mode"] == m]  # type: ignore[call-overload]
+        median = {k: v for k, v in mine[(len(mine) - 1) // 2].items() if k != "mode"}
+        ratio = round(int(median["e2e_readings_per_s"]) / raw, 3)  # type: ignore[call-overload]
+        result[m] = {**median, "ratio": ratio, "runs_readings_per_s": rates[m]}
+    for a, b in (("deployed", "off"), ("deployed", "bare")):
+        if a in rates and b in rates:
+            result[f"{a}_over_{b}"] = round(
+                statistics.median(rates[a]) / statistics.median(rates[b]), 3
+            )
     for k, v in result.items():
         if isinstance(v, dict):
             print(f"-- {k}")
