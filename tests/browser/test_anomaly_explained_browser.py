@@ -2,7 +2,8 @@
 real API under uvicorn on the SQLite store: the office HVAC's heating power fell because the
 platform lowered its setpoint (a demand-response event). The page lists it dimmed, says which
 command explains it in the reader's language, says truly what was expected and seen, and
-offers no verdict buttons (it is no alarm); the seeded ordinary event keeps them. Screenshots:
+offers no verdict buttons (it is no alarm); the seeded ordinary event keeps them. The figures
+of a why line carry the decimals that tell them apart. Screenshots:
 test-artifacts/anomalies/explained-<lang>.png."""
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ WANT = {
         "expected between 136,174 and 178,299",
     ),
     "zh-CN": ("指令所致：设定温度 21.0 → 19.0 °C（", "预期在 136,174 至 178,299 W 之间"),
+}
+
+
+WATER = {
+    "en": "expected to advance at 0.021 to 0.029 m3/h, it advanced at 0.019 m3/h",
+    "zh-CN": "预期增速 0.021 至 0.029 m3/h，实际增速 0.019 m3/h",
 }
 
 
@@ -57,6 +64,14 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
              "points": "supply_temp", "expected_low": 6.4, "expected_high": 33.4,
              "seen": 16.0},
             start + 60 * S,
+        ), Row(
+            ANOMALY_EVENT,
+            {"site": "rt-office", "device": "office-dc-water", "point": "total",
+             "kind": "drift"},
+            {"event_id": "ev-water", "state": "closed", "end": start + 900 * S,
+             "peak_score": 0.6, "points": "total", "expected_low": 0.0213,
+             "expected_high": 0.0287, "seen": 0.0194},
+            start + 120 * S,
         )])  # fmt: skip
     finally:
         await store.aclose()
@@ -80,6 +95,9 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
         flat = page.locator('#anomalies li[data-kind="flatline"]')
         shown = await flat.inner_text()
         assert "16.0 °C" in shown and "33.4 °C" in shown and "degC" not in shown, shown
+        # small figures with the decimals that tell them apart (not "0.02 to 0.03 ... 0.02")
+        water = await page.locator('#anomalies li[data-device="office-dc-water"]').inner_text()
+        assert WATER[lang] in water, water
         shots = repo_root / "test-artifacts" / "anomalies"
         shots.mkdir(parents=True, exist_ok=True)
         await page.locator("#anomalies").screenshot(path=str(shots / f"explained-{lang}.png"))

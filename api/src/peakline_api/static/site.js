@@ -294,8 +294,20 @@
   const UNIT_SHOWN = { degC: "°C", degF: "°F" };
   const RATE_UNIT = { kWh: "kW", Wh: "W", MWh: "MW" };
   const POINTS_LISTED = 6;
-  // as many decimals as the size of the figure warrants: 180,000 W, 21.5 °C, 0.35 kW
-  const fmtScaled = (v) => fmt(v, Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+  // The expected range and the value seen, with one number of decimals: as many as their size
+  // warrants (180,000 W, 21.5 °C, 0.35 kW), more (up to 4 significant digits) until values
+  // that differ read apart: "0.021 to 0.029 m3/h, it advanced at 0.019", not "0.02 to 0.03,
+  // it advanced at 0.02".
+  function whyFigures(low, high, seen) {
+    const big = Math.max(Math.abs(low), Math.abs(high), Math.abs(seen));
+    let places = big >= 100 ? 0 : big >= 10 ? 1 : 2;
+    const most = Math.max(places, 3 - Math.floor(Math.log10(big || 1)));
+    const apart = (a, b) => a === b || fmt(a, places) !== fmt(b, places);
+    while (places < most && !(apart(low, high) && apart(low, seen) && apart(high, seen))) {
+      places += 1;
+    }
+    return { low: fmt(low, places), high: fmt(high, places), seen: fmt(seen, places) };
+  }
 
   // One incident per device: the points it involves, and why (expected range, value seen).
   // An incident a command explains (the platform's own order, issue 18) is dimmed, says which
@@ -334,9 +346,7 @@
       const why = e.kind === "flatline" ? "site.anomaly_why_flatline"
         : info.counter ? "site.anomaly_why_counter" : "site.anomaly_why";
       const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
-      li.append(text("div", t(why, {
-        point: e.point, low: fmtScaled(low), high: fmtScaled(high), seen: fmtScaled(e.seen), unit,
-      }), "muted"));
+      li.append(text("div", t(why, { point: e.point, ...whyFigures(low, high, e.seen), unit }), "muted"));
     } else if (e.kind === "gap") {
       li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
     }
