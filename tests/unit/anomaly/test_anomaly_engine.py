@@ -97,6 +97,25 @@ def test_stale_and_duplicate_readings_are_ignored() -> None:
     assert first.score.shape == (3, 100)
 
 
+def test_a_batch_of_no_series_scores_nothing_and_changes_nothing() -> None:
+    ts, values = stream()
+    e = engine()
+    e.score(KEYS, ts[:, :100], values[:, :100])
+    before = {name: arr.copy() for name, arr in e._state.arrays.items()}
+    for width in (0, 1, 50):
+        empty = e.score([], np.zeros((0, width), np.int64), np.zeros((0, width)))
+        assert empty.score.shape == empty.detector.shape == (0, width)
+        assert empty.events == [] and empty.counter_rate is None
+    for name, arr in e._state.arrays.items():
+        np.testing.assert_array_equal(arr, before[name], err_msg=name)
+    fresh = engine()
+    fresh.score(KEYS, ts[:, :100], values[:, :100])
+    np.testing.assert_array_equal(
+        e.score(KEYS, ts[:, 100:], values[:, 100:]).score,
+        fresh.score(KEYS, ts[:, 100:], values[:, 100:]).score,
+    )
+
+
 def test_unseen_keys_get_fresh_state_and_learnt_state_is_kept() -> None:
     e = AnomalyEngine()
     e.score(["x"], np.array([[1 * NS, 2 * NS]]), np.array([[1.0, 2.0]]))

@@ -257,10 +257,14 @@ class AnomalyEngine:
             raise AnomalyError("a series key appears twice in one batch")
         if not np.issubdtype(ts.dtype, np.integer):
             raise AnomalyError(f"ts must be int64 UTC ns, not {ts.dtype}")
+        n_s, n_t = values.shape
+        if n_s == 0:  # no series: nothing to score (and no replay of the last batch)
+            self._replays = {}
+            empty = (0, n_t)
+            return ScoreBatch(np.zeros(empty, np.float32), np.zeros(empty, np.int8), [], None)
         rows = self._rows(keys)
         st = self._state.take(rows)
         mask = None if valid is None else np.asarray(valid, dtype=bool)
-        n_s, n_t = values.shape
         # zeros (no score, detector "none") come from the allocator; the chunks write the rest
         score = np.zeros((n_s, n_t), np.float32)
         det = np.zeros((n_s, n_t), np.int8)
