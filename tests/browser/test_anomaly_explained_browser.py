@@ -3,7 +3,8 @@ real API under uvicorn on the SQLite store: the office HVAC's heating power fell
 platform lowered its setpoint (a demand-response event). The page lists it dimmed, says which
 command explains it in the reader's language, says truly what was expected and seen, and
 offers no verdict buttons (it is no alarm); the seeded ordinary event keeps them. The figures
-of a why line carry the decimals that tell them apart. Screenshots:
+of a why line carry the decimals that tell them apart, and a drift whose peak reading a single
+reading could take says it ran high or low for a while. Screenshots:
 test-artifacts/anomalies/explained-<lang>.png."""
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ WANT = {
 WATER = {
     "en": "expected to advance at 0.021 to 0.029 m3/h, it advanced at 0.019 m3/h",
     "zh-CN": "预期增速 0.021 至 0.029 m3/h，实际增速 0.019 m3/h",
+}
+
+
+DRIFT = {
+    "en": "frequency has run above its usual level for a while: a single reading may be 49.90 "
+    "to 50.10 Hz; at the peak it read 50.08 Hz",
+    "zh-CN": "frequency 一段时间以来持续高于常态：单个读数可在 49.90 至 50.10 Hz 之间，"
+    "峰值时读数 50.08 Hz",
 }
 
 
@@ -72,6 +81,14 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
              "peak_score": 0.6, "points": "total", "expected_low": 0.0213,
              "expected_high": 0.0287, "seen": 0.0194},
             start + 120 * S,
+        ), Row(
+            ANOMALY_EVENT,
+            {"site": "rt-office", "device": "office-meter", "point": "frequency",
+             "kind": "drift"},
+            {"event_id": "ev-drift", "state": "closed", "end": start + 900 * S,
+             "peak_score": 0.55, "points": "frequency", "expected_low": 49.9,
+             "expected_high": 50.1, "seen": 50.08},
+            start + 180 * S,
         )])  # fmt: skip
     finally:
         await store.aclose()
@@ -98,6 +115,10 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
         # small figures with the decimals that tell them apart (not "0.02 to 0.03 ... 0.02")
         water = await page.locator('#anomalies li[data-device="office-dc-water"]').inner_text()
         assert WATER[lang] in water, water
+        # a drift whose peak reading lies within a single reading's range says it ran high
+        item = page.locator('#anomalies li[data-kind="drift"][data-device="office-meter"]')
+        drift = await item.inner_text()
+        assert DRIFT[lang] in drift, drift
         shots = repo_root / "test-artifacts" / "anomalies"
         shots.mkdir(parents=True, exist_ok=True)
         await page.locator("#anomalies").screenshot(path=str(shots / f"explained-{lang}.png"))

@@ -343,9 +343,14 @@
       const info = pointInfo.get(`${e.device}/${e.point}`) || {};
       // an energy counter's rate per hour is a power (kWh/h is kW)
       const unit = info.counter && info.unit ? (RATE_UNIT[info.unit] ?? `${info.unit}/h`) : (UNIT_SHOWN[info.unit] ?? (info.unit || ""));
-      const why = e.kind === "flatline" ? "site.anomaly_why_flatline"
-        : info.counter ? "site.anomaly_why_counter" : "site.anomaly_why";
       const low = e.expected_low ?? e.seen, high = e.expected_high ?? e.seen;
+      // a drift is a run of readings off the usual level, each of which may lie within what
+      // a single reading may take: said so, with the side it ran on
+      const drift = e.kind === "drift" && e.seen >= low && e.seen <= high;
+      const side = e.seen >= (low + high) / 2 ? "high" : "low";
+      const why = e.kind === "flatline" ? "site.anomaly_why_flatline"
+        : drift ? `site.anomaly_why_drift${info.counter ? "_counter" : ""}_${side}`
+        : info.counter ? "site.anomaly_why_counter" : "site.anomaly_why";
       li.append(text("div", t(why, { point: e.point, ...whyFigures(low, high, e.seen), unit }), "muted"));
     } else if (e.kind === "gap") {
       li.append(text("div", t("site.anomaly_why_gap", { count: points.length }), "muted"));
