@@ -584,8 +584,8 @@ def run(st: dict[str, Array], p: Prepared, cfg: AnomalyConfig, bins: BinCache) -
             np.maximum(rv64, var_rate_row(t), out=rv64)  # (operands swapped: the same max)
             if not all_swarm:
                 np.multiply(rv64, sw, out=rv64)
-            rv_t = rv
             np.copyto(rv, rv64, casting="same_kind")
+            rv_t = rv
         ve += rv_t * (np.minimum(e * e, c * c * var) - ve)
 
     bins.note_visits(bin_rows, visit_w)
