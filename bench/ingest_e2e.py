@@ -391,8 +391,9 @@ def main() -> None:
     }
     rates: dict[str, list[int]] = {}
     for m in dict.fromkeys(plan):  # each mode: its median run, and every run's rate
-        mine = sorted((r for r in runs if r["mode"] == m), key=lambda r: r["e2e_readings_per_s"])  # type: ignore[arg-type, return-value]
-        rates[m] = [int(r["e2e_readings_per_s"]) for r in runs if r["mode"] == m]  # type: ignore[call-overload]
+        mine = [r for r in runs if r["mode"] == m]
+        rates[m] = [int(r["e2e_readings_per_s"]) for r in mine]  # type: ignore[call-overload]
+        mine.sort(key=lambda r: int(r["e2e_readings_per_s"]))  # type: ignore[call-overload]
         median = {k: v for k, v in mine[(len(mine) - 1) // 2].items() if k != "mode"}
         ratio = round(int(median["e2e_readings_per_s"]) / raw, 3)  # type: ignore[call-overload]
         result[m] = {**median, "ratio": ratio, "runs_readings_per_s": rates[m]}
