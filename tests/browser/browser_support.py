@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+from peakline_testing.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -78,6 +81,10 @@ DASHBOARD_LINE = re.compile(r"dashboard: (http://\S+?)/?\s*$")
 KEY_LINE = re.compile(r"API key \(paste into the dashboard\): (\S+)")
 
 
+PORT_TAKEN = "Address already in use"
+"""What the demo says when its dashboard port was taken (`cannot listen on ...`)."""
+
+
 @contextlib.asynccontextmanager
 async def demo_process(
     repo_root: Path,
@@ -91,7 +98,32 @@ async def demo_process(
     printed its dashboard URL and admin API key (the demo's own announcement, bounded by
     `start_timeout_s`). On exit: SIGINT, then wait for it to stop; `proc.returncode` tells
     how (a test may stop it earlier with `RunningDemo.stop`). The output is drained all along
-    so the pipe never fills."""
+    so the pipe never fills.
+
+    A port free when the caller chose it can be taken before the demo binds it (another
+    test's server, on a shared machine): the demo then says so and stops, and is started
+    again on a fresh port with a fresh state directory, twice at most."""
+    for attempt in range(3):
+        demo = await _start_demo(repo_root, port, state_dir, start_timeout_s, extra)
+        if demo.url and demo.api_key:
+            break
+        taken = PORT_TAKEN in "".join(demo.lines)
+        await demo.stop()
+        if not taken or attempt == 2:
+            raise AssertionError(f"the demo did not announce its dashboard:\n{demo.output()}")
+        port = free_port()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        yield demo
+    finally:
+        await demo.stop()
+
+
+async def _start_demo(
+    repo_root: Path, port: int, state_dir: Path, start_timeout_s: float, extra: tuple[str, ...]
+) -> RunningDemo:
+    """The demo process, once it has announced its dashboard, exited or run `start_timeout_s`
+    without announcing (then `url` or `api_key` is empty)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -121,18 +153,18 @@ async def demo_process(
             if demo.url and demo.api_key:
                 announced.set()
 
-    reader = demo.reader = asyncio.create_task(drain())
+    demo.reader = reader = asyncio.create_task(drain())
+    waiter = asyncio.create_task(announced.wait())
     try:
-        waiter = asyncio.create_task(announced.wait())
         await asyncio.wait(
             [reader, waiter], timeout=start_timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
-        waiter.cancel()
-        if not announced.is_set():
-            raise AssertionError(f"the demo did not announce its dashboard:\n{demo.output()}")
-        yield demo
-    finally:
+    except BaseException:
         await demo.stop()
+        raise
+    finally:
+        waiter.cancel()
+    return demo
 
 
 # -- the dashboard's languages (issue 20) ------------------------------------------------

@@ -30,7 +30,8 @@ def test_edge_bacnet_bench_runs_small() -> None:
     for protocol, result in zip(("bacnet", "modbus"), figures.values(), strict=True):
         assert result["protocol"] == protocol
         assert (result["devices"], result["points_per_device"]) == (2, 5)
-        assert result["cpu_share_of_one_core"] > 0
+        # (process CPU counts in 10 ms ticks: a few seconds of polling ten points can read 0)
+        assert 0 <= result["cpu_share_of_one_core"] < 2
         assert result["rss_mb"] > 0
         assert result["readings_per_s"] > 0
         # one request per cycle: 5 present-values fit one ReadPropertyMultiple, 10 registers
