@@ -46,6 +46,19 @@ DRIFT = {
 }
 
 
+def closed_drift(device: str, point: str, band: tuple[float, float, float], at: int) -> Row:
+    """A closed drift event of the office's `device` at `at`, its band and peak reading
+    (expected low, expected high, seen)."""
+    low, high, seen = band
+    return Row(
+        ANOMALY_EVENT,
+        {"site": "rt-office", "device": device, "point": point, "kind": "drift"},
+        {"event_id": f"ev-{device}", "state": "closed", "end": at + 780 * S, "peak_score": 0.6,
+         "points": point, "expected_low": low, "expected_high": high, "seen": seen},
+        at,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 async def test_an_explained_incident_is_dimmed_and_says_which_command(
     tmp_path: Path, repo_root: Path, lang: str
@@ -73,23 +86,10 @@ async def test_an_explained_incident_is_dimmed_and_says_which_command(
              "points": "supply_temp", "expected_low": 6.4, "expected_high": 33.4,
              "seen": 16.0},
             start + 60 * S,
-        ), Row(
-            ANOMALY_EVENT,
-            {"site": "rt-office", "device": "office-dc-water", "point": "total",
-             "kind": "drift"},
-            {"event_id": "ev-water", "state": "closed", "end": start + 900 * S,
-             "peak_score": 0.6, "points": "total", "expected_low": 0.0213,
-             "expected_high": 0.0287, "seen": 0.0194},
-            start + 120 * S,
-        ), Row(
-            ANOMALY_EVENT,
-            {"site": "rt-office", "device": "office-meter", "point": "frequency",
-             "kind": "drift"},
-            {"event_id": "ev-drift", "state": "closed", "end": start + 900 * S,
-             "peak_score": 0.55, "points": "frequency", "expected_low": 49.9,
-             "expected_high": 50.1, "seen": 50.08},
-            start + 180 * S,
-        )])  # fmt: skip
+        ),
+            closed_drift("office-dc-water", "total", (0.0213, 0.0287, 0.0194), start + 120 * S),
+            closed_drift("office-meter", "frequency", (49.9, 50.1, 50.08), start + 180 * S),
+        ])  # fmt: skip
     finally:
         await store.aclose()
     async with (
